@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The agent as a whole: configuration and the modules it wires together.
+ *
+ *   apiserver --(k8s informers)--> watch handlers --> store (desired state)
+ *   store --(lb reconciler)--> BPF maps <-- BPF programs (loader)
+ *   agentctl --(api socket)--> status
+ */
+#ifndef AXON_AGENT_H
+#define AXON_AGENT_H
+
+#include <stdbool.h>
+#include <time.h>
+#include <linux/types.h>
+
+#include "api/server.h"
+#include "datapath/loader.h"
+#include "k8s/client.h"
+#include "lb/bpf_ops.h"
+#include "lb/reconcile.h"
+#include "store/store.h"
+
+struct agent_config {
+	const char *kubeconfig;
+	const char *k8s_server;		/* overrides the kubeconfig's server */
+	const char *bpf_root;
+	const char *cgroup_root;
+	const char *socket_path;
+	bool debug;
+	bool flush_on_exit;
+	__u32 lb_map_max;
+	__u32 sock_rev_max;
+};
+
+#define AGENT_SKIPPED_MAX 32
+
+/* A malformed object the agent refused, kept for status. */
+struct skipped_object {
+	char kind[32];
+	char name[STORE_KEY_MAX];
+	char error[256];
+};
+
+struct agent_watch {
+	struct agent *agent;
+	struct k8s_informer *informer;
+	const char *kind;		/* "Service" */
+	bool synced;
+};
+
+struct agent {
+	struct agent_config cfg;
+	struct store store;
+	struct lb_reconciler lb;
+	struct datapath dp;
+	struct k8s_client *k8s;
+	struct agent_watch services, slices;
+	bool pruned;			/* stale state removed after first full sync */
+	struct api_server api;
+	time_t started;
+	unsigned long skipped_total;
+	struct skipped_object skipped[AGENT_SKIPPED_MAX];	/* ring of the latest */
+};
+
+/* Register the Service and EndpointSlice watches. */
+int agent_watches_add(struct agent *a);
+/* After each batch of events: realize what changed; prune once synced.
+ * Returns the ms until the next retry is due (or -1 for none). */
+int agent_reconcile(struct agent *a);
+
+/* The API's command handler (status, ...). */
+cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req);
+
+#endif /* AXON_AGENT_H */

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "log.h"
+#include "pin.h"
+#include "server.h"
+
+#define API_REQUEST_MAX 4096
+#define API_DEADLINE_MS 1000
+
+int api_server_open(struct api_server *srv, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char dir[sizeof(srv->path)];
+	int fd, err;
+
+	srv->fd = -1;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	snprintf(srv->path, sizeof(srv->path), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	err = mkdir_p(dirname(dir));
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* A socket left by a previous agent (killed) is ours to replace. */
+	unlink(path);
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) || chmod(path, 0600) ||
+	    listen(fd, 16)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	srv->fd = fd;
+	return 0;
+}
+
+static void reply(int fd, cJSON *resp)
+{
+	char *text = cJSON_PrintUnformatted(resp);
+	size_t len, off = 0;
+
+	if (!text)
+		return;
+	len = strlen(text);
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+
+		if (n <= 0)
+			break;
+		off += n;
+	}
+	if (write(fd, "\n", 1) < 0) {
+		/* The client went away; nothing to do. */
+	}
+	free(text);
+}
+
+static cJSON *error_response(const char *msg)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(r, "error", msg);
+	return r;
+}
+
+void api_server_serve_one(struct api_server *srv, api_handler_fn fn, void *ctx)
+{
+	struct timeval tv = { .tv_sec = 0, .tv_usec = API_DEADLINE_MS * 1000 };
+	char buf[API_REQUEST_MAX + 1];
+	size_t len = 0;
+	cJSON *req = NULL, *resp;
+	const cJSON *cmd;
+	int fd;
+
+	fd = accept4(srv->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	tv.tv_sec = 5;	/* large responses to a slow reader get longer */
+	tv.tv_usec = 0;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (len < API_REQUEST_MAX) {
+		ssize_t n = read(fd, buf + len, API_REQUEST_MAX - len);
+
+		if (n <= 0)
+			break;
+		len += n;
+		if (memchr(buf, '\n', len))
+			break;
+	}
+	buf[len] = '\0';
+	req = cJSON_Parse(buf);
+	cmd = cJSON_GetObjectItemCaseSensitive(req, "cmd");
+	if (!req || !cJSON_IsString(cmd)) {
+		resp = error_response("request must be a JSON object with a string \"cmd\"");
+	} else {
+		resp = fn(ctx, cmd->valuestring, req);
+		if (!resp)
+			resp = error_response("unknown command");
+		pr_debug("api request", "cmd=%s", cmd->valuestring);
+	}
+	reply(fd, resp);
+	cJSON_Delete(resp);
+	cJSON_Delete(req);
+	close(fd);
+}
+
+void api_server_close(struct api_server *srv)
+{
+	if (srv->fd < 0)
+		return;
+	close(srv->fd);
+	unlink(srv->path);
+	srv->fd = -1;
+}

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Kubernetes objects as the agent needs them, decoded from the apiserver's
+ * JSON (cJSON trees) into plain C structs.
+ *
+ * Contract: a *_from_json() either fills the whole struct and returns 0, or
+ * returns -EINVAL (or -ENOMEM), writes a one-line reason naming the offending
+ * field into err (e.g. "spec.ports[1].port: 70000 is not in 1..65535") and
+ * leaves nothing allocated. Input is untrusted: wrong types, missing fields,
+ * bad addresses and out-of-range numbers are errors, never crashes. Fields the
+ * agent does not use are ignored. IPv6 addresses are accepted and skipped
+ * (Axon's datapath is IPv4 for now). Strings longer than their buffer are errors.
+ * Every struct filled by a *_from_json() is released by the matching *_free(),
+ * which is safe on a zeroed struct.
+ */
+#ifndef AXON_K8S_OBJECTS_H
+#define AXON_K8S_OBJECTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+#include <cjson/cJSON.h>
+
+#define K8S_NAME_MAX	254	/* DNS subdomain (253) + NUL */
+#define K8S_NS_MAX	64	/* DNS label (63) + NUL */
+#define K8S_RV_MAX	32
+#define K8S_UID_MAX	64
+#define K8S_PORT_NAME_MAX 64
+#define K8S_ZONE_MAX	64
+
+struct k8s_meta {
+	char namespace[K8S_NS_MAX];	/* "" for cluster-scoped objects */
+	char name[K8S_NAME_MAX];
+	char uid[K8S_UID_MAX];
+	char resource_version[K8S_RV_MAX];
+};
+
+struct ipv4_prefix {
+	__be32 addr;
+	__u8 len;
+};
+
+/* ---- core/v1 Service ---- */
+
+enum k8s_service_type {
+	K8S_SVC_CLUSTER_IP = 0,
+	K8S_SVC_NODE_PORT,
+	K8S_SVC_LOAD_BALANCER,
+	K8S_SVC_EXTERNAL_NAME,
+};
+
+struct k8s_service_port {
+	char name[K8S_PORT_NAME_MAX];	/* "" when unnamed */
+	__u8 proto;			/* IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP */
+	__u16 port;			/* host order, 1..65535 */
+	__u16 node_port;		/* host order, 0 when none */
+};
+
+struct k8s_service {
+	struct k8s_meta meta;
+	enum k8s_service_type type;
+	bool headless;			/* clusterIP "None" */
+	__be32 *cluster_ips;		/* spec.clusterIPs (or clusterIP), IPv4 only */
+	size_t n_cluster_ips;
+	__be32 *external_ips;		/* spec.externalIPs */
+	size_t n_external_ips;
+	__be32 *lb_ips;			/* status.loadBalancer.ingress[].ip */
+	size_t n_lb_ips;
+	struct k8s_service_port *ports;
+	size_t n_ports;
+	bool affinity_client_ip;	/* sessionAffinity: ClientIP */
+	__u32 affinity_timeout;		/* seconds; 10800 when ClientIP and unset */
+	bool ext_traffic_local;		/* externalTrafficPolicy: Local */
+	bool int_traffic_local;		/* internalTrafficPolicy: Local */
+};
+
+int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, size_t errlen);
+void k8s_service_free(struct k8s_service *svc);
+
+/* ---- discovery.k8s.io/v1 EndpointSlice ---- */
+
+enum k8s_address_type {
+	K8S_ADDR_IPV4 = 0,
+	K8S_ADDR_IPV6,
+	K8S_ADDR_FQDN,
+};
+
+struct k8s_eps_port {
+	char name[K8S_PORT_NAME_MAX];
+	__u8 proto;
+	__u16 port;			/* host order, 1..65535 */
+};
+
+struct k8s_eps_endpoint {
+	__be32 *addrs;			/* IPv4 only */
+	size_t n_addrs;
+	/* Conditions with the API's defaults applied: ready unset = true,
+	 * serving unset = ready, terminating unset = false. */
+	bool ready;
+	bool serving;
+	bool terminating;
+	char node_name[K8S_NAME_MAX];
+	char zone[K8S_ZONE_MAX];
+};
+
+struct k8s_endpointslice {
+	struct k8s_meta meta;
+	char service_name[K8S_NAME_MAX];	/* label kubernetes.io/service-name, "" if none */
+	enum k8s_address_type address_type;
+	struct k8s_eps_port *ports;
+	size_t n_ports;
+	struct k8s_eps_endpoint *endpoints;
+	size_t n_endpoints;
+};
+
+int k8s_endpointslice_from_json(const cJSON *obj, struct k8s_endpointslice *eps, char *err,
+				size_t errlen);
+void k8s_endpointslice_free(struct k8s_endpointslice *eps);
+
+/* ---- cilium.io/v2alpha1 CiliumEndpointSlice ---- */
+
+struct k8s_named_port {
+	char name[K8S_PORT_NAME_MAX];
+	__u8 proto;
+	__u16 port;
+};
+
+struct k8s_cilium_endpoint {
+	char name[K8S_NAME_MAX];
+	__u32 identity;			/* .id */
+	__be32 ipv4;			/* first networking.addressing[].ipv4, 0 if none */
+	__be32 node_ip;			/* networking.node */
+	struct k8s_named_port *named_ports;
+	size_t n_named_ports;
+};
+
+struct k8s_cilium_endpointslice {
+	struct k8s_meta meta;		/* cluster-scoped: meta.namespace is "" */
+	char namespace[K8S_NS_MAX];	/* the top-level "namespace" field */
+	struct k8s_cilium_endpoint *endpoints;
+	size_t n_endpoints;
+};
+
+int k8s_cilium_endpointslice_from_json(const cJSON *obj, struct k8s_cilium_endpointslice *ces,
+				       char *err, size_t errlen);
+void k8s_cilium_endpointslice_free(struct k8s_cilium_endpointslice *ces);
+
+/* ---- core/v1 Node ---- */
+
+struct k8s_node {
+	struct k8s_meta meta;
+	__be32 internal_ip;		/* status.addresses InternalIP, 0 if none */
+	__be32 external_ip;		/* status.addresses ExternalIP, 0 if none */
+	struct ipv4_prefix *pod_cidrs;	/* spec.podCIDRs (or podCIDR), IPv4 only */
+	size_t n_pod_cidrs;
+};
+
+int k8s_node_from_json(const cJSON *obj, struct k8s_node *node, char *err, size_t errlen);
+void k8s_node_free(struct k8s_node *node);
+
+/* Shared helpers, also used by the watch layer. */
+int k8s_meta_from_json(const cJSON *obj, struct k8s_meta *meta, char *err, size_t errlen);
+/* "TCP"/"UDP"/"SCTP" -> IPPROTO_*; absent means TCP (the API default). */
+int k8s_proto_from_string(const char *s, __u8 *proto);
+const char *k8s_proto_name(__u8 proto);
+
+#endif /* AXON_K8S_OBJECTS_H */

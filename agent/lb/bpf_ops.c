@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+#include <bpf/bpf.h>
+
+#include "axon/lb.h"
+#include "bpf_ops.h"
+
+static const size_t key_size[LB_MAP__NR] = {
+	[LB_MAP_SERVICES] = sizeof(struct lb4_key),
+	[LB_MAP_BACKENDS] = sizeof(__u32),
+	[LB_MAP_REVNAT] = sizeof(__u16),
+};
+
+static int bpf_update(void *ctx, enum lb_map_id map, const void *key, const void *value)
+{
+	struct lb_bpf_maps *m = ctx;
+
+	return bpf_map_update_elem(m->fd[map], key, value, BPF_ANY) ? -errno : 0;
+}
+
+static int bpf_delete(void *ctx, enum lb_map_id map, const void *key)
+{
+	struct lb_bpf_maps *m = ctx;
+
+	return bpf_map_delete_elem(m->fd[map], key) ? -errno : 0;
+}
+
+static int bpf_dump(void *ctx, enum lb_map_id map, lb_dump_cb cb, void *cb_ctx)
+{
+	struct lb_bpf_maps *m = ctx;
+	/* Aligned: callbacks read keys and values as their structs. */
+	_Alignas(8) unsigned char key[32], next[32], value[32];
+	void *prev = NULL;
+	int err;
+
+	_Static_assert(sizeof(struct lb4_key) <= sizeof(key), "key buffer");
+	_Static_assert(sizeof(struct lb4_service) <= sizeof(value), "value buffer");
+	while (!bpf_map_get_next_key(m->fd[map], prev, next)) {
+		prev = key;
+		for (size_t i = 0; i < key_size[map]; i++)
+			key[i] = next[i];
+		/* Deleted between next_key and lookup: skip it. */
+		if (bpf_map_lookup_elem(m->fd[map], key, value))
+			continue;
+		err = cb(cb_ctx, key, value);
+		if (err)
+			return err;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+const struct lb_map_ops lb_bpf_ops = {
+	.update = bpf_update,
+	.delete = bpf_delete,
+	.dump = bpf_dump,
+};

@@ -1,0 +1,895 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+
+#include "axon/lb.h"
+#include "axon/maps.h"
+#include "addr.h"
+#include "log.h"
+#include "desired.h"
+#include "reconcile.h"
+
+#define REVNAT_IDS 65536
+
+struct lb_fe_list {
+	struct lb_fe_key *keys;
+	size_t n;
+};
+
+struct be_key {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+const char *lb_map_name(enum lb_map_id map)
+{
+	switch (map) {
+	case LB_MAP_SERVICES:	return MAP_LB4_SERVICES;
+	case LB_MAP_BACKENDS:	return MAP_LB4_BACKENDS;
+	case LB_MAP_REVNAT:	return MAP_LB4_REVERSE_NAT;
+	default:		return "?";
+	}
+}
+
+uint64_t lb_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int lb_reconciler_init(struct lb_reconciler *r, const struct lb_map_ops *ops, void *ops_ctx)
+{
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->ops = ops;
+	r->ops_ctx = ops_ctx;
+	r->revnat_next = 1;
+	r->backend_next = 1;
+	r->backoff_base_ms = 500;
+	r->backoff_max_ms = 30000;
+	r->revnat_used = calloc(REVNAT_IDS / 8, 1);
+	if (!r->revnat_used)
+		return -ENOMEM;
+	if ((err = ht_init(&r->frontends)) || (err = ht_init(&r->backends)) ||
+	    (err = ht_init(&r->backends_by_id)) || (err = ht_init(&r->by_service)) ||
+	    (err = ht_init(&r->failures)) || (err = ht_init(&r->orphan_revnat))) {
+		lb_reconciler_destroy(r);
+		return err;
+	}
+	return 0;
+}
+
+static void free_values(struct htable *h, void (*fn)(void *))
+{
+	if (!h->buckets)
+		return;
+	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
+		fn(e->value);
+}
+
+static void frontend_free(void *p)
+{
+	struct lb_frontend *rf = p;
+
+	free(rf->slots);
+	free(rf);
+}
+
+static void fe_list_free(void *p)
+{
+	struct lb_fe_list *l = p;
+
+	free(l->keys);
+	free(l);
+}
+
+void lb_reconciler_destroy(struct lb_reconciler *r)
+{
+	free_values(&r->frontends, frontend_free);
+	free_values(&r->backends, free);
+	free_values(&r->by_service, fe_list_free);
+	free_values(&r->failures, free);
+	free_values(&r->orphan_revnat, free);
+	ht_destroy(&r->frontends);
+	ht_destroy(&r->backends);
+	ht_destroy(&r->backends_by_id);
+	ht_destroy(&r->by_service);
+	ht_destroy(&r->failures);
+	ht_destroy(&r->orphan_revnat);
+	free(r->revnat_used);
+	r->revnat_used = NULL;
+}
+
+/* ---- map operations, counted and described once ---- */
+
+static int map_update(struct lb_reconciler *r, enum lb_map_id map, const void *key,
+		      const void *value)
+{
+	int err = r->ops->update(r->ops_ctx, map, key, value);
+
+	if (err)
+		r->stats.errors++;
+	else
+		r->stats.updates++;
+	return err;
+}
+
+static int map_delete(struct lb_reconciler *r, enum lb_map_id map, const void *key)
+{
+	int err = r->ops->delete(r->ops_ctx, map, key);
+
+	/* Already gone is what we wanted. */
+	if (err == -ENOENT)
+		err = 0;
+	if (err)
+		r->stats.errors++;
+	else
+		r->stats.deletes++;
+	return err;
+}
+
+static const char *errstr(int err)
+{
+	/* A full BPF hash map answers E2BIG; say what it means. */
+	return err == -E2BIG || err == -ENOSPC ? "map full" : strerror(-err);
+}
+
+/* ---- rev-NAT ids ---- */
+
+static bool revnat_is_used(const struct lb_reconciler *r, __u16 id)
+{
+	return r->revnat_used[id / 8] & (1 << (id % 8));
+}
+
+static void revnat_set(struct lb_reconciler *r, __u16 id, bool used)
+{
+	if (used)
+		r->revnat_used[id / 8] |= 1 << (id % 8);
+	else
+		r->revnat_used[id / 8] &= ~(1 << (id % 8));
+}
+
+static int revnat_alloc(struct lb_reconciler *r, __u16 *id)
+{
+	for (unsigned int i = 0; i < REVNAT_IDS - 1; i++) {
+		__u16 cand = r->revnat_next;
+
+		r->revnat_next = cand == REVNAT_IDS - 1 ? 1 : cand + 1;
+		if (!revnat_is_used(r, cand)) {
+			revnat_set(r, cand, true);
+			*id = cand;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+/* ---- backends ---- */
+
+static struct lb_backend *backend_by_id(struct lb_reconciler *r, __u32 id)
+{
+	return id ? ht_get(&r->backends_by_id, &id, sizeof(id)) : NULL;
+}
+
+static void backend_ref(struct lb_reconciler *r, __u32 id, int delta)
+{
+	struct lb_backend *b = backend_by_id(r, id);
+
+	if (b)
+		b->refs += delta;
+}
+
+static int backend_write(struct lb_reconciler *r, const struct lb_backend *b)
+{
+	struct lb4_backend v = {
+		.address = b->addr, .port = b->port, .proto = b->proto, .state = b->state,
+	};
+
+	return map_update(r, LB_MAP_BACKENDS, &b->id, &v);
+}
+
+static int backend_insert(struct lb_reconciler *r, struct lb_backend *b)
+{
+	struct be_key k = { .addr = b->addr, .port = b->port, .proto = b->proto };
+	int err;
+
+	err = ht_put(&r->backends, &k, sizeof(k), b, NULL);
+	if (err)
+		return err;
+	err = ht_put(&r->backends_by_id, &b->id, sizeof(b->id), b, NULL);
+	if (err)
+		ht_del(&r->backends, &k, sizeof(k));
+	return err;
+}
+
+static __u32 backend_id_alloc(struct lb_reconciler *r)
+{
+	/* 2^32 ids: wrapping is theoretical, but skip ids still in use. */
+	while (!r->backend_next || backend_by_id(r, r->backend_next))
+		r->backend_next++;
+	return r->backend_next++;
+}
+
+/* Find or create the backend for spec; on return the map holds it with
+ * spec's state. */
+static int backend_get(struct lb_reconciler *r, const struct lb_backend_spec *spec,
+		       struct lb_backend **out)
+{
+	struct be_key k = { .addr = spec->addr, .port = spec->port, .proto = spec->proto };
+	struct lb_backend *b = ht_get(&r->backends, &k, sizeof(k));
+	int err;
+
+	if (b) {
+		if (b->state != spec->state) {
+			__u8 old = b->state;
+
+			b->state = spec->state;
+			err = backend_write(r, b);
+			if (err) {
+				b->state = old;
+				return err;
+			}
+		}
+		*out = b;
+		return 0;
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	*b = (struct lb_backend){
+		.addr = spec->addr, .port = spec->port, .proto = spec->proto,
+		.state = spec->state, .id = backend_id_alloc(r),
+	};
+	err = backend_write(r, b);
+	if (!err)
+		err = backend_insert(r, b);
+	if (err) {
+		map_delete(r, LB_MAP_BACKENDS, &b->id);
+		free(b);
+		return err;
+	}
+	*out = b;
+	return 0;
+}
+
+/* Delete backends no slot refers to. Failures are retried on the next sweep. */
+static void backends_sweep(struct lb_reconciler *r)
+{
+	struct ht_entry *e = ht_first(&r->backends);
+
+	while (e) {
+		struct lb_backend *b = e->value;
+
+		if (b->refs || map_delete(r, LB_MAP_BACKENDS, &b->id)) {
+			e = ht_next(&r->backends, e);
+			continue;
+		}
+		ht_del(&r->backends_by_id, &b->id, sizeof(b->id));
+		e = ht_del_iter(&r->backends, e);
+		free(b);
+	}
+}
+
+/* ---- frontends ---- */
+
+static struct lb4_key svc_key_of(const struct lb_frontend *rf, __u16 slot)
+{
+	return (struct lb4_key){
+		.address = rf->key.addr, .dport = rf->key.port, .proto = rf->key.proto,
+		.scope = LB_SCOPE_EXT, .backend_slot = slot,
+	};
+}
+
+static int slots_reserve(struct lb_frontend *rf, size_t n)
+{
+	size_t cap;
+	__u32 *p;
+
+	if (n <= rf->cap_slots)
+		return 0;
+	cap = rf->cap_slots ? rf->cap_slots : 4;
+	while (cap < n)
+		cap *= 2;
+	p = realloc(rf->slots, cap * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	memset(p + rf->cap_slots, 0, (cap - rf->cap_slots) * sizeof(*p));
+	rf->slots = p;
+	rf->cap_slots = cap;
+	return 0;
+}
+
+static int frontend_create(struct lb_reconciler *r, const struct lb_fe_key *k,
+			   struct lb_frontend **out)
+{
+	struct lb_frontend *rf = calloc(1, sizeof(*rf));
+	int err;
+
+	if (!rf)
+		return -ENOMEM;
+	rf->key = *k;
+	err = ht_put(&r->frontends, k, sizeof(*k), rf, NULL);
+	if (err) {
+		free(rf);
+		return err;
+	}
+	*out = rf;
+	return 0;
+}
+
+static void frontend_forget(struct lb_reconciler *r, struct lb_frontend *rf)
+{
+	if (rf->rev_nat)
+		revnat_set(r, rf->rev_nat, false);
+	ht_del(&r->frontends, &rf->key, sizeof(rf->key));
+	frontend_free(rf);
+}
+
+static int revnat_write(struct lb_reconciler *r, struct lb_frontend *rf)
+{
+	struct lb4_reverse_nat v = { .address = rf->key.addr, .port = rf->key.port };
+	int err;
+
+	if (rf->revnat_written)
+		return 0;
+	err = map_update(r, LB_MAP_REVNAT, &rf->rev_nat, &v);
+	if (!err)
+		rf->revnat_written = true;
+	return err;
+}
+
+/* Order the new slot list to move as few slots as possible: keep surviving
+ * backends where they are, fill holes left by removed ones with the last
+ * survivor, append new ones. */
+static int slot_plan(const struct lb_frontend *rf, struct lb_backend **want, size_t n_want,
+		     __u32 **plan_out, size_t *n_out)
+{
+	__u32 *plan = calloc(rf->n_slots + n_want + 1, sizeof(*plan));
+	size_t n = 0;
+
+	if (!plan)
+		return -ENOMEM;
+	for (size_t i = 0; i < rf->n_slots; i++)
+		plan[n++] = rf->slots[i];
+	for (size_t i = 0; i < n;) {
+		bool keep = false;
+
+		for (size_t j = 0; j < n_want && !keep; j++)
+			keep = want[j]->id == plan[i];
+		/* A backend id may appear once only. */
+		for (size_t j = 0; j < i && keep; j++)
+			keep = plan[j] != plan[i];
+		if (keep)
+			i++;
+		else
+			plan[i] = plan[--n];
+	}
+	for (size_t j = 0; j < n_want; j++) {
+		bool have = false;
+
+		for (size_t i = 0; i < n && !have; i++)
+			have = plan[i] == want[j]->id;
+		if (!have)
+			plan[n++] = want[j]->id;
+	}
+	*plan_out = plan;
+	*n_out = n;
+	return 0;
+}
+
+static int slot_write(struct lb_reconciler *r, struct lb_frontend *rf, size_t i, __u32 id)
+{
+	struct lb4_key k = svc_key_of(rf, i + 1);
+	struct lb4_service v = { .backend_id = id, .rev_nat_index = rf->rev_nat };
+	int err;
+
+	err = slots_reserve(rf, i + 1);
+	if (err)
+		return err;
+	err = map_update(r, LB_MAP_SERVICES, &k, &v);
+	if (err)
+		return err;
+	if (i < rf->n_slots)
+		backend_ref(r, rf->slots[i], -1);
+	backend_ref(r, id, +1);
+	rf->slots[i] = id;
+	if (i >= rf->n_slots)
+		rf->n_slots = i + 1;
+	return 0;
+}
+
+static int slot_delete_last(struct lb_reconciler *r, struct lb_frontend *rf)
+{
+	struct lb4_key k = svc_key_of(rf, rf->n_slots);
+	int err = map_delete(r, LB_MAP_SERVICES, &k);
+
+	if (err)
+		return err;
+	backend_ref(r, rf->slots[rf->n_slots - 1], -1);
+	rf->slots[--rf->n_slots] = 0;
+	return 0;
+}
+
+static int slot0_write(struct lb_reconciler *r, struct lb_frontend *rf, __u16 count, __u8 flags,
+		       __u32 affinity)
+{
+	struct lb4_key k = svc_key_of(rf, 0);
+	struct lb4_service v = {
+		.affinity_timeout = affinity, .count = count, .rev_nat_index = rf->rev_nat,
+		.flags = flags,
+	};
+	int err;
+
+	if (rf->has_slot0 && rf->count == count && rf->flags == flags &&
+	    rf->affinity_timeout == affinity)
+		return 0;
+	err = map_update(r, LB_MAP_SERVICES, &k, &v);
+	if (err)
+		return err;
+	rf->has_slot0 = true;
+	rf->count = count;
+	rf->flags = flags;
+	rf->affinity_timeout = affinity;
+	return 0;
+}
+
+static void describe(char *msg, size_t len, const struct lb_frontend *rf, const char *what,
+		     int err)
+{
+	char fe[ADDR_STR_MAX];
+
+	snprintf(msg, len, "frontend %s: %s: %s",
+		 format_addr_port(fe, sizeof(fe), rf->key.addr, rf->key.port, rf->key.proto),
+		 what, errstr(err));
+}
+
+/* Make rf's slots and slot 0 match fe. */
+static int frontend_apply(struct lb_reconciler *r, struct lb_frontend *rf,
+			  const struct lb_frontend_spec *fe, char *msg, size_t len)
+{
+	struct lb_backend **want = NULL;
+	__u32 *plan = NULL;
+	size_t n_plan = 0;
+	char what[64];
+	int err = 0;
+
+	if (fe->n_backends > UINT16_MAX) {
+		err = -E2BIG;
+		describe(msg, len, rf, "more than 65535 backends", err);
+		return err;
+	}
+	err = revnat_write(r, rf);
+	if (err) {
+		describe(msg, len, rf, "rev-NAT entry in " MAP_LB4_REVERSE_NAT, err);
+		return err;
+	}
+	want = calloc(fe->n_backends + 1, sizeof(*want));
+	if (!want)
+		return -ENOMEM;
+	for (size_t i = 0; i < fe->n_backends; i++) {
+		err = backend_get(r, &fe->backends[i], &want[i]);
+		if (err) {
+			char be[ADDR_STR_MAX];
+
+			snprintf(what, sizeof(what), "backend %s in " MAP_LB4_BACKENDS,
+				 format_addr_port(be, sizeof(be), fe->backends[i].addr,
+						  fe->backends[i].port, fe->backends[i].proto));
+			describe(msg, len, rf, what, err);
+			goto out;
+		}
+	}
+	err = slot_plan(rf, want, fe->n_backends, &plan, &n_plan);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < n_plan; i++) {
+		if (i < rf->n_slots && rf->slots[i] == plan[i])
+			continue;
+		err = slot_write(r, rf, i, plan[i]);
+		if (err) {
+			snprintf(what, sizeof(what), "slot %zu in " MAP_LB4_SERVICES, i + 1);
+			describe(msg, len, rf, what, err);
+			goto out;
+		}
+	}
+	err = slot0_write(r, rf, n_plan, fe->flags, fe->affinity_timeout);
+	if (err) {
+		describe(msg, len, rf, "service entry in " MAP_LB4_SERVICES, err);
+		goto out;
+	}
+	while (rf->n_slots > n_plan) {
+		err = slot_delete_last(r, rf);
+		if (err) {
+			describe(msg, len, rf, "stale slot in " MAP_LB4_SERVICES, err);
+			goto out;
+		}
+	}
+out:
+	free(plan);
+	free(want);
+	return err;
+}
+
+/* Remove rf from the maps: slot 0 first, so no new connection picks it. */
+static int frontend_remove(struct lb_reconciler *r, struct lb_frontend *rf, char *msg, size_t len)
+{
+	struct lb4_key k = svc_key_of(rf, 0);
+	int err;
+
+	if (rf->has_slot0) {
+		err = map_delete(r, LB_MAP_SERVICES, &k);
+		if (err) {
+			describe(msg, len, rf, "delete service entry", err);
+			return err;
+		}
+		rf->has_slot0 = false;
+	}
+	while (rf->n_slots) {
+		err = slot_delete_last(r, rf);
+		if (err) {
+			describe(msg, len, rf, "delete slot", err);
+			return err;
+		}
+	}
+	if (rf->rev_nat) {
+		err = map_delete(r, LB_MAP_REVNAT, &rf->rev_nat);
+		if (err) {
+			describe(msg, len, rf, "delete rev-NAT entry", err);
+			return err;
+		}
+	}
+	frontend_forget(r, rf);
+	return 0;
+}
+
+/* ---- services ---- */
+
+static int fe_list_set(struct lb_reconciler *r, const char *key, struct lb_fe_key *keys, size_t n)
+{
+	struct lb_fe_list *l, *old = NULL;
+	int err;
+
+	if (!n) {
+		old = ht_del(&r->by_service, key, strlen(key));
+		if (old)
+			fe_list_free(old);
+		free(keys);
+		return 0;
+	}
+	l = malloc(sizeof(*l));
+	if (!l) {
+		free(keys);
+		return -ENOMEM;
+	}
+	l->keys = keys;
+	l->n = n;
+	err = ht_put(&r->by_service, key, strlen(key), l, (void **)&old);
+	if (err) {
+		fe_list_free(l);
+		return err;
+	}
+	if (old)
+		fe_list_free(old);
+	return 0;
+}
+
+static void failure_set(struct lb_reconciler *r, const char *key, int err, const char *msg)
+{
+	struct lb_failure *f = ht_get(&r->failures, key, strlen(key));
+	uint64_t delay;
+
+	if (!f) {
+		f = calloc(1, sizeof(*f));
+		if (!f || ht_put(&r->failures, key, strlen(key), f, NULL)) {
+			free(f);
+			return;
+		}
+	}
+	f->err = err;
+	snprintf(f->msg, sizeof(f->msg), "%s", msg);
+	f->attempts++;
+	delay = (uint64_t)r->backoff_base_ms << (f->attempts < 16 ? f->attempts - 1 : 15);
+	if (delay > r->backoff_max_ms)
+		delay = r->backoff_max_ms;
+	f->next_retry_ms = lb_now_ms() + delay;
+	pr_warn("service not realized", "service=%s error=\"%s\" attempt=%u retry_in_ms=%llu", key,
+		msg, f->attempts, (unsigned long long)delay);
+}
+
+static void failure_clear(struct lb_reconciler *r, const char *key)
+{
+	struct lb_failure *f = ht_del(&r->failures, key, strlen(key));
+
+	if (f) {
+		pr_info("service realized after failure", "service=%s attempts=%u", key,
+			f->attempts);
+		free(f);
+	}
+}
+
+int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const char *key)
+{
+	struct lb_service_spec spec;
+	struct lb_fe_list *old;
+	struct lb_fe_key *keys = NULL;
+	size_t n_keys = 0;
+	char msg[256] = "", m[256];
+	int err, first_err = 0;
+
+	err = lb_desired_service(s, key, &spec);
+	if (err)
+		return err;
+	r->gen++;
+	old = ht_get(&r->by_service, key, strlen(key));
+	keys = calloc(spec.n_frontends + (old ? old->n : 0) + 1, sizeof(*keys));
+	if (!keys) {
+		lb_service_spec_free(&spec);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < spec.n_frontends; i++) {
+		const struct lb_frontend_spec *fe = &spec.frontends[i];
+		struct lb_fe_key k = { .addr = fe->addr, .port = fe->port, .proto = fe->proto };
+		struct lb_frontend *rf = ht_get(&r->frontends, &k, sizeof(k));
+		bool created = false;
+
+		if (rf && rf->svc_key[0] && strcmp(rf->svc_key, key)) {
+			char a[ADDR_STR_MAX];
+
+			err = -EADDRINUSE;
+			snprintf(m, sizeof(m), "frontend %s is already used by service %.180s",
+				 format_addr_port(a, sizeof(a), k.addr, k.port, k.proto),
+				 rf->svc_key);
+			goto fail_fe;
+		}
+		if (rf && rf->gen == r->gen)
+			continue;	/* the same address listed twice in one service */
+		if (!rf) {
+			err = frontend_create(r, &k, &rf);
+			if (!err)
+				err = revnat_alloc(r, &rf->rev_nat);
+			if (err) {
+				snprintf(m, sizeof(m), "allocating frontend: %s", errstr(err));
+				if (rf)
+					frontend_forget(r, rf);
+				goto fail_fe;
+			}
+			created = true;
+		}
+		if (!rf->rev_nat && (err = revnat_alloc(r, &rf->rev_nat))) {
+			snprintf(m, sizeof(m), "allocating rev-NAT id: %s", errstr(err));
+			goto fail_fe;
+		}
+		snprintf(rf->svc_key, sizeof(rf->svc_key), "%s", key);
+		rf->gen = r->gen;
+		err = frontend_apply(r, rf, fe, m, sizeof(m));
+		if (err && created && !rf->revnat_written && !rf->n_slots && !rf->has_slot0) {
+			frontend_forget(r, rf);
+			goto fail_fe;
+		}
+		keys[n_keys++] = k;
+		if (!err)
+			continue;
+fail_fe:
+		if (!first_err) {
+			first_err = err;
+			snprintf(msg, sizeof(msg), "%s", m);
+		}
+	}
+	/* Frontends the service no longer has. */
+	for (size_t i = 0; old && i < old->n; i++) {
+		struct lb_frontend *rf = ht_get(&r->frontends, &old->keys[i], sizeof(old->keys[i]));
+
+		if (!rf || rf->gen == r->gen || strcmp(rf->svc_key, key))
+			continue;
+		err = frontend_remove(r, rf, m, sizeof(m));
+		if (err) {
+			keys[n_keys++] = old->keys[i];
+			if (!first_err) {
+				first_err = err;
+				snprintf(msg, sizeof(msg), "%s", m);
+			}
+		}
+	}
+	lb_service_spec_free(&spec);
+	err = fe_list_set(r, key, keys, n_keys);
+	backends_sweep(r);
+	if (first_err) {
+		failure_set(r, key, first_err, msg);
+		return first_err;
+	}
+	failure_clear(r, key);
+	r->stats.services_synced++;
+	return err;
+}
+
+int lb_reconcile_dirty(struct lb_reconciler *r, struct store *s, uint64_t now_ms,
+		       uint64_t *next_ms)
+{
+	struct ht_entry *e = ht_first(&s->dirty);
+	int failing = 0;
+
+	*next_ms = UINT64_MAX;
+	while (e) {
+		char key[STORE_KEY_MAX];
+		struct lb_failure *f;
+
+		snprintf(key, sizeof(key), "%.*s", (int)e->klen, (const char *)e->key);
+		f = ht_get(&r->failures, key, strlen(key));
+		if (f && f->next_retry_ms > now_ms) {
+			if (f->next_retry_ms < *next_ms)
+				*next_ms = f->next_retry_ms;
+			failing++;
+			e = ht_next(&s->dirty, e);
+			continue;
+		}
+		if (lb_reconcile_service(r, s, key)) {
+			f = ht_get(&r->failures, key, strlen(key));
+			if (f && f->next_retry_ms < *next_ms)
+				*next_ms = f->next_retry_ms;
+			failing++;
+			e = ht_next(&s->dirty, e);
+			continue;
+		}
+		e = ht_del_iter(&s->dirty, e);
+	}
+	return failing;
+}
+
+/* ---- restart: rebuild the mirror from the maps ---- */
+
+static int restore_backend(void *ctx, const void *key, const void *value)
+{
+	struct lb_reconciler *r = ctx;
+	const struct lb4_backend *v = value;
+	struct lb_backend *b = calloc(1, sizeof(*b));
+	int err;
+
+	if (!b)
+		return -ENOMEM;
+	*b = (struct lb_backend){
+		.addr = v->address, .port = v->port, .proto = v->proto, .state = v->state,
+		.id = *(const __u32 *)key,
+	};
+	err = backend_insert(r, b);
+	if (err) {
+		free(b);
+		return err;
+	}
+	if (b->id >= r->backend_next)
+		r->backend_next = b->id + 1;
+	return 0;
+}
+
+static int restore_service(void *ctx, const void *key, const void *value)
+{
+	struct lb_reconciler *r = ctx;
+	const struct lb4_key *k = key;
+	const struct lb4_service *v = value;
+	struct lb_fe_key fk = { .addr = k->address, .port = k->dport, .proto = k->proto };
+	struct lb_frontend *rf;
+	int err;
+
+	if (k->scope != LB_SCOPE_EXT)
+		return 0;
+	rf = ht_get(&r->frontends, &fk, sizeof(fk));
+	if (!rf) {
+		err = frontend_create(r, &fk, &rf);
+		if (err)
+			return err;
+	}
+	if (!rf->rev_nat && v->rev_nat_index) {
+		rf->rev_nat = v->rev_nat_index;
+		revnat_set(r, rf->rev_nat, true);
+	}
+	if (k->backend_slot == 0) {
+		rf->has_slot0 = true;
+		rf->count = v->count;
+		rf->flags = v->flags;
+		rf->affinity_timeout = v->affinity_timeout;
+		return 0;
+	}
+	err = slots_reserve(rf, k->backend_slot);
+	if (err)
+		return err;
+	rf->slots[k->backend_slot - 1] = v->backend_id;
+	backend_ref(r, v->backend_id, +1);
+	if (k->backend_slot > rf->n_slots)
+		rf->n_slots = k->backend_slot;
+	return 0;
+}
+
+static int restore_revnat(void *ctx, const void *key, const void *value)
+{
+	struct lb_reconciler *r = ctx;
+	const struct lb4_reverse_nat *v = value;
+	__u16 id = *(const __u16 *)key;
+
+	/* Matched against frontends once all maps are read. */
+	struct lb4_reverse_nat *copy = malloc(sizeof(*copy));
+
+	if (!copy)
+		return -ENOMEM;
+	*copy = *v;
+	if (ht_put(&r->orphan_revnat, &id, sizeof(id), copy, NULL)) {
+		free(copy);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int lb_reconciler_restore(struct lb_reconciler *r)
+{
+	int err;
+
+	err = r->ops->dump(r->ops_ctx, LB_MAP_BACKENDS, restore_backend, r);
+	if (!err)
+		err = r->ops->dump(r->ops_ctx, LB_MAP_SERVICES, restore_service, r);
+	if (!err)
+		err = r->ops->dump(r->ops_ctx, LB_MAP_REVNAT, restore_revnat, r);
+	if (err)
+		return err;
+	/* A frontend's rev-NAT entry is in place if it names the frontend. */
+	for (struct ht_entry *e = ht_first(&r->frontends); e; e = ht_next(&r->frontends, e)) {
+		struct lb_frontend *rf = e->value;
+		struct lb4_reverse_nat *v;
+
+		if (!rf->rev_nat)
+			continue;
+		v = ht_get(&r->orphan_revnat, &rf->rev_nat, sizeof(rf->rev_nat));
+		if (v && v->address == rf->key.addr && v->port == rf->key.port) {
+			rf->revnat_written = true;
+			free(ht_del(&r->orphan_revnat, &rf->rev_nat, sizeof(rf->rev_nat)));
+		}
+	}
+	pr_info("restored load-balancing state from pinned maps",
+		"frontends=%zu backends=%zu", r->frontends.count, r->backends.count);
+	return 0;
+}
+
+int lb_reconciler_prune(struct lb_reconciler *r)
+{
+	struct ht_entry *e = ht_first(&r->frontends);
+	size_t pruned = 0;
+	int first_err = 0;
+
+	while (e) {
+		struct lb_frontend *rf = e->value;
+		char msg[256];
+		int err;
+
+		e = ht_next(&r->frontends, e);
+		if (rf->svc_key[0])
+			continue;
+		err = frontend_remove(r, rf, msg, sizeof(msg));
+		if (err) {
+			pr_warn("stale frontend not removed", "error=\"%s\"", msg);
+			first_err = first_err ? first_err : err;
+			continue;
+		}
+		pruned++;
+	}
+	for (e = ht_first(&r->orphan_revnat); e;) {
+		__u16 id;
+
+		memcpy(&id, e->key, sizeof(id));
+		if (!revnat_is_used(r, id) && map_delete(r, LB_MAP_REVNAT, &id)) {
+			first_err = first_err ? first_err : -EIO;
+			e = ht_next(&r->orphan_revnat, e);
+			continue;
+		}
+		free(e->value);
+		e = ht_del_iter(&r->orphan_revnat, e);
+	}
+	backends_sweep(r);
+	if (pruned)
+		pr_info("pruned stale frontends", "count=%zu", pruned);
+	return first_err;
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The load-balancing reconciler: makes the services, backends and rev-NAT
+ * maps hold what the store asks for, writing only differences.
+ *
+ * It keeps an in-memory mirror of what it has written (frontends with their
+ * slots, backends with reference counts, rev-NAT ids), so a change costs map
+ * operations proportional to the change, never a dump of the maps. The mirror
+ * is rebuilt from the pinned maps at start (lb_reconciler_restore), so a
+ * restarted agent leaves every still-wanted entry untouched and prunes only
+ * what the cluster no longer holds (lb_reconciler_prune, after the first
+ * full sync).
+ *
+ * Write order keeps every intermediate state valid for the datapath, which
+ * picks slot (random % count) + 1: backends are written before slots that
+ * point at them, slots before the count that exposes them, the count lowered
+ * before slots are deleted, and backends deleted only when no slot refers
+ * to them.
+ *
+ * A failed map operation leaves the mirror equal to the maps, records the
+ * error on the service, and the service is retried with exponential backoff.
+ */
+#ifndef AXON_LB_RECONCILE_H
+#define AXON_LB_RECONCILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "htable.h"
+#include "store/store.h"
+
+enum lb_map_id {
+	LB_MAP_SERVICES = 0,
+	LB_MAP_BACKENDS,
+	LB_MAP_REVNAT,
+	LB_MAP__NR,
+};
+
+typedef int (*lb_dump_cb)(void *cb_ctx, const void *key, const void *value);
+
+/* How the reconciler reaches the maps: BPF maps in the agent, a recording
+ * fake in unit tests. Each returns 0 or -errno. */
+struct lb_map_ops {
+	int (*update)(void *ctx, enum lb_map_id map, const void *key, const void *value);
+	int (*delete)(void *ctx, enum lb_map_id map, const void *key);
+	int (*dump)(void *ctx, enum lb_map_id map, lb_dump_cb cb, void *cb_ctx);
+};
+
+struct lb_fe_key {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct lb_frontend {
+	struct lb_fe_key key;
+	char svc_key[STORE_KEY_MAX];	/* "" while restored and not yet claimed */
+	__u16 rev_nat;
+	bool revnat_written;		/* rev-NAT entry known to be in the map */
+	bool has_slot0;			/* slot 0 is in the map with the fields below */
+	__u8 flags;
+	__u32 affinity_timeout;
+	__u16 count;
+	__u32 *slots;			/* slots[i]: backend id at slot i + 1; 0 = hole */
+	size_t n_slots, cap_slots;
+	unsigned int gen;
+};
+
+struct lb_backend {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 state;
+	__u32 id;
+	unsigned int refs;		/* slots pointing here */
+};
+
+struct lb_failure {
+	int err;
+	char msg[256];
+	unsigned int attempts;
+	uint64_t next_retry_ms;		/* CLOCK_MONOTONIC */
+};
+
+struct lb_stats {
+	unsigned long updates;
+	unsigned long deletes;
+	unsigned long errors;
+	unsigned long services_synced;
+};
+
+struct lb_reconciler {
+	const struct lb_map_ops *ops;
+	void *ops_ctx;
+	struct htable frontends;	/* lb_fe_key -> lb_frontend */
+	struct htable backends;		/* (addr, port, proto) -> lb_backend */
+	struct htable backends_by_id;	/* __u32 id -> lb_backend */
+	struct htable by_service;	/* service key -> struct lb_fe_list */
+	struct htable failures;		/* service key -> lb_failure */
+	struct htable orphan_revnat;	/* __u16 id restored but used by no frontend */
+	uint8_t *revnat_used;		/* bitmap over 1..65535 */
+	__u16 revnat_next;
+	__u32 backend_next;
+	unsigned int gen;
+	unsigned int backoff_base_ms, backoff_max_ms;
+	struct lb_stats stats;
+};
+
+int lb_reconciler_init(struct lb_reconciler *r, const struct lb_map_ops *ops, void *ops_ctx);
+void lb_reconciler_destroy(struct lb_reconciler *r);
+
+/* Rebuild the mirror from the maps (agent start). */
+int lb_reconciler_restore(struct lb_reconciler *r);
+
+/* Realize one service (by key) as the store describes it now. */
+int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const char *key);
+
+/* Realize every dirty service that is due (not backing off). Returns the
+ * number still failing; *next_ms receives when the next retry is due
+ * (UINT64_MAX if none). */
+int lb_reconcile_dirty(struct lb_reconciler *r, struct store *s, uint64_t now_ms,
+		       uint64_t *next_ms);
+
+/* Remove every frontend no service claims and every rev-NAT entry no
+ * frontend uses: call once the store has fully synced. */
+int lb_reconciler_prune(struct lb_reconciler *r);
+
+static inline size_t lb_reconciler_frontends(const struct lb_reconciler *r)
+{
+	return r->frontends.count;
+}
+
+static inline size_t lb_reconciler_backends(const struct lb_reconciler *r)
+{
+	return r->backends.count;
+}
+
+const char *lb_map_name(enum lb_map_id map);
+uint64_t lb_now_ms(void);
+
+#endif /* AXON_LB_RECONCILE_H */

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The answer to `agentctl status`: everything an on-call engineer asks first. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <bpf/bpf.h>
+
+#include "axon/maps.h"
+#include "agent.h"
+
+static const char *informer_state_name(enum k8s_informer_state st)
+{
+	switch (st) {
+	case K8S_INF_LISTING:	return "listing";
+	case K8S_INF_WATCHING:	return "watching";
+	case K8S_INF_BACKOFF:	return "backoff";
+	default:		return "unknown";
+	}
+}
+
+static void add_time(cJSON *obj, const char *key, time_t t)
+{
+	char buf[32];
+	struct tm tm;
+
+	if (!t) {
+		cJSON_AddNullToObject(obj, key);
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cJSON_AddStringToObject(obj, key, buf);
+}
+
+static cJSON *kubernetes_status(struct agent *a)
+{
+	cJSON *k = cJSON_CreateObject(), *watches = cJSON_AddArrayToObject(k, "watches");
+	struct agent_watch *ws[] = { &a->services, &a->slices };
+	time_t last = 0;
+
+	cJSON_AddStringToObject(k, "server", k8s_client_server(a->k8s));
+	cJSON_AddStringToObject(k, "version", k8s_client_version(a->k8s));
+	cJSON_AddBoolToObject(k, "connected", k8s_client_connected(a->k8s));
+	for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
+		struct k8s_informer_status st;
+		cJSON *w = cJSON_CreateObject();
+
+		k8s_informer_status(ws[i]->informer, &st);
+		cJSON_AddStringToObject(w, "name", st.name);
+		cJSON_AddStringToObject(w, "path", st.path);
+		cJSON_AddStringToObject(w, "state", informer_state_name(st.state));
+		cJSON_AddBoolToObject(w, "synced", ws[i]->synced);
+		cJSON_AddNumberToObject(w, "objects", st.objects);
+		cJSON_AddNumberToObject(w, "events", st.events);
+		cJSON_AddNumberToObject(w, "lists", st.lists);
+		cJSON_AddNumberToObject(w, "errors", st.errors);
+		cJSON_AddStringToObject(w, "resource_version", st.resource_version);
+		cJSON_AddStringToObject(w, "last_error", st.last_error);
+		add_time(w, "last_event", st.last_event);
+		if (st.last_event > last)
+			last = st.last_event;
+		cJSON_AddItemToArray(watches, w);
+	}
+	add_time(k, "last_event", last);
+	return k;
+}
+
+/* Entries in the LB maps, from the reconciler's mirror (no map walk). */
+static size_t lb_services_entries(const struct lb_reconciler *r)
+{
+	size_t n = 0;
+
+	for (struct ht_entry *e = ht_first(&r->frontends); e; e = ht_next(&r->frontends, e)) {
+		const struct lb_frontend *rf = e->value;
+
+		n += rf->n_slots + (rf->has_slot0 ? 1 : 0);
+	}
+	return n;
+}
+
+/* Maps the agent does not mirror are counted by walking their keys. */
+static long map_count_keys(int fd)
+{
+	unsigned char key[64], next[64];
+	void *prev = NULL;
+	long n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, sizeof(key));
+		prev = key;
+		n++;
+	}
+	return n;
+}
+
+static cJSON *maps_status(struct agent *a)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (int i = 0; i < a->dp.n_maps; i++) {
+		const struct map_info_row *m = &a->dp.maps[i];
+		cJSON *o = cJSON_CreateObject();
+		long n;
+
+		if (!strcmp(m->name, MAP_LB4_SERVICES))
+			n = lb_services_entries(&a->lb);
+		else if (!strcmp(m->name, MAP_LB4_BACKENDS))
+			n = lb_reconciler_backends(&a->lb);
+		else if (!strcmp(m->name, MAP_LB4_REVERSE_NAT))
+			n = lb_reconciler_frontends(&a->lb);
+		else if (!strcmp(m->name, MAP_LB4_SOCK_TRACK))
+			n = -1;	/* socket storage: not iterable by key */
+		else
+			n = map_count_keys(m->fd);
+		cJSON_AddStringToObject(o, "name", m->name);
+		cJSON_AddNumberToObject(o, "max_entries", m->max_entries);
+		if (n >= 0) {
+			cJSON_AddNumberToObject(o, "entries", n);
+			cJSON_AddNumberToObject(o, "fill_percent",
+						m->max_entries ? 100.0 * n / m->max_entries : 0);
+		}
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+static cJSON *attach_status(struct agent *a)
+{
+	cJSON *arr = cJSON_CreateArray();
+
+	for (int i = 0; i < a->dp.n_attach; i++) {
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "program", a->dp.attach[i].program);
+		cJSON_AddStringToObject(o, "hook", a->dp.attach[i].hook);
+		cJSON_AddStringToObject(o, "target", a->dp.attach[i].target);
+		cJSON_AddStringToObject(o, "mode", "link");
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+static cJSON *modules_status(struct agent *a)
+{
+	cJSON *arr = cJSON_CreateArray(), *m;
+	char msg[128];
+	bool synced = a->services.synced && a->slices.synced;
+
+	m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "name", "k8s-watch");
+	cJSON_AddStringToObject(m, "health", !synced ? "degraded" : "ok");
+	cJSON_AddStringToObject(m, "message", synced ? "all watches synced" : "waiting for sync");
+	cJSON_AddItemToArray(arr, m);
+
+	m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "name", "lb-reconciler");
+	cJSON_AddStringToObject(m, "health", a->lb.failures.count ? "degraded" : "ok");
+	snprintf(msg, sizeof(msg), "%zu service(s) not realized", a->lb.failures.count);
+	cJSON_AddStringToObject(m, "message", a->lb.failures.count ? msg : "all services realized");
+	cJSON_AddItemToArray(arr, m);
+	return arr;
+}
+
+static cJSON *failures_status(struct agent *a)
+{
+	cJSON *arr = cJSON_CreateArray();
+	struct htable *h = &a->lb.failures;
+
+	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e)) {
+		const struct lb_failure *f = e->value;
+		cJSON *o = cJSON_CreateObject();
+		char key[STORE_KEY_MAX];
+
+		snprintf(key, sizeof(key), "%.*s", (int)e->klen, (const char *)e->key);
+		cJSON_AddStringToObject(o, "service", key);
+		cJSON_AddStringToObject(o, "error", f->msg);
+		cJSON_AddNumberToObject(o, "attempts", f->attempts);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+static cJSON *skipped_status(struct agent *a)
+{
+	cJSON *arr = cJSON_CreateArray();
+	unsigned long n = a->skipped_total < AGENT_SKIPPED_MAX ? a->skipped_total
+							       : AGENT_SKIPPED_MAX;
+
+	for (unsigned long i = a->skipped_total - n; i < a->skipped_total; i++) {
+		const struct skipped_object *s = &a->skipped[i % AGENT_SKIPPED_MAX];
+		cJSON *o = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(o, "kind", s->kind);
+		cJSON_AddStringToObject(o, "name", s->name);
+		cJSON_AddStringToObject(o, "error", s->error);
+		cJSON_AddItemToArray(arr, o);
+	}
+	return arr;
+}
+
+static cJSON *status(struct agent *a)
+{
+	cJSON *r = cJSON_CreateObject(), *lb;
+
+	add_time(r, "started", a->started);
+	cJSON_AddItemToObject(r, "kubernetes", kubernetes_status(a));
+	lb = cJSON_AddObjectToObject(r, "load_balancing");
+	cJSON_AddNumberToObject(lb, "services", a->store.services.count);
+	cJSON_AddNumberToObject(lb, "endpoint_slices", a->store.slices.count);
+	cJSON_AddNumberToObject(lb, "endpoints", a->store.n_endpoints);
+	cJSON_AddNumberToObject(lb, "frontends", lb_reconciler_frontends(&a->lb));
+	cJSON_AddNumberToObject(lb, "backends", lb_reconciler_backends(&a->lb));
+	cJSON_AddNumberToObject(lb, "map_updates", a->lb.stats.updates);
+	cJSON_AddNumberToObject(lb, "map_deletes", a->lb.stats.deletes);
+	cJSON_AddNumberToObject(lb, "map_errors", a->lb.stats.errors);
+	cJSON_AddItemToObject(r, "maps", maps_status(a));
+	cJSON_AddItemToObject(r, "attach", attach_status(a));
+	cJSON_AddItemToObject(r, "modules", modules_status(a));
+	cJSON_AddItemToObject(r, "unrealized", failures_status(a));
+	cJSON_AddNumberToObject(r, "skipped_objects_total", a->skipped_total);
+	cJSON_AddItemToObject(r, "skipped_objects", skipped_status(a));
+	return r;
+}
+
+cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req)
+{
+	(void)req;
+	if (!strcmp(cmd, "status"))
+		return status(ctx);
+	return NULL;
+}

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Socket-level load balancing (IPv4, TCP and UDP), for the cgroup sock_addr
+ * hooks in sock_lb.bpf.c.
+ *
+ * Forward: connect() and unconnected sendmsg() to a service frontend are
+ * rewritten to a backend, so the packets carry the backend address from the
+ * start and need no per-packet NAT.
+ *
+ * Reverse: the socket must still see the frontend it asked for, in
+ * getpeername() and in the source of UDP replies. The forward path records
+ * (cookie, backend) -> frontend in lb4_sock_rev and names the key in the
+ * socket's lb4_sock_track ring; the reverse hooks look it up; sock_release
+ * deletes what the ring names. The ring keeps the per-socket count at
+ * SOCK_REV_PER_SOCKET: a UDP socket talking to more backends forgets the
+ * oldest (deleting its lb4_sock_rev entry first), so no socket can grow the
+ * map without bound and every entry is deleted by the time its socket is gone.
+ *
+ * Ordering that keeps the map free of orphans under concurrent senders on one
+ * socket: insert into lb4_sock_rev first, then make sure the key is in the
+ * ring (under the ring's lock), then delete what the ring evicted. A key can
+ * leave the ring only through an eviction, which is always followed by a
+ * delete, so every entry in the map is named by its socket's ring or is about
+ * to be deleted. (A racing eviction can drop a key a sender still uses; its
+ * replies then show the backend address. That needs more than
+ * SOCK_REV_PER_SOCKET destinations in flight on one socket.)
+ */
+#ifndef AXON_BPF_SOCK_H
+#define AXON_BPF_SOCK_H
+
+#include "common.h"
+#include "maps.h"
+#include "lb.h"
+#include "metrics.h"
+
+static __always_inline __be16 ctx_user_port(const struct bpf_sock_addr *ctx)
+{
+	/* user_port is a __u32 holding the __be16 port in its first two bytes. */
+	return (__be16)ctx->user_port;
+}
+
+static __always_inline void sock4_rev_key_init(struct lb4_sock_rev_key *key, __u64 cookie,
+					       __be32 address, __be16 port)
+{
+	__builtin_memset(key, 0, sizeof(*key));
+	key->cookie = cookie;
+	key->address = address;
+	key->port = port;
+}
+
+/*
+ * Record that socket @ctx talks to backend (@address, @port) on behalf of
+ * frontend @fe. Returns 0, or the DROP_* reason it could not:
+ *   DROP_SOCK_STORAGE_FAIL  no per-socket ring (allocation failed);
+ *   DROP_SOCK_REV_MAP_FULL  lb4_sock_rev is full.
+ * Either way nothing was recorded that sock_release would not find.
+ */
+static __always_inline __u8 sock4_rev_record(struct bpf_sock_addr *ctx, __be32 address, __be16 port,
+					     const struct lb4_sock_rev_value *fe)
+{
+	struct sock_track_slot evicted = {};
+	const struct lb4_sock_rev_value *old;
+	struct lb4_sock_rev_key key;
+	struct sock_track *track;
+	bool known = false;
+	__u32 i, next;
+
+	track = bpf_sk_storage_get(&lb4_sock_track, ctx->sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!track)
+		return DROP_SOCK_STORAGE_FAIL;
+
+	sock4_rev_key_init(&key, bpf_get_socket_cookie(ctx), address, port);
+
+	/* A UDP socket sending to the same service again: nothing to write. */
+	old = bpf_map_lookup_elem(&lb4_sock_rev, &key);
+	if (old && old->address == fe->address && old->port == fe->port &&
+	    old->rev_nat_index == fe->rev_nat_index)
+		return 0;
+
+	if (bpf_map_update_elem(&lb4_sock_rev, &key, fe, BPF_ANY))
+		return DROP_SOCK_REV_MAP_FULL;
+
+	bpf_spin_lock(&track->lock);
+#pragma unroll
+	for (i = 0; i < SOCK_REV_PER_SOCKET; i++) {
+		if (track->slot[i].address == address && track->slot[i].port == port)
+			known = true;
+	}
+	if (!known) {
+		next = track->next % SOCK_REV_PER_SOCKET;
+		evicted = track->slot[next];
+		track->slot[next].address = address;
+		track->slot[next].port = port;
+		track->next = (next + 1) % SOCK_REV_PER_SOCKET;
+	}
+	bpf_spin_unlock(&track->lock);
+
+	if (evicted.address) {
+		key.address = evicted.address;
+		key.port = evicted.port;
+		bpf_map_delete_elem(&lb4_sock_rev, &key);
+	}
+	return 0;
+}
+
+/*
+ * connect4/sendmsg4: if the destination in @ctx is a service frontend, rewrite
+ * it to a random backend and record the reverse entry. Returns 0 (translated,
+ * or not a service and untouched) or the negative errno the syscall must fail
+ * with:
+ *   -ECONNREFUSED  no backend: what kube-proxy's REJECT rule gives clients of
+ *                  a service without endpoints, and what a missing backend
+ *                  during an update looks like to them too (retryable);
+ *   -ENOMEM        the reverse entry could not be recorded; translating anyway
+ *                  would show the application the backend address (and, for
+ *                  UDP, replies from an address it never sent to).
+ */
+static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
+{
+	const struct lb4_backend *backend;
+	const struct lb4_service *svc;
+	struct lb4_sock_rev_value fe;
+	__be32 daddr = ctx->user_ip4;
+	__be16 dport = ctx_user_port(ctx);
+	__u32 proto = ctx->protocol;
+	__be32 backend_addr;
+	__be16 backend_port;
+	struct lb4_key key;
+	__u8 reason = 0;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return 0;
+
+	lb4_key_init(&key, daddr, dport, proto);
+	svc = lb4_lookup_service(&key);
+	if (!svc)
+		return 0;
+
+	fe.address = daddr;
+	fe.port = dport;
+	fe.rev_nat_index = svc->rev_nat_index;
+
+	backend = lb4_select_backend(&key, svc, &reason);
+	if (!backend) {
+		metrics_count(reason, METRIC_DIR_SERVICE, 0);
+		return -ECONNREFUSED;
+	}
+	backend_addr = backend->address;
+	backend_port = backend->port;
+
+	reason = sock4_rev_record(ctx, backend_addr, backend_port, &fe);
+	if (reason) {
+		metrics_count(reason, METRIC_DIR_SERVICE, 0);
+		return -ENOMEM;
+	}
+
+	ctx->user_ip4 = backend_addr;
+	ctx->user_port = backend_port; /* a full 4-byte store, as the verifier requires */
+	metrics_count(REASON_SOCK_LB_XLATED, METRIC_DIR_SERVICE, 0);
+	return 0;
+}
+
+/*
+ * recvmsg4/getpeername4: if @ctx's address is a backend this socket was
+ * translated to, show the frontend instead, provided the frontend still
+ * exists (its rev-NAT entry is there and still names it). A frontend that is
+ * gone is not resurrected: the application sees the real peer.
+ */
+static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
+{
+	const struct lb4_sock_rev_value *fe;
+	const struct lb4_reverse_nat *rnat;
+	struct lb4_sock_rev_key key;
+	__u16 index;
+
+	sock4_rev_key_init(&key, bpf_get_socket_cookie(ctx), ctx->user_ip4, ctx_user_port(ctx));
+	fe = bpf_map_lookup_elem(&lb4_sock_rev, &key);
+	if (!fe)
+		return;
+
+	index = fe->rev_nat_index;
+	rnat = bpf_map_lookup_elem(&lb4_reverse_nat, &index);
+	if (!rnat || rnat->address != fe->address || rnat->port != fe->port)
+		return;
+
+	ctx->user_ip4 = fe->address;
+	ctx->user_port = fe->port;
+	metrics_count(REASON_SOCK_LB_REV_XLATED, METRIC_DIR_SERVICE, 0);
+}
+
+/* sock_release: delete every lb4_sock_rev entry socket @sk's ring names. The
+ * ring itself goes with the socket. Nothing else runs on a socket being
+ * released, so the ring is read without its lock. */
+static __always_inline void sock4_rev_release(struct bpf_sock *sk)
+{
+	struct lb4_sock_rev_key key;
+	struct sock_track *track;
+	__u32 i;
+
+	track = bpf_sk_storage_get(&lb4_sock_track, sk, NULL, 0);
+	if (!track)
+		return;
+
+	sock4_rev_key_init(&key, bpf_get_socket_cookie(sk), 0, 0);
+#pragma unroll
+	for (i = 0; i < SOCK_REV_PER_SOCKET; i++) {
+		if (!track->slot[i].address)
+			continue;
+		key.address = track->slot[i].address;
+		key.port = track->slot[i].port;
+		bpf_map_delete_elem(&lb4_sock_rev, &key);
+	}
+}
+
+#endif /* AXON_BPF_SOCK_H */

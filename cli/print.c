@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_print(cJSON *doc, void (*text)(const cJSON *doc))
+{
+	if (!doc)
+		return cli_error("out of memory");
+	if (cli.json) {
+		char *s = cJSON_Print(doc);
+
+		if (s)
+			puts(s);
+		free(s);
+	} else {
+		text(doc);
+	}
+	cJSON_Delete(doc);
+	return 0;
+}
+
+int cli_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (cli.json) {
+		cJSON *o = cJSON_CreateObject();
+		char *s;
+
+		cJSON_AddStringToObject(o, "error", msg);
+		s = cJSON_PrintUnformatted(o);
+		if (s)
+			puts(s);
+		free(s);
+		cJSON_Delete(o);
+	} else {
+		fprintf(stderr, "agentctl: %s\n", msg);
+	}
+	return 1;
+}
+
+struct table {
+	int ncols;
+	size_t nrows, cap;
+	char **cells;		/* nrows * ncols, row-major; row 0 is the header */
+	size_t *width;
+};
+
+static void table_add(struct table *t, va_list ap)
+{
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		char **p = realloc(t->cells, cap * t->ncols * sizeof(*p));
+
+		if (!p)
+			return;
+		t->cells = p;
+		t->cap = cap;
+	}
+	for (int c = 0; c < t->ncols; c++) {
+		const char *s = va_arg(ap, const char *);
+		char *dup = strdup(s ? s : "");
+		size_t w = dup ? strlen(dup) : 0;
+
+		t->cells[t->nrows * t->ncols + c] = dup;
+		if (w > t->width[c])
+			t->width[c] = w;
+	}
+	t->nrows++;
+}
+
+struct table *table_new(int ncols, ...)
+{
+	struct table *t = calloc(1, sizeof(*t));
+	va_list ap;
+
+	if (!t)
+		return NULL;
+	t->ncols = ncols;
+	t->width = calloc(ncols, sizeof(*t->width));
+	if (!t->width) {
+		free(t);
+		return NULL;
+	}
+	va_start(ap, ncols);
+	table_add(t, ap);
+	va_end(ap);
+	return t;
+}
+
+void table_row(struct table *t, ...)
+{
+	va_list ap;
+
+	if (!t)
+		return;
+	va_start(ap, t);
+	table_add(t, ap);
+	va_end(ap);
+}
+
+void table_print(struct table *t)
+{
+	if (!t)
+		return;
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (int c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+
+			if (c == t->ncols - 1)
+				printf("%s\n", s ? s : "");
+			else
+				printf("%-*s   ", (int)t->width[c], s ? s : "");
+		}
+	}
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t->width);
+	free(t);
+}

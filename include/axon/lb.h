@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Service load-balancing maps: the contract between the agent, which writes
+ * them, the BPF programs, which read them, and agentctl, which dumps them.
+ *
+ * A service frontend (VIP, port, protocol) is a run of entries in the services
+ * map that share address/dport/proto/scope and differ in backend_slot:
+ *   slot 0      the service entry: count = number of backend slots,
+ *               rev_nat_index, flags, affinity timeout;
+ *   slot 1..N   one per backend: backend_id points into the backends map.
+ * Writers keep the run consistent by adding backend slots before raising
+ * count and lowering count before deleting slots, so a reader that picks
+ * slot (random % count) + 1 always finds a valid backend.
+ *
+ * The rev-NAT map turns rev_nat_index back into the frontend, which is what
+ * replies (and getpeername) must show to the client.
+ */
+#ifndef AXON_LB_H
+#define AXON_LB_H
+
+#include "types.h"
+
+/* lb4_key.scope: which traffic a frontend entry serves. Services without a
+ * traffic policy of Local have only LB_SCOPE_EXT entries. */
+#define LB_SCOPE_EXT	0
+#define LB_SCOPE_INT	1
+
+struct lb4_key {
+	__be32 address;		/* frontend IPv4 address (ClusterIP, node IP, ...) */
+	__be16 dport;		/* frontend L4 port */
+	__u16 backend_slot;	/* 0: service entry, 1..count: backend slots */
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 scope;		/* LB_SCOPE_* */
+	__u8 pad[2];
+};
+
+/* lb4_service.flags */
+#define SVC_FLAG_CLUSTER_IP	(1 << 0)	/* frontend is a ClusterIP */
+#define SVC_FLAG_NODE_PORT	(1 << 1)	/* frontend is a NodePort on a node address */
+#define SVC_FLAG_EXTERNAL_IP	(1 << 2)	/* frontend is one of spec.externalIPs */
+#define SVC_FLAG_LOAD_BALANCER	(1 << 3)	/* frontend is a status.loadBalancer ingress IP */
+#define SVC_FLAG_AFFINITY	(1 << 4)	/* sessionAffinity: ClientIP */
+#define SVC_FLAG_EXT_LOCAL	(1 << 5)	/* externalTrafficPolicy: Local */
+#define SVC_FLAG_INT_LOCAL	(1 << 6)	/* internalTrafficPolicy: Local */
+
+struct lb4_service {
+	union {
+		__u32 backend_id;	/* slot > 0: key into the backends map */
+		__u32 affinity_timeout;	/* slot 0: ClientIP affinity, seconds */
+	};
+	__u16 count;		/* slot 0: number of backend slots */
+	__u16 rev_nat_index;	/* key into the rev-NAT map; same in every slot */
+	__u8 flags;		/* SVC_FLAG_*, slot 0 */
+	__u8 flags2;		/* reserved, zero */
+	__u8 pad[2];
+};
+
+/* lb4_backend.state */
+#define BACKEND_STATE_ACTIVE		0	/* ready: chosen for new connections */
+#define BACKEND_STATE_TERMINATING	1	/* serving but terminating */
+#define BACKEND_STATE_MAINTENANCE	2	/* not chosen */
+
+struct lb4_backend {
+	__be32 address;		/* backend pod IPv4 */
+	__be16 port;		/* backend L4 port (the endpoint port) */
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 state;		/* BACKEND_STATE_* */
+};
+
+struct lb4_reverse_nat {
+	__be32 address;		/* frontend address shown to the client */
+	__be16 port;		/* frontend port shown to the client */
+	__u16 pad;
+};
+
+/*
+ * Socket-level reverse translation (recvmsg4, getpeername4): for a socket
+ * (cookie) that was translated to a backend, which frontend to show instead.
+ * Entries are created by connect4/sendmsg4 and deleted by sock_release, so the
+ * map holds at most SOCK_REV_PER_SOCKET entries per open socket.
+ */
+struct lb4_sock_rev_key {
+	__u64 cookie;		/* socket cookie */
+	__be32 address;		/* backend address the socket talks to */
+	__be16 port;		/* backend port */
+	__u16 pad;
+};
+
+struct lb4_sock_rev_value {
+	__be32 address;		/* frontend address */
+	__be16 port;		/* frontend port */
+	__u16 rev_nat_index;
+};
+
+/* How many backend translations one socket remembers for reverse lookups.
+ * A connected socket uses one; an unconnected UDP socket sending to more
+ * services than this forgets the oldest (its replies then show the backend). */
+#define SOCK_REV_PER_SOCKET	8
+
+#endif /* AXON_LB_H */

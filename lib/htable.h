@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A chained hash table with byte-string keys (copied in) and pointer values
+ * (owned by the caller). Grows as it fills; O(1) get/put/del.
+ *
+ * Iteration: for (it = ht_first(h); it; it = ht_next(h, it)); deleting the
+ * entry `it` points at is allowed only through ht_del_iter().
+ */
+#ifndef AXON_HTABLE_H
+#define AXON_HTABLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ht_entry {
+	struct ht_entry *next;
+	uint64_t hash;
+	void *value;
+	size_t klen;
+	unsigned char key[];
+};
+
+struct htable {
+	struct ht_entry **buckets;
+	size_t nbuckets;	/* power of two */
+	size_t count;
+};
+
+int ht_init(struct htable *h);
+/* Frees entries; values are the caller's (free them first, e.g. by iterating). */
+void ht_destroy(struct htable *h);
+
+void *ht_get(const struct htable *h, const void *key, size_t klen);
+/* Insert or replace. On replace, *old (if non-NULL) receives the previous
+ * value. Returns 0 or -ENOMEM. */
+int ht_put(struct htable *h, const void *key, size_t klen, void *value, void **old);
+/* Remove; returns the value or NULL if absent. */
+void *ht_del(struct htable *h, const void *key, size_t klen);
+
+struct ht_entry *ht_first(const struct htable *h);
+struct ht_entry *ht_next(const struct htable *h, const struct ht_entry *e);
+/* Remove the entry e points at and return the next one. */
+struct ht_entry *ht_del_iter(struct htable *h, struct ht_entry *e);
+
+static inline int ht_puts(struct htable *h, const char *key, size_t klen, void *value)
+{
+	return ht_put(h, key, klen, value, NULL);
+}
+
+#endif /* AXON_HTABLE_H */

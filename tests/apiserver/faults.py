@@ -1,0 +1,139 @@
+"""Fault injection and request statistics, driven by the /_test/ admin API.
+
+A fault rule makes the next `count` matching API requests misbehave the way an overloaded or
+broken apiserver does:
+    {"status": 429, "retry_after": 2, "count": 3, "path_prefix": "/api/v1/services"}
+    {"status": 500, "verb": "watch"}
+    {"delay_ms": 500, "count": 10}
+    {"reset": true, "resource": "endpointslices"}       close the connection, no answer
+Fields: status (HTTP code; answered with the real server's Status body, or text with
+"plain": true as priority-and-fairness does for 429), retry_after (seconds, sets
+Retry-After), message, delay_ms (before answering; with no status the request then proceeds
+normally), reset, and matchers path_prefix, verb (get, list, watch, create, update, patch,
+delete, deletecollection), resource (plural). count defaults to 1; -1 means until cleared.
+Rules are tried in the order they were added; the first that matches a request applies.
+
+Stats count every API request by resource and verb and track open watches, so tests can
+assert that the agent neither hammers the server nor leaks watches.
+"""
+
+import collections
+import threading
+
+_RULE_FIELDS = {"status", "retry_after", "count", "path_prefix", "verb", "resource", "delay_ms",
+                "reset", "plain", "message"}
+VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+
+
+class Rule:
+    def __init__(self, spec):
+        unknown = set(spec) - _RULE_FIELDS
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        self.status = spec.get("status")
+        self.retry_after = spec.get("retry_after")
+        self.count = int(spec.get("count", 1))
+        self.path_prefix = spec.get("path_prefix", "")
+        self.verb = spec.get("verb")
+        self.resource = spec.get("resource")
+        self.delay_ms = int(spec.get("delay_ms", 0))
+        self.reset = bool(spec.get("reset", False))
+        self.plain = bool(spec.get("plain", False))
+        self.message = spec.get("message")
+        if self.status is not None and not (isinstance(self.status, int)
+                                            and 400 <= self.status <= 599):
+            raise ValueError("status must be an HTTP error code (400-599)")
+        if self.verb is not None and self.verb not in VERBS:
+            raise ValueError(f"verb must be one of {', '.join(VERBS)}")
+        if self.status is None and not self.delay_ms and not self.reset:
+            raise ValueError("a fault needs status, delay_ms or reset")
+
+    def matches(self, path, verb, resource):
+        return (path.startswith(self.path_prefix)
+                and self.verb in (None, verb)
+                and self.resource in (None, resource))
+
+    def describe(self):
+        d = {k: v for k, v in vars(self).items() if v not in (None, "", False, 0)}
+        d["count"] = self.count
+        return d
+
+
+class Faults:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules = []
+
+    def add(self, spec):
+        rule = Rule(spec)
+        with self.lock:
+            self.rules.append(rule)
+        return rule
+
+    def clear(self):
+        with self.lock:
+            self.rules.clear()
+
+    def pending(self):
+        with self.lock:
+            return [r.describe() for r in self.rules]
+
+    def take(self, path, verb, resource):
+        """The rule that applies to this request (consuming one of its count), or None."""
+        with self.lock:
+            for rule in self.rules:
+                if rule.matches(path, verb, resource):
+                    if rule.count > 0:
+                        rule.count -= 1
+                        if rule.count == 0:
+                            self.rules.remove(rule)
+                    return rule
+        return None
+
+
+class Stats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.requests = collections.defaultdict(collections.Counter)
+            self.codes = collections.Counter()
+            self.watches_started = collections.Counter()
+            self.total = 0
+            # Open watches are live state, not history: a reset must not forget them.
+            if not hasattr(self, "watches_open"):
+                self.watches_open = collections.Counter()
+
+    def request(self, resource, verb):
+        with self.lock:
+            self.total += 1
+            self.requests[resource or "nonresource"][verb] += 1
+
+    def answered(self, code):
+        with self.lock:
+            self.codes[str(code)] += 1
+
+    def watch_opened(self, resource):
+        with self.lock:
+            self.watches_open[resource] += 1
+            self.watches_started[resource] += 1
+
+    def watch_closed(self, resource):
+        with self.lock:
+            self.watches_open[resource] -= 1
+
+    def open_watches(self):
+        with self.lock:
+            return sum(self.watches_open.values())
+
+    def snapshot(self):
+        with self.lock:
+            return {
+                "total": self.total,
+                "requests": {r: dict(v) for r, v in sorted(self.requests.items())},
+                "codes": dict(sorted(self.codes.items())),
+                "watches": {"open": {r: n for r, n in sorted(self.watches_open.items()) if n},
+                            "started": dict(sorted(self.watches_started.items()))},
+            }

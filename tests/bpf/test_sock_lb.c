@@ -1,0 +1,1006 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Behaviour of the socket load balancer (bpf/sock_lb.bpf.c) with real sockets.
+ *
+ * Like the kernel's prog_tests/connect_force_port.c: the test moves itself
+ * into a private network namespace (only lo, where all of 127.0.0.0/8 is
+ * local, so backends are servers on 127.0.0.2..5) and into its own cgroup
+ * /sys/fs/cgroup/unified/axon-test-<pid> (or /sys/fs/cgroup/... on a pure v2
+ * host), loads the skeleton (maps not pinned), attaches the five programs to
+ * that cgroup only, and writes services straight into the maps with the
+ * include/axon structs.
+ *
+ * Service VIPs are in 10.96.0.0/16, which has no route in the namespace: a
+ * connect() that is not translated fails with ENETUNREACH, so reaching a
+ * server at all proves the translation, and ECONNREFUSED from a VIP can only
+ * come from the program.
+ *
+ * Run as root from the repo root. The cgroup is removed in the group teardown,
+ * which cmocka runs after failed tests too, and on SIGINT/SIGTERM.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <linux/magic.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <axon/lb.h>
+#include <axon/maps.h>
+#include <axon/reasons.h>
+
+#include "sock_lb.skel.h"
+
+#define BACKEND_IP "127.0.0.2"
+
+static struct {
+	const char *cg_root; /* cgroup v2 mount */
+	struct sock_lb *skel;
+	int cg_fd;
+	char cg_path[128];
+	char parent_procs[256]; /* cgroup.procs of the cgroup we came from */
+	bool joined;
+	int ncpus;
+} fx = {.cg_fd = -1};
+
+/* ---- namespace and cgroup plumbing ------------------------------------- */
+
+static int write_str(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+static int join_cgroup(const char *procs)
+{
+	char pid[16];
+
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	return write_str(procs, pid);
+}
+
+/* This machine mounts cgroup v2 at /sys/fs/cgroup/unified (hybrid); a pure
+ * v2 machine at /sys/fs/cgroup. */
+static const char *cgroup2_root(void)
+{
+	static const char *const roots[] = {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"};
+	struct statfs st;
+
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		if (!statfs(roots[i], &st) && st.f_type == CGROUP2_SUPER_MAGIC)
+			return roots[i];
+	}
+	return NULL;
+}
+
+/* Where /proc/self/cgroup says we are on the unified hierarchy ("0::/path"). */
+static int find_parent_cgroup(void)
+{
+	char line[256], *path = NULL;
+	FILE *f = fopen("/proc/self/cgroup", "r");
+	int n;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "0::", 3)) {
+			path = line + 3;
+			path[strcspn(path, "\n")] = '\0';
+			break;
+		}
+	}
+	fclose(f);
+	if (!path)
+		return -ENOENT;
+	n = snprintf(fx.parent_procs, sizeof(fx.parent_procs), "%s%s%scgroup.procs", fx.cg_root,
+		     path, path[strlen(path) - 1] == '/' ? "" : "/");
+	return n < (int)sizeof(fx.parent_procs) ? 0 : -ENAMETOOLONG;
+}
+
+static void leave_cgroup(void)
+{
+	if (fx.joined && !join_cgroup(fx.parent_procs))
+		fx.joined = false;
+	if (fx.cg_path[0] && !fx.joined && !rmdir(fx.cg_path))
+		fx.cg_path[0] = '\0';
+}
+
+static void on_signal(int sig)
+{
+	/* Only async-signal-safe calls: open/write/close/rmdir. */
+	leave_cgroup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int lo_up(void)
+{
+	struct ifreq ifr = {};
+	int fd, err = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+		err = -errno;
+	ifr.ifr_flags |= IFF_UP;
+	if (!err && ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	/* Destroying the skeleton detaches the links before the cgroup goes. */
+	sock_lb__destroy(fx.skel);
+	fx.skel = NULL;
+	if (fx.cg_fd >= 0)
+		close(fx.cg_fd);
+	fx.cg_fd = -1;
+	leave_cgroup();
+	if (fx.cg_path[0])
+		fprintf(stderr, "test_sock_lb: could not remove %s\n", fx.cg_path);
+	return 0;
+}
+
+#define ATTACH(prog)                                                                               \
+	do {                                                                                       \
+		fx.skel->links.prog = bpf_program__attach_cgroup(fx.skel->progs.prog, fx.cg_fd);   \
+		if (!fx.skel->links.prog) {                                                        \
+			fprintf(stderr, "test_sock_lb: attach " #prog ": %s\n", strerror(errno));  \
+			goto fail;                                                                 \
+		}                                                                                  \
+	} while (0)
+
+static int group_setup(void **state)
+{
+	int err;
+
+	(void)state;
+	fx.ncpus = libbpf_num_possible_cpus();
+	if (fx.ncpus <= 0)
+		return -1;
+
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "test_sock_lb: unshare(CLONE_NEWNET): %s (run as root)\n",
+			strerror(errno));
+		return -1;
+	}
+	err = lo_up();
+	if (err) {
+		fprintf(stderr, "test_sock_lb: bring lo up: %s\n", strerror(-err));
+		return -1;
+	}
+
+	fx.cg_root = cgroup2_root();
+	if (!fx.cg_root) {
+		fprintf(stderr, "test_sock_lb: no cgroup v2 mount at /sys/fs/cgroup[/unified]\n");
+		return -1;
+	}
+	err = find_parent_cgroup();
+	if (err) {
+		fprintf(stderr, "test_sock_lb: no cgroup v2 membership: %s\n", strerror(-err));
+		return -1;
+	}
+	snprintf(fx.cg_path, sizeof(fx.cg_path), "%s/axon-test-%d", fx.cg_root, getpid());
+	if (mkdir(fx.cg_path, 0755)) {
+		fprintf(stderr, "test_sock_lb: mkdir %s: %s\n", fx.cg_path, strerror(errno));
+		fx.cg_path[0] = '\0';
+		return -1;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+
+	{
+		char procs[160];
+
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", fx.cg_path);
+		err = join_cgroup(procs);
+		if (err) {
+			fprintf(stderr, "test_sock_lb: join %s: %s\n", fx.cg_path, strerror(-err));
+			goto fail;
+		}
+		fx.joined = true;
+	}
+	fx.cg_fd = open(fx.cg_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fx.cg_fd < 0)
+		goto fail;
+
+	fx.skel = sock_lb__open();
+	if (!fx.skel) {
+		fprintf(stderr, "test_sock_lb: open skeleton: %s\n", strerror(errno));
+		goto fail;
+	}
+	err = sock_lb__load(fx.skel);
+	if (err) {
+		fprintf(stderr, "test_sock_lb: load (verifier): %s\n", strerror(-err));
+		goto fail;
+	}
+	ATTACH(sock4_connect);
+	ATTACH(sock4_sendmsg);
+	ATTACH(sock4_recvmsg);
+	ATTACH(sock4_getpeername);
+	ATTACH(sock_release);
+	return 0;
+
+fail:
+	group_teardown(state);
+	return -1;
+}
+
+/* ---- map helpers -------------------------------------------------------- */
+
+static int map_fd(struct bpf_map *map)
+{
+	return bpf_map__fd(map);
+}
+
+static __be32 ip4(const char *s)
+{
+	struct in_addr a;
+
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a.s_addr;
+}
+
+static void map_clear(struct bpf_map *map)
+{
+	size_t ksz = bpf_map__key_size(map);
+	char *keys = malloc(ksz * bpf_map__max_entries(map));
+	int fd = map_fd(map);
+	__u32 n = 0;
+
+	/* Collect, then delete: restarting the walk after each delete would be
+	 * quadratic on a full lb4_sock_rev. */
+	assert_non_null(keys);
+	while (n < bpf_map__max_entries(map) &&
+	       !bpf_map_get_next_key(fd, n ? keys + (n - 1) * ksz : NULL, keys + n * ksz))
+		n++;
+	if (n)
+		assert_int_equal(bpf_map_delete_batch(fd, keys, &n, NULL), 0);
+	free(keys);
+}
+
+/* Each test starts from empty maps (metrics are compared as deltas) and ends
+ * by asserting lb4_sock_rev is empty again; clearing it here only keeps a
+ * failed test's open sockets from failing the tests after it. */
+static int test_setup(void **state)
+{
+	(void)state;
+	map_clear(fx.skel->maps.lb4_services);
+	map_clear(fx.skel->maps.lb4_backends);
+	map_clear(fx.skel->maps.lb4_reverse_nat);
+	map_clear(fx.skel->maps.lb4_sock_rev);
+	return 0;
+}
+
+static void backend_add(__u32 id, const char *ip, __u16 port, __u8 proto)
+{
+	struct lb4_backend be = {
+	    .address = ip4(ip),
+	    .port = htons(port),
+	    .proto = proto,
+	    .state = BACKEND_STATE_ACTIVE,
+	};
+
+	assert_int_equal(bpf_map_update_elem(map_fd(fx.skel->maps.lb4_backends), &id, &be, BPF_ANY),
+			 0);
+}
+
+/* Frontend vip:port/proto with backends ids[0..n), written in the order the
+ * agent must use: slots, then the service entry, then rev-NAT. */
+static void service_add(const char *vip, __u16 port, __u8 proto, __u16 rev_nat_index,
+			const __u32 *ids, __u16 n)
+{
+	struct lb4_key key = {
+	    .address = ip4(vip),
+	    .dport = htons(port),
+	    .proto = proto,
+	    .scope = LB_SCOPE_EXT,
+	};
+	struct lb4_service svc = {.rev_nat_index = rev_nat_index};
+	struct lb4_reverse_nat rnat = {.address = key.address, .port = key.dport};
+	int fd = map_fd(fx.skel->maps.lb4_services);
+
+	for (__u16 i = 1; i <= n; i++) {
+		key.backend_slot = i;
+		svc.backend_id = ids[i - 1];
+		assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
+	}
+	key.backend_slot = 0;
+	memset(&svc, 0, sizeof(svc));
+	svc.count = n;
+	svc.rev_nat_index = rev_nat_index;
+	svc.flags = SVC_FLAG_CLUSTER_IP;
+	assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(map_fd(fx.skel->maps.lb4_reverse_nat), &rev_nat_index,
+					     &rnat, BPF_ANY),
+			 0);
+}
+
+static __u64 metric(__u8 reason)
+{
+	struct metrics_key key = {.reason = reason, .dir = METRIC_DIR_SERVICE};
+	struct metrics_value vals[fx.ncpus];
+	__u64 sum = 0;
+
+	if (bpf_map_lookup_elem(map_fd(fx.skel->maps.metrics), &key, vals))
+		return 0;
+	for (int i = 0; i < fx.ncpus; i++)
+		sum += vals[i].packets;
+	return sum;
+}
+
+static __u64 cookie_of(int fd)
+{
+	__u64 cookie = 0;
+	socklen_t len = sizeof(cookie);
+
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len), 0);
+	return cookie;
+}
+
+/* Entries in lb4_sock_rev; only those of @cookie unless it is 0. */
+static int rev_count(__u64 cookie)
+{
+	struct lb4_sock_rev_key key, *prev = NULL;
+	int fd = map_fd(fx.skel->maps.lb4_sock_rev), n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		if (!cookie || key.cookie == cookie)
+			n++;
+		prev = &key;
+	}
+	return n;
+}
+
+static int rev_lookup(__u64 cookie, const char *ip, __u16 port, struct lb4_sock_rev_value *val)
+{
+	struct lb4_sock_rev_key key = {.cookie = cookie, .address = ip4(ip), .port = htons(port)};
+
+	return bpf_map_lookup_elem(map_fd(fx.skel->maps.lb4_sock_rev), &key, val) ? -errno : 0;
+}
+
+/* ---- socket helpers ----------------------------------------------------- */
+
+static struct sockaddr_in sin4(const char *ip, __u16 port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+
+	sa.sin_addr.s_addr = ip4(ip);
+	return sa;
+}
+
+#define SA(p) ((struct sockaddr *)(p))
+
+static void assert_addr(const struct sockaddr_in *sa, const char *ip, __u16 port)
+{
+	char got[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &sa->sin_addr, got, sizeof(got));
+	assert_string_equal(got, ip);
+	assert_int_equal(ntohs(sa->sin_port), port);
+}
+
+static int sock_new(int type)
+{
+	struct timeval tv = {.tv_sec = 2};
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	/* A missing reply fails the test instead of hanging it. */
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	return fd;
+}
+
+static int server_new(int type, const char *ip, __u16 port)
+{
+	struct sockaddr_in sa = sin4(ip, port);
+	int fd = sock_new(type), one = 1;
+
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	assert_int_equal(bind(fd, SA(&sa), sizeof(sa)), 0);
+	if (type == SOCK_STREAM)
+		assert_int_equal(listen(fd, 1024), 0);
+	return fd;
+}
+
+static int connect_to(int fd, const char *ip, __u16 port)
+{
+	struct sockaddr_in sa = sin4(ip, port);
+
+	return connect(fd, SA(&sa), sizeof(sa)) ? -errno : 0;
+}
+
+static int sendto_addr(int fd, const char *msg, const char *ip, __u16 port)
+{
+	struct sockaddr_in sa = sin4(ip, port);
+	ssize_t n = sendto(fd, msg, strlen(msg), 0, SA(&sa), sizeof(sa));
+
+	return n < 0 ? -errno : (int)n;
+}
+
+/* Close with RST instead of FIN: 10,000 loopback connections leave no TIME_WAIT. */
+static void close_abort(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void assert_recv(int fd, const char *want, struct sockaddr_in *from)
+{
+	char buf[64] = {};
+	socklen_t len = sizeof(*from);
+	ssize_t n;
+
+	n = recvfrom(fd, buf, sizeof(buf) - 1, 0, SA(from), from ? &len : NULL);
+	assert_int_equal(n, strlen(want));
+	assert_string_equal(buf, want);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+/* TCP to VIP:port lands on the backend's server, data round-trips, the client
+ * sees VIP:port as its peer, the server sees the real client and its own
+ * backend address; the reverse entry lives exactly as long as the socket. */
+static void test_tcp_connect_reaches_backend(void **state)
+{
+	struct sockaddr_in a, b;
+	socklen_t len = sizeof(a);
+	struct lb4_sock_rev_value rev;
+	__u64 xlated = metric(REASON_SOCK_LB_XLATED);
+	__u64 rev_xlated = metric(REASON_SOCK_LB_REV_XLATED);
+	__u32 id = 1;
+	int srv, cli, acc;
+	__u64 cookie;
+
+	(void)state;
+	backend_add(id, BACKEND_IP, 8080, IPPROTO_TCP);
+	service_add("10.96.0.10", 80, IPPROTO_TCP, 1, &id, 1);
+	srv = server_new(SOCK_STREAM, BACKEND_IP, 8080);
+
+	cli = sock_new(SOCK_STREAM);
+	assert_int_equal(connect_to(cli, "10.96.0.10", 80), 0);
+	acc = accept(srv, NULL, NULL);
+	assert_true(acc >= 0);
+	assert_int_equal(metric(REASON_SOCK_LB_XLATED), xlated + 1);
+
+	assert_int_equal(getpeername(cli, SA(&a), &len), 0);
+	assert_addr(&a, "10.96.0.10", 80);
+	assert_int_equal(metric(REASON_SOCK_LB_REV_XLATED), rev_xlated + 1);
+
+	len = sizeof(a);
+	assert_int_equal(getsockname(acc, SA(&a), &len), 0);
+	assert_addr(&a, BACKEND_IP, 8080);
+	len = sizeof(a);
+	assert_int_equal(getsockname(cli, SA(&a), &len), 0);
+	len = sizeof(b);
+	assert_int_equal(getpeername(acc, SA(&b), &len), 0);
+	assert_memory_equal(&a.sin_addr, &b.sin_addr, sizeof(a.sin_addr));
+	assert_int_equal(a.sin_port, b.sin_port);
+
+	assert_int_equal(write(cli, "ping", 4), 4);
+	assert_recv(acc, "ping", NULL);
+	assert_int_equal(write(acc, "pong", 4), 4);
+	assert_recv(cli, "pong", NULL);
+
+	cookie = cookie_of(cli);
+	assert_int_equal(rev_lookup(cookie, BACKEND_IP, 8080, &rev), 0);
+	assert_int_equal(rev.address, ip4("10.96.0.10"));
+	assert_int_equal(rev.port, htons(80));
+	assert_int_equal(rev.rev_nat_index, 1);
+	assert_int_equal(rev_count(cookie), 1);
+
+	close(cli);
+	assert_int_equal(rev_lookup(cookie, BACKEND_IP, 8080, &rev), -ENOENT);
+	assert_int_equal(rev_count(0), 0);
+	close(acc);
+	close(srv);
+}
+
+/* 200 connects over 3 backends: each gets a fair share (expected 66.7, sd 6.7;
+ * below 30 is a 5.5-sigma event). */
+static void test_tcp_random_spread(void **state)
+{
+	static const char *ips[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+	__u32 ids[] = {11, 12, 13};
+	int srv[3], hits[3] = {}, total = 0;
+
+	(void)state;
+	for (int b = 0; b < 3; b++) {
+		backend_add(ids[b], ips[b], 8081, IPPROTO_TCP);
+		srv[b] = server_new(SOCK_STREAM, ips[b], 8081);
+		assert_int_equal(fcntl(srv[b], F_SETFL, O_NONBLOCK), 0);
+	}
+	service_add("10.96.0.11", 80, IPPROTO_TCP, 2, ids, 3);
+
+	for (int i = 0; i < 200; i++) {
+		int cli = sock_new(SOCK_STREAM);
+
+		assert_int_equal(connect_to(cli, "10.96.0.11", 80), 0);
+		/* On loopback the handshake is done when connect() returns. */
+		for (int b = 0; b < 3; b++) {
+			int acc = accept(srv[b], NULL, NULL);
+
+			if (acc >= 0) {
+				hits[b]++;
+				total++;
+				close(acc);
+			}
+		}
+		close_abort(cli);
+	}
+	assert_int_equal(total, 200);
+	for (int b = 0; b < 3; b++) {
+		if (hits[b] < 30)
+			fail_msg("backend %s got %d of 200 connections", ips[b], hits[b]);
+		close(srv[b]);
+	}
+	assert_int_equal(rev_count(0), 0);
+}
+
+/* Unconnected UDP: sendto(VIP) reaches the backend; the reply's source reads
+ * VIP:port. */
+static void test_udp_sendto_reply_from_vip(void **state)
+{
+	struct sockaddr_in peer, from;
+	__u64 xlated = metric(REASON_SOCK_LB_XLATED);
+	__u64 rev_xlated = metric(REASON_SOCK_LB_REV_XLATED);
+	__u32 id = 21;
+	int srv, cli;
+
+	(void)state;
+	backend_add(id, BACKEND_IP, 5353, IPPROTO_UDP);
+	service_add("10.96.0.20", 53, IPPROTO_UDP, 3, &id, 1);
+	srv = server_new(SOCK_DGRAM, BACKEND_IP, 5353);
+
+	cli = sock_new(SOCK_DGRAM);
+	assert_int_equal(sendto_addr(cli, "query", "10.96.0.20", 53), 5);
+	assert_int_equal(metric(REASON_SOCK_LB_XLATED), xlated + 1);
+	assert_recv(srv, "query", &peer);
+	assert_int_equal(sendto(srv, "answer", 6, 0, SA(&peer), sizeof(peer)), 6);
+	assert_recv(cli, "answer", &from);
+	assert_addr(&from, "10.96.0.20", 53);
+	assert_int_equal(metric(REASON_SOCK_LB_REV_XLATED), rev_xlated + 1);
+	assert_int_equal(rev_count(cookie_of(cli)), 1);
+
+	/* Sending again to the same service: still one entry. */
+	assert_int_equal(sendto_addr(cli, "again", "10.96.0.20", 53), 5);
+	assert_recv(srv, "again", &peer);
+	assert_int_equal(rev_count(cookie_of(cli)), 1);
+
+	close(cli);
+	assert_int_equal(rev_count(0), 0);
+	close(srv);
+}
+
+/* If the frontend is deleted while the socket lives (its rev-NAT entry gone,
+ * or reused for another frontend), replies show the real source instead of a
+ * service that no longer exists. */
+static void test_udp_reply_frontend_gone(void **state)
+{
+	struct lb4_reverse_nat other = {.address = ip4("10.96.9.9"), .port = htons(53)};
+	struct sockaddr_in peer, from;
+	__u16 rev_nat_index = 4;
+	__u32 id = 22;
+	int srv, cli;
+
+	(void)state;
+	backend_add(id, BACKEND_IP, 5354, IPPROTO_UDP);
+	service_add("10.96.0.22", 53, IPPROTO_UDP, rev_nat_index, &id, 1);
+	srv = server_new(SOCK_DGRAM, BACKEND_IP, 5354);
+	cli = sock_new(SOCK_DGRAM);
+
+	assert_int_equal(sendto_addr(cli, "q", "10.96.0.22", 53), 1);
+	assert_recv(srv, "q", &peer);
+
+	/* The rev-NAT index now names another frontend (deleted and reused). */
+	assert_int_equal(bpf_map_update_elem(map_fd(fx.skel->maps.lb4_reverse_nat), &rev_nat_index,
+					     &other, BPF_ANY),
+			 0);
+	assert_int_equal(sendto(srv, "a", 1, 0, SA(&peer), sizeof(peer)), 1);
+	assert_recv(cli, "a", &from);
+	assert_addr(&from, BACKEND_IP, 5354);
+
+	/* The rev-NAT index is gone altogether. */
+	assert_int_equal(bpf_map_delete_elem(map_fd(fx.skel->maps.lb4_reverse_nat), &rev_nat_index),
+			 0);
+	assert_int_equal(sendto(srv, "b", 1, 0, SA(&peer), sizeof(peer)), 1);
+	assert_recv(cli, "b", &from);
+	assert_addr(&from, BACKEND_IP, 5354);
+
+	close(cli);
+	close(srv);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/* Connected UDP: connect(VIP) picks the backend once; getpeername, recvfrom
+ * and plain recv all behave as if the peer were VIP:port. */
+static void test_udp_connected(void **state)
+{
+	struct sockaddr_in peer, from;
+	socklen_t len = sizeof(peer);
+	__u32 id = 23;
+	int srv, cli;
+
+	(void)state;
+	backend_add(id, BACKEND_IP, 5355, IPPROTO_UDP);
+	service_add("10.96.0.21", 53, IPPROTO_UDP, 5, &id, 1);
+	srv = server_new(SOCK_DGRAM, BACKEND_IP, 5355);
+
+	cli = sock_new(SOCK_DGRAM);
+	assert_int_equal(connect_to(cli, "10.96.0.21", 53), 0);
+	assert_int_equal(getpeername(cli, SA(&peer), &len), 0);
+	assert_addr(&peer, "10.96.0.21", 53);
+
+	assert_int_equal(send(cli, "q1", 2, 0), 2);
+	assert_recv(srv, "q1", &peer);
+	assert_int_equal(sendto(srv, "a1", 2, 0, SA(&peer), sizeof(peer)), 2);
+	assert_recv(cli, "a1", &from);
+	assert_addr(&from, "10.96.0.21", 53);
+	assert_int_equal(sendto(srv, "a2", 2, 0, SA(&peer), sizeof(peer)), 2);
+	assert_recv(cli, "a2", NULL);
+
+	/* Re-connecting to the same service does not grow the map. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(connect_to(cli, "10.96.0.21", 53), 0);
+	assert_int_equal(rev_count(cookie_of(cli)), 1);
+
+	close(cli);
+	close(srv);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/* No backends: connect() and sendto() fail with ECONNREFUSED (kube-proxy's
+ * REJECT), counted as DROP_NO_SERVICE_BACKEND, and nothing is recorded. */
+static void test_no_backend_refused(void **state)
+{
+	__u64 drops = metric(DROP_NO_SERVICE_BACKEND);
+	__u64 xlated = metric(REASON_SOCK_LB_XLATED);
+	int tcp, udp;
+
+	(void)state;
+	service_add("10.96.0.30", 80, IPPROTO_TCP, 6, NULL, 0);
+	service_add("10.96.0.30", 53, IPPROTO_UDP, 7, NULL, 0);
+
+	tcp = sock_new(SOCK_STREAM);
+	assert_int_equal(connect_to(tcp, "10.96.0.30", 80), -ECONNREFUSED);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND), drops + 1);
+	assert_int_equal(rev_count(cookie_of(tcp)), 0);
+
+	udp = sock_new(SOCK_DGRAM);
+	assert_int_equal(sendto_addr(udp, "q", "10.96.0.30", 53), -ECONNREFUSED);
+	assert_int_equal(connect_to(udp, "10.96.0.30", 53), -ECONNREFUSED);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND), drops + 3);
+	assert_int_equal(metric(REASON_SOCK_LB_XLATED), xlated);
+	assert_int_equal(rev_count(0), 0);
+	close(tcp);
+	close(udp);
+}
+
+/* A slot naming a backend that is not (yet / any more) in the backends map:
+ * the same refusal, counted as DROP_BACKEND_NOT_FOUND. */
+static void test_missing_backend_refused(void **state)
+{
+	__u64 drops = metric(DROP_BACKEND_NOT_FOUND);
+	__u32 id = 999;
+	int tcp;
+
+	(void)state;
+	service_add("10.96.0.31", 80, IPPROTO_TCP, 8, &id, 1);
+	tcp = sock_new(SOCK_STREAM);
+	assert_int_equal(connect_to(tcp, "10.96.0.31", 80), -ECONNREFUSED);
+	assert_int_equal(metric(DROP_BACKEND_NOT_FOUND), drops + 1);
+	close(tcp);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/* Destinations that are not a frontend (other address, other port, other
+ * protocol) are left exactly as the application gave them. */
+static void test_non_service_untouched(void **state)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	__u64 xlated = metric(REASON_SOCK_LB_XLATED);
+	__u32 id = 41;
+	int srv, cli, acc, udp;
+
+	(void)state;
+	backend_add(id, BACKEND_IP, 8082, IPPROTO_TCP);
+	service_add("10.96.0.40", 80, IPPROTO_TCP, 9, &id, 1);
+
+	srv = server_new(SOCK_STREAM, "127.0.0.5", 8083);
+	cli = sock_new(SOCK_STREAM);
+	assert_int_equal(connect_to(cli, "127.0.0.5", 8083), 0);
+	acc = accept(srv, NULL, NULL);
+	assert_true(acc >= 0);
+	assert_int_equal(getpeername(cli, SA(&a), &len), 0);
+	assert_addr(&a, "127.0.0.5", 8083);
+	len = sizeof(a);
+	assert_int_equal(getsockname(acc, SA(&a), &len), 0);
+	assert_addr(&a, "127.0.0.5", 8083);
+	assert_int_equal(rev_count(cookie_of(cli)), 0);
+	close(cli);
+	close(acc);
+	close(srv);
+
+	/* Same VIP, other port: untranslated, so unroutable here. */
+	cli = sock_new(SOCK_STREAM);
+	assert_int_equal(connect_to(cli, "10.96.0.40", 81), -ENETUNREACH);
+	close(cli);
+	/* Same VIP and port, but the service is TCP only. */
+	udp = sock_new(SOCK_DGRAM);
+	assert_int_equal(sendto_addr(udp, "q", "10.96.0.40", 80), -ENETUNREACH);
+	close(udp);
+
+	assert_int_equal(metric(REASON_SOCK_LB_XLATED), xlated);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/* TCP connect() again on the same socket after the backend refused (connect4
+ * runs again): the reverse key is not duplicated, and close still cleans up. */
+static void test_tcp_reconnect_after_refusal(void **state)
+{
+	__u32 id = 51;
+	int cli;
+	__u64 cookie;
+
+	(void)state;
+	backend_add(id, BACKEND_IP, 8099, IPPROTO_TCP); /* nobody listens there */
+	service_add("10.96.0.51", 80, IPPROTO_TCP, 10, &id, 1);
+
+	cli = sock_new(SOCK_STREAM);
+	cookie = cookie_of(cli);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(connect_to(cli, "10.96.0.51", 80), -ECONNREFUSED);
+	assert_int_equal(rev_count(cookie), 1);
+	close(cli);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/*
+ * Two services sharing one backend, one UDP socket alternating between them:
+ * the reverse key (cookie, backend) is the same, so the socket holds one entry
+ * (naming the frontend it sent to last) and its ring does not fill up with
+ * copies of that key, whose eviction would delete the live entry.
+ */
+static void test_udp_shared_backend_one_entry(void **state)
+{
+	struct lb4_sock_rev_value rev;
+	struct sockaddr_in peer, from;
+	__u32 id = 71;
+	int srv, cli;
+
+	(void)state;
+	backend_add(id, BACKEND_IP, 5371, IPPROTO_UDP);
+	service_add("10.96.0.71", 53, IPPROTO_UDP, 71, &id, 1);
+	service_add("10.96.0.72", 53, IPPROTO_UDP, 72, &id, 1);
+	srv = server_new(SOCK_DGRAM, BACKEND_IP, 5371);
+	cli = sock_new(SOCK_DGRAM);
+
+	for (int i = 0; i < 2 * SOCK_REV_PER_SOCKET + 1; i++) {
+		assert_int_equal(sendto_addr(cli, "q", i % 2 ? "10.96.0.72" : "10.96.0.71", 53), 1);
+		assert_recv(srv, "q", &peer);
+	}
+	assert_int_equal(rev_count(cookie_of(cli)), 1);
+	assert_int_equal(rev_lookup(cookie_of(cli), BACKEND_IP, 5371, &rev), 0);
+	assert_int_equal(rev.address, ip4("10.96.0.71"));
+	assert_int_equal(rev.rev_nat_index, 71);
+	assert_int_equal(sendto(srv, "a", 1, 0, SA(&peer), sizeof(peer)), 1);
+	assert_recv(cli, "a", &from);
+	assert_addr(&from, "10.96.0.71", 53);
+
+	close(cli);
+	close(srv);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/* Fill lb4_sock_rev with entries of a cookie no socket has; returns how many. */
+static __u32 rev_fill(void)
+{
+	int fd = map_fd(fx.skel->maps.lb4_sock_rev);
+	__u32 n = bpf_map__max_entries(fx.skel->maps.lb4_sock_rev);
+	struct lb4_sock_rev_value val = {.address = ip4("10.96.9.9"), .port = htons(1)};
+	struct lb4_sock_rev_key *keys = calloc(n, sizeof(*keys));
+	struct lb4_sock_rev_value *vals = calloc(n, sizeof(*vals));
+	__u32 count = n;
+
+	assert_non_null(keys);
+	assert_non_null(vals);
+	for (__u32 i = 0; i < n; i++) {
+		keys[i].cookie = ~0ull;
+		keys[i].address = htonl(0x0a000000 + i);
+		keys[i].port = htons(1);
+		vals[i] = val;
+	}
+	assert_int_equal(bpf_map_update_batch(fd, keys, vals, &count, NULL), 0);
+	free(keys);
+	free(vals);
+	return count;
+}
+
+/* When the reverse map is full the translation fails visibly (ENOMEM,
+ * DROP_SOCK_REV_MAP_FULL) instead of handing the application a socket whose
+ * peer it cannot recognise; nothing is left behind. */
+static void test_sock_rev_full_refused(void **state)
+{
+	__u64 drops = metric(DROP_SOCK_REV_MAP_FULL);
+	__u64 xlated = metric(REASON_SOCK_LB_XLATED);
+	__u32 id = 81, n;
+	int tcp, udp;
+
+	(void)state;
+	backend_add(id, BACKEND_IP, 8081, IPPROTO_TCP);
+	backend_add(id + 1, BACKEND_IP, 5381, IPPROTO_UDP);
+	service_add("10.96.0.81", 80, IPPROTO_TCP, 81, &id, 1);
+	id++;
+	service_add("10.96.0.81", 53, IPPROTO_UDP, 82, &id, 1);
+	n = rev_fill();
+	assert_int_equal(n, bpf_map__max_entries(fx.skel->maps.lb4_sock_rev));
+
+	tcp = sock_new(SOCK_STREAM);
+	assert_int_equal(connect_to(tcp, "10.96.0.81", 80), -ENOMEM);
+	udp = sock_new(SOCK_DGRAM);
+	assert_int_equal(sendto_addr(udp, "q", "10.96.0.81", 53), -ENOMEM);
+	assert_int_equal(metric(DROP_SOCK_REV_MAP_FULL), drops + 2);
+	assert_int_equal(metric(REASON_SOCK_LB_XLATED), xlated);
+	assert_int_equal(rev_count(cookie_of(tcp)) + rev_count(cookie_of(udp)), 0);
+	close(tcp);
+	close(udp);
+
+	/* With room again, the same service works. */
+	map_clear(fx.skel->maps.lb4_sock_rev);
+	udp = sock_new(SOCK_DGRAM);
+	assert_int_equal(sendto_addr(udp, "q", "10.96.0.81", 53), 1);
+	assert_int_equal(rev_count(cookie_of(udp)), 1);
+	close(udp);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/*
+ * cilium#38649: the reverse map must not fill up with entries of sockets that
+ * are gone. 100 sockets held open hold 100 entries; 10,000 sockets (TCP and
+ * connected UDP) opened, translated and closed leave the map empty.
+ */
+static void test_sock_rev_empty_after_10000_sockets(void **state)
+{
+	enum { HELD = 100, CHURN = 10000 };
+	__u64 xlated = metric(REASON_SOCK_LB_XLATED);
+	__u32 tcp_id = 61, udp_id = 62;
+	int held[HELD], srv;
+
+	(void)state;
+	backend_add(tcp_id, BACKEND_IP, 8090, IPPROTO_TCP);
+	backend_add(udp_id, BACKEND_IP, 5390, IPPROTO_UDP);
+	service_add("10.96.0.50", 80, IPPROTO_TCP, 11, &tcp_id, 1);
+	service_add("10.96.0.50", 53, IPPROTO_UDP, 12, &udp_id, 1);
+	srv = server_new(SOCK_STREAM, BACKEND_IP, 8090);
+
+	for (int i = 0; i < HELD; i++) {
+		held[i] = sock_new(SOCK_DGRAM);
+		assert_int_equal(connect_to(held[i], "10.96.0.50", 53), 0);
+	}
+	assert_int_equal(rev_count(0), HELD);
+	for (int i = 0; i < HELD; i++)
+		close(held[i]);
+	assert_int_equal(rev_count(0), 0);
+
+	for (int i = 0; i < CHURN; i++) {
+		if (i % 2) {
+			int udp = sock_new(SOCK_DGRAM);
+
+			assert_int_equal(connect_to(udp, "10.96.0.50", 53), 0);
+			close(udp);
+		} else {
+			int cli = sock_new(SOCK_STREAM), acc;
+
+			assert_int_equal(connect_to(cli, "10.96.0.50", 80), 0);
+			acc = accept(srv, NULL, NULL);
+			assert_true(acc >= 0);
+			close(acc);
+			close_abort(cli);
+		}
+	}
+	assert_int_equal(metric(REASON_SOCK_LB_XLATED), xlated + HELD + CHURN);
+	assert_int_equal(rev_count(0), 0);
+	close(srv);
+}
+
+/* One unconnected UDP socket sending to more backends than it may remember
+ * keeps exactly SOCK_REV_PER_SOCKET entries, the most recent ones. */
+static void test_udp_many_backends_bounded(void **state)
+{
+	enum { N = SOCK_REV_PER_SOCKET + 4 };
+	struct lb4_sock_rev_value rev;
+	char vip[N][16];
+	__u64 cookie;
+	int cli;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		__u32 id = 100 + i;
+
+		snprintf(vip[i], sizeof(vip[i]), "10.96.1.%d", i + 1);
+		backend_add(id, BACKEND_IP, 6000 + i, IPPROTO_UDP);
+		service_add(vip[i], 53, IPPROTO_UDP, 100 + i, &id, 1);
+	}
+
+	cli = sock_new(SOCK_DGRAM);
+	cookie = cookie_of(cli);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(sendto_addr(cli, "q", vip[i], 53), 1);
+		assert_true(rev_count(cookie) <= SOCK_REV_PER_SOCKET);
+	}
+	assert_int_equal(rev_count(cookie), SOCK_REV_PER_SOCKET);
+	assert_int_equal(rev_count(0), SOCK_REV_PER_SOCKET);
+	for (int i = 0; i < N; i++) {
+		int want = i < N - SOCK_REV_PER_SOCKET ? -ENOENT : 0;
+
+		assert_int_equal(rev_lookup(cookie, BACKEND_IP, 6000 + i, &rev), want);
+		if (!want)
+			assert_int_equal(rev.address, ip4(vip[i]));
+	}
+
+	/* Coming back to a forgotten one evicts the oldest remembered. */
+	assert_int_equal(sendto_addr(cli, "q", vip[0], 53), 1);
+	assert_int_equal(rev_count(cookie), SOCK_REV_PER_SOCKET);
+	assert_int_equal(rev_lookup(cookie, BACKEND_IP, 6000, &rev), 0);
+	assert_int_equal(rev_lookup(cookie, BACKEND_IP, 6000 + N - SOCK_REV_PER_SOCKET, &rev),
+			 -ENOENT);
+
+	close(cli);
+	assert_int_equal(rev_count(0), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup(test_tcp_connect_reaches_backend, test_setup),
+	    cmocka_unit_test_setup(test_tcp_random_spread, test_setup),
+	    cmocka_unit_test_setup(test_udp_sendto_reply_from_vip, test_setup),
+	    cmocka_unit_test_setup(test_udp_reply_frontend_gone, test_setup),
+	    cmocka_unit_test_setup(test_udp_connected, test_setup),
+	    cmocka_unit_test_setup(test_no_backend_refused, test_setup),
+	    cmocka_unit_test_setup(test_missing_backend_refused, test_setup),
+	    cmocka_unit_test_setup(test_non_service_untouched, test_setup),
+	    cmocka_unit_test_setup(test_tcp_reconnect_after_refusal, test_setup),
+	    cmocka_unit_test_setup(test_udp_shared_backend_one_entry, test_setup),
+	    cmocka_unit_test_setup(test_sock_rev_full_refused, test_setup),
+	    cmocka_unit_test_setup(test_sock_rev_empty_after_10000_sockets, test_setup),
+	    cmocka_unit_test_setup(test_udp_many_backends_bounded, test_setup),
+	};
+
+	return cmocka_run_group_tests_name("sock_lb", tests, group_setup, group_teardown);
+}

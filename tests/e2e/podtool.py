@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""Servers and clients that run inside pod namespaces for the e2e tests.
+
+  podtool.py serve NAME TCPPORT UDPPORT
+      answers each TCP connection and UDP datagram with JSON
+      {"pod": NAME, "local": "ip:port", "peer": "ip:port"}
+  podtool.py tcp IP PORT [COUNT]
+      connects COUNT times; prints one JSON line each:
+      {"ok": true, "reply": {...}, "peername": "ip:port"} or {"ok": false, "errno": "ECONNREFUSED"}
+  podtool.py udp IP PORT [COUNT] [--connected]
+      sends COUNT datagrams; prints the reply and the address it came from.
+"""
+
+import errno
+import json
+import socket
+import sys
+import threading
+
+
+def fmt(addr):
+    return f"{addr[0]}:{addr[1]}"
+
+
+def serve(name, tcp_port, udp_port):
+    def tcp():
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", tcp_port))
+        s.listen(512)
+        while True:
+            c, peer = s.accept()
+            try:
+                c.sendall(json.dumps({"pod": name, "local": fmt(c.getsockname()),
+                                      "peer": fmt(peer)}).encode() + b"\n")
+            except OSError:
+                pass
+            c.close()
+
+    def udp():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", udp_port))
+        while True:
+            _, peer = s.recvfrom(2048)
+            s.sendto(json.dumps({"pod": name, "local": f"?:{udp_port}",
+                                 "peer": fmt(peer)}).encode(), peer)
+
+    threading.Thread(target=udp, daemon=True).start()
+    print("ready", flush=True)
+    tcp()
+
+
+def tcp_client(ip, port, count):
+    for _ in range(count):
+        s = socket.socket()
+        s.settimeout(3)
+        try:
+            s.connect((ip, port))
+            peer = fmt(s.getpeername())
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            print(json.dumps({"ok": True, "reply": json.loads(data), "peername": peer}))
+        except OSError as e:
+            print(json.dumps({"ok": False, "errno": errno.errorcode.get(e.errno, str(e))}))
+        finally:
+            s.close()
+        sys.stdout.flush()
+
+
+def udp_client(ip, port, count, connected):
+    for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        try:
+            if connected:
+                s.connect((ip, port))
+                s.send(b"hi")
+                data = s.recv(4096)
+                src = fmt(s.getpeername())
+            else:
+                s.sendto(b"hi", (ip, port))
+                data, addr = s.recvfrom(4096)
+                src = fmt(addr)
+            print(json.dumps({"ok": True, "reply": json.loads(data), "from": src}))
+        except OSError as e:
+            print(json.dumps({"ok": False, "errno": errno.errorcode.get(e.errno, str(e))}))
+        finally:
+            s.close()
+        sys.stdout.flush()
+
+
+def main(argv):
+    cmd = argv[1]
+    if cmd == "serve":
+        serve(argv[2], int(argv[3]), int(argv[4]))
+    elif cmd == "tcp":
+        tcp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1)
+    elif cmd == "udp":
+        udp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1,
+                   "--connected" in argv)
+    else:
+        sys.exit(f"podtool: unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

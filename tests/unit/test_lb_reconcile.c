@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The desired-state diff: store -> reconciler -> maps, against a fake map
+ * that checks, after every single write, what a packet would see.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <cmocka.h>
+
+#include "axon/lb.h"
+#include "lb/reconcile.h"
+#include "store/store.h"
+#include "log.h"
+#include "fake_maps.c.inc"
+
+struct fixture {
+	struct store store;
+	struct lb_reconciler lb;
+	struct fake_maps maps;
+};
+
+static struct fixture fx_storage;
+
+static int setup(void **state)
+{
+	struct fixture *fx = &fx_storage;
+
+	log_set_level(LOG_LEVEL_ERROR);
+	memset(fx, 0, sizeof(*fx));
+	fake_init(&fx->maps, FAKE_MAX_ENTRIES);
+	assert_int_equal(store_init(&fx->store), 0);
+	assert_int_equal(lb_reconciler_init(&fx->lb, &fake_ops, &fx->maps), 0);
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	lb_reconciler_destroy(&fx->lb);
+	store_destroy(&fx->store);
+	return 0;
+}
+
+static void put_service(struct fixture *fx, const char *ns, const char *name, const char *ip,
+			const char *ports_json)
+{
+	char json[2048];
+	struct k8s_service svc = {};
+	char err[256] = "";
+	cJSON *obj;
+
+	snprintf(json, sizeof(json),
+		 "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\",\"resourceVersion\":\"1\"},"
+		 "\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"%s\",\"clusterIPs\":[\"%s\"],"
+		 "\"ports\":%s}}",
+		 ns, name, ip, ip, ports_json);
+	obj = cJSON_Parse(json);
+	assert_non_null(obj);
+	assert_int_equal(k8s_service_from_json(obj, &svc, err, sizeof(err)), 0);
+	cJSON_Delete(obj);
+	assert_int_equal(store_set_service(&fx->store, &svc), 0);
+}
+
+/* endpoints_json: the "endpoints" array. */
+static void put_slice(struct fixture *fx, const char *ns, const char *name, const char *svc,
+		      const char *ports_json, const char *endpoints_json)
+{
+	char json[4096];
+	struct k8s_endpointslice eps = {};
+	char err[256] = "";
+	cJSON *obj;
+
+	snprintf(json, sizeof(json),
+		 "{\"metadata\":{\"namespace\":\"%s\",\"name\":\"%s\",\"resourceVersion\":\"1\","
+		 "\"labels\":{\"kubernetes.io/service-name\":\"%s\"}},"
+		 "\"addressType\":\"IPv4\",\"ports\":%s,\"endpoints\":%s}",
+		 ns, name, svc, ports_json, endpoints_json);
+	obj = cJSON_Parse(json);
+	assert_non_null(obj);
+	if (k8s_endpointslice_from_json(obj, &eps, err, sizeof(err)))
+		fail_msg("slice: %s", err);
+	cJSON_Delete(obj);
+	assert_int_equal(store_set_slice(&fx->store, &eps), 0);
+}
+
+static int sync_all(struct fixture *fx)
+{
+	uint64_t next;
+
+	return lb_reconcile_dirty(&fx->lb, &fx->store, lb_now_ms(), &next);
+}
+
+static const struct lb4_service *slot(struct fixture *fx, const char *ip, int port, __u8 proto,
+				      __u16 s)
+{
+	struct lb4_key k = { .dport = htons(port), .proto = proto, .backend_slot = s };
+
+	inet_pton(AF_INET, ip, &k.address);
+	return fake_lookup(&fx->maps, LB_MAP_SERVICES, &k);
+}
+
+static const struct lb4_backend *backend(struct fixture *fx, __u32 id)
+{
+	return fake_lookup(&fx->maps, LB_MAP_BACKENDS, &id);
+}
+
+/* The backend addresses a frontend's slots resolve to, as "a:p,a:p" sorted by slot. */
+static void frontend_backends(struct fixture *fx, const char *ip, int port, __u8 proto, char *out,
+			      size_t len)
+{
+	const struct lb4_service *s0 = slot(fx, ip, port, proto, 0);
+	size_t off = 0;
+
+	out[0] = '\0';
+	assert_non_null(s0);
+	for (__u16 i = 1; i <= s0->count; i++) {
+		const struct lb4_service *s = slot(fx, ip, port, proto, i);
+		const struct lb4_backend *b;
+		char a[INET_ADDRSTRLEN];
+
+		assert_non_null(s);
+		assert_int_equal(s->rev_nat_index, s0->rev_nat_index);
+		b = backend(fx, s->backend_id);
+		assert_non_null(b);
+		inet_ntop(AF_INET, &b->address, a, sizeof(a));
+		off += snprintf(out + off, len - off, "%s%s:%d", off ? "," : "", a, ntohs(b->port));
+	}
+}
+
+#define WEB_PORTS "[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\"}]"
+#define WEB_EPS_PORTS "[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}]"
+#define EP(ip, ready) "{\"addresses\":[\"" ip "\"],\"conditions\":{\"ready\":" ready "}}"
+
+static void test_service_with_backends(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256];
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") ","
+		  EP("10.244.0.7", "false") "]");
+	assert_int_equal(sync_all(fx), 0);
+
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080");
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 3);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 2);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_REVNAT), 1);
+	assert_true(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0)->flags & SVC_FLAG_CLUSTER_IP);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_slice_before_service(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256];
+
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 0);
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	assert_int_equal(sync_all(fx), 0);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080");
+}
+
+static void test_unchanged_writes_nothing(void **state)
+{
+	struct fixture *fx = *state;
+	size_t before;
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	before = fx->maps.n_ops;
+
+	/* The same objects again (a relist, a no-op update). */
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fx->maps.n_ops, before);
+}
+
+static void test_scale_up_and_down_minimal(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256];
+	size_t before;
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+
+	/* Up: one backend, one slot, the count. Nothing deleted. */
+	before = fx->maps.n_ops;
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") ","
+		  EP("10.244.0.7", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fx->maps.n_ops - before, 3);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080,10.244.0.7:8080");
+
+	/* Down: the first goes; the last moves into its slot. */
+	before = fx->maps.n_ops;
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.6", "true") "," EP("10.244.0.7", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.7:8080,10.244.0.6:8080");
+	/* slot 1 rewritten, count lowered, slot 3 deleted, backend deleted */
+	assert_int_equal(fx->maps.n_ops - before, 4);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 2);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+
+	/* To zero: the service stays, with count 0 (connects are refused). */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.6", "false") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0)->count, 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 1);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 0);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_terminating_fallback(void **state)
+{
+	struct fixture *fx = *state;
+	const struct lb4_service *s;
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[{\"addresses\":[\"10.244.0.5\"],\"conditions\":{\"ready\":false,"
+		  "\"serving\":true,\"terminating\":true}},"
+		  "{\"addresses\":[\"10.244.0.6\"],\"conditions\":{\"ready\":false,"
+		  "\"serving\":false,\"terminating\":true}}]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0)->count, 1);
+	s = slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 1);
+	assert_non_null(s);
+	assert_int_equal(backend(fx, s->backend_id)->state, BACKEND_STATE_TERMINATING);
+}
+
+static void test_delete_service_leaves_nothing(void **state)
+{
+	struct fixture *fx = *state;
+
+	put_service(fx, "shop", "dns", "10.96.0.53",
+		    "[{\"name\":\"dns\",\"port\":53,\"protocol\":\"UDP\"},"
+		    "{\"name\":\"dns-tcp\",\"port\":53,\"protocol\":\"TCP\"}]");
+	put_slice(fx, "shop", "dns-1", "dns",
+		  "[{\"name\":\"dns\",\"port\":5353,\"protocol\":\"UDP\"},"
+		  "{\"name\":\"dns-tcp\",\"port\":5353,\"protocol\":\"TCP\"}]",
+		  "[" EP("10.244.0.21", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 4);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 2);
+
+	assert_int_equal(store_delete_service(&fx->store, "shop", "dns"), 0);
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_REVNAT), 0);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_shared_backend_refcount(void **state)
+{
+	struct fixture *fx = *state;
+
+	/* Two services, one pod: one backend entry, removed with the last user. */
+	put_service(fx, "shop", "a", "10.96.0.1", WEB_PORTS);
+	put_service(fx, "shop", "b", "10.96.0.2", WEB_PORTS);
+	put_slice(fx, "shop", "a-1", "a", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	put_slice(fx, "shop", "b-1", "b", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 1);
+	assert_int_equal(store_delete_service(&fx->store, "shop", "a"), 0);
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 1);
+	assert_int_equal(store_delete_slice(&fx->store, "shop", "b-1"), 0);
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 0);
+}
+
+static void test_conflicting_frontend_reported(void **state)
+{
+	struct fixture *fx = *state;
+	const struct lb_failure *f;
+
+	put_service(fx, "shop", "a", "10.96.0.1", WEB_PORTS);
+	assert_int_equal(sync_all(fx), 0);
+	put_service(fx, "shop", "b", "10.96.0.1", WEB_PORTS);
+	assert_int_equal(sync_all(fx), 1);
+	f = ht_get(&fx->lb.failures, "shop/b", 6);
+	assert_non_null(f);
+	assert_non_null(strstr(f->msg, "already used by service shop/a"));
+	/* The first service is untouched. */
+	assert_non_null(slot(fx, "10.96.0.1", 80, IPPROTO_TCP, 0));
+}
+
+static void test_map_full_reported_and_recovered(void **state)
+{
+	struct fixture *fx = *state;
+	const struct lb_failure *f;
+	uint64_t next;
+	char got[256];
+
+	fx->maps.capacity[LB_MAP_BACKENDS] = 1;
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") "]");
+	assert_int_equal(sync_all(fx), 1);
+	f = ht_get(&fx->lb.failures, "shop/web", 8);
+	assert_non_null(f);
+	assert_int_equal(f->err, -E2BIG);
+	assert_non_null(strstr(f->msg, "backend 10.244.0.6:8080/TCP in lb4_backends: map full"));
+	assert_int_equal(fx->maps.inconsistencies, 0);
+
+	/* Backing off: not retried before its time. */
+	assert_int_equal(lb_reconcile_dirty(&fx->lb, &fx->store, lb_now_ms(), &next), 1);
+	assert_true(next > lb_now_ms());
+
+	/* Room is made; the retry (when due) realizes it fully. */
+	fx->maps.capacity[LB_MAP_BACKENDS] = 16;
+	assert_int_equal(lb_reconcile_dirty(&fx->lb, &fx->store, next, &next), 0);
+	assert_null(ht_get(&fx->lb.failures, "shop/web", 8));
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080");
+}
+
+static void test_transient_error_keeps_mirror_true(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256];
+	uint64_t next;
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") "]");
+	fx->maps.fail_next = -EBUSY;
+	assert_int_equal(sync_all(fx), 1);
+	assert_int_equal(lb_reconcile_dirty(&fx->lb, &fx->store, lb_now_ms() + 60000, &next), 0);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080");
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 2);
+}
+
+static void test_restart_keeps_wanted_prunes_stale(void **state)
+{
+	struct fixture *fx = *state;
+	struct lb_reconciler fresh;
+	struct store st2;
+	struct k8s_service svc = {};
+	size_t before;
+	char err[256];
+	cJSON *obj;
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_service(fx, "shop", "gone", "10.96.0.11", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") "]");
+	put_slice(fx, "shop", "gone-1", "gone", WEB_EPS_PORTS, "[" EP("10.244.0.9", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+
+	/* A new agent: same maps, a fresh store in which "gone" is gone. */
+	assert_int_equal(lb_reconciler_init(&fresh, &fake_ops, &fx->maps), 0);
+	assert_int_equal(lb_reconciler_restore(&fresh), 0);
+	assert_int_equal(lb_reconciler_frontends(&fresh), 2);
+	assert_int_equal(store_init(&st2), 0);
+	obj = cJSON_Parse("{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web\"},"
+			  "\"spec\":{\"clusterIP\":\"10.96.0.10\",\"ports\":" WEB_PORTS "}}");
+	assert_int_equal(k8s_service_from_json(obj, &svc, err, sizeof(err)), 0);
+	cJSON_Delete(obj);
+	assert_int_equal(store_set_service(&st2, &svc), 0);
+	{
+		struct k8s_endpointslice eps = {};
+
+		obj = cJSON_Parse("{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web-abc\","
+				  "\"labels\":{\"kubernetes.io/service-name\":\"web\"}},"
+				  "\"addressType\":\"IPv4\",\"ports\":" WEB_EPS_PORTS ","
+				  "\"endpoints\":[" EP("10.244.0.6", "true") ","
+				  EP("10.244.0.5", "true") "]}");
+		assert_int_equal(k8s_endpointslice_from_json(obj, &eps, err, sizeof(err)), 0);
+		cJSON_Delete(obj);
+		assert_int_equal(store_set_slice(&st2, &eps), 0);
+	}
+	before = fx->maps.n_ops;
+	{
+		uint64_t next;
+
+		assert_int_equal(lb_reconcile_dirty(&fresh, &st2, lb_now_ms(), &next), 0);
+	}
+	/* Still-wanted entries untouched: not one write. */
+	assert_int_equal(fx->maps.n_ops, before);
+	assert_int_equal(lb_reconciler_prune(&fresh), 0);
+	assert_null(slot(fx, "10.96.0.11", 80, IPPROTO_TCP, 0));
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 3);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 2);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_REVNAT), 1);
+	assert_int_equal(fake_ops_count(&fx->maps, 'U', LB_MAP_SERVICES), 5);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+	lb_reconciler_destroy(&fresh);
+	store_destroy(&st2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_service_with_backends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slice_before_service, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unchanged_writes_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scale_up_and_down_minimal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_terminating_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_service_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shared_backend_refcount, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_conflicting_frontend_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_full_reported_and_recovered, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_transient_error_keeps_mirror_true, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_restart_keeps_wanted_prunes_stale, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
