@@ -189,16 +189,14 @@ def test_legacy_watch_path(api, raw):
 
 
 def test_client_disconnect_closes_the_watch(client, ns):
-    def open_watches():
-        return client.stats()["watches"]["open"].get("services", 0)
+    def wait_open(pred, what):
+        deadline = time.monotonic() + 5
+        while not pred(client.stats()["watches"]["open"].get("services", 0)):
+            assert time.monotonic() < deadline, what
+            time.sleep(0.02)
 
-    baseline = open_watches()
+    wait_open(lambda n: n == 0, "earlier tests' watches did not wind down")
     w = client.watch("services", ns, resource_version="", timeout_seconds=30)
-    deadline = time.monotonic() + 3
-    while open_watches() <= baseline:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_open(lambda n: n == 1, "watch not registered")
     w.close()
-    while open_watches() > baseline:
-        assert time.monotonic() < deadline, "watch not closed after the client left"
-        time.sleep(0.05)
+    wait_open(lambda n: n == 0, "watch not closed after the client left")

@@ -2,8 +2,8 @@
 
 The node is a network namespace of its own (so nothing touches the machine's
 real devices or routes); pods are namespaces behind a veth whose host end is
-in the node, with a /32 route per pod and proxy ARP on the host end, the way
-CNI plugins wire pods. Client pods each get their own cgroup under a test
+in the node, with a /32 route per pod and the gateway 169.254.1.1 owned by
+the node, the way CNI plugins wire pods. Client pods each get their own cgroup under a test
 cgroup root, which is where the agent attaches its socket hooks.
 
 Processes enter namespaces with `nsenter --net` only (not `ip netns exec`,
@@ -62,6 +62,9 @@ class Pod:
 
 
 class NetLab:
+    ROUTER_IP = "10.244.0.1"
+    GATEWAY_IP = "169.254.1.1"
+
     def __init__(self, tag="e2e"):
         # Short: interface names are limited to 15 characters.
         self.id = uuid.uuid4().hex[:6]
@@ -75,11 +78,24 @@ class NetLab:
         self._netns = []
         self._next_ip = 10
         ensure_bpffs()
+        try:
+            self._setup_node()
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup_node(self):
         os.makedirs(self.run_dir, exist_ok=True)
         os.makedirs(self.cgroup_root, exist_ok=True)
         self._add_netns(self.node_ns)
         self.node_exec("ip", "link", "set", "lo", "up")
         self.node_exec("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        # The node owns the pods' gateway address, so it answers their ARP
+        # for it (arp_ignore=0 answers for any local address), and a router
+        # IP it sources its own ARP requests to pods from (Cilium keeps both
+        # on cilium_host; this kernel has no dummy driver, so lo holds them).
+        self.node_exec("ip", "addr", "add", f"{self.ROUTER_IP}/32", "dev", "lo")
+        self.node_exec("ip", "addr", "add", f"{self.GATEWAY_IP}/32", "dev", "lo")
 
     # -- namespaces and processes --
 
@@ -120,9 +136,8 @@ class NetLab:
         pexec = ["nsenter", f"--net=/var/run/netns/{pod.netns}"]
         sh("ip", "link", "add", host_if, "netns", self.node_ns, "type", "veth",
            "peer", "name", "eth0", "netns", pod.netns)
-        # Host end: up, proxy ARP for the pod's gateway, a /32 route to the pod.
+        # Host end: up, with the /32 route to the pod a CNI plugin installs.
         self.node_exec("ip", "link", "set", host_if, "up")
-        self.node_exec("sysctl", "-qw", f"net.ipv4.conf.{host_if}.proxy_arp=1")
         self.node_exec("ip", "route", "add", f"{ip}/32", "dev", host_if)
         sh(*pexec, "ip", "link", "set", "lo", "up")
         sh(*pexec, "ip", "addr", "add", f"{ip}/32", "dev", "eth0")

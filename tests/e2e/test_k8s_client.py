@@ -1,0 +1,409 @@
+"""The agent's Kubernetes client (agent/k8s) against the test apiserver, through k8s_dump.
+
+k8s_dump prints one line per informer callback (UPSERT/DELETE/SYNCED) and, on SIGUSR1, a
+STATUS line per informer; these tests drive the apiserver (objects, faults, watch cuts) and
+read what the client made of it. No root needed.
+"""
+
+import os
+import pathlib
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import k8s
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+OUT = pathlib.Path(os.environ.get("OUT", REPO / ".output"))
+if not OUT.is_absolute():
+    OUT = REPO / OUT
+K8S_DUMP = OUT / "tests" / "tools" / "k8s_dump"
+
+SERVICES = "/api/v1/services"
+SLICES = "/apis/discovery.k8s.io/v1/endpointslices"
+NODES = "/api/v1/nodes"
+CES = "/apis/cilium.io/v2alpha1/ciliumendpointslices"
+
+pytestmark = pytest.mark.skipif(not K8S_DUMP.exists(), reason=f"{K8S_DUMP} not built")
+
+
+class Dump:
+    """k8s_dump as a subprocess; its stdout lines collected as they come."""
+
+    def __init__(self, tmp_path, args, paths):
+        self.log_path = tmp_path / f"k8s_dump-{time.monotonic_ns()}.log"
+        self.lines = []
+        self.cond = threading.Condition()
+        log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [str(K8S_DUMP), "--parse", "--backoff-base", "100", "--backoff-max", "1000"]
+            + list(args) + list(paths),
+            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True)
+        log.close()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def wait(self, pred, timeout=10, what="a line"):
+        """Wait until pred(lines) is truthy; returns its value."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                got = pred(self.lines)
+                if got:
+                    return got
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self.reader.is_alive()):
+                    raise AssertionError(f"timed out waiting for {what}; output:\n"
+                                         + "\n".join(self.lines[-40:]) + "\nlog:\n"
+                                         + self.log_tail())
+                self.cond.wait(min(left, 0.2))
+
+    def wait_line(self, line, count=1, timeout=10):
+        return self.wait(lambda ls: ls.count(line) >= count, timeout, repr(line))
+
+    def count(self, line):
+        with self.cond:
+            return self.lines.count(line)
+
+    def mark(self):
+        with self.cond:
+            return len(self.lines)
+
+    def since(self, mark):
+        with self.cond:
+            return list(self.lines[mark:])
+
+    def status(self):
+        """{informer: {field: value}} and the CLIENT fields, via SIGUSR1."""
+        m = self.mark()
+        self.proc.send_signal(signal.SIGUSR1)
+        self.wait(lambda ls: any(x.startswith("CLIENT ") for x in ls[m:]), what="status")
+        n = len(self.informers)
+        lines = self.wait(lambda ls: [x for x in ls[m:] if x.startswith("STATUS ")][:n]
+                          if sum(x.startswith("STATUS ") for x in ls[m:]) >= n else None,
+                          what="status lines")
+        client = next(x for x in self.since(m) if x.startswith("CLIENT "))
+        return {ln.split()[1]: _fields(ln) for ln in lines}, _fields(client)
+
+    @property
+    def informers(self):
+        return [a for a in self.proc.args if a.startswith("/")]
+
+    def log_tail(self, n=30):
+        try:
+            return "\n".join(self.log_path.read_text().splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.reader.join(5)
+        return self.proc.returncode
+
+
+def _fields(line):
+    """key=value pairs of a STATUS/CLIENT line (last_error="..." may hold spaces)."""
+    out = {}
+    head, _, err = line.partition(' last_error="')
+    for tok in head.split()[1:]:
+        if "=" in tok:
+            k, v = tok.split("=", 1)
+            out[k] = v
+    if err:
+        out["last_error"] = err[:-1]
+    return out
+
+
+def wait_for(pred, timeout=10, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def dumps(tmp_path):
+    started = []
+
+    def start(args, paths):
+        d = Dump(tmp_path, args, paths)
+        started.append(d)
+        return d
+    yield start
+    for d in started:
+        d.stop()
+
+
+@pytest.fixture
+def tls_api():
+    """HTTPS with a bearer token, the recorded fixtures loaded, 1 s bookmarks."""
+    with k8s.ApiServer(tls=True, fixtures=True, bookmark_interval=1, quiet=True) as srv:
+        yield srv
+
+
+@pytest.fixture
+def plain_api():
+    with k8s.ApiServer(tls=False, fixtures=True, bookmark_interval=1, quiet=True) as srv:
+        yield srv
+
+
+def plain_args(api):
+    return ["--server", api.url, "--token", api.token]
+
+
+def expected_keys(api, what):
+    items, _ = api.client().list_all(what)
+    return {(f"{i['metadata']['namespace']}/" if i["metadata"].get("namespace") else "")
+            + i["metadata"]["name"] for i in items}
+
+
+def upserted(lines):
+    return {ln.split()[1] for ln in lines if ln.startswith("UPSERT ")}
+
+
+def test_tls_kubeconfig_lists_watches_and_parses_everything(tls_api, dumps, tmp_path):
+    kc = tls_api.write_kubeconfig(tmp_path / "kubeconfig")
+    d = dumps(["--kubeconfig", kc], [SERVICES, SLICES, NODES, CES])
+    for name in ("services", "endpointslices", "nodes", "ciliumendpointslices"):
+        d.wait_line(f"SYNCED {name}")
+    want = set()
+    for what in ("services", "endpointslices", "nodes", "ciliumendpointslices"):
+        want |= expected_keys(tls_api, what)
+    assert upserted(d.lines) == want
+    assert not [ln for ln in d.lines if ln.startswith("INVALID")]
+    assert "UPSERT shop/web rv=" in "\n".join(d.lines)
+
+    st, client = d.status()
+    assert client["connected"] == "1"
+    assert client["server"] == tls_api.url
+    assert client["version"].startswith("v1.")
+    assert all(s["state"] == "watching" and s["synced"] == "1" and s["errors"] == "0"
+               for s in st.values()), st
+    assert st["services"]["objects"] == "9"
+
+    # Changes arrive through the watch.
+    c = tls_api.client()
+    c.create(k8s.service("e2e", "new", [8080]))
+    line = d.wait(lambda ls: next((x for x in ls if x.startswith("UPSERT e2e/new ")), None))
+    c.patch("services", "e2e", "new", {"metadata": {"labels": {"x": "y"}}})
+    d.wait(lambda ls: sum(x.startswith("UPSERT e2e/new ") for x in ls) >= 2, what="modify")
+    c.delete("services", "e2e", "new")
+    d.wait_line("DELETE e2e/new")
+    assert line != [x for x in d.lines if x.startswith("UPSERT e2e/new ")][-1], "rv advanced"
+    st, _ = d.status()
+    assert st["services"]["lists"] == "1"
+    assert int(st["services"]["events"]) >= 3
+
+
+def test_plain_http_embedded_ca_style_kubeconfig_and_json(plain_api, dumps, tmp_path):
+    # A JSON kubeconfig (JSON is YAML too) for a plain-HTTP server.
+    kc = tmp_path / "kc.json"
+    kc.write_text('{"apiVersion":"v1","kind":"Config","current-context":"x",'
+                  '"clusters":[{"name":"c","cluster":{"server":"%s"}}],'
+                  '"contexts":[{"name":"x","context":{"cluster":"c","user":"u"}}],'
+                  '"users":[{"name":"u","user":{"tokenFile":"tok"}}]}' % plain_api.url)
+    (tmp_path / "tok").write_text(plain_api.token + "\n")
+    d = dumps(["--kubeconfig", str(kc), "--exit-after-sync"], [NODES])
+    d.wait_line("SYNCED nodes")
+    assert d.proc.wait(10) == 0
+    assert upserted(d.lines) == {"node-a", "node-b"}
+
+
+def test_embedded_ca_data(tls_api, dumps, tmp_path):
+    kc = k8s.write_kubeconfig(tmp_path / "kubeconfig", tls_api.url, token=tls_api.token,
+                              ca=tls_api.ca, embed_ca=True)
+    d = dumps(["--kubeconfig", kc], [NODES])
+    d.wait_line("SYNCED nodes")
+
+
+def test_tls_verification_is_enforced(tls_api, dumps, tmp_path):
+    # Without the CA the server cannot be verified: never synced, the reason kept.
+    d = dumps(["--server", tls_api.url, "--token", tls_api.token], [NODES])
+    time.sleep(1)
+    st, client = d.status()
+    assert st["nodes"]["synced"] == "0"
+    assert st["nodes"]["state"] in ("backoff", "listing")
+    assert "certificate" in st["nodes"]["last_error"].lower() or \
+        "SSL" in st["nodes"]["last_error"], st
+    assert client["connected"] == "0"
+    assert "UPSERT" not in "\n".join(d.lines)
+
+
+def test_pagination_and_expired_continue_token(plain_api, dumps):
+    c = plain_api.client()
+    # Every LIST page takes a while, so the token can expire between pages.
+    c.fault(delay_ms=300, verb="list", resource="services", count=-1)
+    d = dumps(plain_args(plain_api) + ["--limit", "2"], [SERVICES])
+    d.wait(lambda ls: len(upserted(ls)) >= 2, what="first page")
+    c.expire_continue()
+    d.wait_line("SYNCED services", timeout=20)
+    c.clear_faults()
+    assert upserted(d.lines) == expected_keys(plain_api, "services")
+    assert not [ln for ln in d.lines if ln.startswith("DELETE")]
+    assert d.count("SYNCED services") == 1
+    lists = c.stats()["requests"]["services"]["list"]
+    assert lists > 9 // 2 + 1, "relisted from scratch after the 410"
+    assert "k8s list continue expired" in d.log_tail(100)
+    # The second pass delivered nothing twice: unchanged objects are skipped.
+    assert len([ln for ln in d.lines if ln.startswith("UPSERT")]) == 9
+
+
+def test_watch_resumes_from_last_rv_without_relist(plain_api, dumps):
+    c = plain_api.client()
+    d = dumps(plain_args(plain_api), [SERVICES])
+    d.wait_line("SYNCED services")
+    stats = c.stats()
+    lists, watches = stats["requests"]["services"]["list"], stats["watches"]["started"]["services"]
+
+    c.end_watches()                     # the server's timeoutSeconds, as it were
+    wait_for(lambda: c.stats()["watches"]["started"]["services"] > watches, what="re-watch")
+    c.create(k8s.service("e2e", "after-end", [80]))
+    d.wait(lambda ls: any(x.startswith("UPSERT e2e/after-end ") for x in ls))
+
+    watches = c.stats()["watches"]["started"]["services"]
+    c.drop_watches()                    # connection cut mid-stream
+    c.create(k8s.service("e2e", "during-drop", [80]))
+    d.wait(lambda ls: any(x.startswith("UPSERT e2e/during-drop ") for x in ls))
+    assert c.stats()["watches"]["started"]["services"] > watches
+    assert c.stats()["requests"]["services"]["list"] == lists, "no relist"
+    assert d.count("SYNCED services") == 1
+    # Bookmarks (every second here) keep the resourceVersion moving.
+    st, _ = d.status()
+    assert int(st["services"]["rv"]) >= int(c.stats()["resourceVersion"]) - 1
+    assert st["services"]["errors"] == "0"
+
+
+def test_410_relists_and_delivers_what_changed_while_away(plain_api, dumps):
+    c = plain_api.client()
+    d = dumps(plain_args(plain_api), [SERVICES])
+    d.wait_line("SYNCED services")
+    # Keep the client from watching while the world moves on.
+    c.fault(status=500, verb="watch", count=-1)
+    c.drop_watches()
+    c.delete("services", "shop", "lb")
+    c.create(k8s.service("e2e", "while-away", [80]))
+    time.sleep(0.5)
+    assert "DELETE shop/lb" not in d.lines
+    c.compact()                         # the client's resourceVersion is now too old
+    c.clear_faults()
+    d.wait_line("SYNCED services", count=2, timeout=15)
+    after = d.lines[d.lines.index("SYNCED services") + 1:]
+    assert "DELETE shop/lb" in after
+    assert any(x.startswith("UPSERT e2e/while-away ") for x in after)
+    # Unchanged objects are not delivered again.
+    assert not any(x.startswith("UPSERT shop/web ") for x in after)
+    st, _ = d.status()
+    assert st["services"]["lists"] == "2"
+    assert st["services"]["state"] == "watching"
+    assert st["services"]["objects"] == "9"
+
+
+def test_crd_not_installed_backs_off_then_syncs(tmp_path, dumps):
+    with k8s.ApiServer(tls=False, fixtures=True, without=["ciliumendpointslices"],
+                       quiet=True) as api:
+        d = dumps(plain_args(api), [SERVICES, CES])
+        d.wait_line("SYNCED services")
+        time.sleep(0.5)
+        st, _ = d.status()
+        assert st["ciliumendpointslices"]["last_error"] == "resource not installed (404)"
+        assert st["ciliumendpointslices"]["state"] in ("backoff", "listing")
+        assert st["ciliumendpointslices"]["synced"] == "0"
+        assert st["services"]["state"] == "watching"
+        api.client().install("ciliumendpointslices")
+        d.wait_line("SYNCED ciliumendpointslices", timeout=10)
+        st, _ = d.status()
+        assert st["ciliumendpointslices"]["last_error"] == ""
+
+
+def test_unauthorized_then_token_file_rotation(plain_api, dumps, tmp_path):
+    tok = tmp_path / "token"
+    tok.write_text("wrong-token\n")
+    d = dumps(["--server", plain_api.url, "--token-file", str(tok)], [NODES])
+    time.sleep(0.8)
+    st, _ = d.status()
+    assert st["nodes"]["synced"] == "0"
+    assert st["nodes"]["last_error"].startswith("HTTP 401"), st
+    assert "Unauthorized" in st["nodes"]["last_error"]
+    # The token file is rewritten (as kubelet rotates projected tokens): picked up.
+    tmp = tmp_path / "token.new"
+    tmp.write_text(plain_api.token + "\n")
+    os.replace(tmp, tok)
+    d.wait_line("SYNCED nodes", timeout=10)
+    assert "k8s token reloaded" in d.log_tail(100)
+
+
+def test_retry_after_is_honoured(plain_api, dumps):
+    c = plain_api.client()
+    c.fault(status=429, retry_after=2, verb="list", resource="nodes")
+    t0 = time.monotonic()
+    d = dumps(plain_args(plain_api), [NODES])
+    d.wait_line("SYNCED nodes", timeout=10)
+    assert time.monotonic() - t0 >= 1.9
+    assert c.stats()["requests"]["nodes"]["list"] == 2
+
+
+def test_rate_limit_covers_watch_restarts(plain_api, dumps):
+    c = plain_api.client()
+    d = dumps(plain_args(plain_api) + ["--qps", "5", "--burst", "2", "--backoff-base", "1",
+                                       "--backoff-max", "1"], [NODES])
+    d.wait_line("SYNCED nodes")
+    c.fault(status=500, verb="watch", count=-1)
+    c.drop_watches()
+    c.reset_stats()
+    time.sleep(2.0)
+    n = c.stats()["requests"].get("nodes", {}).get("watch", 0)
+    c.clear_faults()
+    # Backoff of at most 1 ms: only the token bucket holds the retries back.
+    assert 6 <= n <= 13, f"{n} watch attempts in 2 s at 5 QPS, burst 2"
+
+
+def test_next_server_when_the_first_is_unreachable(plain_api, dumps):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{s.getsockname()[1]}"    # bound, not listening: refused
+    try:
+        d = dumps(["--server", dead, "--server", plain_api.url, "--token", plain_api.token],
+                  [NODES, SERVICES])
+        d.wait_line("SYNCED nodes")
+        d.wait_line("SYNCED services")
+        _, client = d.status()
+        assert client["server"] == plain_api.url
+        assert client["connected"] == "1"
+    finally:
+        s.close()
+
+
+def test_apiserver_restart_resumes(tmp_path, dumps):
+    api = k8s.ApiServer(tls=False, fixtures=True, bookmark_interval=1, quiet=True).start()
+    try:
+        d = dumps(plain_args(api), [SERVICES])
+        d.wait_line("SYNCED services")
+        api.restart(keep_state=True, down_seconds=0.5)   # same port, objects kept
+        c = api.client()
+        c.create(k8s.service("e2e", "after-restart", [80]))
+        d.wait(lambda ls: any(x.startswith("UPSERT e2e/after-restart ") for x in ls),
+               timeout=15)
+        assert not [ln for ln in d.lines if ln.startswith("DELETE")]
+    finally:
+        api.close()
