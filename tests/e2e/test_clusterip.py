@@ -6,11 +6,11 @@ are real TCP/UDP servers. Assertions are on what clients reach.
 """
 
 import signal
-import subprocess
 import time
 
 import k8s
-from conftest import tcp, udp, serve, wait_for
+from harness import serve, tcp, udp
+from netlab import wait_for
 
 VIP = "10.96.10.10"
 PORTS = [("http", 80, "TCP"), ("dns", 53, "UDP")]
@@ -181,7 +181,7 @@ def test_lb_list_layout_and_works_with_agent_down(lab, api, agent):
                                "(SLOT)"]
     svc_line = next(line for line in text if line.startswith(f"{VIP}:80/TCP"))
     assert "0.0.0.0:0" in svc_line and "(0) [ClusterIP]" in svc_line
-    backend_lines = [line.split() for line in text if f":8080/TCP" in line]
+    backend_lines = [line.split() for line in text if ":8080/TCP" in line]
     assert sorted(b[0] for b in backend_lines) == sorted([f"{b1.ip}:8080/TCP",
                                                           f"{b2.ip}:8080/TCP"])
     assert sorted(b[2] for b in backend_lines) == ["(1)", "(2)"]
