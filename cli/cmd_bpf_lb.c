@@ -234,27 +234,34 @@ static void revnat_text(const cJSON *doc)
 
 static int revnat_cmp(const void *a, const void *b)
 {
-	return (int)*(const __u16 *)a - (int)*(const __u16 *)b;
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static int list_revnat(void)
 {
 	int fd = pin_map_open(cli.bpf_root, MAP_LB4_REVERSE_NAT);
-	__u16 key, next, *prev = NULL, *ids = NULL;
-	size_t n = 0;
+	__u32 key, next, *prev = NULL, *ids = NULL;
+	size_t n = 0, cap = 0;
 	cJSON *arr;
 
 	if (fd < 0)
 		return cli_error("cannot open map %s under %s: %s", MAP_LB4_REVERSE_NAT,
 				 cli.bpf_root, strerror(-fd));
-	ids = calloc(65536, sizeof(*ids));
-	if (!ids) {
-		close(fd);
-		return cli_error("out of memory");
-	}
-	while (n < 65536 && !bpf_map_get_next_key(fd, prev, &next)) {
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
+		if (n == cap) {
+			__u32 *p = realloc(ids, (cap = cap ? cap * 2 : 1024) * sizeof(*p));
+
+			if (!p) {
+				free(ids);
+				close(fd);
+				return cli_error("out of memory");
+			}
+			ids = p;
+		}
 		ids[n++] = key;
 	}
 	qsort(ids, n, sizeof(*ids), revnat_cmp);

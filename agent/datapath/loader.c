@@ -17,10 +17,9 @@
 
 static __u32 map_size_for(const char *name, const struct datapath_config *cfg)
 {
-	if (!strcmp(name, MAP_LB4_SERVICES) || !strcmp(name, MAP_LB4_BACKENDS))
+	if (!strcmp(name, MAP_LB4_SERVICES) || !strcmp(name, MAP_LB4_BACKENDS) ||
+	    !strcmp(name, MAP_LB4_REVERSE_NAT))
 		return cfg->lb_map_max;
-	if (!strcmp(name, MAP_LB4_REVERSE_NAT))
-		return cfg->lb_map_max < 65536 ? cfg->lb_map_max : 65536;
 	if (!strcmp(name, MAP_LB4_SOCK_REV))
 		return cfg->sock_rev_max;
 	return 0;

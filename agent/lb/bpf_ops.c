@@ -9,7 +9,7 @@
 static const size_t key_size[LB_MAP__NR] = {
 	[LB_MAP_SERVICES] = sizeof(struct lb4_key),
 	[LB_MAP_BACKENDS] = sizeof(__u32),
-	[LB_MAP_REVNAT] = sizeof(__u16),
+	[LB_MAP_REVNAT] = sizeof(__u32),
 };
 
 static int bpf_update(void *ctx, enum lb_map_id map, const void *key, const void *value)

@@ -13,7 +13,8 @@
 #include "desired.h"
 #include "reconcile.h"
 
-#define REVNAT_IDS 65536
+/* rev-NAT ids handed out: 1..REVNAT_IDS-1 (a 128 KiB bitmap). */
+#define REVNAT_IDS (1u << 20)
 
 struct lb_fe_list {
 	struct lb_fe_key *keys;
@@ -145,12 +146,12 @@ static const char *errstr(int err)
 
 /* ---- rev-NAT ids ---- */
 
-static bool revnat_is_used(const struct lb_reconciler *r, __u16 id)
+static bool revnat_is_used(const struct lb_reconciler *r, __u32 id)
 {
 	return r->revnat_used[id / 8] & (1 << (id % 8));
 }
 
-static void revnat_set(struct lb_reconciler *r, __u16 id, bool used)
+static void revnat_set(struct lb_reconciler *r, __u32 id, bool used)
 {
 	if (used)
 		r->revnat_used[id / 8] |= 1 << (id % 8);
@@ -158,10 +159,10 @@ static void revnat_set(struct lb_reconciler *r, __u16 id, bool used)
 		r->revnat_used[id / 8] &= ~(1 << (id % 8));
 }
 
-static int revnat_alloc(struct lb_reconciler *r, __u16 *id)
+static int revnat_alloc(struct lb_reconciler *r, __u32 *id)
 {
 	for (unsigned int i = 0; i < REVNAT_IDS - 1; i++) {
-		__u16 cand = r->revnat_next;
+		__u32 cand = r->revnat_next;
 
 		r->revnat_next = cand == REVNAT_IDS - 1 ? 1 : cand + 1;
 		if (!revnat_is_used(r, cand)) {
@@ -785,7 +786,7 @@ static int restore_service(void *ctx, const void *key, const void *value)
 		if (err)
 			return err;
 	}
-	if (!rf->rev_nat && v->rev_nat_index) {
+	if (!rf->rev_nat && v->rev_nat_index && v->rev_nat_index < REVNAT_IDS) {
 		rf->rev_nat = v->rev_nat_index;
 		revnat_set(r, rf->rev_nat, true);
 	}
@@ -810,7 +811,7 @@ static int restore_revnat(void *ctx, const void *key, const void *value)
 {
 	struct lb_reconciler *r = ctx;
 	const struct lb4_reverse_nat *v = value;
-	__u16 id = *(const __u16 *)key;
+	__u32 id = *(const __u32 *)key;
 
 	/* Matched against frontends once all maps are read. */
 	struct lb4_reverse_nat *copy = malloc(sizeof(*copy));
@@ -877,7 +878,7 @@ int lb_reconciler_prune(struct lb_reconciler *r)
 		pruned++;
 	}
 	for (e = ht_first(&r->orphan_revnat); e;) {
-		__u16 id;
+		__u32 id;
 
 		memcpy(&id, e->key, sizeof(id));
 		if (!revnat_is_used(r, id) && map_delete(r, LB_MAP_REVNAT, &id)) {

@@ -57,7 +57,7 @@ struct lb_fe_key {
 struct lb_frontend {
 	struct lb_fe_key key;
 	char svc_key[STORE_KEY_MAX];	/* "" while restored and not yet claimed */
-	__u16 rev_nat;
+	__u32 rev_nat;
 	bool revnat_written;		/* rev-NAT entry known to be in the map */
 	bool has_slot0;			/* slot 0 is in the map with the fields below */
 	__u8 flags;
@@ -99,9 +99,9 @@ struct lb_reconciler {
 	struct htable backends_by_id;	/* __u32 id -> lb_backend */
 	struct htable by_service;	/* service key -> struct lb_fe_list */
 	struct htable failures;		/* service key -> lb_failure */
-	struct htable orphan_revnat;	/* __u16 id restored but used by no frontend */
-	uint8_t *revnat_used;		/* bitmap over 1..65535 */
-	__u16 revnat_next;
+	struct htable orphan_revnat;	/* __u32 id restored but used by no frontend */
+	uint8_t *revnat_used;		/* bitmap of rev-NAT ids in use */
+	__u32 revnat_next;
 	__u32 backend_next;
 	unsigned int gen;
 	unsigned int backoff_base_ms, backoff_max_ms;

@@ -34,7 +34,7 @@ struct {
  * exists before showing it to the application. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, __u16);
+	__type(key, __u32);
 	__type(value, struct lb4_reverse_nat);
 	__uint(max_entries, LB4_REVERSE_NAT_MAX);
 } lb4_reverse_nat SEC(".maps");

@@ -136,9 +136,12 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
 	if (!svc)
 		return 0;
 
-	fe.address = daddr;
-	fe.port = dport;
-	fe.rev_nat_index = svc->rev_nat_index;
+	/* Whole-struct init: the padding is stored in the map too. */
+	fe = (struct lb4_sock_rev_value){
+		.address = daddr,
+		.port = dport,
+		.rev_nat_index = svc->rev_nat_index,
+	};
 
 	backend = lb4_select_backend(&key, svc, &reason);
 	if (!backend) {
@@ -171,7 +174,7 @@ static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 	const struct lb4_sock_rev_value *fe;
 	const struct lb4_reverse_nat *rnat;
 	struct lb4_sock_rev_key key;
-	__u16 index;
+	__u32 index;
 
 	sock4_rev_key_init(&key, bpf_get_socket_cookie(ctx), ctx->user_ip4, ctx_user_port(ctx));
 	fe = bpf_map_lookup_elem(&lb4_sock_rev, &key);

@@ -48,11 +48,12 @@ struct lb4_service {
 		__u32 backend_id;	/* slot > 0: key into the backends map */
 		__u32 affinity_timeout;	/* slot 0: ClientIP affinity, seconds */
 	};
+	/* 32 bits, not Cilium's 16: a node may carry more than 65535
+	 * frontends (100,000 services is a target). */
+	__u32 rev_nat_index;	/* key into the rev-NAT map; same in every slot */
 	__u16 count;		/* slot 0: number of backend slots */
-	__u16 rev_nat_index;	/* key into the rev-NAT map; same in every slot */
 	__u8 flags;		/* SVC_FLAG_*, slot 0 */
 	__u8 flags2;		/* reserved, zero */
-	__u8 pad[2];
 };
 
 /* lb4_backend.state */
@@ -67,6 +68,7 @@ struct lb4_backend {
 	__u8 state;		/* BACKEND_STATE_* */
 };
 
+/* rev-NAT map: __u32 rev_nat_index -> frontend. */
 struct lb4_reverse_nat {
 	__be32 address;		/* frontend address shown to the client */
 	__be16 port;		/* frontend port shown to the client */
@@ -89,7 +91,8 @@ struct lb4_sock_rev_key {
 struct lb4_sock_rev_value {
 	__be32 address;		/* frontend address */
 	__be16 port;		/* frontend port */
-	__u16 rev_nat_index;
+	__u16 pad;
+	__u32 rev_nat_index;
 };
 
 /* How many backend translations one socket remembers for reverse lookups.

@@ -123,7 +123,9 @@ def main(argv=None):
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    thread = threading.Thread(target=server.serve_forever, name="serve", daemon=True)
+    # A short poll interval makes shutdown() (and so a test's restart) quick.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name="serve", daemon=True)
     thread.start()
     if args.port_file:
         _write_atomically(args.port_file, f"{bound}\n")

@@ -105,7 +105,7 @@ def test_bookmarks_arrive_periodically_and_look_like_the_fixture(client, ns):
 
 
 def test_no_bookmarks_unless_allowed(client, ns):
-    with client.watch("services", ns, resource_version="", timeout_seconds=2) as w:
+    with client.watch("services", ns, resource_version="", timeout_seconds=1) as w:
         assert list(w) == []
 
 

@@ -319,7 +319,7 @@ static void backend_add(__u32 id, const char *ip, __u16 port, __u8 proto)
 
 /* Frontend vip:port/proto with backends ids[0..n), written in the order the
  * agent must use: slots, then the service entry, then rev-NAT. */
-static void service_add(const char *vip, __u16 port, __u8 proto, __u16 rev_nat_index,
+static void service_add(const char *vip, __u16 port, __u8 proto, __u32 rev_nat_index,
 			const __u32 *ids, __u16 n)
 {
 	struct lb4_key key = {
@@ -613,7 +613,7 @@ static void test_udp_reply_frontend_gone(void **state)
 {
 	struct lb4_reverse_nat other = {.address = ip4("10.96.9.9"), .port = htons(53)};
 	struct sockaddr_in peer, from;
-	__u16 rev_nat_index = 4;
+	__u32 rev_nat_index = 4;
 	__u32 id = 22;
 	int srv, cli;
 

@@ -35,6 +35,7 @@ class Dump:
 
     def __init__(self, tmp_path, args, paths):
         self.log_path = tmp_path / f"k8s_dump-{time.monotonic_ns()}.log"
+        self.paths = list(paths)
         self.lines = []
         self.cond = threading.Condition()
         log = open(self.log_path, "w")
@@ -89,16 +90,12 @@ class Dump:
         m = self.mark()
         self.proc.send_signal(signal.SIGUSR1)
         self.wait(lambda ls: any(x.startswith("CLIENT ") for x in ls[m:]), what="status")
-        n = len(self.informers)
+        n = len(self.paths)
         lines = self.wait(lambda ls: [x for x in ls[m:] if x.startswith("STATUS ")][:n]
                           if sum(x.startswith("STATUS ") for x in ls[m:]) >= n else None,
                           what="status lines")
         client = next(x for x in self.since(m) if x.startswith("CLIENT "))
         return {ln.split()[1]: _fields(ln) for ln in lines}, _fields(client)
-
-    @property
-    def informers(self):
-        return [a for a in self.proc.args if a.startswith("/")]
 
     def log_tail(self, n=30):
         try:
