@@ -61,8 +61,7 @@ static int parse_networking(const cJSON *it, const char *path, struct k8s_cilium
 	if (ret || !net)
 		return ret;
 	k8s_json_path(p, sizeof(p), path, "networking");
-	ret = k8s_json_array(net, p, "addressing", false, K8S_MAX_EPS_ADDRS, &arr, &n, err,
-			     errlen);
+	ret = k8s_json_array(net, p, "addressing", false, K8S_MAX_EPS_ADDRS, &arr, &n, err, errlen);
 	if (ret)
 		return ret;
 	k8s_json_path(lp, sizeof(lp), p, "addressing");
@@ -118,8 +117,7 @@ static int parse_endpoints(const cJSON *obj, struct k8s_cilium_endpointslice *ce
 		k8s_json_index(p, sizeof(p), "endpoints", ces->n_endpoints - 1);
 		if (!cJSON_IsObject(it))
 			return k8s_json_fail(err, errlen, p, NULL, "expected an object");
-		ret = k8s_json_string(it, p, "name", true, ep->name, sizeof(ep->name), err,
-				      errlen);
+		ret = k8s_json_string(it, p, "name", true, ep->name, sizeof(ep->name), err, errlen);
 		if (ret)
 			return ret;
 		ret = k8s_json_int(it, p, "id", true, 0, 0xffffffffLL, &id, err, errlen);

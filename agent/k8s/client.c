@@ -206,10 +206,9 @@ static void version_done(struct k8s_client *c, struct k8s_req *r, CURLcode res)
 
 		k8s_req_describe_error(r, res, err, sizeof(err));
 		c->version_attempts++;
-		c->version_due = k8s_now_ms() + k8s_backoff_ms(c->version_attempts,
-							       c->cfg.backoff_base_ms,
-							       c->cfg.backoff_max_ms,
-							       k8s_client_rand(c), 0);
+		c->version_due =
+		    k8s_now_ms() + k8s_backoff_ms(c->version_attempts, c->cfg.backoff_base_ms,
+						  c->cfg.backoff_max_ms, k8s_client_rand(c), 0);
 		pr_debug("k8s version request failed", "error=\"%s\"", err);
 	}
 	cJSON_Delete(root);

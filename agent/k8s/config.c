@@ -54,13 +54,13 @@ static int dup_str(char **dst, const char *src)
 int k8s_config_copy(struct k8s_client_config *dst, const struct k8s_client_config *src)
 {
 	struct k8s_client_config c = {
-		.insecure = src->insecure,
-		.qps = src->qps,
-		.burst = src->burst,
-		.backoff_base_ms = src->backoff_base_ms,
-		.backoff_max_ms = src->backoff_max_ms,
-		.list_limit = src->list_limit,
-		.watch_timeout_s = src->watch_timeout_s,
+	    .insecure = src->insecure,
+	    .qps = src->qps,
+	    .burst = src->burst,
+	    .backoff_base_ms = src->backoff_base_ms,
+	    .backoff_max_ms = src->backoff_max_ms,
+	    .list_limit = src->list_limit,
+	    .watch_timeout_s = src->watch_timeout_s,
 	};
 
 	if (dup_str(&c.ca_file, src->ca_file) || dup_str(&c.ca_data, src->ca_data) ||
@@ -86,8 +86,7 @@ nomem:
 	return -ENOMEM;
 }
 
-int k8s_config_in_cluster(const char *dir, struct k8s_client_config *cfg, char *err,
-			  size_t errlen)
+int k8s_config_in_cluster(const char *dir, struct k8s_client_config *cfg, char *err, size_t errlen)
 {
 	const char *host = getenv("KUBERNETES_SERVICE_HOST");
 	const char *port = getenv("KUBERNETES_SERVICE_PORT");
@@ -104,8 +103,8 @@ int k8s_config_in_cluster(const char *dir, struct k8s_client_config *cfg, char *
 		return -ENOENT;
 	}
 	/* An IPv6 service host needs brackets in a URL. */
-	if (asprintf(&server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host,
-		     port) < 0 ||
+	if (asprintf(&server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port) <
+		0 ||
 	    asprintf(&token, "%s/token", dir) < 0 || asprintf(&ca, "%s/ca.crt", dir) < 0) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");

@@ -124,8 +124,7 @@ static int parse_addresses(const cJSON *it, const char *path, enum k8s_address_t
 	size_t n, i = 0;
 	int ret;
 
-	ret = k8s_json_array(it, path, "addresses", true, K8S_MAX_EPS_ADDRS, &arr, &n, err,
-			     errlen);
+	ret = k8s_json_array(it, path, "addresses", true, K8S_MAX_EPS_ADDRS, &arr, &n, err, errlen);
 	if (ret)
 		return ret;
 	k8s_json_path(p, sizeof(p), path, "addresses");
@@ -179,8 +178,8 @@ static int parse_endpoints(const cJSON *obj, struct k8s_endpointslice *eps, char
 				      sizeof(ep->node_name), err, errlen);
 		if (ret)
 			return ret;
-		ret = k8s_json_string(it, p, "zone", false, ep->zone, sizeof(ep->zone), err,
-				      errlen);
+		ret =
+		    k8s_json_string(it, p, "zone", false, ep->zone, sizeof(ep->zone), err, errlen);
 		if (ret)
 			return ret;
 	}

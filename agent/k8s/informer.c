@@ -24,9 +24,9 @@
 #define KEY_MAX (K8S_NS_MAX + K8S_NAME_MAX)
 
 static const char *const state_names[] = {
-	[K8S_INF_LISTING] = "listing",
-	[K8S_INF_WATCHING] = "watching",
-	[K8S_INF_BACKOFF] = "backoff",
+    [K8S_INF_LISTING] = "listing",
+    [K8S_INF_WATCHING] = "watching",
+    [K8S_INF_BACKOFF] = "backoff",
 };
 
 static void set_due_now(struct k8s_informer *inf, bool list)
@@ -112,6 +112,18 @@ static int object_key(const cJSON *obj, struct k8s_meta *m, char *key, size_t *k
 	return 0;
 }
 
+static void notify_delete(struct k8s_informer *inf, const char *ns, const char *name)
+{
+	int ret;
+
+	if (!inf->ops.on_delete)
+		return;
+	ret = inf->ops.on_delete(inf->ctx, ns, name);
+	if (ret < 0)
+		pr_warn("k8s object delete failed", "informer=%s object=%s/%s error=\"%s\"",
+			inf->name, ns, name, strerror(-ret));
+}
+
 /* An object was listed or added/modified: hold it, tell the caller if new. */
 static void deliver_upsert(struct k8s_informer *inf, const cJSON *obj)
 {
@@ -134,8 +146,8 @@ static void deliver_upsert(struct k8s_informer *inf, const cJSON *obj)
 		if (!h || ht_put(&inf->held, key, klen, h, NULL)) {
 			free(h);
 			inf->errors++;
-			pr_err("k8s object dropped", "informer=%s object=%s error=\"out of memory\"",
-			       inf->name, key);
+			pr_err("k8s object dropped",
+			       "informer=%s object=%s error=\"out of memory\"", inf->name, key);
 			return;
 		}
 	}
@@ -164,8 +176,7 @@ static void deliver_delete(struct k8s_informer *inf, const cJSON *obj)
 	if (!h)
 		return;
 	free(h);
-	if (inf->ops.on_delete)
-		inf->ops.on_delete(inf->ctx, m.namespace, m.name);
+	notify_delete(inf, m.namespace, m.name);
 }
 
 /* After the last page: whatever this LIST did not see is gone. */
@@ -188,8 +199,7 @@ static void sweep(struct k8s_informer *inf)
 		e = ht_del_iter(&inf->held, e);
 		slash = strchr(key, '/');
 		*slash = '\0';
-		if (inf->ops.on_delete)
-			inf->ops.on_delete(inf->ctx, key, slash + 1);
+		notify_delete(inf, key, slash + 1);
 	}
 }
 
@@ -216,8 +226,7 @@ static int list_page(struct k8s_informer *inf, struct k8s_req *r, char *err, siz
 			 sizeof(inf->rv) - 1);
 		goto cleanup;
 	}
-	cJSON_ArrayForEach(it, items)
-		deliver_upsert(inf, it);
+	cJSON_ArrayForEach(it, items) deliver_upsert(inf, it);
 	inf->last_error[0] = '\0';
 	inf->last_event = time(NULL);
 	if (cont && *cont) {
@@ -240,6 +249,7 @@ static int list_page(struct k8s_informer *inf, struct k8s_req *r, char *err, siz
 	snprintf(inf->rv, sizeof(inf->rv), "%s", rv);
 	inf->lists++;
 	inf->watch_events = 0;
+	inf->continue_expired = 0;
 	inf->synced = true;
 	pr_info("k8s list synced", "informer=%s objects=%zu rv=%s", inf->name, inf->held.count,
 		inf->rv);
@@ -261,10 +271,17 @@ static void list_done(struct k8s_informer *inf, struct k8s_req *r, CURLcode res,
 			fail(inf, true, false, 0, "%s", err);
 		return;
 	}
-	/* The snapshot a continue token pins is compacted away: start over. */
+	/* The snapshot a continue token pins is compacted away: start over,
+	 * at once the first time; a LIST that keeps expiring backs off. */
 	if (r->status == 410 && inf->continue_token) {
 		pr_info("k8s list continue expired", "informer=%s", inf->name);
-		start_relist(inf);
+		if (!inf->continue_expired++) {
+			start_relist(inf);
+			return;
+		}
+	}
+	if (r->abort == K8S_ABORT_NOMEM) {
+		fail(inf, true, false, 0, "out of memory reading the LIST");
 		return;
 	}
 	if (r->abort == K8S_ABORT_OVERSIZE) {
@@ -381,8 +398,9 @@ static void watch_done(struct k8s_informer *inf, struct k8s_req *r, CURLcode res
 		/* The server's timeoutSeconds, or a dropped connection: pick
 		 * up where we were. A dead server shows on the next attempt. */
 		if (res != CURLE_OK)
-			pr_info("k8s watch interrupted", "informer=%s rv=%s error=\"%s\"", inf->name,
-				inf->rv, r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
+			pr_info("k8s watch interrupted", "informer=%s rv=%s error=\"%s\"",
+				inf->name, inf->rv,
+				r->errbuf[0] ? r->errbuf : curl_easy_strerror(res));
 		set_due_now(inf, false);
 		return;
 	}
@@ -467,8 +485,7 @@ void k8s_informer_start_due(struct k8s_informer *inf, uint64_t now)
 		inf->list_gen++;
 	if (!inf->want_list)
 		k8s_stream_reset(&inf->stream);
-	inf->req = k8s_req_start(inf->c, inf, inf->want_list ? K8S_REQ_LIST : K8S_REQ_WATCH,
-				 query);
+	inf->req = k8s_req_start(inf->c, inf, inf->want_list ? K8S_REQ_LIST : K8S_REQ_WATCH, query);
 	if (!inf->req)
 		fail(inf, inf->want_list, false, 0, "cannot start request");
 }

@@ -38,24 +38,24 @@ enum k8s_req_kind {
  * CURLE_WRITE_ERROR, and this says what to do about it). */
 enum k8s_abort {
 	K8S_ABORT_NONE = 0,
-	K8S_ABORT_RELIST,	/* ERROR event 410: list again */
-	K8S_ABORT_ERROR,	/* ERROR event other than 410 */
-	K8S_ABORT_MALFORMED,	/* undecodable line */
-	K8S_ABORT_OVERSIZE,	/* event or body over its cap */
+	K8S_ABORT_RELIST,    /* ERROR event 410: list again */
+	K8S_ABORT_ERROR,     /* ERROR event other than 410 */
+	K8S_ABORT_MALFORMED, /* undecodable line */
+	K8S_ABORT_OVERSIZE,  /* event or body over its cap */
 	K8S_ABORT_NOMEM,
 };
 
 struct k8s_req {
 	struct k8s_client *c;
-	struct k8s_informer *inf;	/* NULL for /version */
+	struct k8s_informer *inf; /* NULL for /version */
 	enum k8s_req_kind kind;
 	CURL *easy;
 	struct curl_slist *headers;
-	size_t server;			/* index into the client's servers */
-	long status;			/* HTTP status, 0 until headers arrive */
-	bool streaming;			/* a 200 watch: bytes go to the stream */
+	size_t server;	/* index into the client's servers */
+	long status;	/* HTTP status, 0 until headers arrive */
+	bool streaming; /* a 200 watch: bytes go to the stream */
 	enum k8s_abort abort;
-	char *body;			/* non-streamed body */
+	char *body; /* non-streamed body */
 	size_t len, cap, max;
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -65,24 +65,25 @@ struct k8s_informer {
 	struct k8s_informer *next;
 	char *name;
 	char *path;
-	char *selector;			/* NULL = none */
+	char *selector; /* NULL = none */
 	struct k8s_informer_ops ops;
 	void *ctx;
 
 	enum k8s_informer_state state;
-	bool want_list;			/* next request is a LIST (else a WATCH) */
-	uint64_t due_ms;		/* earliest start of the next request */
-	struct k8s_req *req;		/* in flight, or NULL */
-	unsigned int attempts;		/* consecutive failures, for backoff */
+	bool want_list;	       /* next request is a LIST (else a WATCH) */
+	uint64_t due_ms;       /* earliest start of the next request */
+	struct k8s_req *req;   /* in flight, or NULL */
+	unsigned int attempts; /* consecutive failures, for backoff */
 
-	char *continue_token;		/* next LIST page, NULL on the first */
-	unsigned int list_gen;		/* stamps what each LIST saw */
-	struct htable held;		/* "ns/name" -> struct k8s_held */
+	char *continue_token;  /* next LIST page, NULL on the first */
+	unsigned int list_gen; /* stamps what each LIST saw */
+	struct htable held;    /* "ns/name" -> struct k8s_held */
 	struct k8s_stream stream;
 
 	bool synced;
 	unsigned long events, lists, errors;
-	unsigned long watch_events;	/* events since the last LIST completed */
+	unsigned long watch_events;    /* events since the last LIST completed */
+	unsigned int continue_expired; /* 410s on continue tokens in this LIST */
 	time_t last_event;
 	char rv[32];
 	char last_error[256];
@@ -94,7 +95,7 @@ struct k8s_held {
 };
 
 struct k8s_client {
-	struct k8s_client_config cfg;	/* deep copy, defaults applied */
+	struct k8s_client_config cfg; /* deep copy, defaults applied */
 	CURLM *multi;
 	struct k8s_informer *informers;
 	struct k8s_informer **tail;
@@ -102,11 +103,11 @@ struct k8s_client {
 	struct k8s_bucket bucket;
 	uint32_t rnd;
 
-	size_t server;			/* index in use */
-	size_t servers_failed;		/* consecutive unreachable servers */
+	size_t server;	       /* index in use */
+	size_t servers_failed; /* consecutive unreachable servers */
 	bool connected;
 
-	char *token;			/* current bearer token */
+	char *token; /* current bearer token */
 	struct timespec token_mtime;
 	dev_t token_dev;
 	ino_t token_ino;

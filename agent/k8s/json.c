@@ -124,8 +124,8 @@ int k8s_json_string(const cJSON *obj, const char *path, const char *key, bool re
 	for (size_t i = 0; i < len; i++) {
 		/* These strings end up in logs, keys and map names. */
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return k8s_json_fail(err, errlen, path, key, "control character at byte %zu",
-					     i);
+			return k8s_json_fail(err, errlen, path, key,
+					     "control character at byte %zu", i);
 	}
 	memcpy(dst, s, len + 1);
 	return 0;
@@ -234,8 +234,8 @@ int k8s_json_ip(const cJSON *item, const char *path, __be32 *addr, bool *is_v4, 
 	char shown[QUOTE_MAX + 1];
 
 	if (!cJSON_IsString(item) || !item->valuestring)
-		return k8s_json_fail(err, errlen, path, NULL, "expected an IP address string, got %s",
-				     type_name(item));
+		return k8s_json_fail(err, errlen, path, NULL,
+				     "expected an IP address string, got %s", type_name(item));
 	if (parse_ip(item->valuestring, addr, is_v4)) {
 		k8s_json_quote(shown, sizeof(shown), item->valuestring);
 		return k8s_json_fail(err, errlen, path, NULL, "\"%s\" is not an IP address", shown);

@@ -20,8 +20,8 @@
 #define K8S_PATH_MAX 128
 
 /* Write "path.key: <reason>" into err and return -EINVAL. */
-int k8s_json_fail(char *err, size_t errlen, const char *path, const char *key, const char *fmt,
-		  ...) __attribute__((format(printf, 5, 6)));
+int k8s_json_fail(char *err, size_t errlen, const char *path, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Join parent path and key ("spec" + "ports" -> "spec.ports") into out. */
 void k8s_json_path(char *out, size_t outlen, const char *path, const char *key);

@@ -246,8 +246,8 @@ static int kc_cluster(struct kc *k, const cJSON *cl, const char *name,
 
 static int kc_user(struct kc *k, const cJSON *u, const char *name, struct k8s_client_config *cfg)
 {
-	static const char *const unsupported[] = { "exec", "auth-provider", "username",
-						   "password", "as", "impersonate" };
+	static const char *const unsupported[] = {"exec", "auth-provider", "username", "password",
+						  "as",	  "impersonate"};
 	const char *token, *token_file, *cert, *key, *cert_data, *key_data;
 	char what[300];
 	int ret;
@@ -255,8 +255,9 @@ static int kc_user(struct kc *k, const cJSON *u, const char *name, struct k8s_cl
 	snprintf(what, sizeof(what), "user \"%.200s\"", name);
 	for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
 		if (cJSON_GetObjectItemCaseSensitive(u, unsupported[i]))
-			return kc_fail(k, "%s: \"%s\" is not supported (use a token, tokenFile or "
-					  "a client certificate)",
+			return kc_fail(k,
+				       "%s: \"%s\" is not supported (use a token, tokenFile or "
+				       "a client certificate)",
 				       what, unsupported[i]);
 	}
 	if (kc_string(k, u, what, "token", &token) ||
@@ -283,15 +284,15 @@ static int kc_user(struct kc *k, const cJSON *u, const char *name, struct k8s_cl
 	if (key_data && (ret = kc_data(k, "client-key-data", key_data, &cfg->key_data)))
 		return ret;
 	if (!!(cert || cert_data) != !!(key || key_data))
-		return kc_fail(k, "%s: a client certificate needs its key (and the other way round)",
-			       what);
+		return kc_fail(
+		    k, "%s: a client certificate needs its key (and the other way round)", what);
 	return 0;
 }
 
 int k8s_config_from_kubeconfig(const char *path, struct k8s_client_config *cfg, char *err,
 			       size_t errlen)
 {
-	struct kc k = { .path = path, .err = err, .errlen = errlen };
+	struct kc k = {.path = path, .err = err, .errlen = errlen};
 	const char *current, *cluster_name, *user_name;
 	const cJSON *ctx, *cl, *u;
 	char yerr[256], *text = NULL, *copy = NULL;

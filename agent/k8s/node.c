@@ -42,7 +42,7 @@ static int parse_addresses(const cJSON *obj, struct k8s_node *node, char *err, s
 		else if (!strcmp(type, "ExternalIP"))
 			slot = &node->external_ip;
 		else
-			continue;	/* Hostname, InternalDNS, ...: not addresses */
+			continue; /* Hostname, InternalDNS, ...: not addresses */
 		k8s_json_path(ap, sizeof(ap), p, "address");
 		ret = k8s_json_ip(k8s_json_get(it, "address"), ap, &addr, &v4, err, errlen);
 		if (ret)

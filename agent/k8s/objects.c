@@ -89,8 +89,8 @@ const char *k8s_proto_name(__u8 proto)
 	}
 }
 
-int k8s_port_from_json(const cJSON *obj, const char *path, char *name, size_t namelen,
-		       __u8 *proto, __u16 *port, char *err, size_t errlen)
+int k8s_port_from_json(const cJSON *obj, const char *path, char *name, size_t namelen, __u8 *proto,
+		       __u16 *port, char *err, size_t errlen)
 {
 	char shown[64];
 	const char *ps;

@@ -14,23 +14,23 @@
  * 1000 endpoints, 100 ports, 100 addresses), otherwise far above anything
  * real: they only stop a hostile object from making us allocate without bound.
  */
-#define K8S_MAX_SVC_PORTS	1024
-#define K8S_MAX_SVC_IPS		16	/* clusterIPs: the API allows 2 */
-#define K8S_MAX_EXT_IPS		1024
-#define K8S_MAX_EPS_ENDPOINTS	1000
-#define K8S_MAX_EPS_PORTS	100
-#define K8S_MAX_EPS_ADDRS	100
-#define K8S_MAX_CES_ENDPOINTS	10000
-#define K8S_MAX_NAMED_PORTS	1024
-#define K8S_MAX_NODE_ADDRS	64
-#define K8S_MAX_POD_CIDRS	16
+#define K8S_MAX_SVC_PORTS     1024
+#define K8S_MAX_SVC_IPS	      16 /* clusterIPs: the API allows 2 */
+#define K8S_MAX_EXT_IPS	      1024
+#define K8S_MAX_EPS_ENDPOINTS 1000
+#define K8S_MAX_EPS_PORTS     100
+#define K8S_MAX_EPS_ADDRS     100
+#define K8S_MAX_CES_ENDPOINTS 10000
+#define K8S_MAX_NAMED_PORTS   1024
+#define K8S_MAX_NODE_ADDRS    64
+#define K8S_MAX_POD_CIDRS     16
 
 /*
  * Parse {name, protocol, port} at path into the three outputs; port must be
  * in 1..65535, protocol TCP/UDP/SCTP (absent = TCP). name is optional.
  */
-int k8s_port_from_json(const cJSON *obj, const char *path, char *name, size_t namelen,
-		       __u8 *proto, __u16 *port, char *err, size_t errlen);
+int k8s_port_from_json(const cJSON *obj, const char *path, char *name, size_t namelen, __u8 *proto,
+		       __u16 *port, char *err, size_t errlen);
 
 /*
  * Parse an array of IP strings (already fetched: arr, n) into a new array

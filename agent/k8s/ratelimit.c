@@ -42,9 +42,11 @@ uint64_t k8s_backoff_ms(unsigned int attempt, int base_ms, int max_ms, uint32_t 
 	if (cap > max)
 		cap = max;
 	delay = (uint64_t)rnd * (cap + 1) >> 32;
-	floor_ms = (uint64_t)retry_after_s * 1000;
-	if (floor_ms > max)
-		floor_ms = max;
+	/* The server knows its load better than our backoff_max does; only a
+	 * wild value is cut. */
+	floor_ms = (uint64_t)(retry_after_s < K8S_RETRY_AFTER_MAX_S ? retry_after_s
+								    : K8S_RETRY_AFTER_MAX_S) *
+		   1000;
 	return delay > floor_ms ? delay : floor_ms;
 }
 

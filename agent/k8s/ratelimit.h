@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 struct k8s_bucket {
-	double qps;		/* <= 0: unlimited */
+	double qps; /* <= 0: unlimited */
 	double burst;
 	double tokens;
 	uint64_t last_ms;
@@ -25,8 +25,9 @@ uint64_t k8s_bucket_take(struct k8s_bucket *b, uint64_t now_ms);
  * Delay before retry number attempt (1 = first retry): uniform in
  * [0, min(max_ms, base_ms * 2^(attempt-1))] ("full jitter"), with rnd a
  * uniformly random 32-bit value. A server's Retry-After (seconds, 0 = none)
- * is a floor, itself capped at max_ms.
+ * is a floor, even above max_ms, up to K8S_RETRY_AFTER_MAX_S.
  */
+#define K8S_RETRY_AFTER_MAX_S 600
 uint64_t k8s_backoff_ms(unsigned int attempt, int base_ms, int max_ms, uint32_t rnd,
 			unsigned int retry_after_s);
 

@@ -73,19 +73,19 @@ static int set_tls(struct k8s_req *r, const struct k8s_client_config *cfg)
 	if (cfg->ca_file)
 		rc = curl_easy_setopt(e, CURLOPT_CAINFO, cfg->ca_file);
 	if (!rc && cfg->ca_data) {
-		blob = (struct curl_blob){ cfg->ca_data, strlen(cfg->ca_data), CURL_BLOB_COPY };
+		blob = (struct curl_blob){cfg->ca_data, strlen(cfg->ca_data), CURL_BLOB_COPY};
 		rc = curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
 	}
 	if (!rc && cfg->cert_file)
 		rc = curl_easy_setopt(e, CURLOPT_SSLCERT, cfg->cert_file);
 	if (!rc && cfg->cert_data) {
-		blob = (struct curl_blob){ cfg->cert_data, strlen(cfg->cert_data), CURL_BLOB_COPY };
+		blob = (struct curl_blob){cfg->cert_data, strlen(cfg->cert_data), CURL_BLOB_COPY};
 		rc = curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &blob);
 	}
 	if (!rc && cfg->key_file)
 		rc = curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->key_file);
 	if (!rc && cfg->key_data) {
-		blob = (struct curl_blob){ cfg->key_data, strlen(cfg->key_data), CURL_BLOB_COPY };
+		blob = (struct curl_blob){cfg->key_data, strlen(cfg->key_data), CURL_BLOB_COPY};
 		rc = curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &blob);
 	}
 	if (rc) {

@@ -21,8 +21,8 @@ void k8s_service_free(struct k8s_service *svc)
 }
 
 /* Map a string enum field onto an index of names[]; absent = def. */
-static int enum_field(const cJSON *obj, const char *path, const char *key,
-		      const char *const *names, int n, int def, int *out, char *err, size_t errlen)
+static int enum_field(const cJSON *obj, const char *path, const char *key, const char *const *names,
+		      int n, int def, int *out, char *err, size_t errlen)
 {
 	char shown[64];
 	const char *s;
@@ -48,10 +48,10 @@ static int enum_field(const cJSON *obj, const char *path, const char *key,
 static int parse_type(const cJSON *spec, struct k8s_service *svc, char *err, size_t errlen)
 {
 	static const char *const types[] = {
-		[K8S_SVC_CLUSTER_IP] = "ClusterIP",
-		[K8S_SVC_NODE_PORT] = "NodePort",
-		[K8S_SVC_LOAD_BALANCER] = "LoadBalancer",
-		[K8S_SVC_EXTERNAL_NAME] = "ExternalName",
+	    [K8S_SVC_CLUSTER_IP] = "ClusterIP",
+	    [K8S_SVC_NODE_PORT] = "NodePort",
+	    [K8S_SVC_LOAD_BALANCER] = "LoadBalancer",
+	    [K8S_SVC_EXTERNAL_NAME] = "ExternalName",
 	};
 	int v = 0, ret;
 
@@ -116,8 +116,8 @@ static int parse_ports(const cJSON *spec, struct k8s_service *svc, char *err, si
 	size_t n, i = 0;
 	int ret;
 
-	ret = k8s_json_array(spec, "spec", "ports", false, K8S_MAX_SVC_PORTS, &arr, &n, err,
-			     errlen);
+	ret =
+	    k8s_json_array(spec, "spec", "ports", false, K8S_MAX_SVC_PORTS, &arr, &n, err, errlen);
 	if (ret || !n)
 		return ret;
 	svc->ports = calloc(n, sizeof(*svc->ports));
@@ -155,7 +155,7 @@ static int parse_ports(const cJSON *spec, struct k8s_service *svc, char *err, si
 
 static int parse_affinity(const cJSON *spec, struct k8s_service *svc, char *err, size_t errlen)
 {
-	static const char *const modes[] = { "None", "ClientIP" };
+	static const char *const modes[] = {"None", "ClientIP"};
 	const cJSON *cfg, *cip;
 	long long t = AFFINITY_TIMEOUT_DEFAULT;
 	int v = 0, ret;
@@ -184,8 +184,8 @@ static int parse_affinity(const cJSON *spec, struct k8s_service *svc, char *err,
 static int parse_policies(const cJSON *spec, struct k8s_service *svc, char *err, size_t errlen)
 {
 	/* "Global" is the pre-1.22 spelling of Cluster, still accepted by the API. */
-	static const char *const ext[] = { "Cluster", "Local", "Global" };
-	static const char *const in[] = { "Cluster", "Local" };
+	static const char *const ext[] = {"Cluster", "Local", "Global"};
+	static const char *const in[] = {"Cluster", "Local"};
 	int v = 0, ret;
 
 	ret = enum_field(spec, "spec", "externalTrafficPolicy", ext, 3, 0, &v, err, errlen);
@@ -212,8 +212,8 @@ static int parse_lb_ingress(const cJSON *obj, struct k8s_service *svc, char *err
 	ret = k8s_json_object(status, "status", "loadBalancer", false, &lb, err, errlen);
 	if (ret)
 		return ret;
-	ret = k8s_json_array(lb, "status.loadBalancer", "ingress", false, K8S_MAX_EXT_IPS, &arr,
-			     &n, err, errlen);
+	ret = k8s_json_array(lb, "status.loadBalancer", "ingress", false, K8S_MAX_EXT_IPS, &arr, &n,
+			     err, errlen);
 	if (ret || !n)
 		return ret;
 	svc->lb_ips = calloc(n, sizeof(*svc->lb_ips));

@@ -67,8 +67,7 @@ static bool blank(const char *p, size_t n)
 	return true;
 }
 
-int k8s_stream_feed(struct k8s_stream *s, const char *data, size_t len, k8s_line_fn fn,
-		    void *ctx)
+int k8s_stream_feed(struct k8s_stream *s, const char *data, size_t len, k8s_line_fn fn, void *ctx)
 {
 	const char *p = data, *end = data + len;
 	int ret;
@@ -109,8 +108,8 @@ int k8s_stream_feed(struct k8s_stream *s, const char *data, size_t len, k8s_line
 }
 
 static const char *const event_names[] = {
-	[K8S_EV_ADDED] = "ADDED",	  [K8S_EV_MODIFIED] = "MODIFIED", [K8S_EV_DELETED] = "DELETED",
-	[K8S_EV_BOOKMARK] = "BOOKMARK", [K8S_EV_ERROR] = "ERROR",
+    [K8S_EV_ADDED] = "ADDED",	    [K8S_EV_MODIFIED] = "MODIFIED", [K8S_EV_DELETED] = "DELETED",
+    [K8S_EV_BOOKMARK] = "BOOKMARK", [K8S_EV_ERROR] = "ERROR",
 };
 
 const char *k8s_event_type_name(enum k8s_event_type type)
@@ -169,8 +168,7 @@ static int decode_rv(struct k8s_event *ev, char *err, size_t errlen)
 	return 0;
 }
 
-int k8s_event_decode(const char *line, size_t len, struct k8s_event *ev, char *err,
-		     size_t errlen)
+int k8s_event_decode(const char *line, size_t len, struct k8s_event *ev, char *err, size_t errlen)
 {
 	const char *end = NULL, *type;
 	char shown[64];
@@ -208,7 +206,8 @@ int k8s_event_decode(const char *line, size_t len, struct k8s_event *ev, char *e
 	ret = k8s_json_object(ev->root, NULL, "object", true, &ev->object, err, errlen);
 	if (ret)
 		goto cleanup;
-	ret = ev->type == K8S_EV_ERROR ? decode_status(ev, err, errlen) : decode_rv(ev, err, errlen);
+	ret =
+	    ev->type == K8S_EV_ERROR ? decode_status(ev, err, errlen) : decode_rv(ev, err, errlen);
 	if (ret)
 		goto cleanup;
 	return 0;

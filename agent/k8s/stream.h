@@ -25,18 +25,17 @@
 typedef int (*k8s_line_fn)(void *ctx, const char *line, size_t len);
 
 struct k8s_stream {
-	char *buf;		/* the incomplete last line */
+	char *buf; /* the incomplete last line */
 	size_t len;
 	size_t cap;
 	size_t max_event;
 };
 
 void k8s_stream_init(struct k8s_stream *s, size_t max_event);
-void k8s_stream_reset(struct k8s_stream *s);	/* drop buffered bytes, keep memory */
+void k8s_stream_reset(struct k8s_stream *s); /* drop buffered bytes, keep memory */
 void k8s_stream_free(struct k8s_stream *s);
 
-int k8s_stream_feed(struct k8s_stream *s, const char *data, size_t len, k8s_line_fn fn,
-		    void *ctx);
+int k8s_stream_feed(struct k8s_stream *s, const char *data, size_t len, k8s_line_fn fn, void *ctx);
 /* Bytes of an unfinished line left at the end of the stream: the server
  * never ends a stream mid-event, so nonzero means a truncated event. */
 size_t k8s_stream_pending(const struct k8s_stream *s);
@@ -51,15 +50,15 @@ enum k8s_event_type {
 
 struct k8s_event {
 	enum k8s_event_type type;
-	cJSON *root;			/* owns the tree; k8s_event_free() */
-	const cJSON *object;		/* root's "object" */
+	cJSON *root;	     /* owns the tree; k8s_event_free() */
+	const cJSON *object; /* root's "object" */
 	/* BOOKMARK, ADDED, MODIFIED, DELETED: metadata.resourceVersion
 	 * ("" if the object has none; bookmarks must have one). */
 	const char *resource_version;
 	/* ERROR: the Status. */
-	int code;			/* e.g. 410; 0 when missing */
-	const char *reason;		/* "Expired", "" when missing */
-	const char *message;		/* "" when missing */
+	int code;	     /* e.g. 410; 0 when missing */
+	const char *reason;  /* "Expired", "" when missing */
+	const char *message; /* "" when missing */
 };
 
 /*
@@ -67,8 +66,7 @@ struct k8s_event {
  * wrong (not JSON, unknown type, object missing, bookmark without
  * resourceVersion). On error nothing is left allocated.
  */
-int k8s_event_decode(const char *line, size_t len, struct k8s_event *ev, char *err,
-		     size_t errlen);
+int k8s_event_decode(const char *line, size_t len, struct k8s_event *ev, char *err, size_t errlen);
 void k8s_event_free(struct k8s_event *ev);
 const char *k8s_event_type_name(enum k8s_event_type type);
 

@@ -11,15 +11,15 @@
 #define YAML_MAX_DEPTH 32
 
 struct yline {
-	int no;			/* 1-based line number */
-	int indent;		/* columns of leading spaces */
-	char *text;		/* content, trailing spaces cut */
+	int no;	    /* 1-based line number */
+	int indent; /* columns of leading spaces */
+	char *text; /* content, trailing spaces cut */
 };
 
 struct yparser {
 	struct yline *lines;
 	size_t n;
-	size_t i;		/* next line */
+	size_t i; /* next line */
 	int depth;
 	bool failed;
 	char *err;
@@ -27,7 +27,7 @@ struct yparser {
 };
 
 static void *yfail(struct yparser *p, int no, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void *yfail(struct yparser *p, int no, const char *fmt, ...)
 {
 	char msg[192];
@@ -121,8 +121,9 @@ static char *parse_quoted(struct yparser *p, int no, const char *s, const char *
 
 		if (c == '\0') {
 			free(out);
-			return yfail(p, no, "unterminated quoted string "
-					    "(multi-line scalars are not supported)");
+			return yfail(p, no,
+				     "unterminated quoted string "
+				     "(multi-line scalars are not supported)");
 		}
 		if (c == q) {
 			if (q == '\'' && *s == '\'') {
@@ -138,15 +139,33 @@ static char *parse_quoted(struct yparser *p, int no, const char *s, const char *
 		}
 		c = *s++;
 		switch (c) {
-		case 'n': *o++ = '\n'; break;
-		case 't': *o++ = '\t'; break;
-		case 'r': *o++ = '\r'; break;
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case '"': *o++ = '"'; break;
-		case '/': *o++ = '/'; break;
-		case '\\': *o++ = '\\'; break;
-		case ' ': *o++ = ' '; break;
+		case 'n':
+			*o++ = '\n';
+			break;
+		case 't':
+			*o++ = '\t';
+			break;
+		case 'r':
+			*o++ = '\r';
+			break;
+		case 'b':
+			*o++ = '\b';
+			break;
+		case 'f':
+			*o++ = '\f';
+			break;
+		case '"':
+			*o++ = '"';
+			break;
+		case '/':
+			*o++ = '/';
+			break;
+		case '\\':
+			*o++ = '\\';
+			break;
+		case ' ':
+			*o++ = ' ';
+			break;
 		case 'x':
 		case 'u':
 		case 'U': {
@@ -356,7 +375,8 @@ static cJSON *parse_map(struct yparser *p, int indent)
 		if (l->indent < indent)
 			break;
 		if (l->indent > indent) {
-			yfail(p, l->no, "unexpected indentation (multi-line scalars are not supported)");
+			yfail(p, l->no,
+			      "unexpected indentation (multi-line scalars are not supported)");
 			goto fail;
 		}
 		if (is_seq_item(l->text)) {
@@ -381,7 +401,7 @@ static cJSON *parse_map(struct yparser *p, int indent)
 			if (next && next->indent > indent)
 				v = parse_block(p, next->indent);
 			else if (next && next->indent == indent && is_seq_item(next->text))
-				v = parse_seq(p, indent);	/* kubectl's style */
+				v = parse_seq(p, indent); /* kubectl's style */
 			else
 				v = cJSON_CreateNull();
 		} else {
@@ -475,14 +495,14 @@ static int split_lines(struct yparser *p, char *buf)
 			}
 			p->lines = nl2;
 		}
-		p->lines[p->n++] = (struct yline){ .no = no, .indent = indent, .text = t + indent };
+		p->lines[p->n++] = (struct yline){.no = no, .indent = indent, .text = t + indent};
 	}
 	return 0;
 }
 
 cJSON *k8s_yaml_parse(const char *text, size_t len, char *err, size_t errlen)
 {
-	struct yparser p = { .err = err, .errlen = errlen };
+	struct yparser p = {.err = err, .errlen = errlen};
 	cJSON *root = NULL;
 	char *buf;
 

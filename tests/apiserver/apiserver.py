@@ -12,6 +12,7 @@ Standard library only. Exits 0 on SIGTERM/SIGINT after ending open watches clean
 """
 
 import argparse
+import gc
 import os
 import signal
 import socket
@@ -98,6 +99,9 @@ def main(argv=None):
                     watch_timeout=args.watch_timeout, quiet=args.quiet, strict=args.strict)
     app = App(config, history=args.history, initial_rv=args.initial_rv, without=args.without,
               service_cidr=args.service_cidr, seed=args.seed)
+    # The store is a large, long-lived, acyclic heap: cyclic GC passes over it only cost
+    # pauses (0.5 s at 100k objects). Load with GC off, then freeze what was loaded.
+    gc.disable()
     try:
         if args.state and os.path.exists(args.state):
             app.restore_state(args.state)
@@ -106,6 +110,10 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         print(f"apiserver: {e}", file=sys.stderr)
         return 1
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50000, 50, 1000)
+    gc.enable()
 
     host, port, family = _split_listen(args.listen)
     ctx = _tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None

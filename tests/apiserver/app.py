@@ -44,13 +44,15 @@ class App:
 
     # Installed resources (CRDs coming and going) -----------------------------------------
 
+    # `installed` is replaced, never mutated: request threads read it without a lock.
+
     def install(self, plural):
-        self.installed.add(resources.lookup(plural).plural)
+        self.installed = self.installed | {resources.lookup(plural).plural}
 
     def uninstall(self, plural):
         """Remove a resource as deleting its CRD does: objects gone, watches ended."""
         res = resources.lookup(plural)
-        self.installed.discard(res.plural)
+        self.installed = self.installed - {res.plural}
         with self.store.lock:
             for obj in self.store.objects[res.plural].values():
                 if res.kind == "Service":
@@ -91,20 +93,17 @@ class App:
         """Reload a state file verbatim (revisions kept); the history starts empty."""
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        store = self.store
-        with store.lock:
+        rv = int(data.get("metadata", {}).get("resourceVersion", self.store.rv))
+        with self.store.lock:
             for obj in data.get("items", []):
                 res = _resource_of(obj)
                 stored = schema.normalize(res, schema.strip_type(obj))
-                store.objects[res.plural][object_key(res, stored)] = stored
+                self.store.restore(res.plural, object_key(res, stored), stored)
                 if res.kind == "Service":
                     ips, ports = services.held(stored)
                     self.alloc.ips |= ips
                     self.alloc.ports |= ports
-            rv = int(data.get("metadata", {}).get("resourceVersion", store.rv))
-            store.rv = max(store.rv, rv)
-            store.compacted_rv = store.rv
-            store.history.clear()
+            self.store.restore_revision(rv)
 
     def shutdown_watches(self):
         for w in self.store.all_watchers():

@@ -94,6 +94,8 @@ class Faults:
 class Stats:
     def __init__(self):
         self.lock = threading.Lock()
+        # Open watches are live state, not history: reset() leaves them alone.
+        self.watches_open = collections.Counter()
         self.reset()
 
     def reset(self):
@@ -102,9 +104,6 @@ class Stats:
             self.codes = collections.Counter()
             self.watches_started = collections.Counter()
             self.total = 0
-            # Open watches are live state, not history: a reset must not forget them.
-            if not hasattr(self, "watches_open"):
-                self.watches_open = collections.Counter()
 
     def request(self, resource, verb):
         with self.lock:

@@ -114,30 +114,46 @@ def _snapshot_rv(store, params, token):
     return None, "", True
 
 
+class ListResult:
+    """A list answer: its metadata and the [(key, object)] it holds, in order."""
+
+    def __init__(self, resource, meta, entries):
+        self.resource = resource
+        self.meta = meta
+        self.entries = entries
+
+    def as_dict(self):
+        res = self.resource
+        items = [o if res.builtin else schema.with_type(res, o) for _, o in self.entries]
+        return {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": self.meta,
+                "items": items}
+
+
 def list_objects(store, route, params):
-    """The List object (kind/apiVersion set, items in their list form) and its sort flag."""
+    """A ListResult for a LIST request; raises the ApiError a real server would answer."""
     res = route.resource
     flt = make_filter(route, params)
     limit = _limit(params)
     at_rv, start, paged = _snapshot_rv(store, params, params.get("continue", ""))
-    try:
-        rv, objs = store.snapshot(res.plural, at_rv)
-    except TooOld:
-        raise expired(INCONSISTENT_CONTINUE, encode_continue(-1, start)) from None
-
+    # Keys are "NS/NAME" (or "NAME"): one namespace is the range ["NS/", "NS0").
     prefix = f"{route.namespace}/" if route.namespace is not None else ""
-    keys = sorted(k[len(prefix):] for k in objs if k.startswith(prefix))
-    if start:
-        keys = [k for k in keys if k >= start]
+    upper = f"{route.namespace}0" if route.namespace is not None else None
     items, last, used = [], None, 0
-    for k in keys:
-        if paged and limit and len(items) == limit:
-            break
-        used += 1
-        obj = objs[prefix + k]
-        if flt.matches(obj):
-            items.append(obj if res.builtin else schema.with_type(res, obj))
-            last = k
+    with store.lock:            # objects are immutable: only the key walk needs the lock
+        try:
+            view = store.view(res.plural, at_rv)
+        except TooOld:
+            raise expired(INCONSISTENT_CONTINUE, encode_continue(-1, start)) from None
+        rv = view.rv
+        keys = view.keys_between(prefix + start, upper)
+        for key in keys:
+            if paged and limit and len(items) == limit:
+                break
+            used += 1
+            obj = view.get(key)
+            if flt.matches(obj):
+                items.append((key, obj))
+                last = key[len(prefix):]
     remaining = len(keys) - used
 
     meta = {"resourceVersion": str(rv)}
@@ -147,5 +163,4 @@ def list_objects(store, route, params):
             meta["remainingItemCount"] = remaining
     elif not res.builtin:
         meta["continue"] = ""      # unstructured lists always carry the field
-    return {"kind": res.list_kind, "apiVersion": res.api_version, "metadata": meta,
-            "items": items}
+    return ListResult(res, meta, items)

@@ -14,8 +14,8 @@ Loose by default (anything with a name is stored), strict on request (validation
 """
 
 import copy
-import datetime
 import random
+import time
 import uuid
 
 import patch as patching
@@ -29,8 +29,15 @@ from wire import (already_exists, bad_request, conflict, details, invalid, not_f
 _NAME_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"   # apiserver's generateName alphabet
 
 
+_clock = [0, ""]
+
+
 def now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as metav1.Time renders it (whole seconds, UTC); cached per second."""
+    t = int(time.time())
+    if t != _clock[0]:
+        _clock[:] = [t, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))]
+    return _clock[1]
 
 
 def _fields_v1(value):
@@ -74,7 +81,11 @@ class Registry:
     # Helpers -------------------------------------------------------------------------------
 
     def _decode(self, res, body):
-        """The request body as an object of res, without kind/apiVersion; 400 if it is not."""
+        """The request body as an object of res, without kind/apiVersion; 400 if it is not.
+
+        body is consumed: callers pass freshly decoded JSON nobody else holds, and the
+        stored object is built from it without a copy (loading 100k objects stays fast).
+        """
         if not isinstance(body, dict):
             raise bad_request("Object 'Kind' is missing in the request body: "
                               "expected a JSON object")
@@ -85,7 +96,7 @@ class Registry:
         if kind and kind != res.kind:
             raise bad_request(f'{kind} in version "{res.version}" cannot be handled as a '
                               f"{res.kind}: the kind in the data does not match the URL")
-        obj = schema.strip_type(copy.deepcopy(body))
+        obj = schema.strip_type(body)
         if not isinstance(obj.get("metadata"), dict):
             obj["metadata"] = {}
         return obj
@@ -301,9 +312,10 @@ class Registry:
     def delete_collection(self, res, flt):
         """DELETE on a collection: every object the filter selects; answers their List."""
         with self.store.lock:
-            rv, objs = self.store.snapshot(res.plural)
-            gone = [self._delete(res, key, objs[key]["metadata"]["name"])[0]
-                    for key in sorted(objs) if flt.matches(objs[key])]
+            view = self.store.view(res.plural)
+            chosen = [(k, view.get(k)) for k in view.keys_between("")]
+            gone = [self._delete(res, key, obj["metadata"]["name"])[0]
+                    for key, obj in chosen if flt.matches(obj)]
             items = gone if res.builtin else [self.typed(res, o) for o in gone]
             return {"kind": res.list_kind, "apiVersion": res.api_version,
                     "metadata": {"resourceVersion": str(self.store.rv)}, "items": items}

@@ -55,22 +55,34 @@ _NODE = [
                 "images", "volumesInUse", "volumesAttached", "config"]),
 ]
 
-_ORDER = {"Service": _SERVICE, "EndpointSlice": _ENDPOINTSLICE, "Node": _NODE}
-
-
-def _ordered(value, spec):
-    if isinstance(value, list):
-        return [_ordered(v, spec) for v in value]
-    if not isinstance(value, dict):
-        return value
-    out = {}
+def _compile(spec):
+    """An order spec as (field names in order, {field: compiled nested spec})."""
+    names, subs = [], {}
     for entry in spec:
         name, sub = entry if isinstance(entry, tuple) else (entry, None)
-        if name in value:
-            out[name] = _ordered(value[name], sub) if sub else value[name]
-    for k, v in value.items():
-        if k not in out:
-            out[k] = v
+        names.append(name)
+        if sub:
+            subs[name] = _compile(sub)
+    return names, subs
+
+
+_ORDER = {kind: _compile(spec) for kind, spec in
+          (("Service", _SERVICE), ("EndpointSlice", _ENDPOINTSLICE), ("Node", _NODE))}
+_DEFAULT_ORDER = _compile([("metadata", _META)])
+
+
+def _ordered(value, compiled):
+    if isinstance(value, list):
+        return [_ordered(v, compiled) for v in value]
+    if not isinstance(value, dict):
+        return value
+    names, subs = compiled
+    out = {name: value[name] for name in names if name in value}
+    if len(out) != len(value):                  # fields the struct does not know go last
+        out.update((k, v) for k, v in value.items() if k not in out)
+    for name, sub in subs.items():
+        if name in out:
+            out[name] = _ordered(out[name], sub)
     return out
 
 
@@ -105,7 +117,7 @@ def normalize(resource, obj):
     if not resource.builtin:
         return obj
     _fill_zero(resource.kind, obj)
-    return _ordered(obj, _ORDER.get(resource.kind, [("metadata", _META)]))
+    return _ordered(obj, _ORDER.get(resource.kind, _DEFAULT_ORDER))
 
 
 def with_type(resource, obj):

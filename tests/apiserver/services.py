@@ -17,6 +17,7 @@ hand the agent malformed Services. strict mode (validation.py) rejects those fir
 
 import ipaddress
 import random
+import socket
 
 from wire import invalid
 
@@ -43,9 +44,9 @@ class Allocator:
     def pick_ip(self):
         lo = min(self.first + self.static_size, self.last)
         for _ in range(64):
-            ip = ipaddress.ip_address(self.rng.randint(lo, self.last))
-            if str(ip) not in self.ips:
-                return str(ip)
+            ip = str(ipaddress.ip_address(self.rng.randint(lo, self.last)))
+            if ip not in self.ips:
+                return ip
         for n in range(self.first, self.last + 1):   # nearly full: scan
             if str(ipaddress.ip_address(n)) not in self.ips:
                 return str(ipaddress.ip_address(n))
@@ -62,11 +63,17 @@ class Allocator:
                      if p not in self.ports and p not in exclude), None)
 
 
-def _parse_ip(value):
-    try:
-        return ipaddress.ip_address(value)
-    except (TypeError, ValueError):
+def _ip_version(value):
+    """4 or 6 for a valid address string, else None (inet_pton: fast and strict)."""
+    if not isinstance(value, str):
         return None
+    for family, version in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
+        try:
+            socket.inet_pton(family, value)
+            return version
+        except OSError:
+            pass
+    return None
 
 
 def held(svc):
@@ -75,7 +82,7 @@ def held(svc):
     if not isinstance(spec, dict) or spec.get("type", "ClusterIP") not in CLUSTER_IP_TYPES:
         return set(), set()
     ips = {ip for ip in (spec.get("clusterIPs") or [spec.get("clusterIP")])
-           if isinstance(ip, str) and _parse_ip(ip) is not None}
+           if _ip_version(ip)}
     ports = set()
     for p in spec.get("ports") or []:
         if isinstance(p, dict) and isinstance(p.get("nodePort"), int) and p["nodePort"] > 0:
@@ -158,7 +165,8 @@ def prepare(alloc, svc, old=None):
         if ip is None:
             raise invalid("Service", "", name, [("spec.clusterIPs", "FieldValueInvalid",
                                                  "failed to allocate IP: range is full")])
-    if ip != "None" and _parse_ip(ip) is not None:
+    version = _ip_version(ip)
+    if version:
         if ip in alloc.ips and ip not in old_ips:
             raise invalid("Service", "", name, [
                 ("spec.clusterIPs", "FieldValueInvalid",
@@ -167,8 +175,7 @@ def prepare(alloc, svc, old=None):
         new_ips.add(ip)
     spec["clusterIP"] = ip
     spec.setdefault("clusterIPs", [ip])
-    parsed = _parse_ip(ip)
-    spec.setdefault("ipFamilies", ["IPv6" if parsed and parsed.version == 6 else "IPv4"])
+    spec.setdefault("ipFamilies", ["IPv6" if version == 6 else "IPv4"])
     spec.setdefault("ipFamilyPolicy", "SingleStack")
 
     wants_node_ports = spec["type"] == "NodePort" or (

@@ -16,7 +16,9 @@ One re-entrant lock guards everything; registry.py holds it across a whole write
 allocation and commit) so concurrent writers see a serial order, as etcd transactions do.
 """
 
+import bisect
 import collections
+import heapq
 import threading
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
@@ -82,6 +84,36 @@ class Watcher:
             return events, self.closing
 
 
+class View:
+    """One resource as of one revision, for reading under the store lock.
+
+    The current objects and their sorted keys, plus an overlay that undoes the changes made
+    after the revision (key -> object as it was, or None if it did not exist yet).
+    """
+
+    def __init__(self, rv, objects, keys, overlay):
+        self.rv = rv
+        self._objects = objects
+        self._keys = keys
+        self._overlay = overlay
+
+    def get(self, key):
+        return self._overlay[key] if key in self._overlay else self._objects.get(key)
+
+    def keys_between(self, lo, hi=None):
+        """The keys in [lo, hi) that exist at this revision, sorted (hi None: no bound)."""
+        i = bisect.bisect_left(self._keys, lo)
+        j = len(self._keys) if hi is None else bisect.bisect_left(self._keys, hi)
+        base = self._keys[i:j]
+        if not self._overlay:
+            return base
+        gone = {k for k, v in self._overlay.items() if v is None}
+        back = sorted(k for k, v in self._overlay.items()
+                      if v is not None and k not in self._objects
+                      and lo <= k and (hi is None or k < hi))
+        return list(heapq.merge((k for k in base if k not in gone), back))
+
+
 def object_key(resource, obj):
     """The etcd key below the resource prefix: "NS/NAME" or "NAME"; it orders lists."""
     meta = obj["metadata"]
@@ -101,6 +133,9 @@ class Store:
         self.history_limit = history
         self.history = collections.deque()
         self.objects = {p: {} for p in plurals}
+        self.keys = {p: [] for p in plurals}     # sorted keys of objects: ordered lists
+        # Serialised objects (render.py), dropped here whenever their object is replaced.
+        self.encoded = {p: {} for p in plurals}
         self.watchers = {p: set() for p in plurals}
 
     # Reads -----------------------------------------------------------------------------
@@ -109,24 +144,23 @@ class Store:
         with self.lock:
             return self.objects[plural].get(key)
 
-    def snapshot(self, plural, at_rv=None):
-        """(rv, {key: obj}) now, or as it was at revision at_rv. Raises TooOld."""
+    def view(self, plural, at_rv=None):
+        """A View now, or as of revision at_rv; use it while holding the lock. Raises TooOld.
+
+        Events are undone newest first, so the oldest change to a key decides its overlay.
+        """
         with self.lock:
-            objs = dict(self.objects[plural])
             if at_rv is None or at_rv >= self.rv:
-                return self.rv, objs
+                return View(self.rv, self.objects[plural], self.keys[plural], {})
             if at_rv < self.compacted_rv:
                 raise TooOld(self.compacted_rv)
+            overlay = {}
             for ev in reversed(self.history):
                 if ev.rv <= at_rv:
                     break
-                if ev.plural != plural:
-                    continue
-                if ev.type == ADDED:
-                    objs.pop(ev.key, None)
-                else:
-                    objs[ev.key] = ev.prev
-            return at_rv, objs
+                if ev.plural == plural:
+                    overlay[ev.key] = None if ev.type == ADDED else ev.prev
+            return View(at_rv, self.objects[plural], self.keys[plural], overlay)
 
     def wait_for_rv(self, rv, timeout):
         """Block until the store has reached revision rv; False on timeout."""
@@ -146,10 +180,15 @@ class Store:
             if type_ == DELETED:
                 obj = dict(obj, metadata=dict(obj["metadata"]))
             obj["metadata"]["resourceVersion"] = str(self.rv)
+            objects, keys = self.objects[plural], self.keys[plural]
+            self.encoded[plural].pop(key, None)
             if type_ == DELETED:
-                del self.objects[plural][key]
+                del objects[key]
+                del keys[bisect.bisect_left(keys, key)]
             else:
-                self.objects[plural][key] = obj
+                if key not in objects:
+                    bisect.insort(keys, key)
+                objects[key] = obj
             ev = Event(self.rv, type_, plural, key, obj, prev)
             self._remember(ev)
             for w in self.watchers[plural]:
@@ -161,6 +200,21 @@ class Store:
         self.history.append(ev)
         while len(self.history) > self.history_limit:
             self.compacted_rv = self.history.popleft().rv
+
+    def restore(self, plural, key, obj):
+        """Put back an object saved with its resourceVersion (a restart): no event."""
+        with self.lock:
+            if key not in self.objects[plural]:
+                bisect.insort(self.keys[plural], key)
+            self.objects[plural][key] = obj
+
+    def restore_revision(self, rv):
+        """After restore(): continue from the saved revision with no history before it,
+        like the watch cache of an apiserver just started on top of an existing etcd."""
+        with self.lock:
+            self.rv = max(self.rv, rv)
+            self.compacted_rv = self.rv
+            self.history.clear()
 
     def compact(self):
         """Forget all history: every revision before the current one becomes too old."""
@@ -176,6 +230,8 @@ class Store:
         """Forget every object of a resource (its CRD was removed); ends its watches."""
         with self.lock:
             self.objects[plural].clear()
+            self.keys[plural].clear()
+            self.encoded[plural].clear()
             self.history = collections.deque(e for e in self.history if e.plural != plural)
             for w in list(self.watchers[plural]):
                 w.close("end")
@@ -191,7 +247,7 @@ class Store:
         with self.lock:
             if from_rv is None:
                 w = Watcher(plural, self.rv, conn)
-                for key in sorted(self.objects[plural]):
+                for key in self.keys[plural]:
                     obj = self.objects[plural][key]
                     w.queue.append(Event(int(obj["metadata"]["resourceVersion"]), ADDED,
                                          plural, key, obj, None))

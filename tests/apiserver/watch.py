@@ -21,6 +21,7 @@ import socket
 import ssl
 import time
 
+import render
 import schema
 from listing import make_filter, parse_rv
 from store import ADDED, DELETED, MODIFIED, TooOld
@@ -58,9 +59,8 @@ class Stream:
             self.from_rv = parse_rv(rv)
         self.sent_rv = 0
 
-    def _object_json(self, ev, obj):
-        typed = schema.with_type(self.res, obj)
-        return encode(typed, sort_keys=not self.res.builtin).rstrip(b"\n")
+    def _object_json(self, key, obj):
+        return render.typed_json(self.app.store, self.res, key, obj)
 
     def _event_bytes(self, ev):
         """The line to send for ev after filtering, or None when this watcher skips it."""
@@ -80,9 +80,9 @@ class Stream:
             # The object left the selection: its previous state, at the new revision.
             prev = dict(ev.prev, metadata=dict(ev.prev["metadata"],
                                                resourceVersion=str(ev.rv)))
-            return _event_line(etype, self._object_json(ev, prev))
+            return _event_line(etype, self._object_json(ev.key, prev))
         if ev.wire is None:
-            ev.wire = self._object_json(ev, ev.obj)   # shared by every watcher; race is benign
+            ev.wire = self._object_json(ev.key, ev.obj)   # shared by every watcher; race is benign
         return _event_line(etype, ev.wire)
 
     def _write(self, data):
@@ -129,16 +129,19 @@ class Stream:
         try:
             watcher = store.watch(self.res.plural, self.from_rv, self.h.connection)
         except TooOld as e:
-            self.h.start_chunked(200)
             status = too_old_watch_status(self.from_rv, e.compacted_rv)
-            self._write(_event_line("ERROR", encode(status).rstrip(b"\n")))
-            self.h.end_chunked()
+            try:
+                self.h.start_chunked(200)
+                self._write(_event_line("ERROR", encode(status).rstrip(b"\n")))
+                self.h.end_chunked()
+            except OSError:
+                self.h.close_connection = True
             return
         self.app.stats.watch_opened(self.res.plural)
         try:
             self.h.start_chunked(200)
             self._loop(watcher)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
+        except OSError:            # the client went away (broken pipe, reset, ...)
             self.h.close_connection = True
         finally:
             store.unwatch(watcher)

@@ -253,16 +253,34 @@ def test_pagination_and_expired_continue_token(plain_api, dumps):
     d = dumps(plain_args(plain_api) + ["--limit", "2"], [SERVICES])
     d.wait(lambda ls: len(upserted(ls)) >= 2, what="first page")
     c.expire_continue()
+    # The first 410 relists at once; the test server refuses every token at or below
+    # the revision it expired, so the relist's tokens expire too, and the second 410
+    # backs off instead of looping.
+    wait_for(lambda: "HTTP 410" in d.status()[0]["services"]["last_error"], timeout=15,
+             what="second 410 backed off")
+    # A write moves the revision on, as compaction implies: now the LIST completes.
+    c.create(k8s.service("e2e", "paged", [80]))
     d.wait_line("SYNCED services", timeout=20)
     c.clear_faults()
     assert upserted(d.lines) == expected_keys(plain_api, "services")
     assert not [ln for ln in d.lines if ln.startswith("DELETE")]
     assert d.count("SYNCED services") == 1
     lists = c.stats()["requests"]["services"]["list"]
-    assert lists > 9 // 2 + 1, "relisted from scratch after the 410"
+    assert lists > 10 // 2 + 1, "relisted from scratch after the 410"
     assert "k8s list continue expired" in d.log_tail(100)
     # The second pass delivered nothing twice: unchanged objects are skipped.
-    assert len([ln for ln in d.lines if ln.startswith("UPSERT")]) == 9
+    assert len([ln for ln in d.lines if ln.startswith("UPSERT")]) == 10
+
+
+def test_label_selector(plain_api, dumps):
+    c = plain_api.client()
+    d = dumps(plain_args(plain_api) + ["--selector", "app=web"], [SERVICES])
+    d.wait_line("SYNCED services")
+    assert upserted(d.lines) == {"shop/web"}
+    c.create(k8s.service("e2e", "other", [80], labels={"app": "other"}))
+    c.create(k8s.service("e2e", "web2", [80], labels={"app": "web"}))
+    d.wait(lambda ls: any(x.startswith("UPSERT e2e/web2 ") for x in ls))
+    assert "e2e/other" not in upserted(d.lines)
 
 
 def test_watch_resumes_from_last_rv_without_relist(plain_api, dumps):
@@ -404,3 +422,51 @@ def test_apiserver_restart_resumes(tmp_path, dumps):
         assert not [ln for ln in d.lines if ln.startswith("DELETE")]
     finally:
         api.close()
+
+
+NGHTTPD = "/usr/sbin/nghttpd"
+
+
+@pytest.mark.skipif(not os.path.exists(NGHTTPD), reason="nghttpd (nghttp2-server) not installed")
+def test_http2_multiplexes_every_informer_on_one_connection(tmp_path, dumps):
+    """The test apiserver speaks HTTP/1.1 only; nghttpd serves recorded LISTs over h2."""
+    import json
+    import re
+    import socket
+    root = tmp_path / "root"
+    for src, path in (("services-list.json", "api/v1/services"),
+                      ("nodes-list.json", "api/v1/nodes"),
+                      ("endpointslices-list.json", "apis/discovery.k8s.io/v1/endpointslices")):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(json.dumps(json.loads((k8s.FIXTURES_DIR / src).read_text())))
+    (root / "version").write_text('{"gitVersion":"v1.26.0-h2"}')
+    subprocess.run([str(k8s.GENCERTS), str(tmp_path / "pki")], check=True)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    log = open(tmp_path / "nghttpd.log", "w")
+    srv = subprocess.Popen([NGHTTPD, "-v", "-d", str(root), str(port),
+                            str(tmp_path / "pki" / "server.key"),
+                            str(tmp_path / "pki" / "server.crt")], stdout=log, stderr=log)
+    log.close()
+    try:
+        url = f"https://127.0.0.1:{port}"
+        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, what="nghttpd")
+        d = dumps(["--server", url, "--ca", str(tmp_path / "pki" / "ca.crt")],
+                  [SERVICES, NODES, SLICES])
+        for name in ("services", "nodes", "endpointslices"):
+            d.wait_line(f"SYNCED {name}")
+        _, client = d.status()
+        assert client["version"] == "v1.26.0-h2"
+        d.stop()
+    finally:
+        srv.terminate()
+        srv.wait(5)
+    text = (tmp_path / "nghttpd.log").read_text()
+    paths = re.findall(r"\[id=(\d+)\].*recv \(stream_id=(\d+)\) :path: (\S+)", text)
+    assert {p for _, _, p in paths} >= {"/version", "/api/v1/services?limit=500",
+                                        "/api/v1/nodes?limit=500"}
+    # One TCP connection (the readiness probe aside) carried them all, as separate streams.
+    assert len({conn for conn, _, _ in paths}) == 1, paths
+    assert len({stream for _, stream, _ in paths}) == len(paths) >= 4

@@ -456,7 +456,7 @@ class ApiServer:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 120     # 100k preloaded objects take a while
         while not port_file.exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()

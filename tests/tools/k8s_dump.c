@@ -130,9 +130,9 @@ static void on_synced(void *ctx)
 }
 
 static const struct k8s_informer_ops ops = {
-	.on_upsert = on_upsert,
-	.on_delete = on_delete,
-	.on_synced = on_synced,
+    .on_upsert = on_upsert,
+    .on_delete = on_delete,
+    .on_synced = on_synced,
 };
 
 static void print_status(struct k8s_client *c)
@@ -157,13 +157,14 @@ static void print_status(struct k8s_client *c)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: k8s_dump [--kubeconfig F | --in-cluster DIR] [--server URL]... [--token T]\n"
-		"                [--token-file F] [--ca F] [--insecure] [--selector S] [--parse]\n"
-		"                [--exit-after-sync] [--timeout SEC] [--status] [--qps N] [--burst N]\n"
-		"                [--limit N] [--watch-timeout SEC] [--backoff-base MS]\n"
-		"                [--backoff-max MS] [-v] RESOURCE_PATH...\n"
-		"e.g.  k8s_dump --server http://127.0.0.1:8080 /api/v1/services\n");
+	fprintf(
+	    f,
+	    "usage: k8s_dump [--kubeconfig F | --in-cluster DIR] [--server URL]... [--token T]\n"
+	    "                [--token-file F] [--ca F] [--insecure] [--selector S] [--parse]\n"
+	    "                [--exit-after-sync] [--timeout SEC] [--status] [--qps N] [--burst N]\n"
+	    "                [--limit N] [--watch-timeout SEC] [--backoff-base MS]\n"
+	    "                [--backoff-max MS] [-v] RESOURCE_PATH...\n"
+	    "e.g.  k8s_dump --server http://127.0.0.1:8080 /api/v1/services\n");
 }
 
 enum {
@@ -188,26 +189,26 @@ enum {
 };
 
 static const struct option long_opts[] = {
-	{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
-	{ "in-cluster", required_argument, NULL, OPT_IN_CLUSTER },
-	{ "server", required_argument, NULL, OPT_SERVER },
-	{ "token", required_argument, NULL, OPT_TOKEN },
-	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
-	{ "ca", required_argument, NULL, OPT_CA },
-	{ "insecure", no_argument, NULL, OPT_INSECURE },
-	{ "selector", required_argument, NULL, OPT_SELECTOR },
-	{ "parse", no_argument, NULL, OPT_PARSE },
-	{ "exit-after-sync", no_argument, NULL, OPT_EXIT_AFTER_SYNC },
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "status", no_argument, NULL, OPT_STATUS },
-	{ "qps", required_argument, NULL, OPT_QPS },
-	{ "burst", required_argument, NULL, OPT_BURST },
-	{ "limit", required_argument, NULL, OPT_LIMIT },
-	{ "watch-timeout", required_argument, NULL, OPT_WATCH_TIMEOUT },
-	{ "backoff-base", required_argument, NULL, OPT_BACKOFF_BASE },
-	{ "backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
-	{ "help", no_argument, NULL, 'h' },
-	{},
+    {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+    {"in-cluster", required_argument, NULL, OPT_IN_CLUSTER},
+    {"server", required_argument, NULL, OPT_SERVER},
+    {"token", required_argument, NULL, OPT_TOKEN},
+    {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+    {"ca", required_argument, NULL, OPT_CA},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"selector", required_argument, NULL, OPT_SELECTOR},
+    {"parse", no_argument, NULL, OPT_PARSE},
+    {"exit-after-sync", no_argument, NULL, OPT_EXIT_AFTER_SYNC},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"status", no_argument, NULL, OPT_STATUS},
+    {"qps", required_argument, NULL, OPT_QPS},
+    {"burst", required_argument, NULL, OPT_BURST},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"watch-timeout", required_argument, NULL, OPT_WATCH_TIMEOUT},
+    {"backoff-base", required_argument, NULL, OPT_BACKOFF_BASE},
+    {"backoff-max", required_argument, NULL, OPT_BACKOFF_MAX},
+    {"help", no_argument, NULL, 'h'},
+    {},
 };
 
 static int replace(char **dst, const char *src)
@@ -232,8 +233,12 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
 		switch (opt) {
-		case OPT_KUBECONFIG: kubeconfig = optarg; break;
-		case OPT_IN_CLUSTER: in_cluster = optarg; break;
+		case OPT_KUBECONFIG:
+			kubeconfig = optarg;
+			break;
+		case OPT_IN_CLUSTER:
+			in_cluster = optarg;
+			break;
 		case OPT_SERVER:
 			if (n_servers == 8) {
 				fprintf(stderr, "k8s_dump: at most 8 --server\n");
@@ -241,24 +246,60 @@ int main(int argc, char **argv)
 			}
 			servers[n_servers++] = optarg;
 			break;
-		case OPT_TOKEN: over.token = optarg; break;
-		case OPT_TOKEN_FILE: over.token_file = optarg; break;
-		case OPT_CA: over.ca_file = optarg; break;
-		case OPT_INSECURE: over.insecure = true; break;
-		case OPT_SELECTOR: selector = optarg; break;
-		case OPT_PARSE: parse = true; break;
-		case OPT_EXIT_AFTER_SYNC: exit_after_sync = true; break;
-		case OPT_TIMEOUT: timeout_s = atof(optarg); break;
-		case OPT_STATUS: status = true; break;
-		case OPT_QPS: over.qps = atof(optarg); break;
-		case OPT_BURST: over.burst = atoi(optarg); break;
-		case OPT_LIMIT: over.list_limit = atoi(optarg); break;
-		case OPT_WATCH_TIMEOUT: over.watch_timeout_s = atoi(optarg); break;
-		case OPT_BACKOFF_BASE: over.backoff_base_ms = atoi(optarg); break;
-		case OPT_BACKOFF_MAX: over.backoff_max_ms = atoi(optarg); break;
-		case 'v': log_set_level(LOG_LEVEL_DEBUG); break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 1;
+		case OPT_TOKEN:
+			over.token = optarg;
+			break;
+		case OPT_TOKEN_FILE:
+			over.token_file = optarg;
+			break;
+		case OPT_CA:
+			over.ca_file = optarg;
+			break;
+		case OPT_INSECURE:
+			over.insecure = true;
+			break;
+		case OPT_SELECTOR:
+			selector = optarg;
+			break;
+		case OPT_PARSE:
+			parse = true;
+			break;
+		case OPT_EXIT_AFTER_SYNC:
+			exit_after_sync = true;
+			break;
+		case OPT_TIMEOUT:
+			timeout_s = atof(optarg);
+			break;
+		case OPT_STATUS:
+			status = true;
+			break;
+		case OPT_QPS:
+			over.qps = atof(optarg);
+			break;
+		case OPT_BURST:
+			over.burst = atoi(optarg);
+			break;
+		case OPT_LIMIT:
+			over.list_limit = atoi(optarg);
+			break;
+		case OPT_WATCH_TIMEOUT:
+			over.watch_timeout_s = atoi(optarg);
+			break;
+		case OPT_BACKOFF_BASE:
+			over.backoff_base_ms = atoi(optarg);
+			break;
+		case OPT_BACKOFF_MAX:
+			over.backoff_max_ms = atoi(optarg);
+			break;
+		case 'v':
+			log_set_level(LOG_LEVEL_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
 		}
 	}
 	n = argc - optind;
@@ -344,8 +385,9 @@ int main(int argc, char **argv)
 		if (exit_after_sync && all)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (timeout_s > 0 && (now.tv_sec - start.tv_sec) +
-					     (now.tv_nsec - start.tv_nsec) / 1e9 >= timeout_s) {
+		if (timeout_s > 0 &&
+		    (now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 >=
+			timeout_s) {
 			ret = exit_after_sync ? 3 : 0;
 			break;
 		}

@@ -72,47 +72,47 @@ static void test_yaml_subset(void **state)
 	static const struct {
 		const char *yaml, *json;
 	} ok[] = {
-		{ "a: b\n", "{\"a\":\"b\"}" },
-		{ "---\n# c\na: 'it''s'   # comment\nb: \"x\\ty\\u00e9\"\n",
-		  "{\"a\":\"it's\",\"b\":\"x\\ty\xc3\xa9\"}" },
-		{ "l:\n- a\n- b\nm: {}\nn: []\no:\np: ~\nq: true\nr: False\ns: 10\n",
-		  "{\"l\":[\"a\",\"b\"],\"m\":{},\"n\":[],\"o\":null,\"p\":null,\"q\":true,"
-		  "\"r\":false,\"s\":\"10\"}" },
-		{ "l:\n  - x: 1\n    y: 2\n  - z\n", "{\"l\":[{\"x\":\"1\",\"y\":\"2\"},\"z\"]}" },
-		{ "clusters:\n- cluster:\n    server: https://10.0.0.1:6443\n  name: c1\n"
-		  "top: v\n",
-		  "{\"clusters\":[{\"cluster\":{\"server\":\"https://10.0.0.1:6443\"},\"name\":\"c1\"}],"
-		  "\"top\":\"v\"}" },
-		{ "- - a\n  - b\n- c\n", "[[\"a\",\"b\"],\"c\"]" },
-		{ "\"quoted key\": x#y\nurl: http://h/#frag\n",
-		  "{\"quoted key\":\"x#y\",\"url\":\"http://h/#frag\"}" },
-		{ "a:\r\n  b: c\r\n", "{\"a\":{\"b\":\"c\"}}" },
-		{ "a: b\n...\nignored: [\n", "{\"a\":\"b\"}" },
+	    {"a: b\n", "{\"a\":\"b\"}"},
+	    {"---\n# c\na: 'it''s'   # comment\nb: \"x\\ty\\u00e9\"\n",
+	     "{\"a\":\"it's\",\"b\":\"x\\ty\xc3\xa9\"}"},
+	    {"l:\n- a\n- b\nm: {}\nn: []\no:\np: ~\nq: true\nr: False\ns: 10\n",
+	     "{\"l\":[\"a\",\"b\"],\"m\":{},\"n\":[],\"o\":null,\"p\":null,\"q\":true,"
+	     "\"r\":false,\"s\":\"10\"}"},
+	    {"l:\n  - x: 1\n    y: 2\n  - z\n", "{\"l\":[{\"x\":\"1\",\"y\":\"2\"},\"z\"]}"},
+	    {"clusters:\n- cluster:\n    server: https://10.0.0.1:6443\n  name: c1\n"
+	     "top: v\n",
+	     "{\"clusters\":[{\"cluster\":{\"server\":\"https://10.0.0.1:6443\"},\"name\":\"c1\"}],"
+	     "\"top\":\"v\"}"},
+	    {"- - a\n  - b\n- c\n", "[[\"a\",\"b\"],\"c\"]"},
+	    {"\"quoted key\": x#y\nurl: http://h/#frag\n",
+	     "{\"quoted key\":\"x#y\",\"url\":\"http://h/#frag\"}"},
+	    {"a:\r\n  b: c\r\n", "{\"a\":{\"b\":\"c\"}}"},
+	    {"a: b\n...\nignored: [\n", "{\"a\":\"b\"}"},
 	};
 	static const struct {
 		const char *yaml, *err;
 	} bad[] = {
-		{ "a: b\n\tc: d\n", "line 2: tab in indentation" },
-		{ "a: &x b\n", "line 1: anchors, aliases and tags are not supported" },
-		{ "a: *x\n", "line 1: anchors, aliases and tags" },
-		{ "a: !!str b\n", "line 1: anchors, aliases and tags" },
-		{ "a: |\n  text\n", "line 1: block scalars are not supported" },
-		{ "a: {b: c}\n", "line 1: flow collections are not supported" },
-		{ "a: [1, 2]\n", "line 1: flow collections are not supported" },
-		{ "a: b\na: c\n", "line 2: duplicate key \"a\"" },
-		{ "a: b\n---\nc: d\n", "line 2: multiple documents are not supported" },
-		{ "a: \"open\n", "line 1: unterminated quoted string" },
-		{ "a: b\n  c\n", "line 2: unexpected indentation" },
-		{ "a:\n  b: c\n d: e\n", "line 3: unexpected indentation" },
-		{ "just text\n", "line 1: expected \"key: value\"" },
-		{ "a: b: c\n", "line 1: a mapping cannot start after a key on the same line" },
-		{ "a: - b\n", "line 1: a sequence cannot start after a key" },
-		{ "a: \"\\q\"\n", "line 1: unsupported escape \\q" },
-		{ "a: \"\\u00\"\n", "line 1: bad \\u escape" },
-		{ "a: \"x\" y\n", "line 1: unexpected text after a quoted string" },
-		{ "a: b\n- c\n", "line 2: a sequence item where a key was expected" },
-		{ "? a\n", "line 1: expected \"key: value\"" },
-		{ "# only a comment\n\n", "empty document" },
+	    {"a: b\n\tc: d\n", "line 2: tab in indentation"},
+	    {"a: &x b\n", "line 1: anchors, aliases and tags are not supported"},
+	    {"a: *x\n", "line 1: anchors, aliases and tags"},
+	    {"a: !!str b\n", "line 1: anchors, aliases and tags"},
+	    {"a: |\n  text\n", "line 1: block scalars are not supported"},
+	    {"a: {b: c}\n", "line 1: flow collections are not supported"},
+	    {"a: [1, 2]\n", "line 1: flow collections are not supported"},
+	    {"a: b\na: c\n", "line 2: duplicate key \"a\""},
+	    {"a: b\n---\nc: d\n", "line 2: multiple documents are not supported"},
+	    {"a: \"open\n", "line 1: unterminated quoted string"},
+	    {"a: b\n  c\n", "line 2: unexpected indentation"},
+	    {"a:\n  b: c\n d: e\n", "line 3: unexpected indentation"},
+	    {"just text\n", "line 1: expected \"key: value\""},
+	    {"a: b: c\n", "line 1: a mapping cannot start after a key on the same line"},
+	    {"a: - b\n", "line 1: a sequence cannot start after a key"},
+	    {"a: \"\\q\"\n", "line 1: unsupported escape \\q"},
+	    {"a: \"\\u00\"\n", "line 1: bad \\u escape"},
+	    {"a: \"x\" y\n", "line 1: unexpected text after a quoted string"},
+	    {"a: b\n- c\n", "line 2: a sequence item where a key was expected"},
+	    {"? a\n", "line 1: expected \"key: value\""},
+	    {"# only a comment\n\n", "empty document"},
 	};
 	char err[256];
 
@@ -151,38 +151,38 @@ static void test_yaml_subset(void **state)
 
 /* What kubectl writes, plus comments, relative paths and a second context. */
 static const char kubectl_yaml[] =
-	"apiVersion: v1\n"
-	"clusters:\n"
-	"- cluster:\n"
-	"    certificate-authority-data: " CA_B64 "\n"
-	"    server: https://192.0.2.1:6443\n"
-	"  name: prod\n"
-	"- cluster:\n"
-	"    certificate-authority: pki/ca.crt   # relative to this file\n"
-	"    server: \"https://[2001:db8::1]:6443\"\n"
-	"    insecure-skip-tls-verify: false\n"
-	"  name: lab\n"
-	"contexts:\n"
-	"- context:\n"
-	"    cluster: prod\n"
-	"    user: admin\n"
-	"  name: prod-admin\n"
-	"- context:\n"
-	"    cluster: lab\n"
-	"    namespace: default\n"
-	"    user: agent\n"
-	"  name: lab-agent\n"
-	"current-context: lab-agent\n"
-	"kind: Config\n"
-	"preferences: {}\n"
-	"users:\n"
-	"- name: admin\n"
-	"  user:\n"
-	"    client-certificate-data: " CERT_B64 "\n"
-	"    client-key-data: " KEY_B64 "\n"
-	"- name: agent\n"
-	"  user:\n"
-	"    tokenFile: secrets/token\n";
+    "apiVersion: v1\n"
+    "clusters:\n"
+    "- cluster:\n"
+    "    certificate-authority-data: " CA_B64 "\n"
+    "    server: https://192.0.2.1:6443\n"
+    "  name: prod\n"
+    "- cluster:\n"
+    "    certificate-authority: pki/ca.crt   # relative to this file\n"
+    "    server: \"https://[2001:db8::1]:6443\"\n"
+    "    insecure-skip-tls-verify: false\n"
+    "  name: lab\n"
+    "contexts:\n"
+    "- context:\n"
+    "    cluster: prod\n"
+    "    user: admin\n"
+    "  name: prod-admin\n"
+    "- context:\n"
+    "    cluster: lab\n"
+    "    namespace: default\n"
+    "    user: agent\n"
+    "  name: lab-agent\n"
+    "current-context: lab-agent\n"
+    "kind: Config\n"
+    "preferences: {}\n"
+    "users:\n"
+    "- name: admin\n"
+    "  user:\n"
+    "    client-certificate-data: " CERT_B64 "\n"
+    "    client-key-data: " KEY_B64 "\n"
+    "- name: agent\n"
+    "  user:\n"
+    "    tokenFile: secrets/token\n";
 
 static void test_kubeconfig_yaml(void **state)
 {
@@ -217,7 +217,8 @@ static void test_kubeconfig_yaml(void **state)
 		const char *cc = strstr(kubectl_yaml, "current-context: lab-agent");
 
 		snprintf(text, sizeof(text), "%.*scurrent-context: prod-admin%s",
-			 (int)(cc - kubectl_yaml), kubectl_yaml, cc + strlen("current-context: lab-agent"));
+			 (int)(cc - kubectl_yaml), kubectl_yaml,
+			 cc + strlen("current-context: lab-agent"));
 		path = write_file("config2", text);
 	}
 	assert_int_equal(k8s_config_from_kubeconfig(path, &cfg, err, sizeof(err)), 0);
@@ -238,13 +239,13 @@ static void test_kubeconfig_json_and_token(void **state)
 
 	(void)state;
 	path = write_file(
-		"config.json",
-		"{\"apiVersion\":\"v1\",\"kind\":\"Config\",\"current-context\":\"c\","
-		"\"clusters\":[{\"name\":\"k\",\"cluster\":{\"server\":\"http://127.0.0.1:8080\","
-		"\"insecure-skip-tls-verify\":true}}],"
-		"\"contexts\":[{\"name\":\"c\",\"context\":{\"cluster\":\"k\",\"user\":\"u\"}}],"
-		"\"users\":[{\"name\":\"u\",\"user\":{\"token\":\"abc.def\","
-		"\"client-certificate\":\"/etc/pki/c.pem\",\"client-key\":\"k.pem\"}}]}");
+	    "config.json",
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Config\",\"current-context\":\"c\","
+	    "\"clusters\":[{\"name\":\"k\",\"cluster\":{\"server\":\"http://127.0.0.1:8080\","
+	    "\"insecure-skip-tls-verify\":true}}],"
+	    "\"contexts\":[{\"name\":\"c\",\"context\":{\"cluster\":\"k\",\"user\":\"u\"}}],"
+	    "\"users\":[{\"name\":\"u\",\"user\":{\"token\":\"abc.def\","
+	    "\"client-certificate\":\"/etc/pki/c.pem\",\"client-key\":\"k.pem\"}}]}");
 	assert_int_equal(k8s_config_from_kubeconfig(path, &cfg, err, sizeof(err)), 0);
 	assert_string_equal(cfg.servers[0], "http://127.0.0.1:8080");
 	assert_true(cfg.insecure);
@@ -269,41 +270,42 @@ static void test_kubeconfig_errors(void **state)
 	static const struct {
 		const char *text, *err;
 	} bad[] = {
-		{ "clusters: []\n", "current-context is not set" },
-		{ "current-context: x\ncontexts: []\n", "contexts: no entry named \"x\"" },
-		{ "current-context: x\n", "contexts: expected a list" },
-		{ "current-context: x\ncontexts:\n- name: x\n", "contexts \"x\": no context mapping" },
-		{ "current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n"
-		  "clusters:\n- name: k\n  cluster:\n    certificate-authority-data: " CA_B64 "\n",
-		  "cluster \"k\": server: missing" },
-		{ "current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n"
-		  "clusters:\n- name: k\n  cluster:\n    server: ftp://h\n",
-		  "cluster \"k\": server: not an http(s):// URL" },
-		{ "current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n"
-		  "clusters:\n- name: k\n  cluster:\n    server: https://h\n"
-		  "    certificate-authority-data: '@@notbase64'\n",
-		  "certificate-authority-data: not valid base64" },
-		{ "current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n"
-		  "clusters:\n- name: k\n  cluster:\n    server: https://h\n"
-		  "    insecure-skip-tls-verify: 'yes'\n",
-		  "insecure-skip-tls-verify: expected true or false" },
-		{ "current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n    user: u\n"
-		  "clusters:\n- name: k\n  cluster:\n    server: https://h\n"
-		  "users:\n- name: u\n  user:\n    exec:\n      command: aws\n",
-		  "user \"u\": \"exec\" is not supported" },
-		{ "current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n    user: u\n"
-		  "clusters:\n- name: k\n  cluster:\n    server: https://h\n"
-		  "users:\n- name: u\n  user:\n    client-certificate-data: " CERT_B64 "\n",
-		  "a client certificate needs its key" },
-		{ "current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n    user: u\n"
-		  "clusters:\n- name: k\n  cluster:\n    server: https://h\n"
-		  "users:\n- name: u\n  user:\n    token: true\n",
-		  "user \"u\": token: expected a string" },
-		{ "current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n    user: nobody\n"
-		  "clusters:\n- name: k\n  cluster:\n    server: https://h\nusers: []\n",
-		  "users: no entry named \"nobody\"" },
-		{ "current-context: x\n  bad: indent\n", "line 2: unexpected indentation" },
-		{ "- a\n- b\n", "expected a mapping at the top" },
+	    {"clusters: []\n", "current-context is not set"},
+	    {"current-context: x\ncontexts: []\n", "contexts: no entry named \"x\""},
+	    {"current-context: x\n", "contexts: expected a list"},
+	    {"current-context: x\ncontexts:\n- name: x\n", "contexts \"x\": no context mapping"},
+	    {"current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n"
+	     "clusters:\n- name: k\n  cluster:\n    certificate-authority-data: " CA_B64 "\n",
+	     "cluster \"k\": server: missing"},
+	    {"current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n"
+	     "clusters:\n- name: k\n  cluster:\n    server: ftp://h\n",
+	     "cluster \"k\": server: not an http(s):// URL"},
+	    {"current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n"
+	     "clusters:\n- name: k\n  cluster:\n    server: https://h\n"
+	     "    certificate-authority-data: '@@notbase64'\n",
+	     "certificate-authority-data: not valid base64"},
+	    {"current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n"
+	     "clusters:\n- name: k\n  cluster:\n    server: https://h\n"
+	     "    insecure-skip-tls-verify: 'yes'\n",
+	     "insecure-skip-tls-verify: expected true or false"},
+	    {"current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n    user: u\n"
+	     "clusters:\n- name: k\n  cluster:\n    server: https://h\n"
+	     "users:\n- name: u\n  user:\n    exec:\n      command: aws\n",
+	     "user \"u\": \"exec\" is not supported"},
+	    {"current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n    user: u\n"
+	     "clusters:\n- name: k\n  cluster:\n    server: https://h\n"
+	     "users:\n- name: u\n  user:\n    client-certificate-data: " CERT_B64 "\n",
+	     "a client certificate needs its key"},
+	    {"current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n    user: u\n"
+	     "clusters:\n- name: k\n  cluster:\n    server: https://h\n"
+	     "users:\n- name: u\n  user:\n    token: true\n",
+	     "user \"u\": token: expected a string"},
+	    {"current-context: x\ncontexts:\n- name: x\n  context:\n    cluster: k\n    user: "
+	     "nobody\n"
+	     "clusters:\n- name: k\n  cluster:\n    server: https://h\nusers: []\n",
+	     "users: no entry named \"nobody\""},
+	    {"current-context: x\n  bad: indent\n", "line 2: unexpected indentation"},
+	    {"- a\n- b\n", "expected a mapping at the top"},
 	};
 	struct k8s_client_config cfg;
 	char err[512];
@@ -323,9 +325,8 @@ static void test_kubeconfig_errors(void **state)
 		assert_null(cfg.servers);
 		assert_null(cfg.ca_data);
 	}
-	assert_int_equal(k8s_config_from_kubeconfig("/nonexistent/kubeconfig", &cfg, err,
-						    sizeof(err)),
-			 -ENOENT);
+	assert_int_equal(
+	    k8s_config_from_kubeconfig("/nonexistent/kubeconfig", &cfg, err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/kubeconfig: No such file"));
 }
 
@@ -368,7 +369,7 @@ static void test_in_cluster(void **state)
 
 static void test_defaults_keep_set_values(void **state)
 {
-	struct k8s_client_config cfg = { .qps = 2.5, .burst = 3, .list_limit = 7 };
+	struct k8s_client_config cfg = {.qps = 2.5, .burst = 3, .list_limit = 7};
 
 	(void)state;
 	k8s_config_defaults(&cfg);
@@ -384,12 +385,12 @@ static void test_defaults_keep_set_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_yaml_subset),
-		cmocka_unit_test(test_kubeconfig_yaml),
-		cmocka_unit_test(test_kubeconfig_json_and_token),
-		cmocka_unit_test(test_kubeconfig_errors),
-		cmocka_unit_test(test_in_cluster),
-		cmocka_unit_test(test_defaults_keep_set_values),
+	    cmocka_unit_test(test_yaml_subset),
+	    cmocka_unit_test(test_kubeconfig_yaml),
+	    cmocka_unit_test(test_kubeconfig_json_and_token),
+	    cmocka_unit_test(test_kubeconfig_errors),
+	    cmocka_unit_test(test_in_cluster),
+	    cmocka_unit_test(test_defaults_keep_set_values),
 	};
 
 	return cmocka_run_group_tests_name("k8s_kubeconfig", tests, setup, teardown);

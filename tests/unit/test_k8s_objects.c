@@ -325,10 +325,10 @@ static void test_endpointslice_web_conditions(void **state)
 		bool ready, serving, terminating;
 		const char *node, *zone;
 	} want[] = {
-		{ "10.244.0.11", true, true, false, "node-a", "zone-1" },
-		{ "10.244.1.12", true, true, false, "node-b", "zone-2" },
-		{ "10.244.1.13", false, true, true, "node-b", "" },
-		{ "10.244.0.14", false, false, false, "node-a", "" },
+	    {"10.244.0.11", true, true, false, "node-a", "zone-1"},
+	    {"10.244.1.12", true, true, false, "node-b", "zone-2"},
+	    {"10.244.1.13", false, true, true, "node-b", ""},
+	    {"10.244.0.14", false, false, false, "node-a", ""},
 	};
 	cJSON *list = fixture_json("endpointslices-list.json");
 	struct k8s_endpointslice eps;
@@ -336,10 +336,9 @@ static void test_endpointslice_web_conditions(void **state)
 
 	(void)state;
 	assert_non_null(list);
-	assert_int_equal(
-		k8s_endpointslice_from_json(find_item(list, "shop", "web-abc12"), &eps, err,
-					    sizeof(err)),
-		0);
+	assert_int_equal(k8s_endpointslice_from_json(find_item(list, "shop", "web-abc12"), &eps,
+						     err, sizeof(err)),
+			 0);
 	assert_string_equal(eps.service_name, "web");
 	assert_int_equal(eps.address_type, K8S_ADDR_IPV4);
 	assert_int_equal(eps.n_ports, 2);
@@ -362,10 +361,9 @@ static void test_endpointslice_web_conditions(void **state)
 	k8s_endpointslice_free(&eps);
 
 	/* Only "ready" given: serving follows it, terminating is false. */
-	assert_int_equal(
-		k8s_endpointslice_from_json(find_item(list, "shop", "dns-q8w2e"), &eps, err,
-					    sizeof(err)),
-		0);
+	assert_int_equal(k8s_endpointslice_from_json(find_item(list, "shop", "dns-q8w2e"), &eps,
+						     err, sizeof(err)),
+			 0);
 	assert_int_equal(eps.n_endpoints, 1);
 	assert_true(eps.endpoints[0].ready);
 	assert_true(eps.endpoints[0].serving);
@@ -386,10 +384,11 @@ static void test_endpointslice_defaults_and_types(void **state)
 	(void)state;
 	/* No conditions at all: ready, serving, not terminating. An empty
 	 * slice's endpoints are null. A port without a number is left out. */
-	j = cJSON_Parse("{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},\"addressType\":\"IPv4\","
-			"\"endpoints\":[{\"addresses\":[\"10.1.0.1\"]},"
-			"{\"addresses\":[\"10.1.0.2\"],\"conditions\":{\"ready\":false}}],"
-			"\"ports\":[{\"name\":\"all\"},{\"name\":\"p\",\"port\":8080}]}");
+	j = cJSON_Parse(
+	    "{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},\"addressType\":\"IPv4\","
+	    "\"endpoints\":[{\"addresses\":[\"10.1.0.1\"]},"
+	    "{\"addresses\":[\"10.1.0.2\"],\"conditions\":{\"ready\":false}}],"
+	    "\"ports\":[{\"name\":\"all\"},{\"name\":\"p\",\"port\":8080}]}");
 	assert_int_equal(k8s_endpointslice_from_json(j, &eps, err, sizeof(err)), 0);
 	assert_string_equal(eps.service_name, "");
 	assert_true(eps.endpoints[0].ready);
@@ -411,8 +410,9 @@ static void test_endpointslice_defaults_and_types(void **state)
 	cJSON_Delete(j);
 
 	/* IPv6 and FQDN slices parse, marked, with no IPv4 addresses. */
-	j = cJSON_Parse("{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},\"addressType\":\"IPv6\","
-			"\"endpoints\":[{\"addresses\":[\"fd00::5\"]}],\"ports\":[{\"port\":80}]}");
+	j = cJSON_Parse(
+	    "{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},\"addressType\":\"IPv6\","
+	    "\"endpoints\":[{\"addresses\":[\"fd00::5\"]}],\"ports\":[{\"port\":80}]}");
 	assert_int_equal(k8s_endpointslice_from_json(j, &eps, err, sizeof(err)), 0);
 	assert_int_equal(eps.address_type, K8S_ADDR_IPV6);
 	assert_int_equal(eps.n_endpoints, 1);
@@ -420,8 +420,9 @@ static void test_endpointslice_defaults_and_types(void **state)
 	k8s_endpointslice_free(&eps);
 	cJSON_Delete(j);
 
-	j = cJSON_Parse("{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},\"addressType\":\"FQDN\","
-			"\"endpoints\":[{\"addresses\":[\"db.example.com\"]}]}");
+	j = cJSON_Parse(
+	    "{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},\"addressType\":\"FQDN\","
+	    "\"endpoints\":[{\"addresses\":[\"db.example.com\"]}]}");
 	assert_int_equal(k8s_endpointslice_from_json(j, &eps, err, sizeof(err)), 0);
 	assert_int_equal(eps.address_type, K8S_ADDR_FQDN);
 	k8s_endpointslice_free(&eps);
@@ -468,8 +469,7 @@ static void test_node(void **state)
 
 	(void)state;
 	assert_non_null(list);
-	assert_int_equal(k8s_node_from_json(find_item(list, "", "node-a"), &node, err,
-					    sizeof(err)),
+	assert_int_equal(k8s_node_from_json(find_item(list, "", "node-a"), &node, err, sizeof(err)),
 			 0);
 	assert_string_equal(node.meta.name, "node-a");
 	assert_string_equal(node.meta.namespace, "");
@@ -511,10 +511,10 @@ static void test_proto_helpers(void **state)
 
 /* ---- malformed objects ---- */
 
-#define META "\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"}"
-#define SVC(spec) "{" META ",\"spec\":{" spec "}}"
-#define EPS(rest) "{" META ",\"addressType\":\"IPv4\"," rest "}"
-#define CES(eps) "{\"metadata\":{\"name\":\"c\"},\"namespace\":\"n\",\"endpoints\":[" eps "]}"
+#define META	   "\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"}"
+#define SVC(spec)  "{" META ",\"spec\":{" spec "}}"
+#define EPS(rest)  "{" META ",\"addressType\":\"IPv4\"," rest "}"
+#define CES(eps)   "{\"metadata\":{\"name\":\"c\"},\"namespace\":\"n\",\"endpoints\":[" eps "]}"
 #define NODE(rest) "{\"metadata\":{\"name\":\"n1\"}," rest "}"
 
 static const struct bad_case {
@@ -522,120 +522,123 @@ static const struct bad_case {
 	const char *json;
 	const char *err;
 } bad_cases[] = {
-	/* metadata */
-	{ "svc", "[]", "object: expected a JSON object" },
-	{ "svc", "{\"spec\":{}}", "metadata: required field is missing" },
-	{ "svc", "{\"metadata\":{\"namespace\":\"n\"},\"spec\":{}}",
-	  "metadata.name: required field is missing" },
-	{ "svc", "{\"metadata\":{\"name\":42},\"spec\":{}}",
-	  "metadata.name: expected a string, got a number" },
-	{ "svc", "{\"metadata\":{\"name\":\"\"},\"spec\":{}}", "metadata.name: must not be empty" },
-	{ "svc", "{\"metadata\":{\"name\":\"a/b\"},\"spec\":{}}",
-	  "metadata.name: invalid character '/'" },
-	{ "svc", "{\"metadata\":{\"name\":\"a\\nb\"},\"spec\":{}}",
-	  "metadata.name: control character at byte 1" },
-	{ "svc", "{\"metadata\":\"x\",\"spec\":{}}", "metadata: expected an object, got a string" },
-	{ "svc", "{\"metadata\":{\"name\":\"a\",\"resourceVersion\":7},\"spec\":{}}",
-	  "metadata.resourceVersion: expected a string" },
-	/* Service */
-	{ "svc", "{" META "}", "spec: required field is missing" },
-	{ "svc", SVC("\"type\":\"Magic\""), "spec.type: unknown value \"Magic\"" },
-	{ "svc", SVC("\"clusterIP\":\"10.0.0.300\""),
-	  "spec.clusterIP: \"10.0.0.300\" is not an IP address" },
-	{ "svc", SVC("\"clusterIP\":\"\""), "spec.clusterIP: \"\" is not an IP address" },
-	{ "svc", SVC("\"clusterIP\":42"),
-	  "spec.clusterIP: expected an IP address string, got a number" },
-	{ "svc", SVC("\"clusterIPs\":[\"10.0.0.1\",\"x\"]"),
-	  "spec.clusterIPs[1]: \"x\" is not an IP address" },
-	{ "svc", SVC("\"clusterIPs\":\"10.0.0.1\""), "spec.clusterIPs: expected an array" },
-	{ "svc", SVC("\"externalIPs\":[\"1.2.3.4\",null]"),
-	  "spec.externalIPs[1]: expected an IP address string, got null" },
-	{ "svc", SVC("\"ports\":[{\"port\":0}]"), "spec.ports[0].port: 0 is not in 1..65535" },
-	{ "svc", SVC("\"ports\":[{\"port\":80},{\"port\":70000}]"),
-	  "spec.ports[1].port: 70000 is not in 1..65535" },
-	{ "svc", SVC("\"ports\":[{\"port\":-1}]"), "spec.ports[0].port: -1 is not in 1..65535" },
-	{ "svc", SVC("\"ports\":[{\"port\":80.5}]"), "spec.ports[0].port: 80.5 is not an integer" },
-	{ "svc", SVC("\"ports\":[{\"port\":\"80\"}]"),
-	  "spec.ports[0].port: expected an integer, got a string" },
-	{ "svc", SVC("\"ports\":[{\"port\":1e300}]"), "spec.ports[0].port: 1.0000000000000001e+300 is not in 1..65535" },
-	{ "svc", SVC("\"ports\":[{\"name\":\"x\"}]"),
-	  "spec.ports[0].port: required field is missing" },
-	{ "svc", SVC("\"ports\":[{\"port\":80,\"protocol\":\"ICMP\"}]"),
-	  "spec.ports[0].protocol: unknown protocol \"ICMP\"" },
-	{ "svc", SVC("\"ports\":[{\"port\":80,\"nodePort\":65536}]"),
-	  "spec.ports[0].nodePort: 65536 is not in 0..65535" },
-	{ "svc", SVC("\"ports\":[{\"port\":80},{\"port\":80,\"protocol\":\"TCP\"}]"),
-	  "spec.ports[1]: duplicate port 80/TCP" },
-	{ "svc", SVC("\"ports\":[{\"name\":\"a\",\"port\":80},{\"name\":\"a\",\"port\":81}]"),
-	  "spec.ports[1].name: duplicate port name \"a\"" },
-	{ "svc", SVC("\"ports\":[7]"), "spec.ports[0]: expected an object" },
-	{ "svc", SVC("\"ports\":{}"), "spec.ports: expected an array, got an object" },
-	{ "svc", SVC("\"sessionAffinity\":\"Sticky\""),
-	  "spec.sessionAffinity: unknown value \"Sticky\"" },
-	{ "svc",
-	  SVC("\"sessionAffinity\":\"ClientIP\","
-	      "\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":0}}"),
-	  "spec.sessionAffinityConfig.clientIP.timeoutSeconds: 0 is not in 1..86400" },
-	{ "svc", SVC("\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":[]"),
-	  "spec.sessionAffinityConfig: expected an object, got an array" },
-	{ "svc", SVC("\"externalTrafficPolicy\":true"),
-	  "spec.externalTrafficPolicy: expected a string, got a boolean" },
-	{ "svc", SVC("\"internalTrafficPolicy\":\"Nearby\""),
-	  "spec.internalTrafficPolicy: unknown value \"Nearby\"" },
-	{ "svc", "{" META ",\"spec\":{},\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"1.2.3\"}]}}}",
-	  "status.loadBalancer.ingress[0].ip: \"1.2.3\" is not an IP address" },
-	/* EndpointSlice */
-	{ "eps", "{" META "}", "addressType: required field is missing" },
-	{ "eps", "{" META ",\"addressType\":\"IPv5\"}", "addressType: unknown value \"IPv5\"" },
-	{ "eps", EPS("\"endpoints\":[{\"addresses\":[\"10.0.0.1\",\"10.0.0.256\"]}]"),
-	  "endpoints[0].addresses[1]: \"10.0.0.256\" is not an IP address" },
-	{ "eps", EPS("\"endpoints\":[{\"addresses\":[]}]"),
-	  "endpoints[0].addresses: must not be empty" },
-	{ "eps", EPS("\"endpoints\":[{}]"), "endpoints[0].addresses: required field is missing" },
-	{ "eps", EPS("\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],\"conditions\":{\"ready\":\"yes\"}}]"),
-	  "endpoints[0].conditions.ready: expected a boolean, got a string" },
-	{ "eps", EPS("\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],\"conditions\":{\"terminating\":1}}]"),
-	  "endpoints[0].conditions.terminating: expected a boolean, got a number" },
-	{ "eps", EPS("\"endpoints\":[{\"addresses\":[\"10.0.0.1\"]},5]"),
-	  "endpoints[1]: expected an object" },
-	{ "eps", EPS("\"ports\":[{\"port\":65536}]"), "ports[0].port: 65536 is not in 1..65535" },
-	{ "eps", EPS("\"ports\":[{\"port\":80,\"protocol\":\"tcp\"}]"),
-	  "ports[0].protocol: unknown protocol \"tcp\"" },
-	{ "eps", "{\"metadata\":{\"name\":\"a\",\"labels\":{\"kubernetes.io/service-name\":5}},"
-		 "\"addressType\":\"IPv4\"}",
-	  "metadata.labels.kubernetes.io/service-name: expected a string" },
-	{ "eps", EPS("\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],\"nodeName\":[]}]"),
-	  "endpoints[0].nodeName: expected a string, got an array" },
-	{ "eps", "{" META ",\"addressType\":\"FQDN\",\"endpoints\":[{\"addresses\":[1]}]}",
-	  "endpoints[0].addresses[0]: expected a string" },
-	/* CiliumEndpointSlice */
-	{ "ces", "{\"metadata\":{\"name\":\"c\"},\"endpoints\":[]}",
-	  "namespace: required field is missing" },
-	{ "ces", CES("{\"name\":\"p\"}"), "endpoints[0].id: required field is missing" },
-	{ "ces", CES("{\"name\":\"p\",\"id\":-5}"), "endpoints[0].id: -5 is not in 0..4294967295" },
-	{ "ces", CES("{\"name\":\"p\",\"id\":\"5\"}"), "endpoints[0].id: expected an integer" },
-	{ "ces", CES("{\"id\":5}"), "endpoints[0].name: required field is missing" },
-	{ "ces", CES("{\"name\":\"p\",\"id\":5,\"networking\":{\"addressing\":[{\"ipv4\":\"fd00::1\"}]}}"),
-	  "endpoints[0].networking.addressing[0].ipv4: not an IPv4 address" },
-	{ "ces", CES("{\"name\":\"p\",\"id\":5,\"networking\":{\"node\":\"300.1.1.1\"}}"),
-	  "endpoints[0].networking.node: \"300.1.1.1\" is not an IP address" },
-	{ "ces", CES("{\"name\":\"p\",\"id\":5,\"named-ports\":[{\"name\":\"h\",\"port\":0}]}"),
-	  "endpoints[0].named-ports[0].port: 0 is not in 1..65535" },
-	{ "ces", CES("{\"name\":\"p\",\"id\":5,\"named-ports\":[{\"port\":80}]}"),
-	  "endpoints[0].named-ports[0].name: must not be empty" },
-	/* Node */
-	{ "node", NODE("\"spec\":{\"podCIDRs\":[\"10.244.0.0/33\"]}"),
-	  "spec.podCIDRs[0]: \"10.244.0.0/33\" is not a CIDR" },
-	{ "node", NODE("\"spec\":{\"podCIDRs\":[\"10.244.0.0\"]}"),
-	  "spec.podCIDRs[0]: \"10.244.0.0\" is not a CIDR" },
-	{ "node", NODE("\"spec\":{\"podCIDR\":\"10.244.0.0/2x\"}"),
-	  "spec.podCIDR: \"10.244.0.0/2x\" is not a CIDR" },
-	{ "node", NODE("\"spec\":{\"podCIDRs\":[24]}"),
-	  "spec.podCIDRs[0]: expected a CIDR string, got a number" },
-	{ "node", NODE("\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"a.b.c.d\"}]}"),
-	  "status.addresses[0].address: \"a.b.c.d\" is not an IP address" },
-	{ "node", NODE("\"status\":{\"addresses\":[{\"address\":\"1.2.3.4\"}]}"),
-	  "status.addresses[0].type: required field is missing" },
+    /* metadata */
+    {"svc", "[]", "object: expected a JSON object"},
+    {"svc", "{\"spec\":{}}", "metadata: required field is missing"},
+    {"svc", "{\"metadata\":{\"namespace\":\"n\"},\"spec\":{}}",
+     "metadata.name: required field is missing"},
+    {"svc", "{\"metadata\":{\"name\":42},\"spec\":{}}",
+     "metadata.name: expected a string, got a number"},
+    {"svc", "{\"metadata\":{\"name\":\"\"},\"spec\":{}}", "metadata.name: must not be empty"},
+    {"svc", "{\"metadata\":{\"name\":\"a/b\"},\"spec\":{}}",
+     "metadata.name: invalid character '/'"},
+    {"svc", "{\"metadata\":{\"name\":\"a\\nb\"},\"spec\":{}}",
+     "metadata.name: control character at byte 1"},
+    {"svc", "{\"metadata\":\"x\",\"spec\":{}}", "metadata: expected an object, got a string"},
+    {"svc", "{\"metadata\":{\"name\":\"a\",\"resourceVersion\":7},\"spec\":{}}",
+     "metadata.resourceVersion: expected a string"},
+    /* Service */
+    {"svc", "{" META "}", "spec: required field is missing"},
+    {"svc", SVC("\"type\":\"Magic\""), "spec.type: unknown value \"Magic\""},
+    {"svc", SVC("\"clusterIP\":\"10.0.0.300\""),
+     "spec.clusterIP: \"10.0.0.300\" is not an IP address"},
+    {"svc", SVC("\"clusterIP\":\"\""), "spec.clusterIP: \"\" is not an IP address"},
+    {"svc", SVC("\"clusterIP\":42"), "spec.clusterIP: expected an IP address string, got a number"},
+    {"svc", SVC("\"clusterIPs\":[\"10.0.0.1\",\"x\"]"),
+     "spec.clusterIPs[1]: \"x\" is not an IP address"},
+    {"svc", SVC("\"clusterIPs\":\"10.0.0.1\""), "spec.clusterIPs: expected an array"},
+    {"svc", SVC("\"externalIPs\":[\"1.2.3.4\",null]"),
+     "spec.externalIPs[1]: expected an IP address string, got null"},
+    {"svc", SVC("\"ports\":[{\"port\":0}]"), "spec.ports[0].port: 0 is not in 1..65535"},
+    {"svc", SVC("\"ports\":[{\"port\":80},{\"port\":70000}]"),
+     "spec.ports[1].port: 70000 is not in 1..65535"},
+    {"svc", SVC("\"ports\":[{\"port\":-1}]"), "spec.ports[0].port: -1 is not in 1..65535"},
+    {"svc", SVC("\"ports\":[{\"port\":80.5}]"), "spec.ports[0].port: 80.5 is not an integer"},
+    {"svc", SVC("\"ports\":[{\"port\":\"80\"}]"),
+     "spec.ports[0].port: expected an integer, got a string"},
+    {"svc", SVC("\"ports\":[{\"port\":1e300}]"),
+     "spec.ports[0].port: 1.0000000000000001e+300 is not in 1..65535"},
+    {"svc", SVC("\"ports\":[{\"name\":\"x\"}]"), "spec.ports[0].port: required field is missing"},
+    {"svc", SVC("\"ports\":[{\"port\":80,\"protocol\":\"ICMP\"}]"),
+     "spec.ports[0].protocol: unknown protocol \"ICMP\""},
+    {"svc", SVC("\"ports\":[{\"port\":80,\"nodePort\":65536}]"),
+     "spec.ports[0].nodePort: 65536 is not in 0..65535"},
+    {"svc", SVC("\"ports\":[{\"port\":80},{\"port\":80,\"protocol\":\"TCP\"}]"),
+     "spec.ports[1]: duplicate port 80/TCP"},
+    {"svc", SVC("\"ports\":[{\"name\":\"a\",\"port\":80},{\"name\":\"a\",\"port\":81}]"),
+     "spec.ports[1].name: duplicate port name \"a\""},
+    {"svc", SVC("\"ports\":[7]"), "spec.ports[0]: expected an object"},
+    {"svc", SVC("\"ports\":{}"), "spec.ports: expected an array, got an object"},
+    {"svc", SVC("\"sessionAffinity\":\"Sticky\""),
+     "spec.sessionAffinity: unknown value \"Sticky\""},
+    {"svc",
+     SVC("\"sessionAffinity\":\"ClientIP\","
+	 "\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":0}}"),
+     "spec.sessionAffinityConfig.clientIP.timeoutSeconds: 0 is not in 1..86400"},
+    {"svc", SVC("\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":[]"),
+     "spec.sessionAffinityConfig: expected an object, got an array"},
+    {"svc", SVC("\"externalTrafficPolicy\":true"),
+     "spec.externalTrafficPolicy: expected a string, got a boolean"},
+    {"svc", SVC("\"internalTrafficPolicy\":\"Nearby\""),
+     "spec.internalTrafficPolicy: unknown value \"Nearby\""},
+    {"svc",
+     "{" META ",\"spec\":{},\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"1.2.3\"}]}}}",
+     "status.loadBalancer.ingress[0].ip: \"1.2.3\" is not an IP address"},
+    /* EndpointSlice */
+    {"eps", "{" META "}", "addressType: required field is missing"},
+    {"eps", "{" META ",\"addressType\":\"IPv5\"}", "addressType: unknown value \"IPv5\""},
+    {"eps", EPS("\"endpoints\":[{\"addresses\":[\"10.0.0.1\",\"10.0.0.256\"]}]"),
+     "endpoints[0].addresses[1]: \"10.0.0.256\" is not an IP address"},
+    {"eps", EPS("\"endpoints\":[{\"addresses\":[]}]"), "endpoints[0].addresses: must not be empty"},
+    {"eps", EPS("\"endpoints\":[{}]"), "endpoints[0].addresses: required field is missing"},
+    {"eps",
+     EPS("\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],\"conditions\":{\"ready\":\"yes\"}}]"),
+     "endpoints[0].conditions.ready: expected a boolean, got a string"},
+    {"eps",
+     EPS("\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],\"conditions\":{\"terminating\":1}}]"),
+     "endpoints[0].conditions.terminating: expected a boolean, got a number"},
+    {"eps", EPS("\"endpoints\":[{\"addresses\":[\"10.0.0.1\"]},5]"),
+     "endpoints[1]: expected an object"},
+    {"eps", EPS("\"ports\":[{\"port\":65536}]"), "ports[0].port: 65536 is not in 1..65535"},
+    {"eps", EPS("\"ports\":[{\"port\":80,\"protocol\":\"tcp\"}]"),
+     "ports[0].protocol: unknown protocol \"tcp\""},
+    {"eps",
+     "{\"metadata\":{\"name\":\"a\",\"labels\":{\"kubernetes.io/service-name\":5}},"
+     "\"addressType\":\"IPv4\"}",
+     "metadata.labels.kubernetes.io/service-name: expected a string"},
+    {"eps", EPS("\"endpoints\":[{\"addresses\":[\"10.0.0.1\"],\"nodeName\":[]}]"),
+     "endpoints[0].nodeName: expected a string, got an array"},
+    {"eps", "{" META ",\"addressType\":\"FQDN\",\"endpoints\":[{\"addresses\":[1]}]}",
+     "endpoints[0].addresses[0]: expected a string"},
+    /* CiliumEndpointSlice */
+    {"ces", "{\"metadata\":{\"name\":\"c\"},\"endpoints\":[]}",
+     "namespace: required field is missing"},
+    {"ces", CES("{\"name\":\"p\"}"), "endpoints[0].id: required field is missing"},
+    {"ces", CES("{\"name\":\"p\",\"id\":-5}"), "endpoints[0].id: -5 is not in 0..4294967295"},
+    {"ces", CES("{\"name\":\"p\",\"id\":\"5\"}"), "endpoints[0].id: expected an integer"},
+    {"ces", CES("{\"id\":5}"), "endpoints[0].name: required field is missing"},
+    {"ces",
+     CES("{\"name\":\"p\",\"id\":5,\"networking\":{\"addressing\":[{\"ipv4\":\"fd00::1\"}]}}"),
+     "endpoints[0].networking.addressing[0].ipv4: not an IPv4 address"},
+    {"ces", CES("{\"name\":\"p\",\"id\":5,\"networking\":{\"node\":\"300.1.1.1\"}}"),
+     "endpoints[0].networking.node: \"300.1.1.1\" is not an IP address"},
+    {"ces", CES("{\"name\":\"p\",\"id\":5,\"named-ports\":[{\"name\":\"h\",\"port\":0}]}"),
+     "endpoints[0].named-ports[0].port: 0 is not in 1..65535"},
+    {"ces", CES("{\"name\":\"p\",\"id\":5,\"named-ports\":[{\"port\":80}]}"),
+     "endpoints[0].named-ports[0].name: must not be empty"},
+    /* Node */
+    {"node", NODE("\"spec\":{\"podCIDRs\":[\"10.244.0.0/33\"]}"),
+     "spec.podCIDRs[0]: \"10.244.0.0/33\" is not a CIDR"},
+    {"node", NODE("\"spec\":{\"podCIDRs\":[\"10.244.0.0\"]}"),
+     "spec.podCIDRs[0]: \"10.244.0.0\" is not a CIDR"},
+    {"node", NODE("\"spec\":{\"podCIDR\":\"10.244.0.0/2x\"}"),
+     "spec.podCIDR: \"10.244.0.0/2x\" is not a CIDR"},
+    {"node", NODE("\"spec\":{\"podCIDRs\":[24]}"),
+     "spec.podCIDRs[0]: expected a CIDR string, got a number"},
+    {"node", NODE("\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"a.b.c.d\"}]}"),
+     "status.addresses[0].address: \"a.b.c.d\" is not an IP address"},
+    {"node", NODE("\"status\":{\"addresses\":[{\"address\":\"1.2.3.4\"}]}"),
+     "status.addresses[0].type: required field is missing"},
 };
 
 static int parse_text(const char *kind, const char *text, char *err, size_t errlen)
@@ -773,7 +776,8 @@ static void test_oversize_inputs(void **state)
 		cJSON_ReplaceItemInObject(cJSON_GetArrayItem(eps, 999), "addresses",
 					  cJSON_CreateString("x"));
 		assert_int_equal(k8s_endpointslice_from_json(j, &e, err, sizeof(err)), -EINVAL);
-		assert_string_equal(err, "endpoints[999].addresses: expected an array, got a string");
+		assert_string_equal(err,
+				    "endpoints[999].addresses: expected an array, got a string");
 	}
 	cJSON_Delete(j);
 	free(big);
@@ -793,20 +797,20 @@ static void test_oversize_inputs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_all_fixture_objects_parse),
-		cmocka_unit_test(test_watch_fixture_objects_parse),
-		cmocka_unit_test(test_service_web),
-		cmocka_unit_test(test_service_front_nodeport),
-		cmocka_unit_test(test_service_lb_affinity),
-		cmocka_unit_test(test_service_headless_external_local),
-		cmocka_unit_test(test_service_defaults_and_variants),
-		cmocka_unit_test(test_endpointslice_web_conditions),
-		cmocka_unit_test(test_endpointslice_defaults_and_types),
-		cmocka_unit_test(test_cilium_endpointslice),
-		cmocka_unit_test(test_node),
-		cmocka_unit_test(test_proto_helpers),
-		cmocka_unit_test(test_malformed_objects),
-		cmocka_unit_test(test_oversize_inputs),
+	    cmocka_unit_test(test_all_fixture_objects_parse),
+	    cmocka_unit_test(test_watch_fixture_objects_parse),
+	    cmocka_unit_test(test_service_web),
+	    cmocka_unit_test(test_service_front_nodeport),
+	    cmocka_unit_test(test_service_lb_affinity),
+	    cmocka_unit_test(test_service_headless_external_local),
+	    cmocka_unit_test(test_service_defaults_and_variants),
+	    cmocka_unit_test(test_endpointslice_web_conditions),
+	    cmocka_unit_test(test_endpointslice_defaults_and_types),
+	    cmocka_unit_test(test_cilium_endpointslice),
+	    cmocka_unit_test(test_node),
+	    cmocka_unit_test(test_proto_helpers),
+	    cmocka_unit_test(test_malformed_objects),
+	    cmocka_unit_test(test_oversize_inputs),
 	};
 
 	return cmocka_run_group_tests_name("k8s_objects", tests, NULL, NULL);

@@ -59,9 +59,10 @@ static void test_backoff_full_jitter(void **state)
 	/* Full jitter: anywhere from 0. */
 	assert_int_equal(k8s_backoff_ms(5, 1000, 120000, 0, 0), 0);
 	assert_int_equal(k8s_backoff_ms(1, 1000, 120000, UINT32_MAX / 2, 0), 500);
-	/* Retry-After is a floor, capped at max. */
+	/* Retry-After is a floor, above max too, but not without bound. */
 	assert_int_equal(k8s_backoff_ms(1, 1000, 120000, 0, 5), 5000);
-	assert_int_equal(k8s_backoff_ms(1, 1000, 120000, 0, 3600), 120000);
+	assert_int_equal(k8s_backoff_ms(1, 100, 1000, 0, 2), 2000);
+	assert_int_equal(k8s_backoff_ms(1, 1000, 120000, 0, 3600), 600000);
 	assert_int_equal(k8s_backoff_ms(8, 1000, 120000, UINT32_MAX, 2), 120000);
 }
 
@@ -86,9 +87,9 @@ static void test_rand_spreads(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bucket_burst_then_qps),
-		cmocka_unit_test(test_backoff_full_jitter),
-		cmocka_unit_test(test_rand_spreads),
+	    cmocka_unit_test(test_bucket_burst_then_qps),
+	    cmocka_unit_test(test_backoff_full_jitter),
+	    cmocka_unit_test(test_rand_spreads),
 	};
 
 	return cmocka_run_group_tests_name("k8s_ratelimit", tests, NULL, NULL);

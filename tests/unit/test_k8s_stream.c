@@ -20,7 +20,7 @@ struct collect {
 	enum k8s_event_type types[16];
 	char rvs[16][32];
 	char last_err[256];
-	int stop_after;		/* return -ECANCELED after this many lines (0 = never) */
+	int stop_after; /* return -ECANCELED after this many lines (0 = never) */
 };
 
 static int on_line(void *ctx, const char *line, size_t len)
@@ -46,9 +46,9 @@ static int on_line(void *ctx, const char *line, size_t len)
 
 static void check_recorded(const struct collect *c)
 {
-	static const enum k8s_event_type want[] = { K8S_EV_ADDED, K8S_EV_MODIFIED, K8S_EV_DELETED,
-						    K8S_EV_BOOKMARK, K8S_EV_BOOKMARK };
-	static const char *const rvs[] = { "256", "257", "258", "258", "258" };
+	static const enum k8s_event_type want[] = {K8S_EV_ADDED, K8S_EV_MODIFIED, K8S_EV_DELETED,
+						   K8S_EV_BOOKMARK, K8S_EV_BOOKMARK};
+	static const char *const rvs[] = {"256", "257", "258", "258", "258"};
 
 	assert_int_equal(c->bad, 0);
 	assert_int_equal(c->n, 5);
@@ -130,8 +130,9 @@ static void test_error_410_event(void **state)
 
 static void test_bookmark(void **state)
 {
-	static const char bm[] = "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Service\","
-				 "\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"12345\"}}}";
+	static const char bm[] =
+	    "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Service\","
+	    "\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"12345\"}}}";
 	struct k8s_event ev;
 	char err[256];
 
@@ -155,7 +156,7 @@ static void test_oversize_event(void **state)
 	memset(line, ' ', sizeof(line));
 	{
 		static const char ev[] =
-			"{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"9\"}}}";
+		    "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"9\"}}}";
 
 		memcpy(line, ev, sizeof(ev) - 1);
 	}
@@ -199,21 +200,22 @@ static void test_garbage_lines(void **state)
 		const char *line;
 		const char *err;
 	} cases[] = {
-		{ "not json", "not JSON" },
-		{ "{\"type\":\"ADDED\",\"object\":{}", "not JSON" },
-		{ "[1,2]", "expected a JSON object" },
-		{ "{\"object\":{}}", "type: required field is missing" },
-		{ "{\"type\":7,\"object\":{}}", "type: expected a string" },
-		{ "{\"type\":\"RENAMED\",\"object\":{}}", "unknown event type \"RENAMED\"" },
-		{ "{\"type\":\"ADDED\"}", "object: required field is missing" },
-		{ "{\"type\":\"ADDED\",\"object\":[]}", "object: expected an object" },
-		{ "{\"type\":\"BOOKMARK\",\"object\":{}}", "object.metadata: required field" },
-		{ "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"\"}}}",
-		  "resourceVersion: must not be empty" },
-		{ "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":5}}}",
-		  "object.metadata.resourceVersion: expected a string" },
-		{ "{\"type\":\"ERROR\",\"object\":{\"code\":\"410\"}}", "object.code: expected an integer" },
-		{ "{\"type\":\"ADDED\",\"object\":{}} {}", "trailing bytes" },
+	    {"not json", "not JSON"},
+	    {"{\"type\":\"ADDED\",\"object\":{}", "not JSON"},
+	    {"[1,2]", "expected a JSON object"},
+	    {"{\"object\":{}}", "type: required field is missing"},
+	    {"{\"type\":7,\"object\":{}}", "type: expected a string"},
+	    {"{\"type\":\"RENAMED\",\"object\":{}}", "unknown event type \"RENAMED\""},
+	    {"{\"type\":\"ADDED\"}", "object: required field is missing"},
+	    {"{\"type\":\"ADDED\",\"object\":[]}", "object: expected an object"},
+	    {"{\"type\":\"BOOKMARK\",\"object\":{}}", "object.metadata: required field"},
+	    {"{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"\"}}}",
+	     "resourceVersion: must not be empty"},
+	    {"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"resourceVersion\":5}}}",
+	     "object.metadata.resourceVersion: expected a string"},
+	    {"{\"type\":\"ERROR\",\"object\":{\"code\":\"410\"}}",
+	     "object.code: expected an integer"},
+	    {"{\"type\":\"ADDED\",\"object\":{}} {}", "trailing bytes"},
 	};
 	char buf[512];
 	struct collect c = {};
@@ -224,9 +226,9 @@ static void test_garbage_lines(void **state)
 		struct k8s_event ev;
 		char err[256] = "";
 
-		assert_int_equal(k8s_event_decode(cases[i].line, strlen(cases[i].line), &ev, err,
-						  sizeof(err)),
-				 -EINVAL);
+		assert_int_equal(
+		    k8s_event_decode(cases[i].line, strlen(cases[i].line), &ev, err, sizeof(err)),
+		    -EINVAL);
 		if (!strstr(err, cases[i].err))
 			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].line, err, cases[i].err);
 		assert_null(ev.root);
@@ -235,10 +237,11 @@ static void test_garbage_lines(void **state)
 	/* In a stream: good events around a bad line all arrive; blank and
 	 * CRLF lines are fine. */
 	k8s_stream_init(&s, 0);
-	snprintf(buf, sizeof(buf),
-		 "\n{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"resourceVersion\":\"3\"}}}\r\n"
-		 "garbage\n\r\n"
-		 "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"resourceVersion\":\"4\"}}}\n");
+	snprintf(
+	    buf, sizeof(buf),
+	    "\n{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"resourceVersion\":\"3\"}}}\r\n"
+	    "garbage\n\r\n"
+	    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"resourceVersion\":\"4\"}}}\n");
 	assert_int_equal(k8s_stream_feed(&s, buf, strlen(buf), on_line, &c), 0);
 	assert_int_equal(c.n, 2);
 	assert_int_equal(c.bad, 1);
@@ -299,13 +302,13 @@ static void test_status_bodies(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_split_at_every_byte),
-		cmocka_unit_test(test_byte_at_a_time_and_whole),
-		cmocka_unit_test(test_error_410_event),
-		cmocka_unit_test(test_bookmark),
-		cmocka_unit_test(test_oversize_event),
-		cmocka_unit_test(test_garbage_lines),
-		cmocka_unit_test(test_status_bodies),
+	    cmocka_unit_test(test_split_at_every_byte),
+	    cmocka_unit_test(test_byte_at_a_time_and_whole),
+	    cmocka_unit_test(test_error_410_event),
+	    cmocka_unit_test(test_bookmark),
+	    cmocka_unit_test(test_oversize_event),
+	    cmocka_unit_test(test_garbage_lines),
+	    cmocka_unit_test(test_status_bodies),
 	};
 
 	return cmocka_run_group_tests_name("k8s_stream", tests, NULL, NULL);

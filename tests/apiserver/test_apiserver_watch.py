@@ -7,7 +7,7 @@ import time
 import pytest
 
 import k8s
-from conftest import fixture_bytes
+from apiserver_testutil import fixture_bytes
 
 
 def _watch_path(ns, **params):

@@ -7,7 +7,7 @@ import ssl
 import pytest
 
 import k8s
-from conftest import fixture_bytes
+from apiserver_testutil import fixture_bytes
 
 CURL = "curl/7.88.1"       # the fixtures were recorded with curl: pretty-printed bodies
 

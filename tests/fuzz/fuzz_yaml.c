@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* libFuzzer target: the kubeconfig YAML-subset reader. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "k8s/yaml.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char err[256];
+	cJSON *root;
+
+	root = k8s_yaml_parse((const char *)data, size, err, sizeof(err));
+	cJSON_Delete(root);
+	return 0;
+}
