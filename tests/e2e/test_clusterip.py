@@ -247,3 +247,17 @@ def test_sockets_leave_no_reverse_entries(lab, api, agent):
     assert all(r["ok"] for r in udp(client, VIP, 53, 50))
     maps = {m["name"]: m for m in agent.ctl_json("map", "list")}
     assert maps["lb4_sock_rev"]["entries"] == 0
+
+
+def test_flush_on_exit_removes_the_datapath(lab, apiserver, api):
+    from harness import Agent
+    b1, client = lab.add_pod("b1"), lab.add_pod("client")
+    serve(b1)
+    web(api, [b1])
+    agent = Agent(lab, apiserver, extra=["--flush-on-exit"]).start()
+    assert reached(tcp(client, VIP, 80, 2)) == {"b1"}
+    assert agent.stop(signal.SIGTERM) == 0
+    assert "flushed datapath" in agent.log_tail()
+    # Nothing pinned is left, and the ClusterIP is no longer translated.
+    assert agent.ctl("map", "list", check=False).returncode != 0
+    assert not any(r["ok"] for r in tcp(client, VIP, 80, 2))
