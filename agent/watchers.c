@@ -118,12 +118,17 @@ int agent_reconcile(struct agent *a)
 {
 	uint64_t now = lb_now_ms(), next = UINT64_MAX;
 
+	/* Nothing is realized until every watch has delivered its first full
+	 * list: Services may arrive before their EndpointSlices, and realizing
+	 * them in between would empty the backends a restarted agent found
+	 * pinned, refusing connections for a moment during every upgrade. */
+	if (!a->services.synced || !a->slices.synced)
+		return -1;
 	if (store_has_dirty(&a->store))
 		lb_reconcile_dirty(&a->lb, &a->store, now, &next);
-	/* Prune only once both watches have delivered a full list (before
-	 * that, a missing service may simply not have arrived yet) and every
-	 * service has been tried once, so each has claimed its frontends. */
-	if (!a->pruned && a->services.synced && a->slices.synced) {
+	/* Prune once every service has been tried, so each has claimed its
+	 * frontends: what is left unclaimed the cluster no longer holds. */
+	if (!a->pruned) {
 		lb_reconciler_prune(&a->lb);
 		a->pruned = true;
 		pr_info("datapath in sync with the cluster", "frontends=%zu backends=%zu",
