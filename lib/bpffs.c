@@ -25,14 +25,34 @@ static int on_bpffs(const char *path)
 	return st.f_type == BPF_FS_MAGIC;
 }
 
+/* Is the nearest existing ancestor of path (or path itself) on bpffs? */
+static int ancestor_on_bpffs(const char *path)
+{
+	char buf[4096];
+	char *slash;
+	int ret;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (;;) {
+		ret = on_bpffs(buf);
+		if (ret != -ENOENT)
+			return ret;
+		slash = strrchr(buf, '/');
+		if (!slash || slash == buf)
+			return on_bpffs("/");
+		*slash = '\0';
+	}
+}
+
 int bpffs_prepare(const char *root)
 {
 	const char *target = root;
 	int err;
 
-	err = on_bpffs(root);
+	/* Already on bpffs, or to be created inside one: just mkdir. */
+	err = ancestor_on_bpffs(root);
 	if (err == 1)
-		return 0;
+		return mkdir_p(root);
 	if (!strncmp(root, "/sys/fs/bpf/", 12) && on_bpffs("/sys/fs/bpf") == 0)
 		target = "/sys/fs/bpf";
 	err = mkdir_p(target);

@@ -171,6 +171,13 @@ class NetLab:
         if os.path.isdir(self.bpf_root):
             # Unpinning links detaches the programs; then the maps go.
             shutil.rmtree(self.bpf_root, ignore_errors=True)
+            # Should anything have mounted a bpffs here, it goes too.
+            if os.path.ismount(self.bpf_root):
+                sh("umount", "-l", self.bpf_root, check=False)
+            try:
+                os.rmdir(self.bpf_root)
+            except OSError:
+                pass
         for ns in reversed(self._netns):
             sh("ip", "netns", "del", ns, check=False)
         shutil.rmtree(self.run_dir, ignore_errors=True)

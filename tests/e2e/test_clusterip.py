@@ -5,6 +5,7 @@ pod runs in its own cgroup under the cgroup the agent attached to; backends
 are real TCP/UDP servers. Assertions are on what clients reach.
 """
 
+import os
 import signal
 import time
 
@@ -225,6 +226,11 @@ def test_status_reports_and_fails_cleanly_without_agent(lab, api, agent):
     web(api, [b1])
     agent.start()
     st = agent.status()
+    # The pins live in the machine's bpffs: the agent made a directory in it,
+    # not a bpffs mount of its own (which would outlive every cleanup).
+    assert os.path.isdir(os.path.join(lab.bpf_root, "maps"))
+    assert not os.path.ismount(lab.bpf_root)
+    assert "mounted bpffs" not in agent.log_tail(200)
     assert st["kubernetes"]["connected"] is True
     assert st["kubernetes"]["version"].startswith("v1.26")
     assert {w["name"] for w in st["kubernetes"]["watches"]} == {"services", "endpointslices"}
