@@ -16,11 +16,11 @@
 
 /* connect() of TCP and UDP sockets. Runs only on an unconnected socket, so a
  * socket reconnecting after a failed or dissolved connection is translated
- * afresh (lb4_sock_track's ring dedups the reverse key). */
+ * afresh, and its reverse entry overwritten. */
 SEC("cgroup/connect4")
 int sock4_connect(struct bpf_sock_addr *ctx)
 {
-	int err = sock4_xlate_fwd(ctx);
+	int err = sock4_xlate_fwd(ctx, true);
 
 	if (err) {
 		bpf_set_retval(err);
@@ -33,7 +33,7 @@ int sock4_connect(struct bpf_sock_addr *ctx)
 SEC("cgroup/sendmsg4")
 int sock4_sendmsg(struct bpf_sock_addr *ctx)
 {
-	int err = sock4_xlate_fwd(ctx);
+	int err = sock4_xlate_fwd(ctx, false);
 
 	if (err) {
 		bpf_set_retval(err);
@@ -47,14 +47,14 @@ int sock4_sendmsg(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int sock4_recvmsg(struct bpf_sock_addr *ctx)
 {
-	sock4_xlate_rev(ctx);
+	sock4_xlate_rev(ctx, false);
 	return SYS_PROCEED;
 }
 
 SEC("cgroup/getpeername4")
 int sock4_getpeername(struct bpf_sock_addr *ctx)
 {
-	sock4_xlate_rev(ctx);
+	sock4_xlate_rev(ctx, true);
 	return SYS_PROCEED;
 }
 

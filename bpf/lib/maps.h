@@ -40,14 +40,15 @@ struct {
 } lb4_reverse_nat SEC(".maps");
 
 /*
- * (socket cookie, backend address, backend port) -> frontend the socket asked
- * for. Written by connect4/sendmsg4, read by recvmsg4/getpeername4, deleted by
- * sock_release (and by connect4/sendmsg4 when a socket's track ring wraps).
+ * (socket cookie, backend or 0 for the connected peer) -> frontend the socket
+ * asked for (key layout in include/axon/lb.h). Written by connect4/sendmsg4,
+ * read by recvmsg4/getpeername4, deleted by sock_release (and by sendmsg4 when
+ * a socket's track ring wraps, connect4 when a socket reconnects elsewhere).
  *
- * A plain HASH, not an LRU: every entry has an owner (the socket whose
- * lb4_sock_track ring names it) and is deleted when that socket is released,
- * so the map holds at most SOCK_REV_PER_SOCKET entries per open translated
- * socket and never needs eviction. An LRU would hide a leak rather than fix it
+ * A plain HASH, not an LRU: every entry has an owner (the socket whose cookie
+ * it holds) and is deleted when that socket is released, so the map holds at
+ * most 1 + SOCK_REV_PER_SOCKET entries per open translated socket and never
+ * needs eviction. An LRU would hide a leak rather than fix it
  * (cilium#38649: entries were never deleted and the map sat near full), and
  * under pressure it evicts entries of live sockets, silently breaking their
  * getpeername()/recvmsg() (cilium#42658); its per-CPU free lists also evict
@@ -63,9 +64,9 @@ struct {
 } lb4_sock_rev SEC(".maps");
 
 /*
- * Per-socket record of the lb4_sock_rev keys a socket created, a ring of
- * SOCK_REV_PER_SOCKET (backend address, port) pairs (the cookie is the
- * socket's own). Private to the BPF side: written by connect4/sendmsg4, read by
+ * Per-socket record of the lb4_sock_rev keys an unconnected sendmsg() created,
+ * a ring of SOCK_REV_PER_SOCKET (backend address, port) pairs (the cookie is
+ * the socket's own). Private to the BPF side: written by sendmsg4, read by
  * sock_release; the kernel frees it with the socket. The lock serialises
  * threads sending on the same unconnected UDP socket, so two of them never
  * claim the same slot and leak the key the other wrote.

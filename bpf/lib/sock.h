@@ -9,12 +9,21 @@
  *
  * Reverse: the socket must still see the frontend it asked for, in
  * getpeername() and in the source of UDP replies. The forward path records
- * (cookie, backend) -> frontend in lb4_sock_rev and names the key in the
- * socket's lb4_sock_track ring; the reverse hooks look it up; sock_release
- * deletes what the ring names. The ring keeps the per-socket count at
- * SOCK_REV_PER_SOCKET: a UDP socket talking to more backends forgets the
- * oldest (deleting its lb4_sock_rev entry first), so no socket can grow the
- * map without bound and every entry is deleted by the time its socket is gone.
+ * backend -> frontend in lb4_sock_rev; the reverse hooks look it up;
+ * sock_release deletes it. Every entry is owned by one open socket, so the map
+ * cannot fill up with the dead (cilium#38649).
+ *
+ * connect() records under (cookie, 0, 0): a connected socket has one peer,
+ * and finding the entry again at release needs nothing but the cookie. This
+ * is the hot path (every TCP connection) and costs one hash update; it used
+ * to go through socket storage as well, whose creation alone measured ~1 us
+ * per connect here (tests/bench, BPF run-time stats).
+ *
+ * Unconnected sendmsg() records under (cookie, backend, port), and names the
+ * key in the socket's lb4_sock_track ring so sock_release can find it. The
+ * ring keeps the per-socket count at SOCK_REV_PER_SOCKET: a UDP socket
+ * talking to more backends forgets the oldest (deleting its lb4_sock_rev entry
+ * first), so no socket can grow the map without bound.
  *
  * Ordering that keeps the map free of orphans under concurrent senders on one
  * socket: insert into lb4_sock_rev first, then make sure the key is in the
@@ -49,13 +58,13 @@ static __always_inline void sock4_rev_key_init(struct lb4_sock_rev_key *key, __u
 }
 
 /*
- * Record that socket @ctx talks to backend (@address, @port) on behalf of
- * frontend @fe. Returns 0, or the DROP_* reason it could not:
+ * Record that unconnected socket @ctx sent to backend (@address, @port) on
+ * behalf of frontend @fe. Returns 0, or the DROP_* reason it could not:
  *   DROP_SOCK_STORAGE_FAIL  no per-socket ring (allocation failed);
  *   DROP_SOCK_REV_MAP_FULL  lb4_sock_rev is full.
  * Either way nothing was recorded that sock_release would not find.
  */
-static __always_inline __u8 sock4_rev_record(struct bpf_sock_addr *ctx, __be32 address, __be16 port,
+static __always_inline __u8 sock4_rev_record_dest(struct bpf_sock_addr *ctx, __be32 address, __be16 port,
 					     const struct lb4_sock_rev_value *fe)
 {
 	struct sock_track_slot evicted = {};
@@ -104,8 +113,25 @@ static __always_inline __u8 sock4_rev_record(struct bpf_sock_addr *ctx, __be32 a
 }
 
 /*
- * connect4/sendmsg4: if the destination in @ctx is a service frontend, rewrite
- * it to a random backend and record the reverse entry. Returns 0 (translated,
+ * Record that connecting socket @ctx's peer, backend @fe->backend_*, stands
+ * for frontend @fe. Returns 0 or DROP_SOCK_REV_MAP_FULL. Overwrites what an
+ * earlier connect() of the same socket recorded.
+ */
+static __always_inline __u8 sock4_rev_record_peer(struct bpf_sock_addr *ctx,
+						  const struct lb4_sock_rev_value *fe)
+{
+	struct lb4_sock_rev_key key;
+
+	sock4_rev_key_init(&key, bpf_get_socket_cookie(ctx), 0, 0);
+	if (bpf_map_update_elem(&lb4_sock_rev, &key, fe, BPF_ANY))
+		return DROP_SOCK_REV_MAP_FULL;
+	return 0;
+}
+
+/*
+ * connect4 (@connect) / sendmsg4: if the destination in @ctx is a service
+ * frontend, rewrite it to a random backend and record the reverse entry.
+ * Returns 0 (translated,
  * or not a service and untouched) or the negative errno the syscall must fail
  * with:
  *   -ECONNREFUSED  no backend: what kube-proxy's REJECT rule gives clients of
@@ -115,7 +141,7 @@ static __always_inline __u8 sock4_rev_record(struct bpf_sock_addr *ctx, __be32 a
  *                  would show the application the backend address (and, for
  *                  UDP, replies from an address it never sent to).
  */
-static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
+static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool connect)
 {
 	const struct lb4_backend *backend;
 	const struct lb4_service *svc;
@@ -150,8 +176,13 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
 	}
 	backend_addr = backend->address;
 	backend_port = backend->port;
+	fe.backend_address = backend_addr;
+	fe.backend_port = backend_port;
 
-	reason = sock4_rev_record(ctx, backend_addr, backend_port, &fe);
+	if (connect)
+		reason = sock4_rev_record_peer(ctx, &fe);
+	else
+		reason = sock4_rev_record_dest(ctx, backend_addr, backend_port, &fe);
 	if (reason) {
 		metrics_count(reason, METRIC_DIR_SERVICE, 0);
 		return -ENOMEM;
@@ -164,22 +195,34 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
 }
 
 /*
- * recvmsg4/getpeername4: if @ctx's address is a backend this socket was
- * translated to, show the frontend instead, provided the frontend still
- * exists (its rev-NAT entry is there and still names it). A frontend that is
- * gone is not resurrected: the application sees the real peer.
+ * recvmsg4 / getpeername4 (@peer_only): if @ctx's address is a backend this
+ * socket was translated to, show the frontend instead, provided the frontend
+ * still exists (its rev-NAT entry is there and still names it). A frontend
+ * that is gone is not resurrected: the application sees the real peer.
+ * getpeername() concerns the connected peer only; recvmsg() may also see a
+ * reply to an unconnected sendmsg().
  */
-static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
+static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx, bool peer_only)
 {
-	const struct lb4_sock_rev_value *fe;
+	__be32 addr = ctx->user_ip4;
+	__be16 port = ctx_user_port(ctx);
+	const struct lb4_sock_rev_value *fe = NULL;
 	const struct lb4_reverse_nat *rnat;
 	struct lb4_sock_rev_key key;
+	__u64 cookie;
 	__u32 index;
 
-	sock4_rev_key_init(&key, bpf_get_socket_cookie(ctx), ctx->user_ip4, ctx_user_port(ctx));
-	fe = bpf_map_lookup_elem(&lb4_sock_rev, &key);
-	if (!fe)
-		return;
+	cookie = bpf_get_socket_cookie(ctx);
+	if (!peer_only) {
+		sock4_rev_key_init(&key, cookie, addr, port);
+		fe = bpf_map_lookup_elem(&lb4_sock_rev, &key);
+	}
+	if (!fe) {
+		sock4_rev_key_init(&key, cookie, 0, 0);
+		fe = bpf_map_lookup_elem(&lb4_sock_rev, &key);
+		if (!fe || fe->backend_address != addr || fe->backend_port != port)
+			return;
+	}
 
 	index = fe->rev_nat_index;
 	rnat = bpf_map_lookup_elem(&lb4_reverse_nat, &index);
@@ -191,20 +234,24 @@ static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 	metrics_count(REASON_SOCK_LB_REV_XLATED, METRIC_DIR_SERVICE, 0);
 }
 
-/* sock_release: delete every lb4_sock_rev entry socket @sk's ring names. The
- * ring itself goes with the socket. Nothing else runs on a socket being
- * released, so the ring is read without its lock. */
+/* sock_release: delete socket @sk's connected-peer entry and every entry
+ * its ring names. The ring itself goes with the socket. Nothing else runs on
+ * a socket being released, so the ring is read without its lock. */
 static __always_inline void sock4_rev_release(struct bpf_sock *sk)
 {
 	struct lb4_sock_rev_key key;
 	struct sock_track *track;
 	__u32 i;
 
+	/* Most sockets never connect()ed to a service: a lockless lookup is
+	 * cheaper than a delete that finds nothing. */
+	sock4_rev_key_init(&key, bpf_get_socket_cookie(sk), 0, 0);
+	if (bpf_map_lookup_elem(&lb4_sock_rev, &key))
+		bpf_map_delete_elem(&lb4_sock_rev, &key);
+
 	track = bpf_sk_storage_get(&lb4_sock_track, sk, NULL, 0);
 	if (!track)
 		return;
-
-	sock4_rev_key_init(&key, bpf_get_socket_cookie(sk), 0, 0);
 #pragma unroll
 	for (i = 0; i < SOCK_REV_PER_SOCKET; i++) {
 		if (!track->slot[i].address)

@@ -43,6 +43,9 @@ struct lb4_key {
 #define SVC_FLAG_EXT_LOCAL	(1 << 5)	/* externalTrafficPolicy: Local */
 #define SVC_FLAG_INT_LOCAL	(1 << 6)	/* internalTrafficPolicy: Local */
 
+/* lb4_service.flags2 */
+#define SVC_FLAG2_MAGLEV	(1 << 0)	/* pick backends from lb4_maglev, not at random */
+
 struct lb4_service {
 	union {
 		__u32 backend_id;	/* slot > 0: key into the backends map */
@@ -53,7 +56,7 @@ struct lb4_service {
 	__u32 rev_nat_index;	/* key into the rev-NAT map; same in every slot */
 	__u16 count;		/* slot 0: number of backend slots */
 	__u8 flags;		/* SVC_FLAG_*, slot 0 */
-	__u8 flags2;		/* reserved, zero */
+	__u8 flags2;		/* SVC_FLAG2_*, slot 0 */
 };
 
 /* lb4_backend.state */
@@ -78,13 +81,22 @@ struct lb4_reverse_nat {
 /*
  * Socket-level reverse translation (recvmsg4, getpeername4): for a socket
  * (cookie) that was translated to a backend, which frontend to show instead.
- * Entries are created by connect4/sendmsg4 and deleted by sock_release, so the
- * map holds at most SOCK_REV_PER_SOCKET entries per open socket.
+ *
+ * Two kinds of key share the map:
+ *   (cookie, 0, 0)              the peer of a connect()ed socket: a connected
+ *                               socket has exactly one, so a reconnect simply
+ *                               overwrites it and sock_release deletes it by
+ *                               cookie alone, with no per-socket bookkeeping;
+ *   (cookie, backend, port)     a destination of an unconnected UDP sendmsg();
+ *                               the socket's storage names these (at most
+ *                               SOCK_REV_PER_SOCKET) so sock_release finds them.
+ * The value names the backend as well, so a connected entry is applied only
+ * to the peer it was made for.
  */
 struct lb4_sock_rev_key {
 	__u64 cookie;		/* socket cookie */
-	__be32 address;		/* backend address the socket talks to */
-	__be16 port;		/* backend port */
+	__be32 address;		/* backend address (0: the connected peer) */
+	__be16 port;		/* backend port (0: the connected peer) */
 	__u16 pad;
 };
 
@@ -93,11 +105,43 @@ struct lb4_sock_rev_value {
 	__be16 port;		/* frontend port */
 	__u16 pad;
 	__u32 rev_nat_index;
+	__be32 backend_address;	/* the backend the socket was sent to */
+	__be16 backend_port;
+	__u16 pad2;
 };
 
-/* How many backend translations one socket remembers for reverse lookups.
- * A connected socket uses one; an unconnected UDP socket sending to more
- * services than this forgets the oldest (its replies then show the backend). */
+/* How many sendmsg() destinations one unconnected UDP socket remembers for
+ * reverse lookups; one sending to more services than this forgets the oldest
+ * (its replies then show the backend). */
 #define SOCK_REV_PER_SOCKET	8
+
+/*
+ * sessionAffinity: ClientIP. The backend a client was last sent to, per
+ * service; honoured while it is younger than the service's affinity_timeout
+ * and the backend still exists. An LRU: an evicted entry costs only the
+ * affinity, not the connection.
+ */
+struct lb4_affinity_key {
+	__be32 client;		/* client IPv4 */
+	__u32 rev_nat_index;	/* the service frontend */
+};
+
+struct lb4_affinity_value {
+	__u64 last_used;	/* CLOCK_MONOTONIC second */
+	__u32 backend_id;
+	__u32 pad;
+};
+
+/*
+ * Maglev: per service with SVC_FLAG2_MAGLEV, a table of LB_MAGLEV_TABLE_SIZE
+ * backend ids (a prime) computed by the agent with Maglev's permutation
+ * algorithm; a flow hashes to a slot. Tables of services whose backends
+ * change are rewritten whole (one map update, so a reader never sees half).
+ */
+#define LB_MAGLEV_TABLE_SIZE	16381
+
+struct lb4_maglev_table {
+	__u32 backend_ids[LB_MAGLEV_TABLE_SIZE];
+};
 
 #endif /* AXON_LB_H */

@@ -113,10 +113,12 @@ def main(ns):
                     sync_s = time.monotonic() - t0
                     fe = agent.status()["load_balancing"]["frontends"]
                     assert fe == n, f"agent programmed {fe} frontends, expected {n}"
-                    bare, axon = rounds([lambda: measure(lab, client, direct, False),
-                                         lambda: measure(lab, client, last, True)])
+                    bare, miss, axon = rounds([lambda: measure(lab, client, direct, False),
+                                               lambda: measure(lab, client, direct, True),
+                                               lambda: measure(lab, client, last, True)])
                     bare_all.append(bare)
-                    rows.append(("axon", n, bare, axon, f"sync {sync_s:.1f}s"))
+                    rows.append(("axon", n, bare, axon,
+                                 f"sync {sync_s:.1f}s; pod IP in cgroup {miss / bare:.2f}x"))
                     agent.stop()
                     agent.ctl("cleanup")
                 finally:

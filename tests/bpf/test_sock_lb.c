@@ -384,9 +384,18 @@ static int rev_count(__u64 cookie)
 	return n;
 }
 
+/* The entry an unconnected sendmsg() to backend @ip:@port recorded. */
 static int rev_lookup(__u64 cookie, const char *ip, __u16 port, struct lb4_sock_rev_value *val)
 {
 	struct lb4_sock_rev_key key = {.cookie = cookie, .address = ip4(ip), .port = htons(port)};
+
+	return bpf_map_lookup_elem(map_fd(fx.skel->maps.lb4_sock_rev), &key, val) ? -errno : 0;
+}
+
+/* The entry connect() recorded for the socket's peer. */
+static int rev_lookup_peer(__u64 cookie, struct lb4_sock_rev_value *val)
+{
+	struct lb4_sock_rev_key key = {.cookie = cookie};
 
 	return bpf_map_lookup_elem(map_fd(fx.skel->maps.lb4_sock_rev), &key, val) ? -errno : 0;
 }
@@ -517,14 +526,16 @@ static void test_tcp_connect_reaches_backend(void **state)
 	assert_recv(cli, "pong", NULL);
 
 	cookie = cookie_of(cli);
-	assert_int_equal(rev_lookup(cookie, BACKEND_IP, 8080, &rev), 0);
+	assert_int_equal(rev_lookup_peer(cookie, &rev), 0);
 	assert_int_equal(rev.address, ip4("10.96.0.10"));
 	assert_int_equal(rev.port, htons(80));
 	assert_int_equal(rev.rev_nat_index, 1);
+	assert_int_equal(rev.backend_address, ip4(BACKEND_IP));
+	assert_int_equal(rev.backend_port, htons(8080));
 	assert_int_equal(rev_count(cookie), 1);
 
 	close(cli);
-	assert_int_equal(rev_lookup(cookie, BACKEND_IP, 8080, &rev), -ENOENT);
+	assert_int_equal(rev_lookup_peer(cookie, &rev), -ENOENT);
 	assert_int_equal(rev_count(0), 0);
 	close(acc);
 	close(srv);
@@ -680,6 +691,95 @@ static void test_udp_connected(void **state)
 
 	close(cli);
 	close(srv);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/* A connected UDP socket re-connect()ing to another service: its one peer
+ * entry is overwritten, and getpeername()/recvfrom() follow the new service.
+ * Re-connecting to a plain address shows that address, not a stale VIP. */
+static void test_udp_reconnect_other_service(void **state)
+{
+	struct sockaddr_in peer, from;
+	socklen_t len = sizeof(peer);
+	struct lb4_sock_rev_value rev;
+	__u32 id1 = 91, id2 = 92;
+	int srv1, srv2, cli;
+	__u64 cookie;
+
+	(void)state;
+	backend_add(id1, BACKEND_IP, 5391, IPPROTO_UDP);
+	backend_add(id2, BACKEND_IP, 5392, IPPROTO_UDP);
+	service_add("10.96.0.91", 53, IPPROTO_UDP, 91, &id1, 1);
+	service_add("10.96.0.92", 53, IPPROTO_UDP, 92, &id2, 1);
+	srv1 = server_new(SOCK_DGRAM, BACKEND_IP, 5391);
+	srv2 = server_new(SOCK_DGRAM, BACKEND_IP, 5392);
+
+	cli = sock_new(SOCK_DGRAM);
+	cookie = cookie_of(cli);
+	assert_int_equal(connect_to(cli, "10.96.0.91", 53), 0);
+	assert_int_equal(connect_to(cli, "10.96.0.92", 53), 0);
+	assert_int_equal(rev_count(cookie), 1);
+	assert_int_equal(rev_lookup_peer(cookie, &rev), 0);
+	assert_int_equal(rev.address, ip4("10.96.0.92"));
+	assert_int_equal(rev.backend_port, htons(5392));
+	assert_int_equal(getpeername(cli, SA(&peer), &len), 0);
+	assert_addr(&peer, "10.96.0.92", 53);
+
+	assert_int_equal(send(cli, "q", 1, 0), 1);
+	assert_recv(srv2, "q", &peer);
+	assert_int_equal(sendto(srv2, "a", 1, 0, SA(&peer), sizeof(peer)), 1);
+	assert_recv(cli, "a", &from);
+	assert_addr(&from, "10.96.0.92", 53);
+
+	/* Straight to the first service's backend: the real address, because
+	 * the entry names another backend. */
+	assert_int_equal(connect_to(cli, BACKEND_IP, 5391), 0);
+	len = sizeof(peer);
+	assert_int_equal(getpeername(cli, SA(&peer), &len), 0);
+	assert_addr(&peer, BACKEND_IP, 5391);
+
+	close(cli);
+	close(srv1);
+	close(srv2);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/* A connected UDP socket that also sendto()s another service: the datagram
+ * goes to that service's backend, the peer entry and the sendmsg entry live
+ * side by side (the kernel only delivers the connected peer's replies, which
+ * still show its VIP), and close removes both. */
+static void test_udp_connected_and_sendto(void **state)
+{
+	struct sockaddr_in peer, from;
+	__u32 id1 = 93, id2 = 94;
+	int srv1, srv2, cli;
+	__u64 cookie;
+
+	(void)state;
+	backend_add(id1, BACKEND_IP, 5393, IPPROTO_UDP);
+	backend_add(id2, BACKEND_IP, 5394, IPPROTO_UDP);
+	service_add("10.96.0.93", 53, IPPROTO_UDP, 93, &id1, 1);
+	service_add("10.96.0.94", 53, IPPROTO_UDP, 94, &id2, 1);
+	srv1 = server_new(SOCK_DGRAM, BACKEND_IP, 5393);
+	srv2 = server_new(SOCK_DGRAM, BACKEND_IP, 5394);
+
+	cli = sock_new(SOCK_DGRAM);
+	cookie = cookie_of(cli);
+	assert_int_equal(connect_to(cli, "10.96.0.93", 53), 0);
+	assert_int_equal(sendto_addr(cli, "x", "10.96.0.94", 53), 1);
+	assert_int_equal(rev_count(cookie), 2);
+
+	assert_recv(srv2, "x", NULL);
+
+	assert_int_equal(send(cli, "p", 1, 0), 1);
+	assert_recv(srv1, "p", &peer);
+	assert_int_equal(sendto(srv1, "q", 1, 0, SA(&peer), sizeof(peer)), 1);
+	assert_recv(cli, "q", &from);
+	assert_addr(&from, "10.96.0.93", 53);
+
+	close(cli);
+	close(srv1);
+	close(srv2);
 	assert_int_equal(rev_count(0), 0);
 }
 
@@ -992,6 +1092,8 @@ int main(void)
 	    cmocka_unit_test_setup(test_udp_sendto_reply_from_vip, test_setup),
 	    cmocka_unit_test_setup(test_udp_reply_frontend_gone, test_setup),
 	    cmocka_unit_test_setup(test_udp_connected, test_setup),
+	    cmocka_unit_test_setup(test_udp_reconnect_other_service, test_setup),
+	    cmocka_unit_test_setup(test_udp_connected_and_sendto, test_setup),
 	    cmocka_unit_test_setup(test_no_backend_refused, test_setup),
 	    cmocka_unit_test_setup(test_missing_backend_refused, test_setup),
 	    cmocka_unit_test_setup(test_non_service_untouched, test_setup),
