@@ -276,7 +276,7 @@ static int run(struct agent *a, int sig_fd)
 
 int main(int argc, char **argv)
 {
-	struct datapath_config dcfg;
+	struct loader_config dcfg;
 	static struct agent agent;
 	struct agent *a = &agent;
 	int sig_fd, err;
@@ -297,7 +297,7 @@ int main(int argc, char **argv)
 	err = store_init(&a->store);
 	if (err)
 		goto out;
-	dcfg = (struct datapath_config){
+	dcfg = (struct loader_config){
 		.bpf_root = a->cfg.bpf_root,
 		.cgroup_root = a->cfg.cgroup_root,
 		.lb_map_max = a->cfg.lb_map_max,

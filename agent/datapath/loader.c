@@ -15,7 +15,7 @@
 #include "loader.h"
 #include "sock_lb.skel.h"
 
-static __u32 map_size_for(const char *name, const struct datapath_config *cfg)
+static __u32 map_size_for(const char *name, const struct loader_config *cfg)
 {
 	if (!strcmp(name, MAP_LB4_SERVICES) || !strcmp(name, MAP_LB4_BACKENDS) ||
 	    !strcmp(name, MAP_LB4_REVERSE_NAT))
@@ -27,7 +27,7 @@ static __u32 map_size_for(const char *name, const struct datapath_config *cfg)
 
 /* Point every map at its pin; size it, unless a pinned map exists, whose size
  * is kept (libbpf reuses a pinned map only if its layout matches). */
-static int maps_prepare(struct bpf_object *obj, const struct datapath_config *cfg)
+static int maps_prepare(struct bpf_object *obj, const struct loader_config *cfg)
 {
 	struct bpf_map *map;
 	char path[4096];
@@ -92,7 +92,7 @@ static bool link_matches(int link_fd, __u64 cgroup_id, enum bpf_attach_type type
 }
 
 static int attach_cgroup_prog(struct datapath *dp, struct bpf_program *prog, int cg_fd,
-			      __u64 cg_id, const struct datapath_config *cfg)
+			      __u64 cg_id, const struct loader_config *cfg)
 {
 	const char *name = bpf_program__name(prog);
 	enum bpf_attach_type type = bpf_program__expected_attach_type(prog);
@@ -156,7 +156,7 @@ static void maps_record(struct datapath *dp, struct bpf_object *obj)
 	}
 }
 
-int datapath_load(struct datapath *dp, const struct datapath_config *cfg)
+int datapath_load(struct datapath *dp, const struct loader_config *cfg)
 {
 	char dir[4096];
 	struct bpf_program *prog;

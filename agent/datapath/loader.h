@@ -17,7 +17,7 @@
 
 #include "lb/bpf_ops.h"
 
-struct datapath_config {
+struct loader_config {
 	const char *bpf_root;
 	const char *cgroup_root;
 	__u32 lb_map_max;		/* services, backends (and rev-NAT, capped at 65536) */
@@ -49,7 +49,7 @@ struct datapath {
 	int n_maps;
 };
 
-int datapath_load(struct datapath *dp, const struct datapath_config *cfg);
+int datapath_load(struct datapath *dp, const struct loader_config *cfg);
 /* Close our fds; pins (and so the datapath) stay. */
 void datapath_close(struct datapath *dp);
 

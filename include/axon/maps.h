@@ -19,6 +19,15 @@
 #define MAP_LB4_SOCK_REV	"lb4_sock_rev"
 #define MAP_LB4_SOCK_TRACK	"lb4_sock_track"	/* sk_storage: which lb4_sock_rev keys a socket owns */
 #define MAP_METRICS		"metrics"
+#define MAP_LB4_AFFINITY	"lb4_affinity"	/* (client, rev_nat_index) -> backend, last used */
+#define MAP_LB4_MAGLEV		"lb4_maglev"	/* rev_nat_index -> Maglev lookup table */
+#define MAP_ENDPOINTS		"endpoints"	/* include/axon/endpoint.h */
+#define MAP_IPCACHE		"ipcache"	/* include/axon/ipcache.h */
+#define MAP_CT4_TCP		"ct4_tcp"	/* include/axon/ct.h */
+#define MAP_CT4_ANY		"ct4_any"
+#define MAP_NAT4		"nat4"		/* include/axon/nat.h */
+#define MAP_EVENTS		"events"	/* include/axon/events.h: ring buffer */
+#define MAP_EVENTS_LIMIT	"events_limit"	/* per-CPU rate limiter state */
 
 /* Default capacities (entries). Cilium's defaults for the same maps. */
 #define LB4_SERVICES_MAX	65536
@@ -26,5 +35,9 @@
 #define LB4_REVERSE_NAT_MAX	65536
 #define LB4_SOCK_REV_MAX	262144
 #define METRICS_MAX		1024
+#define LB4_AFFINITY_MAX	65536
+#define LB4_MAGLEV_MAX		1024	/* services with Maglev selection */
+#define ENDPOINTS_MAX		65535
+#define IPCACHE_MAX		512000
 
 #endif /* AXON_MAPS_H */
