@@ -70,6 +70,20 @@ static int tcx_link_pin_path(char *buf, size_t len, const struct tc_attach_ctx *
 	return pin_link_path(buf, len, ctx->bpf_root, name);
 }
 
+/* The directory part of @path (static buffer: for the next call only). */
+static const char *dirname_of(const char *path)
+{
+	static char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (n >= sizeof(dir))
+		n = sizeof(dir) - 1;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	return n ? dir : ".";
+}
+
 static int tcx_link_info(int fd, struct tcx_link_info *info)
 {
 	__u32 len = sizeof(*info);
@@ -239,14 +253,14 @@ static int record_find(const struct legacy_rec *recs, int n, const char *ifname,
 
 /* ---- legacy tc ------------------------------------------------------------ */
 
-static struct bpf_tc_hook legacy_hook(int ifindex, enum tc_dir dir)
+/* libbpf checks that the bytes past the fields it knows are zero, padding
+ * included: fill a zeroed hook in place. */
+static void legacy_hook(struct bpf_tc_hook *hook, int ifindex, enum tc_dir dir)
 {
-	struct bpf_tc_hook hook = {
-		.sz = sizeof(hook),
-		.ifindex = ifindex,
-		.attach_point = dir == TC_INGRESS ? BPF_TC_INGRESS : BPF_TC_EGRESS,
-	};
-	return hook;
+	memset(hook, 0, sizeof(*hook));
+	hook->sz = sizeof(*hook);
+	hook->ifindex = ifindex;
+	hook->attach_point = dir == TC_INGRESS ? BPF_TC_INGRESS : BPF_TC_EGRESS;
 }
 
 /* Filters of anyone on the clsact qdisc of @ifindex, both directions. */
@@ -278,11 +292,12 @@ static int clsact_filter_count(int ifindex)
 static int legacy_detach_rec(struct legacy_rec *recs, int *n, int idx)
 {
 	struct legacy_rec r = recs[idx];
-	struct bpf_tc_hook hook = legacy_hook(r.ifindex, r.dir);
+	struct bpf_tc_hook hook;
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = r.handle, .priority = r.priority);
 	bool qdisc_ours = r.qdisc_created;
 	int err;
 
+	legacy_hook(&hook, r.ifindex, r.dir);
 	/* Only if the device is still the one we attached to. */
 	if (if_nametoindex(r.ifname) == (unsigned int)r.ifindex) {
 		err = bpf_tc_detach(&hook, &opts);
@@ -318,7 +333,7 @@ static int legacy_attach(struct tc_attach_ctx *ctx, int prog_fd, const char *pro
 			 struct tc_attachment *out)
 {
 	struct legacy_rec recs[TC_LEGACY_MAX];
-	struct bpf_tc_hook hook = legacy_hook(ifindex, dir);
+	struct bpf_tc_hook hook;
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, query, .handle = TC_LEGACY_HANDLE,
 			    .priority = TC_LEGACY_PRIORITY);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TC_LEGACY_HANDLE,
@@ -327,6 +342,7 @@ static int legacy_attach(struct tc_attach_ctx *ctx, int prog_fd, const char *pro
 	bool qdisc_created = false;
 	int n, idx, err;
 
+	legacy_hook(&hook, ifindex, dir);
 	n = record_load(ctx, recs, TC_LEGACY_MAX);
 	if (n < 0)
 		return n;
@@ -399,6 +415,8 @@ static int tcx_attach(struct tc_attach_ctx *ctx, int prog_fd, int ifindex, const
 	int fd, err;
 
 	err = tcx_link_pin_path(path, sizeof(path), ctx, ifname, dir);
+	if (!err)
+		err = mkdir_p(dirname_of(path));
 	if (err)
 		return err;
 	fd = bpf_obj_get(path);
