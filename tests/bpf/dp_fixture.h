@@ -36,6 +36,7 @@ struct dp_fx {
 	char bpf_root[128];	/* /sys/fs/bpf/axon-test-<pid> */
 	char state_dir[128];	/* /tmp/axon-test-<pid> */
 	const char *name;	/* test binary, for messages */
+	void (*extra_cleanup)(void);	/* the test's own (a cgroup), run last */
 };
 
 static struct dp_fx dp_fx;
@@ -85,6 +86,8 @@ static void dp_fx_leave(void)
 		if (system(cmd) == 0)
 			dp_fx.state_dir[0] = '\0';
 	}
+	if (dp_fx.extra_cleanup)
+		dp_fx.extra_cleanup();
 }
 
 static void dp_fx_on_signal(int sig)
