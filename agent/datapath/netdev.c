@@ -269,10 +269,11 @@ static int peer_mac_parse(struct nl_msg *msg, void *arg)
  * kernel reports the peer's index (IFLA_LINK) and that namespace's id as seen
  * from ours (IFLA_LINK_NETNSID), and RTM_GETLINK with IFLA_TARGET_NETNSID
  * reads a link over there without entering it. */
-static int peer_mac(struct netdev_ctx *ctx, struct rtnl_link *link, __u8 mac[6])
+static int peer_mac(struct rtnl_link *link, __u8 mac[6])
 {
 	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC};
 	struct peer_mac_req req = {.mac = mac};
+	struct nl_sock *sk = NULL;
 	struct nl_msg *msg = NULL;
 	struct nl_cb *cb = NULL;
 	int32_t nsid;
@@ -281,24 +282,31 @@ static int peer_mac(struct netdev_ctx *ctx, struct rtnl_link *link, __u8 mac[6])
 	ifi.ifi_index = rtnl_link_get_link(link);
 	if (!ifi.ifi_index || rtnl_link_get_link_netnsid(link, &nsid) || nsid < 0)
 		return -ENOENT;
+	/* A socket of its own: nothing of this exchange can be left over for
+	 * the next cache fill to trip on. */
+	sk = nl_socket_alloc();
 	msg = nlmsg_alloc_simple(RTM_GETLINK, 0);
 	cb = nl_cb_alloc(NL_CB_DEFAULT);
-	if (!msg || !cb) {
+	if (!sk || !msg || !cb) {
 		err = -NLE_NOMEM;
 		goto cleanup;
 	}
-	err = nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO);
+	err = nl_connect(sk, NETLINK_ROUTE);
+	if (!err)
+		err = nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO);
 	if (!err)
 		err = nla_put_s32(msg, IFLA_TARGET_NETNSID, nsid);
 	if (!err)
 		err = nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, peer_mac_parse, &req);
 	if (!err)
-		err = nl_send_auto(ctx->sk, msg);
+		err = nl_send_auto(sk, msg);
 	if (err >= 0)
-		err = nl_recvmsgs(ctx->sk, cb);
+		err = nl_recvmsgs(sk, cb);
 cleanup:
 	nlmsg_free(msg);
 	nl_cb_put(cb);
+	if (sk)
+		nl_socket_free(sk);
 	if (err < 0)
 		return nl_errno(err);
 	return req.found ? 0 : -ENOENT;
@@ -327,7 +335,7 @@ int netdev_pod_device(struct netdev_ctx *ctx, __be32 pod_ip, struct netdev *host
 	if (!link)
 		return -ENODEV;
 	fill(ctx, link, host_dev);
-	if (pod_mac && peer_mac(ctx, link, pod_mac)) {
+	if (pod_mac && peer_mac(link, pod_mac)) {
 		char ip[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &pod_ip, ip, sizeof(ip));
