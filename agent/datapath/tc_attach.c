@@ -606,3 +606,22 @@ int tc_list(struct tc_attach_ctx *ctx, struct tc_attachment *out, int max)
 	}
 	return count;
 }
+
+int tc_detach_all(struct tc_attach_ctx *ctx)
+{
+	struct tc_attachment have[TC_LEGACY_MAX];
+	int n, removed = 0, first_err = 0;
+
+	n = tc_list(ctx, have, TC_LEGACY_MAX);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		int err = tc_detach(ctx, have[i].ifname, have[i].dir);
+
+		if (!err)
+			removed++;
+		else if (err != -ENOENT && !first_err)
+			first_err = err;
+	}
+	return first_err ? first_err : removed;
+}

@@ -317,6 +317,29 @@ static void test_mode_change_moves_the_attachment(void **state)
 	assert_false(has_clsact("mode0"));
 }
 
+static void test_detach_all_removes_both_kinds(void **state)
+{
+	struct tc_attach_ctx legacy = ctx_of(TC_MODE_LEGACY);
+	struct tc_attach_ctx tcx = ctx_of(TC_MODE_TCX);
+	struct tc_attachment list[4];
+
+	(void)state;
+	assert_int_equal(veth_add("all0"), 0);
+	assert_int_equal(veth_add("all1"), 0);
+	assert_int_equal(tc_attach(&tcx, prog_a, "prog_a", if_nametoindex("all0"), "all0",
+				   TC_EGRESS, NULL),
+			 0);
+	assert_int_equal(tc_attach(&legacy, prog_b, "prog_b", if_nametoindex("all1"), "all1",
+				   TC_INGRESS, NULL),
+			 0);
+	assert_int_equal(tc_list(&tcx, list, 4), 2);
+	assert_int_equal(tc_detach_all(&tcx), 2);
+	assert_int_equal(tc_list(&tcx, list, 4), 0);
+	assert_int_equal(tcx_query("all0", TCX_EGRESS, NULL), 0);
+	assert_int_equal(legacy_filter("all1", true, 0xa0, 0xa0), 0);
+	assert_false(has_clsact("all1"));
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -351,6 +374,7 @@ int main(void)
 		cmocka_unit_test(test_legacy_removes_only_its_own_qdisc),
 		cmocka_unit_test(test_legacy_refuses_unrecorded_filter_in_its_slot),
 		cmocka_unit_test(test_mode_change_moves_the_attachment),
+		cmocka_unit_test(test_detach_all_removes_both_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
