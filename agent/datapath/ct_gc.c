@@ -19,11 +19,11 @@
 #include "ct_gc.h"
 
 /* Shares of deleted/scanned that move the interval (Cilium's thresholds). */
-#define GC_SPEEDUP_PERCENT	25
-#define GC_SLOWDOWN_PERCENT	5
+#define GC_SPEEDUP_PERCENT  25
+#define GC_SLOWDOWN_PERCENT 5
 /* A flush deletes at most this many entries per map: the programs may add
  * entries as fast as we delete, and a flush must end. */
-#define GC_FLUSH_MAX		(4u << 20)
+#define GC_FLUSH_MAX (4u << 20)
 
 static __u64 mono_us(void)
 {
@@ -56,20 +56,20 @@ void ct_gc_init(struct ct_gc *gc, int ct_tcp_fd, int ct_any_fd, int nat_fd,
 static int nat_pair_delete(int nat_fd, const struct ct4_key *ct, const struct ct4_entry *e)
 {
 	struct nat4_key egress = {
-		.daddr = ct->daddr,
-		.saddr = ct->saddr,
-		.dport = ct->dport,
-		.sport = ct->sport,
-		.nexthdr = ct->nexthdr,
-		.dir = NAT_DIR_EGRESS,
+	    .daddr = ct->daddr,
+	    .saddr = ct->saddr,
+	    .dport = ct->dport,
+	    .sport = ct->sport,
+	    .nexthdr = ct->nexthdr,
+	    .dir = NAT_DIR_EGRESS,
 	};
 	struct nat4_key ingress = {
-		.daddr = e->nat_addr,
-		.saddr = ct->daddr,
-		.dport = e->nat_port,
-		.sport = ct->dport,
-		.nexthdr = ct->nexthdr,
-		.dir = NAT_DIR_INGRESS,
+	    .daddr = e->nat_addr,
+	    .saddr = ct->daddr,
+	    .dport = e->nat_port,
+	    .sport = ct->dport,
+	    .nexthdr = ct->nexthdr,
+	    .dir = NAT_DIR_INGRESS,
 	};
 	struct nat4_entry val;
 	int n = 0;
@@ -100,7 +100,8 @@ static int gc_map(struct ct_gc *gc, int fd, __u32 now_s)
 			if (e.lifetime < now_s && !bpf_map_delete_elem(fd, &cur)) {
 				gc->last_deleted++;
 				if (e.flags & CT_F_SNAT)
-					gc->last_nat_deleted += nat_pair_delete(gc->nat_fd, &cur, &e);
+					gc->last_nat_deleted +=
+					    nat_pair_delete(gc->nat_fd, &cur, &e);
 			}
 		}
 		cur = next;
@@ -119,7 +120,7 @@ static void adapt_interval(struct ct_gc *gc)
 			gc->interval_ms = gc->min_interval_ms;
 	} else if (pct < GC_SLOWDOWN_PERCENT) {
 		gc->interval_ms = gc->interval_ms > gc->max_interval_ms / 2 ? gc->max_interval_ms
-									  : gc->interval_ms * 2;
+									    : gc->interval_ms * 2;
 	}
 }
 
@@ -136,10 +137,12 @@ int ct_gc_run(struct ct_gc *gc, __u32 now_s)
 	gc->total_deleted += gc->last_deleted;
 	gc->passes++;
 	adapt_interval(gc);
-	pr_debug("conntrack gc pass", "scanned=%llu deleted=%llu nat_deleted=%llu duration_us=%llu "
-		 "next_ms=%u", (unsigned long long)gc->last_scanned,
-		 (unsigned long long)gc->last_deleted, (unsigned long long)gc->last_nat_deleted,
-		 (unsigned long long)gc->last_duration_us, gc->interval_ms);
+	pr_debug("conntrack gc pass",
+		 "scanned=%llu deleted=%llu nat_deleted=%llu duration_us=%llu "
+		 "next_ms=%u",
+		 (unsigned long long)gc->last_scanned, (unsigned long long)gc->last_deleted,
+		 (unsigned long long)gc->last_nat_deleted, (unsigned long long)gc->last_duration_us,
+		 gc->interval_ms);
 	return 0;
 }
 

@@ -20,8 +20,8 @@
 #include "netdev.h"
 
 struct netdev_ctx {
-	struct nl_sock *sk;		/* requests and cache fills */
-	struct nl_sock *events;		/* subscribed to link/addr/route groups */
+	struct nl_sock *sk;	/* requests and cache fills */
+	struct nl_sock *events; /* subscribed to link/addr/route groups */
 	struct nl_cache *links, *addrs, *routes;
 };
 
@@ -135,8 +135,8 @@ static __be32 first_ipv4(struct netdev_ctx *ctx, int ifindex)
 		struct rtnl_addr *addr = (struct rtnl_addr *)obj;
 		struct nl_addr *local = rtnl_addr_get_local(addr);
 
-		if (rtnl_addr_get_ifindex(addr) != ifindex || rtnl_addr_get_family(addr) != AF_INET ||
-		    !local || nl_addr_get_len(local) != 4)
+		if (rtnl_addr_get_ifindex(addr) != ifindex ||
+		    rtnl_addr_get_family(addr) != AF_INET || !local || nl_addr_get_len(local) != 4)
 			continue;
 		return *(__be32 *)nl_addr_get_binary_addr(local);
 	}
@@ -182,7 +182,8 @@ static bool route_is(struct rtnl_route *route, __be32 dst, unsigned int len)
 {
 	struct nl_addr *d = rtnl_route_get_dst(route);
 
-	if (rtnl_route_get_family(route) != AF_INET || rtnl_route_get_table(route) != RT_TABLE_MAIN ||
+	if (rtnl_route_get_family(route) != AF_INET ||
+	    rtnl_route_get_table(route) != RT_TABLE_MAIN ||
 	    rtnl_route_get_type(route) != RTN_UNICAST || !d || nl_addr_get_prefixlen(d) != len)
 		return false;
 	if (len == 0)
@@ -237,12 +238,13 @@ int netdev_native(struct netdev_ctx *ctx, const char *devices, struct netdev *ou
 		}
 	}
 	if (!best) {
-		pr_err("no IPv4 default route to find the native device by", "hint=%s", "--devices");
+		pr_err("no IPv4 default route to find the native device by", "hint=%s",
+		       "--devices");
 		return -ENOENT;
 	}
 	for (int i = 0; i < rtnl_route_get_nnexthops(best); i++)
-		n = add_unique(ctx, rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(best, i)), out, n,
-			       max);
+		n = add_unique(ctx, rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(best, i)), out,
+			       n, max);
 	return n ? n : -ENODEV;
 }
 
@@ -369,7 +371,7 @@ int netdev_process(struct netdev_ctx *ctx, bool *changed)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == ENOBUFS) {
-			*changed = true;	/* overrun: we missed some; refresh anyway */
+			*changed = true; /* overrun: we missed some; refresh anyway */
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)

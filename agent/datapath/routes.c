@@ -129,7 +129,7 @@ int node_route_replace(const struct node_route *r)
 	rtnl_route_nh_set_ifindex(nh, r->ifindex);
 	rtnl_route_nh_set_gateway(nh, gw);
 	rtnl_route_add_nexthop(route, nh);
-	nh = NULL;		/* the route owns it */
+	nh = NULL; /* the route owns it */
 	err = rtnl_route_add(sk, route, NLM_F_REPLACE);
 cleanup:
 	if (err)

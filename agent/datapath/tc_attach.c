@@ -24,16 +24,16 @@
 
 /* libbpf 1.1's uapi headers predate tcx (Linux 6.6); the values are the
  * kernel's (enum bpf_attach_type / bpf_link_type in its BTF). */
-#define AXON_BPF_TCX_INGRESS	 46
-#define AXON_BPF_TCX_EGRESS	 47
-#define AXON_BPF_LINK_TYPE_TCX	 11
+#define AXON_BPF_TCX_INGRESS   46
+#define AXON_BPF_TCX_EGRESS    47
+#define AXON_BPF_LINK_TYPE_TCX 11
 
 /* Axon's legacy filter slot on a clsact hook: a priority and handle of its
  * own, so `tc filter replace` with them swaps exactly our program. */
-#define TC_LEGACY_PRIORITY	 0xa0
-#define TC_LEGACY_HANDLE	 0xa0
-#define TC_LEGACY_RECORD	 "tc-legacy.json"
-#define TC_LEGACY_MAX		 256
+#define TC_LEGACY_PRIORITY 0xa0
+#define TC_LEGACY_HANDLE   0xa0
+#define TC_LEGACY_RECORD   "tc-legacy.json"
+#define TC_LEGACY_MAX	   256
 
 /* struct bpf_link_info as Linux >= 6.6 lays it out for a tcx link. */
 struct tcx_link_info {
@@ -41,9 +41,9 @@ struct tcx_link_info {
 	__u32 id;
 	__u32 prog_id;
 	__u32 pad;
-	__u32 ifindex;			/* 0 once the device is gone */
+	__u32 ifindex; /* 0 once the device is gone */
 	__u32 attach_type;
-	__u64 reserved[6];		/* room for the rest of the kernel's union */
+	__u64 reserved[6]; /* room for the rest of the kernel's union */
 };
 
 /* One recorded legacy filter. */
@@ -53,7 +53,7 @@ struct legacy_rec {
 	enum tc_dir dir;
 	__u32 handle, priority;
 	char program[64];
-	bool qdisc_created;		/* Axon created the clsact qdisc on this device */
+	bool qdisc_created; /* Axon created the clsact qdisc on this device */
 };
 
 static const char *dir_name(enum tc_dir dir)
@@ -160,7 +160,8 @@ static int record_load(const struct tc_attach_ctx *ctx, struct legacy_rec *recs,
 		cJSON_Delete(root);
 		return 0;
 	}
-	cJSON_ArrayForEach(item, root) {
+	cJSON_ArrayForEach(item, root)
+	{
 		const cJSON *ifname = cJSON_GetObjectItem(item, "ifname");
 		const cJSON *prog = cJSON_GetObjectItem(item, "program");
 		const cJSON *dir = cJSON_GetObjectItem(item, "dir");
@@ -267,8 +268,8 @@ static void legacy_hook(struct bpf_tc_hook *hook, int ifindex, enum tc_dir dir)
 static int clsact_filter_count(int ifindex)
 {
 	static const __u32 parents[] = {
-		TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
-		TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS),
+	    TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS),
+	    TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS),
 	};
 	struct nl_sock *sk = nl_socket_alloc();
 	int count = 0, err;
@@ -328,9 +329,8 @@ static int legacy_detach_rec(struct legacy_rec *recs, int *n, int idx)
 	return 0;
 }
 
-static int legacy_attach(struct tc_attach_ctx *ctx, int prog_fd, const char *program,
-			 int ifindex, const char *ifname, enum tc_dir dir,
-			 struct tc_attachment *out)
+static int legacy_attach(struct tc_attach_ctx *ctx, int prog_fd, const char *program, int ifindex,
+			 const char *ifname, enum tc_dir dir, struct tc_attachment *out)
 {
 	struct legacy_rec recs[TC_LEGACY_MAX];
 	struct bpf_tc_hook hook;
@@ -442,7 +442,7 @@ static int tcx_attach(struct tc_attach_ctx *ctx, int prog_fd, int ifindex, const
 	if (fd < 0)
 		return fd;
 	err = bpf_obj_pin(fd, path) ? -errno : 0;
-	close(fd);		/* the pin holds the link now */
+	close(fd); /* the pin holds the link now */
 	return err;
 }
 
@@ -457,7 +457,7 @@ static int tcx_detach(struct tc_attach_ctx *ctx, const char *ifname, enum tc_dir
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return -errno;
-	bpf_link_detach(fd);	/* fails harmlessly when the device is gone */
+	bpf_link_detach(fd); /* fails harmlessly when the device is gone */
 	close(fd);
 	return unlink(path) ? -errno : 0;
 }
@@ -468,8 +468,8 @@ int tc_probe_tcx(struct tc_attach_ctx *ctx, int probe_ifindex)
 {
 	/* r0 = -1 (TC_ACT_UNSPEC: tcx goes on to the next program); exit */
 	const struct bpf_insn insns[] = {
-		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = -1},
-		{.code = BPF_JMP | BPF_EXIT},
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = -1},
+	    {.code = BPF_JMP | BPF_EXIT},
 	};
 	int prog_fd, link_fd;
 
@@ -481,7 +481,7 @@ int tc_probe_tcx(struct tc_attach_ctx *ctx, int probe_ifindex)
 	link_fd = bpf_link_create(prog_fd, probe_ifindex, AXON_BPF_TCX_INGRESS, NULL);
 	ctx->mode = link_fd >= 0 ? TC_MODE_TCX : TC_MODE_LEGACY;
 	if (link_fd >= 0)
-		close(link_fd);	/* unpinned: closing it detaches the probe */
+		close(link_fd); /* unpinned: closing it detaches the probe */
 	else
 		pr_info("tcx not available, using legacy tc", "error=\"%s\"", strerror(-link_fd));
 	close(prog_fd);
@@ -494,7 +494,7 @@ int tc_attach(struct tc_attach_ctx *ctx, int prog_fd, const char *program, int i
 	int err;
 
 	if (ctx->mode == TC_MODE_AUTO)
-		return -EINVAL;		/* tc_probe_tcx() first */
+		return -EINVAL; /* tc_probe_tcx() first */
 	if (out) {
 		memset(out, 0, sizeof(*out));
 		snprintf(out->ifname, sizeof(out->ifname), "%s", ifname);

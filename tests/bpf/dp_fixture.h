@@ -33,10 +33,10 @@
 #include "bpffs.h"
 
 struct dp_fx {
-	char bpf_root[128];	/* /sys/fs/bpf/axon-test-<pid> */
-	char state_dir[128];	/* /tmp/axon-test-<pid> */
-	const char *name;	/* test binary, for messages */
-	void (*extra_cleanup)(void);	/* the test's own (a cgroup), run last */
+	char bpf_root[128];	     /* /sys/fs/bpf/axon-test-<pid> */
+	char state_dir[128];	     /* /tmp/axon-test-<pid> */
+	const char *name;	     /* test binary, for messages */
+	void (*extra_cleanup)(void); /* the test's own (a cgroup), run last */
 };
 
 static struct dp_fx dp_fx;
@@ -133,8 +133,8 @@ static __attribute__((unused)) int veth_add(const char *name)
 static __attribute__((unused)) int tc_prog_load(const char *name, int verdict)
 {
 	const struct bpf_insn insns[] = {
-		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = verdict},
-		{.code = BPF_JMP | BPF_EXIT},
+	    {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = verdict},
+	    {.code = BPF_JMP | BPF_EXIT},
 	};
 
 	return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, name, "GPL", insns, 2, NULL);

@@ -24,7 +24,7 @@
 #include "axon/nat.h"
 #include "datapath/ct_gc.h"
 
-#define NOW 100000u
+#define NOW	100000u
 #define NODE_IP "192.168.1.10"
 
 static int ct_tcp = -1, ct_any = -1, nat = -1;
@@ -53,12 +53,12 @@ static struct ct4_key flow_key(const char *src, __u16 sport, const char *dst, __
 			       __u8 proto, __u8 dir)
 {
 	struct ct4_key k = {
-		.saddr = inet_addr(src),
-		.daddr = inet_addr(dst),
-		.sport = htons(sport),
-		.dport = htons(dport),
-		.nexthdr = proto,
-		.flags = dir,
+	    .saddr = inet_addr(src),
+	    .daddr = inet_addr(dst),
+	    .sport = htons(sport),
+	    .dport = htons(dport),
+	    .nexthdr = proto,
+	    .flags = dir,
 	};
 	return k;
 }
@@ -71,12 +71,20 @@ static void add_flow(int ct_fd, const struct ct4_key *k, __u32 lifetime, __u16 n
 
 	if (nat_port) {
 		struct nat4_key egress = {
-			.daddr = k->daddr, .saddr = k->saddr, .dport = k->dport,
-			.sport = k->sport, .nexthdr = k->nexthdr, .dir = NAT_DIR_EGRESS,
+		    .daddr = k->daddr,
+		    .saddr = k->saddr,
+		    .dport = k->dport,
+		    .sport = k->sport,
+		    .nexthdr = k->nexthdr,
+		    .dir = NAT_DIR_EGRESS,
 		};
 		struct nat4_key ingress = {
-			.daddr = inet_addr(NODE_IP), .saddr = k->daddr, .dport = htons(nat_port),
-			.sport = k->dport, .nexthdr = k->nexthdr, .dir = NAT_DIR_INGRESS,
+		    .daddr = inet_addr(NODE_IP),
+		    .saddr = k->daddr,
+		    .dport = htons(nat_port),
+		    .sport = k->dport,
+		    .nexthdr = k->nexthdr,
+		    .dir = NAT_DIR_INGRESS,
 		};
 		struct nat4_entry out = {.to_addr = inet_addr(NODE_IP), .to_port = htons(nat_port)};
 		struct nat4_entry in = {.to_addr = k->saddr, .to_port = k->sport};
@@ -100,8 +108,12 @@ static bool present(int fd, const void *key)
 static bool nat_ingress_present(const struct ct4_key *k, __u16 nat_port)
 {
 	struct nat4_key ingress = {
-		.daddr = inet_addr(NODE_IP), .saddr = k->daddr, .dport = htons(nat_port),
-		.sport = k->dport, .nexthdr = k->nexthdr, .dir = NAT_DIR_INGRESS,
+	    .daddr = inet_addr(NODE_IP),
+	    .saddr = k->daddr,
+	    .dport = htons(nat_port),
+	    .sport = k->dport,
+	    .nexthdr = k->nexthdr,
+	    .dir = NAT_DIR_INGRESS,
 	};
 	return present(nat, &ingress);
 }
@@ -109,8 +121,12 @@ static bool nat_ingress_present(const struct ct4_key *k, __u16 nat_port)
 static bool nat_egress_present(const struct ct4_key *k)
 {
 	struct nat4_key egress = {
-		.daddr = k->daddr, .saddr = k->saddr, .dport = k->dport,
-		.sport = k->sport, .nexthdr = k->nexthdr, .dir = NAT_DIR_EGRESS,
+	    .daddr = k->daddr,
+	    .saddr = k->saddr,
+	    .dport = k->dport,
+	    .sport = k->sport,
+	    .nexthdr = k->nexthdr,
+	    .dir = NAT_DIR_EGRESS,
 	};
 	return present(nat, &egress);
 }
@@ -136,20 +152,24 @@ static int teardown(void **state)
 
 static void test_deletes_exactly_expired_entries_and_their_nat(void **state)
 {
-	struct ct4_key live_tcp = flow_key("10.0.0.1", 40000, "1.1.1.1", 443, IPPROTO_TCP, CT_EGRESS);
-	struct ct4_key dead_tcp = flow_key("10.0.0.1", 40001, "1.1.1.1", 443, IPPROTO_TCP, CT_EGRESS);
-	struct ct4_key dead_plain = flow_key("10.0.0.2", 5000, "10.0.0.3", 80, IPPROTO_TCP,
-					     CT_INGRESS);
+	struct ct4_key live_tcp =
+	    flow_key("10.0.0.1", 40000, "1.1.1.1", 443, IPPROTO_TCP, CT_EGRESS);
+	struct ct4_key dead_tcp =
+	    flow_key("10.0.0.1", 40001, "1.1.1.1", 443, IPPROTO_TCP, CT_EGRESS);
+	struct ct4_key dead_plain =
+	    flow_key("10.0.0.2", 5000, "10.0.0.3", 80, IPPROTO_TCP, CT_INGRESS);
 	struct ct4_key edge = flow_key("10.0.0.2", 5001, "10.0.0.3", 80, IPPROTO_TCP, CT_INGRESS);
-	struct ct4_key live_udp = flow_key("10.0.0.1", 53000, "8.8.8.8", 53, IPPROTO_UDP, CT_EGRESS);
-	struct ct4_key dead_udp = flow_key("10.0.0.1", 53001, "8.8.8.8", 53, IPPROTO_UDP, CT_EGRESS);
+	struct ct4_key live_udp =
+	    flow_key("10.0.0.1", 53000, "8.8.8.8", 53, IPPROTO_UDP, CT_EGRESS);
+	struct ct4_key dead_udp =
+	    flow_key("10.0.0.1", 53001, "8.8.8.8", 53, IPPROTO_UDP, CT_EGRESS);
 	struct ct_gc gc;
 
 	(void)state;
 	add_flow(ct_tcp, &live_tcp, NOW + 100, 33000);
 	add_flow(ct_tcp, &dead_tcp, NOW - 1, 33001);
 	add_flow(ct_tcp, &dead_plain, NOW - 50, 0);
-	add_flow(ct_tcp, &edge, NOW, 0);		/* expires at NOW: not yet past */
+	add_flow(ct_tcp, &edge, NOW, 0); /* expires at NOW: not yet past */
 	add_flow(ct_any, &live_udp, NOW + 10, 33002);
 	add_flow(ct_any, &dead_udp, 5, 33003);
 
@@ -157,7 +177,7 @@ static void test_deletes_exactly_expired_entries_and_their_nat(void **state)
 	assert_int_equal(ct_gc_run(&gc, NOW), 0);
 	assert_int_equal(gc.last_scanned, 6);
 	assert_int_equal(gc.last_deleted, 3);
-	assert_int_equal(gc.last_nat_deleted, 4);	/* two pairs */
+	assert_int_equal(gc.last_nat_deleted, 4); /* two pairs */
 	assert_int_equal(gc.passes, 1);
 
 	assert_true(present(ct_tcp, &live_tcp));
@@ -184,8 +204,12 @@ static void test_keeps_nat_entry_reused_by_another_flow(void **state)
 {
 	struct ct4_key dead = flow_key("10.0.0.1", 40001, "1.1.1.1", 443, IPPROTO_TCP, CT_EGRESS);
 	struct nat4_key ingress = {
-		.daddr = inet_addr(NODE_IP), .saddr = dead.daddr, .dport = htons(33001),
-		.sport = dead.dport, .nexthdr = IPPROTO_TCP, .dir = NAT_DIR_INGRESS,
+	    .daddr = inet_addr(NODE_IP),
+	    .saddr = dead.daddr,
+	    .dport = htons(33001),
+	    .sport = dead.dport,
+	    .nexthdr = IPPROTO_TCP,
+	    .dir = NAT_DIR_INGRESS,
 	};
 	struct nat4_entry other = {.to_addr = inet_addr("10.0.0.9"), .to_port = htons(41000)};
 	struct ct_gc gc;
@@ -209,8 +233,8 @@ static void test_many_entries_walk_completes(void **state)
 	/* More than one bucket's worth, deleting every other entry while
 	 * walking: none may be skipped or visited twice. */
 	for (int i = 0; i < 2000; i++) {
-		struct ct4_key k = flow_key("10.0.0.1", 10000 + i, "1.1.1.1", 80, IPPROTO_TCP,
-					    CT_EGRESS);
+		struct ct4_key k =
+		    flow_key("10.0.0.1", 10000 + i, "1.1.1.1", 80, IPPROTO_TCP, CT_EGRESS);
 
 		add_flow(ct_tcp, &k, i % 2 ? NOW + 1 : NOW - 1, 0);
 	}
@@ -233,8 +257,8 @@ static void test_interval_adapts(void **state)
 	assert_int_equal(ct_gc_run(&gc, NOW), 0);
 	assert_int_equal(gc.interval_ms, 2000);
 	for (int i = 0; i < 20; i++) {
-		struct ct4_key k = flow_key("10.0.0.1", 20000 + i, "1.1.1.1", 80, IPPROTO_TCP,
-					    CT_EGRESS);
+		struct ct4_key k =
+		    flow_key("10.0.0.1", 20000 + i, "1.1.1.1", 80, IPPROTO_TCP, CT_EGRESS);
 
 		add_flow(ct_tcp, &k, NOW + 1000, 0);
 	}
@@ -246,8 +270,8 @@ static void test_interval_adapts(void **state)
 
 	/* Between 5% and 25% deleted: stays. 1 of 20 live + 2 expired = 2/21. */
 	for (int i = 0; i < 2; i++) {
-		struct ct4_key k = flow_key("10.0.0.2", 20000 + i, "1.1.1.1", 80, IPPROTO_TCP,
-					    CT_EGRESS);
+		struct ct4_key k =
+		    flow_key("10.0.0.2", 20000 + i, "1.1.1.1", 80, IPPROTO_TCP, CT_EGRESS);
 
 		add_flow(ct_tcp, &k, NOW - 1, 0);
 	}
@@ -258,8 +282,8 @@ static void test_interval_adapts(void **state)
 	/* Most of it expired: speed up, down to the min. */
 	for (int round = 0; round < 4; round++) {
 		for (int i = 0; i < 40; i++) {
-			struct ct4_key k = flow_key("10.0.0.3", 20000 + i, "1.1.1.1", 80,
-						    IPPROTO_UDP, CT_EGRESS);
+			struct ct4_key k =
+			    flow_key("10.0.0.3", 20000 + i, "1.1.1.1", 80, IPPROTO_UDP, CT_EGRESS);
 
 			add_flow(ct_any, &k, NOW - 1, 0);
 		}
@@ -276,10 +300,10 @@ static void test_flush_empties_all_maps(void **state)
 
 	(void)state;
 	for (int i = 0; i < 300; i++) {
-		struct ct4_key t = flow_key("10.0.0.1", 30000 + i, "1.1.1.1", 80, IPPROTO_TCP,
-					    CT_EGRESS);
-		struct ct4_key u = flow_key("10.0.0.1", 30000 + i, "1.1.1.1", 53, IPPROTO_UDP,
-					    CT_EGRESS);
+		struct ct4_key t =
+		    flow_key("10.0.0.1", 30000 + i, "1.1.1.1", 80, IPPROTO_TCP, CT_EGRESS);
+		struct ct4_key u =
+		    flow_key("10.0.0.1", 30000 + i, "1.1.1.1", 53, IPPROTO_UDP, CT_EGRESS);
 
 		add_flow(ct_tcp, &t, NOW + 100, 40000 + i);
 		add_flow(ct_any, &u, NOW + 100, 50000 + i);
@@ -295,13 +319,13 @@ static void test_flush_empties_all_maps(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_deletes_exactly_expired_entries_and_their_nat,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_keeps_nat_entry_reused_by_another_flow, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_many_entries_walk_completes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_interval_adapts, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flush_empties_all_maps, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_deletes_exactly_expired_entries_and_their_nat,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keeps_nat_entry_reused_by_another_flow, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_many_entries_walk_completes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_interval_adapts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_empties_all_maps, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,7 +29,7 @@
 
 #define TCX_INGRESS 46
 #define TCX_EGRESS  47
-#define LEGACY_PRIO 0xa0	/* Axon's legacy filter slot (tc_attach.c) */
+#define LEGACY_PRIO 0xa0 /* Axon's legacy filter slot (tc_attach.c) */
 
 static struct {
 	char cg_path[128];
@@ -53,13 +53,13 @@ static const char *cgroup2_root(void)
 static struct loader_config loader_cfg(const struct datapath_config *tc_config)
 {
 	return (struct loader_config){
-		.bpf_root = dp_fx.bpf_root,
-		.cgroup_root = fx.cg_path,
-		.lb_map_max = 1024,
-		.sock_rev_max = 4096,
-		.state_dir = dp_fx.state_dir,
-		.tc_mode = TC_MODE_AUTO,
-		.tc_config = tc_config,
+	    .bpf_root = dp_fx.bpf_root,
+	    .cgroup_root = fx.cg_path,
+	    .lb_map_max = 1024,
+	    .sock_rev_max = 4096,
+	    .state_dir = dp_fx.state_dir,
+	    .tc_mode = TC_MODE_AUTO,
+	    .tc_config = tc_config,
 	};
 }
 
@@ -188,8 +188,8 @@ static void test_tc_load_swaps_programs_in_place(void **state)
 	legacy = dp->tc_attach;
 	legacy.mode = TC_MODE_LEGACY;
 	assert_int_equal(tc_attach(&legacy, dp->prog_fd[DP_PROG_FROM_CONTAINER],
-				   dp_prog_names[DP_PROG_FROM_CONTAINER], if_nametoindex("ld1"), "ld1",
-				   TC_INGRESS, NULL),
+				   dp_prog_names[DP_PROG_FROM_CONTAINER], if_nametoindex("ld1"),
+				   "ld1", TC_INGRESS, NULL),
 			 0);
 	old_in = prog_id_of(dp->prog_fd[DP_PROG_FROM_NETDEV]);
 	old_out = prog_id_of(dp->prog_fd[DP_PROG_TO_NETDEV]);
@@ -299,16 +299,16 @@ static int group_teardown(void **state)
 	(void)state;
 	if (fx.loaded)
 		datapath_close(&fx.dp);
-	dp_fx_leave();		/* detaches the links (the cgroup ones too), removes the cgroup */
+	dp_fx_leave(); /* detaches the links (the cgroup ones too), removes the cgroup */
 	return 0;
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_load_shares_pinned_maps),
-		cmocka_unit_test(test_tc_load_swaps_programs_in_place),
-		cmocka_unit_test(test_restart_reuses_pins_and_links),
+	    cmocka_unit_test(test_load_shares_pinned_maps),
+	    cmocka_unit_test(test_tc_load_swaps_programs_in_place),
+	    cmocka_unit_test(test_restart_reuses_pins_and_links),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -28,7 +28,7 @@
 static struct {
 	struct netdev_ctx *nd;
 	pid_t pod_pid;
-	char pod_mac[32];	/* lxc0p's MAC as `ip` prints it */
+	char pod_mac[32]; /* lxc0p's MAC as `ip` prints it */
 } fx = {.pod_pid = -1};
 
 /* "aa:bb:.." of @dev as `ip` sees it, into buf. */
@@ -51,8 +51,8 @@ static int mac_of(const char *dev, char *buf, size_t len)
 
 static void mac_str(const __u8 mac[6], char *buf, size_t len)
 {
-	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-		 mac[4], mac[5]);
+	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+		 mac[5]);
 }
 
 static void pod_kill(void)
@@ -185,7 +185,7 @@ static void test_changes_are_notified(void **state)
 	bool changed = true;
 
 	(void)state;
-	assert_int_equal(netdev_process(fx.nd, &changed), 0);	/* drain */
+	assert_int_equal(netdev_process(fx.nd, &changed), 0); /* drain */
 	assert_int_equal(netdev_by_name(fx.nd, "new0", &dev), -ENODEV);
 	assert_int_equal(veth_add("new0"), 0);
 	assert_int_equal(poll(&pfd, 1, 2000), 1);
@@ -228,9 +228,9 @@ static int route_lines(const char *dst, char *out, size_t len)
 static struct node_route route(const char *cidr, int len, const char *via, const char *dev)
 {
 	struct node_route r = {
-		.dst = {.addr = inet_addr(cidr), .len = len},
-		.via = inet_addr(via),
-		.ifindex = if_nametoindex(dev),
+	    .dst = {.addr = inet_addr(cidr), .len = len},
+	    .via = inet_addr(via),
+	    .ifindex = if_nametoindex(dev),
 	};
 	return r;
 }
@@ -294,12 +294,12 @@ static void test_node_route_never_replaces_a_foreign_route(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_native_from_default_route),
-		cmocka_unit_test(test_native_by_name_and_missing_device),
-		cmocka_unit_test(test_pod_device_by_host_route),
-		cmocka_unit_test(test_changes_are_notified),
-		cmocka_unit_test(test_node_routes_replace_list_delete_only_ours),
-		cmocka_unit_test(test_node_route_never_replaces_a_foreign_route),
+	    cmocka_unit_test(test_native_from_default_route),
+	    cmocka_unit_test(test_native_by_name_and_missing_device),
+	    cmocka_unit_test(test_pod_device_by_host_route),
+	    cmocka_unit_test(test_changes_are_notified),
+	    cmocka_unit_test(test_node_routes_replace_list_delete_only_ours),
+	    cmocka_unit_test(test_node_route_never_replaces_a_foreign_route),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

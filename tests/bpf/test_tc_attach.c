@@ -19,7 +19,7 @@
 #include "dp_fixture.h"
 #include "datapath/tc_attach.h"
 
-#define TCX_INGRESS 46	/* enum bpf_attach_type, Linux >= 6.6 */
+#define TCX_INGRESS 46 /* enum bpf_attach_type, Linux >= 6.6 */
 #define TCX_EGRESS  47
 
 static int prog_a = -1, prog_b = -1;
@@ -27,9 +27,9 @@ static int prog_a = -1, prog_b = -1;
 static struct tc_attach_ctx ctx_of(enum tc_mode mode)
 {
 	return (struct tc_attach_ctx){
-		.bpf_root = dp_fx.bpf_root,
-		.state_dir = dp_fx.state_dir,
-		.mode = mode,
+	    .bpf_root = dp_fx.bpf_root,
+	    .state_dir = dp_fx.state_dir,
+	    .mode = mode,
 	};
 }
 
@@ -65,9 +65,9 @@ static __u32 link_id_at(const char *pin)
 static __u32 legacy_filter(const char *ifname, bool ingress, __u32 prio, __u32 handle)
 {
 	struct bpf_tc_hook hook = {
-		.sz = sizeof(hook),
-		.ifindex = if_nametoindex(ifname),
-		.attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS,
+	    .sz = sizeof(hook),
+	    .ifindex = if_nametoindex(ifname),
+	    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS,
 	};
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .priority = prio, .handle = handle);
 
@@ -226,7 +226,7 @@ static void test_legacy_records_and_spares_foreign_filters(void **state)
 	assert_int_equal(tc_detach(&ctx, "leg0", TC_INGRESS), 0);
 	assert_int_equal(legacy_filter("leg0", true, 0xa0, 0xa0), 0);
 	assert_int_equal(legacy_filter("leg0", true, FOREIGN_PRIO, 1), foreign_id);
-	assert_true(has_clsact("leg0"));	/* ours, but still in use */
+	assert_true(has_clsact("leg0")); /* ours, but still in use */
 	assert_null(strstr(record_text(), "\"leg0\""));
 	assert_int_equal(tc_detach(&ctx, "leg0", TC_INGRESS), -ENOENT);
 	close(foreign_prog);
@@ -245,7 +245,7 @@ static void test_legacy_removes_only_its_own_qdisc(void **state)
 	assert_int_equal(tc_attach(&ctx, prog_a, "prog_a", ifindex, "leg1", TC_EGRESS, NULL), 0);
 	assert_int_equal(legacy_filter("leg1", false, 0xa0, 0xa0), prog_id_of(prog_a));
 	assert_int_equal(tc_detach(&ctx, "leg1", TC_INGRESS), 0);
-	assert_true(has_clsact("leg1"));	/* egress filter still there */
+	assert_true(has_clsact("leg1")); /* egress filter still there */
 	assert_int_equal(tc_detach(&ctx, "leg1", TC_EGRESS), 0);
 	assert_false(has_clsact("leg1"));
 
@@ -326,12 +326,11 @@ static void test_detach_all_removes_both_kinds(void **state)
 	(void)state;
 	assert_int_equal(veth_add("all0"), 0);
 	assert_int_equal(veth_add("all1"), 0);
-	assert_int_equal(tc_attach(&tcx, prog_a, "prog_a", if_nametoindex("all0"), "all0",
-				   TC_EGRESS, NULL),
-			 0);
-	assert_int_equal(tc_attach(&legacy, prog_b, "prog_b", if_nametoindex("all1"), "all1",
-				   TC_INGRESS, NULL),
-			 0);
+	assert_int_equal(
+	    tc_attach(&tcx, prog_a, "prog_a", if_nametoindex("all0"), "all0", TC_EGRESS, NULL), 0);
+	assert_int_equal(
+	    tc_attach(&legacy, prog_b, "prog_b", if_nametoindex("all1"), "all1", TC_INGRESS, NULL),
+	    0);
 	assert_int_equal(tc_list(&tcx, list, 4), 2);
 	assert_int_equal(tc_detach_all(&tcx), 2);
 	assert_int_equal(tc_list(&tcx, list, 4), 0);
@@ -367,14 +366,14 @@ static int group_teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_probe_picks_tcx_and_leaves_nothing),
-		cmocka_unit_test(test_tcx_attach_pins_and_updates_in_place),
-		cmocka_unit_test(test_tcx_device_recreated_gets_new_link),
-		cmocka_unit_test(test_legacy_records_and_spares_foreign_filters),
-		cmocka_unit_test(test_legacy_removes_only_its_own_qdisc),
-		cmocka_unit_test(test_legacy_refuses_unrecorded_filter_in_its_slot),
-		cmocka_unit_test(test_mode_change_moves_the_attachment),
-		cmocka_unit_test(test_detach_all_removes_both_kinds),
+	    cmocka_unit_test(test_probe_picks_tcx_and_leaves_nothing),
+	    cmocka_unit_test(test_tcx_attach_pins_and_updates_in_place),
+	    cmocka_unit_test(test_tcx_device_recreated_gets_new_link),
+	    cmocka_unit_test(test_legacy_records_and_spares_foreign_filters),
+	    cmocka_unit_test(test_legacy_removes_only_its_own_qdisc),
+	    cmocka_unit_test(test_legacy_refuses_unrecorded_filter_in_its_slot),
+	    cmocka_unit_test(test_mode_change_moves_the_attachment),
+	    cmocka_unit_test(test_detach_all_removes_both_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
