@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,12 +9,23 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "axon/ct.h"
+#include "axon/events.h"
 #include "axon/maps.h"
+#include "axon/nat.h"
 #include "bpffs.h"
 #include "log.h"
 #include "pin.h"
 #include "loader.h"
 #include "sock_lb.skel.h"
+#include "tc_datapath.skel.h"
+
+const char *const dp_prog_names[DP_PROG_MAX] = {
+	[DP_PROG_FROM_CONTAINER] = "from_container",
+	[DP_PROG_TO_CONTAINER] = "to_container",
+	[DP_PROG_FROM_NETDEV] = "from_netdev",
+	[DP_PROG_TO_NETDEV] = "to_netdev",
+};
 
 static __u32 map_size_for(const char *name, const struct loader_config *cfg)
 {
@@ -140,20 +152,189 @@ static int attach_cgroup_prog(struct datapath *dp, struct bpf_program *prog, int
 	return 0;
 }
 
+/* The fds of the tc-only maps that the datapath owns (see tc_maps_dup). */
+static int *tc_map_fd_slot(struct datapath *dp, const char *name)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} slots[] = {
+		{MAP_ENDPOINTS, offsetof(struct datapath, endpoints_fd)},
+		{MAP_IPCACHE, offsetof(struct datapath, ipcache_fd)},
+		{MAP_CT4_TCP, offsetof(struct datapath, ct4_tcp_fd)},
+		{MAP_CT4_ANY, offsetof(struct datapath, ct4_any_fd)},
+		{MAP_NAT4, offsetof(struct datapath, nat4_fd)},
+		{MAP_LB4_AFFINITY, offsetof(struct datapath, lb4_affinity_fd)},
+		{MAP_LB4_MAGLEV, offsetof(struct datapath, lb4_maglev_fd)},
+		{MAP_EVENTS, offsetof(struct datapath, events_fd)},
+	};
+
+	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+		if (!strcmp(slots[i].name, name))
+			return (int *)((char *)dp + slots[i].off);
+	}
+	return NULL;
+}
+
 static void maps_record(struct datapath *dp, struct bpf_object *obj)
 {
 	struct bpf_map *map;
 
 	bpf_object__for_each_map(map, obj) {
+		const char *name = bpf_map__name(map);
 		struct map_info_row *row;
+		bool seen = false;
+		int *slot;
 
-		if (!bpf_map__pin_path(map) || dp->n_maps == (int)(sizeof(dp->maps) / sizeof(dp->maps[0])))
+		for (int i = 0; i < dp->n_maps; i++)
+			seen = seen || !strcmp(dp->maps[i].name, name);
+		if (seen || !bpf_map__pin_path(map) ||
+		    dp->n_maps == (int)(sizeof(dp->maps) / sizeof(dp->maps[0])))
 			continue;
 		row = &dp->maps[dp->n_maps++];
-		snprintf(row->name, sizeof(row->name), "%s", bpf_map__name(map));
+		snprintf(row->name, sizeof(row->name), "%s", name);
 		row->max_entries = bpf_map__max_entries(map);
-		row->fd = bpf_map__fd(map);
+		slot = tc_map_fd_slot(dp, name);
+		row->fd = slot && *slot >= 0 ? *slot : bpf_map__fd(map);
 	}
+}
+
+void datapath_config_defaults(struct datapath_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->flags = CFG_SOCK_LB | CFG_HOST_ROUTING | CFG_NODE_PORT;
+	c->node_port_min = NODE_PORT_MIN_DEFAULT;
+	c->node_port_max = NODE_PORT_MAX_DEFAULT;
+	c->nat_port_min = NAT_PORT_MIN_DEFAULT;
+	c->nat_port_max = NAT_PORT_MAX_DEFAULT;
+	c->ct_lifetime_tcp = CT_LIFETIME_TCP_DEFAULT;
+	c->ct_lifetime_syn = CT_LIFETIME_SYN_DEFAULT;
+	c->ct_lifetime_close = CT_LIFETIME_CLOSE_DEFAULT;
+	c->ct_lifetime_any = CT_LIFETIME_ANY_DEFAULT;
+	c->events_rate = EVENTS_RATE_DEFAULT;
+	c->events_burst = EVENTS_BURST_DEFAULT;
+}
+
+/* The tc-only maps under fds of the datapath's own, so that they outlive the
+ * skeleton datapath_tc_load() replaces. */
+static int tc_maps_dup(struct datapath *dp)
+{
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, dp->tc->obj) {
+		int *slot = tc_map_fd_slot(dp, bpf_map__name(map));
+
+		if (!slot || *slot >= 0)
+			continue;
+		*slot = fcntl(bpf_map__fd(map), F_DUPFD_CLOEXEC, 3);
+		if (*slot < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static void tc_maps_close(struct datapath *dp)
+{
+	int *fds[] = {&dp->endpoints_fd,    &dp->ipcache_fd,	 &dp->ct4_tcp_fd,
+		      &dp->ct4_any_fd,	    &dp->nat4_fd,	 &dp->lb4_affinity_fd,
+		      &dp->lb4_maglev_fd,   &dp->events_fd};
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
+/* Open and load the tc object with @config, its maps on the shared pins. */
+static int tc_object_load(const struct loader_config *cfg, const struct datapath_config *config,
+			  struct tc_datapath **out)
+{
+	struct tc_datapath *tc;
+	int err;
+
+	tc = tc_datapath__open();
+	if (!tc)
+		return -errno;
+	tc->rodata->CONFIG = *config;
+	err = maps_prepare(tc->obj, cfg);
+	if (!err)
+		err = tc_datapath__load(tc);
+	if (err) {
+		pr_err("loading tc datapath programs failed", "error=\"%s\"", strerror(-err));
+		tc_datapath__destroy(tc);
+		return err;
+	}
+	*out = tc;
+	return 0;
+}
+
+static int prog_fd_by_name(struct tc_datapath *tc, const char *name)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(tc->obj, name);
+
+	return prog ? bpf_program__fd(prog) : -ENOENT;
+}
+
+/* Put @tc's programs on every attachment Axon has. Attachments to devices
+ * that are gone (or were recreated under the same name) are dropped: the
+ * agent attaches again when it sees the device. */
+static int tc_swap_attachments(struct datapath *dp, struct tc_datapath *tc)
+{
+	struct tc_attachment have[256];
+	int n, first_err = 0;
+
+	n = tc_list(&dp->tc_attach, have, sizeof(have) / sizeof(have[0]));
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		struct tc_attach_ctx ctx = dp->tc_attach;
+		struct tc_attachment *a = &have[i];
+		int prog_fd = prog_fd_by_name(tc, a->program);
+		int err;
+
+		if (!a->ifindex || if_nametoindex(a->ifname) != (unsigned int)a->ifindex ||
+		    prog_fd < 0) {
+			pr_info("dropping stale tc attachment", "dev=%s ifindex=%d program=%s",
+				a->ifname, a->ifindex, a->program);
+			tc_detach(&ctx, a->ifname, a->dir);
+			continue;
+		}
+		ctx.mode = a->mode;	/* keep each where it is; tc_attach() moves modes */
+		err = tc_attach(&ctx, prog_fd, a->program, a->ifindex, a->ifname, a->dir, NULL);
+		if (err && !first_err)
+			first_err = err;
+	}
+	return first_err;
+}
+
+static int tc_load(struct datapath *dp, const struct datapath_config *config, bool swap)
+{
+	struct tc_datapath *tc = NULL;
+	int err, dup_err;
+
+	err = tc_object_load(&dp->cfg, config, &tc);
+	if (err)
+		return err;
+	if (swap)
+		err = tc_swap_attachments(dp, tc);
+	/* Whatever the swap did, the new programs are the current ones: the old
+	 * skeleton's programs stay alive only where a link still holds them. */
+	if (dp->tc)
+		tc_datapath__destroy(dp->tc);
+	dp->tc = tc;
+	dp->tc_config = *config;
+	for (int i = 0; i < DP_PROG_MAX; i++)
+		dp->prog_fd[i] = prog_fd_by_name(tc, dp_prog_names[i]);
+	dup_err = tc_maps_dup(dp);
+	if (err)
+		pr_err("tc programs not replaced everywhere", "error=\"%s\"", strerror(-err));
+	return err ? err : dup_err;
+}
+
+int datapath_tc_load(struct datapath *dp, const struct datapath_config *config)
+{
+	return tc_load(dp, config, true);
 }
 
 int datapath_load(struct datapath *dp, const struct loader_config *cfg)
@@ -164,6 +345,14 @@ int datapath_load(struct datapath *dp, const struct loader_config *cfg)
 	int cg_fd = -1, err;
 
 	memset(dp, 0, sizeof(*dp));
+	dp->endpoints_fd = dp->ipcache_fd = dp->ct4_tcp_fd = dp->ct4_any_fd = dp->nat4_fd = -1;
+	dp->lb4_affinity_fd = dp->lb4_maglev_fd = dp->events_fd = -1;
+	dp->cfg = *cfg;
+	dp->tc_attach = (struct tc_attach_ctx){
+		.bpf_root = cfg->bpf_root,
+		.state_dir = cfg->state_dir,
+		.mode = cfg->tc_mode,
+	};
 	err = bpffs_prepare(cfg->bpf_root);
 	if (err) {
 		pr_err("bpffs not usable", "path=%s error=\"%s\"", cfg->bpf_root, strerror(-err));
@@ -208,24 +397,46 @@ int datapath_load(struct datapath *dp, const struct loader_config *cfg)
 			cfg->cgroup_root, dp->attach[dp->n_attach - 1].updated ? "updated" : "new");
 	}
 	close(cg_fd);
+	cg_fd = -1;
 
 	dp->lb.fd[LB_MAP_SERVICES] = bpf_map__fd(dp->sock->maps.lb4_services);
 	dp->lb.fd[LB_MAP_BACKENDS] = bpf_map__fd(dp->sock->maps.lb4_backends);
 	dp->lb.fd[LB_MAP_REVNAT] = bpf_map__fd(dp->sock->maps.lb4_reverse_nat);
 	dp->metrics_fd = bpf_map__fd(dp->sock->maps.metrics);
+
+	if (cfg->tc_config) {
+		err = tc_load(dp, cfg->tc_config, true);
+	} else {
+		/* No configuration yet (the node's address comes later): load
+		 * with defaults for the fds, but leave what runs on devices
+		 * alone until datapath_tc_load() brings the real one. */
+		struct datapath_config defaults;
+
+		datapath_config_defaults(&defaults);
+		err = tc_load(dp, &defaults, false);
+	}
+	if (err && !dp->tc)
+		goto fail;
+	err = 0;	/* loaded; a stale attachment was logged and dropped */
 	maps_record(dp, dp->sock->obj);
+	maps_record(dp, dp->tc->obj);
 	return 0;
 fail:
 	if (cg_fd >= 0)
 		close(cg_fd);
-	sock_lb__destroy(dp->sock);
-	dp->sock = NULL;
+	datapath_close(dp);
 	return err;
 }
 
 void datapath_close(struct datapath *dp)
 {
-	/* Destroying the skeleton closes fds; pinned maps and links remain. */
+	/* Destroying the skeletons closes fds; pinned maps and links remain. */
 	sock_lb__destroy(dp->sock);
 	dp->sock = NULL;
+	tc_datapath__destroy(dp->tc);
+	dp->tc = NULL;
+	if (dp->cfg.bpf_root)	/* datapath_load() ran: the fds are ours or -1 */
+		tc_maps_close(dp);
+	for (int i = 0; i < DP_PROG_MAX; i++)
+		dp->prog_fd[i] = -1;
 }

@@ -8,6 +8,14 @@
  * attached. On start an existing link is updated in place with the new
  * program (BPF_LINK_UPDATE), so there is no moment without a program; a link
  * attached somewhere else (another cgroup) is detached and re-created.
+ *
+ * Two BPF objects are loaded: the socket load balancer (sock_lb, attached to
+ * the cgroup here) and the tc datapath (tc_datapath, attached to devices by
+ * the agent through tc_attach.h with dp->prog_fd[] and dp->tc_attach). They
+ * share every map they both declare (lb4_*, metrics) through the pins. The
+ * tc object is configured with a struct datapath_config (CONFIG in its
+ * .rodata) at load; datapath_tc_load() loads it again with a new one and
+ * swaps the programs on every device Axon attached to in place.
  */
 #ifndef AXON_LOADER_H
 #define AXON_LOADER_H
@@ -15,6 +23,8 @@
 #include <stdbool.h>
 #include <linux/types.h>
 
+#include "axon/config.h"
+#include "datapath/tc_attach.h"
 #include "lb/bpf_ops.h"
 
 struct loader_config {
@@ -22,7 +32,22 @@ struct loader_config {
 	const char *cgroup_root;
 	__u32 lb_map_max;		/* services, backends (and rev-NAT, capped at 65536) */
 	__u32 sock_rev_max;
+	/* The tc datapath. The strings must outlive the datapath. */
+	const char *state_dir;		/* legacy tc record; NULL: no legacy tc */
+	enum tc_mode tc_mode;		/* AUTO: tc_probe_tcx() decides; LEGACY: forced */
+	const struct datapath_config *tc_config;	/* NULL: datapath_config_defaults() */
 };
+
+/* The tc programs, by what they attach to. */
+enum dp_prog {
+	DP_PROG_FROM_CONTAINER,		/* pod's host-side device, ingress */
+	DP_PROG_TO_CONTAINER,		/* pod's host-side device, egress */
+	DP_PROG_FROM_NETDEV,		/* native device, ingress */
+	DP_PROG_TO_NETDEV,		/* native device, egress */
+	DP_PROG_MAX,
+};
+
+extern const char *const dp_prog_names[DP_PROG_MAX];
 
 #define DATAPATH_MAX_ATTACH 16
 
@@ -45,11 +70,38 @@ struct datapath {
 	int metrics_fd;
 	struct attach_point attach[DATAPATH_MAX_ATTACH];
 	int n_attach;
-	struct map_info_row maps[16];
+	struct map_info_row maps[24];
 	int n_maps;
+
+	/* The tc datapath. prog_fd[] changes with every datapath_tc_load();
+	 * the map fds below are the datapath's own and stay valid across it. */
+	struct tc_datapath *tc;
+	struct datapath_config tc_config;	/* what the loaded programs were given */
+	struct tc_attach_ctx tc_attach;		/* for tc_probe_tcx()/tc_attach()/tc_detach() */
+	int prog_fd[DP_PROG_MAX];
+	int endpoints_fd, ipcache_fd, ct4_tcp_fd, ct4_any_fd, nat4_fd;
+	int lb4_affinity_fd, lb4_maglev_fd, events_fd;
+	struct loader_config cfg;
 };
 
+/* Defaults for every field of the tc programs' configuration (Cilium's
+ * timeouts and port ranges; flags: host routing and socket LB on). */
+void datapath_config_defaults(struct datapath_config *c);
+
+/* Load both objects (maps pinned and shared) and attach the socket LB to the
+ * cgroup. With cfg->tc_config, the new tc programs also replace the ones on
+ * every device Axon attached to before (pins and the legacy record: a restart
+ * swaps them in place); without it the tc object is loaded with defaults (for
+ * prog_fd[] and the map fds) and the devices keep their programs until
+ * datapath_tc_load(). */
 int datapath_load(struct datapath *dp, const struct loader_config *cfg);
+
+/* Load the tc object again with @cfg and replace the program on every
+ * attachment Axon has (tcx: BPF_LINK_UPDATE; legacy: filter replace), so no
+ * device is ever without a program. On a load error the running programs
+ * stay. Attachments to devices that are gone are dropped. */
+int datapath_tc_load(struct datapath *dp, const struct datapath_config *cfg);
+
 /* Close our fds; pins (and so the datapath) stay. */
 void datapath_close(struct datapath *dp);
 

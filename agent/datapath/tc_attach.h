@@ -52,4 +52,9 @@ int tc_detach(struct tc_attach_ctx *ctx, const char *ifname, enum tc_dir dir);
  * to @max, returns the count. Used by status and by cleanup. */
 int tc_list(struct tc_attach_ctx *ctx, struct tc_attachment *out, int max);
 
+/* tc_detach() everything tc_list() reports (--flush-on-exit, cleanup: the
+ * legacy filters are not pins, so bpffs_flush() cannot see them). Returns the
+ * count removed or the first error. */
+int tc_detach_all(struct tc_attach_ctx *ctx);
+
 #endif /* AXON_TC_ATTACH_H */
