@@ -203,6 +203,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		/* Not from a datapath this build knows; say so, keep going. */
 		if (m->type)
 			return 0;
+		m->shown++;
 		if (cli.json) {
 			o = cJSON_CreateObject();
 			cJSON_AddStringToObject(o, "error", "short event");
