@@ -20,6 +20,7 @@
 #endif
 
 struct cli_opts {
+	const char *command;	/* the command being run, e.g. "bpf ct list" */
 	const char *bpf_root;
 	const char *socket_path;
 	bool json;

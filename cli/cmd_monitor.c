@@ -240,7 +240,7 @@ static int parse_type(int *argc, char **argv, int *type)
 
 		if (!strcmp(argv[i], "--type")) {
 			if (i + 1 >= *argc)
-				return cli_error("monitor: --type needs drop or trace");
+				return cli_error("%s: --type needs drop or trace", cli.command);
 			v = argv[++i];
 		} else if (!strncmp(argv[i], "--type=", 7)) {
 			v = argv[i] + 7;
@@ -253,7 +253,7 @@ static int parse_type(int *argc, char **argv, int *type)
 		else if (!strcmp(v, "trace"))
 			*type = EVENT_TRACE;
 		else
-			return cli_error("monitor: --type takes drop or trace, not '%s'", v);
+			return cli_error("%s: --type takes drop or trace, not '%s'", cli.command, v);
 	}
 	*argc = out;
 	return 0;

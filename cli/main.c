@@ -125,6 +125,7 @@ int main(int argc, char **argv)
 	cmd = find_command(argc, argv, &used);
 	if (!cmd)
 		return cli_error("unknown command '%s'; run 'agentctl --help' for the list", argv[0]);
+	cli.command = cmd->name;
 	/* The command's own argv: argv[0] is its name, as getopt expects. */
 	return cmd->run(argc - used + 1, argv + used - 1);
 }
