@@ -336,7 +336,8 @@ def test_metrics_list_sums_cpus(maps):
 @pytest.mark.parametrize("cmd,missing", [
     (("bpf", "ct", "list"), "ct4_tcp"), (("bpf", "nat", "list"), "nat4"),
     (("bpf", "ipcache", "list"), "ipcache"), (("bpf", "endpoint", "list"), "endpoints"),
-    (("bpf", "metrics", "list"), "metrics"), (("monitor",), "events")])
+    (("bpf", "metrics", "list"), "metrics"), (("monitor",), "events"),
+    (("bpf", "lb", "list"), "lb4_services"), (("bpf", "nat", "flush"), "nat4")])
 def test_missing_map_is_one_line_error(cmd, missing):
     if os.geteuid() != 0:
         pytest.skip("needs root")
