@@ -191,7 +191,8 @@ static void flush_text(const cJSON *doc)
 	const cJSON *o;
 
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(doc, "maps"))
-		printf("Flushed %.0f entries from %s\n", json_num(o, "deleted"), json_str(o, "path"));
+		printf("Flushed %.0f entries from %s\n", json_num(o, "deleted"),
+		       json_str(o, "path"));
 }
 
 /* Conntrack and NAT go together: a NAT pair outliving its CT entry would

@@ -98,7 +98,8 @@ int cmd_bpf_endpoint_list(int argc, char **argv)
 	map_dump_sort(&d, endpoint_key_cmp);
 	arr = cJSON_CreateArray();
 	for (size_t i = 0; i < d.n; i++)
-		cJSON_AddItemToArray(arr, endpoint_json(map_dump_key(&d, i), map_dump_value(&d, i)));
+		cJSON_AddItemToArray(arr, endpoint_json(map_dump_key(&d, i),
+							map_dump_value(&d, i)));
 	map_dump_free(&d);
 	return cli_print(arr, endpoint_text);
 }

@@ -3,8 +3,12 @@
  * agentctl bpf nat list / bpf nat flush: the source-NAT map (include/axon/nat.h)
  * from its pin, in the layout of `cilium-dbg bpf nat list`:
  *
- *   TCP OUT 10.244.1.10:40000 -> 203.0.113.5:80 XLATE_SRC 192.168.50.10:32768 Created=12sec ago NeededAt=3sec ago
- *   TCP IN 203.0.113.5:80 -> 192.168.50.10:32768 XLATE_DST 10.244.1.10:40000 Created=12sec ago NeededAt=3sec ago
+ *   TCP OUT 10.244.1.10:40000 -> 203.0.113.5:80 XLATE_SRC 192.168.50.10:32768
+ *       Created=12sec ago NeededAt=3sec ago
+ *   TCP IN 203.0.113.5:80 -> 192.168.50.10:32768 XLATE_DST 10.244.1.10:40000
+ *       Created=12sec ago NeededAt=3sec ago
+ *
+ * (one line each).
  *
  * The tuple is the key as packets carry it; the ages are relative to now on
  * CLOCK_MONOTONIC, the clock the datapath stamps entries with. Egress entries

@@ -4,10 +4,18 @@
  * and trace events (include/axon/events.h) from the pinned "events" ring
  * buffer until SIGINT or SIGTERM, one line per event:
  *
- *   12:00:01.123456 drop (Invalid packet header, 134) INGRESS ifindex=5 (veth0) identity 0->0 len=60: 10.244.1.10:1234 -> 10.96.0.10:80 tcp SYN
- *   12:00:01.200000 trace (Delivered to local endpoint, 5) INGRESS ifindex=5 (veth0) to ifindex=7 identity 2->1234 len=74: ...
+ *   12:00:01.123456 drop (Invalid packet header, 134) INGRESS ifindex=5 (veth0)
+ *       identity 0->0 len=60: 10.244.1.10:1234 -> 10.96.0.10:80 tcp SYN
+ *   12:00:01.200000 trace (Delivered to local endpoint, 5) EGRESS ifindex=5 (veth0)
+ *       to ifindex=7 (lxc1) identity 2->1234 len=74: 10.96.0.10:80 -> 10.244.1.10:1234 tcp ACK
  *
- * With -o json each event is one JSON object on its own line.
+ * (one line each): local time, type, reason name and code, direction, the
+ * device the program ran on (its name when it exists in agentctl's network
+ * namespace), for traces the device the packet went to, the identities, the
+ * packet's length, and a summary of the captured headers (cli/pkt_summary.h;
+ * "[truncated]" and the like when the capture is short or malformed). The
+ * listening notice and the closing count go to stderr. With -o json each
+ * event is one JSON object on its own line, with the parsed packet fields.
  *
  * A BPF ring buffer has a single consumer position, stored in the map: two
  * monitors on one node split the events between them, and events sent while
@@ -253,7 +261,8 @@ static int parse_type(int *argc, char **argv, int *type)
 		else if (!strcmp(v, "trace"))
 			*type = EVENT_TRACE;
 		else
-			return cli_error("%s: --type takes drop or trace, not '%s'", cli.command, v);
+			return cli_error("%s: --type takes drop or trace, not '%s'", cli.command,
+					 v);
 	}
 	*argc = out;
 	return 0;
