@@ -11,9 +11,16 @@
 #define AXON_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
 #include <cjson/cJSON.h>
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
 struct cli_opts {
+	const char *command;	/* the command being run, e.g. "bpf ct list" */
 	const char *bpf_root;
 	const char *socket_path;
 	bool json;
@@ -42,9 +49,27 @@ struct table *table_new(int ncols, ...);
 void table_row(struct table *t, ...);
 void table_print(struct table *t);
 
+/* Fields of a result document for text renderers: "" / 0 when absent. */
+const char *json_str(const cJSON *o, const char *key);
+double json_num(const cJSON *o, const char *key);
+int json_int(const cJSON *o, const char *key);
+
+/* "TCP", "UDP", "ICMP", else the protocol number, into buf. */
+/* The strings of array arr joined with sep into buf ("" when none). */
+char *cli_join_strings(const cJSON *arr, const char *sep, char *buf, size_t len);
+const char *cli_proto_name(__u8 proto, char *buf, size_t len);
+
 int cmd_status(int argc, char **argv);
 int cmd_bpf_lb_list(int argc, char **argv);
 int cmd_map_list(int argc, char **argv);
 int cmd_cleanup(int argc, char **argv);
+int cmd_bpf_ct_list(int argc, char **argv);
+int cmd_bpf_ct_flush(int argc, char **argv);
+int cmd_bpf_nat_list(int argc, char **argv);
+int cmd_bpf_nat_flush(int argc, char **argv);
+int cmd_bpf_ipcache_list(int argc, char **argv);
+int cmd_bpf_endpoint_list(int argc, char **argv);
+int cmd_bpf_metrics_list(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
 
 #endif /* AXON_CLI_H */

@@ -17,6 +17,7 @@
 #include "addr.h"
 #include "cli.h"
 #include "cmd_util.h"
+#include "map_read.h"
 #include "pin.h"
 
 struct svc_entry {
@@ -241,14 +242,14 @@ static int revnat_cmp(const void *a, const void *b)
 
 static int list_revnat(void)
 {
-	int fd = pin_map_open(cli.bpf_root, MAP_LB4_REVERSE_NAT);
 	__u32 key, next, *prev = NULL, *ids = NULL;
 	size_t n = 0, cap = 0;
 	cJSON *arr;
+	int fd, err;
 
-	if (fd < 0)
-		return cli_error("cannot open map %s under %s: %s", MAP_LB4_REVERSE_NAT,
-				 cli.bpf_root, strerror(-fd));
+	err = cli_map_open(MAP_LB4_REVERSE_NAT, sizeof(__u32), sizeof(struct lb4_reverse_nat), &fd);
+	if (err)
+		return err;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
@@ -298,15 +299,14 @@ int cmd_bpf_lb_list(int argc, char **argv)
 		return err;
 	if (revnat)
 		return list_revnat();
-	svc_fd = pin_map_open(cli.bpf_root, MAP_LB4_SERVICES);
-	if (svc_fd < 0)
-		return cli_error("cannot open map %s under %s: %s (has the agent run with this "
-				 "--bpf-root?)", MAP_LB4_SERVICES, cli.bpf_root, strerror(-svc_fd));
-	be_fd = pin_map_open(cli.bpf_root, MAP_LB4_BACKENDS);
-	if (be_fd < 0) {
+	err = cli_map_open(MAP_LB4_SERVICES, sizeof(struct lb4_key), sizeof(struct lb4_service),
+			   &svc_fd);
+	if (err)
+		return err;
+	err = cli_map_open(MAP_LB4_BACKENDS, sizeof(__u32), sizeof(struct lb4_backend), &be_fd);
+	if (err) {
 		close(svc_fd);
-		return cli_error("cannot open map %s under %s: %s", MAP_LB4_BACKENDS,
-				 cli.bpf_root, strerror(-be_fd));
+		return err;
 	}
 	err = read_services(svc_fd, &v, &n);
 	if (err) {

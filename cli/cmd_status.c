@@ -1,5 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* agentctl status [--verbose]: the agent's own account of its health. */
+/*
+ * agentctl status [--verbose]: the agent's own account of its health.
+ *
+ * The sections this file knows get their own layout. Any other top-level
+ * field the agent adds (node, endpoints, ipcache, routes, attachments, ct_gc,
+ * ...) is rendered generically as "key: value" lines, so a new field shows
+ * up without a CLI change; lists inside them are counted ("12 items") unless
+ * --verbose, which prints every element.
+ */
 #include <stdio.h>
 #include <string.h>
 
@@ -40,6 +48,143 @@ static void kubernetes_text(const cJSON *k)
 	}
 }
 
+static const char *const known_sections[] = {
+	"started", "kubernetes", "load_balancing", "maps", "attach", "modules", "unrealized",
+	"skipped_objects_total", "skipped_objects",
+};
+
+static bool is_known_section(const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(known_sections); i++)
+		if (!strcmp(key, known_sections[i]))
+			return true;
+	return false;
+}
+
+/* "ct_gc" -> "Conntrack GC", else "some_field" -> "Some field". */
+static void section_title(const char *key, char *buf, size_t len)
+{
+	static const struct { const char *key, *title; } titles[] = {
+		{ "node", "Node" },		{ "endpoints", "Endpoints" },
+		{ "ipcache", "IPCache" },	{ "routes", "Routes" },
+		{ "attachments", "Attachments" }, { "ct_gc", "Conntrack GC" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(titles); i++) {
+		if (!strcmp(key, titles[i].key)) {
+			snprintf(buf, len, "%s", titles[i].title);
+			return;
+		}
+	}
+	snprintf(buf, len, "%s", key);
+	for (char *c = buf; *c; c++)
+		if (*c == '_')
+			*c = ' ';
+	if (buf[0] >= 'a' && buf[0] <= 'z')
+		buf[0] -= 'a' - 'A';
+}
+
+static void scalar_text(const cJSON *v, char *buf, size_t len)
+{
+	if (cJSON_IsString(v))
+		snprintf(buf, len, "%s", v->valuestring);
+	else if (cJSON_IsNumber(v))
+		snprintf(buf, len, "%.15g", v->valuedouble);
+	else if (cJSON_IsBool(v))
+		snprintf(buf, len, "%s", cJSON_IsTrue(v) ? "true" : "false");
+	else if (cJSON_IsNull(v))
+		snprintf(buf, len, "-");
+	else
+		buf[0] = '\0';
+}
+
+static bool all_scalars(const cJSON *v)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, v)
+		if (cJSON_IsObject(e) || cJSON_IsArray(e))
+			return false;
+	return true;
+}
+
+/* An object or array of scalars on one line: "k=v k=v" / "a, b". */
+static void inline_text(const cJSON *v)
+{
+	const cJSON *e;
+	char buf[512];
+	bool first = true;
+
+	cJSON_ArrayForEach(e, v) {
+		scalar_text(e, buf, sizeof(buf));
+		if (cJSON_IsObject(v))
+			printf("%s%s=%s", first ? "" : " ", e->string, buf);
+		else
+			printf("%s%s", first ? "" : ", ", buf);
+		first = false;
+	}
+}
+
+static void value_text(const char *key, const cJSON *v, int indent)
+{
+	const cJSON *e;
+	char buf[512];
+
+	printf("%*s%s:", indent, "", key);
+	if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) {
+		scalar_text(v, buf, sizeof(buf));
+		printf(" %s\n", buf);
+		return;
+	}
+	if (cJSON_IsArray(v) && all_scalars(v)) {
+		putchar(' ');
+		inline_text(v);
+		putchar('\n');
+		return;
+	}
+	if (cJSON_IsArray(v)) {
+		if (!verbose) {
+			printf(" %d item(s)\n", cJSON_GetArraySize(v));
+			return;
+		}
+		putchar('\n');
+		cJSON_ArrayForEach(e, v) {
+			printf("%*s- ", indent + 2, "");
+			if (cJSON_IsObject(e) && all_scalars(e)) {
+				inline_text(e);
+				putchar('\n');
+			} else {
+				scalar_text(e, buf, sizeof(buf));
+				printf("%s\n", buf);
+				if (cJSON_IsObject(e) || cJSON_IsArray(e)) {
+					const cJSON *f;
+
+					cJSON_ArrayForEach(f, e)
+						value_text(f->string ? f->string : "-", f,
+							   indent + 4);
+				}
+			}
+		}
+		return;
+	}
+	putchar('\n');
+	cJSON_ArrayForEach(e, v)
+		value_text(e->string, e, indent + 2);
+}
+
+static void extra_sections_text(const cJSON *doc)
+{
+	const cJSON *sec;
+	char title[64];
+
+	cJSON_ArrayForEach(sec, doc) {
+		if (!sec->string || is_known_section(sec->string))
+			continue;
+		section_title(sec->string, title, sizeof(title));
+		value_text(title, sec, 0);
+	}
+}
+
 static void status_text(const cJSON *doc)
 {
 	const cJSON *lb = cJSON_GetObjectItem(doc, "load_balancing"), *o;
@@ -63,6 +208,7 @@ static void status_text(const cJSON *doc)
 	printf("%-18s\n", "Modules:");
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(doc, "modules"))
 		printf("  %-16s%-9s %s\n", str(o, "name"), str(o, "health"), str(o, "message"));
+	extra_sections_text(doc);
 	if (!verbose) {
 		if (cJSON_GetArraySize(unrealized))
 			printf("%d object(s) not realized; run 'agentctl status --verbose'\n",

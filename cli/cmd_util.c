@@ -30,7 +30,8 @@ int cmd_flags(int argc, char **argv, const char *const *names, bool *found, int 
 			}
 		}
 		if (!known)
-			return cli_error("%s: unknown argument '%s'", argv[0], a);
+			return cli_error("%s: unknown argument '%s'; run 'agentctl --help'",
+					 cli.command ? cli.command : argv[0], a);
 	}
 	return 0;
 }

@@ -19,6 +19,19 @@ static const struct cli_cmd commands[] = {
 	  cmd_status },
 	{ "bpf lb list", "[--revnat]", "service frontends and their backends (pinned maps)",
 	  cmd_bpf_lb_list },
+	{ "bpf ct list", "[global]", "conntrack entries, Cilium's layout (pinned maps)",
+	  cmd_bpf_ct_list },
+	{ "bpf ct flush", "[global]", "delete every conntrack entry and NAT pair",
+	  cmd_bpf_ct_flush },
+	{ "bpf nat list", "", "source-NAT entries (masquerade, NodePort SNAT)", cmd_bpf_nat_list },
+	{ "bpf nat flush", "", "delete every NAT entry", cmd_bpf_nat_flush },
+	{ "bpf ipcache list", "", "IP prefix -> identity and hosting node", cmd_bpf_ipcache_list },
+	{ "bpf endpoint list", "", "local pods: address, device, MACs, identity",
+	  cmd_bpf_endpoint_list },
+	{ "bpf metrics list", "", "verdicts by reason and direction, summed over CPUs",
+	  cmd_bpf_metrics_list },
+	{ "monitor", "[--type drop|trace]", "stream drop/trace events until Ctrl-C (one reader "
+	  "at a time)", cmd_monitor },
 	{ "map list", "", "Axon's pinned maps with size and fill", cmd_map_list },
 	{ "cleanup", "[--force]", "detach every program and remove every map Axon pinned",
 	  cmd_cleanup },
@@ -32,12 +45,15 @@ static void usage(FILE *f)
 		char left[64];
 
 		snprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].args);
-		fprintf(f, "  %-32s %s\n", left, commands[i].help);
+		fprintf(f, "  %-34s %s\n", left, commands[i].help);
 	}
 	fprintf(f, "\nOptions:\n"
 		   "  --bpf-root DIR   bpffs directory the agent pins under (default %s)\n"
 		   "  --socket PATH    the agent's API socket (default %s)\n"
-		   "  -o FORMAT        table (default) or json\n",
+		   "  -o FORMAT        table (default) or json\n"
+		   "\nThe bpf commands and monitor read the pinned maps, so they work while the\n"
+		   "agent is down. monitor: the events ring buffer has one read position, so two\n"
+		   "monitors on a node split the events between them; run one at a time.\n",
 		AXON_DEFAULT_BPF_ROOT, AXON_DEFAULT_SOCKET);
 }
 
@@ -109,6 +125,7 @@ int main(int argc, char **argv)
 	cmd = find_command(argc, argv, &used);
 	if (!cmd)
 		return cli_error("unknown command '%s'; run 'agentctl --help' for the list", argv[0]);
+	cli.command = cmd->name;
 	/* The command's own argv: argv[0] is its name, as getopt expects. */
 	return cmd->run(argc - used + 1, argv + used - 1);
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+
 #include "cli.h"
 
 int cli_print(cJSON *doc, void (*text)(const cJSON *doc))
@@ -126,4 +128,55 @@ void table_print(struct table *t)
 	free(t->cells);
 	free(t->width);
 	free(t);
+}
+
+const char *json_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+double json_num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItem(o, key);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+int json_int(const cJSON *o, const char *key)
+{
+	return (int)json_num(o, key);
+}
+
+const char *cli_proto_name(__u8 proto, char *buf, size_t len)
+{
+	switch (proto) {
+	case IPPROTO_TCP:	return "TCP";
+	case IPPROTO_UDP:	return "UDP";
+	case IPPROTO_ICMP:	return "ICMP";
+	case IPPROTO_SCTP:	return "SCTP";
+	default:
+		snprintf(buf, len, "%u", proto);
+		return buf;
+	}
+}
+
+char *cli_join_strings(const cJSON *arr, const char *sep, char *buf, size_t len)
+{
+	const cJSON *s;
+	size_t off = 0;
+
+	buf[0] = '\0';
+	cJSON_ArrayForEach(s, arr) {
+		int n;
+
+		if (!cJSON_IsString(s))
+			continue;
+		n = snprintf(buf + off, len - off, "%s%s", off ? sep : "", s->valuestring);
+		if (n < 0 || (size_t)n >= len - off)
+			break;
+		off += n;
+	}
+	return buf;
 }

@@ -17,15 +17,16 @@ CC=${FUZZ_CC:-clang}
 FIXTURES=${AXON_FIXTURES:-../shared/fixtures/k8s}
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 	-fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror
-	-Iinclude -Ilib -Iagent)
+	-Iinclude -Ilib -Iagent -Icli)
 
 K8S=agent/k8s
 declare -A SRCS=(
 	[fuzz_stream]="$K8S/stream.c $K8S/json.c $K8S/objects.c"
 	[fuzz_objects]="$K8S/objects.c $K8S/json.c $K8S/service.c $K8S/endpointslice.c $K8S/cilium.c $K8S/node.c"
 	[fuzz_yaml]="$K8S/yaml.c"
+	[fuzz_capture]="cli/pkt_summary.c"
 )
-targets=(fuzz_stream fuzz_objects fuzz_yaml)
+targets=(fuzz_stream fuzz_objects fuzz_yaml fuzz_capture)
 
 mkdir -p "$OUT/bin"
 for t in "${targets[@]}"; do
@@ -38,10 +39,11 @@ done
 # seeds under tests/fuzz/corpus/<kind>/.
 seeds=$OUT/seeds
 rm -rf "$seeds"
-mkdir -p "$seeds"/{objects,stream,yaml}
+mkdir -p "$seeds"/{objects,stream,yaml,capture}
 cp tests/fuzz/corpus/objects/* "$seeds/objects/" 2>/dev/null || true
 cp tests/fuzz/corpus/stream/* "$seeds/stream/" 2>/dev/null || true
 cp tests/fuzz/corpus/yaml/* "$seeds/yaml/" 2>/dev/null || true
+cp tests/fuzz/corpus/capture/* "$seeds/capture/" 2>/dev/null || true
 if [ -d "$FIXTURES" ]; then
 	/usr/bin/python3 - "$FIXTURES" "$seeds" <<'PY'
 import json, pathlib, sys
@@ -62,7 +64,8 @@ else
 	echo "fuzz: no fixtures at $FIXTURES (set AXON_FIXTURES); using tests/fuzz/corpus only" >&2
 fi
 
-declare -A SEEDS=([fuzz_stream]=stream [fuzz_objects]=objects [fuzz_yaml]=yaml)
+declare -A SEEDS=([fuzz_stream]=stream [fuzz_objects]=objects [fuzz_yaml]=yaml
+	[fuzz_capture]=capture)
 status=0
 for t in "${targets[@]}"; do
 	work=$OUT/$t
