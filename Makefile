@@ -80,7 +80,8 @@ $(OUT)/axon-agent: $(OUT)/agent/main.o $(AGENT_OBJS) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 
-$(OUT)/agentctl: $(CLI_OBJS) $(LIB_OBJS)
+# agentctl cleanup detaches legacy tc filters with the agent's own code.
+$(OUT)/agentctl: $(CLI_OBJS) $(LIB_OBJS) $(OUT)/agent/datapath/tc_attach.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 

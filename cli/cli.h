@@ -23,6 +23,7 @@ struct cli_opts {
 	const char *command;	/* the command being run, e.g. "bpf ct list" */
 	const char *bpf_root;
 	const char *socket_path;
+	const char *state_dir;		/* legacy tc filter record (agent's --state-dir) */
 	bool json;
 };
 

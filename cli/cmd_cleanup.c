@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* agentctl cleanup [--force]: remove everything Axon pinned under --bpf-root. */
+/* agentctl cleanup [--force]: remove everything Axon attached and pinned:
+ * legacy tc filters recorded in --state-dir (they are not pins, so bpffs
+ * cleanup alone would leave them), then every link and map under --bpf-root.
+ * Must run in the agent's network namespace (the devices are there). */
 #include <stdio.h>
 #include <string.h>
 
 #include "bpffs.h"
 #include "cli.h"
 #include "cmd_util.h"
+#include "datapath/tc_attach.h"
 
 static void cleanup_text(const cJSON *doc)
 {
-	printf("removed %d link(s) and %d map(s) under %s\n",
+	printf("removed %d link(s), %d map(s) and %d legacy tc filter(s) under %s\n",
 	       cJSON_GetObjectItem(doc, "links")->valueint,
 	       cJSON_GetObjectItem(doc, "maps")->valueint,
+	       cJSON_GetObjectItem(doc, "tc_filters")->valueint,
 	       cJSON_GetObjectItem(doc, "bpf_root")->valuestring);
 }
 
@@ -19,7 +24,8 @@ int cmd_cleanup(int argc, char **argv)
 {
 	static const char *const names[] = { "--force" };
 	bool force = false;
-	int err, links, maps;
+	struct tc_attach_ctx tc = { .bpf_root = cli.bpf_root, .state_dir = cli.state_dir };
+	int err, links, maps, filters;
 	cJSON *doc, *probe;
 
 	err = cmd_flags(argc, argv, names, &force, 1);
@@ -33,11 +39,16 @@ int cmd_cleanup(int argc, char **argv)
 				 cli.socket_path);
 	}
 	cJSON_Delete(probe);
+	/* Counts tcx links it unpins too; bpffs_flush then finds fewer. */
+	filters = tc_detach_all(&tc);
+	if (filters < 0)
+		return cli_error("cleanup of tc attachments incomplete: %s", strerror(-filters));
 	err = bpffs_flush(cli.bpf_root, &links, &maps);
 	if (err)
 		return cli_error("cleanup of %s incomplete: %s", cli.bpf_root, strerror(-err));
 	doc = cJSON_CreateObject();
 	cJSON_AddStringToObject(doc, "bpf_root", cli.bpf_root);
+	cJSON_AddNumberToObject(doc, "tc_filters", filters);
 	cJSON_AddNumberToObject(doc, "links", links);
 	cJSON_AddNumberToObject(doc, "maps", maps);
 	return cli_print(doc, cleanup_text);

@@ -8,10 +8,12 @@
 #include "axon/maps.h"
 #include "api/server.h"
 #include "cli.h"
+#include "datapath/tc_attach.h"
 
 struct cli_opts cli = {
 	.bpf_root = AXON_DEFAULT_BPF_ROOT,
 	.socket_path = AXON_DEFAULT_SOCKET,
+	.state_dir = AXON_DEFAULT_STATE_DIR,
 };
 
 static const struct cli_cmd commands[] = {
@@ -33,13 +35,14 @@ static const struct cli_cmd commands[] = {
 	{ "monitor", "[--type drop|trace]", "stream drop/trace events until Ctrl-C (one reader "
 	  "at a time)", cmd_monitor },
 	{ "map list", "", "Axon's pinned maps with size and fill", cmd_map_list },
-	{ "cleanup", "[--force]", "detach every program and remove every map Axon pinned",
+	{ "cleanup", "[--force]", "detach every program (tcx links and recorded legacy tc filters) and remove every map",
 	  cmd_cleanup },
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: agentctl [--bpf-root DIR] [--socket PATH] [-o json|table] COMMAND\n\n"
+	fprintf(f, "Usage: agentctl [--bpf-root DIR] [--socket PATH] [--state-dir DIR] [-o json|table] "
+		   "COMMAND\n\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		char left[64];
@@ -50,11 +53,13 @@ static void usage(FILE *f)
 	fprintf(f, "\nOptions:\n"
 		   "  --bpf-root DIR   bpffs directory the agent pins under (default %s)\n"
 		   "  --socket PATH    the agent's API socket (default %s)\n"
+		   "  --state-dir DIR  the agent's state directory, where legacy tc filters are\n"
+		   "                   recorded (default %s)\n"
 		   "  -o FORMAT        table (default) or json\n"
 		   "\nThe bpf commands and monitor read the pinned maps, so they work while the\n"
 		   "agent is down. monitor: the events ring buffer has one read position, so two\n"
 		   "monitors on a node split the events between them; run one at a time.\n",
-		AXON_DEFAULT_BPF_ROOT, AXON_DEFAULT_SOCKET);
+		AXON_DEFAULT_BPF_ROOT, AXON_DEFAULT_SOCKET, AXON_DEFAULT_STATE_DIR);
 }
 
 /* Match the longest command whose words start argv; returns words used. */
@@ -90,6 +95,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "bpf-root", required_argument, NULL, 'b' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -102,6 +108,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'b':	cli.bpf_root = optarg; break;
 		case 's':	cli.socket_path = optarg; break;
+		case 'S':	cli.state_dir = optarg; break;
 		case 'o':
 			if (!strcmp(optarg, "json"))
 				cli.json = true;

@@ -19,6 +19,10 @@
 
 #include <stdbool.h>
 
+/* The agent's --state-dir default: files that are not BPF objects (the
+ * legacy tc record) live here, not in bpffs. */
+#define AXON_DEFAULT_STATE_DIR "/var/run/axon"
+
 enum tc_dir { TC_INGRESS, TC_EGRESS };
 enum tc_mode { TC_MODE_AUTO, TC_MODE_TCX, TC_MODE_LEGACY };
 
