@@ -14,23 +14,12 @@
 #include <linux/types.h>
 
 #include "api/server.h"
+#include "config.h"
 #include "datapath/loader.h"
 #include "k8s/client.h"
 #include "lb/bpf_ops.h"
 #include "lb/reconcile.h"
 #include "store/store.h"
-
-struct agent_config {
-	const char *kubeconfig;
-	const char *k8s_server;		/* overrides the kubeconfig's server */
-	const char *bpf_root;
-	const char *cgroup_root;
-	const char *socket_path;
-	bool debug;
-	bool flush_on_exit;
-	__u32 lb_map_max;
-	__u32 sock_rev_max;
-};
 
 #define AGENT_SKIPPED_MAX 32
 
