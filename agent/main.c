@@ -73,15 +73,16 @@ static int signals_open(void)
 static int run(struct agent *a, int sig_fd)
 {
 	for (;;) {
-		struct curl_waitfd extra[2] = {
+		struct curl_waitfd extra[3] = {
 			{ .fd = a->api.fd, .events = CURL_WAIT_POLLIN },
 			{ .fd = sig_fd, .events = CURL_WAIT_POLLIN },
+			{ .fd = agent_datapath_fd(a), .events = CURL_WAIT_POLLIN },
 		};
 		int timeout = agent_reconcile(a), err;
 
 		if (timeout < 0 || timeout > 1000)
 			timeout = 1000;
-		err = k8s_client_run_once(a->k8s, extra, 2, timeout);
+		err = k8s_client_run_once(a->k8s, extra, extra[2].fd >= 0 ? 3 : 2, timeout);
 		if (err) {
 			pr_err("apiserver client failed", "error=\"%s\"", strerror(-err));
 			return err;
@@ -97,6 +98,8 @@ static int run(struct agent *a, int sig_fd)
 		}
 		if (extra[0].revents)
 			api_server_serve_one(&a->api, agent_api_handle, a);
+		if (extra[2].fd >= 0 && extra[2].revents)
+			agent_datapath_netdev_event(a);
 	}
 }
 
@@ -146,6 +149,10 @@ int main(int argc, char **argv)
 		pr_err("cannot read pinned load-balancing maps", "error=\"%s\"", strerror(-err));
 		goto out;
 	}
+	/* The tc datapath and its reconcilers (agent/dpsync.c). */
+	err = agent_datapath_init(a);
+	if (err)
+		goto out;
 	err = api_server_open(&a->api, a->cfg.socket_path);
 	if (err) {
 		pr_err("cannot open API socket", "path=%s error=\"%s\"", a->cfg.socket_path,
@@ -155,12 +162,13 @@ int main(int argc, char **argv)
 	err = k8s_connect(a);
 	if (err)
 		goto out;
-	pr_info("agent started", "bpf_root=%s cgroup=%s socket=%s", a->cfg.bpf_root,
-		a->cfg.cgroup_root, a->cfg.socket_path);
+	pr_info("agent started", "node=%s bpf_root=%s cgroup=%s socket=%s", a->cfg.node_name,
+		a->cfg.bpf_root, a->cfg.cgroup_root, a->cfg.socket_path);
 	err = run(a, sig_fd);
 out:
 	api_server_close(&a->api);
 	k8s_client_free(a->k8s);
+	agent_datapath_close(a);
 	lb_reconciler_destroy(&a->lb);
 	datapath_close(&a->dp);
 	store_destroy(&a->store);

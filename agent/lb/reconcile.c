@@ -1018,6 +1018,39 @@ int lb_reconciler_restore(struct lb_reconciler *r)
 	return 0;
 }
 
+int lb_reconciler_restore_maglev(struct lb_reconciler *r)
+{
+	struct ht_entry *e;
+	int err;
+
+	err = r->ops->dump(r->ops_ctx, LB_MAP_MAGLEV, restore_maglev, r);
+	if (err)
+		return err;
+	for (e = ht_first(&r->frontends); e; e = ht_next(&r->frontends, e)) {
+		struct lb_frontend *rf = e->value;
+		uint64_t *digest = ht_get(&r->orphan_maglev, &rf->rev_nat, sizeof(rf->rev_nat));
+
+		if (!rf->rev_nat || !digest)
+			continue;
+		rf->maglev_written = true;
+		rf->maglev_digest = *digest;
+		free(ht_del(&r->orphan_maglev, &rf->rev_nat, sizeof(rf->rev_nat)));
+	}
+	/* After the prune nobody else removes tables no frontend owns. */
+	for (e = ht_first(&r->orphan_maglev); e && r->pruned;) {
+		__u32 id;
+
+		memcpy(&id, e->key, sizeof(id));
+		if (map_delete(r, LB_MAP_MAGLEV, &id)) {
+			e = ht_next(&r->orphan_maglev, e);
+			continue;
+		}
+		free(e->value);
+		e = ht_del_iter(&r->orphan_maglev, e);
+	}
+	return 0;
+}
+
 int lb_reconciler_prune(struct lb_reconciler *r)
 {
 	struct ht_entry *e = ht_first(&r->frontends);

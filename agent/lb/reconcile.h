@@ -135,6 +135,10 @@ void lb_reconciler_destroy(struct lb_reconciler *r);
 /* Rebuild the mirror from the maps (agent start). */
 int lb_reconciler_restore(struct lb_reconciler *r);
 
+/* Read the Maglev tables (once the map exists: it comes with the tc
+ * datapath, possibly after restore) and match them to frontends. */
+int lb_reconciler_restore_maglev(struct lb_reconciler *r);
+
 /* Realize one service (by key) as the store describes it now. */
 int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const char *key);
 
