@@ -15,6 +15,7 @@
 
 #include "axon/lb.h"
 #include "config.h"
+#include "dp_config.h"
 
 static char errbuf[512];
 
@@ -225,6 +226,26 @@ static void test_config_dir(void **state)
 	assert_false(cfg.has_native_cidr);
 	assert_int_equal(cfg.lb_algorithm, LB_ALGO_RANDOM);
 
+	/* Every key the chart's ConfigMap sets, at the chart's defaults. */
+	write_file(dir, "state-dir", "/var/run/axon");
+	write_file(dir, "devices", "");
+	write_file(dir, "bpf-lb-sock", "true");
+	write_file(dir, "enable-bpf-masquerade", "false");
+	write_file(dir, "bpf-lb-maglev-table-size", "16381");
+	write_file(dir, "conntrack-gc-interval", "0s");
+	write_file(dir, "conntrack-gc-max-interval", "12h");
+	write_file(dir, "bpf-ct-timeout-regular-tcp", "8000s");
+	write_file(dir, "bpf-ct-timeout-regular-tcp-syn", "60s");
+	write_file(dir, "bpf-ct-timeout-regular-tcp-fin", "10s");
+	write_file(dir, "bpf-ct-timeout-regular-any", "60s");
+	write_file(dir, "flush-on-exit", "false");
+	write_file(dir, "debug", "false");
+	assert_int_equal(parse(&cfg, arg, NULL), 0);
+	assert_true(cfg.bpf_lb_sock);
+	assert_false(cfg.enable_bpf_masquerade);
+	assert_false(cfg.flush_on_exit);
+	assert_int_equal(cfg.ct_timeout_tcp_s, 8000);
+
 	write_file(dir, "bpf-lb-maglev-table-size", "1021");
 	assert_int_equal(parse(&cfg, arg, NULL), -EINVAL);
 	assert_non_null(strstr(errbuf, "--bpf-lb-maglev-table-size: '1021' is not supported"));
@@ -236,6 +257,46 @@ static void test_config_dir(void **state)
 	}
 }
 
+static void test_datapath_config_from_flags(void **state)
+{
+	struct datapath_config a, b;
+	struct agent_config cfg;
+	__be32 ip = htonl(0xc0a8010a);
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "--node-name=n1", NULL), 0);
+	datapath_config_build(&cfg, ip, &a);
+	assert_int_equal(a.node_ip, ip);
+	assert_int_equal(a.flags, CFG_SOCK_LB | CFG_NODE_PORT | CFG_HOST_ROUTING);
+	assert_int_equal(a.native_cidr_len, 0);
+	assert_int_equal(a.node_port_min, 30000);
+	assert_int_equal(a.node_port_max, 32767);
+	/* Masquerade ports never overlap the NodePort range. */
+	assert_int_equal(a.nat_port_min, 32768);
+	assert_int_equal(a.nat_port_max, 65535);
+	assert_int_equal(a.ct_lifetime_tcp, 8000);
+	assert_int_equal(a.ct_lifetime_syn, 60);
+	assert_int_equal(a.ct_lifetime_close, 10);
+	assert_int_equal(a.ct_lifetime_any, 60);
+
+	assert_int_equal(parse(&cfg, "--node-name=n1", "--bpf-lb-sock=false",
+			       "--enable-bpf-masquerade", "--ipv4-native-routing-cidr=10.0.0.0/8",
+			       "--node-port-range=40000-40100", "--bpf-ct-timeout-regular-any=2m",
+			       NULL), 0);
+	datapath_config_build(&cfg, ip, &b);
+	assert_int_equal(b.flags, CFG_MASQUERADE | CFG_NODE_PORT | CFG_HOST_ROUTING);
+	assert_int_equal(b.native_cidr, htonl(0x0a000000));
+	assert_int_equal(b.native_cidr_len, 8);
+	assert_int_equal(b.nat_port_min, 40101);
+	assert_int_equal(b.ct_lifetime_any, 120);
+	assert_false(datapath_config_equal(&a, &b));
+	datapath_config_build(&cfg, ip, &a);
+	assert_true(datapath_config_equal(&a, &b));
+	/* A new node address is a new config: the programs are reloaded. */
+	datapath_config_build(&cfg, htonl(0xc0a8010b), &a);
+	assert_false(datapath_config_equal(&a, &b));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_the_flag),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_config_dir),
+		cmocka_unit_test(test_datapath_config_from_flags),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
