@@ -302,9 +302,24 @@ static int parse_node_name(const char *s, char *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* The argv a --config-dir expanded into: the config points into it, so it
+ * lives until the next parse (one config at a time; held here, not leaked). */
+static char **expanded_argv;
+static int expanded_argc;
+
+static void expanded_free(void)
+{
+	/* Entries past the directory's were the caller's; ours are asprintf'ed
+	 * and were counted in expanded_argc's first part. */
+	for (int i = 1; expanded_argv && i < expanded_argc; i++)
+		free(expanded_argv[i]);
+	free(expanded_argv);
+	expanded_argv = NULL;
+	expanded_argc = 0;
+}
+
 /* Flags from a directory of files go before the command line's, so the
- * command line wins. Returns a new argv (leaked on purpose: it lives as long
- * as the config that points into it). */
+ * command line wins. Returns a new argv. */
 static char **config_dir_args(const char *dir, int argc, char **argv, int *argc_out, char *err,
 			      size_t errlen)
 {
@@ -348,6 +363,9 @@ static char **config_dir_args(const char *dir, int argc, char **argv, int *argc_
 		n++;
 	}
 	closedir(d);
+	expanded_free();
+	expanded_argv = out;
+	expanded_argc = n;	/* out[1..n-1] are ours */
 	for (int i = 1; i < argc; i++)
 		out[n++] = argv[i];
 	*argc_out = n;

@@ -173,7 +173,7 @@ static int apply(struct route_sync *rs, struct route_want *want)
 	ifindex = rs->ops->device_for(rs->ops_ctx, want->route.via);
 	if (ifindex <= 0) {
 		err = ifindex ? ifindex : -ENETUNREACH;
-		snprintf(msg, sizeof(msg), "%s via %s (node %s): no native device reaches %s",
+		snprintf(msg, sizeof(msg), "%s via %s (node %.120s): no native device reaches %s",
 			 what, a, want->node, a);
 		failure_set(rs, what, err, msg);
 		return err;
@@ -186,7 +186,7 @@ static int apply(struct route_sync *rs, struct route_want *want)
 	}
 	err = rs->ops->replace(rs->ops_ctx, &want->route);
 	if (err) {
-		snprintf(msg, sizeof(msg), "%s via %s (node %s): %s", what, a, want->node,
+		snprintf(msg, sizeof(msg), "%s via %s (node %.120s): %s", what, a, want->node,
 			 strerror(-err));
 		failure_set(rs, what, err, msg);
 		return err;

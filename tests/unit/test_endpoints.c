@@ -27,8 +27,8 @@
 struct fake_ep_maps {
 	struct {
 		bool used;
-		unsigned char key[8];
-		unsigned char value[24];
+		_Alignas(8) unsigned char key[8];
+		_Alignas(8) unsigned char value[24];
 	} e[EP_MAP__NR][FAKE_N];
 	size_t capacity[EP_MAP__NR];
 	unsigned long updates, deletes;
