@@ -57,6 +57,9 @@ struct agent {
 #define SERVICE_LB_ALGORITHM_ANNOTATION "service.cilium.io/lb-algorithm"
 enum store_lb_algorithm agent_service_lb_algorithm(const cJSON *obj);
 
+/* The watch's resource is not installed (its last request got a 404). */
+bool agent_watch_not_installed(const struct agent_watch *w);
+
 /* Register the Service, EndpointSlice, Node and CiliumEndpointSlice watches. */
 int agent_watches_add(struct agent *a);
 /* After each batch of events: realize what changed; prune once synced.

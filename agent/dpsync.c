@@ -225,6 +225,7 @@ int agent_datapath_init(struct agent *a)
 	d->native_dirty = true;
 	store_set_self_name(&a->store, a->cfg.node_name);
 	a->lb.maglev_default = a->cfg.lb_algorithm == LB_ALGO_MAGLEV;
+	a->lb.maglev_available = false;
 	if (!a->cfg.bpf_lb_sock)
 		sock_lb_detach(a);
 	err = ht_init(&d->attached);
@@ -239,6 +240,17 @@ int agent_datapath_init(struct agent *a)
 		snprintf(d->state, sizeof(d->state), "tc datapath not built into this agent");
 		pr_warn("tc datapath modules not linked in; socket LB only", NULL);
 		return 0;
+	}
+	/* A restart: the Maglev map pinned by the previous run is used at once,
+	 * so Maglev services keep their tables (and flag) throughout. */
+	{
+		int fd = pin_map_open(a->cfg.bpf_root, MAP_LB4_MAGLEV);
+
+		if (fd >= 0) {
+			a->dp.lb.fd[LB_MAP_MAGLEV] = fd;
+			a->lb.maglev_available = true;
+			lb_reconciler_restore_maglev(&a->lb);
+		}
 	}
 	err = netdev_open(&d->nd);
 	if (err) {
@@ -354,7 +366,12 @@ static int programs_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
 		reopen(&d->ct_fds[2], open_pinned(a, MAP_NAT4));
 		if (!d->ep_restored && !ep_reconciler_restore(&d->ep))
 			d->ep_restored = true;
-		lb_reconciler_restore_maglev(&a->lb);
+		if (a->dp.lb.fd[LB_MAP_MAGLEV] >= 0 && !a->lb.maglev_available) {
+			lb_reconciler_restore_maglev(&a->lb);
+			a->lb.maglev_available = true;
+			/* Maglev services get their tables now. */
+			store_mark_all_dirty(&a->store);
+		}
 		if (d->ct_fds[0] >= 0 && d->ct_fds[1] >= 0 && d->ct_fds[2] >= 0) {
 			unsigned int min = a->cfg.ct_gc_interval_ms ? a->cfg.ct_gc_interval_ms
 								    : CT_GC_MIN_INTERVAL_MS_DEFAULT;
@@ -471,7 +488,9 @@ void agent_datapath_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
 
 	if (!d->built)
 		return;
-	if (!a->nodes.synced || !a->ces.synced) {
+	/* No CiliumEndpointSlice CRD (404): Nodes alone still give NodePort,
+	 * routes and pod CIDRs; endpoints appear when the CRD does. */
+	if (!a->nodes.synced || (!a->ces.synced && !agent_watch_not_installed(&a->ces))) {
 		snprintf(d->state, sizeof(d->state),
 			 "waiting for the Node and CiliumEndpointSlice watches");
 		return;

@@ -57,7 +57,7 @@ static cJSON *kubernetes_status(struct agent *a)
 		cJSON_AddStringToObject(w, "resource_version", st.resource_version);
 		cJSON_AddStringToObject(w, "last_error", st.last_error);
 		/* A CRD that is not installed answers 404: retried, not fatal. */
-		cJSON_AddBoolToObject(w, "not_installed", strstr(st.last_error, "(404)") != NULL);
+		cJSON_AddBoolToObject(w, "not_installed", agent_watch_not_installed(ws[i]));
 		add_time(w, "last_event", st.last_event);
 		if (st.last_event > last)
 			last = st.last_event;

@@ -158,6 +158,17 @@ static int ces_delete(void *ctx, const char *ns, const char *name)
 	return ret == -ENOENT ? 0 : ret;
 }
 
+bool agent_watch_not_installed(const struct agent_watch *w)
+{
+	struct k8s_informer_status st;
+
+	if (!w->informer)
+		return false;
+	k8s_informer_status(w->informer, &st);
+	/* request.c's wording for a 404 on a list or watch. */
+	return strstr(st.last_error, "(404)") != NULL;
+}
+
 static void watch_synced(void *ctx)
 {
 	struct agent_watch *w = ctx;

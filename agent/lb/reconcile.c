@@ -59,6 +59,7 @@ int lb_reconciler_init(struct lb_reconciler *r, const struct lb_map_ops *ops, vo
 	r->backend_next = 1;
 	r->backoff_base_ms = 500;
 	r->backoff_max_ms = 30000;
+	r->maglev_available = true;
 	r->revnat_used = calloc(REVNAT_IDS / 8, 1);
 	if (!r->revnat_used)
 		return -ENOMEM;
@@ -762,6 +763,8 @@ int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const c
 	err = lb_desired_service(s, key, r->maglev_default, &spec);
 	if (err)
 		return err;
+	for (size_t i = 0; !r->maglev_available && i < spec.n_frontends; i++)
+		spec.frontends[i].flags2 &= ~SVC_FLAG2_MAGLEV;
 	r->gen++;
 	old = ht_get(&r->by_service, key, strlen(key));
 	keys = calloc(spec.n_frontends + (old ? old->n : 0) + 1, sizeof(*keys));

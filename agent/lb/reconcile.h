@@ -121,6 +121,10 @@ struct lb_reconciler {
 	struct htable orphan_maglev;	/* __u32 rev_nat restored -> uint64_t digest */
 	bool pruned;			/* restored backends may be swept now */
 	bool maglev_default;		/* --bpf-lb-algorithm=maglev */
+	/* The Maglev map exists (it comes with the tc datapath). Without it
+	 * frontends are written without SVC_FLAG2_MAGLEV (random selection)
+	 * rather than not at all. Default true. */
+	bool maglev_available;
 	uint8_t *revnat_used;		/* bitmap of rev-NAT ids in use */
 	__u32 revnat_next;
 	__u32 backend_next;

@@ -48,7 +48,7 @@ __be32 store_node_ip(const struct k8s_node *node)
 	return node->internal_ip ? node->internal_ip : node->external_ip;
 }
 
-static void mark_all_services_dirty(struct store *s)
+void store_mark_all_dirty(struct store *s)
 {
 	for (struct ht_entry *e = ht_first(&s->services); e; e = ht_next(&s->services, e)) {
 		const struct store_service *ss = e->value;
@@ -77,7 +77,7 @@ static void self_update(struct store *s)
 	memcpy(s->self_ips, ips, sizeof(ips));
 	s->n_self_ips = n;
 	/* NodePort frontends live on these addresses. */
-	mark_all_services_dirty(s);
+	store_mark_all_dirty(s);
 }
 
 void store_set_self_name(struct store *s, const char *name)

@@ -118,6 +118,8 @@ __be32 store_node_ip(const struct k8s_node *node);
 const struct store_service *store_get_service(const struct store *s, const char *key);
 const struct store_slice_set *store_service_slices(const struct store *s, const char *key);
 
+/* Mark every service dirty (what they derive from changed). */
+void store_mark_all_dirty(struct store *s);
 /* Mark a service key dirty (also used to retry). */
 int store_mark_dirty(struct store *s, const char *key);
 void store_clear_dirty(struct store *s, const char *key);
