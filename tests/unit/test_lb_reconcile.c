@@ -707,6 +707,27 @@ static void test_maglev_table_write_failure_retried(void **state)
 	assert_int_equal(fx->maps.inconsistencies, 0);
 }
 
+static void test_maglev_without_map_falls_back_to_random(void **state)
+{
+	struct fixture *fx = *state;
+
+	/* No tc datapath yet: the service is served (random), not refused. */
+	fx->lb.maglev_default = true;
+	fx->lb.maglev_available = false;
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0)->flags2, 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_MAGLEV), 0);
+	/* The map arrives: every service is looked at again. */
+	fx->lb.maglev_available = true;
+	store_mark_all_dirty(&fx->store);
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0)->flags2, SVC_FLAG2_MAGLEV);
+	assert_non_null(maglev_of(fx, "10.96.0.10", 80));
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +756,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_maglev_default_restart_and_delete, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_maglev_table_write_failure_retried, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_maglev_without_map_falls_back_to_random, setup,
 						teardown),
 	};
 
