@@ -152,7 +152,13 @@ static cJSON *modules_status(struct agent *a)
 	m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "name", "k8s-watch");
 	cJSON_AddStringToObject(m, "health", !synced ? "degraded" : "ok");
-	cJSON_AddStringToObject(m, "message", synced ? "all watches synced" : "waiting for sync");
+	if (!a->ces.synced && agent_watch_not_installed(&a->ces))
+		/* Not fatal: everything but the endpoints works without it. */
+		cJSON_AddStringToObject(m, "message", "ciliumendpointslices: resource not "
+						      "installed (404), retrying");
+	else
+		cJSON_AddStringToObject(m, "message",
+					synced ? "all watches synced" : "waiting for sync");
 	cJSON_AddItemToArray(arr, m);
 
 	m = cJSON_CreateObject();
