@@ -14,23 +14,13 @@
 #include <linux/types.h>
 
 #include "api/server.h"
+#include "config.h"
+#include "dpsync.h"
 #include "datapath/loader.h"
 #include "k8s/client.h"
 #include "lb/bpf_ops.h"
 #include "lb/reconcile.h"
 #include "store/store.h"
-
-struct agent_config {
-	const char *kubeconfig;
-	const char *k8s_server;		/* overrides the kubeconfig's server */
-	const char *bpf_root;
-	const char *cgroup_root;
-	const char *socket_path;
-	bool debug;
-	bool flush_on_exit;
-	__u32 lb_map_max;
-	__u32 sock_rev_max;
-};
 
 #define AGENT_SKIPPED_MAX 32
 
@@ -54,15 +44,23 @@ struct agent {
 	struct lb_reconciler lb;
 	struct datapath dp;
 	struct k8s_client *k8s;
-	struct agent_watch services, slices;
+	struct agent_watch services, slices, nodes, ces;
 	bool pruned;			/* stale state removed after first full sync */
+	struct agent_dp dpx;		/* the tc datapath and its reconcilers (dpsync.h) */
 	struct api_server api;
 	time_t started;
 	unsigned long skipped_total;
 	struct skipped_object skipped[AGENT_SKIPPED_MAX];	/* ring of the latest */
 };
 
-/* Register the Service and EndpointSlice watches. */
+/* The Service annotation service.cilium.io/lb-algorithm ("maglev", "random"). */
+#define SERVICE_LB_ALGORITHM_ANNOTATION "service.cilium.io/lb-algorithm"
+enum store_lb_algorithm agent_service_lb_algorithm(const cJSON *obj);
+
+/* The watch's resource is not installed (its last request got a 404). */
+bool agent_watch_not_installed(const struct agent_watch *w);
+
+/* Register the Service, EndpointSlice, Node and CiliumEndpointSlice watches. */
 int agent_watches_add(struct agent *a);
 /* After each batch of events: realize what changed; prune once synced.
  * Returns the ms until the next retry is due (or -1 for none). */

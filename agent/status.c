@@ -35,7 +35,7 @@ static void add_time(cJSON *obj, const char *key, time_t t)
 static cJSON *kubernetes_status(struct agent *a)
 {
 	cJSON *k = cJSON_CreateObject(), *watches = cJSON_AddArrayToObject(k, "watches");
-	struct agent_watch *ws[] = { &a->services, &a->slices };
+	struct agent_watch *ws[] = { &a->services, &a->slices, &a->nodes, &a->ces };
 	time_t last = 0;
 
 	cJSON_AddStringToObject(k, "server", k8s_client_server(a->k8s));
@@ -56,6 +56,8 @@ static cJSON *kubernetes_status(struct agent *a)
 		cJSON_AddNumberToObject(w, "errors", st.errors);
 		cJSON_AddStringToObject(w, "resource_version", st.resource_version);
 		cJSON_AddStringToObject(w, "last_error", st.last_error);
+		/* A CRD that is not installed answers 404: retried, not fatal. */
+		cJSON_AddBoolToObject(w, "not_installed", agent_watch_not_installed(ws[i]));
 		add_time(w, "last_event", st.last_event);
 		if (st.last_event > last)
 			last = st.last_event;
@@ -144,12 +146,19 @@ static cJSON *modules_status(struct agent *a)
 {
 	cJSON *arr = cJSON_CreateArray(), *m;
 	char msg[128];
-	bool synced = a->services.synced && a->slices.synced;
+	bool synced = a->services.synced && a->slices.synced && a->nodes.synced && a->ces.synced;
+	size_t ep_fail = a->dpx.ep.failures.count, rt_fail = a->dpx.routes.failures.count;
 
 	m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "name", "k8s-watch");
 	cJSON_AddStringToObject(m, "health", !synced ? "degraded" : "ok");
-	cJSON_AddStringToObject(m, "message", synced ? "all watches synced" : "waiting for sync");
+	if (!a->ces.synced && agent_watch_not_installed(&a->ces))
+		/* Not fatal: everything but the endpoints works without it. */
+		cJSON_AddStringToObject(m, "message", "ciliumendpointslices: resource not "
+						      "installed (404), retrying");
+	else
+		cJSON_AddStringToObject(m, "message",
+					synced ? "all watches synced" : "waiting for sync");
 	cJSON_AddItemToArray(arr, m);
 
 	m = cJSON_CreateObject();
@@ -157,6 +166,32 @@ static cJSON *modules_status(struct agent *a)
 	cJSON_AddStringToObject(m, "health", a->lb.failures.count ? "degraded" : "ok");
 	snprintf(msg, sizeof(msg), "%zu service(s) not realized", a->lb.failures.count);
 	cJSON_AddStringToObject(m, "message", a->lb.failures.count ? msg : "all services realized");
+	cJSON_AddItemToArray(arr, m);
+
+	m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "name", "endpoints-reconciler");
+	cJSON_AddStringToObject(m, "health", ep_fail ? "degraded" : "ok");
+	snprintf(msg, sizeof(msg), "%zu ipcache/endpoint entries not realized, %zu endpoint(s) "
+		 "waiting for a device", ep_fail, a->dpx.ep.pending.count);
+	cJSON_AddStringToObject(m, "message", msg);
+	cJSON_AddItemToArray(arr, m);
+
+	m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "name", "routes-reconciler");
+	cJSON_AddStringToObject(m, "health", rt_fail ? "degraded" : "ok");
+	snprintf(msg, sizeof(msg), "%zu node route(s) not realized", rt_fail);
+	cJSON_AddStringToObject(m, "message", rt_fail ? msg
+					      : a->cfg.auto_direct_node_routes ? "all node routes realized"
+									       : "disabled");
+	cJSON_AddItemToArray(arr, m);
+
+	m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "name", "datapath");
+	cJSON_AddStringToObject(m, "health", !strcmp(a->dpx.state, "ready") ? "ok"
+					     : !a->dpx.built ? "disabled"
+					     : !strncmp(a->dpx.state, "waiting", 7) ? "waiting"
+					     : "degraded");
+	cJSON_AddStringToObject(m, "message", a->dpx.state);
 	cJSON_AddItemToArray(arr, m);
 	return arr;
 }
@@ -204,6 +239,7 @@ static cJSON *status(struct agent *a)
 
 	add_time(r, "started", a->started);
 	cJSON_AddItemToObject(r, "kubernetes", kubernetes_status(a));
+	cJSON_AddItemToObject(r, "node", agent_node_status(a));
 	lb = cJSON_AddObjectToObject(r, "load_balancing");
 	cJSON_AddNumberToObject(lb, "services", a->store.services.count);
 	cJSON_AddNumberToObject(lb, "endpoint_slices", a->store.slices.count);
@@ -217,6 +253,7 @@ static cJSON *status(struct agent *a)
 	cJSON_AddItemToObject(r, "attach", attach_status(a));
 	cJSON_AddItemToObject(r, "modules", modules_status(a));
 	cJSON_AddItemToObject(r, "unrealized", failures_status(a));
+	cJSON_AddItemToObject(r, "datapath", agent_datapath_status(a));
 	cJSON_AddNumberToObject(r, "skipped_objects_total", a->skipped_total);
 	cJSON_AddItemToObject(r, "skipped_objects", skipped_status(a));
 	return r;

@@ -1,5 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* Watch handlers: decode objects from the apiserver into the store. */
+/*
+ * Watch handlers: decode objects from the apiserver into the store.
+ *
+ * Services and EndpointSlices feed the load balancer; Nodes and
+ * CiliumEndpointSlices feed the ipcache, the local endpoints and the node
+ * routes. A CiliumEndpointSlice CRD that is not installed answers 404: the
+ * informer reports it in status and retries with backoff, and everything
+ * that does not need it keeps working.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,7 +50,7 @@ static int service_upsert(void *ctx, const cJSON *obj)
 		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
 		return ret;
 	}
-	ret = store_set_service(&w->agent->store, &svc);
+	ret = store_set_service_algo(&w->agent->store, &svc, agent_service_lb_algorithm(obj));
 	k8s_service_free(&svc);
 	return ret;
 }
@@ -80,6 +88,87 @@ static int slice_delete(void *ctx, const char *ns, const char *name)
 	return ret == -ENOENT ? 0 : ret;
 }
 
+enum store_lb_algorithm agent_service_lb_algorithm(const cJSON *obj)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+	const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, SERVICE_LB_ALGORITHM_ANNOTATION);
+
+	if (!cJSON_IsString(v))
+		return STORE_LB_ALGO_DEFAULT;
+	if (!strcmp(v->valuestring, "maglev"))
+		return STORE_LB_ALGO_MAGLEV;
+	if (!strcmp(v->valuestring, "random"))
+		return STORE_LB_ALGO_RANDOM;
+	/* Anything else: the agent's default, as Cilium does. */
+	return STORE_LB_ALGO_DEFAULT;
+}
+
+static int node_upsert(void *ctx, const cJSON *obj)
+{
+	struct agent_watch *w = ctx;
+	struct k8s_node node = {};
+	char err[256] = "";
+	int ret;
+
+	ret = k8s_node_from_json(obj, &node, err, sizeof(err));
+	if (ret) {
+		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	ret = store_set_node(&w->agent->store, &node);
+	k8s_node_free(&node);
+	return ret;
+}
+
+static int node_delete(void *ctx, const char *ns, const char *name)
+{
+	struct agent_watch *w = ctx;
+	int ret;
+
+	(void)ns;
+	ret = store_delete_node(&w->agent->store, name);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static int ces_upsert(void *ctx, const cJSON *obj)
+{
+	struct agent_watch *w = ctx;
+	struct k8s_cilium_endpointslice ces = {};
+	char err[256] = "";
+	int ret;
+
+	ret = k8s_cilium_endpointslice_from_json(obj, &ces, err, sizeof(err));
+	if (ret) {
+		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	ret = store_set_ces(&w->agent->store, &ces);
+	k8s_cilium_endpointslice_free(&ces);
+	return ret;
+}
+
+static int ces_delete(void *ctx, const char *ns, const char *name)
+{
+	struct agent_watch *w = ctx;
+	int ret;
+
+	(void)ns;
+	ret = store_delete_ces(&w->agent->store, name);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+bool agent_watch_not_installed(const struct agent_watch *w)
+{
+	struct k8s_informer_status st;
+
+	if (!w->informer)
+		return false;
+	k8s_informer_status(w->informer, &st);
+	/* request.c's wording for a 404 on a list or watch. */
+	return strstr(st.last_error, "(404)") != NULL;
+}
+
 static void watch_synced(void *ctx)
 {
 	struct agent_watch *w = ctx;
@@ -101,6 +190,18 @@ static const struct k8s_informer_ops slice_ops = {
 	.on_synced = watch_synced,
 };
 
+static const struct k8s_informer_ops node_ops = {
+	.on_upsert = node_upsert,
+	.on_delete = node_delete,
+	.on_synced = watch_synced,
+};
+
+static const struct k8s_informer_ops ces_ops = {
+	.on_upsert = ces_upsert,
+	.on_delete = ces_delete,
+	.on_synced = watch_synced,
+};
+
 int agent_watches_add(struct agent *a)
 {
 	a->services = (struct agent_watch){ .agent = a, .kind = "Service" };
@@ -111,7 +212,17 @@ int agent_watches_add(struct agent *a)
 	a->slices.informer = k8s_informer_add(a->k8s, "endpointslices",
 					      "/apis/discovery.k8s.io/v1/endpointslices",
 					      "kubernetes.io/service-name", &slice_ops, &a->slices);
-	return a->services.informer && a->slices.informer ? 0 : -ENOMEM;
+	a->nodes = (struct agent_watch){ .agent = a, .kind = "Node" };
+	a->ces = (struct agent_watch){ .agent = a, .kind = "CiliumEndpointSlice" };
+	a->nodes.informer = k8s_informer_add(a->k8s, "nodes", "/api/v1/nodes", NULL, &node_ops,
+					     &a->nodes);
+	a->ces.informer = k8s_informer_add(a->k8s, "ciliumendpointslices",
+					   "/apis/cilium.io/v2alpha1/ciliumendpointslices", NULL,
+					   &ces_ops, &a->ces);
+	return a->services.informer && a->slices.informer && a->nodes.informer &&
+			       a->ces.informer
+		       ? 0
+		       : -ENOMEM;
 }
 
 int agent_reconcile(struct agent *a)
@@ -122,8 +233,12 @@ int agent_reconcile(struct agent *a)
 	 * list: Services may arrive before their EndpointSlices, and realizing
 	 * them in between would empty the backends a restarted agent found
 	 * pinned, refusing connections for a moment during every upgrade. */
-	if (!a->services.synced || !a->slices.synced)
-		return -1;
+	if (!a->services.synced || !a->slices.synced) {
+		uint64_t dp_next = UINT64_MAX;
+
+		agent_datapath_sync(a, now, &dp_next);
+		return dp_next == UINT64_MAX ? -1 : dp_next > now ? (int)(dp_next - now) : 0;
+	}
 	if (store_has_dirty(&a->store))
 		lb_reconcile_dirty(&a->lb, &a->store, now, &next);
 	/* Prune once every service has been tried, so each has claimed its
@@ -134,6 +249,9 @@ int agent_reconcile(struct agent *a)
 		pr_info("datapath in sync with the cluster", "frontends=%zu backends=%zu",
 			lb_reconciler_frontends(&a->lb), lb_reconciler_backends(&a->lb));
 	}
+	/* The node's own datapath: config, attachments, ipcache, endpoints,
+	 * routes, conntrack GC (agent/dpsync.c). */
+	agent_datapath_sync(a, now, &next);
 	if (next == UINT64_MAX)
 		return -1;
 	return next > now ? (int)(next - now) : 0;

@@ -10,12 +10,18 @@ static const size_t key_size[LB_MAP__NR] = {
 	[LB_MAP_SERVICES] = sizeof(struct lb4_key),
 	[LB_MAP_BACKENDS] = sizeof(__u32),
 	[LB_MAP_REVNAT] = sizeof(__u32),
+	[LB_MAP_MAGLEV] = sizeof(__u32),
 };
+
+/* A map whose fd is negative is not there (the Maglev map exists only once
+ * the tc datapath is loaded): every operation on it fails with -ENOENT. */
 
 static int bpf_update(void *ctx, enum lb_map_id map, const void *key, const void *value)
 {
 	struct lb_bpf_maps *m = ctx;
 
+	if (m->fd[map] < 0)
+		return -ENOENT;
 	return bpf_map_update_elem(m->fd[map], key, value, BPF_ANY) ? -errno : 0;
 }
 
@@ -23,6 +29,8 @@ static int bpf_delete(void *ctx, enum lb_map_id map, const void *key)
 {
 	struct lb_bpf_maps *m = ctx;
 
+	if (m->fd[map] < 0)
+		return -ENOENT;
 	return bpf_map_delete_elem(m->fd[map], key) ? -errno : 0;
 }
 
@@ -30,12 +38,20 @@ static int bpf_dump(void *ctx, enum lb_map_id map, lb_dump_cb cb, void *cb_ctx)
 {
 	struct lb_bpf_maps *m = ctx;
 	/* Aligned: callbacks read keys and values as their structs. */
-	_Alignas(8) unsigned char key[32], next[32], value[32];
+	_Alignas(8) unsigned char key[32], next[32], small[32];
+	unsigned char *value = small;
 	void *prev = NULL;
-	int err;
+	int err = 0;
 
 	_Static_assert(sizeof(struct lb4_key) <= sizeof(key), "key buffer");
-	_Static_assert(sizeof(struct lb4_service) <= sizeof(value), "value buffer");
+	_Static_assert(sizeof(struct lb4_service) <= sizeof(small), "value buffer");
+	if (m->fd[map] < 0)
+		return -ENOENT;
+	if (map == LB_MAP_MAGLEV) {
+		value = malloc(sizeof(struct lb4_maglev_table));
+		if (!value)
+			return -ENOMEM;
+	}
 	while (!bpf_map_get_next_key(m->fd[map], prev, next)) {
 		prev = key;
 		for (size_t i = 0; i < key_size[map]; i++)
@@ -45,9 +61,13 @@ static int bpf_dump(void *ctx, enum lb_map_id map, lb_dump_cb cb, void *cb_ctx)
 			continue;
 		err = cb(cb_ctx, key, value);
 		if (err)
-			return err;
+			break;
 	}
-	return errno == ENOENT ? 0 : -errno;
+	if (!err && errno != ENOENT)
+		err = -errno;
+	if (value != small)
+		free(value);
+	return err;
 }
 
 const struct lb_map_ops lb_bpf_ops = {

@@ -10,29 +10,42 @@
 
 void lb_service_spec_free(struct lb_service_spec *spec)
 {
-	for (size_t i = 0; i < spec->n_frontends; i++)
+	for (size_t i = 0; i < spec->n_frontends; i++) {
 		free(spec->frontends[i].backends);
+		free(spec->frontends[i].kept);
+	}
 	free(spec->frontends);
 	memset(spec, 0, sizeof(*spec));
 }
 
-static int backend_add(struct lb_frontend_spec *fe, size_t *cap, __be32 addr, __be16 port,
-		       __u8 state)
+struct be_list {
+	struct lb_backend_spec **v;
+	size_t *n, cap;
+};
+
+static bool be_has(const struct lb_backend_spec *v, size_t n, __be32 addr, __be16 port)
 {
-	for (size_t i = 0; i < fe->n_backends; i++)
-		if (fe->backends[i].addr == addr && fe->backends[i].port == port)
-			return 0;
-	if (fe->n_backends == *cap) {
-		size_t n = *cap ? *cap * 2 : 4;
-		struct lb_backend_spec *p = realloc(fe->backends, n * sizeof(*p));
+	for (size_t i = 0; i < n; i++)
+		if (v[i].addr == addr && v[i].port == port)
+			return true;
+	return false;
+}
+
+static int be_add(struct be_list *l, __be32 addr, __be16 port, __u8 proto, __u8 state)
+{
+	if (be_has(*l->v, *l->n, addr, port))
+		return 0;
+	if (*l->n == l->cap) {
+		size_t n = l->cap ? l->cap * 2 : 4;
+		struct lb_backend_spec *p = realloc(*l->v, n * sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
-		fe->backends = p;
-		*cap = n;
+		*l->v = p;
+		l->cap = n;
 	}
-	fe->backends[fe->n_backends++] = (struct lb_backend_spec){
-		.addr = addr, .port = port, .proto = fe->proto, .state = state,
+	(*l->v)[(*l->n)++] = (struct lb_backend_spec){
+		.addr = addr, .port = port, .proto = proto, .state = state,
 	};
 	return 0;
 }
@@ -46,61 +59,88 @@ static const struct k8s_eps_port *slice_port(const struct k8s_endpointslice *eps
 	return NULL;
 }
 
-/* Backends of one service port: ready endpoints, else serving-terminating. */
-static int port_backends(const struct store_slice_set *set, const struct k8s_service_port *sp,
-			 struct lb_frontend_spec *fe)
+enum pick { PICK_READY, PICK_SERVING_TERMINATING, PICK_KEPT };
+
+/* One pass over the service's slices for port sp: add the endpoints the pick
+ * selects (local ones only when local_node is set) to l. */
+static int pick_backends(const struct store_slice_set *set, const struct k8s_service_port *sp,
+			 enum pick pick, const char *local_node, struct be_list *l,
+			 const struct lb_frontend_spec *fe)
 {
-	size_t cap = 0;
-	int pass, err;
+	int err;
 
-	if (!set)
-		return 0;
-	for (pass = 0; pass < 2 && fe->n_backends == 0; pass++) {
-		for (size_t i = 0; i < set->n; i++) {
-			const struct k8s_endpointslice *eps = &set->slices[i]->eps;
-			const struct k8s_eps_port *ep;
+	for (size_t i = 0; set && i < set->n; i++) {
+		const struct k8s_endpointslice *eps = &set->slices[i]->eps;
+		const struct k8s_eps_port *ep;
 
-			if (eps->address_type != K8S_ADDR_IPV4 || !(ep = slice_port(eps, sp)))
+		if (eps->address_type != K8S_ADDR_IPV4 || !(ep = slice_port(eps, sp)))
+			continue;
+		for (size_t j = 0; j < eps->n_endpoints; j++) {
+			const struct k8s_eps_endpoint *e = &eps->endpoints[j];
+			bool use = pick == PICK_READY ? e->ready : e->serving && e->terminating;
+
+			if (!use || (local_node && strcmp(e->node_name, local_node)))
 				continue;
-			for (size_t j = 0; j < eps->n_endpoints; j++) {
-				const struct k8s_eps_endpoint *e = &eps->endpoints[j];
-				bool use = pass == 0 ? e->ready : e->serving && e->terminating;
-
-				if (!use)
+			for (size_t k = 0; k < e->n_addrs; k++) {
+				/* Kept: only what the slots do not already hold. */
+				if (pick == PICK_KEPT &&
+				    be_has(fe->backends, fe->n_backends, e->addrs[k], htons(ep->port)))
 					continue;
-				for (size_t k = 0; k < e->n_addrs; k++) {
-					err = backend_add(fe, &cap, e->addrs[k], htons(ep->port),
-							  pass == 0 ? BACKEND_STATE_ACTIVE
-								    : BACKEND_STATE_TERMINATING);
-					if (err)
-						return err;
-				}
+				err = be_add(l, e->addrs[k], htons(ep->port), sp->proto,
+					     pick == PICK_READY ? BACKEND_STATE_ACTIVE
+								: BACKEND_STATE_TERMINATING);
+				if (err)
+					return err;
 			}
 		}
 	}
 	return 0;
 }
 
-static __u8 service_flags(const struct k8s_service *svc)
+/* Backends of one frontend: ready endpoints, else serving-terminating ones
+ * (Kubernetes' graceful termination); local ones only under a Local policy.
+ * Then the serving-terminating endpoints (any node) the slots do not hold. */
+static int port_backends(const struct store *s, const struct store_slice_set *set,
+			 const struct k8s_service_port *sp, bool local_only,
+			 struct lb_frontend_spec *fe)
 {
-	__u8 flags = 0;
+	struct be_list slots = { .v = &fe->backends, .n = &fe->n_backends };
+	struct be_list kept = { .v = &fe->kept, .n = &fe->n_kept };
+	/* An unknown node name matches no endpoint: no local backends. */
+	const char *local = local_only ? s->self_name : NULL;
+	int err;
 
-	if (svc->affinity_client_ip)
-		flags |= SVC_FLAG_AFFINITY;
-	if (svc->ext_traffic_local)
-		flags |= SVC_FLAG_EXT_LOCAL;
-	if (svc->int_traffic_local)
-		flags |= SVC_FLAG_INT_LOCAL;
-	return flags;
+	err = pick_backends(set, sp, PICK_READY, local, &slots, fe);
+	if (!err && fe->n_backends == 0)
+		err = pick_backends(set, sp, PICK_SERVING_TERMINATING, local, &slots, fe);
+	if (!err)
+		err = pick_backends(set, sp, PICK_KEPT, NULL, &kept, fe);
+	return err;
 }
 
+static bool use_maglev(const struct store_service *ss, bool maglev_default)
+{
+	switch (ss->lb_algorithm) {
+	case STORE_LB_ALGO_MAGLEV:	return true;
+	case STORE_LB_ALGO_RANDOM:	return false;
+	default:			return maglev_default;
+	}
+}
+
+struct fe_kind {
+	__u8 flag;		/* SVC_FLAG_CLUSTER_IP, ... */
+	bool node_port;		/* frontend port is the nodePort */
+};
+
 static int add_frontends(const struct store *s, const struct store_service *ss,
-			 const __be32 *addrs, size_t n_addrs, __u8 kind,
-			 struct lb_service_spec *spec)
+			 const __be32 *addrs, size_t n_addrs, struct fe_kind kind,
+			 bool maglev_default, struct lb_service_spec *spec)
 {
 	const struct k8s_service *svc = &ss->svc;
 	const struct store_slice_set *set = store_service_slices(s, ss->key);
 	size_t n = spec->n_frontends + n_addrs * svc->n_ports;
+	bool cluster_ip = kind.flag == SVC_FLAG_CLUSTER_IP;
+	bool local = cluster_ip ? svc->int_traffic_local : svc->ext_traffic_local;
 	struct lb_frontend_spec *p;
 	int err;
 
@@ -114,19 +154,27 @@ static int add_frontends(const struct store *s, const struct store_service *ss,
 		for (size_t i = 0; i < svc->n_ports; i++) {
 			const struct k8s_service_port *sp = &svc->ports[i];
 			struct lb_frontend_spec *fe = &spec->frontends[spec->n_frontends];
+			__u8 flags = kind.flag;
 
 			/* Socket LB and tc speak TCP and UDP; SCTP ports are skipped. */
 			if (sp->proto != IPPROTO_TCP && sp->proto != IPPROTO_UDP)
 				continue;
+			if (kind.node_port && !sp->node_port)
+				continue;
+			if (svc->affinity_client_ip)
+				flags |= SVC_FLAG_AFFINITY;
+			if (local)
+				flags |= cluster_ip ? SVC_FLAG_INT_LOCAL : SVC_FLAG_EXT_LOCAL;
 			*fe = (struct lb_frontend_spec){
 				.addr = addrs[a],
-				.port = htons(sp->port),
+				.port = htons(kind.node_port ? sp->node_port : sp->port),
 				.proto = sp->proto,
-				.flags = kind | service_flags(svc),
+				.flags = flags,
+				.flags2 = use_maglev(ss, maglev_default) ? SVC_FLAG2_MAGLEV : 0,
 				.affinity_timeout = svc->affinity_client_ip ? svc->affinity_timeout : 0,
 			};
 			spec->n_frontends++;
-			err = port_backends(set, sp, fe);
+			err = port_backends(s, set, sp, local, fe);
 			if (err)
 				return err;
 		}
@@ -134,22 +182,31 @@ static int add_frontends(const struct store *s, const struct store_service *ss,
 	return 0;
 }
 
-int lb_desired_service(const struct store *s, const char *svc_key, struct lb_service_spec *spec)
+int lb_desired_service(const struct store *s, const char *svc_key, bool maglev_default,
+		       struct lb_service_spec *spec)
 {
 	const struct store_service *ss = store_get_service(s, svc_key);
+	const struct k8s_service *svc;
 	int err;
 
 	memset(spec, 0, sizeof(*spec));
 	if (!ss || ss->svc.type == K8S_SVC_EXTERNAL_NAME || ss->svc.headless)
 		return 0;
-	err = add_frontends(s, ss, ss->svc.cluster_ips, ss->svc.n_cluster_ips,
-			    SVC_FLAG_CLUSTER_IP, spec);
+	svc = &ss->svc;
+	err = add_frontends(s, ss, svc->cluster_ips, svc->n_cluster_ips,
+			    (struct fe_kind){ SVC_FLAG_CLUSTER_IP, false }, maglev_default, spec);
 	if (!err)
-		err = add_frontends(s, ss, ss->svc.external_ips, ss->svc.n_external_ips,
-				    SVC_FLAG_EXTERNAL_IP, spec);
-	if (!err && ss->svc.type == K8S_SVC_LOAD_BALANCER)
-		err = add_frontends(s, ss, ss->svc.lb_ips, ss->svc.n_lb_ips,
-				    SVC_FLAG_LOAD_BALANCER, spec);
+		err = add_frontends(s, ss, svc->external_ips, svc->n_external_ips,
+				    (struct fe_kind){ SVC_FLAG_EXTERNAL_IP, false }, maglev_default,
+				    spec);
+	if (!err && svc->type == K8S_SVC_LOAD_BALANCER)
+		err = add_frontends(s, ss, svc->lb_ips, svc->n_lb_ips,
+				    (struct fe_kind){ SVC_FLAG_LOAD_BALANCER, false },
+				    maglev_default, spec);
+	if (!err && (svc->type == K8S_SVC_NODE_PORT || svc->type == K8S_SVC_LOAD_BALANCER))
+		err = add_frontends(s, ss, s->self_ips, s->n_self_ips,
+				    (struct fe_kind){ SVC_FLAG_NODE_PORT, true }, maglev_default,
+				    spec);
 	if (err)
 		lb_service_spec_free(spec);
 	return err;

@@ -10,10 +10,28 @@
  * The backend port is the EndpointSlice port with the Service port's name and
  * protocol. Duplicate addresses across slices (seen while slices are being
  * rebalanced) are merged.
+ *
+ * Frontends: every ClusterIP, externalIP and LoadBalancer ingress IP; for
+ * NodePort and LoadBalancer services also (node address, nodePort) on each
+ * of this node's addresses (store->self_ips) with SVC_FLAG_NODE_PORT.
+ * Traffic policies pick backends by the EndpointSlice endpoint's nodeName:
+ * externalTrafficPolicy: Local gives the NodePort, externalIP and
+ * LoadBalancer frontends only this node's backends (SVC_FLAG_EXT_LOCAL; none
+ * means count 0, and the datapath drops with DROP_NO_LOCAL_BACKEND);
+ * internalTrafficPolicy: Local does the same for the ClusterIP frontends
+ * (SVC_FLAG_INT_LOCAL).
+ *
+ * Backends that are terminating but still serving and not picked for new
+ * connections are listed in `kept`: they stay in the backends map (state
+ * terminating) so existing flows keep reaching them until they stop serving.
+ *
+ * Maglev (the service annotation service.cilium.io/lb-algorithm, else the
+ * agent's --bpf-lb-algorithm) sets SVC_FLAG2_MAGLEV on every frontend.
  */
 #ifndef AXON_LB_DESIRED_H
 #define AXON_LB_DESIRED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 
@@ -31,9 +49,12 @@ struct lb_frontend_spec {
 	__be16 port;
 	__u8 proto;
 	__u8 flags;	/* SVC_FLAG_* */
+	__u8 flags2;	/* SVC_FLAG2_* */
 	__u32 affinity_timeout;
-	struct lb_backend_spec *backends;
+	struct lb_backend_spec *backends;	/* picked for new connections (slots) */
 	size_t n_backends;
+	struct lb_backend_spec *kept;		/* terminating, serving, not in slots */
+	size_t n_kept;
 };
 
 struct lb_service_spec {
@@ -44,7 +65,8 @@ struct lb_service_spec {
 /* Fill spec for the service with this key; a service that is not in the store
  * (or has no addresses, e.g. headless or ExternalName) gets no frontends.
  * Returns 0 or -ENOMEM. */
-int lb_desired_service(const struct store *s, const char *svc_key, struct lb_service_spec *spec);
+int lb_desired_service(const struct store *s, const char *svc_key, bool maglev_default,
+		       struct lb_service_spec *spec);
 void lb_service_spec_free(struct lb_service_spec *spec);
 
 #endif /* AXON_LB_DESIRED_H */

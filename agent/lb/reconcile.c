@@ -11,6 +11,7 @@
 #include "addr.h"
 #include "log.h"
 #include "desired.h"
+#include "maglev.h"
 #include "reconcile.h"
 
 /* rev-NAT ids handed out: 1..REVNAT_IDS-1 (a 128 KiB bitmap). */
@@ -34,6 +35,7 @@ const char *lb_map_name(enum lb_map_id map)
 	case LB_MAP_SERVICES:	return MAP_LB4_SERVICES;
 	case LB_MAP_BACKENDS:	return MAP_LB4_BACKENDS;
 	case LB_MAP_REVNAT:	return MAP_LB4_REVERSE_NAT;
+	case LB_MAP_MAGLEV:	return MAP_LB4_MAGLEV;
 	default:		return "?";
 	}
 }
@@ -57,12 +59,14 @@ int lb_reconciler_init(struct lb_reconciler *r, const struct lb_map_ops *ops, vo
 	r->backend_next = 1;
 	r->backoff_base_ms = 500;
 	r->backoff_max_ms = 30000;
+	r->maglev_available = true;
 	r->revnat_used = calloc(REVNAT_IDS / 8, 1);
 	if (!r->revnat_used)
 		return -ENOMEM;
 	if ((err = ht_init(&r->frontends)) || (err = ht_init(&r->backends)) ||
 	    (err = ht_init(&r->backends_by_id)) || (err = ht_init(&r->by_service)) ||
-	    (err = ht_init(&r->failures)) || (err = ht_init(&r->orphan_revnat))) {
+	    (err = ht_init(&r->failures)) || (err = ht_init(&r->orphan_revnat)) ||
+	    (err = ht_init(&r->orphan_maglev))) {
 		lb_reconciler_destroy(r);
 		return err;
 	}
@@ -82,6 +86,7 @@ static void frontend_free(void *p)
 	struct lb_frontend *rf = p;
 
 	free(rf->slots);
+	free(rf->kept);
 	free(rf);
 }
 
@@ -100,12 +105,14 @@ void lb_reconciler_destroy(struct lb_reconciler *r)
 	free_values(&r->by_service, fe_list_free);
 	free_values(&r->failures, free);
 	free_values(&r->orphan_revnat, free);
+	free_values(&r->orphan_maglev, free);
 	ht_destroy(&r->frontends);
 	ht_destroy(&r->backends);
 	ht_destroy(&r->backends_by_id);
 	ht_destroy(&r->by_service);
 	ht_destroy(&r->failures);
 	ht_destroy(&r->orphan_revnat);
+	ht_destroy(&r->orphan_maglev);
 	free(r->revnat_used);
 	r->revnat_used = NULL;
 }
@@ -270,7 +277,10 @@ static void backends_sweep(struct lb_reconciler *r)
 	while (e) {
 		struct lb_backend *b = e->value;
 
-		if (b->refs || map_delete(r, LB_MAP_BACKENDS, &b->id)) {
+		/* A backend found at restart may be kept by a service not yet
+		 * reconciled: it waits for the prune. */
+		if (b->refs || (b->restored && !r->pruned) ||
+		    map_delete(r, LB_MAP_BACKENDS, &b->id)) {
 			e = ht_next(&r->backends, e);
 			continue;
 		}
@@ -421,16 +431,16 @@ static int slot_delete_last(struct lb_reconciler *r, struct lb_frontend *rf)
 }
 
 static int slot0_write(struct lb_reconciler *r, struct lb_frontend *rf, __u16 count, __u8 flags,
-		       __u32 affinity)
+		       __u8 flags2, __u32 affinity)
 {
 	struct lb4_key k = svc_key_of(rf, 0);
 	struct lb4_service v = {
 		.affinity_timeout = affinity, .count = count, .rev_nat_index = rf->rev_nat,
-		.flags = flags,
+		.flags = flags, .flags2 = flags2,
 	};
 	int err;
 
-	if (rf->has_slot0 && rf->count == count && rf->flags == flags &&
+	if (rf->has_slot0 && rf->count == count && rf->flags == flags && rf->flags2 == flags2 &&
 	    rf->affinity_timeout == affinity)
 		return 0;
 	err = map_update(r, LB_MAP_SERVICES, &k, &v);
@@ -439,8 +449,108 @@ static int slot0_write(struct lb_reconciler *r, struct lb_frontend *rf, __u16 co
 	rf->has_slot0 = true;
 	rf->count = count;
 	rf->flags = flags;
+	rf->flags2 = flags2;
 	rf->affinity_timeout = affinity;
 	return 0;
+}
+
+static void describe(char *msg, size_t len, const struct lb_frontend *rf, const char *what,
+		     int err);
+
+/* Write rf's Maglev table for the backends in want (unless the same table is
+ * there already). Called after the slots and before slot 0. */
+static int maglev_write(struct lb_reconciler *r, struct lb_frontend *rf,
+			struct lb_backend **want, size_t n)
+{
+	struct maglev_backend *mb = calloc(n, sizeof(*mb));
+	struct lb4_maglev_table *t = malloc(sizeof(*t));
+	uint64_t digest;
+	int err = -ENOMEM;
+
+	if (!mb || !t)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		mb[i] = (struct maglev_backend){
+			.addr = want[i]->addr, .port = want[i]->port, .proto = want[i]->proto,
+			.id = want[i]->id,
+		};
+	err = maglev_fill(mb, n, t->backend_ids, LB_MAGLEV_TABLE_SIZE);
+	if (err)
+		goto out;
+	digest = maglev_digest(t->backend_ids, LB_MAGLEV_TABLE_SIZE);
+	if (rf->maglev_written && rf->maglev_digest == digest)
+		goto out;
+	err = map_update(r, LB_MAP_MAGLEV, &rf->rev_nat, t);
+	if (!err) {
+		rf->maglev_written = true;
+		rf->maglev_digest = digest;
+	}
+out:
+	free(mb);
+	free(t);
+	return err;
+}
+
+static int maglev_delete(struct lb_reconciler *r, struct lb_frontend *rf)
+{
+	int err;
+
+	if (!rf->maglev_written)
+		return 0;
+	err = map_delete(r, LB_MAP_MAGLEV, &rf->rev_nat);
+	if (!err)
+		rf->maglev_written = false;
+	return err;
+}
+
+/* Make rf's kept list hold the backends of spec's kept (found or created,
+ * state terminating); references taken before old ones are dropped. */
+static int kept_apply(struct lb_reconciler *r, struct lb_frontend *rf,
+		      const struct lb_frontend_spec *fe, char *msg, size_t len)
+{
+	__u32 *ids = calloc(fe->n_kept + 1, sizeof(*ids));
+	size_t n = 0;
+	int err = 0;
+
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i < fe->n_kept; i++) {
+		struct lb_backend *b;
+		char what[64], be[ADDR_STR_MAX];
+
+		err = backend_get(r, &fe->kept[i], &b);
+		if (err) {
+			snprintf(what, sizeof(what), "kept backend %s in " MAP_LB4_BACKENDS,
+				 format_addr_port(be, sizeof(be), fe->kept[i].addr,
+						  fe->kept[i].port, fe->kept[i].proto));
+			describe(msg, len, rf, what, err);
+			break;
+		}
+		b->refs++;
+		ids[n++] = b->id;
+	}
+	/* On failure keep the old list too: nothing is released early. */
+	if (err) {
+		for (size_t i = 0; i < n; i++)
+			backend_ref(r, ids[i], -1);
+		free(ids);
+		return err;
+	}
+	for (size_t i = 0; i < rf->n_kept; i++)
+		backend_ref(r, rf->kept[i], -1);
+	free(rf->kept);
+	rf->kept = ids;
+	rf->n_kept = n;
+	return 0;
+}
+
+static void kept_release(struct lb_reconciler *r, struct lb_frontend *rf)
+{
+	for (size_t i = 0; i < rf->n_kept; i++)
+		backend_ref(r, rf->kept[i], -1);
+	free(rf->kept);
+	rf->kept = NULL;
+	rf->n_kept = 0;
 }
 
 static void describe(char *msg, size_t len, const struct lb_frontend *rf, const char *what,
@@ -501,10 +611,29 @@ static int frontend_apply(struct lb_reconciler *r, struct lb_frontend *rf,
 			goto out;
 		}
 	}
-	err = slot0_write(r, rf, n_plan, fe->flags, fe->affinity_timeout);
+	err = kept_apply(r, rf, fe, msg, len);
+	if (err)
+		goto out;
+	if ((fe->flags2 & SVC_FLAG2_MAGLEV) && n_plan) {
+		/* The table names the backends in plan order's set; want holds
+		 * exactly those. */
+		err = maglev_write(r, rf, want, fe->n_backends);
+		if (err) {
+			describe(msg, len, rf, "table in " MAP_LB4_MAGLEV, err);
+			goto out;
+		}
+	}
+	err = slot0_write(r, rf, n_plan, fe->flags, fe->flags2, fe->affinity_timeout);
 	if (err) {
 		describe(msg, len, rf, "service entry in " MAP_LB4_SERVICES, err);
 		goto out;
+	}
+	if (!(fe->flags2 & SVC_FLAG2_MAGLEV) || !n_plan) {
+		err = maglev_delete(r, rf);
+		if (err) {
+			describe(msg, len, rf, "stale table in " MAP_LB4_MAGLEV, err);
+			goto out;
+		}
 	}
 	while (rf->n_slots > n_plan) {
 		err = slot_delete_last(r, rf);
@@ -540,6 +669,12 @@ static int frontend_remove(struct lb_reconciler *r, struct lb_frontend *rf, char
 			return err;
 		}
 	}
+	err = maglev_delete(r, rf);
+	if (err) {
+		describe(msg, len, rf, "delete table in " MAP_LB4_MAGLEV, err);
+		return err;
+	}
+	kept_release(r, rf);
 	if (rf->rev_nat) {
 		err = map_delete(r, LB_MAP_REVNAT, &rf->rev_nat);
 		if (err) {
@@ -625,9 +760,11 @@ int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const c
 	char msg[256] = "", m[256];
 	int err, first_err = 0;
 
-	err = lb_desired_service(s, key, &spec);
+	err = lb_desired_service(s, key, r->maglev_default, &spec);
 	if (err)
 		return err;
+	for (size_t i = 0; !r->maglev_available && i < spec.n_frontends; i++)
+		spec.frontends[i].flags2 &= ~SVC_FLAG2_MAGLEV;
 	r->gen++;
 	old = ht_get(&r->by_service, key, strlen(key));
 	keys = calloc(spec.n_frontends + (old ? old->n : 0) + 1, sizeof(*keys));
@@ -757,7 +894,7 @@ static int restore_backend(void *ctx, const void *key, const void *value)
 		return -ENOMEM;
 	*b = (struct lb_backend){
 		.addr = v->address, .port = v->port, .proto = v->proto, .state = v->state,
-		.id = *(const __u32 *)key,
+		.id = *(const __u32 *)key, .restored = true,
 	};
 	err = backend_insert(r, b);
 	if (err) {
@@ -794,6 +931,7 @@ static int restore_service(void *ctx, const void *key, const void *value)
 		rf->has_slot0 = true;
 		rf->count = v->count;
 		rf->flags = v->flags;
+		rf->flags2 = v->flags2;
 		rf->affinity_timeout = v->affinity_timeout;
 		return 0;
 	}
@@ -826,6 +964,23 @@ static int restore_revnat(void *ctx, const void *key, const void *value)
 	return 0;
 }
 
+static int restore_maglev(void *ctx, const void *key, const void *value)
+{
+	struct lb_reconciler *r = ctx;
+	const struct lb4_maglev_table *t = value;
+	uint64_t *digest = malloc(sizeof(*digest));
+	__u32 id = *(const __u32 *)key;
+
+	if (!digest)
+		return -ENOMEM;
+	*digest = maglev_digest(t->backend_ids, LB_MAGLEV_TABLE_SIZE);
+	if (ht_put(&r->orphan_maglev, &id, sizeof(id), digest, NULL)) {
+		free(digest);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int lb_reconciler_restore(struct lb_reconciler *r)
 {
 	int err;
@@ -835,6 +990,9 @@ int lb_reconciler_restore(struct lb_reconciler *r)
 		err = r->ops->dump(r->ops_ctx, LB_MAP_SERVICES, restore_service, r);
 	if (!err)
 		err = r->ops->dump(r->ops_ctx, LB_MAP_REVNAT, restore_revnat, r);
+	/* Without the tc datapath there is no Maglev map: nothing to restore. */
+	if (!err && r->ops->dump(r->ops_ctx, LB_MAP_MAGLEV, restore_maglev, r) == -ENOENT)
+		pr_debug("no Maglev map to restore", "map=%s", MAP_LB4_MAGLEV);
 	if (err)
 		return err;
 	/* A frontend's rev-NAT entry is in place if it names the frontend. */
@@ -842,8 +1000,16 @@ int lb_reconciler_restore(struct lb_reconciler *r)
 		struct lb_frontend *rf = e->value;
 		struct lb4_reverse_nat *v;
 
+		uint64_t *digest;
+
 		if (!rf->rev_nat)
 			continue;
+		digest = ht_get(&r->orphan_maglev, &rf->rev_nat, sizeof(rf->rev_nat));
+		if (digest) {
+			rf->maglev_written = true;
+			rf->maglev_digest = *digest;
+			free(ht_del(&r->orphan_maglev, &rf->rev_nat, sizeof(rf->rev_nat)));
+		}
 		v = ht_get(&r->orphan_revnat, &rf->rev_nat, sizeof(rf->rev_nat));
 		if (v && v->address == rf->key.addr && v->port == rf->key.port) {
 			rf->revnat_written = true;
@@ -852,6 +1018,39 @@ int lb_reconciler_restore(struct lb_reconciler *r)
 	}
 	pr_info("restored load-balancing state from pinned maps",
 		"frontends=%zu backends=%zu", r->frontends.count, r->backends.count);
+	return 0;
+}
+
+int lb_reconciler_restore_maglev(struct lb_reconciler *r)
+{
+	struct ht_entry *e;
+	int err;
+
+	err = r->ops->dump(r->ops_ctx, LB_MAP_MAGLEV, restore_maglev, r);
+	if (err)
+		return err;
+	for (e = ht_first(&r->frontends); e; e = ht_next(&r->frontends, e)) {
+		struct lb_frontend *rf = e->value;
+		uint64_t *digest = ht_get(&r->orphan_maglev, &rf->rev_nat, sizeof(rf->rev_nat));
+
+		if (!rf->rev_nat || !digest)
+			continue;
+		rf->maglev_written = true;
+		rf->maglev_digest = *digest;
+		free(ht_del(&r->orphan_maglev, &rf->rev_nat, sizeof(rf->rev_nat)));
+	}
+	/* After the prune nobody else removes tables no frontend owns. */
+	for (e = ht_first(&r->orphan_maglev); e && r->pruned;) {
+		__u32 id;
+
+		memcpy(&id, e->key, sizeof(id));
+		if (map_delete(r, LB_MAP_MAGLEV, &id)) {
+			e = ht_next(&r->orphan_maglev, e);
+			continue;
+		}
+		free(e->value);
+		e = ht_del_iter(&r->orphan_maglev, e);
+	}
 	return 0;
 }
 
@@ -889,6 +1088,19 @@ int lb_reconciler_prune(struct lb_reconciler *r)
 		free(e->value);
 		e = ht_del_iter(&r->orphan_revnat, e);
 	}
+	for (e = ht_first(&r->orphan_maglev); e;) {
+		__u32 id;
+
+		memcpy(&id, e->key, sizeof(id));
+		if (map_delete(r, LB_MAP_MAGLEV, &id)) {
+			first_err = first_err ? first_err : -EIO;
+			e = ht_next(&r->orphan_maglev, e);
+			continue;
+		}
+		free(e->value);
+		e = ht_del_iter(&r->orphan_maglev, e);
+	}
+	r->pruned = true;
 	backends_sweep(r);
 	if (pruned)
 		pr_info("pruned stale frontends", "count=%zu", pruned);

@@ -19,6 +19,17 @@
  *
  * A failed map operation leaves the mirror equal to the maps, records the
  * error on the service, and the service is retried with exponential backoff.
+ *
+ * Maglev frontends: the table (lb4_maglev[rev_nat_index]) is written whole
+ * after the backends and slots it names and before slot 0 sets
+ * SVC_FLAG2_MAGLEV or raises the count; it is deleted only after slot 0 no
+ * longer names the flag (or is gone). A digest of each table written is
+ * mirrored, so an unchanged table is not rewritten, also across restarts.
+ *
+ * Terminating-but-serving backends a service keeps (spec `kept`) hold a
+ * reference like a slot does, so they stay in the backends map for existing
+ * flows. Backends found in the maps at restart are not swept before the
+ * first prune, since their services may not have claimed them yet.
  */
 #ifndef AXON_LB_RECONCILE_H
 #define AXON_LB_RECONCILE_H
@@ -34,6 +45,7 @@ enum lb_map_id {
 	LB_MAP_SERVICES = 0,
 	LB_MAP_BACKENDS,
 	LB_MAP_REVNAT,
+	LB_MAP_MAGLEV,		/* __u32 rev_nat_index -> struct lb4_maglev_table */
 	LB_MAP__NR,
 };
 
@@ -61,6 +73,11 @@ struct lb_frontend {
 	bool revnat_written;		/* rev-NAT entry known to be in the map */
 	bool has_slot0;			/* slot 0 is in the map with the fields below */
 	__u8 flags;
+	__u8 flags2;
+	bool maglev_written;		/* lb4_maglev[rev_nat] holds a table with: */
+	uint64_t maglev_digest;
+	__u32 *kept;			/* backend ids kept for existing flows */
+	size_t n_kept;
 	__u32 affinity_timeout;
 	__u16 count;
 	__u32 *slots;			/* slots[i]: backend id at slot i + 1; 0 = hole */
@@ -74,7 +91,8 @@ struct lb_backend {
 	__u8 proto;
 	__u8 state;
 	__u32 id;
-	unsigned int refs;		/* slots pointing here */
+	unsigned int refs;		/* slots (and kept lists) pointing here */
+	bool restored;			/* found at restart: not swept before prune */
 };
 
 struct lb_failure {
@@ -100,6 +118,13 @@ struct lb_reconciler {
 	struct htable by_service;	/* service key -> struct lb_fe_list */
 	struct htable failures;		/* service key -> lb_failure */
 	struct htable orphan_revnat;	/* __u32 id restored but used by no frontend */
+	struct htable orphan_maglev;	/* __u32 rev_nat restored -> uint64_t digest */
+	bool pruned;			/* restored backends may be swept now */
+	bool maglev_default;		/* --bpf-lb-algorithm=maglev */
+	/* The Maglev map exists (it comes with the tc datapath). Without it
+	 * frontends are written without SVC_FLAG2_MAGLEV (random selection)
+	 * rather than not at all. Default true. */
+	bool maglev_available;
 	uint8_t *revnat_used;		/* bitmap of rev-NAT ids in use */
 	__u32 revnat_next;
 	__u32 backend_next;
@@ -113,6 +138,10 @@ void lb_reconciler_destroy(struct lb_reconciler *r);
 
 /* Rebuild the mirror from the maps (agent start). */
 int lb_reconciler_restore(struct lb_reconciler *r);
+
+/* Read the Maglev tables (once the map exists: it comes with the tc
+ * datapath, possibly after restore) and match them to frontends. */
+int lb_reconciler_restore_maglev(struct lb_reconciler *r);
 
 /* Realize one service (by key) as the store describes it now. */
 int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const char *key);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "store_priv.h"
 
 int store_key(char *buf, size_t len, const char *ns, const char *name)
 {
@@ -19,7 +20,8 @@ int store_init(struct store *s)
 
 	memset(s, 0, sizeof(*s));
 	if ((err = ht_init(&s->services)) || (err = ht_init(&s->slices)) ||
-	    (err = ht_init(&s->slices_by_svc)) || (err = ht_init(&s->dirty))) {
+	    (err = ht_init(&s->slices_by_svc)) || (err = ht_init(&s->dirty)) ||
+	    (err = ht_init(&s->nodes)) || (err = ht_init(&s->ces))) {
 		store_destroy(s);
 		return err;
 	}
@@ -64,6 +66,7 @@ void store_destroy(struct store *s)
 			free(set->slices);
 			free(set);
 		}
+	store_nodes_destroy(s);
 	ht_destroy(&s->services);
 	ht_destroy(&s->slices);
 	ht_destroy(&s->slices_by_svc);
@@ -92,6 +95,12 @@ const struct store_slice_set *store_service_slices(const struct store *s, const 
 
 int store_set_service(struct store *s, struct k8s_service *svc)
 {
+	return store_set_service_algo(s, svc, STORE_LB_ALGO_DEFAULT);
+}
+
+int store_set_service_algo(struct store *s, struct k8s_service *svc,
+			   enum store_lb_algorithm algo)
+{
 	struct store_service *ss, *old;
 	int err;
 
@@ -105,6 +114,7 @@ int store_set_service(struct store *s, struct k8s_service *svc)
 	if (err)
 		goto fail;
 	ss->svc = *svc;
+	ss->lb_algorithm = algo;
 	memset(svc, 0, sizeof(*svc));
 	if (old)
 		service_free(old);

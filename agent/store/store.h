@@ -10,6 +10,16 @@
  * label, so a slice may arrive before or after its Service.
  *
  * Keys are "namespace/name".
+ *
+ * Nodes and CiliumEndpointSlices (cluster-scoped, keyed by name) are tables
+ * of their own. Their consumers (ipcache, local endpoints, node routes)
+ * derive their whole desired state from them, so instead of dirty keys each
+ * table has a revision bumped on every change: a consumer remembers the
+ * revision it realized and works again when it moved.
+ *
+ * "Self" is this node: the Node named store->self_name gives its addresses
+ * and pod CIDRs. When its addresses change every service is marked dirty
+ * (NodePort frontends live on them).
  */
 #ifndef AXON_STORE_H
 #define AXON_STORE_H
@@ -25,6 +35,7 @@
 struct store_service {
 	char key[STORE_KEY_MAX];
 	struct k8s_service svc;
+	__u8 lb_algorithm;		/* enum store_lb_algorithm */
 };
 
 struct store_slice {
@@ -39,6 +50,25 @@ struct store_slice_set {
 	size_t n, cap;
 };
 
+struct store_node {
+	char name[K8S_NAME_MAX];
+	struct k8s_node node;
+};
+
+struct store_ces {
+	char name[K8S_NAME_MAX];
+	struct k8s_cilium_endpointslice ces;
+};
+
+/* Service options that come from annotations rather than the spec. */
+enum store_lb_algorithm {
+	STORE_LB_ALGO_DEFAULT = 0,	/* --bpf-lb-algorithm */
+	STORE_LB_ALGO_RANDOM,
+	STORE_LB_ALGO_MAGLEV,
+};
+
+#define STORE_SELF_IPS_MAX 2
+
 struct store {
 	struct htable services;		/* key -> struct store_service */
 	struct htable slices;		/* key -> struct store_slice */
@@ -46,6 +76,18 @@ struct store {
 	struct htable dirty;		/* service key -> (void *)1 */
 	uint64_t revision;
 	size_t n_endpoints;		/* IPv4 addresses across all slices */
+
+	struct htable nodes;		/* name -> struct store_node */
+	struct htable ces;		/* name -> struct store_ces */
+	uint64_t nodes_revision;	/* bumped by every node change */
+	uint64_t ces_revision;		/* bumped by every CiliumEndpointSlice change */
+	size_t n_ces_endpoints;
+
+	char self_name[K8S_NAME_MAX];	/* this node's Node name */
+	bool self_known;		/* the Node named self_name is held */
+	__be32 self_ip;			/* its InternalIP, else ExternalIP; 0 if none */
+	__be32 self_ips[STORE_SELF_IPS_MAX];	/* InternalIP and ExternalIP (NodePort) */
+	size_t n_self_ips;
 };
 
 int store_init(struct store *s);
@@ -58,9 +100,26 @@ int store_delete_service(struct store *s, const char *ns, const char *name);
 int store_set_slice(struct store *s, struct k8s_endpointslice *eps);
 int store_delete_slice(struct store *s, const char *ns, const char *name);
 
+/* The same, with an annotation-derived load-balancing algorithm. */
+int store_set_service_algo(struct store *s, struct k8s_service *svc,
+			   enum store_lb_algorithm algo);
+
+/* Nodes and CiliumEndpointSlices: take ownership of the object's contents. */
+int store_set_node(struct store *s, struct k8s_node *node);
+int store_delete_node(struct store *s, const char *name);
+int store_set_ces(struct store *s, struct k8s_cilium_endpointslice *ces);
+int store_delete_ces(struct store *s, const char *name);
+/* Name this node (before any Node arrives). */
+void store_set_self_name(struct store *s, const char *name);
+const struct store_node *store_get_node(const struct store *s, const char *name);
+/* A node's address: InternalIP, else ExternalIP, else 0. */
+__be32 store_node_ip(const struct k8s_node *node);
+
 const struct store_service *store_get_service(const struct store *s, const char *key);
 const struct store_slice_set *store_service_slices(const struct store *s, const char *key);
 
+/* Mark every service dirty (what they derive from changed). */
+void store_mark_all_dirty(struct store *s);
 /* Mark a service key dirty (also used to retry). */
 int store_mark_dirty(struct store *s, const char *key);
 void store_clear_dirty(struct store *s, const char *key);

@@ -233,13 +233,20 @@ def test_status_reports_and_fails_cleanly_without_agent(lab, api, agent):
     assert "mounted bpffs" not in agent.log_tail(200)
     assert st["kubernetes"]["connected"] is True
     assert st["kubernetes"]["version"].startswith("v1.26")
-    assert {w["name"] for w in st["kubernetes"]["watches"]} == {"services", "endpointslices"}
+    assert {w["name"] for w in st["kubernetes"]["watches"]} == {
+        "services", "endpointslices", "nodes", "ciliumendpointslices"}
+    assert not any(w["not_installed"] for w in st["kubernetes"]["watches"])
     assert st["load_balancing"]["services"] == 1
     assert st["load_balancing"]["backends"] == 2            # TCP and UDP
     assert {a["hook"] for a in st["attach"]} == {
         "cgroup/connect4", "cgroup/sendmsg4", "cgroup/recvmsg4", "cgroup/getpeername4",
         "cgroup/sock_release"}
-    assert all(m["health"] == "ok" for m in st["modules"])
+    assert all(m["health"] == "ok" for m in st["modules"] if m["name"] != "datapath")
+    # No Node object for this agent: the tc datapath waits and touches no device.
+    dp = next(m for m in st["modules"] if m["name"] == "datapath")
+    assert dp["health"] in ("waiting", "disabled"), dp
+    assert st["datapath"]["tc_loaded"] is False
+    assert st["node"]["known"] is False
     text = agent.ctl("status").stdout
     assert "Kubernetes:" in text and "synced" in text
     agent.stop()

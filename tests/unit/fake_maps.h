@@ -3,7 +3,8 @@
  * An in-memory stand-in for the three LB maps with a log of every operation,
  * a capacity per map (to test "map full"), and a consistency check that
  * plays the datapath's part: after every single operation, every service
- * entry's slots 1..count must point at backends that exist.
+ * entry's slots 1..count must point at backends that exist, and a Maglev
+ * service's table must exist and name only backends that exist.
  */
 #ifndef AXON_TEST_FAKE_MAPS_H
 #define AXON_TEST_FAKE_MAPS_H
@@ -11,10 +12,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "axon/lb.h"
 #include "lb/reconcile.h"
 
 #define FAKE_MAX_ENTRIES 4096
 #define FAKE_LOG_MAX 8192
+#define FAKE_MAGLEV_MAX 32	/* Maglev tables (64 KiB each) */
 
 struct fake_entry {
 	bool used;
@@ -35,6 +38,10 @@ struct fake_maps {
 	struct fake_op log[FAKE_LOG_MAX];
 	int inconsistencies;	/* readers would have seen a bad slot */
 	int fail_next;		/* -errno for the next update, once */
+	int fail_map_next;	/* ... and only on this map (with fail_map_set) */
+	bool fail_map_set;
+	/* Values of LB_MAP_MAGLEV, by the index of their entry in e[]. */
+	struct lb4_maglev_table maglev[FAKE_MAGLEV_MAX];
 };
 
 extern const struct lb_map_ops fake_ops;

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "axon/lb.h"
+#include "agent.h"
 #include "lb/reconcile.h"
 #include "store/store.h"
 #include "log.h"
@@ -416,6 +417,317 @@ static void test_restart_keeps_wanted_prunes_stale(void **state)
 	store_destroy(&st2);
 }
 
+/* ---- NodePort, traffic policies, affinity, terminating, Maglev ---- */
+
+static void put_node_self(struct fixture *fx, const char *name, const char *internal,
+			  const char *external)
+{
+	char json[1024], err[256] = "";
+	struct k8s_node node;
+	cJSON *obj;
+
+	snprintf(json, sizeof(json),
+		 "{\"metadata\":{\"name\":\"%s\"},\"status\":{\"addresses\":["
+		 "{\"type\":\"InternalIP\",\"address\":\"%s\"},"
+		 "{\"type\":\"ExternalIP\",\"address\":\"%s\"}]}}",
+		 name, internal, external);
+	obj = cJSON_Parse(json);
+	assert_int_equal(k8s_node_from_json(obj, &node, err, sizeof(err)), 0);
+	cJSON_Delete(obj);
+	assert_int_equal(store_set_node(&fx->store, &node), 0);
+}
+
+/* A service from its whole "spec" JSON, and optional annotations JSON. */
+static void put_service_spec(struct fixture *fx, const char *name, const char *spec,
+			     const char *annotations)
+{
+	char json[4096], err[256] = "";
+	struct k8s_service svc = {};
+	cJSON *obj;
+
+	snprintf(json, sizeof(json),
+		 "{\"metadata\":{\"namespace\":\"shop\",\"name\":\"%s\",\"annotations\":%s},"
+		 "\"spec\":%s}", name, annotations ? annotations : "{}", spec);
+	obj = cJSON_Parse(json);
+	assert_non_null(obj);
+	if (k8s_service_from_json(obj, &svc, err, sizeof(err)))
+		fail_msg("service: %s", err);
+	assert_int_equal(store_set_service_algo(&fx->store, &svc, agent_service_lb_algorithm(obj)),
+			 0);
+	cJSON_Delete(obj);
+}
+
+#define EPN(ip, node, ready) \
+	"{\"addresses\":[\"" ip "\"],\"nodeName\":\"" node "\",\"conditions\":{\"ready\":" ready "}}"
+#define NP_SPEC(policy) \
+	"{\"type\":\"NodePort\",\"clusterIP\":\"10.96.0.20\",\"externalIPs\":[\"203.0.113.9\"]," \
+	"\"externalTrafficPolicy\":\"" policy "\",\"ports\":[{\"name\":\"http\",\"port\":80," \
+	"\"nodePort\":30080,\"protocol\":\"TCP\"}]}"
+
+static void np_cluster(struct fixture *fx, const char *policy_spec)
+{
+	store_set_self_name(&fx->store, "node-a");
+	put_node_self(fx, "node-a", "192.168.1.10", "198.51.100.10");
+	put_service_spec(fx, "np", policy_spec, NULL);
+	put_slice(fx, "shop", "np-1", "np", WEB_EPS_PORTS,
+		  "[" EPN("10.244.0.5", "node-a", "true") "," EPN("10.244.1.6", "node-b", "true")
+		  "]");
+}
+
+static void test_node_port_frontends(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256];
+
+	np_cluster(fx, NP_SPEC("Cluster"));
+	assert_int_equal(sync_all(fx), 0);
+	/* On both node addresses, at the nodePort, with all backends. */
+	frontend_backends(fx, "192.168.1.10", 30080, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.1.6:8080");
+	frontend_backends(fx, "198.51.100.10", 30080, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.1.6:8080");
+	assert_int_equal(slot(fx, "192.168.1.10", 30080, IPPROTO_TCP, 0)->flags,
+			 SVC_FLAG_NODE_PORT);
+	assert_int_equal(slot(fx, "10.96.0.20", 80, IPPROTO_TCP, 0)->flags, SVC_FLAG_CLUSTER_IP);
+	assert_null(slot(fx, "192.168.1.10", 80, IPPROTO_TCP, 0));
+
+	/* The node's address changes: the NodePort frontends move with it. */
+	put_node_self(fx, "node-a", "192.168.1.99", "198.51.100.10");
+	assert_int_equal(sync_all(fx), 0);
+	assert_null(slot(fx, "192.168.1.10", 30080, IPPROTO_TCP, 0));
+	assert_non_null(slot(fx, "192.168.1.99", 30080, IPPROTO_TCP, 0));
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_external_traffic_policy_local(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256];
+
+	np_cluster(fx, NP_SPEC("Local"));
+	assert_int_equal(sync_all(fx), 0);
+	/* NodePort and externalIP: local backends only, flagged. */
+	frontend_backends(fx, "192.168.1.10", 30080, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080");
+	assert_int_equal(slot(fx, "192.168.1.10", 30080, IPPROTO_TCP, 0)->flags,
+			 SVC_FLAG_NODE_PORT | SVC_FLAG_EXT_LOCAL);
+	frontend_backends(fx, "203.0.113.9", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080");
+	assert_true(slot(fx, "203.0.113.9", 80, IPPROTO_TCP, 0)->flags & SVC_FLAG_EXT_LOCAL);
+	/* The ClusterIP is internal traffic: every backend, no flag. */
+	frontend_backends(fx, "10.96.0.20", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.1.6:8080");
+	assert_int_equal(slot(fx, "10.96.0.20", 80, IPPROTO_TCP, 0)->flags, SVC_FLAG_CLUSTER_IP);
+
+	/* The local pod goes: count 0 (the datapath drops with a reason). */
+	put_slice(fx, "shop", "np-1", "np", WEB_EPS_PORTS, "[" EPN("10.244.1.6", "node-b", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(slot(fx, "192.168.1.10", 30080, IPPROTO_TCP, 0)->count, 0);
+	assert_int_equal(slot(fx, "10.96.0.20", 80, IPPROTO_TCP, 0)->count, 1);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_internal_traffic_policy_local_and_affinity(void **state)
+{
+	struct fixture *fx = *state;
+	const struct lb4_service *s0;
+	char got[256];
+
+	store_set_self_name(&fx->store, "node-a");
+	put_service_spec(fx, "itp",
+			 "{\"clusterIP\":\"10.96.0.30\",\"internalTrafficPolicy\":\"Local\","
+			 "\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":{\"clientIP\":"
+			 "{\"timeoutSeconds\":600}},\"ports\":" WEB_PORTS "}", NULL);
+	put_slice(fx, "shop", "itp-1", "itp", WEB_EPS_PORTS,
+		  "[" EPN("10.244.0.5", "node-a", "true") "," EPN("10.244.1.6", "node-b", "true")
+		  "]");
+	assert_int_equal(sync_all(fx), 0);
+	frontend_backends(fx, "10.96.0.30", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080");
+	s0 = slot(fx, "10.96.0.30", 80, IPPROTO_TCP, 0);
+	assert_int_equal(s0->flags, SVC_FLAG_CLUSTER_IP | SVC_FLAG_INT_LOCAL | SVC_FLAG_AFFINITY);
+	assert_int_equal(s0->affinity_timeout, 600);
+}
+
+static void test_terminating_backends_kept_for_existing_flows(void **state)
+{
+	struct fixture *fx = *state;
+	struct lb4_backend *b;
+	char got[256];
+	__u32 id;
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	/* .6 starts terminating, still serving: out of the slots, still a backend. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") ",{\"addresses\":[\"10.244.0.6\"],\"conditions\":"
+		  "{\"ready\":false,\"serving\":true,\"terminating\":true}}]");
+	assert_int_equal(sync_all(fx), 0);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080");
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 2);
+	b = NULL;
+	for (id = 1; id < 16 && !b; id++) {
+		const struct lb4_backend *c = backend(fx, id);
+
+		if (c && c->address == htonl(0x0af40006))
+			b = (struct lb4_backend *)c;
+	}
+	assert_non_null(b);
+	assert_int_equal(b->state, BACKEND_STATE_TERMINATING);
+	/* It stops serving: now it goes. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") ",{\"addresses\":[\"10.244.0.6\"],\"conditions\":"
+		  "{\"ready\":false,\"serving\":false,\"terminating\":true}}]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 1);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static const struct lb4_maglev_table *maglev_of(struct fixture *fx, const char *ip, int port)
+{
+	const struct lb4_service *s0 = slot(fx, ip, port, IPPROTO_TCP, 0);
+
+	assert_non_null(s0);
+	return fake_lookup(&fx->maps, LB_MAP_MAGLEV, &s0->rev_nat_index);
+}
+
+static void test_maglev_tables(void **state)
+{
+	struct fixture *fx = *state;
+	const struct lb4_maglev_table *t;
+	const struct lb4_service *s0;
+	size_t i, before, first_table_op = 0, first_slot0_op = 0;
+
+	/* By annotation, while the agent default is random. */
+	put_service_spec(fx, "mg", "{\"clusterIP\":\"10.96.0.40\",\"ports\":" WEB_PORTS "}",
+			 "{\"service.cilium.io/lb-algorithm\":\"maglev\"}");
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "mg-1", "mg", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	s0 = slot(fx, "10.96.0.40", 80, IPPROTO_TCP, 0);
+	assert_int_equal(s0->flags2, SVC_FLAG2_MAGLEV);
+	assert_int_equal(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0)->flags2, 0);
+	t = maglev_of(fx, "10.96.0.40", 80);
+	assert_non_null(t);
+	for (i = 0; i < LB_MAGLEV_TABLE_SIZE; i++)
+		assert_true(t->backend_ids[i] == slot(fx, "10.96.0.40", 80, IPPROTO_TCP, 1)->backend_id ||
+			    t->backend_ids[i] == slot(fx, "10.96.0.40", 80, IPPROTO_TCP, 2)->backend_id);
+	/* Written whole before slot 0 named the flag. */
+	for (i = 0; i < fx->maps.n_ops; i++) {
+		if (fx->maps.log[i].map == LB_MAP_MAGLEV && !first_table_op)
+			first_table_op = i + 1;
+		if (fx->maps.log[i].map == LB_MAP_SERVICES && !first_slot0_op) {
+			struct lb4_key k;
+
+			memcpy(&k, fx->maps.log[i].key, sizeof(k));
+			if (k.backend_slot == 0 && k.address == htonl(0x0a600028))
+				first_slot0_op = i + 1;
+		}
+	}
+	assert_true(first_table_op && first_table_op < first_slot0_op);
+
+	/* Unchanged backends: the table is not rewritten. */
+	before = fake_ops_count(&fx->maps, 'U', LB_MAP_MAGLEV);
+	put_slice(fx, "shop", "mg-1", "mg", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.6", "true") "," EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fake_ops_count(&fx->maps, 'U', LB_MAP_MAGLEV), before);
+
+	/* A backend added: rewritten (once) and consistent at every step. */
+	put_slice(fx, "shop", "mg-1", "mg", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.6", "true") "," EP("10.244.0.5", "true") ","
+		  EP("10.244.0.7", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fake_ops_count(&fx->maps, 'U', LB_MAP_MAGLEV), before + 1);
+
+	/* Back to random: the flag goes first, then the table. */
+	put_service_spec(fx, "mg", "{\"clusterIP\":\"10.96.0.40\",\"ports\":" WEB_PORTS "}",
+			 "{\"service.cilium.io/lb-algorithm\":\"random\"}");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(slot(fx, "10.96.0.40", 80, IPPROTO_TCP, 0)->flags2, 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_MAGLEV), 0);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_maglev_default_restart_and_delete(void **state)
+{
+	struct fixture *fx = *state;
+	struct lb_reconciler fresh;
+	size_t before;
+	uint64_t next;
+
+	fx->lb.maglev_default = true;
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_non_null(maglev_of(fx, "10.96.0.10", 80));
+
+	/* A restarted agent: same table, not rewritten. */
+	assert_int_equal(lb_reconciler_init(&fresh, &fake_ops, &fx->maps), 0);
+	fresh.maglev_default = true;
+	assert_int_equal(lb_reconciler_restore(&fresh), 0);
+	before = fx->maps.n_ops;
+	store_mark_dirty(&fx->store, "shop/web");
+	assert_int_equal(lb_reconcile_dirty(&fresh, &fx->store, lb_now_ms(), &next), 0);
+	assert_int_equal(lb_reconciler_prune(&fresh), 0);
+	assert_int_equal(fx->maps.n_ops, before);
+
+	/* Deleted: slot 0 first, the table after it. */
+	assert_int_equal(store_delete_service(&fx->store, "shop", "web"), 0);
+	assert_int_equal(lb_reconcile_dirty(&fresh, &fx->store, lb_now_ms(), &next), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_MAGLEV), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 0);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+	lb_reconciler_destroy(&fresh);
+}
+
+static void test_maglev_table_write_failure_retried(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t next;
+
+	fx->lb.maglev_default = true;
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	fx->maps.fail_next = -ENOMEM;
+	fx->maps.fail_map_next = LB_MAP_MAGLEV;
+	fx->maps.fail_map_set = true;
+	assert_int_equal(sync_all(fx), 1);
+	/* Slot 0 never named a table that is not there. */
+	assert_null(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0));
+	assert_non_null(strstr(((struct lb_failure *)ht_get(&fx->lb.failures, "shop/web", 8))->msg,
+			       "table in lb4_maglev"));
+	assert_int_equal(lb_reconcile_dirty(&fx->lb, &fx->store, lb_now_ms() + 60000, &next), 0);
+	assert_non_null(maglev_of(fx, "10.96.0.10", 80));
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_maglev_without_map_falls_back_to_random(void **state)
+{
+	struct fixture *fx = *state;
+
+	/* No tc datapath yet: the service is served (random), not refused. */
+	fx->lb.maglev_default = true;
+	fx->lb.maglev_available = false;
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0)->flags2, 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_MAGLEV), 0);
+	/* The map arrives: every service is looked at again. */
+	fx->lb.maglev_available = true;
+	store_mark_all_dirty(&fx->store);
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0)->flags2, SVC_FLAG2_MAGLEV);
+	assert_non_null(maglev_of(fx, "10.96.0.10", 80));
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +744,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transient_error_keeps_mirror_true, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_restart_keeps_wanted_prunes_stale, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_node_port_frontends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_external_traffic_policy_local, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_internal_traffic_policy_local_and_affinity,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_terminating_backends_kept_for_existing_flows,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_maglev_tables, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_maglev_default_restart_and_delete, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_maglev_table_write_failure_retried, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_maglev_without_map_falls_back_to_random, setup,
 						teardown),
 	};
 

@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <arpa/inet.h>
+
+#include "axon/config.h"
+#include "axon/lb.h"
+#include "axon/maps.h"
+#include "api/server.h"
+#include "config.h"
+
+const char agent_usage_text[] =
+	"Usage: axon-agent [options]\n"
+	"\n"
+	"  --kubeconfig FILE         kubeconfig to reach the apiserver (default: in-cluster)\n"
+	"  --k8s-api-server URL      apiserver URL, overriding the kubeconfig's\n"
+	"  --bpf-root DIR            bpffs directory for pins (default " AXON_DEFAULT_BPF_ROOT ")\n"
+	"  --cgroup-root DIR         cgroup v2 to attach socket hooks to\n"
+	"                            (default: the cgroup v2 hierarchy's root)\n"
+	"  --socket PATH             local API socket (default " AXON_DEFAULT_SOCKET ")\n"
+	"  --state-dir DIR           agent state, e.g. legacy tc records (default /var/run/axon)\n"
+	"  --bpf-lb-map-max N        entries in the service and backend maps (default 65536)\n"
+	"  --bpf-sock-rev-map-max N  entries in the socket reverse-NAT map (default 262144)\n"
+	"  --node-name NAME          this node's Node object (default: $NODE_NAME, else hostname)\n"
+	"  --devices LIST            native devices, comma-separated (default: the default\n"
+	"                            route's device)\n"
+	"  --enable-tcx[=BOOL]       attach with tcx links where available (default true)\n"
+	"  --bpf-lb-sock[=BOOL]      socket-level LB for pods' service traffic (default true)\n"
+	"  --enable-bpf-masquerade[=BOOL]  SNAT pod traffic leaving the node (default false)\n"
+	"  --ipv4-native-routing-cidr CIDR  destinations not masqueraded to\n"
+	"  --node-port-range MIN-MAX NodePort range (default 30000-32767)\n"
+	"  --auto-direct-node-routes[=BOOL]  routes to other nodes' pod CIDRs (default false)\n"
+	"  --bpf-lb-algorithm ALGO   random or maglev (default random)\n"
+	"  --bpf-lb-maglev-table-size N  Maglev table size (16381, the only one supported)\n"
+	"  --conntrack-gc-interval D       fixed conntrack GC interval (default 0: adaptive)\n"
+	"  --conntrack-gc-max-interval D   longest adaptive interval (default 12h)\n"
+	"  --bpf-ct-timeout-regular-tcp D      established TCP (default 8000s)\n"
+	"  --bpf-ct-timeout-regular-tcp-syn D  TCP handshake (default 60s)\n"
+	"  --bpf-ct-timeout-regular-tcp-fin D  TCP closing (default 10s)\n"
+	"  --bpf-ct-timeout-regular-any D      non-TCP (default 60s)\n"
+	"  --flush-on-exit           remove all programs, links and maps on exit\n"
+	"  --debug                   verbose logs\n"
+	"  --config-dir DIR          one file per flag (name = flag, content = value), as a\n"
+	"                            ConfigMap mounts it; command-line flags win\n"
+	"  -h, --help\n";
+
+enum {
+	OPT_KUBECONFIG = 256,
+	OPT_API_SERVER,
+	OPT_BPF_ROOT,
+	OPT_CGROUP_ROOT,
+	OPT_SOCKET,
+	OPT_STATE_DIR,
+	OPT_LB_MAP_MAX,
+	OPT_SOCK_REV_MAX,
+	OPT_FLUSH,
+	OPT_DEBUG,
+	OPT_CONFIG_DIR,
+	OPT_NODE_NAME,
+	OPT_DEVICES,
+	OPT_ENABLE_TCX,
+	OPT_LB_SOCK,
+	OPT_MASQUERADE,
+	OPT_NATIVE_CIDR,
+	OPT_NODE_PORT_RANGE,
+	OPT_DIRECT_ROUTES,
+	OPT_LB_ALGORITHM,
+	OPT_MAGLEV_SIZE,
+	OPT_CT_GC_INTERVAL,
+	OPT_CT_GC_MAX_INTERVAL,
+	OPT_CT_TCP,
+	OPT_CT_SYN,
+	OPT_CT_FIN,
+	OPT_CT_ANY,
+};
+
+static const struct option options[] = {
+	{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
+	{ "k8s-api-server", required_argument, NULL, OPT_API_SERVER },
+	{ "bpf-root", required_argument, NULL, OPT_BPF_ROOT },
+	{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "bpf-lb-map-max", required_argument, NULL, OPT_LB_MAP_MAX },
+	{ "bpf-sock-rev-map-max", required_argument, NULL, OPT_SOCK_REV_MAX },
+	{ "flush-on-exit", optional_argument, NULL, OPT_FLUSH },
+	{ "debug", optional_argument, NULL, OPT_DEBUG },
+	{ "config-dir", required_argument, NULL, OPT_CONFIG_DIR },
+	{ "node-name", required_argument, NULL, OPT_NODE_NAME },
+	{ "devices", required_argument, NULL, OPT_DEVICES },
+	{ "enable-tcx", optional_argument, NULL, OPT_ENABLE_TCX },
+	{ "bpf-lb-sock", optional_argument, NULL, OPT_LB_SOCK },
+	{ "enable-bpf-masquerade", optional_argument, NULL, OPT_MASQUERADE },
+	{ "ipv4-native-routing-cidr", required_argument, NULL, OPT_NATIVE_CIDR },
+	{ "node-port-range", required_argument, NULL, OPT_NODE_PORT_RANGE },
+	{ "auto-direct-node-routes", optional_argument, NULL, OPT_DIRECT_ROUTES },
+	{ "bpf-lb-algorithm", required_argument, NULL, OPT_LB_ALGORITHM },
+	{ "bpf-lb-maglev-table-size", required_argument, NULL, OPT_MAGLEV_SIZE },
+	{ "conntrack-gc-interval", required_argument, NULL, OPT_CT_GC_INTERVAL },
+	{ "conntrack-gc-max-interval", required_argument, NULL, OPT_CT_GC_MAX_INTERVAL },
+	{ "bpf-ct-timeout-regular-tcp", required_argument, NULL, OPT_CT_TCP },
+	{ "bpf-ct-timeout-regular-tcp-syn", required_argument, NULL, OPT_CT_SYN },
+	{ "bpf-ct-timeout-regular-tcp-fin", required_argument, NULL, OPT_CT_FIN },
+	{ "bpf-ct-timeout-regular-any", required_argument, NULL, OPT_CT_ANY },
+	{ "help", no_argument, NULL, 'h' },
+	{},
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (err && errlen)
+		vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int parse_u32(const char *flag, const char *s, __u32 min, __u32 *out, char *err,
+		     size_t errlen)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || !*s || *end || *s == '-' || v < min || v > UINT32_MAX)
+		return fail(err, errlen, "--%s: '%s' is not a number >= %u", flag, s, min);
+	*out = v;
+	return 0;
+}
+
+/* --flag alone is true; --flag=true|false otherwise. */
+static int parse_bool(const char *flag, const char *s, bool *out, char *err, size_t errlen)
+{
+	if (!s || !strcmp(s, "true") || !strcmp(s, "1")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(s, "false") || !strcmp(s, "0")) {
+		*out = false;
+		return 0;
+	}
+	return fail(err, errlen, "--%s: '%s' is not true or false", flag, s);
+}
+
+int parse_duration_ms(const char *s, __u64 *ms)
+{
+	static const struct {
+		const char *unit;
+		__u64 ms;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+	__u64 total = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (!strcmp(s, "0")) {
+		*ms = 0;
+		return 0;
+	}
+	while (*s) {
+		unsigned long long v;
+		char *end;
+		size_t i;
+
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		if (errno || end == s || v > (1ull << 40))
+			return -EINVAL;
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+			size_t len = strlen(units[i].unit);
+
+			/* "m" must not swallow the "m" of "ms". */
+			if (!strncmp(end, units[i].unit, len) &&
+			    !(len == 1 && end[0] == 'm' && end[1] == 's'))
+				break;
+		}
+		if (i == sizeof(units) / sizeof(units[0]))
+			return -EINVAL;
+		total += v * units[i].ms;
+		if (total > (1ull << 42))
+			return -EINVAL;
+		s = end + strlen(units[i].unit);
+	}
+	*ms = total;
+	return 0;
+}
+
+/* A duration in whole seconds within [min_s, max_s]. */
+static int parse_seconds(const char *flag, const char *s, __u32 min_s, __u32 max_s, __u32 *out,
+			 char *err, size_t errlen)
+{
+	__u64 ms;
+
+	if (parse_duration_ms(s, &ms))
+		return fail(err, errlen, "--%s: '%s' is not a duration (e.g. 60s, 2h13m20s)",
+			    flag, s);
+	if (ms % 1000 || ms / 1000 < min_s || ms / 1000 > max_s)
+		return fail(err, errlen, "--%s: '%s' must be whole seconds in %us..%us", flag, s,
+			    min_s, max_s);
+	*out = ms / 1000;
+	return 0;
+}
+
+static int parse_interval(const char *flag, const char *s, __u32 *out, char *err,
+			  size_t errlen)
+{
+	__u64 ms;
+
+	if (parse_duration_ms(s, &ms))
+		return fail(err, errlen, "--%s: '%s' is not a duration (e.g. 30s, 5m)", flag, s);
+	if (ms && (ms < 1000 || ms > 7ull * 24 * 3600 * 1000))
+		return fail(err, errlen, "--%s: '%s' must be 0 or between 1s and 168h", flag, s);
+	*out = ms;
+	return 0;
+}
+
+static int parse_port_range(const char *s, __u16 *lo, __u16 *hi, char *err, size_t errlen)
+{
+	unsigned int a, b;
+	int n = 0;
+
+	if (sscanf(s, "%u-%u%n", &a, &b, &n) != 2 || s[n] || strchr(s, ' ') || s[0] == '-')
+		return fail(err, errlen, "--node-port-range: '%s' is not MIN-MAX", s);
+	if (!a || a > 65535 || !b || b > 65535)
+		return fail(err, errlen, "--node-port-range: '%s': ports must be in 1..65535", s);
+	if (a > b)
+		return fail(err, errlen,
+			    "--node-port-range: '%s': the first port must not be above the second",
+			    s);
+	*lo = a;
+	*hi = b;
+	return 0;
+}
+
+static int parse_cidr(const char *s, struct ipv4_prefix *out, char *err, size_t errlen)
+{
+	char addr[INET_ADDRSTRLEN + 1];
+	unsigned int len;
+	__be32 a, mask;
+	int n = 0;
+
+	if (sscanf(s, "%16[0-9.]/%u%n", addr, &len, &n) != 2 || s[n] || len > 32 ||
+	    inet_pton(AF_INET, addr, &a) != 1)
+		return fail(err, errlen, "--ipv4-native-routing-cidr: '%s' is not an IPv4 CIDR",
+			    s);
+	mask = len ? htonl(~0u << (32 - len)) : 0;
+	if (a & ~mask)
+		return fail(err, errlen,
+			    "--ipv4-native-routing-cidr: '%s' has host bits set", s);
+	out->addr = a;
+	out->len = len;
+	return 0;
+}
+
+static int parse_devices(const char *s, char *err, size_t errlen)
+{
+	const char *p = s;
+	int n = 0;
+
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (!len || len >= 16)
+			return fail(err, errlen,
+				    "--devices: '%s': each device name must be 1..15 characters", s);
+		if (++n > 8)
+			return fail(err, errlen, "--devices: '%s': at most 8 devices", s);
+		p += len;
+		if (*p == ',' && !*++p)
+			return fail(err, errlen, "--devices: '%s': trailing comma", s);
+	}
+	return 0;
+}
+
+static int parse_node_name(const char *s, char *out, char *err, size_t errlen)
+{
+	size_t len = strlen(s);
+
+	if (!len || len >= K8S_NAME_MAX)
+		return fail(err, errlen, "--node-name: '%s' must be 1..253 characters", s);
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '.'))
+			return fail(err, errlen,
+				    "--node-name: '%s' is not a DNS subdomain (a-z, 0-9, '-', '.')",
+				    s);
+	memcpy(out, s, len + 1);
+	return 0;
+}
+
+/* The argv a --config-dir expanded into: the config points into it, so it
+ * lives until the next parse (one config at a time; held here, not leaked). */
+static char **expanded_argv;
+static int expanded_argc;
+
+static void expanded_free(void)
+{
+	/* Entries past the directory's were the caller's; ours are asprintf'ed
+	 * and were counted in expanded_argc's first part. */
+	for (int i = 1; expanded_argv && i < expanded_argc; i++)
+		free(expanded_argv[i]);
+	free(expanded_argv);
+	expanded_argv = NULL;
+	expanded_argc = 0;
+}
+
+/* Flags from a directory of files go before the command line's, so the
+ * command line wins. Returns a new argv. */
+static char **config_dir_args(const char *dir, int argc, char **argv, int *argc_out, char *err,
+			      size_t errlen)
+{
+	char **out = calloc(argc + 256, sizeof(*out));
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	if (!out)
+		return NULL;
+	out[n++] = argv[0];
+	d = opendir(dir);
+	if (!d) {
+		fail(err, errlen, "--config-dir: %s: %s", dir, strerror(errno));
+		free(out);
+		return NULL;
+	}
+	while ((de = readdir(d)) && n < 250) {
+		char path[4096], value[1024] = "";
+		size_t len;
+		FILE *f;
+
+		/* ConfigMap volumes hold ..data and friends: not flags. */
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		len = fread(value, 1, sizeof(value) - 1, f);
+		fclose(f);
+		value[len] = '\0';
+		while (len && (value[len - 1] == '\n' || value[len - 1] == ' '))
+			value[--len] = '\0';
+		/* An empty value (a chart's unset option) leaves the default. */
+		if (!len)
+			continue;
+		if (asprintf(&out[n], !strcmp(value, "true") ? "--%s" : "--%s=%s", de->d_name,
+			     value) < 0)
+			break;
+		n++;
+	}
+	closedir(d);
+	expanded_free();
+	expanded_argv = out;
+	expanded_argc = n;	/* out[1..n-1] are ours */
+	for (int i = 1; i < argc; i++)
+		out[n++] = argv[i];
+	*argc_out = n;
+	return out;
+}
+
+static void defaults(struct agent_config *cfg)
+{
+	*cfg = (struct agent_config){
+		.bpf_root = AXON_DEFAULT_BPF_ROOT,
+		.cgroup_root = "/sys/fs/cgroup/unified",
+		.socket_path = AXON_DEFAULT_SOCKET,
+		.state_dir = "/var/run/axon",
+		.lb_map_max = LB4_SERVICES_MAX,
+		.sock_rev_max = LB4_SOCK_REV_MAX,
+		.devices = "",
+		.enable_tcx = true,
+		.bpf_lb_sock = true,
+		.node_port_min = NODE_PORT_MIN_DEFAULT,
+		.node_port_max = NODE_PORT_MAX_DEFAULT,
+		.lb_algorithm = LB_ALGO_RANDOM,
+		.maglev_table_size = LB_MAGLEV_TABLE_SIZE,
+		.ct_gc_interval_ms = 0,
+		.ct_gc_max_interval_ms = CT_GC_MAX_INTERVAL_MS_DEFAULT,
+		.ct_timeout_tcp_s = 8000,
+		.ct_timeout_syn_s = 60,
+		.ct_timeout_fin_s = 10,
+		.ct_timeout_any_s = 60,
+	};
+	/* On a pure cgroup v2 host the hierarchy's root is /sys/fs/cgroup. */
+	if (access("/sys/fs/cgroup/unified", F_OK))
+		cfg->cgroup_root = "/sys/fs/cgroup";
+}
+
+static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *err, size_t errlen)
+{
+	const char *name = NULL;
+
+	for (const struct option *o = options; o->name; o++)
+		if (o->val == opt)
+			name = o->name;
+	switch (opt) {
+	case OPT_KUBECONFIG:	cfg->kubeconfig = arg; return 0;
+	case OPT_API_SERVER:	cfg->k8s_server = arg; return 0;
+	case OPT_BPF_ROOT:	cfg->bpf_root = arg; return 0;
+	case OPT_CGROUP_ROOT:	cfg->cgroup_root = arg; return 0;
+	case OPT_SOCKET:	cfg->socket_path = arg; return 0;
+	case OPT_CONFIG_DIR:	return 0;	/* expanded before parsing */
+	case OPT_STATE_DIR:
+		if (!*arg)
+			return fail(err, errlen, "--state-dir: must not be empty");
+		cfg->state_dir = arg;
+		return 0;
+	case OPT_FLUSH:		return parse_bool(name, arg, &cfg->flush_on_exit, err, errlen);
+	case OPT_DEBUG:		return parse_bool(name, arg, &cfg->debug, err, errlen);
+	case OPT_ENABLE_TCX:	return parse_bool(name, arg, &cfg->enable_tcx, err, errlen);
+	case OPT_LB_SOCK:	return parse_bool(name, arg, &cfg->bpf_lb_sock, err, errlen);
+	case OPT_MASQUERADE:
+		return parse_bool(name, arg, &cfg->enable_bpf_masquerade, err, errlen);
+	case OPT_DIRECT_ROUTES:
+		return parse_bool(name, arg, &cfg->auto_direct_node_routes, err, errlen);
+	case OPT_LB_MAP_MAX:
+		return parse_u32(name, arg, 16, &cfg->lb_map_max, err, errlen);
+	case OPT_SOCK_REV_MAX:
+		return parse_u32(name, arg, 16, &cfg->sock_rev_max, err, errlen);
+	case OPT_NODE_NAME:	return parse_node_name(arg, cfg->node_name, err, errlen);
+	case OPT_DEVICES:
+		cfg->devices = arg;
+		return parse_devices(arg, err, errlen);
+	case OPT_NATIVE_CIDR:
+		cfg->has_native_cidr = true;
+		return parse_cidr(arg, &cfg->native_cidr, err, errlen);
+	case OPT_NODE_PORT_RANGE:
+		return parse_port_range(arg, &cfg->node_port_min, &cfg->node_port_max, err,
+					errlen);
+	case OPT_LB_ALGORITHM:
+		if (!strcmp(arg, "random"))
+			cfg->lb_algorithm = LB_ALGO_RANDOM;
+		else if (!strcmp(arg, "maglev"))
+			cfg->lb_algorithm = LB_ALGO_MAGLEV;
+		else
+			return fail(err, errlen, "--bpf-lb-algorithm: '%s' is not random or maglev",
+				    arg);
+		return 0;
+	case OPT_MAGLEV_SIZE:
+		if (parse_u32(name, arg, 1, &cfg->maglev_table_size, err, errlen))
+			return -EINVAL;
+		if (cfg->maglev_table_size != LB_MAGLEV_TABLE_SIZE)
+			return fail(err, errlen,
+				    "--bpf-lb-maglev-table-size: '%s' is not supported: the "
+				    "datapath is built for %u", arg, LB_MAGLEV_TABLE_SIZE);
+		return 0;
+	case OPT_CT_GC_INTERVAL:
+		return parse_interval(name, arg, &cfg->ct_gc_interval_ms, err, errlen);
+	case OPT_CT_GC_MAX_INTERVAL:
+		return parse_interval(name, arg, &cfg->ct_gc_max_interval_ms, err, errlen);
+	case OPT_CT_TCP:
+		return parse_seconds(name, arg, 1, 7 * 86400, &cfg->ct_timeout_tcp_s, err, errlen);
+	case OPT_CT_SYN:
+		return parse_seconds(name, arg, 1, 86400, &cfg->ct_timeout_syn_s, err, errlen);
+	case OPT_CT_FIN:
+		return parse_seconds(name, arg, 1, 86400, &cfg->ct_timeout_fin_s, err, errlen);
+	case OPT_CT_ANY:
+		return parse_seconds(name, arg, 1, 7 * 86400, &cfg->ct_timeout_any_s, err, errlen);
+	default:
+		return fail(err, errlen, "unknown option (see --help)");
+	}
+}
+
+/* Checks across flags, and the node name's fallbacks. */
+static int finish(struct agent_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->ct_gc_max_interval_ms == 0)
+		cfg->ct_gc_max_interval_ms = CT_GC_MAX_INTERVAL_MS_DEFAULT;
+	if (cfg->ct_gc_interval_ms > cfg->ct_gc_max_interval_ms)
+		return fail(err, errlen,
+			    "--conntrack-gc-interval: %ums is above --conntrack-gc-max-interval "
+			    "(%ums)", cfg->ct_gc_interval_ms, cfg->ct_gc_max_interval_ms);
+	if (cfg->ct_timeout_syn_s > cfg->ct_timeout_tcp_s)
+		return fail(err, errlen,
+			    "--bpf-ct-timeout-regular-tcp-syn: %us is above "
+			    "--bpf-ct-timeout-regular-tcp (%us)", cfg->ct_timeout_syn_s,
+			    cfg->ct_timeout_tcp_s);
+	if (!cfg->node_name[0]) {
+		const char *env = getenv("NODE_NAME");
+		char host[K8S_NAME_MAX] = "";
+
+		if (env && *env) {
+			if (parse_node_name(env, cfg->node_name, err, errlen))
+				return fail(err, errlen,
+					    "--node-name: not given, and NODE_NAME '%s' is not a "
+					    "DNS subdomain", env);
+		} else if (gethostname(host, sizeof(host) - 1) || !host[0]) {
+			return fail(err, errlen,
+				    "--node-name: not given, NODE_NAME unset, and no hostname");
+		} else {
+			/* Hostnames may carry capitals; Node names never do. */
+			for (char *p = host; *p; p++)
+				if (*p >= 'A' && *p <= 'Z')
+					*p += 'a' - 'A';
+			if (parse_node_name(host, cfg->node_name, err, errlen))
+				return fail(err, errlen,
+					    "--node-name: not given, and the hostname '%s' is not "
+					    "a valid Node name", host);
+		}
+	}
+	return 0;
+}
+
+int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *err,
+		       size_t errlen)
+{
+	int opt, ret;
+
+	for (int i = 1; i < argc; i++) {
+		const char *dir = NULL;
+
+		if (!strncmp(argv[i], "--config-dir=", 13))
+			dir = argv[i] + 13;
+		else if (!strcmp(argv[i], "--config-dir") && i + 1 < argc)
+			dir = argv[i + 1];
+		if (!dir)
+			continue;
+		argv = config_dir_args(dir, argc, argv, &argc, err, errlen);
+		if (!argv)
+			return -EINVAL;
+		break;
+	}
+
+	defaults(cfg);
+	optind = 0;	/* GNU: reinitialize, so the parser can run more than once */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (opt == 'h') {
+			cfg->help = true;
+			return 0;
+		}
+		if (opt == '?' || opt == ':') {
+			const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+			return fail(err, errlen, "%s: unknown option, or its value is missing "
+				    "(see --help)", bad);
+		}
+		ret = parse_one(opt, optarg, cfg, err, errlen);
+		if (ret)
+			return ret;
+	}
+	if (optind < argc)
+		return fail(err, errlen, "unexpected argument '%s'", argv[optind]);
+	return finish(cfg, err, errlen);
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The agent's configuration: command-line flags, the same flags from a
+ * --config-dir (one file per flag, as a ConfigMap mounts it; the command line
+ * wins), defaults, and validation.
+ *
+ * Where Cilium has a flag for the same thing Axon uses its name and value
+ * syntax (durations like "8000s", "2h13m20s"; booleans as --flag,
+ * --flag=true, --flag=false), so operators bring what they know.
+ *
+ * agent_config_parse() returns 0, or -EINVAL with one line in err naming the
+ * flag ("--node-port-range: '40000-30000': the first port must not be above
+ * the second"). It never prints and never exits: main() does that.
+ */
+#ifndef AXON_AGENT_CONFIG_H
+#define AXON_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "k8s/objects.h"
+
+enum lb_algorithm {
+	LB_ALGO_RANDOM = 0,
+	LB_ALGO_MAGLEV,
+};
+
+struct agent_config {
+	const char *kubeconfig;
+	const char *k8s_server;		/* overrides the kubeconfig's server */
+	const char *bpf_root;
+	const char *cgroup_root;
+	const char *socket_path;
+	const char *state_dir;		/* --state-dir: records of what was attached */
+	bool debug;
+	bool flush_on_exit;
+	bool help;			/* -h: print usage and exit 0 */
+	__u32 lb_map_max;
+	__u32 sock_rev_max;
+
+	char node_name[K8S_NAME_MAX];	/* --node-name, else $NODE_NAME, else hostname */
+	const char *devices;		/* --devices: comma list; "" = the default route's */
+	bool enable_tcx;		/* false: legacy tc even where tcx exists */
+	bool bpf_lb_sock;		/* attach the socket LB */
+	bool enable_bpf_masquerade;
+	struct ipv4_prefix native_cidr;	/* len 0 and addr 0: not set */
+	bool has_native_cidr;
+	__u16 node_port_min, node_port_max;
+	bool auto_direct_node_routes;
+	enum lb_algorithm lb_algorithm;
+	__u32 maglev_table_size;
+	__u32 ct_gc_interval_ms;	/* 0: adaptive */
+	__u32 ct_gc_max_interval_ms;
+	__u32 ct_timeout_tcp_s;		/* --bpf-ct-timeout-regular-tcp */
+	__u32 ct_timeout_syn_s;		/* --bpf-ct-timeout-regular-tcp-syn */
+	__u32 ct_timeout_fin_s;		/* --bpf-ct-timeout-regular-tcp-fin */
+	__u32 ct_timeout_any_s;		/* --bpf-ct-timeout-regular-any */
+};
+
+/* Floor of the adaptive conntrack GC interval when --conntrack-gc-interval
+ * is 0 (its default); --conntrack-gc-max-interval's default. */
+#define CT_GC_MIN_INTERVAL_MS_DEFAULT	10000u
+#define CT_GC_MAX_INTERVAL_MS_DEFAULT	(12u * 3600 * 1000)
+
+extern const char agent_usage_text[];
+
+/* argv may be rewritten (a --config-dir expands into it); strings in cfg
+ * point into it and live as long as the process. */
+int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *err,
+		       size_t errlen);
+
+/* Go-style duration ("90s", "1m30s", "500ms", "2h") -> milliseconds.
+ * Returns 0 or -EINVAL. */
+int parse_duration_ms(const char *s, __u64 *ms);
+
+#endif /* AXON_AGENT_CONFIG_H */

@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Between the store's files: nodes.c frees its tables for store_destroy(). */
+#ifndef AXON_STORE_PRIV_H
+#define AXON_STORE_PRIV_H
+
+#include "store.h"
+
+void store_nodes_destroy(struct store *s);
+
+#endif /* AXON_STORE_PRIV_H */
