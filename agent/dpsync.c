@@ -16,36 +16,6 @@
 #include "log.h"
 #include "pin.h"
 
-/*
- * DP_WEAK: the datapath modules are written in parallel with this file; until
- * they are linked in, these references resolve to NULL and the agent runs as
- * the socket LB alone. Drop this block at integration if preferred.
- */
-#pragma weak datapath_tc_load
-#pragma weak datapath_tc_prog_fd
-#pragma weak netdev_open
-#pragma weak netdev_close
-#pragma weak netdev_native
-#pragma weak netdev_pod_device
-#pragma weak netdev_fd
-#pragma weak netdev_process
-#pragma weak node_route_replace
-#pragma weak node_route_delete
-#pragma weak node_routes_list
-#pragma weak tc_probe_tcx
-#pragma weak tc_attach
-#pragma weak tc_list
-#pragma weak ct_gc_init
-#pragma weak ct_gc_run
-
-static bool modules_built(void)
-{
-	return datapath_tc_load && datapath_tc_prog_fd && netdev_open && netdev_native &&
-	       netdev_pod_device && netdev_fd && netdev_process && node_route_replace &&
-	       node_route_delete && node_routes_list && tc_attach && tc_list && ct_gc_init &&
-	       ct_gc_run && netdev_close && tc_probe_tcx;
-}
-
 /* ---- ops on the real maps and devices ---- */
 
 static const size_t ep_key_size[EP_MAP__NR] = {
@@ -235,12 +205,6 @@ int agent_datapath_init(struct agent *a)
 		err = route_sync_init(&d->routes, &route_real, d, a->cfg.auto_direct_node_routes);
 	if (err)
 		return err;
-	d->built = modules_built();
-	if (!d->built) {
-		snprintf(d->state, sizeof(d->state), "tc datapath not built into this agent");
-		pr_warn("tc datapath modules not linked in; socket LB only", NULL);
-		return 0;
-	}
 	/* A restart: the Maglev map pinned by the previous run is used at once,
 	 * so Maglev services keep their tables (and flag) throughout. */
 	{
@@ -283,7 +247,7 @@ void agent_datapath_close(struct agent *a)
 			close(d->ct_fds[i]);
 	if (a->dp.lb.fd[LB_MAP_MAGLEV] >= 0)
 		close(a->dp.lb.fd[LB_MAP_MAGLEV]);
-	if (d->nd && netdev_close)
+	if (d->nd)
 		netdev_close(d->nd);
 	d->nd = NULL;
 }
@@ -486,8 +450,6 @@ void agent_datapath_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
 	struct agent_dp *d = &a->dpx;
 	uint64_t t;
 
-	if (!d->built)
-		return;
 	/* No CiliumEndpointSlice CRD (404): Nodes alone still give NodePort,
 	 * routes and pod CIDRs; endpoints appear when the CRD does. */
 	if (!a->nodes.synced || (!a->ces.synced && !agent_watch_not_installed(&a->ces))) {

@@ -17,20 +17,6 @@
  * Nothing is loaded or attached before the Node is known: without the node's
  * address the programs cannot be configured (and an agent pointed at a
  * cluster that has no Node for it touches no device).
- *
- * REQUIRED FROM THE LOADER (agent/datapath/loader.c, the tc part):
- *   int datapath_tc_load(struct datapath *dp, const struct datapath_config *cfg);
- *       open tc_datapath, set CONFIG = *cfg, pin/reuse its maps under
- *       <bpf-root>/maps (shared with the socket LB), load; again with a new
- *       cfg replaces the programs (the caller re-attaches: tc_attach updates
- *       links in place). 0 or -errno.
- *   int datapath_tc_prog_fd(const struct datapath *dp, const char *program);
- *       fd of "from_container", "to_container", "from_netdev", "to_netdev"
- *       of the loaded tc object, or -ENOENT.
- * Until those modules are linked in, every datapath call here is a weak
- * reference: the agent runs as the socket LB alone and status says
- * "tc datapath not built" (see DP_WEAK in dpsync.c; the integrator can drop
- * the weak declarations once the modules are in).
  */
 #ifndef AXON_DPSYNC_H
 #define AXON_DPSYNC_H
@@ -48,9 +34,6 @@
 #include "htable.h"
 #include "nodes/routes_sync.h"
 
-int datapath_tc_load(struct datapath *dp, const struct datapath_config *cfg);
-int datapath_tc_prog_fd(const struct datapath *dp, const char *program);
-
 struct agent;
 
 struct ep_bpf_maps {
@@ -58,7 +41,6 @@ struct ep_bpf_maps {
 };
 
 struct agent_dp {
-	bool built;			/* the datapath modules are linked in */
 	char state[320];		/* one line for status: "ready", "waiting for Node n1" */
 	/* Programs */
 	bool tc_loaded;

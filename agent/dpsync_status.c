@@ -7,7 +7,6 @@
 
 #include "agent.h"
 
-#pragma weak tc_list	/* DP_WEAK: see dpsync.c */
 
 #define STATUS_ATTACH_MAX 256
 #define STATUS_LIST_MAX 64	/* pending endpoints / routes listed in full */
@@ -105,7 +104,7 @@ static cJSON *attachments_status(struct agent_dp *d)
 	cJSON *arr = cJSON_CreateArray();
 	int n;
 
-	if (!d->built || !d->tc_loaded || !tc_list)
+	if (!d->tc_loaded)
 		return arr;
 	n = tc_list(&d->tc, list, STATUS_ATTACH_MAX);
 	for (int i = 0; i < n; i++) {
@@ -145,7 +144,6 @@ cJSON *agent_datapath_status(struct agent *a)
 	size_t i = 0;
 
 	cJSON_AddStringToObject(r, "state", d->state);
-	cJSON_AddBoolToObject(r, "built", d->built);
 	cJSON_AddBoolToObject(r, "tc_loaded", d->tc_loaded);
 	cJSON_AddNumberToObject(r, "loads", d->loads);
 	cJSON_AddStringToObject(r, "load_error", d->load_err ? strerror(-d->load_err) : "");

@@ -173,10 +173,15 @@ out:
 	datapath_close(&a->dp);
 	store_destroy(&a->store);
 	if (a->cfg.flush_on_exit) {
-		int links, maps, ferr = bpffs_flush(a->cfg.bpf_root, &links, &maps);
+		/* Legacy tc filters are not pins: remove them (and unpin the tcx
+		 * links) from the record before bpffs goes. */
+		struct tc_attach_ctx tc = { .bpf_root = a->cfg.bpf_root,
+					    .state_dir = a->cfg.state_dir };
+		int filters = tc_detach_all(&tc), links, maps;
+		int ferr = bpffs_flush(a->cfg.bpf_root, &links, &maps);
 
-		pr_info("flushed datapath", "links=%d maps=%d%s", links, maps,
-			ferr ? " error=incomplete" : "");
+		pr_info("flushed datapath", "tc_attachments=%d links=%d maps=%d%s", filters,
+			links, maps, ferr || filters < 0 ? " error=incomplete" : "");
 	}
 	close(sig_fd);
 	curl_global_cleanup();

@@ -188,7 +188,6 @@ static cJSON *modules_status(struct agent *a)
 	m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "name", "datapath");
 	cJSON_AddStringToObject(m, "health", !strcmp(a->dpx.state, "ready") ? "ok"
-					     : !a->dpx.built ? "disabled"
 					     : !strncmp(a->dpx.state, "waiting", 7) ? "waiting"
 					     : "degraded");
 	cJSON_AddStringToObject(m, "message", a->dpx.state);

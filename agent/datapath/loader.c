@@ -276,6 +276,15 @@ static int prog_fd_by_name(struct tc_datapath *tc, const char *name)
 	return prog ? bpf_program__fd(prog) : -ENOENT;
 }
 
+int datapath_tc_prog_fd(const struct datapath *dp, const char *program)
+{
+	for (int i = 0; i < DP_PROG_MAX; i++) {
+		if (!strcmp(dp_prog_names[i], program))
+			return dp->tc && dp->prog_fd[i] >= 0 ? dp->prog_fd[i] : -ENOENT;
+	}
+	return -ENOENT;
+}
+
 /* Put @tc's programs on every attachment Axon has. Attachments to devices
  * that are gone (or were recreated under the same name) are dropped: the
  * agent attaches again when it sees the device. */

@@ -102,6 +102,11 @@ int datapath_load(struct datapath *dp, const struct loader_config *cfg);
  * stay. Attachments to devices that are gone are dropped. */
 int datapath_tc_load(struct datapath *dp, const struct datapath_config *cfg);
 
+/* The fd of tc program @program ("from_container", "to_container",
+ * "from_netdev", "to_netdev") of the loaded tc object, or -ENOENT. Changes
+ * with every datapath_tc_load(). */
+int datapath_tc_prog_fd(const struct datapath *dp, const char *program);
+
 /* Close our fds; pins (and so the datapath) stay. */
 void datapath_close(struct datapath *dp);
 
