@@ -25,22 +25,42 @@ PY = "/usr/bin/python3"
 
 
 class Agent:
-    """axon-agent as a subprocess with its own bpffs root, cgroup and socket."""
+    """axon-agent inside a node's network namespace, with the node's own bpffs root,
+    cgroup, socket and state directory.
 
-    def __init__(self, lab, apiserver, extra=()):
+    node: a netlab Node (default: the lab's first node). The agent finds its devices
+    and attaches tc programs in the namespace it runs in, so it always runs in the
+    node's; the test apiserver listens there too (127.0.0.1, same port), so the
+    kubeconfig's URL works unchanged. A node with a native device (a lab built with
+    nodes=[...]) also gets --node-name, --devices and --state-dir; `extra` flags go last.
+    """
+
+    def __init__(self, lab, apiserver, extra=(), node=None):
         self.lab = lab
+        self.node = node or lab.default_node
         self.apiserver = apiserver
         self.extra = list(extra)
-        self.kubeconfig = apiserver.write_kubeconfig(pathlib.Path(lab.run_dir) / "kubeconfig")
-        self.socket = os.path.join(lab.run_dir, "agent.sock")
-        self.log_path = pathlib.Path(lab.run_dir) / "agent.log"
+        apiserver.listen_in(self.node.netns)
+        run_dir = pathlib.Path(self.node.run_dir)
+        self.kubeconfig = apiserver.write_kubeconfig(run_dir / "kubeconfig")
+        self.socket = self.node.socket
+        self.bpf_root = self.node.bpf_root
+        self.log_path = run_dir / "agent.log"
         self.proc = None
+
+    def argv(self):
+        node = self.node
+        argv = [str(AGENT), "--kubeconfig", self.kubeconfig, "--bpf-root", node.bpf_root,
+                "--cgroup-root", node.cgroup_root, "--socket", self.socket]
+        if node.native:
+            argv += ["--node-name", node.name, "--devices", node.native,
+                     "--state-dir", node.state_dir]
+        return argv + self.extra
 
     def start(self, wait=True):
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [str(AGENT), "--kubeconfig", self.kubeconfig, "--bpf-root", self.lab.bpf_root,
-             "--cgroup-root", self.lab.cgroup_root, "--socket", self.socket] + self.extra,
+            ["nsenter", f"--net=/var/run/netns/{self.node.netns}"] + self.argv(),
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         self.lab.procs.append(self.proc)
@@ -56,7 +76,9 @@ class Agent:
         return wait_for(synced, timeout, what="agent synced")
 
     def ctl(self, *args, check=True):
-        r = subprocess.run([str(AGENTCTL), "--bpf-root", self.lab.bpf_root,
+        # In the node's namespace: cleanup removes legacy tc filters over netlink there.
+        r = subprocess.run(["nsenter", f"--net=/var/run/netns/{self.node.netns}",
+                            str(AGENTCTL), "--bpf-root", self.bpf_root,
                             "--socket", self.socket] + list(args),
                            capture_output=True, text=True, timeout=30)
         if check and r.returncode != 0:
