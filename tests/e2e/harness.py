@@ -6,6 +6,7 @@ Shared by the end-to-end tests and the demo.
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -117,23 +118,90 @@ class Agent:
             return ""
 
 
-def serve(pod, tcp_port=8080, udp_port=5353):
-    """Start podtool's server in pod (outside the test cgroup, like any pod)."""
-    p = pod.spawn([PY, str(PODTOOL), "serve", pod.name, str(tcp_port), str(udp_port)],
-                  in_cgroup=False, stdout=subprocess.PIPE)
+def _run(where, argv, in_cgroup, timeout=120):
+    """Run argv in a pod (in its cgroup unless in_cgroup=False) or any lab namespace."""
+    if hasattr(where, "cgroup"):
+        return where.run(argv, timeout=timeout, in_cgroup=in_cgroup)
+    return where.run(argv, timeout=timeout)
+
+
+def serve(pod, tcp_port=8080, udp_port=5353, name=None):
+    """Start podtool's server in pod or another lab namespace (e.g. the world), outside
+    any test cgroup, like any server. Replies name `name` (default: the pod's name)."""
+    name = name or getattr(pod, "name", None) or "world"
+    argv = [PY, str(PODTOOL), "serve", name, str(tcp_port), str(udp_port)]
+    if hasattr(pod, "cgroup"):
+        p = pod.spawn(argv, in_cgroup=False, stdout=subprocess.PIPE)
+    else:
+        p = pod.spawn(argv, stdout=subprocess.PIPE)
     line = p.stdout.readline().decode().strip()
-    assert line == "ready", f"server in {pod.name} did not start"
+    assert line == "ready", f"server in {name} did not start"
     return p
 
 
-def tcp(pod, ip, port, count=1):
-    r = pod.run([PY, str(PODTOOL), "tcp", ip, str(port), str(count)], timeout=60)
+def tcp(pod, ip, port, count=1, in_cgroup=True, timeout=3):
+    r = _run(pod, [PY, str(PODTOOL), "tcp", ip, str(port), str(count),
+                   "--timeout", str(timeout)], in_cgroup)
     return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
 
-def udp(pod, ip, port, count=1, connected=False):
-    argv = [PY, str(PODTOOL), "udp", ip, str(port), str(count)]
+def udp(pod, ip, port, count=1, connected=False, in_cgroup=True, timeout=3):
+    argv = [PY, str(PODTOOL), "udp", ip, str(port), str(count), "--timeout", str(timeout)]
     if connected:
         argv.append("--connected")
-    r = pod.run(argv, timeout=60)
+    r = _run(pod, argv, in_cgroup)
     return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+# -- reading the datapath's state, for the tc datapath tests --------------------------------
+#
+# The CLI's JSON field names are the CLI's business; these helpers rely only on what the
+# issue fixes: the entries of `bpf ct list`, `bpf nat list` and `bpf metrics list` carry the
+# addresses, ports and reason names (include/axon/reasons.h) somewhere in their values, and
+# metrics entries count "packets".
+
+def mentions(entry, *needles):
+    """True when every needle (an address, "ip:port", a reason name) appears in entry."""
+    text = json.dumps(entry)
+    return all(str(n) in text for n in needles)
+
+
+def ct_entries(agent, *needles):
+    """`agentctl bpf ct list global -o json` entries mentioning every needle."""
+    return [e for e in agent.ctl_json("bpf", "ct", "list", "global") if mentions(e, *needles)]
+
+
+def nat_entries(agent, *needles):
+    return [e for e in agent.ctl_json("bpf", "nat", "list") if mentions(e, *needles)]
+
+
+def metric_packets(agent, reason_code, reason_name):
+    """Packets counted under a reason (by its name or its number), over all directions."""
+    total = 0
+    for e in agent.ctl_json("bpf", "metrics", "list"):
+        values = [v for v in e.values() if not isinstance(v, (dict, list))]
+        if reason_name in values or reason_code in values or str(reason_code) in values:
+            total += int(e.get("packets", 0))
+    return total
+
+
+def attached_devices(agent):
+    """Devices the agent reports tc programs on (`agentctl status` attach points)."""
+    return {a["target"] for a in agent.status()["attach"]
+            if not a["hook"].startswith("cgroup/")}
+
+
+def wait_attached(agent, *devs, timeout=10):
+    return wait_for(lambda: set(devs) <= attached_devices(agent), timeout,
+                    what=f"tc programs on {', '.join(devs)}")
+
+
+def tc_filter_programs(ns, dev, direction="ingress"):
+    """Names of the BPF programs in legacy tc filters on dev (in namespace ns)."""
+    out = ns.exec("tc", "filter", "show", "dev", dev, direction).stdout
+    names = []
+    for prog_id in re.findall(r"\bid (\d+)", out):
+        info = subprocess.run(["bpftool", "-j", "prog", "show", "id", prog_id],
+                              capture_output=True, text=True)
+        names.append(json.loads(info.stdout)["name"] if info.returncode == 0 else "?")
+    return names

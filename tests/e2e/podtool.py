@@ -4,11 +4,13 @@
   podtool.py serve NAME TCPPORT UDPPORT
       answers each TCP connection and UDP datagram with JSON
       {"pod": NAME, "local": "ip:port", "peer": "ip:port"}
-  podtool.py tcp IP PORT [COUNT]
+  podtool.py tcp IP PORT [COUNT] [--timeout S]
       connects COUNT times; prints one JSON line each:
       {"ok": true, "reply": {...}, "peername": "ip:port"} or {"ok": false, "errno": "ECONNREFUSED"}
-  podtool.py udp IP PORT [COUNT] [--connected]
+      (a timeout is "errno": "ETIMEDOUT")
+  podtool.py udp IP PORT [COUNT] [--connected] [--timeout S]
       sends COUNT datagrams; prints the reply and the address it came from.
+Timeouts default to 3 s per connection or datagram.
 """
 
 import errno
@@ -50,10 +52,10 @@ def serve(name, tcp_port, udp_port):
     tcp()
 
 
-def tcp_client(ip, port, count):
+def tcp_client(ip, port, count, timeout=3.0):
     for _ in range(count):
         s = socket.socket()
-        s.settimeout(3)
+        s.settimeout(timeout)
         try:
             s.connect((ip, port))
             peer = fmt(s.getpeername())
@@ -64,6 +66,8 @@ def tcp_client(ip, port, count):
                     break
                 data += chunk
             print(json.dumps({"ok": True, "reply": json.loads(data), "peername": peer}))
+        except socket.timeout:
+            print(json.dumps({"ok": False, "errno": "ETIMEDOUT"}))
         except OSError as e:
             print(json.dumps({"ok": False, "errno": errno.errorcode.get(e.errno, str(e))}))
         finally:
@@ -71,10 +75,10 @@ def tcp_client(ip, port, count):
         sys.stdout.flush()
 
 
-def udp_client(ip, port, count, connected):
+def udp_client(ip, port, count, connected, timeout=3.0):
     for _ in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(3)
+        s.settimeout(timeout)
         try:
             if connected:
                 s.connect((ip, port))
@@ -86,6 +90,8 @@ def udp_client(ip, port, count, connected):
                 data, addr = s.recvfrom(4096)
                 src = fmt(addr)
             print(json.dumps({"ok": True, "reply": json.loads(data), "from": src}))
+        except socket.timeout:
+            print(json.dumps({"ok": False, "errno": "ETIMEDOUT"}))
         except OSError as e:
             print(json.dumps({"ok": False, "errno": errno.errorcode.get(e.errno, str(e))}))
         finally:
@@ -94,14 +100,19 @@ def udp_client(ip, port, count, connected):
 
 
 def main(argv):
+    timeout = 3.0
+    if "--timeout" in argv:
+        i = argv.index("--timeout")
+        timeout = float(argv[i + 1])
+        del argv[i:i + 2]
     cmd = argv[1]
     if cmd == "serve":
         serve(argv[2], int(argv[3]), int(argv[4]))
     elif cmd == "tcp":
-        tcp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1)
+        tcp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1, timeout)
     elif cmd == "udp":
-        udp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1,
-                   "--connected" in argv)
+        udp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 and
+                   argv[4] != "--connected" else 1, "--connected" in argv, timeout)
     else:
         sys.exit(f"podtool: unknown command {cmd}")
 
