@@ -71,10 +71,14 @@ class Agent:
 
     def wait_synced(self, timeout=15):
         def synced():
-            assert self.proc.poll() is None, f"agent exited:\n{self.log_tail()}"
+            if self.proc.poll() is not None:
+                return "exited"
             st = self.status()
             return st if all(w["synced"] for w in st["kubernetes"]["watches"]) else None
-        return wait_for(synced, timeout, what="agent synced")
+        st = wait_for(synced, timeout, what="agent synced")
+        # An agent that exits (a bad flag, a failed load) fails at once, with its log.
+        assert st != "exited", f"agent exited ({self.proc.returncode}):\n{self.log_tail()}"
+        return st
 
     def ctl(self, *args, check=True):
         # In the node's namespace: cleanup removes legacy tc filters over netlink there.
@@ -155,45 +159,28 @@ def udp(pod, ip, port, count=1, connected=False, in_cgroup=True, timeout=3):
 
 # -- reading the datapath's state, for the tc datapath tests --------------------------------
 #
-# The CLI's JSON field names are the CLI's business; these helpers rely only on what the
-# issue fixes: the entries of `bpf ct list`, `bpf nat list` and `bpf metrics list` carry the
-# addresses, ports and reason names (include/axon/reasons.h) somewhere in their values, and
-# metrics entries count "packets".
+# Field names are agentctl's JSON (cli/cmd_bpf_ct.c, cmd_bpf_nat.c, cmd_bpf_metrics.c):
+# ct/nat entries carry protocol, direction, source, source_port, destination,
+# destination_port; metrics entries reason, reason_name, direction_name, packets, bytes.
 
-def mentions(entry, *needles):
-    """True when every needle (an address, "ip:port", a reason name) appears in entry."""
-    text = json.dumps(entry)
-    return all(str(n) in text for n in needles)
+def select(entries, **want):
+    """The entries whose fields equal every keyword given (None matches anything)."""
+    return [e for e in entries if all(v is None or e.get(k) == v for k, v in want.items())]
 
 
-def ct_entries(agent, *needles):
-    """`agentctl bpf ct list global -o json` entries mentioning every needle."""
-    return [e for e in agent.ctl_json("bpf", "ct", "list", "global") if mentions(e, *needles)]
+def ct_entries(agent, **want):
+    """`agentctl bpf ct list global -o json`, filtered by select()."""
+    return select(agent.ctl_json("bpf", "ct", "list", "global"), **want)
 
 
-def nat_entries(agent, *needles):
-    return [e for e in agent.ctl_json("bpf", "nat", "list") if mentions(e, *needles)]
+def nat_entries(agent, **want):
+    return select(agent.ctl_json("bpf", "nat", "list"), **want)
 
 
-def metric_packets(agent, reason_code, reason_name):
-    """Packets counted under a reason (by its name or its number), over all directions."""
-    total = 0
-    for e in agent.ctl_json("bpf", "metrics", "list"):
-        values = [v for v in e.values() if not isinstance(v, (dict, list))]
-        if reason_name in values or reason_code in values or str(reason_code) in values:
-            total += int(e.get("packets", 0))
-    return total
-
-
-def attached_devices(agent):
-    """Devices the agent reports tc programs on (`agentctl status` attach points)."""
-    return {a["target"] for a in agent.status()["attach"]
-            if not a["hook"].startswith("cgroup/")}
-
-
-def wait_attached(agent, *devs, timeout=10):
-    return wait_for(lambda: set(devs) <= attached_devices(agent), timeout,
-                    what=f"tc programs on {', '.join(devs)}")
+def metric_packets(agent, reason_code):
+    """Packets counted under a reason (include/axon/reasons.h), over all directions."""
+    return sum(int(e["packets"]) for e in agent.ctl_json("bpf", "metrics", "list")
+               if e["reason"] == reason_code)
 
 
 def tc_filter_programs(ns, dev, direction="ingress"):
@@ -205,3 +192,30 @@ def tc_filter_programs(ns, dev, direction="ingress"):
                               capture_output=True, text=True)
         names.append(json.loads(info.stdout)["name"] if info.returncode == 0 else "?")
     return names
+
+
+def tc_attached(agent, dev, direction="ingress"):
+    """A program of Axon's on dev: its pinned tcx link (agent/datapath/tc_attach.h:
+    <bpf-root>/links/tc-<ifname>-<dir>) or a legacy filter running one of its programs."""
+    if os.path.exists(os.path.join(agent.bpf_root, "links", f"tc-{dev}-{direction}")):
+        return True
+    return any(n in TC_PROGRAMS for n in tc_filter_programs(agent.node, dev, direction))
+
+
+TC_PROGRAMS = ("from_container", "to_container", "from_netdev", "to_netdev")
+
+
+def wait_attached(agent, *devs, timeout=10):
+    """Wait until the agent has programs on the ingress of every dev."""
+    return wait_for(lambda: all(tc_attached(agent, d) for d in devs), timeout,
+                    what=f"tc programs on {', '.join(devs)}")
+
+
+def reason(name):
+    """The number of reason `name` (DROP_NO_LOCAL_BACKEND, ...), read from the one table,
+    include/axon/reasons.h, so the tests never restate it."""
+    text = (REPO / "include" / "axon" / "reasons.h").read_text()
+    m = re.search(rf"^\s*{name}\s*=\s*(\d+)\s*,", text, re.M)
+    if not m:
+        raise KeyError(name)
+    return int(m.group(1))
