@@ -16,8 +16,12 @@ Timeouts default to 3 s per connection or datagram.
 import errno
 import json
 import socket
+import struct
 import sys
 import threading
+
+
+IP_PKTINFO = 8          # <linux/in.h>; not exported by Python 3.11's socket module
 
 
 def fmt(addr):
@@ -40,12 +44,22 @@ def serve(name, tcp_port, udp_port):
             c.close()
 
     def udp():
+        # Answer from the address the datagram was sent to, as DNS servers do: bound to
+        # 0.0.0.0, a plain sendto() would take the route's source address instead (the
+        # world's 192.168.50.1 for a datagram to 203.0.113.1), which no NAT expects.
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         s.bind(("0.0.0.0", udp_port))
         while True:
-            _, peer = s.recvfrom(2048)
-            s.sendto(json.dumps({"pod": name, "local": f"?:{udp_port}",
-                                 "peer": fmt(peer)}).encode(), peer)
+            _, anc, _, peer = s.recvmsg(2048, socket.CMSG_SPACE(12))
+            info = next(d for lvl, typ, d in anc if lvl == socket.IPPROTO_IP and
+                        typ == IP_PKTINFO)
+            local = socket.inet_ntoa(info[8:12])            # ipi_addr: the destination
+            reply = json.dumps({"pod": name, "local": f"{local}:{udp_port}",
+                                "peer": fmt(peer)}).encode()
+            # struct in_pktinfo {int ifindex; in_addr spec_dst; in_addr addr}: the source.
+            pktinfo = struct.pack("=i4s4s", 0, info[8:12], b"\0" * 4)
+            s.sendmsg([reply], [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)], 0, peer)
 
     threading.Thread(target=udp, daemon=True).start()
     print("ready", flush=True)

@@ -66,6 +66,9 @@ def test_one_node_kernel_routing(lab1):
     for r in tcp(p1, OUTSIDE_IP, 8080, 2) + udp(p1, OUTSIDE_IP, 5353, 2):
         assert r["ok"], r
         assert r["reply"]["pod"] == "world" and r["reply"]["peer"].startswith(p1.ip + ":")
+    # UDP is answered from the address it was sent to, not the route's source (which
+    # would be 192.168.50.1 here, and which no NAT would match).
+    assert [r["from"] for r in udp(p1, OUTSIDE_IP, 5353, 2)] == [f"{OUTSIDE_IP}:5353"] * 2
     # world -> pod through the node, and world -> the node's own address.
     assert all(r["ok"] and r["reply"]["pod"] == "p2" for r in tcp(world, p2.ip, 8080, 2))
     serve(a, tcp_port=9090, udp_port=9053, name="node-a")
