@@ -15,6 +15,8 @@
     POST   /_test/install?resource=R    serve R (e.g. a CRD applied late)
     POST   /_test/uninstall?resource=R  stop serving R, delete its objects, end its watches
     GET    /_test/dump                  every stored object (a v1 List), for debugging
+    POST   /_test/listen?netns=NAME     also listen on the same address and port inside network
+                                        namespace NAME (idempotent; see netns.py)
 Answers are JSON; errors are Status objects like the rest of the API.
 """
 
@@ -68,6 +70,17 @@ def _faults(app, body):
     return {"applied": done, "pending": app.faults.pending()}
 
 
+def _listen(app, params):
+    name = params.get("netns", "")
+    if not name or getattr(app, "listen_netns", None) is None:
+        raise bad_request("listen needs ?netns=NAME on a server started by apiserver.py")
+    try:
+        added = app.listen_netns(name)
+    except OSError as e:
+        raise bad_request(f"cannot listen in netns {name}: {e}") from None
+    return {"netns": name, "added": added}
+
+
 def _stats(app):
     out = app.stats.snapshot()
     with app.store.lock:
@@ -105,7 +118,9 @@ def handle(app, method, path, params, body):
         return 200, {"installed": sorted(app.installed)}
     if route == ("GET", "/_test/dump"):
         return 200, app.dump()
+    if route == ("POST", "/_test/listen"):
+        return 200, _listen(app, params)
     if route[1] in ("/_test/stats", "/_test/compact", "/_test/faults", "/_test/install",
-                    "/_test/uninstall", "/_test/dump"):
+                    "/_test/uninstall", "/_test/dump", "/_test/listen"):
         raise method_not_allowed()
     raise page_not_found()

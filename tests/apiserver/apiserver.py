@@ -4,7 +4,7 @@
     /usr/bin/python3 tests/apiserver/apiserver.py --listen 127.0.0.1:0 \\
         [--tls-cert F --tls-key F] [--token TOKEN | --token-file F] [--port-file F] \\
         [--load FILE ...] [--history N] [--bookmark-interval S] [--without RESOURCE ...] \\
-        [--initial-rv N] [--state FILE] [--strict] [--quiet]
+        [--initial-rv N] [--state FILE] [--strict] [--quiet] [--netns NAME ...]
 
 Serves Services, EndpointSlices, Nodes and CiliumEndpointSlices (list, watch, get, create,
 update, patch, delete) plus the /_test/ admin API; see README.md beside this file.
@@ -24,6 +24,7 @@ import time
 import resources
 from app import App, Config
 from handler import ApiHandler, Server
+from netns import Listeners
 
 
 def parse_args(argv):
@@ -56,6 +57,10 @@ def parse_args(argv):
     p.add_argument("--strict", action="store_true",
                    help="validate every write (default: only writes with ?strict=1)")
     p.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    p.add_argument("--netns", action="append", default=[], metavar="NAME",
+                   help="also listen on the same address and port inside network namespace "
+                        "NAME (ip netns name or path; repeatable; POST /_test/listen?netns= "
+                        "adds one at run time)")
     args = p.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
@@ -124,6 +129,14 @@ def main(argv=None):
         print(f"apiserver: cannot listen on {args.listen}: {e}", file=sys.stderr)
         return 1
     bound = server.server_address[1]
+    listeners = Listeners(lambda sock: Server((host, bound), handler, ctx, family, sock=sock))
+    app.listen_netns = lambda name: listeners.add(name, host, bound, family)
+    try:
+        for name in args.netns:
+            listeners.add(name, host, bound, family)
+    except OSError as e:
+        print(f"apiserver: cannot listen in netns {name}: {e}", file=sys.stderr)
+        return 1
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
     config.server_address = f"{shown_host}:{bound}"
     url = f"{'https' if ctx else 'http'}://{shown_host}:{bound}"
@@ -148,6 +161,7 @@ def main(argv=None):
     deadline = time.monotonic() + 2
     while app.stats.open_watches() and time.monotonic() < deadline:
         time.sleep(0.02)
+    listeners.close()
     server.shutdown()
     server.server_close()
     if args.state:

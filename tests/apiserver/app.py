@@ -41,6 +41,8 @@ class App:
         self.installed = {r.plural for r in resources.RESOURCES} - set(without)
         self.faults = Faults()
         self.stats = Stats()
+        # Set by apiserver.py: listen in another network namespace (POST /_test/listen).
+        self.listen_netns = None
 
     # Installed resources (CRDs coming and going) -----------------------------------------
 

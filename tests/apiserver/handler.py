@@ -308,11 +308,17 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, address, handler_class, ssl_context=None, family=None):
+    def __init__(self, address, handler_class, ssl_context=None, family=None, sock=None):
+        """sock: serve this already listening socket (e.g. one in another network
+        namespace, see netns.py) instead of binding address."""
         if family is not None:
             self.address_family = family
         self.ssl_context = ssl_context
-        super().__init__(address, handler_class)
+        super().__init__(address, handler_class, bind_and_activate=sock is None)
+        if sock is not None:
+            self.socket.close()
+            self.socket = sock
+            self.server_address = sock.getsockname()
 
     def finish_request(self, request, client_address):
         # Go sets TCP_NODELAY on every connection; without it, a response written in two

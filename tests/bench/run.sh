@@ -1,6 +1,17 @@
 #!/usr/bin/env bash
 # make bench: side-by-side benchmarks (see each script's header).
+#
+#   BENCHES="connect datapath" (default both)   which ones run, in this order
+#   connect takes the service counts as arguments; ROUNDS=5 for both.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
-/usr/bin/python3 tests/bench/bench_connect.py "$@"
+rc=0
+for b in ${BENCHES:-connect datapath}; do
+	case $b in
+	connect)  /usr/bin/python3 tests/bench/bench_connect.py "$@" || rc=1 ;;
+	datapath) /usr/bin/python3 tests/bench/bench_datapath.py || rc=1 ;;
+	*)        echo "bench: unknown benchmark $b" >&2; rc=1 ;;
+	esac
+done
+exit $rc

@@ -1,4 +1,12 @@
-"""Fixtures for end-to-end tests: a lab node, the test apiserver, the agent."""
+"""Fixtures for end-to-end tests: lab nodes, the test apiserver, agents.
+
+  lab         one node namespace, pods on 10.244.0.0/24 (socket-LB tests)
+  lab1        node A (native device ext0 on the world network) and the world namespace
+  lab2        nodes A and B on the world network
+  agent       an Agent on `lab`'s node (not started)
+  start_agent start_agent(node, *flags) starts an agent on a node of lab1/lab2 and returns
+              it; every agent's log is printed if the test fails
+"""
 
 import os
 import pathlib
@@ -25,6 +33,46 @@ def lab():
         yield lab
     finally:
         lab.close()
+
+
+def _lab(**kw):
+    if os.geteuid() != 0:
+        pytest.skip("end-to-end tests need root")
+    lab = NetLab(**kw)
+    try:
+        yield lab
+    finally:
+        lab.close()
+
+
+@pytest.fixture
+def lab1():
+    yield from _lab(tag="dp", nodes=["a"])
+
+
+@pytest.fixture
+def lab2():
+    yield from _lab(tag="2n", nodes=["a", "b"])
+
+
+@pytest.fixture
+def start_agent(request, apiserver):
+    agents = []
+
+    def start(node, *flags, wait=True):
+        a = Agent(node.lab, apiserver, extra=flags, node=node)
+        agents.append(a)
+        return a.start(wait=wait)
+
+    try:
+        yield start
+    finally:
+        failed = getattr(request.node, "rep_call_failed", False)
+        for a in agents:
+            if failed:
+                print(f"--- agent on {a.node.name}:\n{a.log_tail(80)}")
+            if a.alive():
+                a.stop(signal.SIGKILL)
 
 
 @pytest.fixture

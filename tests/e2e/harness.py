@@ -6,6 +6,7 @@ Shared by the end-to-end tests and the demo.
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -25,22 +26,42 @@ PY = "/usr/bin/python3"
 
 
 class Agent:
-    """axon-agent as a subprocess with its own bpffs root, cgroup and socket."""
+    """axon-agent inside a node's network namespace, with the node's own bpffs root,
+    cgroup, socket and state directory.
 
-    def __init__(self, lab, apiserver, extra=()):
+    node: a netlab Node (default: the lab's first node). The agent finds its devices
+    and attaches tc programs in the namespace it runs in, so it always runs in the
+    node's; the test apiserver listens there too (127.0.0.1, same port), so the
+    kubeconfig's URL works unchanged. A node with a native device (a lab built with
+    nodes=[...]) also gets --node-name, --devices and --state-dir; `extra` flags go last.
+    """
+
+    def __init__(self, lab, apiserver, extra=(), node=None):
         self.lab = lab
+        self.node = node or lab.default_node
         self.apiserver = apiserver
         self.extra = list(extra)
-        self.kubeconfig = apiserver.write_kubeconfig(pathlib.Path(lab.run_dir) / "kubeconfig")
-        self.socket = os.path.join(lab.run_dir, "agent.sock")
-        self.log_path = pathlib.Path(lab.run_dir) / "agent.log"
+        apiserver.listen_in(self.node.netns)
+        run_dir = pathlib.Path(self.node.run_dir)
+        self.kubeconfig = apiserver.write_kubeconfig(run_dir / "kubeconfig")
+        self.socket = self.node.socket
+        self.bpf_root = self.node.bpf_root
+        self.log_path = run_dir / "agent.log"
         self.proc = None
+
+    def argv(self):
+        node = self.node
+        argv = [str(AGENT), "--kubeconfig", self.kubeconfig, "--bpf-root", node.bpf_root,
+                "--cgroup-root", node.cgroup_root, "--socket", self.socket]
+        if node.native:
+            argv += ["--node-name", node.name, "--devices", node.native,
+                     "--state-dir", node.state_dir]
+        return argv + self.extra
 
     def start(self, wait=True):
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
-            [str(AGENT), "--kubeconfig", self.kubeconfig, "--bpf-root", self.lab.bpf_root,
-             "--cgroup-root", self.lab.cgroup_root, "--socket", self.socket] + self.extra,
+            ["nsenter", f"--net=/var/run/netns/{self.node.netns}"] + self.argv(),
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         log.close()
         self.lab.procs.append(self.proc)
@@ -50,13 +71,19 @@ class Agent:
 
     def wait_synced(self, timeout=15):
         def synced():
-            assert self.proc.poll() is None, f"agent exited:\n{self.log_tail()}"
+            if self.proc.poll() is not None:
+                return "exited"
             st = self.status()
             return st if all(w["synced"] for w in st["kubernetes"]["watches"]) else None
-        return wait_for(synced, timeout, what="agent synced")
+        st = wait_for(synced, timeout, what="agent synced")
+        # An agent that exits (a bad flag, a failed load) fails at once, with its log.
+        assert st != "exited", f"agent exited ({self.proc.returncode}):\n{self.log_tail()}"
+        return st
 
     def ctl(self, *args, check=True):
-        r = subprocess.run([str(AGENTCTL), "--bpf-root", self.lab.bpf_root,
+        # In the node's namespace: cleanup removes legacy tc filters over netlink there.
+        r = subprocess.run(["nsenter", f"--net=/var/run/netns/{self.node.netns}",
+                            str(AGENTCTL), "--bpf-root", self.bpf_root,
                             "--socket", self.socket] + list(args),
                            capture_output=True, text=True, timeout=30)
         if check and r.returncode != 0:
@@ -95,23 +122,100 @@ class Agent:
             return ""
 
 
-def serve(pod, tcp_port=8080, udp_port=5353):
-    """Start podtool's server in pod (outside the test cgroup, like any pod)."""
-    p = pod.spawn([PY, str(PODTOOL), "serve", pod.name, str(tcp_port), str(udp_port)],
-                  in_cgroup=False, stdout=subprocess.PIPE)
+def _run(where, argv, in_cgroup, timeout=120):
+    """Run argv in a pod (in its cgroup unless in_cgroup=False) or any lab namespace."""
+    if hasattr(where, "cgroup"):
+        return where.run(argv, timeout=timeout, in_cgroup=in_cgroup)
+    return where.run(argv, timeout=timeout)
+
+
+def serve(pod, tcp_port=8080, udp_port=5353, name=None):
+    """Start podtool's server in pod or another lab namespace (e.g. the world), outside
+    any test cgroup, like any server. Replies name `name` (default: the pod's name)."""
+    name = name or getattr(pod, "name", None) or "world"
+    argv = [PY, str(PODTOOL), "serve", name, str(tcp_port), str(udp_port)]
+    if hasattr(pod, "cgroup"):
+        p = pod.spawn(argv, in_cgroup=False, stdout=subprocess.PIPE)
+    else:
+        p = pod.spawn(argv, stdout=subprocess.PIPE)
     line = p.stdout.readline().decode().strip()
-    assert line == "ready", f"server in {pod.name} did not start"
+    assert line == "ready", f"server in {name} did not start"
     return p
 
 
-def tcp(pod, ip, port, count=1):
-    r = pod.run([PY, str(PODTOOL), "tcp", ip, str(port), str(count)], timeout=60)
+def tcp(pod, ip, port, count=1, in_cgroup=True, timeout=3):
+    r = _run(pod, [PY, str(PODTOOL), "tcp", ip, str(port), str(count),
+                   "--timeout", str(timeout)], in_cgroup)
     return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
 
-def udp(pod, ip, port, count=1, connected=False):
-    argv = [PY, str(PODTOOL), "udp", ip, str(port), str(count)]
+def udp(pod, ip, port, count=1, connected=False, in_cgroup=True, timeout=3):
+    argv = [PY, str(PODTOOL), "udp", ip, str(port), str(count), "--timeout", str(timeout)]
     if connected:
         argv.append("--connected")
-    r = pod.run(argv, timeout=60)
+    r = _run(pod, argv, in_cgroup)
     return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+# -- reading the datapath's state, for the tc datapath tests --------------------------------
+#
+# Field names are agentctl's JSON (cli/cmd_bpf_ct.c, cmd_bpf_nat.c, cmd_bpf_metrics.c):
+# ct/nat entries carry protocol, direction, source, source_port, destination,
+# destination_port; metrics entries reason, reason_name, direction_name, packets, bytes.
+
+def select(entries, **want):
+    """The entries whose fields equal every keyword given (None matches anything)."""
+    return [e for e in entries if all(v is None or e.get(k) == v for k, v in want.items())]
+
+
+def ct_entries(agent, **want):
+    """`agentctl bpf ct list global -o json`, filtered by select()."""
+    return select(agent.ctl_json("bpf", "ct", "list", "global"), **want)
+
+
+def nat_entries(agent, **want):
+    return select(agent.ctl_json("bpf", "nat", "list"), **want)
+
+
+def metric_packets(agent, reason_code):
+    """Packets counted under a reason (include/axon/reasons.h), over all directions."""
+    return sum(int(e["packets"]) for e in agent.ctl_json("bpf", "metrics", "list")
+               if e["reason"] == reason_code)
+
+
+def tc_filter_programs(ns, dev, direction="ingress"):
+    """Names of the BPF programs in legacy tc filters on dev (in namespace ns)."""
+    out = ns.exec("tc", "filter", "show", "dev", dev, direction).stdout
+    names = []
+    for prog_id in re.findall(r"\bid (\d+)", out):
+        info = subprocess.run(["bpftool", "-j", "prog", "show", "id", prog_id],
+                              capture_output=True, text=True)
+        names.append(json.loads(info.stdout)["name"] if info.returncode == 0 else "?")
+    return names
+
+
+def tc_attached(agent, dev, direction="ingress"):
+    """A program of Axon's on dev: its pinned tcx link (agent/datapath/tc_attach.h:
+    <bpf-root>/links/tc-<ifname>-<dir>) or a legacy filter running one of its programs."""
+    if os.path.exists(os.path.join(agent.bpf_root, "links", f"tc-{dev}-{direction}")):
+        return True
+    return any(n in TC_PROGRAMS for n in tc_filter_programs(agent.node, dev, direction))
+
+
+TC_PROGRAMS = ("from_container", "to_container", "from_netdev", "to_netdev")
+
+
+def wait_attached(agent, *devs, timeout=10):
+    """Wait until the agent has programs on the ingress of every dev."""
+    return wait_for(lambda: all(tc_attached(agent, d) for d in devs), timeout,
+                    what=f"tc programs on {', '.join(devs)}")
+
+
+def reason(name):
+    """The number of reason `name` (DROP_NO_LOCAL_BACKEND, ...), read from the one table,
+    include/axon/reasons.h, so the tests never restate it."""
+    text = (REPO / "include" / "axon" / "reasons.h").read_text()
+    m = re.search(rf"^\s*{name}\s*=\s*(\d+)\s*,", text, re.M)
+    if not m:
+        raise KeyError(name)
+    return int(m.group(1))

@@ -4,18 +4,24 @@
   podtool.py serve NAME TCPPORT UDPPORT
       answers each TCP connection and UDP datagram with JSON
       {"pod": NAME, "local": "ip:port", "peer": "ip:port"}
-  podtool.py tcp IP PORT [COUNT]
+  podtool.py tcp IP PORT [COUNT] [--timeout S]
       connects COUNT times; prints one JSON line each:
       {"ok": true, "reply": {...}, "peername": "ip:port"} or {"ok": false, "errno": "ECONNREFUSED"}
-  podtool.py udp IP PORT [COUNT] [--connected]
+      (a timeout is "errno": "ETIMEDOUT")
+  podtool.py udp IP PORT [COUNT] [--connected] [--timeout S]
       sends COUNT datagrams; prints the reply and the address it came from.
+Timeouts default to 3 s per connection or datagram.
 """
 
 import errno
 import json
 import socket
+import struct
 import sys
 import threading
+
+
+IP_PKTINFO = 8          # <linux/in.h>; not exported by Python 3.11's socket module
 
 
 def fmt(addr):
@@ -38,22 +44,32 @@ def serve(name, tcp_port, udp_port):
             c.close()
 
     def udp():
+        # Answer from the address the datagram was sent to, as DNS servers do: bound to
+        # 0.0.0.0, a plain sendto() would take the route's source address instead (the
+        # world's 192.168.50.1 for a datagram to 203.0.113.1), which no NAT expects.
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
         s.bind(("0.0.0.0", udp_port))
         while True:
-            _, peer = s.recvfrom(2048)
-            s.sendto(json.dumps({"pod": name, "local": f"?:{udp_port}",
-                                 "peer": fmt(peer)}).encode(), peer)
+            _, anc, _, peer = s.recvmsg(2048, socket.CMSG_SPACE(12))
+            info = next(d for lvl, typ, d in anc if lvl == socket.IPPROTO_IP and
+                        typ == IP_PKTINFO)
+            local = socket.inet_ntoa(info[8:12])            # ipi_addr: the destination
+            reply = json.dumps({"pod": name, "local": f"{local}:{udp_port}",
+                                "peer": fmt(peer)}).encode()
+            # struct in_pktinfo {int ifindex; in_addr spec_dst; in_addr addr}: the source.
+            pktinfo = struct.pack("=i4s4s", 0, info[8:12], b"\0" * 4)
+            s.sendmsg([reply], [(socket.IPPROTO_IP, IP_PKTINFO, pktinfo)], 0, peer)
 
     threading.Thread(target=udp, daemon=True).start()
     print("ready", flush=True)
     tcp()
 
 
-def tcp_client(ip, port, count):
+def tcp_client(ip, port, count, timeout=3.0):
     for _ in range(count):
         s = socket.socket()
-        s.settimeout(3)
+        s.settimeout(timeout)
         try:
             s.connect((ip, port))
             peer = fmt(s.getpeername())
@@ -64,6 +80,8 @@ def tcp_client(ip, port, count):
                     break
                 data += chunk
             print(json.dumps({"ok": True, "reply": json.loads(data), "peername": peer}))
+        except socket.timeout:
+            print(json.dumps({"ok": False, "errno": "ETIMEDOUT"}))
         except OSError as e:
             print(json.dumps({"ok": False, "errno": errno.errorcode.get(e.errno, str(e))}))
         finally:
@@ -71,10 +89,10 @@ def tcp_client(ip, port, count):
         sys.stdout.flush()
 
 
-def udp_client(ip, port, count, connected):
+def udp_client(ip, port, count, connected, timeout=3.0):
     for _ in range(count):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.settimeout(3)
+        s.settimeout(timeout)
         try:
             if connected:
                 s.connect((ip, port))
@@ -86,6 +104,8 @@ def udp_client(ip, port, count, connected):
                 data, addr = s.recvfrom(4096)
                 src = fmt(addr)
             print(json.dumps({"ok": True, "reply": json.loads(data), "from": src}))
+        except socket.timeout:
+            print(json.dumps({"ok": False, "errno": "ETIMEDOUT"}))
         except OSError as e:
             print(json.dumps({"ok": False, "errno": errno.errorcode.get(e.errno, str(e))}))
         finally:
@@ -94,14 +114,19 @@ def udp_client(ip, port, count, connected):
 
 
 def main(argv):
+    timeout = 3.0
+    if "--timeout" in argv:
+        i = argv.index("--timeout")
+        timeout = float(argv[i + 1])
+        del argv[i:i + 2]
     cmd = argv[1]
     if cmd == "serve":
         serve(argv[2], int(argv[3]), int(argv[4]))
     elif cmd == "tcp":
-        tcp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1)
+        tcp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1, timeout)
     elif cmd == "udp":
-        udp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1,
-                   "--connected" in argv)
+        udp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 and
+                   argv[4] != "--connected" else 1, "--connected" in argv, timeout)
     else:
         sys.exit(f"podtool: unknown command {cmd}")
 

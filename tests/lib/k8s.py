@@ -9,6 +9,7 @@
         api.write_kubeconfig("/tmp/kubeconfig")       # for the agent
         api.client().fault(status=429, retry_after=1, count=2)
         api.restart(keep_state=True)                  # same port, same objects
+        api.listen_in("axdp123456-node")              # also 127.0.0.1:PORT in that netns
 
 ApiServer runs tests/apiserver/apiserver.py as a subprocess (plain HTTP with tls=False).
 Client speaks the API with http.client + ssl; non-2xx answers raise ApiError carrying the
@@ -394,7 +395,7 @@ class ApiServer:
 
     def __init__(self, tls=True, token="auto", load=(), fixtures=False, history=None,
                  bookmark_interval=None, without=(), initial_rv=None, extra_args=(),
-                 quiet=False, workdir=None, host="127.0.0.1", port=0):
+                 quiet=False, workdir=None, host="127.0.0.1", port=0, netns=()):
         self.tls = tls
         self.token = secrets.token_hex(16) if token == "auto" else token
         self.load = [str(p) for p in load] + (
@@ -407,6 +408,9 @@ class ApiServer:
         self.quiet = quiet
         self.host = host
         self.port = port
+        # Network namespaces the server also listens in (same address and port), so an
+        # agent inside a test node's namespace reaches it at the same URL.
+        self.netns = list(netns)
         self._own_workdir = workdir is None
         self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="axon-apiserver-"))
         self.proc = None
@@ -445,6 +449,10 @@ class ApiServer:
             cmd += ["--initial-rv", str(initial_rv)]
         if self.quiet:
             cmd.append("--quiet")
+        for ns in self.netns:
+            # A lab torn down before a restart takes its namespaces with it.
+            if os.path.exists(ns if "/" in ns else f"/var/run/netns/{ns}"):
+                cmd += ["--netns", ns]
         return cmd + self.extra_args
 
     def start(self, load=None, initial_rv=None):
@@ -498,6 +506,15 @@ class ApiServer:
         if down_seconds:
             time.sleep(down_seconds)
         return self.start(load=([] if keep_state else load), initial_rv=initial_rv)
+
+    def listen_in(self, netns):
+        """Also serve at self.url inside network namespace netns (a name under
+        /var/run/netns or a path), now and after every restart. Idempotent."""
+        if netns not in self.netns:
+            self.netns.append(netns)
+        if self.proc is not None:
+            self.client().request("POST", "/_test/listen", params={"netns": netns})
+        return self
 
     def client(self, **kw):
         return Client(self.url, self.token, self.ca, **kw)

@@ -1,0 +1,117 @@
+"""Two nodes on one machine: nodes A and B (netlab: native devices ext0 on the world
+network, 192.168.50.10 and .11; pod CIDRs 10.244.1.0/24 and 10.244.2.0/24), each with
+its own agent (own bpffs root, cgroup, socket, Node object) running in its namespace
+with --auto-direct-node-routes. No route between the pod CIDRs exists but the agents'.
+"""
+
+import k8s
+from harness import reason, metric_packets, serve, tcp, udp, wait_attached
+from netlab import WORLD_IP, wait_for
+
+RTPROT_AXON = "196"       # agent/datapath/routes.h: `ip route` shows the number
+VIP = "10.96.30.10"
+SVC_PORTS = [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+             {"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}]
+EPS_PORTS = [("http", 8080, "TCP"), ("dns", 5353, "UDP")]
+
+
+def cluster(lab, api, start_agent, *flags):
+    """Publish Nodes and CiliumEndpointSlices; start both agents; wait until each node
+    has its programs attached and its route to the other's pod CIDR."""
+    lab.publish(api)
+    agents = {}
+    for node in lab.nodes:
+        agents[node.short] = start_agent(node, "--auto-direct-node-routes=true", *flags)
+    for node in lab.nodes:
+        wait_attached(agents[node.short], node.native, *[p.host_if for p in node.pods.values()])
+        for other in lab.nodes:
+            if other is not node:
+                wait_for(lambda: axon_route(node, other.pod_cidr), timeout=10,
+                         what=f"route on {node.name} to {other.pod_cidr}")
+    return agents
+
+
+def axon_route(node, prefix):
+    routes = node.routes(prefix, "proto", RTPROT_AXON)
+    return routes[0] if routes else None
+
+
+def service(api, name, backends, vip=None, type="ClusterIP", node_ports=None, **spec):
+    ports = [dict(p) for p in SVC_PORTS]
+    for p, np in zip(ports, node_ports or ()):
+        p["nodePort"] = np
+    api.create(k8s.service("default", name, ports, cluster_ip=vip, type=type, **spec))
+    api.create(k8s.endpointslice("default", f"{name}-1", name,
+                                 [(ip, True, node) for ip, node in backends], EPS_PORTS))
+
+
+def test_pod_to_pod_across_nodes_over_direct_routes(lab2, api, start_agent):
+    a, b = lab2.node("a"), lab2.node("b")
+    pa, pb = a.add_pod("pa"), b.add_pod("pb")
+    serve(pa), serve(pb)
+    cluster(lab2, api, start_agent)
+    # The routes the agents installed: the other node's pod CIDR via its address.
+    ra, rb = axon_route(a, b.pod_cidr), axon_route(b, a.pod_cidr)
+    assert (ra["gateway"], ra["dev"]) == (b.ip, a.native), ra
+    assert (rb["gateway"], rb["dev"]) == (a.ip, b.native), rb
+    for src, dst in ((pa, pb), (pb, pa)):
+        results = tcp(src, dst.ip, 8080, 10) + udp(src, dst.ip, 5353, 3)
+        assert all(r["ok"] for r in results), results
+        # Native routing: the pod's own address arrives at the other node's pod.
+        assert all(r["reply"]["pod"] == dst.name and
+                   r["reply"]["peer"].startswith(src.ip + ":") for r in results)
+
+
+def test_routes_follow_the_node_objects(lab2, api, start_agent):
+    a, b = lab2.node("a"), lab2.node("b")
+    cluster(lab2, api, start_agent)
+    # Node B leaves the cluster: A's route to its pod CIDR goes, and only that one.
+    a.exec("ip", "route", "add", "10.250.0.0/24", "via", b.ip)      # someone else's route
+    api.delete("nodes", None, b.name)
+    wait_for(lambda: axon_route(a, b.pod_cidr) is None, timeout=5, what="route removed")
+    assert a.routes("10.250.0.0/24"), "a route Axon does not own was touched"
+    # And comes back with it.
+    api.create(b.k8s_node())
+    wait_for(lambda: axon_route(a, b.pod_cidr), timeout=5, what="route back")
+
+
+def test_clusterip_on_a_with_backend_on_b(lab2, api, start_agent):
+    a, b = lab2.node("a"), lab2.node("b")
+    client, pb = a.add_pod("client"), b.add_pod("pb")
+    serve(pb)
+    service(api, "web", [(pb.ip, b.name)], vip=VIP)
+    cluster(lab2, api, start_agent, "--bpf-lb-sock=false")
+    # tc LB on A (the client is outside every hooked cgroup), then across to B.
+    for r in udp(client, VIP, 53, 5, in_cgroup=False):
+        assert r["ok"], r
+        assert r["from"] == f"{VIP}:53"
+        assert r["reply"]["pod"] == "pb" and r["reply"]["peer"].startswith(client.ip + ":")
+    results = tcp(client, VIP, 80, 10, in_cgroup=False)
+    assert all(r["ok"] and r["reply"]["pod"] == "pb" for r in results), results
+    # With the socket LB (a client in its cgroup) the same service works too.
+    results = tcp(client, VIP, 80, 5)
+    assert all(r["ok"] and r["reply"]["pod"] == "pb" for r in results), results
+
+
+def test_nodeport_on_a_served_by_b_with_snat(lab2, api, start_agent):
+    a, b, world = lab2.node("a"), lab2.node("b"), lab2.world
+    pb = b.add_pod("pb")
+    serve(pb)
+    service(api, "web", [(pb.ip, b.name)], type="NodePort", node_ports=(30090, 30091))
+    agents = cluster(lab2, api, start_agent)
+    for r in tcp(world, a.ip, 30090, 10):
+        assert r["ok"], r
+        assert r["reply"]["pod"] == "pb"
+        # SNAT mode: the backend on B sees node A, not the world client.
+        assert r["reply"]["peer"].startswith(a.ip + ":"), r
+    for r in udp(world, a.ip, 30091, 3):
+        assert r["ok"], r
+        assert r["from"] == f"{a.ip}:30091"
+        assert r["reply"]["peer"].startswith(a.ip + ":"), r
+    # Node A translated them: NodePort verdicts counted there.
+    assert metric_packets(agents["a"], reason("REASON_NODE_PORT")) >= 13
+    # B's own NodePort serves it locally: no SNAT for a local backend, the client's
+    # address is kept.
+    r = tcp(world, b.ip, 30090)[0]
+    assert r["ok"] and r["reply"]["pod"] == "pb", r
+    assert r["reply"]["peer"].startswith(WORLD_IP + ":"), r
