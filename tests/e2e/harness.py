@@ -82,9 +82,10 @@ class Agent:
 
     def ctl(self, *args, check=True):
         # In the node's namespace: cleanup removes legacy tc filters over netlink there.
+        state = ["--state-dir", self.node.state_dir] if self.node.native else []
         r = subprocess.run(["nsenter", f"--net=/var/run/netns/{self.node.netns}",
                             str(AGENTCTL), "--bpf-root", self.bpf_root,
-                            "--socket", self.socket] + list(args),
+                            "--socket", self.socket] + state + list(args),
                            capture_output=True, text=True, timeout=30)
         if check and r.returncode != 0:
             raise AssertionError(f"agentctl {' '.join(args)} failed: {r.stderr}{r.stdout}")
