@@ -26,10 +26,11 @@
  * Directions: from_container EGRESS, to_container INGRESS, from_netdev
  * INGRESS, to_netdev EGRESS.
  *
- * Fragments: dropped (DROP_FRAG_NOT_SUPPORTED) at from_container, and at
- * from_netdev unless addressed to the node itself (those go to the stack,
- * which reassembles them); passed unchanged by to_container, and by
- * to_netdev unless they would need masquerading (then dropped).
+ * Fragments: dropped (DROP_FRAG_NOT_SUPPORTED) at from_container and
+ * to_container; at from_netdev unless addressed to the node itself (those go
+ * to the stack, which reassembles them: REASON_TO_STACK); at to_netdev when
+ * the source is a local pod (the node's own fragments pass, REASON_FORWARDED).
+ * Axon keeps no fragment state (as Cilium without fragment tracking).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -233,10 +234,6 @@ int to_container(struct __sk_buff *skb)
 	ret = dp_parse(&c);
 	if (ret == PKT_NOT_IPV4)
 		return dp_finish(&c, TC_ACT_OK);
-	if (ret == -DROP_FRAG_NOT_SUPPORTED) {
-		c.reason = REASON_FORWARDED;
-		return dp_finish(&c, TC_ACT_OK);
-	}
 	if (ret < 0)
 		return dp_finish(&c, ret);
 	return dp_finish(&c, to_container4(&c));
@@ -467,7 +464,8 @@ int to_netdev(struct __sk_buff *skb)
 	ret = dp_parse(&c);
 	if (ret == PKT_NOT_IPV4)
 		return dp_finish(&c, TC_ACT_OK);
-	if (ret == -DROP_FRAG_NOT_SUPPORTED && !snat4_masq_wanted(&c.pkt)) {
+	/* The node's own fragments (not a pod's) are the stack's business. */
+	if (ret == -DROP_FRAG_NOT_SUPPORTED && !snat4_src_is_local_pod(c.pkt.saddr)) {
 		c.reason = REASON_FORWARDED;
 		return dp_finish(&c, TC_ACT_OK);
 	}
