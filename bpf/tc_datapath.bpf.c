@@ -105,6 +105,13 @@ static __always_inline int dp_ct_new(struct dp_ctx *c, __u8 flags, __u16 ct_flag
 	struct ct4_entry tmpl = {};
 	struct ct4_key key;
 
+	/* Identity of the source, looked up once per flow, at its creation. */
+	if (!c->src_identity) {
+		struct ipcache_key ikey = {.prefixlen = 32, .address = c->pkt.saddr};
+		const struct ipcache_value *ic = bpf_map_lookup_elem(&ipcache, &ikey);
+
+		c->src_identity = ic && ic->identity ? ic->identity : IDENTITY_WORLD;
+	}
 	ct4_key_fwd(&key, &c->pkt, flags);
 	tmpl.rev_nat_index = c->rev_nat_index;
 	tmpl.flags = ct_flags | (c->node_port ? CT_F_NODE_PORT : 0);
