@@ -39,46 +39,46 @@
 #define PKT_PSH 0x08
 #define PKT_ACK 0x10
 
-#define PKT_IP_MF	0x2000
-#define PKT_IP_DF	0x4000
-#define PKT_IP_OFFMASK	0x1fff
+#define PKT_IP_MF      0x2000
+#define PKT_IP_DF      0x4000
+#define PKT_IP_OFFMASK 0x1fff
 
-#define PKT_TCP_HLEN	20
-#define PKT_UDP_HLEN	8
-#define PKT_ICMP_HLEN	8
-#define PKT_MAX		1514
+#define PKT_TCP_HLEN  20
+#define PKT_UDP_HLEN  8
+#define PKT_ICMP_HLEN 8
+#define PKT_MAX	      1514
 
 struct pkt_spec {
 	__u8 src_mac[ETH_ALEN];
 	__u8 dst_mac[ETH_ALEN];
-	__u16 eth_proto;	/* 0: ETH_P_IP; anything else: the frame is just the payload */
+	__u16 eth_proto; /* 0: ETH_P_IP; anything else: the frame is just the payload */
 	__be32 saddr;
 	__be32 daddr;
-	__u8 proto;		/* IPPROTO_TCP/UDP/ICMP, or any other (payload follows IP) */
-	__u8 ttl;		/* 0: 64 */
-	__u8 opt_len;		/* IPv4 option bytes: multiple of 4, <= 40 (NOPs then EOL) */
-	__u8 tcp_flags;		/* PKT_SYN, ... */
-	__u16 frag;		/* IPv4 frag_off field: PKT_IP_MF | offset (8-byte units) */
-	__u16 sport;		/* ICMP echo: the identifier */
+	__u8 proto;	/* IPPROTO_TCP/UDP/ICMP, or any other (payload follows IP) */
+	__u8 ttl;	/* 0: 64 */
+	__u8 opt_len;	/* IPv4 option bytes: multiple of 4, <= 40 (NOPs then EOL) */
+	__u8 tcp_flags; /* PKT_SYN, ... */
+	__u16 frag;	/* IPv4 frag_off field: PKT_IP_MF | offset (8-byte units) */
+	__u16 sport;	/* ICMP echo: the identifier */
 	__u16 dport;
-	__u8 icmp_type;		/* ICMP_ECHO (default) or ICMP_ECHOREPLY */
-	__u16 payload_len;	/* bytes after the L4 header (pattern-filled) */
-	__u32 seq;		/* TCP sequence / ICMP echo sequence */
+	__u8 icmp_type;	   /* ICMP_ECHO (default) or ICMP_ECHOREPLY */
+	__u16 payload_len; /* bytes after the L4 header (pattern-filled) */
+	__u32 seq;	   /* TCP sequence / ICMP echo sequence */
 };
 
 struct pkt_view {
-	size_t len;		/* frame length */
-	size_t l3;		/* offset of the IPv4 header (ETH_HLEN) */
-	size_t l4;		/* offset of the L4 header */
+	size_t len; /* frame length */
+	size_t l3;  /* offset of the IPv4 header (ETH_HLEN) */
+	size_t l4;  /* offset of the L4 header */
 	__u16 eth_proto;
-	struct iphdr *ip;	/* NULL unless IPv4 */
+	struct iphdr *ip; /* NULL unless IPv4 */
 	__be32 saddr, daddr;
 	__u8 proto;
 	__u8 tcp_flags;
-	__u16 sport, dport;	/* ICMP echo: both are the identifier */
+	__u16 sport, dport; /* ICMP echo: both are the identifier */
 	__u8 icmp_type;
 	__u16 frag;
-	size_t l4_len;		/* tot_len - ihl * 4 */
+	size_t l4_len; /* tot_len - ihl * 4 */
 };
 
 /* ---- checksums ---------------------------------------------------------- */
@@ -98,7 +98,7 @@ static inline __u16 pkt_csum_fold(__u32 sum)
 {
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);
-	return (__u16)~sum;	/* host order; store with htons() */
+	return (__u16)~sum; /* host order; store with htons() */
 }
 
 /* Sum of the TCP/UDP pseudo header. */
@@ -154,7 +154,7 @@ static inline void pkt_fix_l4_csum(__u8 *frame, const struct pkt_view *v)
 	memset(frame + v->l4 + off, 0, 2);
 	csum = pkt_l4_csum(v->ip, frame + v->l4, v->l4_len);
 	if (v->proto == IPPROTO_UDP && !csum)
-		csum = 0xffff;	/* 0 means "no checksum" in UDP */
+		csum = 0xffff; /* 0 means "no checksum" in UDP */
 	csum = htons(csum);
 	memcpy(frame + v->l4 + off, &csum, 2);
 }
@@ -235,7 +235,7 @@ static inline const char *pkt_verify(__u8 *frame, size_t len, struct pkt_view *v
 	if (off < 0 || (v->frag & PKT_IP_OFFMASK) || (v->frag & PKT_IP_MF))
 		return NULL;
 	if (v->proto == IPPROTO_UDP && !frame[v->l4 + 6] && !frame[v->l4 + 7])
-		return NULL;	/* UDP without checksum */
+		return NULL; /* UDP without checksum */
 	if (pkt_l4_csum(v->ip, frame + v->l4, v->l4_len))
 		return v->proto == IPPROTO_TCP	 ? "bad TCP checksum"
 		       : v->proto == IPPROTO_UDP ? "bad UDP checksum"

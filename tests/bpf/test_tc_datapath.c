@@ -59,25 +59,25 @@
 
 #define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
-#define TC_ACT_REDIRECT	7
+#define TC_ACT_REDIRECT 7
 
-#define NODE_IP		"192.168.1.1"
-#define GW_IP		"192.168.1.254"
-#define PEER_NODE_IP	"192.168.1.2"
-#define POD_A		"10.1.0.10"
-#define POD_B		"10.1.0.11"
-#define REMOTE_POD	"10.2.0.5"	/* on the peer node */
-#define WORLD		"203.0.113.10"	/* outside the native-routing CIDR, via the gateway */
-#define CLIENT		"198.51.100.20"	/* a NodePort client, via the gateway */
-#define UNROUTED	"198.18.0.1"	/* no route in the test namespace */
-#define VIP		"10.96.0.10"
+#define NODE_IP	     "192.168.1.1"
+#define GW_IP	     "192.168.1.254"
+#define PEER_NODE_IP "192.168.1.2"
+#define POD_A	     "10.1.0.10"
+#define POD_B	     "10.1.0.11"
+#define REMOTE_POD   "10.2.0.5"	     /* on the peer node */
+#define WORLD	     "203.0.113.10"  /* outside the native-routing CIDR, via the gateway */
+#define CLIENT	     "198.51.100.20" /* a NodePort client, via the gateway */
+#define UNROUTED     "198.18.0.1"    /* no route in the test namespace */
+#define VIP	     "10.96.0.10"
 
-#define NAT_MIN		40000
-#define NAT_MAX		40063
-#define LT_TCP		7000	/* lifetimes in the default test CONFIG: not ct.h's defaults */
-#define LT_SYN		50
-#define LT_CLOSE	9
-#define LT_ANY		55
+#define NAT_MIN	 40000
+#define NAT_MAX	 40063
+#define LT_TCP	 7000 /* lifetimes in the default test CONFIG: not ct.h's defaults */
+#define LT_SYN	 50
+#define LT_CLOSE 9
+#define LT_ANY	 55
 
 static const __u8 MAC_ND0[6] = {0x02, 0, 0, 0, 0x01, 0x01};
 static const __u8 MAC_GW[6] = {0x02, 0, 0, 0, 0x01, 0xfe};
@@ -257,7 +257,8 @@ static void dp_load(const struct datapath_config *cfg)
 	fx.skel = tc_datapath__open();
 	assert_non_null(fx.skel);
 	fx.skel->rodata->CONFIG = *cfg;
-	bpf_object__for_each_map(map, fx.skel->obj) {
+	bpf_object__for_each_map(map, fx.skel->obj)
+	{
 		if (bpf_map__type(map) != BPF_MAP_TYPE_RINGBUF && bpf_map__max_entries(map) > 4096)
 			assert_int_equal(bpf_map__set_max_entries(map, 4096), 0);
 	}
@@ -526,8 +527,8 @@ static __u32 now_sec(void)
 static void assert_lifetime(const struct ct4_entry *e, __u32 t0, __u32 t1, __u32 seconds)
 {
 	if (e->lifetime < t0 + seconds || e->lifetime > t1 + seconds)
-		fail_msg("lifetime %u, want now+%u in [%u, %u]", e->lifetime, seconds,
-			 t0 + seconds, t1 + seconds);
+		fail_msg("lifetime %u, want now+%u in [%u, %u]", e->lifetime, seconds, t0 + seconds,
+			 t1 + seconds);
 }
 
 static void backend_add(__u32 id, const char *ip, __u16 port, __u8 proto)
@@ -569,8 +570,8 @@ static void service_add_opts(const char *ip, __u16 port, __u8 proto, __u32 rev_n
 	svc.flags = o->flags;
 	svc.flags2 = o->flags2;
 	assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
-	assert_int_equal(
-	    bpf_map_update_elem(MAP(lb4_reverse_nat), &rev_nat_index, &rnat, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(MAP(lb4_reverse_nat), &rev_nat_index, &rnat, BPF_ANY),
+			 0);
 }
 
 static void service_add(const char *ip, __u16 port, __u8 proto, __u32 rev_nat_index,
@@ -595,6 +596,8 @@ static struct nat4_key nat_key(const char *saddr, __u16 sport, const char *daddr
 
 	return k;
 }
+
+static void assert_nat_pair(const struct flow *f, __u16 nat_port);
 
 /* ---- the packet crafter itself ------------------------------------------ */
 
@@ -621,14 +624,14 @@ static void test_pkt_craft_checksums(void **state)
 		assert_null(pkt_verify(buf, len, &v));
 		assert_int_equal(v.l4, ETH_HLEN + 28);
 		assert_int_equal(v.sport, 1234);
-		buf[ETH_HLEN + 8]--;	/* TTL: IP checksum */
+		buf[ETH_HLEN + 8]--; /* TTL: IP checksum */
 		assert_non_null(pkt_verify(buf, len, &v));
 		buf[ETH_HLEN + 8]++;
-		buf[len - 1] ^= 0x40;	/* payload: L4 checksum */
+		buf[len - 1] ^= 0x40; /* payload: L4 checksum */
 		assert_non_null(pkt_verify(buf, len, &v));
 		buf[len - 1] ^= 0x40;
 		if (protos[i] != IPPROTO_ICMP) {
-			buf[ETH_HLEN + 12] ^= 1;	/* saddr: pseudo header */
+			buf[ETH_HLEN + 12] ^= 1; /* saddr: pseudo header */
 			pkt_fix_ip_csum((struct iphdr *)(buf + ETH_HLEN));
 			assert_non_null(pkt_verify(buf, len, &v));
 		}
@@ -660,10 +663,11 @@ static void assert_invalid_everywhere(const __u8 *pkt, size_t len)
 			fail_msg("%s: verdict %d, want TC_ACT_SHOT", prog_name[id], r.verdict);
 		after = metric_dir(DROP_INVALID_HDR, prog_dir[id]);
 		if (after.packets != before.packets + 1 || after.bytes != before.bytes + len)
-			fail_msg("%s: DROP_INVALID_HDR dir %u counted %llu/%llu bytes, want +1/+%zu",
-				 prog_name[id], prog_dir[id],
-				 (unsigned long long)(after.packets - before.packets),
-				 (unsigned long long)(after.bytes - before.bytes), len);
+			fail_msg(
+			    "%s: DROP_INVALID_HDR dir %u counted %llu/%llu bytes, want +1/+%zu",
+			    prog_name[id], prog_dir[id],
+			    (unsigned long long)(after.packets - before.packets),
+			    (unsigned long long)(after.bytes - before.bytes), len);
 	}
 	assert_int_equal(map_count(MAP(ct4_tcp)) + map_count(MAP(ct4_any)), 0);
 	assert_int_equal(map_count(MAP(nat4)), 0);
@@ -883,6 +887,42 @@ static void test_parse_ip_options_dnat(void **state)
 	assert_int_equal(metric(REASON_LB_XLATED, METRIC_DIR_EGRESS), 2);
 }
 
+/* IPv4 options on a packet masqueraded at to_netdev: the source port after
+ * the options is the one translated, and the reply finds its way back. */
+static void test_parse_ip_options_snat(void **state)
+{
+	struct flow f = {POD_A, 46100, WORLD, 443, IPPROTO_TCP};
+	struct pkt_spec s = spec_of(&f, PKT_SYN);
+	__u8 buf[PKT_MAX];
+	size_t len;
+	struct run r;
+	__u16 port;
+
+	(void)state;
+	s.opt_len = 12;
+	len = build(&s, buf);
+	run(TO_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_valid(&r);
+	assert_int_equal(r.v.ip->ihl, 8);
+	assert_int_equal(r.v.saddr, ip4(NODE_IP));
+	assert_dst(&r, WORLD, 443);
+	port = r.v.sport;
+	assert_in_range(port, NAT_MIN, NAT_MAX);
+	assert_nat_pair(&f, port);
+
+	s.saddr = ip4(WORLD);
+	s.daddr = ip4(NODE_IP);
+	s.sport = 443;
+	s.dport = port;
+	s.tcp_flags = PKT_SYN | PKT_ACK;
+	len = build(&s, buf);
+	run(FROM_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_dst(&r, POD_A, 46100);
+}
+
 /* ---- conntrack ---------------------------------------------------------- */
 
 /* SYN from pod A to pod B creates A's CT_EGRESS entry (tuple as on the wire)
@@ -1096,8 +1136,8 @@ static void test_ct_default_lifetimes(void **state)
 		  PKT_SYN | PKT_ACK, &r);
 	send_flow(FROM_CONTAINER, 0, &t, PKT_ACK, &r);
 	t0 = now_sec();
-	send_flow(FROM_CONTAINER, fx.if_lxcb, &(struct flow){POD_B, 8080, POD_A, 41004, 6},
-		  PKT_ACK, &r);
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &(struct flow){POD_B, 8080, POD_A, 41004, 6}, PKT_ACK,
+		  &r);
 	t1 = now_sec();
 	e = ct_must(&t, CT_EGRESS);
 	assert_lifetime(&e, t0, t1, CT_LIFETIME_TCP_DEFAULT);
@@ -1216,6 +1256,31 @@ static void test_lb_udp(void **state)
 	assert_valid(&r);
 	assert_src(&r, VIP, 53);
 	assert_dst(&r, POD_A, 5300);
+}
+
+/* A UDP datagram without a checksum (0) is translated and still has none: a
+ * rewritten 0 would be a wrong checksum, not "no checksum". */
+static void test_lb_udp_zero_checksum(void **state)
+{
+	struct flow f = {POD_A, 5301, VIP, 53, IPPROTO_UDP};
+	struct pkt_spec s = spec_of(&f, 0);
+	__u8 buf[PKT_MAX];
+	size_t len = build(&s, buf);
+	struct pkt_view v;
+	struct run r;
+	__u32 id = 2;
+
+	(void)state;
+	backend_add(id, POD_B, 5353, IPPROTO_UDP);
+	service_add(VIP, 53, IPPROTO_UDP, 8, &id, 1);
+	assert_int_equal(pkt_parse(buf, len, &v), 0);
+	memset(buf + v.l4 + 6, 0, 2);
+
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_dst(&r, POD_B, 5353);
+	assert_int_equal(r.out[r.v.l4 + 6] | r.out[r.v.l4 + 7], 0);
 }
 
 /* The backend a flow got is kept for its later packets although the service
@@ -1893,6 +1958,7 @@ int main(void)
 	    T(test_parse_non_ipv4_to_stack),
 	    T(test_parse_unknown_l4_routed),
 	    T(test_parse_ip_options_dnat),
+	    T(test_parse_ip_options_snat),
 	    T(test_ct_tcp_handshake),
 	    T(test_ct_one_sided_not_established),
 	    T(test_ct_fin_rst_close),
@@ -1902,6 +1968,7 @@ int main(void)
 	    T(test_ct_ingress_from_netdev),
 	    T(test_lb_dnat_and_reply),
 	    T(test_lb_udp),
+	    T(test_lb_udp_zero_checksum),
 	    T(test_lb_flow_keeps_backend),
 	    T(test_lb_remote_backend_reply_at_netdev),
 	    T(test_lb_no_backend),

@@ -43,20 +43,20 @@
 
 #define TC_ACT_REDIRECT 7
 
-#define POD_A	0x0a01000a	/* 10.1.0.10 */
-#define POD_B	0x0a01000b	/* 10.1.0.11 */
-#define CLIENT	0xc6336414	/* 198.51.100.20 */
-#define NODE_IP	0xc0a80101	/* 192.168.1.1 */
+#define POD_A	0x0a01000a /* 10.1.0.10 */
+#define POD_B	0x0a01000b /* 10.1.0.11 */
+#define CLIENT	0xc6336414 /* 198.51.100.20 */
+#define NODE_IP 0xc0a80101 /* 192.168.1.1 */
 
 enum { PATH_FROM_CONTAINER, PATH_FROM_NETDEV, NPATHS };
 
 struct path {
 	const char *name;
 	struct bpf_program *prog;
-	__u8 dir;		/* metrics direction of the program */
-	__u8 pkt[PKT_MAX];	/* the timed packet */
+	__u8 dir;	   /* metrics direction of the program */
+	__u8 pkt[PKT_MAX]; /* the timed packet */
 	size_t len;
-	__u64 ns[64];		/* per round */
+	__u64 ns[64]; /* per round */
 };
 
 static int endpoint_add(struct tc_datapath *skel, __u32 addr, __u32 ifindex, __u8 last)
@@ -111,7 +111,8 @@ static int handshake(struct bpf_program *fwd, struct bpf_program *rev, __u32 a, 
 	int ret;
 
 	for (int i = 0; i < 4; i++) {
-		len = i % 2 ? tcp_pkt(pkt, b, bp, a, ap, flags[i]) : tcp_pkt(pkt, a, ap, b, bp, flags[i]);
+		len = i % 2 ? tcp_pkt(pkt, b, bp, a, ap, flags[i])
+			    : tcp_pkt(pkt, a, ap, b, bp, flags[i]);
 		ret = run(i % 2 ? rev : fwd, pkt, len, 1, NULL);
 		if (ret < 0)
 			return ret;
@@ -199,7 +200,8 @@ int main(int argc, char **argv)
 	    .flags = CFG_HOST_ROUTING | CFG_NODE_PORT | CFG_MASQUERADE,
 	};
 	/* The flows fit in a few entries; big preallocated maps only slow the load. */
-	bpf_object__for_each_map(map, skel->obj) {
+	bpf_object__for_each_map(map, skel->obj)
+	{
 		if (bpf_map__type(map) != BPF_MAP_TYPE_RINGBUF && bpf_map__max_entries(map) > 4096)
 			bpf_map__set_max_entries(map, 4096);
 	}
@@ -235,8 +237,8 @@ int main(int argc, char **argv)
 	for (unsigned long r = 0; r < rounds; r++) {
 		for (int p = 0; p < NPATHS; p++) {
 			__u64 before = to_endpoint_count(skel, paths[p].dir, ncpus);
-			int verdict = run(paths[p].prog, paths[p].pkt, paths[p].len, repeat,
-					  &paths[p].ns[r]);
+			int verdict =
+			    run(paths[p].prog, paths[p].pkt, paths[p].len, repeat, &paths[p].ns[r]);
 
 			if (verdict < 0) {
 				fprintf(stderr, "tc_bench: %s: BPF_PROG_TEST_RUN: %s\n",
