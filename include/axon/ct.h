@@ -46,6 +46,8 @@ struct ct4_key {
 #define CT_F_SNAT		(1 << 4)	/* source translated (masquerade/NodePort SNAT) */
 #define CT_F_DSR_LOCAL		(1 << 5)	/* reserved */
 #define CT_F_PROXY_REDIRECT	(1 << 6)	/* reserved */
+#define CT_F_TX_NON_SYN		(1 << 7)	/* initiator sent a packet without SYN */
+#define CT_F_RX_NON_SYN		(1 << 8)	/* responder sent a packet without SYN */
 
 struct ct4_entry {
 	__u64 rx_packets;

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Service load balancing in tc: DNAT of a packet to a service frontend, the
+ * backend recorded in conntrack, and reverse DNAT of replies. For traffic the
+ * socket hooks did not translate (pods with socket LB off, clients outside
+ * the node). Builds on lb.h (service lookup), shared with the socket LB.
+ *
+ * Contract:
+ * - lb4_tc_fwd(): the packet's (daddr, dport, proto) is looked up first as a
+ *   CT_SERVICE entry (the pre-DNAT tuple). A hit whose backend_id is still in
+ *   lb4_backends is DNATed to it with no service lookup, whatever the
+ *   service's slots say now (terminating backends keep their flows). A miss,
+ *   or a recorded backend that is gone, looks the frontend up in
+ *   lb4_services (scope EXT; from pods, scope INT when the service has two
+ *   scopes, i.e. exactly one of EXT_LOCAL/INT_LOCAL) and picks a backend:
+ *     SVC_FLAG_AFFINITY  the client's lb4_affinity backend while younger
+ *                        than affinity_timeout and still in lb4_backends;
+ *     SVC_FLAG2_MAGLEV   lb4_maglev[rev_nat_index].backend_ids[
+ *                        lb4_flow_hash() % LB_MAGLEV_TABLE_SIZE] (random if
+ *                        the table is missing);
+ *     otherwise          slot (prandom % count) + 1, as lb.h.
+ *   count == 0: -DROP_NO_LOCAL_BACKEND for a service with EXT_LOCAL or
+ *   INT_LOCAL, else -DROP_NO_SERVICE_BACKEND. A slot or backend missing:
+ *   -DROP_BACKEND_NOT_FOUND. Returns LB_NOT_SERVICE (0), LB_TRANSLATED, or a
+ *   drop; on LB_TRANSLATED the packet carries the backend as destination
+ *   (checksums fixed), c->rev_nat_index and c->node_port are set, and
+ *   REASON_LB_XLATED (plus REASON_NODE_PORT for a NodePort frontend) is
+ *   counted.
+ * - lb4_rev_dnat(): for a reply on an entry with rev_nat_index, the source
+ *   becomes the frontend from lb4_reverse_nat (REASON_LB_REV_XLATED); no
+ *   entry there (service gone): the packet is left alone.
+ */
+#ifndef AXON_BPF_LB_TC_H
+#define AXON_BPF_LB_TC_H
+
+#include "common.h"
+#include "maps.h"
+#include "maps_dp.h"
+#include "lb.h"
+#include "metrics.h"
+#include "conntrack.h"
+
+#define LB_NOT_SERVICE	0
+#define LB_TRANSLATED	1
+
+static __always_inline __u32 lb_rol32(__u32 word, unsigned int shift)
+{
+	return (word << shift) | (word >> ((-shift) & 31));
+}
+
+/*
+ * The Maglev flow hash: the kernel's jhash_3words(saddr, daddr, ports,
+ * JHASH_INITVAL + proto), with the addresses as they sit in memory (network
+ * order read as a host u32) and ports = sport | dport << 16 (likewise).
+ */
+static __always_inline __u32 lb4_flow_hash(const struct pkt4 *p)
+{
+	__u32 a, b, c;
+
+	a = p->saddr + 0xdeadbeef + (3 << 2) + p->proto;
+	b = p->daddr + 0xdeadbeef + (3 << 2) + p->proto;
+	c = ((__u32)p->sport | ((__u32)p->dport << 16)) + 0xdeadbeef + (3 << 2) + p->proto;
+	/* __jhash_final */
+	c ^= b; c -= lb_rol32(b, 14);
+	a ^= c; a -= lb_rol32(c, 11);
+	b ^= a; b -= lb_rol32(a, 25);
+	c ^= b; c -= lb_rol32(b, 16);
+	a ^= c; a -= lb_rol32(c, 4);
+	b ^= a; b -= lb_rol32(a, 14);
+	c ^= b; c -= lb_rol32(b, 24);
+	return c;
+}
+
+static __always_inline bool lb4_svc_two_scopes(const struct lb4_service *svc)
+{
+	return !(svc->flags & SVC_FLAG_EXT_LOCAL) != !(svc->flags & SVC_FLAG_INT_LOCAL);
+}
+
+/* The service entry for the packet's destination, @key left pointing at its
+ * scope. @internal: the client is a pod of this node. */
+static __always_inline const struct lb4_service *
+lb4_tc_lookup(struct lb4_key *key, const struct pkt4 *p, bool internal)
+{
+	const struct lb4_service *svc, *isvc;
+
+	lb4_key_init(key, p->daddr, p->dport, p->proto);
+	svc = lb4_lookup_service(key);
+	if (!svc || !internal || !lb4_svc_two_scopes(svc))
+		return svc;
+	key->scope = LB_SCOPE_INT;
+	isvc = lb4_lookup_service(key);
+	if (isvc)
+		return isvc;
+	key->scope = LB_SCOPE_EXT;
+	return svc;
+}
+
+/* Pick a backend of @svc for the packet. Returns 0 with *@id, or a drop. */
+static __always_inline int lb4_tc_select(struct dp_ctx *c, struct lb4_key *key,
+					 const struct lb4_service *svc, __u32 *id)
+{
+	const struct pkt4 *p = &c->pkt;
+	struct lb4_affinity_key akey = {};
+	struct lb4_affinity_value aval = {};
+	struct lb4_affinity_value *aff;
+	const struct lb4_maglev_table *table;
+	const struct lb4_service *slot;
+	__u32 rev_nat_index = svc->rev_nat_index;
+	__u32 count = svc->count;
+	__u32 backend_id = 0;
+
+	if (!count)
+		return svc->flags & (SVC_FLAG_EXT_LOCAL | SVC_FLAG_INT_LOCAL) ?
+			       -DROP_NO_LOCAL_BACKEND : -DROP_NO_SERVICE_BACKEND;
+
+	if (svc->flags & SVC_FLAG_AFFINITY) {
+		akey.client = p->saddr;
+		akey.rev_nat_index = rev_nat_index;
+		aff = bpf_map_lookup_elem(&lb4_affinity, &akey);
+		if (aff && c->now - aff->last_used <= svc->affinity_timeout) {
+			backend_id = aff->backend_id;
+			if (bpf_map_lookup_elem(&lb4_backends, &backend_id)) {
+				if (aff->last_used != c->now)
+					aff->last_used = c->now;
+				*id = backend_id;
+				return 0;
+			}
+		}
+		backend_id = 0;
+	}
+
+	if (svc->flags2 & SVC_FLAG2_MAGLEV) {
+		table = bpf_map_lookup_elem(&lb4_maglev, &rev_nat_index);
+		if (table) {
+			__u32 idx = lb4_flow_hash(p) % LB_MAGLEV_TABLE_SIZE;
+
+			/* Keep the bound check: clang turns % into a
+			 * multiply-subtract the verifier cannot bound. */
+			asm volatile("" : "+r"(idx));
+			if (idx < LB_MAGLEV_TABLE_SIZE)
+				backend_id = table->backend_ids[idx];
+		}
+	}
+	if (!backend_id) {
+		key->backend_slot = (bpf_get_prandom_u32() % count) + 1;
+		slot = bpf_map_lookup_elem(&lb4_services, key);
+		key->backend_slot = 0;
+		if (!slot)
+			return -DROP_BACKEND_NOT_FOUND;
+		backend_id = slot->backend_id;
+	}
+	if (!bpf_map_lookup_elem(&lb4_backends, &backend_id))
+		return -DROP_BACKEND_NOT_FOUND;
+
+	if (svc->flags & SVC_FLAG_AFFINITY) {
+		aval.last_used = c->now;
+		aval.backend_id = backend_id;
+		bpf_map_update_elem(&lb4_affinity, &akey, &aval, BPF_ANY);
+	}
+	*id = backend_id;
+	return 0;
+}
+
+static __always_inline int lb4_dnat(struct dp_ctx *c, const struct lb4_backend *backend,
+				    __u32 rev_nat_index, bool node_port)
+{
+	int ret;
+
+	ret = pkt4_set_dst(c->skb, &c->pkt, backend->address, backend->port);
+	if (ret)
+		return ret;
+	c->rev_nat_index = rev_nat_index;
+	c->node_port = node_port;
+	c->translated = 1;
+	metrics_count(REASON_LB_XLATED, c->dir, c->len);
+	if (node_port)
+		metrics_count(REASON_NODE_PORT, c->dir, c->len);
+	return LB_TRANSLATED;
+}
+
+/*
+ * DNAT the packet of @c if it goes to a service frontend. @internal: the
+ * client is a local pod. @may_lookup: a packet with no CT_SERVICE entry may
+ * be looked up in lb4_services (the caller rules out NodePort lookups off
+ * the NodePort range or with NodePort off).
+ */
+static __always_inline int lb4_tc_fwd(struct dp_ctx *c, bool internal, bool may_lookup)
+{
+	const struct pkt4 *p = &c->pkt;
+	const struct lb4_service *svc;
+	const struct lb4_backend *backend;
+	struct ct4_entry *se, tmpl;
+	struct ct4_key skey;
+	struct lb4_key key;
+	__u32 backend_id;
+	bool node_port;
+	int ret;
+
+	if (!p->has_ports || (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP))
+		return LB_NOT_SERVICE;
+
+	ct4_key_fwd(&skey, p, CT_SERVICE);
+	se = ct4_lookup(&skey);
+	if (se) {
+		backend_id = se->backend_id;
+		backend = bpf_map_lookup_elem(&lb4_backends, &backend_id);
+		if (backend) {
+			ct4_account(c, se, CT_DIR_TX);
+			return lb4_dnat(c, backend, se->rev_nat_index, se->flags & CT_F_NODE_PORT);
+		}
+		/* The backend is gone: the flow needs another one. */
+	}
+	if (!may_lookup && !se)
+		return LB_NOT_SERVICE;
+
+	svc = lb4_tc_lookup(&key, p, internal);
+	if (!svc)
+		return LB_NOT_SERVICE;
+	ret = lb4_tc_select(c, &key, svc, &backend_id);
+	if (ret)
+		return ret;
+	backend = bpf_map_lookup_elem(&lb4_backends, &backend_id);
+	if (!backend)
+		return -DROP_BACKEND_NOT_FOUND;
+	node_port = svc->flags & SVC_FLAG_NODE_PORT;
+
+	if (se) {
+		se->backend_id = backend_id;
+		se->rev_nat_index = svc->rev_nat_index;
+		ct4_account(c, se, CT_DIR_TX);
+	} else {
+		__builtin_memset(&tmpl, 0, sizeof(tmpl));
+		tmpl.backend_id = backend_id;
+		tmpl.rev_nat_index = svc->rev_nat_index;
+		tmpl.flags = node_port ? CT_F_NODE_PORT : 0;
+		ret = ct4_create(c, &skey, &tmpl);
+		if (ret)
+			return ret;
+	}
+	return lb4_dnat(c, backend, svc->rev_nat_index, node_port);
+}
+
+/* Reverse DNAT of a reply on flow entry @e (see the contract above). */
+static __always_inline int lb4_rev_dnat(struct dp_ctx *c, const struct ct4_entry *e)
+{
+	const struct lb4_reverse_nat *fe;
+	__u32 index = e->rev_nat_index;
+	int ret;
+
+	if (!index)
+		return 0;
+	fe = bpf_map_lookup_elem(&lb4_reverse_nat, &index);
+	if (!fe)
+		return 0;
+	ret = pkt4_set_src(c->skb, &c->pkt, fe->address, fe->port);
+	if (ret)
+		return ret;
+	c->translated = 1;
+	metrics_count(REASON_LB_REV_XLATED, c->dir, c->len);
+	return 0;
+}
+
+#endif /* AXON_BPF_LB_TC_H */

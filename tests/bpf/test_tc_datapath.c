@@ -1,0 +1,1997 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Behaviour of the tc datapath (bpf/tc_datapath.bpf.c) on crafted packets.
+ *
+ * Every test loads a fresh tc_datapath skeleton (CONFIG set between open and
+ * load, maps shrunk, nothing pinned or attached), fills the maps the agent
+ * would fill (endpoints, ipcache, services) straight from the include/axon
+ * structs, runs one of the four programs with BPF_PROG_TEST_RUN on packets
+ * built by pkt_craft.h, and checks the verdict, the packet that comes out
+ * (addresses, ports, MACs, checksums) and the maps after (conntrack, NAT,
+ * affinity, metrics summed over CPUs, the events ring buffer).
+ *
+ * bpf_fib_lookup() in BPF_PROG_TEST_RUN looks in the caller's network
+ * namespace, so the process first moves into a private one (unshare) and
+ * builds a small node there with `ip` (children inherit the namespace; the
+ * root namespace is never touched, and everything goes away with the process):
+ *
+ *   nd0   native device 192.168.1.1/24 (CONFIG.node_ip), forwarding on;
+ *         gateway 192.168.1.254 and a peer node 192.168.1.2 as permanent
+ *         neighbours; 203.0.113.0/24 and 198.51.100.0/24 via the gateway
+ *         ("the world", NodePort clients), 10.2.0.0/16 (the peer's pods) via
+ *         the peer; nothing routes 198.18.0.0/15.
+ *   lxca, lxcb   host sides of local pods A 10.1.0.10 and B 10.1.0.11.
+ *
+ * The redirect helpers only record their target in a test run and return
+ * TC_ACT_REDIRECT, which is what the tests check, with the MACs written.
+ * The process pins itself to one CPU so per-CPU state (event limiter) is one.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <net/if.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <axon/config.h>
+#include <axon/ct.h>
+#include <axon/endpoint.h>
+#include <axon/events.h>
+#include <axon/ipcache.h>
+#include <axon/lb.h>
+#include <axon/nat.h>
+#include <axon/reasons.h>
+
+#include "pkt_craft.h"
+#include "tc_datapath.skel.h"
+
+#define TC_ACT_OK	0
+#define TC_ACT_SHOT	2
+#define TC_ACT_REDIRECT 7
+
+#define NODE_IP	     "192.168.1.1"
+#define GW_IP	     "192.168.1.254"
+#define PEER_NODE_IP "192.168.1.2"
+#define POD_A	     "10.1.0.10"
+#define POD_B	     "10.1.0.11"
+#define REMOTE_POD   "10.2.0.5"	     /* on the peer node */
+#define WORLD	     "203.0.113.10"  /* outside the native-routing CIDR, via the gateway */
+#define CLIENT	     "198.51.100.20" /* a NodePort client, via the gateway */
+#define UNROUTED     "198.18.0.1"    /* no route in the test namespace */
+#define VIP	     "10.96.0.10"
+
+#define NAT_MIN	 40000
+#define NAT_MAX	 40063
+#define LT_TCP	 7000 /* lifetimes in the default test CONFIG: not ct.h's defaults */
+#define LT_SYN	 50
+#define LT_CLOSE 9
+#define LT_ANY	 55
+
+static const __u8 MAC_ND0[6] = {0x02, 0, 0, 0, 0x01, 0x01};
+static const __u8 MAC_GW[6] = {0x02, 0, 0, 0, 0x01, 0xfe};
+static const __u8 MAC_PEER[6] = {0x02, 0, 0, 0, 0x02, 0x01};
+static const __u8 MAC_POD_A[6] = {0x0a, 0, 0, 0, 0, 0x0a};
+static const __u8 MAC_LXC_A[6] = {0x0e, 0, 0, 0, 0, 0x0a};
+static const __u8 MAC_POD_B[6] = {0x0a, 0, 0, 0, 0, 0x0b};
+static const __u8 MAC_LXC_B[6] = {0x0e, 0, 0, 0, 0, 0x0b};
+
+enum prog_id { FROM_CONTAINER, TO_CONTAINER, FROM_NETDEV, TO_NETDEV, NPROGS };
+
+static const char *const prog_name[NPROGS] = {"from_container", "to_container", "from_netdev",
+					      "to_netdev"};
+static const __u8 prog_dir[NPROGS] = {METRIC_DIR_EGRESS, METRIC_DIR_INGRESS, METRIC_DIR_INGRESS,
+				      METRIC_DIR_EGRESS};
+
+static struct {
+	struct tc_datapath *skel;
+	int ncpus;
+	int if_nd0, if_lxca, if_lxcb;
+} fx;
+
+/* ---- the test node ------------------------------------------------------ */
+
+static int sh(const char *cmd)
+{
+	int rc = system(cmd);
+
+	if (rc)
+		fprintf(stderr, "test_tc_datapath: `%s` failed (%d)\n", cmd, rc);
+	return rc ? -1 : 0;
+}
+
+static int write_file(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+	int rc;
+
+	if (!f)
+		return -errno;
+	rc = fputs(s, f) < 0 ? -EIO : 0;
+	if (fclose(f))
+		rc = -errno;
+	return rc;
+}
+
+static int group_setup(void **state)
+{
+	static const char *const cmds[] = {
+	    "ip link set lo up",
+	    "ip link add nd0 address 02:00:00:00:01:01 type veth peer name nd0p",
+	    "ip link add lxca address 0e:00:00:00:00:0a type veth peer name pa",
+	    "ip link add lxcb address 0e:00:00:00:00:0b type veth peer name pb",
+	    "ip link set nd0 up && ip link set nd0p up && ip link set lxca up && "
+	    "ip link set pa up && ip link set lxcb up && ip link set pb up",
+	    "ip addr add 192.168.1.1/24 dev nd0",
+	    "ip neigh replace 192.168.1.254 lladdr 02:00:00:00:01:fe dev nd0 nud permanent",
+	    "ip neigh replace 192.168.1.2 lladdr 02:00:00:00:02:01 dev nd0 nud permanent",
+	    "ip route add 203.0.113.0/24 via 192.168.1.254 dev nd0",
+	    "ip route add 198.51.100.0/24 via 192.168.1.254 dev nd0",
+	    "ip route add 10.2.0.0/16 via 192.168.1.2 dev nd0",
+	    "ip route add 10.1.0.10/32 dev lxca",
+	    "ip route add 10.1.0.11/32 dev lxcb",
+	};
+	cpu_set_t cpus;
+
+	(void)state;
+	fx.ncpus = libbpf_num_possible_cpus();
+	if (fx.ncpus <= 0)
+		return -1;
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	if (sched_setaffinity(0, sizeof(cpus), &cpus))
+		fprintf(stderr, "test_tc_datapath: pin to CPU 0: %s\n", strerror(errno));
+
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "test_tc_datapath: unshare(CLONE_NEWNET): %s (run as root)\n",
+			strerror(errno));
+		return -1;
+	}
+	/* From here on every `ip` runs in the private namespace. */
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (sh(cmds[i]))
+			return -1;
+	}
+	if (write_file("/proc/sys/net/ipv4/ip_forward", "1")) {
+		fprintf(stderr, "test_tc_datapath: enable forwarding in the test namespace\n");
+		return -1;
+	}
+	fx.if_nd0 = if_nametoindex("nd0");
+	fx.if_lxca = if_nametoindex("lxca");
+	fx.if_lxcb = if_nametoindex("lxcb");
+	if (!fx.if_nd0 || !fx.if_lxca || !fx.if_lxcb)
+		return -1;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	/* The namespace and its devices go with the process. */
+	return 0;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static __be32 ip4(const char *s)
+{
+	struct in_addr a;
+
+	assert_int_equal(inet_pton(AF_INET, s, &a), 1);
+	return a.s_addr;
+}
+
+static struct datapath_config default_config(void)
+{
+	struct datapath_config cfg = {
+	    .node_ip = ip4(NODE_IP),
+	    .native_cidr = ip4("10.0.0.0"),
+	    .native_cidr_len = 8,
+	    .flags = CFG_MASQUERADE | CFG_NODE_PORT | CFG_HOST_ROUTING,
+	    .node_port_min = NODE_PORT_MIN_DEFAULT,
+	    .node_port_max = NODE_PORT_MAX_DEFAULT,
+	    .nat_port_min = NAT_MIN,
+	    .nat_port_max = NAT_MAX,
+	    .ct_lifetime_tcp = LT_TCP,
+	    .ct_lifetime_syn = LT_SYN,
+	    .ct_lifetime_close = LT_CLOSE,
+	    .ct_lifetime_any = LT_ANY,
+	    .events_rate = 1000,
+	    .events_burst = 100,
+	};
+
+	return cfg;
+}
+
+static int mapfd(struct bpf_map *map)
+{
+	return bpf_map__fd(map);
+}
+
+#define MAP(name) mapfd(fx.skel->maps.name)
+
+static void endpoint_add(const char *ip, int ifindex, const __u8 *mac, const __u8 *node_mac,
+			 __u32 identity)
+{
+	struct endpoint_key key = {.address = ip4(ip)};
+	struct endpoint_info info = {.ifindex = ifindex, .identity = identity};
+	struct ipcache_key ck = {.prefixlen = IPCACHE_PREFIX_LEN(32), .address = key.address};
+	struct ipcache_value cv = {
+	    .identity = identity, .tunnel_endpoint = ip4(NODE_IP), .flags = IPCACHE_F_LOCAL};
+
+	memcpy(info.mac, mac, 6);
+	memcpy(info.node_mac, node_mac, 6);
+	assert_int_equal(bpf_map_update_elem(MAP(endpoints), &key, &info, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(MAP(ipcache), &ck, &cv, BPF_ANY), 0);
+}
+
+static void dp_unload(void)
+{
+	tc_datapath__destroy(fx.skel);
+	fx.skel = NULL;
+}
+
+/* Load a fresh datapath with @cfg and the node's two local pods. Big maps are
+ * shrunk: a test holds a handful of flows, and a load stays cheap. */
+static void dp_load(const struct datapath_config *cfg)
+{
+	struct ipcache_key ck = {.prefixlen = 16, .address = ip4("10.2.0.0")};
+	struct ipcache_value cv = {.tunnel_endpoint = ip4(PEER_NODE_IP),
+				   .flags = IPCACHE_F_POD_CIDR};
+	struct bpf_map *map;
+	int err;
+
+	if (fx.skel)
+		dp_unload();
+	fx.skel = tc_datapath__open();
+	assert_non_null(fx.skel);
+	fx.skel->rodata->CONFIG = *cfg;
+	bpf_object__for_each_map(map, fx.skel->obj)
+	{
+		if (bpf_map__type(map) != BPF_MAP_TYPE_RINGBUF && bpf_map__max_entries(map) > 4096)
+			assert_int_equal(bpf_map__set_max_entries(map, 4096), 0);
+	}
+	err = tc_datapath__load(fx.skel);
+	if (err)
+		fail_msg("tc_datapath load (verifier): %s", strerror(-err));
+
+	endpoint_add(POD_A, fx.if_lxca, MAC_POD_A, MAC_LXC_A, 1001);
+	endpoint_add(POD_B, fx.if_lxcb, MAC_POD_B, MAC_LXC_B, 1002);
+	assert_int_equal(bpf_map_update_elem(MAP(ipcache), &ck, &cv, BPF_ANY), 0);
+}
+
+static int test_setup(void **state)
+{
+	struct datapath_config cfg = default_config();
+
+	(void)state;
+	dp_load(&cfg);
+	return 0;
+}
+
+static int test_teardown(void **state)
+{
+	(void)state;
+	dp_unload();
+	return 0;
+}
+
+/* ---- running programs --------------------------------------------------- */
+
+struct run {
+	int verdict;
+	__u32 len;
+	__u8 out[PKT_MAX];
+	struct pkt_view v;
+};
+
+static struct bpf_program *prog_of(enum prog_id id)
+{
+	switch (id) {
+	case FROM_CONTAINER:
+		return fx.skel->progs.from_container;
+	case TO_CONTAINER:
+		return fx.skel->progs.to_container;
+	case FROM_NETDEV:
+		return fx.skel->progs.from_netdev;
+	default:
+		return fx.skel->progs.to_netdev;
+	}
+}
+
+/* The device a program runs on in the test node, by default. */
+static int default_ifindex(enum prog_id id)
+{
+	return id == FROM_NETDEV || id == TO_NETDEV ? fx.if_nd0 : fx.if_lxca;
+}
+
+static void run_on(enum prog_id id, int ifindex, const __u8 *pkt, size_t len, struct run *r)
+{
+	struct __sk_buff ctx = {.ifindex = ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = pkt, .data_size_in = len,
+		    .data_out = r->out, .data_size_out = sizeof(r->out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	err = bpf_prog_test_run_opts(bpf_program__fd(prog_of(id)), &opts);
+	if (err)
+		fail_msg("%s: BPF_PROG_TEST_RUN: %s", prog_name[id], strerror(-err));
+	r->verdict = opts.retval;
+	r->len = opts.data_size_out;
+	pkt_parse(r->out, r->len, &r->v);
+}
+
+static void run(enum prog_id id, const __u8 *pkt, size_t len, struct run *r)
+{
+	run_on(id, default_ifindex(id), pkt, len, r);
+}
+
+/* The packet that came out is well formed with valid checksums. */
+static void assert_valid(struct run *r)
+{
+	const char *err = pkt_verify(r->out, r->len, &r->v);
+
+	if (err)
+		fail_msg("output packet: %s", err);
+}
+
+static void assert_ip_port(__be32 addr, __u16 port, const char *want_ip, __u16 want_port)
+{
+	char got[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &addr, got, sizeof(got));
+	if (strcmp(got, want_ip) || port != want_port)
+		fail_msg("got %s:%u, want %s:%u", got, port, want_ip, want_port);
+}
+
+static void assert_src(struct run *r, const char *ip, __u16 port)
+{
+	assert_ip_port(r->v.saddr, r->v.sport, ip, port);
+}
+
+static void assert_dst(struct run *r, const char *ip, __u16 port)
+{
+	assert_ip_port(r->v.daddr, r->v.dport, ip, port);
+}
+
+static void assert_macs(struct run *r, const __u8 *dst, const __u8 *src)
+{
+	assert_memory_equal(r->out, dst, 6);
+	assert_memory_equal(r->out + 6, src, 6);
+}
+
+/* After a FIB redirect: either the MACs are left for bpf_redirect_neigh() to
+ * fill in (unchanged from the input, whose MACs are spec_of()'s), or the
+ * datapath wrote the FIB's next hop and the output device's MAC. */
+static void assert_fib_macs(struct run *r, const __u8 *dst, const __u8 *src)
+{
+	if (!memcmp(r->out, MAC_LXC_A, 6) && !memcmp(r->out + 6, MAC_POD_A, 6))
+		return;
+	assert_macs(r, dst, src);
+}
+
+/* ---- packets ------------------------------------------------------------ */
+
+struct flow {
+	const char *src;
+	__u16 sport;
+	const char *dst;
+	__u16 dport;
+	__u8 proto;
+};
+
+static struct pkt_spec spec_of(const struct flow *f, __u8 tcp_flags)
+{
+	struct pkt_spec s = {
+	    .saddr = ip4(f->src),
+	    .daddr = ip4(f->dst),
+	    .proto = f->proto,
+	    .sport = f->sport,
+	    .dport = f->dport,
+	    .tcp_flags = tcp_flags,
+	    .payload_len = 16,
+	};
+
+	memcpy(s.src_mac, MAC_POD_A, 6);
+	memcpy(s.dst_mac, MAC_LXC_A, 6);
+	return s;
+}
+
+static size_t build(const struct pkt_spec *s, __u8 *buf)
+{
+	size_t len = pkt_build(s, buf, PKT_MAX);
+
+	assert_true(len > 0);
+	return len;
+}
+
+/* Build the packet of flow @f with @tcp_flags and run it through @id. */
+static void send_flow(enum prog_id id, int ifindex, const struct flow *f, __u8 tcp_flags,
+		      struct run *r)
+{
+	struct pkt_spec s = spec_of(f, tcp_flags);
+	__u8 buf[PKT_MAX];
+	size_t len = build(&s, buf);
+
+	run_on(id, ifindex ? ifindex : default_ifindex(id), buf, len, r);
+}
+
+static struct flow reversed(const struct flow *f)
+{
+	struct flow r = {f->dst, f->dport, f->src, f->sport, f->proto};
+
+	return r;
+}
+
+/* ---- maps --------------------------------------------------------------- */
+
+static struct metrics_value metric_dir(__u8 reason, __u8 dir)
+{
+	struct metrics_key key = {.reason = reason, .dir = dir};
+	struct metrics_value vals[fx.ncpus], sum = {};
+
+	if (bpf_map_lookup_elem(MAP(metrics), &key, vals))
+		return sum;
+	for (int i = 0; i < fx.ncpus; i++) {
+		sum.packets += vals[i].packets;
+		sum.bytes += vals[i].bytes;
+	}
+	return sum;
+}
+
+static __u64 metric(__u8 reason, __u8 dir)
+{
+	return metric_dir(reason, dir).packets;
+}
+
+/* Packets counted under @reason in any direction. */
+static __u64 metric_any_dir(__u8 reason)
+{
+	__u64 n = 0;
+
+	for (__u8 d = 0; d < METRIC_DIR_MAX; d++)
+		n += metric(reason, d);
+	return n;
+}
+
+static struct ct4_key ct_key(const struct flow *f, __u8 dir)
+{
+	struct ct4_key k = {
+	    .daddr = ip4(f->dst),
+	    .saddr = ip4(f->src),
+	    .dport = htons(f->dport),
+	    .sport = htons(f->sport),
+	    .nexthdr = f->proto,
+	    .flags = dir,
+	};
+
+	return k;
+}
+
+static int ct_map(__u8 proto)
+{
+	return proto == IPPROTO_TCP ? MAP(ct4_tcp) : MAP(ct4_any);
+}
+
+/* The conntrack entry of flow @f (tuple as written) in direction @dir. */
+static int ct_get(const struct flow *f, __u8 dir, struct ct4_entry *e)
+{
+	struct ct4_key k = ct_key(f, dir);
+
+	return bpf_map_lookup_elem(ct_map(f->proto), &k, e) ? -errno : 0;
+}
+
+static struct ct4_entry ct_must(const struct flow *f, __u8 dir)
+{
+	struct ct4_entry e;
+
+	if (ct_get(f, dir, &e))
+		fail_msg("no conntrack entry %s:%u -> %s:%u proto %u dir %u", f->src, f->sport,
+			 f->dst, f->dport, f->proto, dir);
+	return e;
+}
+
+static int map_count(int fd)
+{
+	__u8 key[64], prev[64];
+	int n = 0;
+
+	while (!bpf_map_get_next_key(fd, n ? prev : NULL, key)) {
+		memcpy(prev, key, sizeof(prev));
+		n++;
+	}
+	return n;
+}
+
+static __u32 now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* The entry's lifetime is what @seconds from a moment in [t0, t1] gives. */
+static void assert_lifetime(const struct ct4_entry *e, __u32 t0, __u32 t1, __u32 seconds)
+{
+	if (e->lifetime < t0 + seconds || e->lifetime > t1 + seconds)
+		fail_msg("lifetime %u, want now+%u in [%u, %u]", e->lifetime, seconds, t0 + seconds,
+			 t1 + seconds);
+}
+
+static void backend_add(__u32 id, const char *ip, __u16 port, __u8 proto)
+{
+	struct lb4_backend be = {
+	    .address = ip4(ip), .port = htons(port), .proto = proto, .state = BACKEND_STATE_ACTIVE};
+
+	assert_int_equal(bpf_map_update_elem(MAP(lb4_backends), &id, &be, BPF_ANY), 0);
+}
+
+struct svc_opts {
+	__u8 scope;
+	__u8 flags;
+	__u8 flags2;
+	__u32 affinity_timeout;
+};
+
+/* Frontend ip:port/proto with backends ids[0..n), in the agent's order:
+ * slots, the service entry, rev-NAT. */
+static void service_add_opts(const char *ip, __u16 port, __u8 proto, __u32 rev_nat_index,
+			     const __u32 *ids, __u16 n, const struct svc_opts *o)
+{
+	struct lb4_key key = {
+	    .address = ip4(ip), .dport = htons(port), .proto = proto, .scope = o->scope};
+	struct lb4_service svc = {.rev_nat_index = rev_nat_index};
+	struct lb4_reverse_nat rnat = {.address = key.address, .port = key.dport};
+	int fd = MAP(lb4_services);
+
+	for (__u16 i = 1; i <= n; i++) {
+		key.backend_slot = i;
+		svc.backend_id = ids[i - 1];
+		assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
+	}
+	key.backend_slot = 0;
+	memset(&svc, 0, sizeof(svc));
+	svc.affinity_timeout = o->affinity_timeout;
+	svc.count = n;
+	svc.rev_nat_index = rev_nat_index;
+	svc.flags = o->flags;
+	svc.flags2 = o->flags2;
+	assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(MAP(lb4_reverse_nat), &rev_nat_index, &rnat, BPF_ANY),
+			 0);
+}
+
+static void service_add(const char *ip, __u16 port, __u8 proto, __u32 rev_nat_index,
+			const __u32 *ids, __u16 n)
+{
+	struct svc_opts o = {.flags = SVC_FLAG_CLUSTER_IP};
+
+	service_add_opts(ip, port, proto, rev_nat_index, ids, n, &o);
+}
+
+static struct nat4_key nat_key(const char *saddr, __u16 sport, const char *daddr, __u16 dport,
+			       __u8 proto, __u8 dir)
+{
+	struct nat4_key k = {
+	    .daddr = ip4(daddr),
+	    .saddr = ip4(saddr),
+	    .dport = htons(dport),
+	    .sport = htons(sport),
+	    .nexthdr = proto,
+	    .dir = dir,
+	};
+
+	return k;
+}
+
+static void assert_nat_pair(const struct flow *f, __u16 nat_port);
+
+/* ---- the packet crafter itself ------------------------------------------ */
+
+/* Known answer (the IPv4 header of RFC 1071-style textbook examples) and a
+ * corruption of each checksummed field is caught: the verifier the other
+ * tests rely on can fail. */
+static void test_pkt_craft_checksums(void **state)
+{
+	static const __u8 hdr[20] = {0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+				     0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7};
+	static const __u8 protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP};
+	__u8 buf[PKT_MAX];
+	struct pkt_view v;
+
+	(void)state;
+	assert_int_equal(pkt_csum_fold(pkt_csum_add(0, hdr, sizeof(hdr))), 0xb861);
+	for (size_t i = 0; i < sizeof(protos); i++) {
+		struct flow f = {POD_A, 1234, WORLD, 443, protos[i]};
+		struct pkt_spec s = spec_of(&f, PKT_SYN);
+		size_t len;
+
+		s.opt_len = 8;
+		len = build(&s, buf);
+		assert_null(pkt_verify(buf, len, &v));
+		assert_int_equal(v.l4, ETH_HLEN + 28);
+		assert_int_equal(v.sport, 1234);
+		buf[ETH_HLEN + 8]--; /* TTL: IP checksum */
+		assert_non_null(pkt_verify(buf, len, &v));
+		buf[ETH_HLEN + 8]++;
+		buf[len - 1] ^= 0x40; /* payload: L4 checksum */
+		assert_non_null(pkt_verify(buf, len, &v));
+		buf[len - 1] ^= 0x40;
+		if (protos[i] != IPPROTO_ICMP) {
+			buf[ETH_HLEN + 12] ^= 1; /* saddr: pseudo header */
+			pkt_fix_ip_csum((struct iphdr *)(buf + ETH_HLEN));
+			assert_non_null(pkt_verify(buf, len, &v));
+		}
+	}
+}
+
+/* ---- parsing and malformed packets -------------------------------------- */
+
+/* A good TCP packet from pod A to pod B, for tests to break. */
+static size_t good_tcp(__u8 *buf)
+{
+	struct flow f = {POD_A, 1234, POD_B, 8080, IPPROTO_TCP};
+	struct pkt_spec s = spec_of(&f, PKT_SYN);
+
+	return build(&s, buf);
+}
+
+/* Runs @pkt on all four programs: each drops it as DROP_INVALID_HDR, counted
+ * in its own direction with the packet's bytes, and creates no state. */
+static void assert_invalid_everywhere(const __u8 *pkt, size_t len)
+{
+	struct run r;
+
+	for (int id = 0; id < NPROGS; id++) {
+		struct metrics_value before = metric_dir(DROP_INVALID_HDR, prog_dir[id]), after;
+
+		run((enum prog_id)id, pkt, len, &r);
+		if (r.verdict != TC_ACT_SHOT)
+			fail_msg("%s: verdict %d, want TC_ACT_SHOT", prog_name[id], r.verdict);
+		after = metric_dir(DROP_INVALID_HDR, prog_dir[id]);
+		if (after.packets != before.packets + 1 || after.bytes != before.bytes + len)
+			fail_msg(
+			    "%s: DROP_INVALID_HDR dir %u counted %llu/%llu bytes, want +1/+%zu",
+			    prog_name[id], prog_dir[id],
+			    (unsigned long long)(after.packets - before.packets),
+			    (unsigned long long)(after.bytes - before.bytes), len);
+	}
+	assert_int_equal(map_count(MAP(ct4_tcp)) + map_count(MAP(ct4_any)), 0);
+	assert_int_equal(map_count(MAP(nat4)), 0);
+}
+
+/* Frames shorter than Ethernet (14 bytes), and IPv4 frames shorter than
+ * Ethernet + a 20-byte IPv4 header, cannot be tested here: BPF_PROG_TEST_RUN
+ * refuses them with EINVAL before any program runs (kernel 6.18), as the
+ * stack never hands such an skb to tc. Every header the kernel does not check
+ * (ihl, tot_len, the L4 headers) is tested below. */
+static void test_parse_ihl_below_5(void **state)
+{
+	__u8 buf[PKT_MAX];
+	size_t len = good_tcp(buf);
+	struct iphdr *ip = (struct iphdr *)(buf + ETH_HLEN);
+
+	(void)state;
+	ip->ihl = 4;
+	pkt_fix_ip_csum(ip);
+	assert_invalid_everywhere(buf, len);
+}
+
+static void test_parse_tot_len_below_ihl(void **state)
+{
+	__u8 buf[PKT_MAX];
+	size_t len = good_tcp(buf);
+	struct iphdr *ip = (struct iphdr *)(buf + ETH_HLEN);
+
+	(void)state;
+	ip->tot_len = htons(19);
+	pkt_fix_ip_csum(ip);
+	assert_invalid_everywhere(buf, len);
+}
+
+static void test_parse_tot_len_beyond_packet(void **state)
+{
+	__u8 buf[PKT_MAX];
+	size_t len = good_tcp(buf);
+	struct iphdr *ip = (struct iphdr *)(buf + ETH_HLEN);
+
+	(void)state;
+	ip->tot_len = htons(ntohs(ip->tot_len) + 1);
+	pkt_fix_ip_csum(ip);
+	assert_invalid_everywhere(buf, len);
+}
+
+/* IPv4 says the packet ends inside the L4 header (the frame may be longer:
+ * Ethernet padding must not be read as header). */
+static void truncate_l4(__u8 proto, size_t keep)
+{
+	struct flow f = {POD_A, 1234, POD_B, 8080, proto};
+	struct pkt_spec s = spec_of(&f, PKT_ACK);
+	__u8 buf[PKT_MAX];
+	size_t len;
+	struct iphdr *ip = (struct iphdr *)(buf + ETH_HLEN);
+
+	s.payload_len = 0;
+	len = build(&s, buf);
+	ip->tot_len = htons(sizeof(*ip) + keep);
+	pkt_fix_ip_csum(ip);
+	/* IP and frame agree ... */
+	assert_invalid_everywhere(buf, ETH_HLEN + sizeof(*ip) + keep);
+	/* ... or the frame carries padding past the IP length. */
+	assert_invalid_everywhere(buf, len);
+}
+
+static void test_parse_truncated_tcp(void **state)
+{
+	(void)state;
+	truncate_l4(IPPROTO_TCP, 10);
+	truncate_l4(IPPROTO_TCP, 19);
+}
+
+static void test_parse_truncated_udp(void **state)
+{
+	(void)state;
+	truncate_l4(IPPROTO_UDP, 4);
+	truncate_l4(IPPROTO_UDP, 7);
+}
+
+static void test_parse_truncated_icmp(void **state)
+{
+	(void)state;
+	truncate_l4(IPPROTO_ICMP, 2);
+	truncate_l4(IPPROTO_ICMP, 7);
+}
+
+/* Any fragment, first (MF) or later (offset), of a pod's UDP flow to another
+ * pod: dropped as DROP_FRAG_NOT_SUPPORTED by each program in @progs. */
+static void assert_fragments_dropped(const enum prog_id *progs, size_t n)
+{
+	static const __u16 frags[] = {PKT_IP_MF, PKT_IP_MF | 185, 185};
+	struct flow f = {POD_A, 5000, POD_B, 53, IPPROTO_UDP};
+	__u8 buf[PKT_MAX];
+	struct run r;
+
+	for (size_t i = 0; i < sizeof(frags) / sizeof(frags[0]); i++) {
+		struct pkt_spec s = spec_of(&f, 0);
+		size_t len;
+
+		s.frag = frags[i];
+		len = build(&s, buf);
+		for (size_t j = 0; j < n; j++) {
+			enum prog_id id = progs[j];
+			__u64 before = metric(DROP_FRAG_NOT_SUPPORTED, prog_dir[id]);
+
+			run(id, buf, len, &r);
+			if (r.verdict != TC_ACT_SHOT)
+				fail_msg("%s: fragment 0x%x: verdict %d, want TC_ACT_SHOT",
+					 prog_name[id], frags[i], r.verdict);
+			if (metric(DROP_FRAG_NOT_SUPPORTED, prog_dir[id]) != before + 1)
+				fail_msg("%s: fragment 0x%x not counted as DROP_FRAG_NOT_SUPPORTED",
+					 prog_name[id], frags[i]);
+		}
+	}
+	assert_int_equal(map_count(MAP(ct4_any)), 0);
+}
+
+static void test_parse_fragments_dropped_from(void **state)
+{
+	static const enum prog_id progs[] = {FROM_CONTAINER, FROM_NETDEV};
+
+	(void)state;
+	assert_fragments_dropped(progs, 2);
+}
+
+/* The same at the egress programs (the contract: any fragment is dropped). */
+static void test_parse_fragments_dropped_to(void **state)
+{
+	static const enum prog_id progs[] = {TO_CONTAINER, TO_NETDEV};
+
+	(void)state;
+	assert_fragments_dropped(progs, 2);
+}
+
+/* ARP and IPv6 go to the stack untouched, counted REASON_TO_STACK. */
+static void test_parse_non_ipv4_to_stack(void **state)
+{
+	static const __u16 types[] = {ETH_P_ARP, ETH_P_IPV6};
+	__u8 buf[PKT_MAX];
+	struct run r;
+
+	(void)state;
+	for (size_t i = 0; i < 2; i++) {
+		struct pkt_spec s = {.eth_proto = types[i], .payload_len = 60};
+		size_t len;
+
+		memcpy(s.src_mac, MAC_POD_A, 6);
+		memset(s.dst_mac, 0xff, 6);
+		len = build(&s, buf);
+		for (int id = 0; id < NPROGS; id++) {
+			__u64 before = metric(REASON_TO_STACK, prog_dir[id]);
+
+			run((enum prog_id)id, buf, len, &r);
+			if (r.verdict != TC_ACT_OK)
+				fail_msg("%s: EtherType 0x%04x: verdict %d, want TC_ACT_OK",
+					 prog_name[id], types[i], r.verdict);
+			assert_int_equal(r.len, len);
+			assert_memory_equal(r.out, buf, len);
+			if (metric(REASON_TO_STACK, prog_dir[id]) != before + 1)
+				fail_msg("%s: EtherType 0x%04x not counted REASON_TO_STACK",
+					 prog_name[id], types[i]);
+		}
+	}
+}
+
+/* GRE from pod A to pod B: not parsed beyond IP, routed on L3 to the pod. */
+static void test_parse_unknown_l4_routed(void **state)
+{
+	struct flow f = {POD_A, 0, POD_B, 0, 47};
+	struct pkt_spec s = spec_of(&f, 0);
+	__u8 buf[PKT_MAX];
+	size_t len = build(&s, buf);
+	struct run r;
+
+	(void)state;
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(r.v.proto, 47);
+	assert_int_equal(r.v.daddr, ip4(POD_B));
+	assert_macs(&r, MAC_POD_B, MAC_LXC_B);
+	assert_memory_equal(r.out + r.v.l4, buf + r.v.l4, s.payload_len);
+	assert_int_equal(metric(REASON_UNKNOWN_L4_PASSED, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric_any_dir(DROP_INVALID_HDR), 0);
+}
+
+/* IPv4 options (ihl 6 and 15): TCP to a service is DNATed with the ports
+ * found after the options, the options are kept, checksums stay valid. */
+static void test_parse_ip_options_dnat(void **state)
+{
+	static const __u8 opt_lens[] = {4, 40};
+	__u32 id = 1;
+
+	(void)state;
+	backend_add(id, POD_B, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 7, &id, 1);
+	for (size_t i = 0; i < 2; i++) {
+		struct flow f = {POD_A, 3000 + i, VIP, 80, IPPROTO_TCP};
+		struct pkt_spec s = spec_of(&f, PKT_SYN);
+		__u8 buf[PKT_MAX];
+		size_t len;
+		struct run r;
+
+		s.opt_len = opt_lens[i];
+		len = build(&s, buf);
+		run(FROM_CONTAINER, buf, len, &r);
+		assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+		assert_valid(&r);
+		assert_int_equal(r.v.ip->ihl, 5 + opt_lens[i] / 4);
+		assert_memory_equal(r.out + ETH_HLEN + 20, buf + ETH_HLEN + 20, opt_lens[i]);
+		assert_src(&r, POD_A, 3000 + i);
+		assert_dst(&r, POD_B, 8080);
+		assert_memory_equal(r.out + r.v.l4 + PKT_TCP_HLEN, buf + r.v.l4 + PKT_TCP_HLEN,
+				    s.payload_len);
+	}
+	assert_int_equal(metric(REASON_LB_XLATED, METRIC_DIR_EGRESS), 2);
+}
+
+/* IPv4 options on a packet masqueraded at to_netdev: the source port after
+ * the options is the one translated, and the reply finds its way back. */
+static void test_parse_ip_options_snat(void **state)
+{
+	struct flow f = {POD_A, 46100, WORLD, 443, IPPROTO_TCP};
+	struct pkt_spec s = spec_of(&f, PKT_SYN);
+	__u8 buf[PKT_MAX];
+	size_t len;
+	struct run r;
+	__u16 port;
+
+	(void)state;
+	s.opt_len = 12;
+	len = build(&s, buf);
+	run(TO_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_valid(&r);
+	assert_int_equal(r.v.ip->ihl, 8);
+	assert_int_equal(r.v.saddr, ip4(NODE_IP));
+	assert_dst(&r, WORLD, 443);
+	port = r.v.sport;
+	assert_in_range(port, NAT_MIN, NAT_MAX);
+	assert_nat_pair(&f, port);
+
+	s.saddr = ip4(WORLD);
+	s.daddr = ip4(NODE_IP);
+	s.sport = 443;
+	s.dport = port;
+	s.tcp_flags = PKT_SYN | PKT_ACK;
+	len = build(&s, buf);
+	run(FROM_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_dst(&r, POD_A, 46100);
+}
+
+/* ---- conntrack ---------------------------------------------------------- */
+
+/* SYN from pod A to pod B creates A's CT_EGRESS entry (tuple as on the wire)
+ * with the SYN lifetime; the SYN-ACK from B counts as the responder's on the
+ * same entry and creates none of its own; when both sides sent a non-SYN the
+ * entry is established. */
+static void test_ct_tcp_handshake(void **state)
+{
+	struct flow f = {POD_A, 41000, POD_B, 8080, IPPROTO_TCP};
+	struct flow rf = reversed(&f);
+	struct pkt_spec s = spec_of(&f, PKT_SYN);
+	__u8 buf[PKT_MAX];
+	size_t syn_len = build(&s, buf);
+	struct ct4_entry e;
+	struct run r;
+	__u32 t0, t1;
+
+	(void)state;
+	t0 = now_sec();
+	run(FROM_CONTAINER, buf, syn_len, &r);
+	t1 = now_sec();
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	e = ct_must(&f, CT_EGRESS);
+	assert_lifetime(&e, t0, t1, LT_SYN);
+	assert_int_equal(e.tx_packets, 1);
+	assert_int_equal(e.tx_bytes, syn_len);
+	assert_int_equal(e.rx_packets, 0);
+	assert_true(e.tx_flags_seen & PKT_SYN);
+	assert_false(e.flags & (CT_F_SEEN_NON_SYN | CT_F_TX_CLOSING | CT_F_RX_CLOSING));
+	assert_int_equal(e.rev_nat_index, 0);
+	assert_int_equal(ct_get(&f, CT_INGRESS, &e), -ENOENT);
+
+	/* B answers from its own device. */
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &rf, PKT_SYN | PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(ct_get(&rf, CT_EGRESS, &e), -ENOENT);
+	e = ct_must(&f, CT_EGRESS);
+	assert_int_equal(e.tx_packets, 1);
+	assert_int_equal(e.rx_packets, 1);
+	assert_true(e.rx_bytes > 0);
+	assert_int_equal(e.rx_flags_seen & (PKT_SYN | PKT_ACK), PKT_SYN | PKT_ACK);
+	assert_false(e.flags & CT_F_SEEN_NON_SYN);
+
+	/* ACK from A, then data from B: established. */
+	send_flow(FROM_CONTAINER, fx.if_lxca, &f, PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	t0 = now_sec();
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &rf, PKT_ACK | PKT_PSH, &r);
+	t1 = now_sec();
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	e = ct_must(&f, CT_EGRESS);
+	assert_true(e.flags & CT_F_SEEN_NON_SYN);
+	assert_lifetime(&e, t0, t1, LT_TCP);
+	assert_int_equal(e.tx_packets, 2);
+	assert_int_equal(e.rx_packets, 2);
+	assert_int_equal(map_count(MAP(ct4_tcp)), 1);
+	assert_int_equal(metric(REASON_TO_ENDPOINT, METRIC_DIR_EGRESS), 4);
+}
+
+/* Only one side sending non-SYN packets is not established yet. */
+static void test_ct_one_sided_not_established(void **state)
+{
+	struct flow f = {POD_A, 41001, POD_B, 8080, IPPROTO_TCP};
+	struct ct4_entry e;
+	struct run r;
+	__u32 t0, t1;
+
+	(void)state;
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	t0 = now_sec();
+	send_flow(FROM_CONTAINER, 0, &f, PKT_ACK, &r);
+	t1 = now_sec();
+	e = ct_must(&f, CT_EGRESS);
+	assert_false(e.flags & CT_F_SEEN_NON_SYN);
+	assert_lifetime(&e, t0, t1, LT_SYN);
+}
+
+/* FIN from the initiator and RST from the responder: close lifetime and the
+ * closing flags of each side. */
+static void test_ct_fin_rst_close(void **state)
+{
+	struct flow f = {POD_A, 41002, POD_B, 8080, IPPROTO_TCP};
+	struct flow rf = reversed(&f);
+	struct ct4_entry e;
+	struct run r;
+	__u32 t0, t1;
+
+	(void)state;
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &rf, PKT_SYN | PKT_ACK, &r);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_ACK, &r);
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &rf, PKT_ACK, &r);
+
+	t0 = now_sec();
+	send_flow(FROM_CONTAINER, 0, &f, PKT_FIN | PKT_ACK, &r);
+	t1 = now_sec();
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	e = ct_must(&f, CT_EGRESS);
+	assert_true(e.flags & CT_F_TX_CLOSING);
+	assert_false(e.flags & CT_F_RX_CLOSING);
+	assert_lifetime(&e, t0, t1, LT_CLOSE);
+
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &rf, PKT_RST, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	e = ct_must(&f, CT_EGRESS);
+	assert_int_equal(e.flags & (CT_F_TX_CLOSING | CT_F_RX_CLOSING),
+			 CT_F_TX_CLOSING | CT_F_RX_CLOSING);
+	assert_true(e.rx_flags_seen & PKT_RST);
+	assert_true(e.lifetime <= now_sec() + LT_CLOSE);
+}
+
+/* A SYN on a closing entry reopens it: REASON_CT_REOPENED, closing flags
+ * cleared, SYN lifetime again. */
+static void test_ct_syn_reopens_closing(void **state)
+{
+	struct flow f = {POD_A, 41003, POD_B, 8080, IPPROTO_TCP};
+	struct ct4_entry e;
+	struct run r;
+	__u32 t0, t1;
+
+	(void)state;
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_RST, &r);
+	e = ct_must(&f, CT_EGRESS);
+	assert_true(e.flags & CT_F_TX_CLOSING);
+	assert_int_equal(metric(REASON_CT_REOPENED, METRIC_DIR_EGRESS), 0);
+
+	t0 = now_sec();
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	t1 = now_sec();
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	e = ct_must(&f, CT_EGRESS);
+	assert_false(e.flags & (CT_F_TX_CLOSING | CT_F_RX_CLOSING));
+	assert_lifetime(&e, t0, t1, LT_SYN);
+	assert_int_equal(metric(REASON_CT_REOPENED, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(map_count(MAP(ct4_tcp)), 1);
+}
+
+/* UDP and ICMP echo go to ct4_any with the non-TCP lifetime; the echo id is
+ * both ports; the reply counts as rx on the same entry. */
+static void test_ct_udp_icmp_any(void **state)
+{
+	struct flow u = {POD_A, 5353, POD_B, 53, IPPROTO_UDP};
+	struct flow ru = reversed(&u);
+	struct flow ic = {POD_A, 0x4242, POD_B, 0x4242, IPPROTO_ICMP};
+	struct pkt_spec s = spec_of(&ic, 0);
+	__u8 buf[PKT_MAX];
+	size_t len;
+	struct ct4_entry e;
+	struct run r;
+	__u32 t0, t1;
+
+	(void)state;
+	t0 = now_sec();
+	send_flow(FROM_CONTAINER, 0, &u, 0, &r);
+	t1 = now_sec();
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	e = ct_must(&u, CT_EGRESS);
+	assert_lifetime(&e, t0, t1, LT_ANY);
+	assert_int_equal(e.tx_packets, 1);
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &ru, 0, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	e = ct_must(&u, CT_EGRESS);
+	assert_int_equal(e.rx_packets, 1);
+	assert_int_equal(ct_get(&ru, CT_EGRESS, &e), -ENOENT);
+
+	len = build(&s, buf);
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	e = ct_must(&ic, CT_EGRESS);
+	assert_int_equal(e.tx_packets, 1);
+	s.saddr = ip4(POD_B);
+	s.daddr = ip4(POD_A);
+	s.icmp_type = ICMP_ECHOREPLY;
+	len = build(&s, buf);
+	run_on(FROM_CONTAINER, fx.if_lxcb, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	e = ct_must(&ic, CT_EGRESS);
+	assert_int_equal(e.rx_packets, 1);
+	assert_int_equal(map_count(MAP(ct4_any)), 2);
+	assert_int_equal(map_count(MAP(ct4_tcp)), 0);
+}
+
+/* CONFIG lifetimes of 0 mean ct.h's defaults. */
+static void test_ct_default_lifetimes(void **state)
+{
+	struct datapath_config cfg = default_config();
+	struct flow t = {POD_A, 41004, POD_B, 8080, IPPROTO_TCP};
+	struct flow u = {POD_A, 5354, POD_B, 53, IPPROTO_UDP};
+	struct ct4_entry e;
+	struct run r;
+	__u32 t0, t1;
+
+	(void)state;
+	cfg.ct_lifetime_tcp = cfg.ct_lifetime_syn = 0;
+	cfg.ct_lifetime_close = cfg.ct_lifetime_any = 0;
+	dp_load(&cfg);
+
+	t0 = now_sec();
+	send_flow(FROM_CONTAINER, 0, &t, PKT_SYN, &r);
+	send_flow(FROM_CONTAINER, 0, &u, 0, &r);
+	t1 = now_sec();
+	e = ct_must(&t, CT_EGRESS);
+	assert_lifetime(&e, t0, t1, CT_LIFETIME_SYN_DEFAULT);
+	e = ct_must(&u, CT_EGRESS);
+	assert_lifetime(&e, t0, t1, CT_LIFETIME_ANY_DEFAULT);
+
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &(struct flow){POD_B, 8080, POD_A, 41004, 6},
+		  PKT_SYN | PKT_ACK, &r);
+	send_flow(FROM_CONTAINER, 0, &t, PKT_ACK, &r);
+	t0 = now_sec();
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &(struct flow){POD_B, 8080, POD_A, 41004, 6}, PKT_ACK,
+		  &r);
+	t1 = now_sec();
+	e = ct_must(&t, CT_EGRESS);
+	assert_lifetime(&e, t0, t1, CT_LIFETIME_TCP_DEFAULT);
+	t0 = now_sec();
+	send_flow(FROM_CONTAINER, 0, &t, PKT_FIN | PKT_ACK, &r);
+	t1 = now_sec();
+	e = ct_must(&t, CT_EGRESS);
+	assert_lifetime(&e, t0, t1, CT_LIFETIME_CLOSE_DEFAULT);
+}
+
+/* A connection from outside to pod A arriving on the native device: a
+ * CT_INGRESS entry; A's reply is counted on it, makes no CT_EGRESS entry,
+ * and is not masqueraded on the way out. */
+static void test_ct_ingress_from_netdev(void **state)
+{
+	struct flow f = {CLIENT, 5555, POD_A, 80, IPPROTO_TCP};
+	struct flow rf = reversed(&f);
+	struct ct4_entry e;
+	struct run r;
+	__u32 t0, t1;
+
+	(void)state;
+	t0 = now_sec();
+	send_flow(FROM_NETDEV, 0, &f, PKT_SYN, &r);
+	t1 = now_sec();
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+	assert_dst(&r, POD_A, 80);
+	assert_int_equal(metric(REASON_TO_ENDPOINT, METRIC_DIR_INGRESS), 1);
+	e = ct_must(&f, CT_INGRESS);
+	assert_lifetime(&e, t0, t1, LT_SYN);
+	assert_int_equal(e.tx_packets, 1);
+
+	send_flow(FROM_CONTAINER, fx.if_lxca, &rf, PKT_SYN | PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_int_equal(metric(REASON_FIB_FORWARDED, METRIC_DIR_EGRESS), 1);
+	e = ct_must(&f, CT_INGRESS);
+	assert_int_equal(e.rx_packets, 1);
+	assert_int_equal(ct_get(&rf, CT_EGRESS, &e), -ENOENT);
+
+	/* Leaving through the native device: a reply, so never masqueraded. */
+	send_flow(TO_NETDEV, 0, &rf, PKT_ACK, &r);
+	assert_int_not_equal(r.verdict, TC_ACT_SHOT);
+	assert_valid(&r);
+	assert_src(&r, POD_A, 80);
+	assert_dst(&r, CLIENT, 5555);
+	assert_int_equal(map_count(MAP(nat4)), 0);
+	assert_int_equal(metric(REASON_SNAT, METRIC_DIR_EGRESS), 0);
+}
+
+/* ---- service load balancing --------------------------------------------- */
+
+/* Pod A to a ClusterIP whose one backend is pod B: DNAT with valid checksums,
+ * delivered to B; the CT_SERVICE entry names the backend, the DNATed
+ * CT_EGRESS entry carries the rev-NAT index. B's reply comes back from the
+ * VIP. */
+static void test_lb_dnat_and_reply(void **state)
+{
+	struct flow f = {POD_A, 42000, VIP, 80, IPPROTO_TCP};
+	struct flow post = {POD_A, 42000, POD_B, 8080, IPPROTO_TCP};
+	struct flow reply = reversed(&post);
+	struct ct4_entry e;
+	struct run r;
+	__u32 id = 1;
+
+	(void)state;
+	backend_add(id, POD_B, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 7, &id, 1);
+
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, POD_A, 42000);
+	assert_dst(&r, POD_B, 8080);
+	assert_macs(&r, MAC_POD_B, MAC_LXC_B);
+	assert_int_equal(metric(REASON_LB_XLATED, METRIC_DIR_EGRESS), 1);
+	e = ct_must(&f, CT_SERVICE);
+	assert_int_equal(e.backend_id, 1);
+	assert_int_equal(e.rev_nat_index, 7);
+	e = ct_must(&post, CT_EGRESS);
+	assert_int_equal(e.rev_nat_index, 7);
+
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &reply, PKT_SYN | PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, VIP, 80);
+	assert_dst(&r, POD_A, 42000);
+	assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(metric(REASON_LB_REV_XLATED, METRIC_DIR_EGRESS), 1);
+	e = ct_must(&post, CT_EGRESS);
+	assert_int_equal(e.rx_packets, 1);
+}
+
+/* UDP through a ClusterIP: DNAT and reverse with valid UDP checksums. */
+static void test_lb_udp(void **state)
+{
+	struct flow f = {POD_A, 5300, VIP, 53, IPPROTO_UDP};
+	struct flow reply = {POD_B, 5353, POD_A, 5300, IPPROTO_UDP};
+	struct run r;
+	__u32 id = 2;
+
+	(void)state;
+	backend_add(id, POD_B, 5353, IPPROTO_UDP);
+	service_add(VIP, 53, IPPROTO_UDP, 8, &id, 1);
+
+	send_flow(FROM_CONTAINER, 0, &f, 0, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_dst(&r, POD_B, 5353);
+	assert_int_not_equal(*(__u16 *)(r.out + r.v.l4 + 6), 0);
+	assert_int_equal(ct_must(&f, CT_SERVICE).backend_id, 2);
+
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &reply, 0, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, VIP, 53);
+	assert_dst(&r, POD_A, 5300);
+}
+
+/* A UDP datagram without a checksum (0) is translated and still has none: a
+ * rewritten 0 would be a wrong checksum, not "no checksum". */
+static void test_lb_udp_zero_checksum(void **state)
+{
+	struct flow f = {POD_A, 5301, VIP, 53, IPPROTO_UDP};
+	struct pkt_spec s = spec_of(&f, 0);
+	__u8 buf[PKT_MAX];
+	size_t len = build(&s, buf);
+	struct pkt_view v;
+	struct run r;
+	__u32 id = 2;
+
+	(void)state;
+	backend_add(id, POD_B, 5353, IPPROTO_UDP);
+	service_add(VIP, 53, IPPROTO_UDP, 8, &id, 1);
+	assert_int_equal(pkt_parse(buf, len, &v), 0);
+	memset(buf + v.l4 + 6, 0, 2);
+
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_dst(&r, POD_B, 5353);
+	assert_int_equal(r.out[r.v.l4 + 6] | r.out[r.v.l4 + 7], 0);
+}
+
+/* The backend a flow got is kept for its later packets although the service
+ * now lists only another backend. */
+static void test_lb_flow_keeps_backend(void **state)
+{
+	struct flow f = {POD_A, 42001, VIP, 80, IPPROTO_TCP};
+	__u32 ids[2] = {1, 2};
+	struct lb4_key key = {.address = ip4(VIP), .dport = htons(80), .proto = IPPROTO_TCP};
+	struct lb4_service slot = {.rev_nat_index = 7};
+	struct run r;
+	__be32 first;
+	__u32 other;
+
+	(void)state;
+	backend_add(1, POD_B, 8080, IPPROTO_TCP);
+	backend_add(2, REMOTE_POD, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 7, ids, 2);
+
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	first = r.v.daddr;
+	assert_true(first == ip4(POD_B) || first == ip4(REMOTE_POD));
+	other = first == ip4(POD_B) ? 2 : 1;
+
+	/* The agent replaces the backends: only the other one is left. */
+	key.backend_slot = 1;
+	slot.backend_id = other;
+	assert_int_equal(bpf_map_update_elem(MAP(lb4_services), &key, &slot, BPF_ANY), 0);
+	key.backend_slot = 0;
+	assert_int_equal(bpf_map_lookup_elem(MAP(lb4_services), &key, &slot), 0);
+	slot.count = 1;
+	assert_int_equal(bpf_map_update_elem(MAP(lb4_services), &key, &slot, BPF_ANY), 0);
+	key.backend_slot = 2;
+	assert_int_equal(bpf_map_delete_elem(MAP(lb4_services), &key), 0);
+
+	for (int i = 0; i < 4; i++) {
+		send_flow(FROM_CONTAINER, 0, &f, PKT_ACK, &r);
+		assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+		assert_valid(&r);
+		assert_int_equal(r.v.daddr, first);
+	}
+	/* A new flow gets the remaining backend. */
+	f.sport++;
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_valid(&r);
+	assert_int_not_equal(r.v.daddr, first);
+}
+
+/* The reply of a remote backend arrives on the native device and leaves
+ * towards pod A from the VIP. */
+static void test_lb_remote_backend_reply_at_netdev(void **state)
+{
+	struct flow f = {POD_A, 42002, VIP, 80, IPPROTO_TCP};
+	struct flow reply = {REMOTE_POD, 8080, POD_A, 42002, IPPROTO_TCP};
+	struct run r;
+	__u32 id = 3;
+
+	(void)state;
+	backend_add(id, REMOTE_POD, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 9, &id, 1);
+
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_dst(&r, REMOTE_POD, 8080);
+	assert_int_equal(metric(REASON_FIB_FORWARDED, METRIC_DIR_EGRESS), 1);
+
+	send_flow(FROM_NETDEV, 0, &reply, PKT_SYN | PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, VIP, 80);
+	assert_dst(&r, POD_A, 42002);
+	assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(metric(REASON_LB_REV_XLATED, METRIC_DIR_INGRESS), 1);
+}
+
+/* No backends: dropped as DROP_NO_SERVICE_BACKEND; with a traffic policy of
+ * Local as DROP_NO_LOCAL_BACKEND. */
+static void test_lb_no_backend(void **state)
+{
+	struct svc_opts ext = {.flags = SVC_FLAG_CLUSTER_IP | SVC_FLAG_EXT_LOCAL};
+	struct svc_opts int_ext = {.flags = SVC_FLAG_CLUSTER_IP | SVC_FLAG_INT_LOCAL};
+	struct svc_opts int_int = {.scope = LB_SCOPE_INT,
+				   .flags = SVC_FLAG_CLUSTER_IP | SVC_FLAG_INT_LOCAL};
+	struct flow f = {POD_A, 42003, VIP, 80, IPPROTO_TCP};
+	struct run r;
+
+	(void)state;
+	service_add(VIP, 80, IPPROTO_TCP, 7, NULL, 0);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 1);
+
+	service_add_opts("10.96.0.11", 80, IPPROTO_TCP, 10, NULL, 0, &ext);
+	f.dst = "10.96.0.11";
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NO_LOCAL_BACKEND, METRIC_DIR_EGRESS), 1);
+
+	/* internalTrafficPolicy: Local, in whichever scope the lookup uses. */
+	service_add_opts("10.96.0.12", 80, IPPROTO_TCP, 11, NULL, 0, &int_ext);
+	service_add_opts("10.96.0.12", 80, IPPROTO_TCP, 11, NULL, 0, &int_int);
+	f.dst = "10.96.0.12";
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NO_LOCAL_BACKEND, METRIC_DIR_EGRESS), 2);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(map_count(MAP(ct4_tcp)), 0);
+}
+
+/* sessionAffinity: ClientIP: new flows of one client all go to one backend,
+ * recorded in lb4_affinity. */
+static void test_lb_affinity(void **state)
+{
+	struct svc_opts o = {.flags = SVC_FLAG_CLUSTER_IP | SVC_FLAG_AFFINITY,
+			     .affinity_timeout = 300};
+	struct lb4_affinity_key ak = {.client = ip4(POD_A), .rev_nat_index = 12};
+	struct lb4_affinity_value av;
+	__u32 ids[2] = {21, 22};
+	__be32 first = 0;
+	struct run r;
+
+	(void)state;
+	backend_add(21, POD_B, 8080, IPPROTO_TCP);
+	backend_add(22, REMOTE_POD, 8080, IPPROTO_TCP);
+	service_add_opts("10.96.0.20", 80, IPPROTO_TCP, 12, ids, 2, &o);
+
+	for (__u16 i = 0; i < 16; i++) {
+		struct flow f = {POD_A, 43000 + i, "10.96.0.20", 80, IPPROTO_TCP};
+
+		send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+		assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+		assert_valid(&r);
+		if (!i)
+			first = r.v.daddr;
+		assert_int_equal(r.v.daddr, first);
+	}
+	assert_int_equal(bpf_map_lookup_elem(MAP(lb4_affinity), &ak, &av), 0);
+	assert_int_equal(av.backend_id, first == ip4(POD_B) ? 21 : 22);
+	assert_true(av.last_used <= now_sec() && av.last_used + 5 >= now_sec());
+}
+
+/* Maglev: the backend comes from the service's table (here every entry names
+ * backend 32), not from a random slot. */
+static void test_lb_maglev(void **state)
+{
+	struct svc_opts o = {.flags = SVC_FLAG_CLUSTER_IP, .flags2 = SVC_FLAG2_MAGLEV};
+	struct lb4_maglev_table *table = calloc(1, sizeof(*table));
+	__u32 ids[2] = {31, 32}, rev = 13;
+	struct run r;
+
+	(void)state;
+	assert_non_null(table);
+	backend_add(31, POD_B, 8080, IPPROTO_TCP);
+	backend_add(32, REMOTE_POD, 8080, IPPROTO_TCP);
+	service_add_opts("10.96.0.30", 80, IPPROTO_TCP, rev, ids, 2, &o);
+	for (int i = 0; i < LB_MAGLEV_TABLE_SIZE; i++)
+		table->backend_ids[i] = 32;
+	assert_int_equal(bpf_map_update_elem(MAP(lb4_maglev), &rev, table, BPF_ANY), 0);
+	free(table);
+
+	for (__u16 i = 0; i < 16; i++) {
+		struct flow f = {POD_A, 44000 + i, "10.96.0.30", 80, IPPROTO_TCP};
+
+		send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+		assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+		assert_valid(&r);
+		assert_dst(&r, REMOTE_POD, 8080);
+		assert_int_equal(ct_must(&f, CT_SERVICE).backend_id, 32);
+	}
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+/* Pod to pod on the node: redirected with the endpoint's MACs, the IP packet
+ * otherwise as sent. */
+static void test_route_to_local_endpoint(void **state)
+{
+	struct flow f = {POD_A, 45000, POD_B, 8080, IPPROTO_TCP};
+	struct pkt_spec s = spec_of(&f, PKT_SYN);
+	__u8 buf[PKT_MAX];
+	size_t len = build(&s, buf);
+	struct run r;
+
+	(void)state;
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_macs(&r, MAC_POD_B, MAC_LXC_B);
+	assert_src(&r, POD_A, 45000);
+	assert_dst(&r, POD_B, 8080);
+	assert_int_equal(r.len, len);
+	assert_memory_equal(r.out + r.v.l4, buf + r.v.l4, len - r.v.l4);
+	assert_int_equal(metric(REASON_TO_ENDPOINT, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric_dir(REASON_TO_ENDPOINT, METRIC_DIR_EGRESS).bytes, len);
+}
+
+/* An endpoint without a known pod MAC (all zero) keeps the frame's dst MAC. */
+static void test_route_endpoint_without_mac(void **state)
+{
+	static const __u8 zero[6];
+	struct flow f = {POD_A, 45001, "10.1.0.12", 80, IPPROTO_TCP};
+	struct pkt_spec s = spec_of(&f, PKT_SYN);
+	__u8 buf[PKT_MAX];
+	size_t len;
+	struct run r;
+
+	(void)state;
+	endpoint_add("10.1.0.12", fx.if_lxcb, zero, MAC_LXC_B, 1003);
+	len = build(&s, buf);
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_macs(&r, s.dst_mac, MAC_LXC_B);
+	assert_int_equal(metric(REASON_TO_ENDPOINT, METRIC_DIR_EGRESS), 1);
+}
+
+/* To an address the FIB routes (through the gateway): redirected, counted
+ * REASON_FIB_FORWARDED. */
+static void test_route_fib_forwarded(void **state)
+{
+	struct datapath_config cfg = default_config();
+	struct flow f = {POD_A, 45002, WORLD, 443, IPPROTO_TCP};
+	struct run r;
+
+	(void)state;
+	cfg.flags &= ~CFG_MASQUERADE;
+	dp_load(&cfg);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, POD_A, 45002);
+	assert_dst(&r, WORLD, 443);
+	assert_int_equal(metric(REASON_FIB_FORWARDED, METRIC_DIR_EGRESS), 1);
+	assert_fib_macs(&r, MAC_GW, MAC_ND0);
+}
+
+/* To an address the FIB does not forward (no route; the node's own address):
+ * handed to the stack, never dropped. */
+static void test_route_fib_not_forwarded(void **state)
+{
+	struct flow f = {POD_A, 45003, UNROUTED, 80, IPPROTO_TCP};
+	struct run r;
+
+	(void)state;
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_valid(&r);
+	assert_dst(&r, UNROUTED, 80);
+	f.dst = NODE_IP;
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_int_equal(metric(REASON_TO_STACK, METRIC_DIR_EGRESS), 2);
+	assert_int_equal(metric_any_dir(REASON_FIB_FORWARDED), 0);
+}
+
+/* Host routing off: even a local pod is left to the stack. */
+static void test_route_host_routing_off(void **state)
+{
+	struct datapath_config cfg = default_config();
+	struct flow f = {POD_A, 45004, POD_B, 8080, IPPROTO_TCP};
+	struct run r;
+
+	(void)state;
+	cfg.flags &= ~CFG_HOST_ROUTING;
+	dp_load(&cfg);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_int_equal(metric(REASON_TO_STACK, METRIC_DIR_EGRESS), 1);
+}
+
+/* ---- masquerade --------------------------------------------------------- */
+
+static void assert_nat_pair(const struct flow *f, __u16 nat_port)
+{
+	struct nat4_key k = nat_key(f->src, f->sport, f->dst, f->dport, f->proto, NAT_DIR_EGRESS);
+	struct nat4_entry e;
+
+	assert_int_equal(bpf_map_lookup_elem(MAP(nat4), &k, &e), 0);
+	assert_int_equal(e.to_addr, ip4(NODE_IP));
+	assert_int_equal(ntohs(e.to_port), nat_port);
+	k = nat_key(f->dst, f->dport, NODE_IP, nat_port, f->proto, NAT_DIR_INGRESS);
+	assert_int_equal(bpf_map_lookup_elem(MAP(nat4), &k, &e), 0);
+	assert_int_equal(e.to_addr, ip4(f->src));
+	assert_int_equal(ntohs(e.to_port), f->sport);
+}
+
+/* Pod A to the world, leaving through the native device: source rewritten to
+ * node_ip:port in the NAT range, both NAT entries, the same port for the
+ * flow's next packet; the reply is restored to pod A. */
+static void masq_roundtrip(__u8 proto)
+{
+	struct flow f = {POD_A, 46000, WORLD, 443, proto};
+	struct run r;
+	__u16 port;
+
+	send_flow(TO_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_valid(&r);
+	assert_int_equal(r.v.saddr, ip4(NODE_IP));
+	assert_dst(&r, WORLD, 443);
+	port = r.v.sport;
+	assert_in_range(port, NAT_MIN, NAT_MAX);
+	assert_nat_pair(&f, port);
+	assert_int_equal(metric(REASON_SNAT, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(map_count(MAP(nat4)), 2);
+
+	send_flow(TO_NETDEV, 0, &f, PKT_ACK, &r);
+	assert_valid(&r);
+	assert_src(&r, NODE_IP, port);
+	assert_int_equal(map_count(MAP(nat4)), 2);
+
+	{
+		struct flow reply = {WORLD, 443, NODE_IP, port, proto};
+
+		send_flow(FROM_NETDEV, 0, &reply, PKT_SYN | PKT_ACK, &r);
+		assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+		assert_valid(&r);
+		assert_src(&r, WORLD, 443);
+		assert_dst(&r, POD_A, 46000);
+		assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+		assert_int_equal(metric(REASON_REV_SNAT, METRIC_DIR_INGRESS), 1);
+	}
+}
+
+static void test_masq_tcp(void **state)
+{
+	(void)state;
+	masq_roundtrip(IPPROTO_TCP);
+}
+
+static void test_masq_udp(void **state)
+{
+	(void)state;
+	masq_roundtrip(IPPROTO_UDP);
+}
+
+/* ICMP echo: the identifier is the port. */
+static void test_masq_icmp_echo(void **state)
+{
+	struct flow f = {POD_A, 0x3131, WORLD, 0x3131, IPPROTO_ICMP};
+	struct pkt_spec s = spec_of(&f, 0);
+	__u8 buf[PKT_MAX];
+	size_t len = build(&s, buf);
+	struct run r;
+	__u16 id;
+
+	(void)state;
+	run(TO_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_valid(&r);
+	assert_int_equal(r.v.saddr, ip4(NODE_IP));
+	assert_int_equal(r.v.icmp_type, ICMP_ECHO);
+	id = r.v.sport;
+	assert_in_range(id, NAT_MIN, NAT_MAX);
+	assert_int_equal(metric(REASON_SNAT, METRIC_DIR_EGRESS), 1);
+
+	s.saddr = ip4(WORLD);
+	s.daddr = ip4(NODE_IP);
+	s.icmp_type = ICMP_ECHOREPLY;
+	s.sport = id;
+	len = build(&s, buf);
+	run(FROM_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(r.v.daddr, ip4(POD_A));
+	assert_int_equal(r.v.sport, 0x3131);
+	assert_int_equal(metric(REASON_REV_SNAT, METRIC_DIR_INGRESS), 1);
+}
+
+/* Inside the native-routing CIDR, or from an address that is not a local
+ * pod: not masqueraded. */
+static void test_masq_not_applied(void **state)
+{
+	struct flow in_cidr = {POD_A, 46001, REMOTE_POD, 8080, IPPROTO_TCP};
+	struct flow not_pod = {"192.168.1.1", 46002, WORLD, 443, IPPROTO_TCP};
+	struct pkt_spec s = spec_of(&in_cidr, PKT_SYN);
+	__u8 buf[PKT_MAX];
+	size_t len = build(&s, buf);
+	struct run r;
+
+	(void)state;
+	run(TO_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_int_equal(r.len, len);
+	assert_memory_equal(r.out, buf, len);
+
+	s = spec_of(&not_pod, PKT_SYN);
+	len = build(&s, buf);
+	run(TO_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_memory_equal(r.out, buf, len);
+	assert_int_equal(map_count(MAP(nat4)), 0);
+	assert_int_equal(metric(REASON_SNAT, METRIC_DIR_EGRESS), 0);
+}
+
+/* Masquerade off: nothing translated. */
+static void test_masq_disabled(void **state)
+{
+	struct datapath_config cfg = default_config();
+	struct flow f = {POD_A, 46003, WORLD, 443, IPPROTO_TCP};
+	struct run r;
+
+	(void)state;
+	cfg.flags &= ~CFG_MASQUERADE;
+	dp_load(&cfg);
+	send_flow(TO_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_src(&r, POD_A, 46003);
+	assert_int_equal(map_count(MAP(nat4)), 0);
+}
+
+/* Every port of a one-port range taken towards the destination: the packet
+ * is dropped as DROP_NAT_NO_PORT and nothing is written. Another
+ * destination still gets the port. */
+static void test_masq_no_free_port(void **state)
+{
+	struct datapath_config cfg = default_config();
+	struct flow f = {POD_A, 46004, WORLD, 443, IPPROTO_TCP};
+	struct nat4_key k = nat_key(WORLD, 443, NODE_IP, 40000, IPPROTO_TCP, NAT_DIR_INGRESS);
+	struct nat4_entry taken = {.to_addr = ip4(POD_B), .to_port = htons(999)};
+	struct run r;
+
+	(void)state;
+	cfg.nat_port_min = cfg.nat_port_max = 40000;
+	dp_load(&cfg);
+	assert_int_equal(bpf_map_update_elem(MAP(nat4), &k, &taken, BPF_ANY), 0);
+
+	send_flow(TO_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NAT_NO_PORT, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(map_count(MAP(nat4)), 1);
+
+	f.dst = "203.0.113.11";
+	send_flow(TO_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_valid(&r);
+	assert_src(&r, NODE_IP, 40000);
+}
+
+/* ---- NodePort ----------------------------------------------------------- */
+
+static void nodeport_add(__u16 port, __u32 rev, __u32 *ids, __u16 n, __u8 extra_flags)
+{
+	struct svc_opts o = {.flags = SVC_FLAG_NODE_PORT | extra_flags};
+
+	service_add_opts(NODE_IP, port, IPPROTO_TCP, rev, ids, n, &o);
+}
+
+/* NodePort with a backend on this node: DNAT to it, delivered with its MACs,
+ * the client's address kept. */
+static void test_nodeport_local_backend(void **state)
+{
+	struct flow f = {CLIENT, 5555, NODE_IP, 30080, IPPROTO_TCP};
+	struct flow reply = {POD_B, 8080, CLIENT, 5555, IPPROTO_TCP};
+	struct run r;
+	__u32 id = 41;
+
+	(void)state;
+	backend_add(id, POD_B, 8080, IPPROTO_TCP);
+	nodeport_add(30080, 20, &id, 1, 0);
+
+	send_flow(FROM_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, CLIENT, 5555);
+	assert_dst(&r, POD_B, 8080);
+	assert_macs(&r, MAC_POD_B, MAC_LXC_B);
+	/* Counted as a service translation, a NodePort one, or both. */
+	assert_in_range(metric(REASON_LB_XLATED, METRIC_DIR_INGRESS) +
+			    metric(REASON_NODE_PORT, METRIC_DIR_INGRESS),
+			1, 2);
+	assert_int_equal(metric(REASON_TO_ENDPOINT, METRIC_DIR_INGRESS), 1);
+	assert_int_equal(ct_must(&f, CT_SERVICE).backend_id, id);
+	assert_int_equal(map_count(MAP(nat4)), 0);
+
+	/* B's reply leaves from node_ip:30080. */
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &reply, PKT_SYN | PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, NODE_IP, 30080);
+	assert_dst(&r, CLIENT, 5555);
+}
+
+/* NodePort with the backend on another node: DNAT and SNAT to the node IP
+ * (a NAT pair, a port in the NAT range), sent by the FIB; the backend's reply
+ * arriving on the native device is translated back to node_ip:nodePort ->
+ * the client. */
+static void test_nodeport_remote_backend_snat(void **state)
+{
+	struct flow f = {CLIENT, 5556, NODE_IP, 30081, IPPROTO_TCP};
+	struct flow post = {CLIENT, 5556, REMOTE_POD, 8080, IPPROTO_TCP};
+	struct run r;
+	__u32 id = 42;
+	__u16 port;
+
+	(void)state;
+	backend_add(id, REMOTE_POD, 8080, IPPROTO_TCP);
+	nodeport_add(30081, 21, &id, 1, 0);
+
+	send_flow(FROM_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(r.v.saddr, ip4(NODE_IP));
+	assert_dst(&r, REMOTE_POD, 8080);
+	port = r.v.sport;
+	assert_in_range(port, NAT_MIN, NAT_MAX);
+	assert_nat_pair(&post, port);
+	assert_int_equal(metric(REASON_FIB_FORWARDED, METRIC_DIR_INGRESS), 1);
+	assert_fib_macs(&r, MAC_PEER, MAC_ND0);
+
+	/* Same flow, same translation. */
+	send_flow(FROM_NETDEV, 0, &f, PKT_ACK, &r);
+	assert_valid(&r);
+	assert_src(&r, NODE_IP, port);
+	assert_dst(&r, REMOTE_POD, 8080);
+
+	{
+		struct flow reply = {REMOTE_POD, 8080, NODE_IP, port, IPPROTO_TCP};
+
+		send_flow(FROM_NETDEV, 0, &reply, PKT_SYN | PKT_ACK, &r);
+		assert_true(r.verdict == TC_ACT_REDIRECT || r.verdict == TC_ACT_OK);
+		assert_valid(&r);
+		assert_src(&r, NODE_IP, 30081);
+		assert_dst(&r, CLIENT, 5556);
+	}
+}
+
+/* A port in the NodePort range without a service goes to the stack. */
+static void test_nodeport_no_service_to_stack(void **state)
+{
+	struct flow f = {CLIENT, 5557, NODE_IP, 31000, IPPROTO_TCP};
+	struct pkt_spec s = spec_of(&f, PKT_SYN);
+	__u8 buf[PKT_MAX];
+	size_t len = build(&s, buf);
+	struct run r;
+
+	(void)state;
+	run(FROM_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_memory_equal(r.out, buf, len);
+	assert_int_equal(metric(REASON_TO_STACK, METRIC_DIR_INGRESS), 1);
+}
+
+/* externalTrafficPolicy: Local with no backend here: dropped with its reason. */
+static void test_nodeport_ext_local_no_backend(void **state)
+{
+	struct flow f = {CLIENT, 5558, NODE_IP, 30082, IPPROTO_TCP};
+	struct run r;
+
+	(void)state;
+	nodeport_add(30082, 22, NULL, 0, SVC_FLAG_EXT_LOCAL);
+	send_flow(FROM_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NO_LOCAL_BACKEND, METRIC_DIR_INGRESS), 1);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+struct events {
+	int n;
+	struct event_hdr ev[64];
+};
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct events *evs = ctx;
+
+	if (size < offsetof(struct event_hdr, data) || evs->n >= 64)
+		return 0;
+	memset(&evs->ev[evs->n], 0, sizeof(evs->ev[0]));
+	memcpy(&evs->ev[evs->n], data, size < sizeof(evs->ev[0]) ? size : sizeof(evs->ev[0]));
+	evs->n++;
+	return 0;
+}
+
+static void events_read(struct events *evs)
+{
+	struct ring_buffer *rb;
+
+	memset(evs, 0, sizeof(*evs));
+	rb = ring_buffer__new(MAP(events), on_event, evs, NULL);
+	assert_non_null(rb);
+	assert_true(ring_buffer__consume(rb) >= 0);
+	ring_buffer__free(rb);
+}
+
+/* A drop sends one EVENT_DROP with the reason, the device, the direction and
+ * the packet's first bytes. */
+static void test_event_on_drop(void **state)
+{
+	__u8 buf[PKT_MAX];
+	size_t len = good_tcp(buf);
+	struct iphdr *ip = (struct iphdr *)(buf + ETH_HLEN);
+	struct events evs;
+	struct run r;
+
+	(void)state;
+	ip->ihl = 4;
+	pkt_fix_ip_csum(ip);
+	run(FROM_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	events_read(&evs);
+	assert_int_equal(evs.n, 1);
+	assert_int_equal(evs.ev[0].type, EVENT_DROP);
+	assert_int_equal(evs.ev[0].reason, DROP_INVALID_HDR);
+	assert_int_equal(evs.ev[0].dir, METRIC_DIR_INGRESS);
+	assert_int_equal(evs.ev[0].ifindex, fx.if_nd0);
+	assert_int_equal(evs.ev[0].orig_len, len);
+	assert_int_equal(evs.ev[0].cap_len, len < EVENT_CAPTURE_LEN ? len : EVENT_CAPTURE_LEN);
+	assert_memory_equal(evs.ev[0].data, buf, evs.ev[0].cap_len);
+	assert_true(evs.ev[0].ts_ns > 0);
+
+	/* A packet that is not dropped sends no drop event. */
+	send_flow(FROM_CONTAINER, 0, &(struct flow){POD_A, 1, POD_B, 2, IPPROTO_UDP}, 0, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	events_read(&evs);
+	for (int i = 0; i < evs.n; i++)
+		assert_int_not_equal(evs.ev[i].type, EVENT_DROP);
+}
+
+/* A burst of drops: events_burst events, the rest suppressed and counted. */
+static void test_event_rate_limited(void **state)
+{
+	struct datapath_config cfg = default_config();
+	__u8 buf[PKT_MAX];
+	size_t len = good_tcp(buf);
+	struct iphdr *ip = (struct iphdr *)(buf + ETH_HLEN);
+	struct events evs;
+	struct run r;
+
+	(void)state;
+	cfg.events_rate = 1;
+	cfg.events_burst = 3;
+	dp_load(&cfg);
+	ip->ihl = 4;
+	pkt_fix_ip_csum(ip);
+	for (int i = 0; i < 10; i++) {
+		run(FROM_CONTAINER, buf, len, &r);
+		assert_int_equal(r.verdict, TC_ACT_SHOT);
+	}
+	events_read(&evs);
+	assert_int_equal(evs.n, 3);
+	for (int i = 0; i < evs.n; i++)
+		assert_int_equal(evs.ev[i].reason, DROP_INVALID_HDR);
+	assert_int_equal(metric(DROP_INVALID_HDR, METRIC_DIR_EGRESS), 10);
+	assert_int_equal(metric_any_dir(REASON_EVENTS_SUPPRESSED), 7);
+	{
+		struct event_limit lim[fx.ncpus];
+		__u32 zero = 0;
+		__u64 suppressed = 0;
+
+		assert_int_equal(bpf_map_lookup_elem(MAP(events_limit), &zero, lim), 0);
+		for (int i = 0; i < fx.ncpus; i++)
+			suppressed += lim[i].suppressed;
+		assert_int_equal(suppressed, 7);
+	}
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_pkt_craft_checksums),
+	    T(test_parse_ihl_below_5),
+	    T(test_parse_tot_len_below_ihl),
+	    T(test_parse_tot_len_beyond_packet),
+	    T(test_parse_truncated_tcp),
+	    T(test_parse_truncated_udp),
+	    T(test_parse_truncated_icmp),
+	    T(test_parse_fragments_dropped_from),
+	    T(test_parse_fragments_dropped_to),
+	    T(test_parse_non_ipv4_to_stack),
+	    T(test_parse_unknown_l4_routed),
+	    T(test_parse_ip_options_dnat),
+	    T(test_parse_ip_options_snat),
+	    T(test_ct_tcp_handshake),
+	    T(test_ct_one_sided_not_established),
+	    T(test_ct_fin_rst_close),
+	    T(test_ct_syn_reopens_closing),
+	    T(test_ct_udp_icmp_any),
+	    T(test_ct_default_lifetimes),
+	    T(test_ct_ingress_from_netdev),
+	    T(test_lb_dnat_and_reply),
+	    T(test_lb_udp),
+	    T(test_lb_udp_zero_checksum),
+	    T(test_lb_flow_keeps_backend),
+	    T(test_lb_remote_backend_reply_at_netdev),
+	    T(test_lb_no_backend),
+	    T(test_lb_affinity),
+	    T(test_lb_maglev),
+	    T(test_route_to_local_endpoint),
+	    T(test_route_endpoint_without_mac),
+	    T(test_route_fib_forwarded),
+	    T(test_route_fib_not_forwarded),
+	    T(test_route_host_routing_off),
+	    T(test_masq_tcp),
+	    T(test_masq_udp),
+	    T(test_masq_icmp_echo),
+	    T(test_masq_not_applied),
+	    T(test_masq_disabled),
+	    T(test_masq_no_free_port),
+	    T(test_nodeport_local_backend),
+	    T(test_nodeport_remote_backend_snat),
+	    T(test_nodeport_no_service_to_stack),
+	    T(test_nodeport_ext_local_no_backend),
+	    T(test_event_on_drop),
+	    T(test_event_rate_limited),
+	};
+
+	return cmocka_run_group_tests_name("tc_datapath", tests, group_setup, group_teardown);
+}
