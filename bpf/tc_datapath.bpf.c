@@ -122,10 +122,9 @@ static __always_inline int dp_ct_new(struct dp_ctx *c, __u8 flags, __u16 ct_flag
 
 /* ---- from_container ---------------------------------------------------- */
 
-static __always_inline int route_from_pod(struct dp_ctx *c)
+/* Deliver to local pod @ep, or route by the FIB when there is none. */
+static __always_inline int route_from_pod(struct dp_ctx *c, const struct endpoint_info *ep)
 {
-	const struct endpoint_info *ep = route4_local_pod(c->pkt.daddr);
-
 	if (ep)
 		return route4_to_pod(c, ep);
 	return route4_fib(c);
@@ -134,23 +133,29 @@ static __always_inline int route_from_pod(struct dp_ctx *c)
 static __always_inline int from_container4(struct dp_ctx *c)
 {
 	struct pkt4 *p = &c->pkt;
-	const struct endpoint_info *src;
+	const struct endpoint_info *src, *dst;
 	struct endpoint_key skey = {.address = p->saddr};
-	struct ct4_entry *e;
+	struct ct4_entry *e = NULL;
 	struct ct4_key key;
 	int ret;
+
+	/* Needed for the delivery anyway; it also tells which replies are
+	 * possible, which saves lookups on the reply path. */
+	dst = route4_local_pod(p->daddr);
 
 	/* A flow this pod opened. */
 	ct4_key_fwd(&key, p, CT_EGRESS);
 	e = ct4_lookup(&key);
 	if (e) {
 		ct4_account(c, e, CT_DIR_TX);
-		return route_from_pod(c);
+		return route_from_pod(c, dst);
 	}
-	/* A reply in a flow opened towards this pod (from outside, a
-	 * NodePort or service flow served here), or opened by a local pod. */
+	/* A reply: to a client elsewhere, in a flow opened towards this pod
+	 * (from outside, or a NodePort/service flow served here); to a local
+	 * pod, in a flow that pod opened (pod to pod, or through a service). */
 	ct4_key_rev(&key, p, CT_INGRESS);
-	e = ct4_lookup(&key);
+	if (!dst)
+		e = ct4_lookup(&key);
 	if (!e) {
 		key.flags = CT_EGRESS;
 		e = ct4_lookup(&key);
@@ -160,7 +165,7 @@ static __always_inline int from_container4(struct dp_ctx *c)
 		ret = lb4_rev_dnat(c, e);
 		if (ret)
 			return ret;
-		return route_from_pod(c);
+		return route_from_pod(c, dst);
 	}
 
 	src = bpf_map_lookup_elem(&endpoints, &skey);
@@ -178,13 +183,13 @@ static __always_inline int from_container4(struct dp_ctx *c)
 			ct4_account(c, e, CT_DIR_TX);
 		else if ((ret = dp_ct_new(c, CT_EGRESS, 0, 0, 0)))
 			return ret;
-		return route_from_pod(c);
+		return route_from_pod(c, route4_local_pod(p->daddr));
 	}
 
 	ret = dp_ct_new(c, CT_EGRESS, 0, 0, 0);
 	if (ret)
 		return ret;
-	return route_from_pod(c);
+	return route_from_pod(c, dst);
 }
 
 SEC("tc")

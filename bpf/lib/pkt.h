@@ -144,6 +144,9 @@ static __always_inline int pkt4_parse(struct __sk_buff *skb, struct pkt4 *p)
 		return -DROP_INVALID_HDR;
 	ihl_len = ip->ihl * 4;
 	l3_len = bpf_ntohs(ip->tot_len);
+	/* BIG TCP: a GSO packet over 64 KiB carries tot_len 0. */
+	if (!l3_len && skb->gso_size)
+		l3_len = skb->len - ETH_HLEN;
 	if (l3_len < ihl_len || l3_len > skb->len - ETH_HLEN)
 		return -DROP_INVALID_HDR;
 
