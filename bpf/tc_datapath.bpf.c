@@ -349,14 +349,18 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 {
 	struct pkt4 *p = &c->pkt;
 	const struct endpoint_info *ep;
+	struct endpoint_key ekey;
 	struct ct4_entry *e;
 	struct ct4_key key;
 	bool node_addr, may_lookup;
 	__u16 dport;
 	int ret;
 
-	ep = route4_local_pod(p->daddr);
-	if (ep) {
+	ekey.address = p->daddr;
+	ep = bpf_map_lookup_elem(&endpoints, &ekey);
+	node_addr = (CONFIG.node_ip && p->daddr == CONFIG.node_ip) ||
+		    (ep && (ep->flags & ENDPOINT_F_HOST));
+	if (ep && !node_addr) {
 		/* A flow towards a local pod, or a reply to one it opened. */
 		ct4_key_fwd(&key, p, CT_INGRESS);
 		e = ct4_lookup(&key);
@@ -379,13 +383,18 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 		return route4_to_pod(c, ep);
 	}
 
-	node_addr = is_node_addr(p->daddr);
 	if (node_addr && p->has_ports) {
 		ret = snat4_rev(c);
 		if (ret < 0)
 			return ret;
 		if (ret)
 			return from_netdev_rev_snat(c);
+	} else if (node_addr && p->proto == IPPROTO_ICMP) {
+		ret = snat4_rev_icmp_error(c);
+		if (ret < 0)
+			return ret;
+		if (ret)
+			return route_from_netdev(c);
 	}
 
 	dport = bpf_ntohs(p->dport);

@@ -48,6 +48,8 @@
 #define IPPROTO_ICMP		1
 #define ICMP_ECHOREPLY		0
 #define ICMP_ECHO		8
+#define ICMP_DEST_UNREACH	3
+#define ICMP_TIME_EXCEEDED	11
 
 #define IP_MF			0x2000
 #define IP_OFFSET		0x1fff
@@ -76,7 +78,8 @@ struct pkt4 {
 	__u8 has_ports;		/* TCP, UDP, ICMP echo */
 	__u8 tos;
 	__u8 frag;		/* a fragment (only set when parse returned the frag drop) */
-	__u8 pad[3];
+	__u8 icmp_type;		/* ICMP: the message type */
+	__u8 pad[2];
 };
 
 /* skb->data and skb->data_end, loaded at their own offsets: clang may
@@ -207,6 +210,7 @@ static __always_inline int pkt4_parse(struct __sk_buff *skb, struct pkt4 *p)
 
 		if ((void *)ih + 8 > data_end)
 			return -DROP_INVALID_HDR;
+		p->icmp_type = ih->type;
 		if (ih->type == ICMP_ECHO || ih->type == ICMP_ECHOREPLY) {
 			p->sport = ih->un.echo.id;
 			p->dport = ih->un.echo.id;
