@@ -99,8 +99,8 @@ static __always_inline int dp_parse(struct dp_ctx *c)
 
 /* New flow entry @flags for the packet's tuple, with rev_nat_index from a
  * DNAT done on it. */
-static __always_inline int dp_ct_new(struct dp_ctx *c, __u8 flags, __u16 ct_flags,
-				     __be32 nat_addr, __be16 nat_port)
+static __always_inline int dp_ct_new(struct dp_ctx *c, __u8 flags, __u16 ct_flags, __be32 nat_addr,
+				     __be16 nat_port)
 {
 	struct ct4_entry tmpl = {};
 	struct ct4_key key;
@@ -358,8 +358,8 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 
 	ekey.address = p->daddr;
 	ep = bpf_map_lookup_elem(&endpoints, &ekey);
-	node_addr = (CONFIG.node_ip && p->daddr == CONFIG.node_ip) ||
-		    (ep && (ep->flags & ENDPOINT_F_HOST));
+	node_addr =
+	    (CONFIG.node_ip && p->daddr == CONFIG.node_ip) || (ep && (ep->flags & ENDPOINT_F_HOST));
 	if (ep && !node_addr) {
 		/* A flow towards a local pod, or a reply to one it opened. */
 		ct4_key_fwd(&key, p, CT_INGRESS);
@@ -398,9 +398,8 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 	}
 
 	dport = bpf_ntohs(p->dport);
-	may_lookup = !node_addr ||
-		     (cfg_has(CFG_NODE_PORT) && dport >= cfg_node_port_min() &&
-		      dport <= cfg_node_port_max());
+	may_lookup = !node_addr || (cfg_has(CFG_NODE_PORT) && dport >= cfg_node_port_min() &&
+				    dport <= cfg_node_port_max());
 	ret = lb4_tc_fwd(c, false, may_lookup);
 	if (ret < 0)
 		return ret;

@@ -29,7 +29,7 @@
 #include "metrics.h"
 #include "dp.h"
 
-#define EEXIST	17
+#define EEXIST 17
 
 static __always_inline void nat4_key_fwd(struct nat4_key *key, const struct pkt4 *p, __u8 dir)
 {
