@@ -31,6 +31,22 @@
  * to the stack, which reassembles them: REASON_TO_STACK); at to_netdev when
  * the source is a local pod (the node's own fragments pass, REASON_FORWARDED).
  * Axon keeps no fragment state (as Cilium without fragment tracking).
+ *
+ * Conntrack (include/axon/ct.h), who creates what:
+ *   from_container  CT_EGRESS for a flow the pod opens (post-DNAT tuple for a
+ *                   service, plus the CT_SERVICE pre-DNAT entry);
+ *   from_netdev     CT_INGRESS for a flow towards a local pod or through a
+ *                   service frontend (post-DNAT; CT_F_SNAT with nat_addr/port
+ *                   when sent on to a remote backend), plus CT_SERVICE;
+ *   to_container    CT_INGRESS for a flow the stack delivers to a pod (the
+ *                   node's own connections to it);
+ *   to_netdev       CT_EGRESS gets CT_F_SNAT when masqueraded (created if
+ *                   from_container did not see the flow).
+ * Lookups per packet of an established flow: from the initiator's side one CT
+ * lookup (and one endpoints lookup for the delivery); a service flow's
+ * forward packets the CT_SERVICE entry, its backend and the post-DNAT entry;
+ * replies one or two (the reversed tuple under the flags possible for where
+ * the reply goes). No service lookup for a flow that has its entries.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
