@@ -31,6 +31,22 @@
  * to the stack, which reassembles them: REASON_TO_STACK); at to_netdev when
  * the source is a local pod (the node's own fragments pass, REASON_FORWARDED).
  * Axon keeps no fragment state (as Cilium without fragment tracking).
+ *
+ * Conntrack (include/axon/ct.h), who creates what:
+ *   from_container  CT_EGRESS for a flow the pod opens (post-DNAT tuple for a
+ *                   service, plus the CT_SERVICE pre-DNAT entry);
+ *   from_netdev     CT_INGRESS for a flow towards a local pod or through a
+ *                   service frontend (post-DNAT; CT_F_SNAT with nat_addr/port
+ *                   when sent on to a remote backend), plus CT_SERVICE;
+ *   to_container    CT_INGRESS for a flow the stack delivers to a pod (the
+ *                   node's own connections to it);
+ *   to_netdev       CT_EGRESS gets CT_F_SNAT when masqueraded (created if
+ *                   from_container did not see the flow).
+ * Lookups per packet of an established flow: from the initiator's side one CT
+ * lookup (and one endpoints lookup for the delivery); a service flow's
+ * forward packets the CT_SERVICE entry, its backend and the post-DNAT entry;
+ * replies one or two (the reversed tuple under the flags possible for where
+ * the reply goes). No service lookup for a flow that has its entries.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -99,8 +115,8 @@ static __always_inline int dp_parse(struct dp_ctx *c)
 
 /* New flow entry @flags for the packet's tuple, with rev_nat_index from a
  * DNAT done on it. */
-static __always_inline int dp_ct_new(struct dp_ctx *c, __u8 flags, __u16 ct_flags,
-				     __be32 nat_addr, __be16 nat_port)
+static __always_inline int dp_ct_new(struct dp_ctx *c, __u8 flags, __u16 ct_flags, __be32 nat_addr,
+				     __be16 nat_port)
 {
 	struct ct4_entry tmpl = {};
 	struct ct4_key key;
@@ -122,10 +138,9 @@ static __always_inline int dp_ct_new(struct dp_ctx *c, __u8 flags, __u16 ct_flag
 
 /* ---- from_container ---------------------------------------------------- */
 
-static __always_inline int route_from_pod(struct dp_ctx *c)
+/* Deliver to local pod @ep, or route by the FIB when there is none. */
+static __always_inline int route_from_pod(struct dp_ctx *c, const struct endpoint_info *ep)
 {
-	const struct endpoint_info *ep = route4_local_pod(c->pkt.daddr);
-
 	if (ep)
 		return route4_to_pod(c, ep);
 	return route4_fib(c);
@@ -134,23 +149,29 @@ static __always_inline int route_from_pod(struct dp_ctx *c)
 static __always_inline int from_container4(struct dp_ctx *c)
 {
 	struct pkt4 *p = &c->pkt;
-	const struct endpoint_info *src;
+	const struct endpoint_info *src, *dst;
 	struct endpoint_key skey = {.address = p->saddr};
-	struct ct4_entry *e;
+	struct ct4_entry *e = NULL;
 	struct ct4_key key;
 	int ret;
+
+	/* Needed for the delivery anyway; it also tells which replies are
+	 * possible, which saves lookups on the reply path. */
+	dst = route4_local_pod(p->daddr);
 
 	/* A flow this pod opened. */
 	ct4_key_fwd(&key, p, CT_EGRESS);
 	e = ct4_lookup(&key);
 	if (e) {
 		ct4_account(c, e, CT_DIR_TX);
-		return route_from_pod(c);
+		return route_from_pod(c, dst);
 	}
-	/* A reply in a flow opened towards this pod (from outside, a
-	 * NodePort or service flow served here), or opened by a local pod. */
+	/* A reply: to a client elsewhere, in a flow opened towards this pod
+	 * (from outside, or a NodePort/service flow served here); to a local
+	 * pod, in a flow that pod opened (pod to pod, or through a service). */
 	ct4_key_rev(&key, p, CT_INGRESS);
-	e = ct4_lookup(&key);
+	if (!dst)
+		e = ct4_lookup(&key);
 	if (!e) {
 		key.flags = CT_EGRESS;
 		e = ct4_lookup(&key);
@@ -160,7 +181,7 @@ static __always_inline int from_container4(struct dp_ctx *c)
 		ret = lb4_rev_dnat(c, e);
 		if (ret)
 			return ret;
-		return route_from_pod(c);
+		return route_from_pod(c, dst);
 	}
 
 	src = bpf_map_lookup_elem(&endpoints, &skey);
@@ -178,13 +199,13 @@ static __always_inline int from_container4(struct dp_ctx *c)
 			ct4_account(c, e, CT_DIR_TX);
 		else if ((ret = dp_ct_new(c, CT_EGRESS, 0, 0, 0)))
 			return ret;
-		return route_from_pod(c);
+		return route_from_pod(c, route4_local_pod(p->daddr));
 	}
 
 	ret = dp_ct_new(c, CT_EGRESS, 0, 0, 0);
 	if (ret)
 		return ret;
-	return route_from_pod(c);
+	return route_from_pod(c, dst);
 }
 
 SEC("tc")
@@ -344,14 +365,18 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 {
 	struct pkt4 *p = &c->pkt;
 	const struct endpoint_info *ep;
+	struct endpoint_key ekey;
 	struct ct4_entry *e;
 	struct ct4_key key;
 	bool node_addr, may_lookup;
 	__u16 dport;
 	int ret;
 
-	ep = route4_local_pod(p->daddr);
-	if (ep) {
+	ekey.address = p->daddr;
+	ep = bpf_map_lookup_elem(&endpoints, &ekey);
+	node_addr =
+	    (CONFIG.node_ip && p->daddr == CONFIG.node_ip) || (ep && (ep->flags & ENDPOINT_F_HOST));
+	if (ep && !node_addr) {
 		/* A flow towards a local pod, or a reply to one it opened. */
 		ct4_key_fwd(&key, p, CT_INGRESS);
 		e = ct4_lookup(&key);
@@ -374,19 +399,23 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 		return route4_to_pod(c, ep);
 	}
 
-	node_addr = is_node_addr(p->daddr);
 	if (node_addr && p->has_ports) {
 		ret = snat4_rev(c);
 		if (ret < 0)
 			return ret;
 		if (ret)
 			return from_netdev_rev_snat(c);
+	} else if (node_addr && p->proto == IPPROTO_ICMP) {
+		ret = snat4_rev_icmp_error(c);
+		if (ret < 0)
+			return ret;
+		if (ret)
+			return route_from_netdev(c);
 	}
 
 	dport = bpf_ntohs(p->dport);
-	may_lookup = !node_addr ||
-		     (cfg_has(CFG_NODE_PORT) && dport >= cfg_node_port_min() &&
-		      dport <= cfg_node_port_max());
+	may_lookup = !node_addr || (cfg_has(CFG_NODE_PORT) && dport >= cfg_node_port_min() &&
+				    dport <= cfg_node_port_max());
 	ret = lb4_tc_fwd(c, false, may_lookup);
 	if (ret < 0)
 		return ret;

@@ -31,11 +31,11 @@
 #include "metrics.h"
 #include "dp.h"
 
-#define CT_DIR_TX	0	/* packet from the initiator */
-#define CT_DIR_RX	1	/* packet from the responder */
+#define CT_DIR_TX 0 /* packet from the initiator */
+#define CT_DIR_RX 1 /* packet from the responder */
 
-#define CT_F_CLOSING	(CT_F_TX_CLOSING | CT_F_RX_CLOSING)
-#define CT_F_TCP_STATE	(CT_F_CLOSING | CT_F_SEEN_NON_SYN | CT_F_TX_NON_SYN | CT_F_RX_NON_SYN)
+#define CT_F_CLOSING   (CT_F_TX_CLOSING | CT_F_RX_CLOSING)
+#define CT_F_TCP_STATE (CT_F_CLOSING | CT_F_SEEN_NON_SYN | CT_F_TX_NON_SYN | CT_F_RX_NON_SYN)
 
 static __always_inline void ct4_key_fwd(struct ct4_key *key, const struct pkt4 *p, __u8 flags)
 {

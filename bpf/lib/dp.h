@@ -26,21 +26,21 @@
 struct dp_ctx {
 	struct __sk_buff *skb;
 	struct pkt4 pkt;
-	struct ct4_entry *ct;	/* the flow's entry, when one was found or made */
-	__u32 len;		/* skb->len at entry: the bytes counted */
-	__u32 now;		/* CLOCK_MONOTONIC seconds */
+	struct ct4_entry *ct; /* the flow's entry, when one was found or made */
+	__u32 len;	      /* skb->len at entry: the bytes counted */
+	__u32 now;	      /* CLOCK_MONOTONIC seconds */
 	__u32 src_identity;
 	__u32 dst_identity;
-	__u32 ifindex_out;	/* device the packet is redirected to, 0 if none */
-	__u32 rev_nat_index;	/* service of a DNAT done on this packet */
-	__u8 dir;		/* enum axon_metric_dir of the program */
-	__u8 reason;		/* reason of the final (non-drop) verdict */
-	__u8 translated;	/* the packet was NATed here: route it, do not pass it up */
-	__u8 node_port;		/* the DNAT was of a NodePort frontend */
-	__u8 ct_new;		/* the flow's entry was created by this packet */
+	__u32 ifindex_out;   /* device the packet is redirected to, 0 if none */
+	__u32 rev_nat_index; /* service of a DNAT done on this packet */
+	__u8 dir;	     /* enum axon_metric_dir of the program */
+	__u8 reason;	     /* reason of the final (non-drop) verdict */
+	__u8 translated;     /* the packet was NATed here: route it, do not pass it up */
+	__u8 node_port;	     /* the DNAT was of a NodePort frontend */
+	__u8 ct_new;	     /* the flow's entry was created by this packet */
 };
 
-#define NSEC_PER_SEC	1000000000ULL
+#define NSEC_PER_SEC 1000000000ULL
 
 static __always_inline __u32 cfg_ct_lifetime_tcp(void)
 {

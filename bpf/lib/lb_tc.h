@@ -40,8 +40,8 @@
 #include "metrics.h"
 #include "conntrack.h"
 
-#define LB_NOT_SERVICE	0
-#define LB_TRANSLATED	1
+#define LB_NOT_SERVICE 0
+#define LB_TRANSLATED  1
 
 static __always_inline __u32 lb_rol32(__u32 word, unsigned int shift)
 {
@@ -61,13 +61,20 @@ static __always_inline __u32 lb4_flow_hash(const struct pkt4 *p)
 	b = p->daddr + 0xdeadbeef + (3 << 2) + p->proto;
 	c = ((__u32)p->sport | ((__u32)p->dport << 16)) + 0xdeadbeef + (3 << 2) + p->proto;
 	/* __jhash_final */
-	c ^= b; c -= lb_rol32(b, 14);
-	a ^= c; a -= lb_rol32(c, 11);
-	b ^= a; b -= lb_rol32(a, 25);
-	c ^= b; c -= lb_rol32(b, 16);
-	a ^= c; a -= lb_rol32(c, 4);
-	b ^= a; b -= lb_rol32(a, 14);
-	c ^= b; c -= lb_rol32(b, 24);
+	c ^= b;
+	c -= lb_rol32(b, 14);
+	a ^= c;
+	a -= lb_rol32(c, 11);
+	b ^= a;
+	b -= lb_rol32(a, 25);
+	c ^= b;
+	c -= lb_rol32(b, 16);
+	a ^= c;
+	a -= lb_rol32(c, 4);
+	b ^= a;
+	b -= lb_rol32(a, 14);
+	c ^= b;
+	c -= lb_rol32(b, 24);
 	return c;
 }
 
@@ -78,8 +85,8 @@ static __always_inline bool lb4_svc_two_scopes(const struct lb4_service *svc)
 
 /* The service entry for the packet's destination, @key left pointing at its
  * scope. @internal: the client is a pod of this node. */
-static __always_inline const struct lb4_service *
-lb4_tc_lookup(struct lb4_key *key, const struct pkt4 *p, bool internal)
+static __always_inline const struct lb4_service *lb4_tc_lookup(struct lb4_key *key,
+							       const struct pkt4 *p, bool internal)
 {
 	const struct lb4_service *svc, *isvc;
 
@@ -110,8 +117,9 @@ static __always_inline int lb4_tc_select(struct dp_ctx *c, struct lb4_key *key,
 	__u32 backend_id = 0;
 
 	if (!count)
-		return svc->flags & (SVC_FLAG_EXT_LOCAL | SVC_FLAG_INT_LOCAL) ?
-			       -DROP_NO_LOCAL_BACKEND : -DROP_NO_SERVICE_BACKEND;
+		return svc->flags & (SVC_FLAG_EXT_LOCAL | SVC_FLAG_INT_LOCAL)
+			   ? -DROP_NO_LOCAL_BACKEND
+			   : -DROP_NO_SERVICE_BACKEND;
 
 	if (svc->flags & SVC_FLAG_AFFINITY) {
 		akey.client = p->saddr;

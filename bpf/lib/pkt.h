@@ -31,52 +31,55 @@
 #include "common.h"
 
 #ifndef offsetof
-#define offsetof(type, member)	__builtin_offsetof(type, member)
+#define offsetof(type, member) __builtin_offsetof(type, member)
 #endif
 
 #ifndef TC_ACT_OK
-#define TC_ACT_OK		0
-#define TC_ACT_SHOT		2
-#define TC_ACT_REDIRECT		7
+#define TC_ACT_OK	0
+#define TC_ACT_SHOT	2
+#define TC_ACT_REDIRECT 7
 #endif
 
-#define ETH_HLEN		14
-#define ETH_ALEN		6
-#define ETH_P_IP		0x0800
-#define AF_INET			2
+#define ETH_HLEN 14
+#define ETH_ALEN 6
+#define ETH_P_IP 0x0800
+#define AF_INET	 2
 
-#define IPPROTO_ICMP		1
-#define ICMP_ECHOREPLY		0
-#define ICMP_ECHO		8
+#define IPPROTO_ICMP	   1
+#define ICMP_ECHOREPLY	   0
+#define ICMP_ECHO	   8
+#define ICMP_DEST_UNREACH  3
+#define ICMP_TIME_EXCEEDED 11
 
-#define IP_MF			0x2000
-#define IP_OFFSET		0x1fff
+#define IP_MF	  0x2000
+#define IP_OFFSET 0x1fff
 
-#define TH_FIN			0x01
-#define TH_SYN			0x02
-#define TH_RST			0x04
-#define TH_ACK			0x10
+#define TH_FIN 0x01
+#define TH_SYN 0x02
+#define TH_RST 0x04
+#define TH_ACK 0x10
 
 /* pkt4_parse(): not an IPv4 frame (positive, never a TC_ACT_* the programs return). */
-#define PKT_NOT_IPV4		0x100
+#define PKT_NOT_IPV4 0x100
 
-#define IP4_OFF_CHECK		(ETH_HLEN + offsetof(struct iphdr, check))
-#define IP4_OFF_SADDR		(ETH_HLEN + offsetof(struct iphdr, saddr))
-#define IP4_OFF_DADDR		(ETH_HLEN + offsetof(struct iphdr, daddr))
+#define IP4_OFF_CHECK (ETH_HLEN + offsetof(struct iphdr, check))
+#define IP4_OFF_SADDR (ETH_HLEN + offsetof(struct iphdr, saddr))
+#define IP4_OFF_DADDR (ETH_HLEN + offsetof(struct iphdr, daddr))
 
 struct pkt4 {
 	__be32 saddr;
 	__be32 daddr;
-	__be16 sport;		/* ICMP echo: identifier */
-	__be16 dport;		/* ICMP echo: identifier */
-	__u16 l4_off;		/* from the start of the frame: 14 + ihl * 4 */
-	__u16 tot_len;		/* IPv4 total length, host order */
-	__u8 proto;		/* IPPROTO_* */
-	__u8 tcp_flags;		/* TH_* of a TCP segment */
-	__u8 has_ports;		/* TCP, UDP, ICMP echo */
+	__be16 sport;	/* ICMP echo: identifier */
+	__be16 dport;	/* ICMP echo: identifier */
+	__u16 l4_off;	/* from the start of the frame: 14 + ihl * 4 */
+	__u16 tot_len;	/* IPv4 total length, host order */
+	__u8 proto;	/* IPPROTO_* */
+	__u8 tcp_flags; /* TH_* of a TCP segment */
+	__u8 has_ports; /* TCP, UDP, ICMP echo */
 	__u8 tos;
-	__u8 frag;		/* a fragment (only set when parse returned the frag drop) */
-	__u8 pad[3];
+	__u8 frag;	/* a fragment (only set when parse returned the frag drop) */
+	__u8 icmp_type; /* ICMP: the message type */
+	__u8 pad[2];
 };
 
 /* skb->data and skb->data_end, loaded at their own offsets: clang may
@@ -144,6 +147,9 @@ static __always_inline int pkt4_parse(struct __sk_buff *skb, struct pkt4 *p)
 		return -DROP_INVALID_HDR;
 	ihl_len = ip->ihl * 4;
 	l3_len = bpf_ntohs(ip->tot_len);
+	/* BIG TCP: a GSO packet over 64 KiB carries tot_len 0. */
+	if (!l3_len && skb->gso_size)
+		l3_len = skb->len - ETH_HLEN;
 	if (l3_len < ihl_len || l3_len > skb->len - ETH_HLEN)
 		return -DROP_INVALID_HDR;
 
@@ -204,6 +210,7 @@ static __always_inline int pkt4_parse(struct __sk_buff *skb, struct pkt4 *p)
 
 		if ((void *)ih + 8 > data_end)
 			return -DROP_INVALID_HDR;
+		p->icmp_type = ih->type;
 		if (ih->type == ICMP_ECHO || ih->type == ICMP_ECHOREPLY) {
 			p->sport = ih->un.echo.id;
 			p->dport = ih->un.echo.id;

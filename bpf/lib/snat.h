@@ -29,7 +29,7 @@
 #include "metrics.h"
 #include "dp.h"
 
-#define EEXIST	17
+#define EEXIST 17
 
 static __always_inline void nat4_key_fwd(struct nat4_key *key, const struct pkt4 *p, __u8 dir)
 {
@@ -124,6 +124,81 @@ static __always_inline int snat4_rev(struct dp_ctx *c)
 	ret = pkt4_set_dst(c->skb, &c->pkt, e->to_addr, e->to_port);
 	if (ret)
 		return ret;
+	c->translated = 1;
+	metrics_count(REASON_REV_SNAT, c->dir, c->len);
+	return 1;
+}
+
+/*
+ * An ICMP error (destination unreachable, e.g. fragmentation needed, or time
+ * exceeded) about a packet a masqueraded pod sent: its quoted header carries
+ * the node's address and NAT port, so the pod would never match it to its
+ * socket. Restores the outer destination and the quoted source to the pod's
+ * (the quoted IPv4 checksum fixed, the ICMP checksum following the quoted
+ * port; a quoted UDP checksum is left as it is: receivers do not check it).
+ * Returns 1 if translated, 0 if not ours (or not for a local pod: those go to
+ * the stack), or a drop.
+ */
+static __always_inline int snat4_rev_icmp_error(struct dp_ctx *c)
+{
+	struct pkt4 *p = &c->pkt;
+	__u32 in_off = p->l4_off + 8, icmp_csum = p->l4_off + offsetof(struct icmphdr, checksum);
+	const struct endpoint_info *ep;
+	struct endpoint_key ekey = {};
+	struct nat4_entry *e;
+	struct nat4_key key;
+	struct iphdr inner;
+	__be16 ports[2];
+	__u32 port_off;
+
+	if (p->icmp_type != ICMP_DEST_UNREACH && p->icmp_type != ICMP_TIME_EXCEEDED)
+		return 0;
+	if (bpf_skb_load_bytes(c->skb, in_off, &inner, sizeof(inner)))
+		return 0;
+	if (inner.version != 4 || inner.ihl != 5 || inner.saddr != p->daddr)
+		return 0;
+	port_off = in_off + sizeof(inner);
+	if (inner.protocol == IPPROTO_ICMP)
+		port_off += offsetof(struct icmphdr, un.echo.id);
+	else if (inner.protocol != IPPROTO_TCP && inner.protocol != IPPROTO_UDP)
+		return 0;
+	if (bpf_skb_load_bytes(c->skb, port_off, ports, sizeof(ports)))
+		return 0;
+	if (inner.protocol == IPPROTO_ICMP)
+		ports[1] = ports[0];
+
+	/* The reply tuple of the quoted packet is the NAT_DIR_INGRESS key. */
+	key.saddr = inner.daddr;
+	key.daddr = inner.saddr;
+	key.sport = ports[1];
+	key.dport = ports[0];
+	key.nexthdr = inner.protocol;
+	key.dir = NAT_DIR_INGRESS;
+	key.pad = 0;
+	e = bpf_map_lookup_elem(&nat4, &key);
+	if (!e)
+		return 0;
+	ekey.address = e->to_addr;
+	ep = bpf_map_lookup_elem(&endpoints, &ekey);
+	if (!ep || (ep->flags & ENDPOINT_F_HOST))
+		return 0;
+
+	/* Quoted source address: its header checksum follows, so the quoted
+	 * header still sums to the same and the ICMP checksum is unchanged. */
+	if (bpf_l3_csum_replace(c->skb, in_off + offsetof(struct iphdr, check), inner.saddr,
+				e->to_addr, sizeof(e->to_addr)))
+		return -DROP_CSUM_UPDATE;
+	if (bpf_skb_store_bytes(c->skb, in_off + offsetof(struct iphdr, saddr), &e->to_addr,
+				sizeof(e->to_addr), 0))
+		return -DROP_CSUM_UPDATE;
+	/* Quoted source port (echo identifier). */
+	if (bpf_l4_csum_replace(c->skb, icmp_csum, ports[0], e->to_port, sizeof(e->to_port)))
+		return -DROP_CSUM_UPDATE;
+	if (bpf_skb_store_bytes(c->skb, port_off, &e->to_port, sizeof(e->to_port), 0))
+		return -DROP_CSUM_UPDATE;
+	/* Outer destination (ICMP has no pseudo header). */
+	if (pkt4_set_addr(c->skb, p, false, e->to_addr))
+		return -DROP_CSUM_UPDATE;
 	c->translated = 1;
 	metrics_count(REASON_REV_SNAT, c->dir, c->len);
 	return 1;

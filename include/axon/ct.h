@@ -62,6 +62,9 @@ struct ct4_entry {
 	__u32 backend_id;	/* CT_SERVICE: backend chosen for the flow */
 	__u32 src_identity;	/* identity of the source at creation */
 	__u32 last_report;	/* second of the last trace event for the flow */
+	/* CT_F_SNAT: the flow's nat4 pair is EGRESS = this entry's key tuple,
+	 * INGRESS = (saddr key.daddr, daddr nat_addr, sport key.dport, dport
+	 * nat_port; ICMP echo: sport nat_port too). */
 	__be32 nat_addr;	/* CT_F_SNAT: the address the source was translated to */
 	__be16 nat_port;	/* CT_F_SNAT: the port it was translated to */
 	__u16 ifindex;		/* reserved */
