@@ -79,7 +79,8 @@ struct pkt4 {
 	__u8 tos;
 	__u8 frag;	/* a fragment (only set when parse returned the frag drop) */
 	__u8 icmp_type; /* ICMP: the message type */
-	__u8 pad[2];
+	__u8 ttl;
+	__u8 pad;
 };
 
 /* skb->data and skb->data_end, loaded at their own offsets: clang may
@@ -157,6 +158,7 @@ static __always_inline int pkt4_parse(struct __sk_buff *skb, struct pkt4 *p)
 	p->daddr = ip->daddr;
 	p->proto = ip->protocol;
 	p->tos = ip->tos;
+	p->ttl = ip->ttl;
 	p->tot_len = l3_len;
 	p->l4_off = ETH_HLEN + ihl_len;
 	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
@@ -297,6 +299,22 @@ static __always_inline int pkt4_set_port(struct __sk_buff *skb, struct pkt4 *p, 
 	} else {
 		p->dport = port;
 	}
+	return 0;
+}
+
+/* Decrement the TTL of a packet routed on to another host (checksum fixed). */
+static __always_inline int pkt4_dec_ttl(struct __sk_buff *skb, struct pkt4 *p)
+{
+	/* TTL and protocol share the 16-bit word the checksum sees. */
+	__be16 old = bpf_htons(((__u16)p->ttl << 8) | p->proto);
+	__be16 new = bpf_htons(((__u16)(p->ttl - 1) << 8) | p->proto);
+	__u8 ttl = p->ttl - 1;
+
+	if (bpf_l3_csum_replace(skb, IP4_OFF_CHECK, old, new, sizeof(new)))
+		return -DROP_CSUM_UPDATE;
+	if (bpf_skb_store_bytes(skb, ETH_HLEN + offsetof(struct iphdr, ttl), &ttl, 1, 0))
+		return -DROP_CSUM_UPDATE;
+	p->ttl = ttl;
 	return 0;
 }
 

@@ -11,10 +11,11 @@
  * - route4_fib(): bpf_fib_lookup (input lookup on skb->ingress_ifindex, or
  *   skb->ifindex when that is 0; no flags). SUCCESS: bpf_redirect_neigh(
  *   fib ifindex, NULL); NO_NEIGH: bpf_redirect_neigh with the FIB's nexthop;
- *   both TC_ACT_REDIRECT, REASON_FIB_FORWARDED. Any other result (local
- *   destination, forwarding disabled, unreachable, blackhole, MTU, errors):
- *   TC_ACT_OK, REASON_TO_STACK. The TTL is not decremented (as the kernel's
- *   own bpf_redirect_neigh users that do not, e.g. a plain veth hop).
+ *   both TC_ACT_REDIRECT, REASON_FIB_FORWARDED, the TTL decremented as by
+ *   any router (a TTL of 1 or less goes to the stack, which answers with
+ *   time exceeded). Any other result (local destination, forwarding
+ *   disabled, unreachable, blackhole, MTU, errors): TC_ACT_OK,
+ *   REASON_TO_STACK. Delivery into a local pod keeps the TTL (one L2 hop).
  * - route4_to_stack(): TC_ACT_OK, REASON_TO_STACK.
  * With CFG_HOST_ROUTING off, route4_to_pod() and route4_fib() hand the packet
  * to the stack instead.
@@ -94,6 +95,15 @@ static __always_inline int route4_fib(struct dp_ctx *c)
 	fib.ifindex = c->skb->ingress_ifindex ?: c->skb->ifindex;
 
 	ret = bpf_fib_lookup(c->skb, &fib, sizeof(fib), 0);
+	if ((ret == BPF_FIB_LKUP_RET_SUCCESS || ret == BPF_FIB_LKUP_RET_NO_NEIGH) &&
+	    c->pkt.ttl <= 1)
+		return route4_to_stack(c);
+	if (ret == BPF_FIB_LKUP_RET_SUCCESS || ret == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		int err = pkt4_dec_ttl(c->skb, &c->pkt);
+
+		if (err)
+			return err;
+	}
 	if (ret == BPF_FIB_LKUP_RET_SUCCESS) {
 		ret = bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
 	} else if (ret == BPF_FIB_LKUP_RET_NO_NEIGH) {
