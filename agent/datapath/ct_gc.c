@@ -9,6 +9,7 @@
  * may be missed until the next one, which is harmless.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <time.h>
 #include <bpf/bpf.h>
@@ -76,6 +77,10 @@ static int nat_pair_delete(int nat_fd, const struct ct4_key *ct, const struct ct
 
 	if (nat_fd < 0)
 		return 0;
+	/* ICMP echo: the identifier plays both ports, and the reply carries
+	 * the translated one in both. */
+	if (ct->nexthdr == IPPROTO_ICMP)
+		ingress.sport = e->nat_port;
 	if (!bpf_map_delete_elem(nat_fd, &egress))
 		n++;
 	if (!bpf_map_lookup_elem(nat_fd, &ingress, &val) && val.to_addr == ct->saddr &&
