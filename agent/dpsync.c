@@ -234,11 +234,7 @@ void agent_datapath_close(struct agent *a)
 		return;		/* never initialized */
 	route_sync_destroy(&d->routes);
 	ep_reconciler_destroy(&d->ep);
-	if (d->attached.buckets) {
-		for (struct ht_entry *e = ht_first(&d->attached); e; e = ht_next(&d->attached, e))
-			free(e->value);
-		ht_destroy(&d->attached);
-	}
+	ht_destroy_with(&d->attached, free);
 	for (int i = 0; i < EP_MAP__NR; i++)
 		if (d->ep_maps.fd[i] >= 0)
 			close(d->ep_maps.fd[i]);

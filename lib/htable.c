@@ -30,6 +30,15 @@ int ht_init(struct htable *h)
 	return 0;
 }
 
+void ht_destroy_with(struct htable *h, void (*free_value)(void *))
+{
+	if (!h->buckets)
+		return;
+	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
+		free_value(e->value);
+	ht_destroy(h);
+}
+
 void ht_destroy(struct htable *h)
 {
 	if (!h->buckets)

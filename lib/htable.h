@@ -29,6 +29,9 @@ struct htable {
 int ht_init(struct htable *h);
 /* Frees entries; values are the caller's (free them first, e.g. by iterating). */
 void ht_destroy(struct htable *h);
+/* Frees every value with @free_value, then the table. Safe on a zeroed,
+ * never-initialized table. */
+void ht_destroy_with(struct htable *h, void (*free_value)(void *));
 
 void *ht_get(const struct htable *h, const void *key, size_t klen);
 /* Insert or replace. On replace, *old (if non-NULL) receives the previous

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
+#include "backoff.h"
 #include "addr.h"
 #include "log.h"
 #include "reconcile.h"
@@ -29,21 +30,12 @@ int ep_reconciler_init(struct ep_reconciler *r, const struct ep_map_ops *ops, vo
 	return 0;
 }
 
-static void free_all(struct htable *h)
-{
-	if (!h->buckets)
-		return;
-	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
-		free(e->value);
-	ht_destroy(h);
-}
-
 void ep_reconciler_destroy(struct ep_reconciler *r)
 {
-	free_all(&r->ipcache);
-	free_all(&r->endpoints);
-	free_all(&r->pending);
-	free_all(&r->failures);
+	ht_destroy_with(&r->ipcache, free);
+	ht_destroy_with(&r->endpoints, free);
+	ht_destroy_with(&r->pending, free);
+	ht_destroy_with(&r->failures, free);
 }
 
 static const char *errstr(int err)
@@ -370,11 +362,9 @@ int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms
 		/* Pending devices are also looked up again on a slow retry, in
 		 * case a netlink notification was missed. */
 		r->backoff_attempts += failing ? 1 : 0;
-		delay = failing ? (uint64_t)r->backoff_base_ms
-					  << (r->backoff_attempts < 16 ? r->backoff_attempts - 1 : 15)
+		delay = failing ? backoff_delay_ms(r->backoff_base_ms, r->backoff_max_ms,
+						   r->backoff_attempts)
 				: r->backoff_max_ms;
-		if (delay > r->backoff_max_ms)
-			delay = r->backoff_max_ms;
 		r->next_retry_ms = now_ms + delay;
 	} else {
 		r->backoff_attempts = 0;

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 
+#include "backoff.h"
 #include "axon/lb.h"
 #include "axon/maps.h"
 #include "addr.h"
@@ -73,14 +74,6 @@ int lb_reconciler_init(struct lb_reconciler *r, const struct lb_map_ops *ops, vo
 	return 0;
 }
 
-static void free_values(struct htable *h, void (*fn)(void *))
-{
-	if (!h->buckets)
-		return;
-	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
-		fn(e->value);
-}
-
 static void frontend_free(void *p)
 {
 	struct lb_frontend *rf = p;
@@ -100,19 +93,13 @@ static void fe_list_free(void *p)
 
 void lb_reconciler_destroy(struct lb_reconciler *r)
 {
-	free_values(&r->frontends, frontend_free);
-	free_values(&r->backends, free);
-	free_values(&r->by_service, fe_list_free);
-	free_values(&r->failures, free);
-	free_values(&r->orphan_revnat, free);
-	free_values(&r->orphan_maglev, free);
-	ht_destroy(&r->frontends);
-	ht_destroy(&r->backends);
+	ht_destroy_with(&r->frontends, frontend_free);
+	ht_destroy_with(&r->backends, free);
 	ht_destroy(&r->backends_by_id);
-	ht_destroy(&r->by_service);
-	ht_destroy(&r->failures);
-	ht_destroy(&r->orphan_revnat);
-	ht_destroy(&r->orphan_maglev);
+	ht_destroy_with(&r->by_service, fe_list_free);
+	ht_destroy_with(&r->failures, free);
+	ht_destroy_with(&r->orphan_revnat, free);
+	ht_destroy_with(&r->orphan_maglev, free);
 	free(r->revnat_used);
 	r->revnat_used = NULL;
 }
@@ -732,9 +719,7 @@ static void failure_set(struct lb_reconciler *r, const char *key, int err, const
 	f->err = err;
 	snprintf(f->msg, sizeof(f->msg), "%s", msg);
 	f->attempts++;
-	delay = (uint64_t)r->backoff_base_ms << (f->attempts < 16 ? f->attempts - 1 : 15);
-	if (delay > r->backoff_max_ms)
-		delay = r->backoff_max_ms;
+	delay = backoff_delay_ms(r->backoff_base_ms, r->backoff_max_ms, f->attempts);
 	f->next_retry_ms = lb_now_ms() + delay;
 	pr_warn("service not realized", "service=%s error=\"%s\" attempt=%u retry_in_ms=%llu", key,
 		msg, f->attempts, (unsigned long long)delay);
@@ -1021,6 +1006,29 @@ int lb_reconciler_restore(struct lb_reconciler *r)
 	return 0;
 }
 
+/* Delete the Maglev tables no frontend owns (found in the pinned map at
+ * restore). Returns 0, or -EIO when some delete failed (kept for the next
+ * sweep). */
+static int orphan_maglev_sweep(struct lb_reconciler *r)
+{
+	struct ht_entry *e;
+	int err = 0;
+
+	for (e = ht_first(&r->orphan_maglev); e;) {
+		__u32 id;
+
+		memcpy(&id, e->key, sizeof(id));
+		if (map_delete(r, LB_MAP_MAGLEV, &id)) {
+			err = -EIO;
+			e = ht_next(&r->orphan_maglev, e);
+			continue;
+		}
+		free(e->value);
+		e = ht_del_iter(&r->orphan_maglev, e);
+	}
+	return err;
+}
+
 int lb_reconciler_restore_maglev(struct lb_reconciler *r)
 {
 	struct ht_entry *e;
@@ -1040,17 +1048,8 @@ int lb_reconciler_restore_maglev(struct lb_reconciler *r)
 		free(ht_del(&r->orphan_maglev, &rf->rev_nat, sizeof(rf->rev_nat)));
 	}
 	/* After the prune nobody else removes tables no frontend owns. */
-	for (e = ht_first(&r->orphan_maglev); e && r->pruned;) {
-		__u32 id;
-
-		memcpy(&id, e->key, sizeof(id));
-		if (map_delete(r, LB_MAP_MAGLEV, &id)) {
-			e = ht_next(&r->orphan_maglev, e);
-			continue;
-		}
-		free(e->value);
-		e = ht_del_iter(&r->orphan_maglev, e);
-	}
+	if (r->pruned)
+		orphan_maglev_sweep(r);
 	return 0;
 }
 
@@ -1088,18 +1087,8 @@ int lb_reconciler_prune(struct lb_reconciler *r)
 		free(e->value);
 		e = ht_del_iter(&r->orphan_revnat, e);
 	}
-	for (e = ht_first(&r->orphan_maglev); e;) {
-		__u32 id;
-
-		memcpy(&id, e->key, sizeof(id));
-		if (map_delete(r, LB_MAP_MAGLEV, &id)) {
-			first_err = first_err ? first_err : -EIO;
-			e = ht_next(&r->orphan_maglev, e);
-			continue;
-		}
-		free(e->value);
-		e = ht_del_iter(&r->orphan_maglev, e);
-	}
+	if (orphan_maglev_sweep(r))
+		first_err = first_err ? first_err : -EIO;
 	r->pruned = true;
 	backends_sweep(r);
 	if (pruned)

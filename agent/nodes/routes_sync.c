@@ -5,6 +5,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "routes_sync.h"
 
@@ -78,19 +79,10 @@ int route_sync_init(struct route_sync *rs, const struct route_ops *ops, void *ct
 	return err;
 }
 
-static void free_all(struct htable *h)
-{
-	if (!h->buckets)
-		return;
-	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
-		free(e->value);
-	ht_destroy(h);
-}
-
 void route_sync_destroy(struct route_sync *rs)
 {
-	free_all(&rs->routes);
-	free_all(&rs->failures);
+	ht_destroy_with(&rs->routes, free);
+	ht_destroy_with(&rs->failures, free);
 }
 
 static struct ipv4_prefix pfx_key(const struct ipv4_prefix *p)
@@ -297,9 +289,9 @@ int route_sync_run(struct route_sync *rs, const struct store *s, uint64_t now_ms
 out:
 	free(want);
 	if (failing) {
-		uint64_t delay = 500ull << (rs->attempts < 6 ? rs->attempts : 6);
+		/* The endpoints reconciler's schedule: 500 ms doubling to 30 s. */
+		uint64_t delay = backoff_delay_ms(500, 30000, ++rs->attempts);
 
-		rs->attempts++;
 		rs->next_retry_ms = now_ms + delay;
 	} else {
 		rs->attempts = 0;
