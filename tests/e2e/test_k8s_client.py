@@ -287,6 +287,8 @@ def test_watch_resumes_from_last_rv_without_relist(plain_api, dumps):
     c = plain_api.client()
     d = dumps(plain_args(plain_api), [SERVICES])
     d.wait_line("SYNCED services")
+    # SYNCED is printed when the LIST is complete; the WATCH request follows it.
+    wait_for(lambda: c.stats()["watches"]["started"].get("services"), what="first watch")
     stats = c.stats()
     lists, watches = stats["requests"]["services"]["list"], stats["watches"]["started"]["services"]
 
