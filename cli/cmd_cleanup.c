@@ -13,10 +13,11 @@
 
 static void cleanup_text(const cJSON *doc)
 {
-	printf("removed %d link(s), %d map(s) and %d legacy tc filter(s) under %s\n",
+	printf("detached %d tc attachment(s) (tcx links and legacy filters); removed %d other "
+	       "link(s) and %d map(s) under %s\n",
+	       cJSON_GetObjectItem(doc, "tc_attachments")->valueint,
 	       cJSON_GetObjectItem(doc, "links")->valueint,
 	       cJSON_GetObjectItem(doc, "maps")->valueint,
-	       cJSON_GetObjectItem(doc, "tc_filters")->valueint,
 	       cJSON_GetObjectItem(doc, "bpf_root")->valuestring);
 }
 
@@ -39,7 +40,8 @@ int cmd_cleanup(int argc, char **argv)
 				 cli.socket_path);
 	}
 	cJSON_Delete(probe);
-	/* Counts tcx links it unpins too; bpffs_flush then finds fewer. */
+	/* Counts the tcx links it unpins as well as legacy filters; bpffs_flush
+	 * then finds only the socket-hook links. */
 	filters = tc_detach_all(&tc);
 	if (filters < 0)
 		return cli_error("cleanup of tc attachments incomplete: %s", strerror(-filters));
@@ -48,7 +50,7 @@ int cmd_cleanup(int argc, char **argv)
 		return cli_error("cleanup of %s incomplete: %s", cli.bpf_root, strerror(-err));
 	doc = cJSON_CreateObject();
 	cJSON_AddStringToObject(doc, "bpf_root", cli.bpf_root);
-	cJSON_AddNumberToObject(doc, "tc_filters", filters);
+	cJSON_AddNumberToObject(doc, "tc_attachments", filters);
 	cJSON_AddNumberToObject(doc, "links", links);
 	cJSON_AddNumberToObject(doc, "maps", maps);
 	return cli_print(doc, cleanup_text);

@@ -207,7 +207,7 @@ static void status_text(const cJSON *doc)
 		printf("  %-22s%-20s%s\n", str(o, "hook"), str(o, "program"), str(o, "target"));
 	printf("%-18s\n", "Modules:");
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(doc, "modules"))
-		printf("  %-16s%-9s %s\n", str(o, "name"), str(o, "health"), str(o, "message"));
+		printf("  %-21s %-9s %s\n", str(o, "name"), str(o, "health"), str(o, "message"));
 	extra_sections_text(doc);
 	if (!verbose) {
 		if (cJSON_GetArraySize(unrealized))

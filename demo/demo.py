@@ -1,10 +1,16 @@
 #!/usr/bin/python3
 """Axon on a local demo node.
 
-Builds a node out of network namespaces (three backend pods, one client pod),
-starts the test apiserver with a few Services and EndpointSlices, starts the
-agent against it, and shows a Service being reached, its backends changing
-and traffic following. Everything it creates is removed on exit, Ctrl-C too.
+Builds a node out of network namespaces: a node namespace with a native device on a
+"world" network (a bridge in a namespace of its own, which also plays a remote
+client), three backend pods and one client pod behind it. Starts the test apiserver
+with the node's Node and CiliumEndpointSlices and a few Services, starts the agent
+with --devices on the node's native device, and shows what it does with real
+traffic: socket LB for a pod in the hooked cgroup, tc DNAT for a client outside
+it, pod to pod with bpf_redirect_peer (the destination's host-side device never
+transmits), NodePort from the world, conntrack and verdict counters, backends
+changing under traffic, and the datapath staying when the agent stops. Everything
+it creates is removed on exit, Ctrl-C too.
 """
 
 import os
@@ -18,12 +24,11 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO / "tests" / "lib"))
 
 import k8s  # noqa: E402
-from harness import Agent, serve, tcp, udp  # noqa: E402
-from netlab import NetLab, wait_for  # noqa: E402
+from harness import Agent, serve, tcp, udp, wait_attached  # noqa: E402
+from netlab import WORLD_IP, NetLab, wait_for  # noqa: E402
 
 BOLD = "\033[1m" if sys.stdout.isatty() else ""
 RESET = "\033[0m" if sys.stdout.isatty() else ""
-PORTS = [("http", 80, "TCP"), ("dns", 53, "UDP")]
 EPS_PORTS = [("http", 8080, "TCP"), ("dns", 5353, "UDP")]
 
 
@@ -32,8 +37,9 @@ def step(text):
 
 
 def show(cmd, result):
+    """Print an agentctl command and its output (a CompletedProcess or the text)."""
     print(f"$ agentctl {cmd}")
-    print(result.stdout.rstrip())
+    print((result if isinstance(result, str) else result.stdout).rstrip())
 
 
 def spread(results):
@@ -44,38 +50,55 @@ def spread(results):
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
 
 
+def first_lines(text, n):
+    lines = text.rstrip().splitlines()
+    more = f"\n  ... {len(lines) - n} more" if len(lines) > n else ""
+    return "\n".join(lines[:n]) + more
+
+
 def main():
     # Ctrl-C and SIGTERM unwind through the finally blocks below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
-    lab = NetLab("demo")
+    lab = NetLab("demo", nodes=["a"])
     srv = None
     try:
-        step("Building a node: namespaces as pods, veths and /32 routes")
-        backends = [lab.add_pod(f"web-{i}") for i in range(3)]
-        client = lab.add_pod("client")
+        node, world = lab.node("a"), lab.world
+        step("Building a node: namespaces as pods, veths, /32 routes, a world network")
+        backends = [node.add_pod(f"web-{i}") for i in range(3)]
+        client = node.add_pod("client")
         for b in backends:
             serve(b)
             print(f"  pod {b.name:8} {b.ip:12} serving TCP 8080, UDP 5353")
-        print(f"  pod {client.name:8} {client.ip:12} (its own cgroup under {lab.cgroup_root})")
+        print(f"  pod {client.name:8} {client.ip:12} (its own cgroup under {node.cgroup_root})")
+        print(f"  node {node.name}: {node.native} {node.ip} on the world network "
+              f"(remote client {WORLD_IP})")
 
-        step("Starting the test apiserver (HTTPS, bearer token) with Services")
+        step("Starting the test apiserver (HTTPS, bearer token): Node, CiliumEndpointSlices, "
+             "Services")
         srv = k8s.ApiServer(tls=True, quiet=True).start()
         api = srv.client()
-        api.create(k8s.service("shop", "web", PORTS, cluster_ip="10.96.0.80"))
+        lab.publish(api)
+        web_ports = [dict(name="http", port=80, targetPort=8080, protocol="TCP", nodePort=30080),
+                     dict(name="dns", port=53, targetPort=5353, protocol="UDP", nodePort=30053)]
+        api.create(k8s.service("shop", "web", web_ports, cluster_ip="10.96.0.80",
+                               type="NodePort"))
         api.create(k8s.endpointslice("shop", "web-1", "web",
-                                     [(b.ip, True) for b in backends[:2]], EPS_PORTS))
+                                     [(b.ip, True, node.name) for b in backends[:2]], EPS_PORTS))
         api.create(k8s.service("shop", "empty", [("http", 80, "TCP")], cluster_ip="10.96.0.81"))
-        print(f"  {srv.url}: shop/web 10.96.0.80 (2 ready endpoints), "
+        print(f"  {srv.url}: shop/web 10.96.0.80, NodePort 30080/30053 (2 ready endpoints); "
               "shop/empty 10.96.0.81 (none)")
 
-        step("Starting axon-agent")
-        agent = Agent(lab, srv).start()
-        print(f"  bpffs root {lab.bpf_root}, socket {agent.socket}")
+        step("Starting axon-agent on the node")
+        agent = Agent(lab, srv, node=node).start()
+        wait_attached(agent, node.native, *[p.host_if for p in node.pods.values()])
+        print(f"  bpffs root {node.bpf_root}, socket {agent.socket}")
         show("status", agent.ctl("status"))
         print()
         show("bpf lb list", agent.ctl("bpf", "lb", "list"))
+        print()
+        show("bpf endpoint list", agent.ctl("bpf", "endpoint", "list"))
 
-        step("Reaching the Service from the client pod")
+        step("Socket LB: the client pod (in the hooked cgroup) reaches the Service")
         results = tcp(client, "10.96.0.80", 80, 20)
         print(f"  20 TCP connects to 10.96.0.80:80 -> {spread(results)}")
         print(f"  getpeername() in the client: {results[0]['peername']}")
@@ -84,9 +107,38 @@ def main():
         print(f"  connect to shop/empty 10.96.0.81:80 -> "
               f"{spread(tcp(client, '10.96.0.81', 80, 1))}")
 
+        step("tc LB: the same client outside the hooked cgroup, translated per packet")
+        results = tcp(client, "10.96.0.80", 80, 10, in_cgroup=False)
+        print(f"  10 TCP connects to 10.96.0.80:80 -> {spread(results)}")
+        print(f"  the backend saw the client as {results[0]['reply']['peer'].split(':')[0]} "
+              "(no SNAT on the node)")
+
+        step("Pod to pod: bpf_redirect_peer straight into the destination pod")
+        dst = backends[2]
+        before = dst.host_stats()
+        results = tcp(client, dst.ip, 8080, 20, in_cgroup=False)
+        after = dst.host_stats()
+        print(f"  20 TCP connects {client.ip} -> {dst.ip}:8080 -> {spread(results)}")
+        print(f"  {dst.host_if} (the host side of {dst.name}) received "
+              f"{after['rx_packets'] - before['rx_packets']} packets from {dst.name} and transmitted "
+              f"{after['tx_packets'] - before['tx_packets']} to it: the host stack was skipped "
+              "both ways into pods")
+
+        step("NodePort: a remote client on the world network")
+        results = tcp(world, node.ip, 30080, 10)
+        print(f"  10 TCP connects {WORLD_IP} -> {node.ip}:30080 -> {spread(results)}")
+        u = udp(world, node.ip, 30053, 3)
+        print(f"  3 UDP queries to {node.ip}:30053 -> {spread(u)}; replies from {u[0]['from']}")
+
+        step("Conntrack and verdict counters")
+        show("bpf ct list", first_lines(agent.ctl("bpf", "ct", "list", "global").stdout, 6))
+        print()
+        show("bpf metrics list", agent.ctl("bpf", "metrics", "list"))
+
         step("Scaling shop/web to web-2 only: traffic follows")
         cur = api.get("endpointslices", "shop", "web-1")
-        eps = k8s.endpointslice("shop", "web-1", "web", [(backends[2].ip, True)], EPS_PORTS)
+        eps = k8s.endpointslice("shop", "web-1", "web", [(backends[2].ip, True, node.name)],
+                                EPS_PORTS)
         eps["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
         t0 = time.monotonic()
         api.update(eps)
@@ -94,12 +146,14 @@ def main():
                  [f"{backends[2].ip}:8080"], timeout=5, what="backends updated")
         print(f"  maps updated {1000 * (time.monotonic() - t0):.0f} ms after the write")
         print(f"  20 TCP connects -> {spread(tcp(client, '10.96.0.80', 80, 20))}")
-        show("bpf lb list", agent.ctl("bpf", "lb", "list"))
+        print(f"  10 NodePort connects from the world -> "
+              f"{spread(tcp(world, node.ip, 30080, 10))}")
 
         step("Stopping the agent: the datapath stays (as on an upgrade)")
         agent.stop()
-        print(f"  agent stopped; 10 TCP connects -> "
-              f"{spread(tcp(client, '10.96.0.80', 80, 10))}")
+        print(f"  agent stopped; 10 ClusterIP connects -> "
+              f"{spread(tcp(client, '10.96.0.80', 80, 10))}; 10 NodePort connects -> "
+              f"{spread(tcp(world, node.ip, 30080, 10))}")
         show("cleanup", agent.ctl("cleanup"))
         print("\nDemo complete.")
         return 0
