@@ -215,7 +215,7 @@ def test_datapath_outlives_agent_and_cleanup_removes_it(lab, api, agent):
     assert "refus" not in agent.log_tail()
     agent.stop(signal.SIGTERM)
     r = agent.ctl("cleanup")
-    assert "removed 5 link(s)" in r.stdout
+    assert "detached 0 tc attachment(s)" in r.stdout and "removed 5 other link(s)" in r.stdout
     assert agent.ctl("bpf", "lb", "list", check=False).returncode != 0
     # The hooks are gone: the ClusterIP is no longer translated.
     assert not any(r["ok"] for r in tcp(client, VIP, 80, 2))
