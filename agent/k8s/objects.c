@@ -11,14 +11,18 @@
 #include "k8s/objects_priv.h"
 
 /*
- * Names and namespaces become keys ("ns/name") and log fields, so besides
- * the length check we refuse the few bytes that would make either ambiguous.
- * Real names are DNS labels/subdomains (or, for a few kinds, a bit wider),
- * all of which pass.
+ * Names and namespaces become keys ("ns/name"), log fields and JSON strings in
+ * status, so besides the length check we refuse the few bytes that would make
+ * either ambiguous, and anything that is not printable ASCII (control bytes
+ * would forge log lines; invalid UTF-8 would make status unparseable). Names
+ * of the kinds Axon watches are DNS labels or subdomains, all of which pass.
  */
 static int check_name(const char *s, const char *path, const char *key, char *err, size_t errlen)
 {
-	for (const char *p = s; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p > 0x7e)
+			return k8s_json_fail(err, errlen, path, key,
+					     "invalid byte 0x%02x (not printable ASCII)", *p);
 		if (*p == '/' || *p == ' ' || *p == '"' || *p == '\\' || *p == '=')
 			return k8s_json_fail(err, errlen, path, key, "invalid character '%c'", *p);
 	}

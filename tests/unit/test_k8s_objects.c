@@ -534,6 +534,11 @@ static const struct bad_case {
      "metadata.name: invalid character '/'"},
     {"svc", "{\"metadata\":{\"name\":\"a\\nb\"},\"spec\":{}}",
      "metadata.name: control character at byte 1"},
+    /* Invalid UTF-8, and valid UTF-8 that no DNS name holds. */
+    {"svc", "{\"metadata\":{\"name\":\"a\xff\"},\"spec\":{}}",
+     "metadata.name: invalid byte 0xff (not printable ASCII)"},
+    {"svc", "{\"metadata\":{\"name\":\"web\",\"namespace\":\"caf\xc3\xa9\"},\"spec\":{}}",
+     "metadata.namespace: invalid byte 0xc3 (not printable ASCII)"},
     {"svc", "{\"metadata\":\"x\",\"spec\":{}}", "metadata: expected an object, got a string"},
     {"svc", "{\"metadata\":{\"name\":\"a\",\"resourceVersion\":7},\"spec\":{}}",
      "metadata.resourceVersion: expected a string"},

@@ -220,8 +220,24 @@ static void test_garbage_lines(void **state)
 	char buf[512];
 	struct collect c = {};
 	struct k8s_stream s;
+	char *deep;
 
 	(void)state;
+	/* Nesting far past cJSON's limit: refused as not JSON, no deep recursion. */
+	deep = malloc(200001);
+	assert_non_null(deep);
+	memset(deep, '[', 100000);
+	memset(deep + 100000, ']', 100000);
+	deep[200000] = '\0';
+	{
+		struct k8s_event ev;
+		char err[256] = "";
+
+		assert_int_equal(k8s_event_decode(deep, strlen(deep), &ev, err, sizeof(err)),
+				 -EINVAL);
+		assert_non_null(strstr(err, "not JSON"));
+	}
+	free(deep);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct k8s_event ev;
 		char err[256] = "";
