@@ -159,6 +159,15 @@ static __always_inline int from_container4(struct dp_ctx *c)
 	 * possible, which saves lookups on the reply path. */
 	dst = route4_local_pod(p->daddr);
 
+	/* An error a backend here sent about a translated flow's packet. */
+	if (p->proto == IPPROTO_ICMP && !p->has_ports) {
+		ret = lb4_rev_icmp_error(c);
+		if (ret < 0)
+			return ret;
+		if (ret)
+			return route_from_pod(c, dst);
+	}
+
 	/* A flow this pod opened. */
 	ct4_key_fwd(&key, p, CT_EGRESS);
 	e = ct4_lookup(&key);
@@ -377,6 +386,15 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 	node_addr =
 	    (CONFIG.node_ip && p->daddr == CONFIG.node_ip) || (ep && (ep->flags & ENDPOINT_F_HOST));
 	if (ep && !node_addr) {
+		/* An error from a remote backend, or a router on the way, about
+		 * a service flow a local pod opened. */
+		if (p->proto == IPPROTO_ICMP && !p->has_ports) {
+			ret = lb4_rev_icmp_error(c);
+			if (ret < 0)
+				return ret;
+			if (ret)
+				return route4_to_pod(c, ep);
+		}
 		/* A flow towards a local pod, or a reply to one it opened. */
 		ct4_key_fwd(&key, p, CT_INGRESS);
 		e = ct4_lookup(&key);

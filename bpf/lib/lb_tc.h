@@ -29,6 +29,9 @@
  * - lb4_rev_dnat(): for a reply on an entry with rev_nat_index, the source
  *   becomes the frontend from lb4_reverse_nat (REASON_LB_REV_XLATED); no
  *   entry there (service gone): the packet is left alone.
+ * - lb4_rev_icmp_error(): an ICMP error quoting a packet of such a flow gets
+ *   the frontend back in the quote (and as its source when the backend sent
+ *   it), so the client's socket matches it (REASON_LB_REV_XLATED).
  */
 #ifndef AXON_BPF_LB_TC_H
 #define AXON_BPF_LB_TC_H
@@ -266,6 +269,78 @@ static __always_inline int lb4_rev_dnat(struct dp_ctx *c, const struct ct4_entry
 	c->translated = 1;
 	metrics_count(REASON_LB_REV_XLATED, c->dir, c->len);
 	return 0;
+}
+
+/*
+ * An ICMP error (destination unreachable, e.g. fragmentation needed or port
+ * unreachable, or time exceeded) about a packet of a flow tc LB translated:
+ * the quoted header names the backend, so the client, whose socket speaks to
+ * the frontend, would never match it, and path MTU discovery through a
+ * ClusterIP or NodePort would break. The quoted packet is the client's (its
+ * source is this error's destination); its tuple is the flow's post-DNAT
+ * conntrack key. Restores the quoted destination and port to the frontend,
+ * and the outer source too when the backend itself sent the error (a router
+ * on the way keeps its own). The quoted IPv4 checksum is fixed, so the ICMP
+ * checksum only follows the port; a quoted UDP checksum is left stale, as
+ * receivers do not check it. Returns 1 if translated, 0 if not a translated
+ * flow's error, or a drop.
+ */
+static __always_inline int lb4_rev_icmp_error(struct dp_ctx *c)
+{
+	struct pkt4 *p = &c->pkt;
+	__u32 in_off = p->l4_off + 8, icmp_csum = p->l4_off + offsetof(struct icmphdr, checksum);
+	const struct lb4_reverse_nat *fe;
+	struct ct4_entry *e;
+	struct ct4_key key;
+	struct iphdr inner;
+	__be16 ports[2];
+	__u32 index;
+
+	if (p->icmp_type != ICMP_DEST_UNREACH && p->icmp_type != ICMP_TIME_EXCEEDED)
+		return 0;
+	if (bpf_skb_load_bytes(c->skb, in_off, &inner, sizeof(inner)))
+		return 0;
+	if (inner.version != 4 || inner.ihl != 5 || inner.saddr != p->daddr)
+		return 0;
+	if (inner.protocol != IPPROTO_TCP && inner.protocol != IPPROTO_UDP)
+		return 0;
+	if (bpf_skb_load_bytes(c->skb, in_off + sizeof(inner), ports, sizeof(ports)))
+		return 0;
+
+	key.daddr = inner.daddr;
+	key.saddr = inner.saddr;
+	key.dport = ports[1];
+	key.sport = ports[0];
+	key.nexthdr = inner.protocol;
+	key.flags = CT_EGRESS;		/* a local client's flow */
+	key.pad = 0;
+	e = ct4_lookup(&key);
+	if (!e) {
+		key.flags = CT_INGRESS;	/* a NodePort/external client's flow */
+		e = ct4_lookup(&key);
+	}
+	if (!e || !(index = e->rev_nat_index))
+		return 0;
+	fe = bpf_map_lookup_elem(&lb4_reverse_nat, &index);
+	if (!fe || (fe->address == inner.daddr && fe->port == ports[1]))
+		return 0;
+
+	if (bpf_l3_csum_replace(c->skb, in_off + offsetof(struct iphdr, check), inner.daddr,
+				fe->address, sizeof(fe->address)))
+		return -DROP_CSUM_UPDATE;
+	if (bpf_skb_store_bytes(c->skb, in_off + offsetof(struct iphdr, daddr), &fe->address,
+				sizeof(fe->address), 0))
+		return -DROP_CSUM_UPDATE;
+	if (bpf_l4_csum_replace(c->skb, icmp_csum, ports[1], fe->port, sizeof(fe->port)))
+		return -DROP_CSUM_UPDATE;
+	if (bpf_skb_store_bytes(c->skb, in_off + sizeof(inner) + 2, &fe->port, sizeof(fe->port),
+				0))
+		return -DROP_CSUM_UPDATE;
+	if (p->saddr == inner.daddr && pkt4_set_addr(c->skb, p, true, fe->address))
+		return -DROP_CSUM_UPDATE;
+	c->translated = 1;
+	metrics_count(REASON_LB_REV_XLATED, c->dir, c->len);
+	return 1;
 }
 
 #endif /* AXON_BPF_LB_TC_H */

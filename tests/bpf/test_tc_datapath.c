@@ -1619,6 +1619,154 @@ static void test_masq_udp(void **state)
 	masq_roundtrip(IPPROTO_UDP);
 }
 
+/* ---- ICMP errors --------------------------------------------------------- */
+
+#define ICMP_QUOTE_LEN 28 /* the quoted IPv4 header and 8 bytes of L4 */
+
+/* An ICMP error (@type, @code, @mtu for fragmentation needed) from @from to
+ * @to quoting flow @quoted's packet, every checksum valid. */
+static size_t icmp_error(const char *from, const char *to, __u8 type, __u8 code, __u16 mtu,
+			 const struct flow *quoted, __u8 *buf)
+{
+	struct flow outer = {from, 0, to, 0, IPPROTO_ICMP};
+	struct pkt_spec q = spec_of(quoted, PKT_ACK), s = spec_of(&outer, 0);
+	__u8 qbuf[PKT_MAX];
+	struct pkt_view v;
+	__be16 be_mtu = htons(mtu);
+	size_t len;
+
+	build(&q, qbuf);
+	s.icmp_type = type;
+	s.payload_len = ICMP_QUOTE_LEN;
+	len = build(&s, buf);
+	assert_int_equal(pkt_parse(buf, len, &v), 0);
+	buf[v.l4 + 1] = code;
+	memset(buf + v.l4 + 4, 0, 4);
+	memcpy(buf + v.l4 + 6, &be_mtu, 2);
+	memcpy(buf + v.l4 + 8, qbuf + ETH_HLEN, ICMP_QUOTE_LEN);
+	pkt_fix_l4_csum(buf, &v);
+	return len;
+}
+
+/* The quoted header of the ICMP error in @r: its checksum is valid and it
+ * carries @src:@sport -> @dst:@dport. */
+static void assert_quote(struct run *r, const char *src, __u16 sport, const char *dst,
+			 __u16 dport)
+{
+	const __u8 *q = r->out + r->v.l4 + 8;
+	struct iphdr ip;
+	__u16 ports[2];
+	__u32 sum = 0;
+
+	memcpy(&ip, q, sizeof(ip));
+	for (size_t i = 0; i < sizeof(ip); i += 2)
+		sum += (__u32)q[i] << 8 | q[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	if (sum != 0xffff)
+		fail_msg("quoted IPv4 header checksum is wrong");
+	memcpy(ports, q + sizeof(ip), sizeof(ports));
+	assert_ip_port(ip.saddr, ntohs(ports[0]), src, sport);
+	assert_ip_port(ip.daddr, ntohs(ports[1]), dst, dport);
+}
+
+/* A backend here answers a translated UDP flow with port unreachable: the
+ * client gets it from the frontend, quoting the frontend, so its socket (which
+ * sent to the VIP) sees ECONNREFUSED. */
+static void test_lb_icmp_error_from_backend(void **state)
+{
+	struct flow f = {POD_A, 5300, VIP, 53, IPPROTO_UDP};
+	struct flow post = {POD_A, 5300, POD_B, 5353, IPPROTO_UDP};
+	__u8 buf[PKT_MAX];
+	struct run r;
+	size_t len;
+	__u32 id = 1;
+
+	(void)state;
+	backend_add(id, POD_B, 5353, IPPROTO_UDP);
+	service_add(VIP, 53, IPPROTO_UDP, 5, &id, 1);
+	send_flow(FROM_CONTAINER, 0, &f, 0, &r);
+	assert_dst(&r, POD_B, 5353);
+
+	len = icmp_error(POD_B, POD_A, ICMP_DEST_UNREACH, 3, 0, &post, buf);
+	run_on(FROM_CONTAINER, fx.if_lxcb, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(r.v.saddr, ip4(VIP));
+	assert_int_equal(r.v.daddr, ip4(POD_A));
+	assert_quote(&r, POD_A, 5300, VIP, 53);
+	assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(metric(REASON_LB_REV_XLATED, METRIC_DIR_EGRESS), 1);
+}
+
+/* A router between here and a remote backend says "fragmentation needed":
+ * the quote gets the frontend back, the router stays the sender, and the MTU
+ * reaches the client intact. */
+static void test_lb_icmp_frag_needed_from_router(void **state)
+{
+	struct flow f = {POD_A, 42003, VIP, 80, IPPROTO_TCP};
+	struct flow post = {POD_A, 42003, REMOTE_POD, 8080, IPPROTO_TCP};
+	__u8 buf[PKT_MAX];
+	__be16 mtu;
+	struct run r;
+	size_t len;
+	__u32 id = 3;
+
+	(void)state;
+	backend_add(id, REMOTE_POD, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 9, &id, 1);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_dst(&r, REMOTE_POD, 8080);
+
+	len = icmp_error(WORLD, POD_A, ICMP_DEST_UNREACH, 4, 1400, &post, buf);
+	run(FROM_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(r.v.saddr, ip4(WORLD));
+	assert_quote(&r, POD_A, 42003, VIP, 80);
+	memcpy(&mtu, r.out + r.v.l4 + 6, 2);
+	assert_int_equal(ntohs(mtu), 1400);
+	assert_int_equal(metric(REASON_LB_REV_XLATED, METRIC_DIR_INGRESS), 1);
+
+	/* An error about a flow nobody translated is delivered as it is. */
+	post.sport = 42004;
+	len = icmp_error(WORLD, POD_A, ICMP_DEST_UNREACH, 4, 1400, &post, buf);
+	run(FROM_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_quote(&r, POD_A, 42004, REMOTE_POD, 8080);
+	assert_int_equal(metric(REASON_LB_REV_XLATED, METRIC_DIR_INGRESS), 1);
+}
+
+/* Masquerade: an error from the outside about a masqueraded packet quotes
+ * the node's address and NAT port; the pod gets its own back. */
+static void test_masq_icmp_error(void **state)
+{
+	struct flow f = {POD_A, 46010, WORLD, 443, IPPROTO_TCP};
+	__u8 buf[PKT_MAX];
+	struct run r;
+	size_t len;
+	__u16 port;
+
+	(void)state;
+	send_flow(TO_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.v.saddr, ip4(NODE_IP));
+	port = r.v.sport;
+	{
+		struct flow quoted = {NODE_IP, port, WORLD, 443, IPPROTO_TCP};
+
+		len = icmp_error(WORLD, NODE_IP, ICMP_DEST_UNREACH, 4, 1280, &quoted, buf);
+	}
+	run(FROM_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(r.v.saddr, ip4(WORLD));
+	assert_int_equal(r.v.daddr, ip4(POD_A));
+	assert_quote(&r, POD_A, 46010, WORLD, 443);
+	assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(metric(REASON_REV_SNAT, METRIC_DIR_INGRESS), 1);
+}
+
 /* ICMP echo: the identifier is the port. */
 static void test_masq_icmp_echo(void **state)
 {
@@ -1982,6 +2130,9 @@ int main(void)
 	    T(test_masq_tcp),
 	    T(test_masq_udp),
 	    T(test_masq_icmp_echo),
+	    T(test_masq_icmp_error),
+	    T(test_lb_icmp_error_from_backend),
+	    T(test_lb_icmp_frag_needed_from_router),
 	    T(test_masq_not_applied),
 	    T(test_masq_disabled),
 	    T(test_masq_no_free_port),

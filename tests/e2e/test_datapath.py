@@ -88,6 +88,23 @@ def test_clusterip_through_tc_lb_with_socket_lb_off(lab1, api, start_agent):
     assert metric_packets(agent, reason("REASON_LB_REV_XLATED")) >= 38
 
 
+def test_icmp_error_from_a_backend_reaches_the_client_as_the_frontend(lab1, api, start_agent):
+    a = lab1.node("a")
+    b1, client = a.add_pod("b1"), a.add_pod("client")
+    # b1 listens on nothing: its kernel answers the UDP datagram with port unreachable.
+    api.create(k8s.service("default", "deaf", [{"name": "dns", "port": 53, "targetPort": 5399,
+                                                "protocol": "UDP"}], cluster_ip=VIP))
+    api.create(k8s.endpointslice("default", "deaf-1", "deaf", [(b1.ip, True, a.name)],
+                                 [("dns", 5399, "UDP")]))
+    agent = up(lab1, api, start_agent, "--bpf-lb-sock=false")
+    before = metric_packets(agent, reason("REASON_LB_REV_XLATED"))
+    # The client's socket is connected to the VIP: only an error quoting the VIP
+    # matches it, and then the next receive fails with ECONNREFUSED (not a timeout).
+    r = udp(client, VIP, 53, 1, connected=True, in_cgroup=False, timeout=2)[0]
+    assert r == {"ok": False, "errno": "ECONNREFUSED"}, r
+    assert metric_packets(agent, reason("REASON_LB_REV_XLATED")) > before
+
+
 def test_nodeport_from_the_world(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     b1 = a.add_pod("b1")
