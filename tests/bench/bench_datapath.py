@@ -9,6 +9,10 @@ Three paths, measured side by side in the same run, round by round:
             the pods' host-side devices and the native device: bpf_redirect_peer
             between pods)
   loopback  client and server in one namespace over lo: the limit
+  kube-proxy  the kernel's routing on a node that also holds kube-proxy's iptables-mode
+            rules for 10,000 services (../shared/bench/kube-proxy-iptables.py): what a
+            node Axon replaces pays per packet (netfilter conntrack and hooks), for
+            reference; the targets compare against the plain kernel path
 
 Throughput: iperf3, one TCP stream, SECONDS per run (received bits/s). Latency: sockperf
 TCP ping-pong, SECONDS per run, full round-trip time, p50 and p99. Each figure is the
@@ -18,7 +22,7 @@ drift on the machine hits every path alike. Ratios compare medians.
 Targets (issue 3): throughput >= 1.15x the kernel's routing and >= 0.75x loopback;
 latency <= the kernel's routing.
 
-Usage: bench_datapath.py [--no-axon]      (ROUNDS=5, SECONDS_PER_RUN=3 by default)
+Usage: bench_datapath.py [--no-axon] [--no-kube-proxy]   (ROUNDS=5, SECONDS_PER_RUN=3 by default)
 Without --no-axon, a run whose agent cannot attach its programs prints the other two
 paths and exits 1, saying why.
 """
@@ -44,6 +48,8 @@ ROUNDS = int(os.environ.get("ROUNDS", "5"))
 SECONDS = int(os.environ.get("SECONDS_PER_RUN", "3"))
 IPERF_PORT = 5201
 SOCKPERF_PORT = 11111
+SHARED_BENCH = REPO.parent / "shared" / "bench"
+KUBE_PROXY_SERVICES = 10000
 
 
 def start_servers(pod):
@@ -97,6 +103,17 @@ def lab_with_pods(tag):
     return lab, server, client
 
 
+def load_kube_proxy_rules(lab, backend_ip):
+    """kube-proxy's iptables-mode nat table for KUBE_PROXY_SERVICES services, loaded
+    into lab's node namespace (which turns on netfilter conntrack there)."""
+    gen = SHARED_BENCH / "kube-proxy-iptables.py"
+    rules = subprocess.run(["/usr/bin/python3", str(gen), str(KUBE_PROXY_SERVICES)],
+                           capture_output=True, text=True, check=True).stdout
+    subprocess.run(["nsenter", f"--net=/var/run/netns/{lab.node('a').netns}",
+                    "iptables-restore"], input=rules.replace("10.9.1.2", backend_ip),
+                   text=True, check=True, capture_output=True)
+
+
 def start_axon(lab, apiserver):
     """The agent on lab's node; returns it once programs sit on every device, or raises
     RuntimeError saying why not."""
@@ -113,12 +130,19 @@ def start_axon(lab, apiserver):
 
 def main(argv):
     with_axon = "--no-axon" not in argv
+    with_kube_proxy = "--no-kube-proxy" not in argv and (SHARED_BENCH /
+                                                         "kube-proxy-iptables.py").exists()
     labs, agent, axon_error = [], None, None
     srv = None
     try:
         lab_k, server_k, client_k = lab_with_pods("bk")
         labs.append(lab_k)
         paths = {"kernel": (client_k, server_k.ip), "loopback": (client_k, "127.0.0.1")}
+        if with_kube_proxy:
+            lab_p, server_p, client_p = lab_with_pods("bp")
+            labs.append(lab_p)
+            load_kube_proxy_rules(lab_p, server_p.ip)
+            paths["kube-proxy"] = (client_p, server_p.ip)
         if with_axon:
             lab_x, server_x, client_x = lab_with_pods("bx")
             labs.append(lab_x)
@@ -128,7 +152,7 @@ def main(argv):
                 paths["axon"] = (client_x, server_x.ip)
             except RuntimeError as e:
                 axon_error = str(e)
-        order = [p for p in ("kernel", "axon", "loopback") if p in paths]
+        order = [p for p in ("kernel", "axon", "kube-proxy", "loopback") if p in paths]
         tput = {p: [] for p in order}
         p50 = {p: [] for p in order}
         p99 = {p: [] for p in order}
@@ -154,10 +178,10 @@ def main(argv):
                statistics.median(p99[p])) for p in order}
     print(f"\npod -> pod on one node, median of {ROUNDS} interleaved runs of {SECONDS} s "
           f"(iperf3, 1 TCP stream; sockperf TCP ping-pong, full round trip)")
-    print(f"{'path':9} {'throughput':>13} {'rtt p50':>10} {'rtt p99':>10}")
+    print(f"{'path':10} {'throughput':>13} {'rtt p50':>10} {'rtt p99':>10}")
     for p in order:
         t, a, b = med[p]
-        print(f"{p:9} {t:>8.2f} Gbit/s {a:>7.1f} us {b:>7.1f} us")
+        print(f"{p:10} {t:>8.2f} Gbit/s {a:>7.1f} us {b:>7.1f} us")
     k, lo = med["kernel"], med["loopback"]
     print(f"kernel/loopback: throughput {k[0] / lo[0]:.2f}x, rtt p50 {k[1] / lo[1]:.2f}x")
     if "axon" in med:
@@ -165,6 +189,10 @@ def main(argv):
         print(f"axon/kernel:     throughput {x[0] / k[0]:.2f}x (target >= 1.15x), "
               f"rtt p50 {x[1] / k[1]:.2f}x, p99 {x[2] / k[2]:.2f}x (target <= 1.00x)")
         print(f"axon/loopback:   throughput {x[0] / lo[0]:.2f}x (target >= 0.75x)")
+        if "kube-proxy" in med:
+            kp = med["kube-proxy"]
+            print(f"axon/kube-proxy node: throughput {x[0] / kp[0]:.2f}x, "
+                  f"rtt p50 {x[1] / kp[1]:.2f}x, p99 {x[2] / kp[2]:.2f}x")
     elif with_axon:
         print(f"axon: not measured: the agent did not attach its programs:\n{axon_error}")
         return 1
