@@ -20,6 +20,8 @@
 #include "k8s/client.h"
 #include "lb/bpf_ops.h"
 #include "lb/reconcile.h"
+#include "metrics/map_fill.h"
+#include "metrics/server.h"
 #include "store/store.h"
 
 #define AGENT_SKIPPED_MAX 32
@@ -48,6 +50,8 @@ struct agent {
 	bool pruned;			/* stale state removed after first full sync */
 	struct agent_dp dpx;		/* the tc datapath and its reconcilers (dpsync.h) */
 	struct api_server api;
+	struct map_fill fill;		/* size and fill of every map (status, metrics) */
+	struct metrics_server *metrics;	/* --prometheus-serve-addr; NULL: off */
 	time_t started;
 	unsigned long skipped_total;
 	struct skipped_object skipped[AGENT_SKIPPED_MAX];	/* ring of the latest */
@@ -65,6 +69,9 @@ int agent_watches_add(struct agent *a);
 /* After each batch of events: realize what changed; prune once synced.
  * Returns the ms until the next retry is due (or -1 for none). */
 int agent_reconcile(struct agent *a);
+
+/* Hand the metrics thread a copy of the agent's state (agent_metrics.c). */
+void agent_metrics_publish(struct agent *a);
 
 /* The API's command handler (status, ...). */
 cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req);

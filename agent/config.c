@@ -14,6 +14,7 @@
 #include "axon/lb.h"
 #include "axon/maps.h"
 #include "api/server.h"
+#include "datapath/map_sizes.h"
 #include "config.h"
 
 const char agent_usage_text[] =
@@ -26,8 +27,20 @@ const char agent_usage_text[] =
 	"                            (default: the cgroup v2 hierarchy's root)\n"
 	"  --socket PATH             local API socket (default " AXON_DEFAULT_SOCKET ")\n"
 	"  --state-dir DIR           agent state, e.g. legacy tc records (default /var/run/axon)\n"
-	"  --bpf-lb-map-max N        entries in the service and backend maps (default 65536)\n"
+	"  --bpf-lb-map-max N        entries in the service, backend, rev-NAT and affinity maps\n"
+	"                            (default 65536); each also alone:\n"
+	"  --bpf-lb-service-map-max N, --bpf-lb-service-backend-map-max N,\n"
+	"  --bpf-lb-rev-nat-map-max N, --bpf-lb-affinity-map-max N,\n"
+	"  --bpf-lb-maglev-map-max N (default 1024)\n"
 	"  --bpf-sock-rev-map-max N  entries in the socket reverse-NAT map (default 262144)\n"
+	"  --bpf-ct-global-tcp-max N conntrack entries for TCP (default 524288)\n"
+	"  --bpf-ct-global-any-max N conntrack entries for other protocols (default 262144)\n"
+	"  --bpf-nat-global-max N    NAT entries (default 524288)\n"
+	"  --bpf-map-dynamic-size-ratio R  size the conntrack, NAT and socket reverse-NAT\n"
+	"                            maps from this share of the node's memory, (0, 1]\n"
+	"                            (default 0: off); the explicit flags above win\n"
+	"  --prometheus-serve-addr [HOST]:PORT  serve Prometheus metrics at /metrics\n"
+	"                            (default \"\": off; the Helm chart uses :9962)\n"
 	"  --node-name NAME          this node's Node object (default: $NODE_NAME, else hostname)\n"
 	"  --devices LIST            native devices, comma-separated (default: the default\n"
 	"                            route's device)\n"
@@ -79,6 +92,9 @@ enum {
 	OPT_CT_SYN,
 	OPT_CT_FIN,
 	OPT_CT_ANY,
+	OPT_MAP_RATIO,
+	OPT_PROMETHEUS,
+	OPT_MAP_SIZE,		/* + enum map_size_id */
 };
 
 static const struct option options[] = {
@@ -109,6 +125,18 @@ static const struct option options[] = {
 	{ "bpf-ct-timeout-regular-tcp-syn", required_argument, NULL, OPT_CT_SYN },
 	{ "bpf-ct-timeout-regular-tcp-fin", required_argument, NULL, OPT_CT_FIN },
 	{ "bpf-ct-timeout-regular-any", required_argument, NULL, OPT_CT_ANY },
+	{ "bpf-map-dynamic-size-ratio", required_argument, NULL, OPT_MAP_RATIO },
+	{ "map-dynamic-size-ratio", required_argument, NULL, OPT_MAP_RATIO },
+	{ "prometheus-serve-addr", required_argument, NULL, OPT_PROMETHEUS },
+	{ "bpf-lb-service-map-max", required_argument, NULL, OPT_MAP_SIZE + MS_LB4_SERVICES },
+	{ "bpf-lb-service-backend-map-max", required_argument, NULL,
+	  OPT_MAP_SIZE + MS_LB4_BACKENDS },
+	{ "bpf-lb-rev-nat-map-max", required_argument, NULL, OPT_MAP_SIZE + MS_LB4_REVERSE_NAT },
+	{ "bpf-lb-affinity-map-max", required_argument, NULL, OPT_MAP_SIZE + MS_LB4_AFFINITY },
+	{ "bpf-lb-maglev-map-max", required_argument, NULL, OPT_MAP_SIZE + MS_LB4_MAGLEV },
+	{ "bpf-ct-global-tcp-max", required_argument, NULL, OPT_MAP_SIZE + MS_CT4_TCP },
+	{ "bpf-ct-global-any-max", required_argument, NULL, OPT_MAP_SIZE + MS_CT4_ANY },
+	{ "bpf-nat-global-max", required_argument, NULL, OPT_MAP_SIZE + MS_NAT4 },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -286,6 +314,41 @@ static int parse_devices(const char *s, char *err, size_t errlen)
 	return 0;
 }
 
+static int parse_ratio(const char *flag, const char *s, double *out, char *err, size_t errlen)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || !*s || *end || !(v >= 0 && v <= 1))
+		return fail(err, errlen, "--%s: '%s' is not a number in (0, 1], or 0 for off", flag,
+			    s);
+	*out = v;
+	return 0;
+}
+
+/* "" (off), ":PORT", "HOST:PORT" or "[V6]:PORT". */
+static int parse_listen_addr(const char *flag, const char *s, char *err, size_t errlen)
+{
+	const char *colon = strrchr(s, ':');
+	unsigned long port;
+	char *end;
+
+	if (!*s)
+		return 0;
+	if (!colon)
+		return fail(err, errlen, "--%s: '%s' is not [HOST]:PORT (e.g. :9962)", flag, s);
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || !colon[1] || *end || !port || port > 65535)
+		return fail(err, errlen, "--%s: '%s': the port must be in 1..65535", flag, s);
+	if (s[0] == '[' && (colon == s + 1 || colon[-1] != ']'))
+		return fail(err, errlen, "--%s: '%s' is not [HOST]:PORT (e.g. [::1]:9962)", flag,
+			    s);
+	return 0;
+}
+
 static int parse_node_name(const char *s, char *out, char *err, size_t errlen)
 {
 	size_t len = strlen(s);
@@ -379,8 +442,7 @@ static void defaults(struct agent_config *cfg)
 		.cgroup_root = "/sys/fs/cgroup/unified",
 		.socket_path = AXON_DEFAULT_SOCKET,
 		.state_dir = "/var/run/axon",
-		.lb_map_max = LB4_SERVICES_MAX,
-		.sock_rev_max = LB4_SOCK_REV_MAX,
+		.prometheus_addr = "",
 		.devices = "",
 		.enable_tcx = true,
 		.bpf_lb_sock = true,
@@ -405,7 +467,7 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 	const char *name = NULL;
 
 	for (const struct option *o = options; o->name; o++)
-		if (o->val == opt)
+		if (o->val == opt && !name)
 			name = o->name;
 	switch (opt) {
 	case OPT_KUBECONFIG:	cfg->kubeconfig = arg; return 0;
@@ -428,9 +490,15 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 	case OPT_DIRECT_ROUTES:
 		return parse_bool(name, arg, &cfg->auto_direct_node_routes, err, errlen);
 	case OPT_LB_MAP_MAX:
-		return parse_u32(name, arg, 16, &cfg->lb_map_max, err, errlen);
+		return parse_u32(name, arg, 16, &cfg->map_size_flags.lb_map_max, err, errlen);
 	case OPT_SOCK_REV_MAX:
-		return parse_u32(name, arg, 16, &cfg->sock_rev_max, err, errlen);
+		return parse_u32(name, arg, 16, &cfg->map_size_flags.max[MS_LB4_SOCK_REV], err,
+				 errlen);
+	case OPT_MAP_RATIO:
+		return parse_ratio(name, arg, &cfg->map_size_flags.dynamic_ratio, err, errlen);
+	case OPT_PROMETHEUS:
+		cfg->prometheus_addr = arg;
+		return parse_listen_addr(name, arg, err, errlen);
 	case OPT_NODE_NAME:	return parse_node_name(arg, cfg->node_name, err, errlen);
 	case OPT_DEVICES:
 		cfg->devices = arg;
@@ -471,6 +539,11 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 	case OPT_CT_ANY:
 		return parse_seconds(name, arg, 1, 7 * 86400, &cfg->ct_timeout_any_s, err, errlen);
 	default:
+		/* Map sizes: a number here, checked against each map's range
+		 * once every flag is in (map_sizes_resolve). */
+		if (opt >= OPT_MAP_SIZE && opt < OPT_MAP_SIZE + MS__NR)
+			return parse_u32(name, arg, 1, &cfg->map_size_flags.max[opt - OPT_MAP_SIZE],
+					 err, errlen);
 		return fail(err, errlen, "unknown option (see --help)");
 	}
 }
@@ -489,6 +562,9 @@ static int finish(struct agent_config *cfg, char *err, size_t errlen)
 			    "--bpf-ct-timeout-regular-tcp-syn: %us is above "
 			    "--bpf-ct-timeout-regular-tcp (%us)", cfg->ct_timeout_syn_s,
 			    cfg->ct_timeout_tcp_s);
+	if (map_sizes_resolve(&cfg->map_size_flags, map_sizes_total_memory(), &cfg->map_sizes,
+			      err, errlen))
+		return -EINVAL;
 	if (!cfg->node_name[0]) {
 		const char *env = getenv("NODE_NAME");
 		char host[K8S_NAME_MAX] = "";

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 
+#include "datapath/map_sizes.h"
 #include "k8s/objects.h"
 
 enum lb_algorithm {
@@ -36,8 +37,9 @@ struct agent_config {
 	bool debug;
 	bool flush_on_exit;
 	bool help;			/* -h: print usage and exit 0 */
-	__u32 lb_map_max;
-	__u32 sock_rev_max;
+	struct map_size_flags map_size_flags;	/* as given */
+	struct map_sizes map_sizes;		/* resolved: what the loader uses */
+	const char *prometheus_addr;		/* --prometheus-serve-addr; "" = off */
 
 	char node_name[K8S_NAME_MAX];	/* --node-name, else $NODE_NAME, else hostname */
 	const char *devices;		/* --devices: comma list; "" = the default route's */

@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "dp_config.h"
 #include "log.h"
+#include "metrics/map_ops.h"
 #include "pin.h"
 
 /* ---- ops on the real maps and devices ---- */
@@ -23,22 +24,35 @@ static const size_t ep_key_size[EP_MAP__NR] = {
 	[EP_MAP_ENDPOINTS] = sizeof(struct endpoint_key),
 };
 
+static const char *const ep_map_names[EP_MAP__NR] = {
+	[EP_MAP_IPCACHE] = MAP_IPCACHE,
+	[EP_MAP_ENDPOINTS] = MAP_ENDPOINTS,
+};
+
 static int ep_bpf_update(void *ctx, enum ep_map_id map, const void *key, const void *value)
 {
 	struct ep_bpf_maps *m = ctx;
 
+	int err;
+
 	if (m->fd[map] < 0)
 		return -ENOENT;
-	return bpf_map_update_elem(m->fd[map], key, value, BPF_ANY) ? -errno : 0;
+	err = bpf_map_update_elem(m->fd[map], key, value, BPF_ANY) ? -errno : 0;
+	map_ops_count(ep_map_names[map], MAP_OP_UPDATE, err);
+	return err;
 }
 
 static int ep_bpf_delete(void *ctx, enum ep_map_id map, const void *key)
 {
 	struct ep_bpf_maps *m = ctx;
 
+	int err;
+
 	if (m->fd[map] < 0)
 		return -ENOENT;
-	return bpf_map_delete_elem(m->fd[map], key) ? -errno : 0;
+	err = bpf_map_delete_elem(m->fd[map], key) ? -errno : 0;
+	map_ops_count(ep_map_names[map], MAP_OP_DELETE, err);
+	return err;
 }
 
 static int ep_bpf_dump(void *ctx, enum ep_map_id map, ep_dump_cb cb, void *cb_ctx)

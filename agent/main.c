@@ -80,6 +80,8 @@ static int run(struct agent *a, int sig_fd)
 		};
 		int timeout = agent_reconcile(a), err;
 
+		agent_metrics_publish(a);
+
 		if (timeout < 0 || timeout > 1000)
 			timeout = 1000;
 		err = k8s_client_run_once(a->k8s, extra, extra[2].fd >= 0 ? 3 : 2, timeout);
@@ -136,8 +138,7 @@ int main(int argc, char **argv)
 	dcfg = (struct loader_config){
 		.bpf_root = a->cfg.bpf_root,
 		.cgroup_root = a->cfg.cgroup_root,
-		.lb_map_max = a->cfg.lb_map_max,
-		.sock_rev_max = a->cfg.sock_rev_max,
+		.sizes = &a->cfg.map_sizes,
 	};
 	err = datapath_load(&a->dp, &dcfg);
 	if (err)
@@ -153,6 +154,17 @@ int main(int argc, char **argv)
 	err = agent_datapath_init(a);
 	if (err)
 		goto out;
+	map_fill_open(&a->fill, a->cfg.bpf_root, a->dp.maps, a->dp.n_maps);
+	if (a->cfg.prometheus_addr[0]) {
+		err = metrics_server_start(&a->metrics, a->cfg.prometheus_addr, &a->fill,
+					   a->cfg.bpf_root);
+		if (err) {
+			pr_err("cannot serve metrics", "addr=%s error=\"%s\"",
+			       a->cfg.prometheus_addr, strerror(-err));
+			goto out;
+		}
+		pr_info("serving metrics", "addr=%s path=/metrics", a->cfg.prometheus_addr);
+	}
 	err = api_server_open(&a->api, a->cfg.socket_path);
 	if (err) {
 		pr_err("cannot open API socket", "path=%s error=\"%s\"", a->cfg.socket_path,
@@ -166,10 +178,12 @@ int main(int argc, char **argv)
 		a->cfg.bpf_root, a->cfg.cgroup_root, a->cfg.socket_path);
 	err = run(a, sig_fd);
 out:
+	metrics_server_stop(a->metrics);	/* before the maps it reads go */
 	api_server_close(&a->api);
 	k8s_client_free(a->k8s);
 	agent_datapath_close(a);
 	lb_reconciler_destroy(&a->lb);
+	map_fill_close(&a->fill);
 	datapath_close(&a->dp);
 	store_destroy(&a->store);
 	if (a->cfg.flush_on_exit) {

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <bpf/bpf.h>
 
 #include "axon/maps.h"
 #include "agent.h"
@@ -67,63 +66,54 @@ static cJSON *kubernetes_status(struct agent *a)
 	return k;
 }
 
-/* Entries in the LB maps, from the reconciler's mirror (no map walk). */
-static size_t lb_services_entries(const struct lb_reconciler *r)
-{
-	size_t n = 0;
-
-	for (struct ht_entry *e = ht_first(&r->frontends); e; e = ht_next(&r->frontends, e)) {
-		const struct lb_frontend *rf = e->value;
-
-		n += rf->n_slots + (rf->has_slot0 ? 1 : 0);
-	}
-	return n;
-}
-
-/* Maps the agent does not mirror are counted by walking their keys. */
-static long map_count_keys(int fd)
-{
-	unsigned char key[64], next[64];
-	void *prev = NULL;
-	long n = 0;
-
-	while (!bpf_map_get_next_key(fd, prev, next)) {
-		memcpy(key, next, sizeof(key));
-		prev = key;
-		n++;
-	}
-	return n;
-}
-
+/* Size and fill of every map, counted from the maps (metrics/map_fill.h). */
 static cJSON *maps_status(struct agent *a)
 {
+	struct map_fill_row rows[MAP_FILL_MAX];
+	int n = map_fill_read(&a->fill, rows, MAP_FILL_MAX);
 	cJSON *arr = cJSON_CreateArray();
 
-	for (int i = 0; i < a->dp.n_maps; i++) {
-		const struct map_info_row *m = &a->dp.maps[i];
+	for (int i = 0; i < n; i++) {
+		const struct map_fill_row *m = &rows[i];
 		cJSON *o = cJSON_CreateObject();
-		long n;
 
-		if (!strcmp(m->name, MAP_LB4_SERVICES))
-			n = lb_services_entries(&a->lb);
-		else if (!strcmp(m->name, MAP_LB4_BACKENDS))
-			n = lb_reconciler_backends(&a->lb);
-		else if (!strcmp(m->name, MAP_LB4_REVERSE_NAT))
-			n = lb_reconciler_frontends(&a->lb);
-		else if (!strcmp(m->name, MAP_LB4_SOCK_TRACK))
-			n = -1;	/* socket storage: not iterable by key */
-		else
-			n = map_count_keys(m->fd);
 		cJSON_AddStringToObject(o, "name", m->name);
 		cJSON_AddNumberToObject(o, "max_entries", m->max_entries);
-		if (n >= 0) {
-			cJSON_AddNumberToObject(o, "entries", n);
+		/* A pinned map keeps its size (loader.c): show what was asked. */
+		if (m->configured)
+			cJSON_AddNumberToObject(o, "configured_max_entries", m->configured);
+		if (m->entries >= 0) {
+			cJSON_AddNumberToObject(o, "entries", m->entries);
 			cJSON_AddNumberToObject(o, "fill_percent",
-						m->max_entries ? 100.0 * n / m->max_entries : 0);
+						m->max_entries ? 100.0 * m->entries /
+						m->max_entries : 0);
+			cJSON_AddNumberToObject(o, "count_us", m->walk_us);
 		}
 		cJSON_AddItemToArray(arr, o);
 	}
 	return arr;
+}
+
+/* Where each sized map's size came from (flag, dynamic, default). */
+static cJSON *map_sizes_status(struct agent *a)
+{
+	const struct map_sizes *ms = &a->cfg.map_sizes;
+	cJSON *o = cJSON_CreateObject(), *arr;
+
+	cJSON_AddNumberToObject(o, "dynamic_size_ratio", ms->dynamic_ratio);
+	if (ms->dynamic_ratio > 0)
+		cJSON_AddNumberToObject(o, "total_memory", (double)ms->total_memory);
+	arr = cJSON_AddArrayToObject(o, "maps");
+	for (int i = 0; i < MS__NR; i++) {
+		cJSON *m = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(m, "name", map_size_map_name(i));
+		cJSON_AddNumberToObject(m, "max_entries", ms->max[i]);
+		cJSON_AddStringToObject(m, "source", map_size_source_name(ms->source[i]));
+		cJSON_AddStringToObject(m, "flag", map_size_flag_name(i));
+		cJSON_AddItemToArray(arr, m);
+	}
+	return o;
 }
 
 static cJSON *attach_status(struct agent *a)
@@ -249,6 +239,7 @@ static cJSON *status(struct agent *a)
 	cJSON_AddNumberToObject(lb, "map_deletes", a->lb.stats.deletes);
 	cJSON_AddNumberToObject(lb, "map_errors", a->lb.stats.errors);
 	cJSON_AddItemToObject(r, "maps", maps_status(a));
+	cJSON_AddItemToObject(r, "map_sizes", map_sizes_status(a));
 	cJSON_AddItemToObject(r, "attach", attach_status(a));
 	cJSON_AddItemToObject(r, "modules", modules_status(a));
 	cJSON_AddItemToObject(r, "unrealized", failures_status(a));

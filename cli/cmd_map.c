@@ -11,6 +11,7 @@
 #include "axon/maps.h"
 #include "cli.h"
 #include "cmd_util.h"
+#include "map_count.h"
 #include "pin.h"
 
 static const char *map_type_name(__u32 type)
@@ -25,32 +26,6 @@ static const char *map_type_name(__u32 type)
 	case BPF_MAP_TYPE_RINGBUF:	return "ringbuf";
 	default:			return "other";
 	}
-}
-
-/* Counting keys walks the map: fine for an operator's command. */
-static long count_entries(int fd, __u32 type, __u32 key_size)
-{
-	unsigned char *key, *next;
-	void *prev = NULL;
-	long n = 0;
-
-	if (type == BPF_MAP_TYPE_SK_STORAGE || type == BPF_MAP_TYPE_RINGBUF)
-		return -1;
-	key = malloc(key_size);
-	next = malloc(key_size);
-	if (!key || !next) {
-		free(key);
-		free(next);
-		return -1;
-	}
-	while (!bpf_map_get_next_key(fd, prev, next)) {
-		memcpy(key, next, key_size);
-		prev = key;
-		n++;
-	}
-	free(key);
-	free(next);
-	return n;
 }
 
 static void maps_text(const cJSON *doc)
@@ -121,7 +96,7 @@ int cmd_map_list(int argc, char **argv)
 		cJSON_AddNumberToObject(o, "key_size", info.key_size);
 		cJSON_AddNumberToObject(o, "value_size", info.value_size);
 		cJSON_AddNumberToObject(o, "max_entries", info.max_entries);
-		cnt = count_entries(fd, info.type, info.key_size);
+		cnt = map_count_entries(fd);	/* lib/map_count.h: batched, honest */
 		if (cnt >= 0) {
 			cJSON_AddNumberToObject(o, "entries", cnt);
 			cJSON_AddNumberToObject(o, "fill_percent",

@@ -196,11 +196,21 @@ static void status_text(const cJSON *doc)
 	       num(lb, "backends"), num(lb, "endpoints"), num(lb, "endpoint_slices"));
 	printf("%-18s\n", "Maps:");
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(doc, "maps")) {
+		char fill[32] = "", resized[64] = "";
+
 		if (cJSON_GetObjectItem(o, "entries"))
-			printf("  %-16s%8.0f/%-8.0f (%.1f%%)\n", str(o, "name"), num(o, "entries"),
-			       num(o, "max_entries"), num(o, "fill_percent"));
+			snprintf(fill, sizeof(fill), " (%.1f%%)", num(o, "fill_percent"));
+		/* The flags ask for another size than the pinned map has. */
+		if (cJSON_GetObjectItem(o, "configured_max_entries") &&
+		    num(o, "configured_max_entries") != num(o, "max_entries"))
+			snprintf(resized, sizeof(resized), "  configured %.0f (pinned map kept)",
+				 num(o, "configured_max_entries"));
+		if (cJSON_GetObjectItem(o, "entries"))
+			printf("  %-16s%8.0f/%-8.0f%s%s\n", str(o, "name"), num(o, "entries"),
+			       num(o, "max_entries"), fill, resized);
 		else
-			printf("  %-16s%8s/%-8.0f\n", str(o, "name"), "-", num(o, "max_entries"));
+			printf("  %-16s%8s/%-8.0f%s\n", str(o, "name"), "-", num(o, "max_entries"),
+			       resized);
 	}
 	printf("%-18s\n", "Attach points:");
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(doc, "attach"))

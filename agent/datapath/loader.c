@@ -27,18 +27,18 @@ const char *const dp_prog_names[DP_PROG_MAX] = {
 	[DP_PROG_TO_NETDEV] = "to_netdev",
 };
 
-static __u32 map_size_for(const char *name, const struct loader_config *cfg)
-{
-	if (!strcmp(name, MAP_LB4_SERVICES) || !strcmp(name, MAP_LB4_BACKENDS) ||
-	    !strcmp(name, MAP_LB4_REVERSE_NAT))
-		return cfg->lb_map_max;
-	if (!strcmp(name, MAP_LB4_SOCK_REV))
-		return cfg->sock_rev_max;
-	return 0;
-}
-
-/* Point every map at its pin; size it, unless a pinned map exists, whose size
- * is kept (libbpf reuses a pinned map only if its layout matches). */
+/*
+ * Point every map at its pin and size it from cfg->sizes.
+ *
+ * A map already pinned keeps its size, deliberately: resizing means a new map,
+ * and the programs attached to devices keep the old one until each is
+ * replaced, so whatever the datapath writes meanwhile (conntrack, NAT,
+ * affinity, socket reverse-NAT entries) would be lost with the old map and
+ * established flows with it. libbpf reuses a pin only if max_entries matches,
+ * so the pinned size is what the object is given. The mismatch is logged and
+ * shown in status (configured vs max_entries); `agentctl cleanup` and a start
+ * resize, at the cost of that state.
+ */
 static int maps_prepare(struct bpf_object *obj, const struct loader_config *cfg)
 {
 	struct bpf_map *map;
@@ -47,7 +47,7 @@ static int maps_prepare(struct bpf_object *obj, const struct loader_config *cfg)
 
 	bpf_object__for_each_map(map, obj) {
 		const char *name = bpf_map__name(map);
-		__u32 want = map_size_for(name, cfg);
+		__u32 want = map_sizes_for(cfg->sizes, name);
 		int fd;
 
 		if (bpf_map__type(map) == BPF_MAP_TYPE_ARRAY && strchr(name, '.'))
@@ -60,12 +60,14 @@ static int maps_prepare(struct bpf_object *obj, const struct loader_config *cfg)
 			struct bpf_map_info info = {};
 			__u32 len = sizeof(info);
 
-			if (!bpf_obj_get_info_by_fd(fd, &info, &len) && want &&
-			    info.max_entries != want)
-				pr_warn("pinned map keeps its size; run 'agentctl cleanup' to resize",
-					"map=%s size=%u wanted=%u", name, info.max_entries, want);
-			if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+			if (!bpf_obj_get_info_by_fd(fd, &info, &len)) {
+				if (want && info.max_entries != want)
+					pr_warn("pinned map keeps its size; run 'agentctl cleanup' "
+						"and restart to resize (drops its entries)",
+						"map=%s size=%u configured=%u", name,
+						info.max_entries, want);
 				want = info.max_entries;
+			}
 			close(fd);
 		}
 		if (want) {
@@ -194,6 +196,7 @@ static void maps_record(struct datapath *dp, struct bpf_object *obj)
 		row = &dp->maps[dp->n_maps++];
 		snprintf(row->name, sizeof(row->name), "%s", name);
 		row->max_entries = bpf_map__max_entries(map);
+		row->configured = map_sizes_for(dp->cfg.sizes, name);
 		slot = tc_map_fd_slot(dp, name);
 		row->fd = slot && *slot >= 0 ? *slot : bpf_map__fd(map);
 	}

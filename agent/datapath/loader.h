@@ -24,14 +24,16 @@
 #include <linux/types.h>
 
 #include "axon/config.h"
+#include "datapath/map_sizes.h"
 #include "datapath/tc_attach.h"
 #include "lb/bpf_ops.h"
 
 struct loader_config {
 	const char *bpf_root;
 	const char *cgroup_root;
-	__u32 lb_map_max;		/* services, backends (and rev-NAT, capped at 65536) */
-	__u32 sock_rev_max;
+	/* Entries per map (map_sizes.h); NULL: the BPF objects' defaults. A map
+	 * already pinned keeps its size (see maps_prepare). */
+	const struct map_sizes *sizes;
 	/* The tc datapath. The strings must outlive the datapath. */
 	const char *state_dir;		/* legacy tc record; NULL: no legacy tc */
 	enum tc_mode tc_mode;		/* AUTO: tc_probe_tcx() decides; LEGACY: forced */
@@ -60,7 +62,8 @@ struct attach_point {
 
 struct map_info_row {
 	char name[32];
-	__u32 max_entries;
+	__u32 max_entries;		/* what the map has */
+	__u32 configured;		/* what the flags asked for; 0: not sized by flags */
 	int fd;
 };
 

@@ -82,7 +82,8 @@ static void failure_set(struct ep_reconciler *r, const char *what, int err, cons
 		snprintf(f->what, sizeof(f->what), "%s", what);
 	}
 	f->err = err;
-	f->attempts++;
+	if (f->attempts++)
+		r->stats.retries++;	/* it was failing already: this was a retry */
 	f->seen = true;
 	snprintf(f->msg, sizeof(f->msg), "%s: %s: %s", what, op, errstr(err));
 	if (f->attempts == 1)
@@ -94,6 +95,7 @@ static void failure_clear(struct ep_reconciler *r, const char *what)
 	struct ep_failure *f = ht_del(&r->failures, what, strlen(what));
 
 	if (f) {
+		r->stats.retries++;
 		pr_info("endpoint state realized after failure", "what=\"%s\" attempts=%u",
 			what, f->attempts);
 		free(f);

@@ -85,6 +85,7 @@ struct ep_failure {
 
 struct ep_stats {
 	unsigned long updates, deletes, errors, passes;
+	unsigned long retries;		/* attempts on entries already failing */
 };
 
 struct ep_reconciler {

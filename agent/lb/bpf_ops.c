@@ -5,6 +5,7 @@
 
 #include "axon/lb.h"
 #include "bpf_ops.h"
+#include "metrics/map_ops.h"
 
 static const size_t key_size[LB_MAP__NR] = {
 	[LB_MAP_SERVICES] = sizeof(struct lb4_key),
@@ -20,18 +21,26 @@ static int bpf_update(void *ctx, enum lb_map_id map, const void *key, const void
 {
 	struct lb_bpf_maps *m = ctx;
 
+	int err;
+
 	if (m->fd[map] < 0)
 		return -ENOENT;
-	return bpf_map_update_elem(m->fd[map], key, value, BPF_ANY) ? -errno : 0;
+	err = bpf_map_update_elem(m->fd[map], key, value, BPF_ANY) ? -errno : 0;
+	map_ops_count(lb_map_name(map), MAP_OP_UPDATE, err);
+	return err;
 }
 
 static int bpf_delete(void *ctx, enum lb_map_id map, const void *key)
 {
 	struct lb_bpf_maps *m = ctx;
 
+	int err;
+
 	if (m->fd[map] < 0)
 		return -ENOENT;
-	return bpf_map_delete_elem(m->fd[map], key) ? -errno : 0;
+	err = bpf_map_delete_elem(m->fd[map], key) ? -errno : 0;
+	map_ops_count(lb_map_name(map), MAP_OP_DELETE, err);
+	return err;
 }
 
 static int bpf_dump(void *ctx, enum lb_map_id map, lb_dump_cb cb, void *cb_ctx)

@@ -718,7 +718,8 @@ static void failure_set(struct lb_reconciler *r, const char *key, int err, const
 	}
 	f->err = err;
 	snprintf(f->msg, sizeof(f->msg), "%s", msg);
-	f->attempts++;
+	if (f->attempts++)
+		r->stats.retries++;	/* it was failing already: this was a retry */
 	delay = backoff_delay_ms(r->backoff_base_ms, r->backoff_max_ms, f->attempts);
 	f->next_retry_ms = lb_now_ms() + delay;
 	pr_warn("service not realized", "service=%s error=\"%s\" attempt=%u retry_in_ms=%llu", key,
@@ -730,6 +731,7 @@ static void failure_clear(struct lb_reconciler *r, const char *key)
 	struct lb_failure *f = ht_del(&r->failures, key, strlen(key));
 
 	if (f) {
+		r->stats.retries++;
 		pr_info("service realized after failure", "service=%s attempts=%u", key,
 			f->attempts);
 		free(f);

@@ -106,6 +106,7 @@ struct lb_stats {
 	unsigned long updates;
 	unsigned long deletes;
 	unsigned long errors;
+	unsigned long retries;		/* attempts on services already failing */
 	unsigned long services_synced;
 };
 

@@ -52,11 +52,18 @@ static const char *cgroup2_root(void)
 
 static struct loader_config loader_cfg(const struct datapath_config *tc_config)
 {
+	static struct map_sizes sizes;
+	static const struct map_size_flags flags = {
+	    .lb_map_max = 1024,
+	    .max = {[MS_LB4_SOCK_REV] = 4096},
+	};
+
+	if (map_sizes_resolve(&flags, 0, &sizes, NULL, 0))
+		fail_msg("map sizes");
 	return (struct loader_config){
 	    .bpf_root = dp_fx.bpf_root,
 	    .cgroup_root = fx.cg_path,
-	    .lb_map_max = 1024,
-	    .sock_rev_max = 4096,
+	    .sizes = &sizes,
 	    .state_dir = dp_fx.state_dir,
 	    .tc_mode = TC_MODE_AUTO,
 	    .tc_config = tc_config,

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* The agent's state, copied for the metrics thread (metrics/collect.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+
+void agent_metrics_publish(struct agent *a)
+{
+	struct agent_watch *ws[] = { &a->services, &a->slices, &a->nodes, &a->ces };
+	struct metrics_state st = {};
+
+	if (!a->metrics)
+		return;
+	st.rec[METRICS_REC_LB].errors = a->lb.stats.errors;
+	st.rec[METRICS_REC_LB].retries = a->lb.stats.retries;
+	st.rec[METRICS_REC_LB].unrealized = a->lb.failures.count;
+	st.rec[METRICS_REC_ENDPOINTS].errors = a->dpx.ep.stats.errors;
+	st.rec[METRICS_REC_ENDPOINTS].retries = a->dpx.ep.stats.retries;
+	st.rec[METRICS_REC_ENDPOINTS].unrealized = a->dpx.ep.failures.count;
+	st.rec[METRICS_REC_ROUTES].errors = a->dpx.routes.errors;
+	st.rec[METRICS_REC_ROUTES].retries = METRICS_NOT_TRACKED;
+	st.rec[METRICS_REC_ROUTES].unrealized = a->dpx.routes.failures.count;
+	for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]) && i < METRICS_WATCHES_MAX; i++) {
+		struct metrics_watch *w = &st.watch[st.n_watch];
+		struct k8s_informer_status is;
+
+		if (!ws[i]->informer)
+			continue;
+		k8s_informer_status(ws[i]->informer, &is);
+		snprintf(w->resource, sizeof(w->resource), "%s", is.name);
+		w->lists = is.lists;
+		w->events = is.events;
+		w->errors = is.errors;
+		w->objects = is.objects;
+		w->synced = ws[i]->synced;
+		st.n_watch++;
+	}
+	st.skipped_objects = a->skipped_total;
+	metrics_server_publish(a->metrics, &st);
+}

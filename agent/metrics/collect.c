@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "axon/reasons.h"
+#include "collect.h"
+#include "map_ops.h"
+
+static const char *const reconciler_names[METRICS_REC__NR] = {
+	[METRICS_REC_LB] = "lb",
+	[METRICS_REC_ENDPOINTS] = "endpoints",
+	[METRICS_REC_ROUTES] = "routes",
+};
+
+static void render_maps(struct expo *e, struct map_fill *fill)
+{
+	static const struct {
+		const char *name, *help;
+	} fam[] = {
+		{ "axon_bpf_map_pressure", "Fill of a BPF map: entries / max_entries, counted "
+					   "from the map at scrape time." },
+		{ "axon_bpf_map_entries", "Entries in a BPF map, counted from the map." },
+		{ "axon_bpf_map_capacity", "max_entries of a BPF map." },
+	};
+	struct map_fill_row rows[MAP_FILL_MAX];
+	int n = map_fill_read(fill, rows, MAP_FILL_MAX);
+
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		expo_family(e, fam[f].name, "gauge", fam[f].help);
+		for (int i = 0; i < n; i++) {
+			struct expo_label l = { "map_name", rows[i].name };
+			double v;
+
+			if (f < 2 && rows[i].entries < 0)
+				continue;	/* no fill (ring buffer, socket storage, array) */
+			if (f == 0)
+				v = rows[i].max_entries ? (double)rows[i].entries /
+							  rows[i].max_entries : 0;
+			else if (f == 1)
+				v = rows[i].entries;
+			else
+				v = rows[i].max_entries;
+			expo_sample(e, fam[f].name, &l, 1, v);
+		}
+	}
+}
+
+static void map_op_sample(void *ctx, const char *map, const char *op, const char *outcome,
+			  uint64_t value)
+{
+	struct expo_label l[] = { { "map_name", map }, { "operation", op },
+				  { "outcome", outcome } };
+
+	expo_sample(ctx, "axon_bpf_map_ops_total", l, 3, value);
+}
+
+struct verdict {
+	struct metrics_key key;
+	uint64_t packets, bytes;
+};
+
+static int verdict_cmp(const void *pa, const void *pb)
+{
+	const struct verdict *a = pa, *b = pb;
+
+	if (a->key.reason != b->key.reason)
+		return a->key.reason < b->key.reason ? -1 : 1;
+	return a->key.dir < b->key.dir ? -1 : a->key.dir > b->key.dir;
+}
+
+/* The metrics map summed over CPUs, sorted (a stable order for readers). */
+static int read_verdicts(int fd, struct verdict *out, int max)
+{
+	int cpus = libbpf_num_possible_cpus(), n = 0;
+	struct metrics_key key, next, *prev = NULL;
+	struct metrics_value *v;
+
+	if (fd < 0 || cpus <= 0)
+		return 0;
+	v = calloc(cpus, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	while (n < max && !bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, v))
+			continue;
+		out[n] = (struct verdict){ .key = key };
+		for (int c = 0; c < cpus; c++) {
+			out[n].packets += v[c].packets;
+			out[n].bytes += v[c].bytes;
+		}
+		n++;
+	}
+	free(v);
+	qsort(out, n, sizeof(*out), verdict_cmp);
+	return n;
+}
+
+static void render_verdicts(struct expo *e, int fd)
+{
+	static const struct {
+		const char *name, *help;
+		bool drop, bytes;
+	} fam[] = {
+		{ "axon_drop_count_total", "Packets (socket hooks: calls) the datapath dropped, "
+					   "by reason and direction.", true, false },
+		{ "axon_drop_bytes_total", "Bytes the datapath dropped, by reason and direction.",
+		  true, true },
+		{ "axon_forward_count_total", "Packets (socket hooks: calls) the datapath passed "
+					      "on, by verdict reason and direction.", false, false },
+		{ "axon_forward_bytes_total", "Bytes the datapath passed on, by verdict reason "
+					      "and direction.", false, true },
+	};
+	struct verdict *v = calloc(REASON_MAX * METRIC_DIR_MAX, sizeof(*v));
+	int n = v ? read_verdicts(fd, v, REASON_MAX * METRIC_DIR_MAX) : 0;
+
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		expo_family(e, fam[f].name, "counter", fam[f].help);
+		for (int i = 0; i < n; i++) {
+			struct expo_label l[] = {
+				{ "reason", axon_reason_name(v[i].key.reason) },
+				{ "direction", axon_metric_dir_name(v[i].key.dir) },
+			};
+
+			if (!!axon_reason_is_drop(v[i].key.reason) != fam[f].drop)
+				continue;
+			expo_sample(e, fam[f].name, l, 2,
+				    fam[f].bytes ? v[i].bytes : v[i].packets);
+		}
+	}
+	free(v);
+}
+
+static void render_state(struct expo *e, const struct metrics_state *st)
+{
+	expo_family(e, "axon_reconciler_errors_total", "counter",
+		    "Failed operations of a reconciler (map writes, routes).");
+	for (int i = 0; i < METRICS_REC__NR; i++) {
+		struct expo_label l = { "reconciler", reconciler_names[i] };
+
+		expo_sample(e, "axon_reconciler_errors_total", &l, 1, st->rec[i].errors);
+	}
+	expo_family(e, "axon_reconciler_retries_total", "counter",
+		    "Attempts a reconciler made on objects that were failing.");
+	for (int i = 0; i < METRICS_REC__NR; i++) {
+		struct expo_label l = { "reconciler", reconciler_names[i] };
+
+		if (st->rec[i].retries != METRICS_NOT_TRACKED)
+			expo_sample(e, "axon_reconciler_retries_total", &l, 1,
+				    st->rec[i].retries);
+	}
+	expo_family(e, "axon_reconciler_unrealized", "gauge",
+		    "Objects a reconciler is failing to realize now (retried with backoff).");
+	for (int i = 0; i < METRICS_REC__NR; i++) {
+		struct expo_label l = { "reconciler", reconciler_names[i] };
+
+		expo_sample(e, "axon_reconciler_unrealized", &l, 1, st->rec[i].unrealized);
+	}
+
+	expo_family(e, "axon_k8s_lists_total", "counter", "LISTs an informer completed.");
+	for (int i = 0; i < st->n_watch; i++) {
+		struct expo_label l = { "resource", st->watch[i].resource };
+
+		expo_sample(e, "axon_k8s_lists_total", &l, 1, st->watch[i].lists);
+	}
+	expo_family(e, "axon_k8s_watch_events_total", "counter",
+		    "Watch events an informer received.");
+	for (int i = 0; i < st->n_watch; i++) {
+		struct expo_label l = { "resource", st->watch[i].resource };
+
+		expo_sample(e, "axon_k8s_watch_events_total", &l, 1, st->watch[i].events);
+	}
+	expo_family(e, "axon_k8s_request_errors_total", "counter",
+		    "Failed apiserver requests of an informer.");
+	for (int i = 0; i < st->n_watch; i++) {
+		struct expo_label l = { "resource", st->watch[i].resource };
+
+		expo_sample(e, "axon_k8s_request_errors_total", &l, 1, st->watch[i].errors);
+	}
+	expo_family(e, "axon_k8s_objects", "gauge", "Objects an informer holds.");
+	for (int i = 0; i < st->n_watch; i++) {
+		struct expo_label l = { "resource", st->watch[i].resource };
+
+		expo_sample(e, "axon_k8s_objects", &l, 1, st->watch[i].objects);
+	}
+	expo_family(e, "axon_k8s_synced", "gauge", "1 once an informer's LIST is delivered.");
+	for (int i = 0; i < st->n_watch; i++) {
+		struct expo_label l = { "resource", st->watch[i].resource };
+
+		expo_sample(e, "axon_k8s_synced", &l, 1, st->watch[i].synced);
+	}
+	expo_family(e, "axon_skipped_objects_total", "counter",
+		    "Malformed Kubernetes objects the agent refused.");
+	expo_sample(e, "axon_skipped_objects_total", NULL, 0, st->skipped_objects);
+}
+
+void metrics_render(struct expo *e, struct map_fill *fill, int metrics_fd,
+		    const struct metrics_state *st)
+{
+	render_maps(e, fill);
+	expo_family(e, "axon_bpf_map_ops_total", "counter",
+		    "The agent's operations on BPF maps, by map, operation and outcome.");
+	map_ops_visit(map_op_sample, e);
+	render_verdicts(e, metrics_fd);
+	render_state(e, st);
+}
