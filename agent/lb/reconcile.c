@@ -14,6 +14,7 @@
 #include "desired.h"
 #include "maglev.h"
 #include "reconcile.h"
+#include "reconcile_priv.h"
 
 /* rev-NAT ids handed out: 1..REVNAT_IDS-1 (a 128 KiB bitmap). */
 #define REVNAT_IDS (1u << 20)
@@ -80,6 +81,7 @@ static void frontend_free(void *p)
 
 	free(rf->slots);
 	free(rf->kept);
+	free(rf->resync_seen);
 	free(rf);
 }
 
@@ -1094,4 +1096,31 @@ int lb_reconciler_prune(struct lb_reconciler *r)
 	if (pruned)
 		pr_info("pruned stale frontends", "count=%zu", pruned);
 	return first_err;
+}
+
+/* ---- for resync.c (reconcile_priv.h) ---- */
+
+int lb_map_update(struct lb_reconciler *r, enum lb_map_id map, const void *key, const void *value)
+{
+	return map_update(r, map, key, value);
+}
+
+int lb_map_delete(struct lb_reconciler *r, enum lb_map_id map, const void *key)
+{
+	return map_delete(r, map, key);
+}
+
+struct lb4_key lb_slot_key(const struct lb_frontend *rf, __u16 slot)
+{
+	return svc_key_of(rf, slot);
+}
+
+struct lb_backend *lb_backend_by_id(struct lb_reconciler *r, __u32 id)
+{
+	return backend_by_id(r, id);
+}
+
+bool lb_revnat_is_used(const struct lb_reconciler *r, __u32 id)
+{
+	return id < REVNAT_IDS && revnat_is_used(r, id);
 }
