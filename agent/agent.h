@@ -20,6 +20,7 @@
 #include "k8s/client.h"
 #include "lb/bpf_ops.h"
 #include "lb/reconcile.h"
+#include "resync.h"
 #include "store/store.h"
 
 #define AGENT_SKIPPED_MAX 32
@@ -47,6 +48,7 @@ struct agent {
 	struct agent_watch services, slices, nodes, ces;
 	bool pruned;			/* stale state removed after first full sync */
 	struct agent_dp dpx;		/* the tc datapath and its reconcilers (dpsync.h) */
+	struct agent_resync resync;	/* the periodic full pass (resync.h) */
 	struct api_server api;
 	time_t started;
 	unsigned long skipped_total;
