@@ -129,6 +129,8 @@ struct lb_reconciler {
 	struct htable frontends;	/* lb_fe_key -> lb_frontend */
 	struct htable backends;		/* (addr, port, proto) -> lb_backend */
 	struct htable backends_by_id;	/* __u32 id -> lb_backend */
+	struct htable unref;		/* __u32 id -> lb_backend with refs == 0 */
+	bool sweep_all;			/* unref incomplete (out of memory) */
 	struct htable by_service;	/* service key -> struct lb_fe_list */
 	struct htable failures;		/* service key -> lb_failure */
 	struct htable orphan_revnat;	/* __u32 id restored but used by no frontend */
