@@ -22,6 +22,7 @@
 #include "lb/reconcile.h"
 #include "metrics/map_fill.h"
 #include "metrics/server.h"
+#include "resync.h"
 #include "store/store.h"
 
 #define AGENT_SKIPPED_MAX 32
@@ -49,6 +50,7 @@ struct agent {
 	struct agent_watch services, slices, nodes, ces;
 	bool pruned;			/* stale state removed after first full sync */
 	struct agent_dp dpx;		/* the tc datapath and its reconcilers (dpsync.h) */
+	struct agent_resync resync;	/* the periodic full pass (resync.h) */
 	struct api_server api;
 	struct map_fill fill;		/* size and fill of every map (status, metrics) */
 	struct metrics_server *metrics;	/* --prometheus-serve-addr; NULL: off */

@@ -58,6 +58,8 @@ const char agent_usage_text[] =
 	"  --bpf-ct-timeout-regular-tcp-syn D  TCP handshake (default 60s)\n"
 	"  --bpf-ct-timeout-regular-tcp-fin D  TCP closing (default 10s)\n"
 	"  --bpf-ct-timeout-regular-any D      non-TCP (default 60s)\n"
+	"  --reconcile-interval D    full pass comparing the maps and routes with the desired\n"
+	"                            state, repairing drift (default 5m; 0 disables)\n"
 	"  --flush-on-exit           remove all programs, links and maps on exit\n"
 	"  --debug                   verbose logs\n"
 	"  --config-dir DIR          one file per flag (name = flag, content = value), as a\n"
@@ -94,6 +96,7 @@ enum {
 	OPT_CT_ANY,
 	OPT_MAP_RATIO,
 	OPT_PROMETHEUS,
+	OPT_RECONCILE_INTERVAL,
 	OPT_MAP_SIZE,		/* + enum map_size_id */
 };
 
@@ -137,6 +140,7 @@ static const struct option options[] = {
 	{ "bpf-ct-global-tcp-max", required_argument, NULL, OPT_MAP_SIZE + MS_CT4_TCP },
 	{ "bpf-ct-global-any-max", required_argument, NULL, OPT_MAP_SIZE + MS_CT4_ANY },
 	{ "bpf-nat-global-max", required_argument, NULL, OPT_MAP_SIZE + MS_NAT4 },
+	{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE_INTERVAL },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -456,6 +460,7 @@ static void defaults(struct agent_config *cfg)
 		.ct_timeout_syn_s = 60,
 		.ct_timeout_fin_s = 10,
 		.ct_timeout_any_s = 60,
+		.reconcile_interval_ms = RECONCILE_INTERVAL_MS_DEFAULT,
 	};
 	/* On a pure cgroup v2 host the hierarchy's root is /sys/fs/cgroup. */
 	if (access("/sys/fs/cgroup/unified", F_OK))
@@ -530,6 +535,8 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		return parse_interval(name, arg, &cfg->ct_gc_interval_ms, err, errlen);
 	case OPT_CT_GC_MAX_INTERVAL:
 		return parse_interval(name, arg, &cfg->ct_gc_max_interval_ms, err, errlen);
+	case OPT_RECONCILE_INTERVAL:
+		return parse_interval(name, arg, &cfg->reconcile_interval_ms, err, errlen);
 	case OPT_CT_TCP:
 		return parse_seconds(name, arg, 1, 7 * 86400, &cfg->ct_timeout_tcp_s, err, errlen);
 	case OPT_CT_SYN:

@@ -58,12 +58,15 @@ struct agent_config {
 	__u32 ct_timeout_syn_s;		/* --bpf-ct-timeout-regular-tcp-syn */
 	__u32 ct_timeout_fin_s;		/* --bpf-ct-timeout-regular-tcp-fin */
 	__u32 ct_timeout_any_s;		/* --bpf-ct-timeout-regular-any */
+	__u32 reconcile_interval_ms;	/* --reconcile-interval: full pass; 0 = never */
 };
 
 /* Floor of the adaptive conntrack GC interval when --conntrack-gc-interval
  * is 0 (its default); --conntrack-gc-max-interval's default. */
 #define CT_GC_MIN_INTERVAL_MS_DEFAULT	10000u
 #define CT_GC_MAX_INTERVAL_MS_DEFAULT	(12u * 3600 * 1000)
+
+#define RECONCILE_INTERVAL_MS_DEFAULT	(5u * 60 * 1000)
 
 extern const char agent_usage_text[];
 

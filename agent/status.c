@@ -244,6 +244,7 @@ static cJSON *status(struct agent *a)
 	cJSON_AddItemToObject(r, "modules", modules_status(a));
 	cJSON_AddItemToObject(r, "unrealized", failures_status(a));
 	cJSON_AddItemToObject(r, "datapath", agent_datapath_status(a));
+	cJSON_AddItemToObject(r, "full_reconcile", agent_resync_status(a));
 	cJSON_AddNumberToObject(r, "skipped_objects_total", a->skipped_total);
 	cJSON_AddItemToObject(r, "skipped_objects", skipped_status(a));
 	return r;

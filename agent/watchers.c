@@ -252,6 +252,7 @@ int agent_reconcile(struct agent *a)
 	/* The node's own datapath: config, attachments, ipcache, endpoints,
 	 * routes, conntrack GC (agent/dpsync.c). */
 	agent_datapath_sync(a, now, &next);
+	agent_resync_run(a, now, &next);
 	if (next == UINT64_MAX)
 		return -1;
 	return next > now ? (int)(next - now) : 0;

@@ -16,6 +16,10 @@
  * kept in the pending list (status shows it), and looked up again on every
  * device change and retry. A failed map write is recorded on the entry
  * (status), counted, and retried with exponential backoff.
+ *
+ * The periodic full pass (ep_reconciler_resync) reads both maps back:
+ * entries missing or changed behind the agent's back are rewritten from the
+ * mirror, entries the mirror does not hold are deleted, each counted.
  */
 #ifndef AXON_ENDPOINTS_RECONCILE_H
 #define AXON_ENDPOINTS_RECONCILE_H
@@ -86,6 +90,7 @@ struct ep_failure {
 struct ep_stats {
 	unsigned long updates, deletes, errors, passes;
 	unsigned long retries;		/* attempts on entries already failing */
+	unsigned long resyncs, repairs, last_repairs;
 };
 
 struct ep_reconciler {
@@ -122,5 +127,10 @@ static inline void ep_reconciler_devices_changed(struct ep_reconciler *r)
  * watches have synced (a pass deletes what the store does not hold). */
 int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms,
 		 uint64_t *next_ms);
+
+/* The full pass (after the first ep_reconcile): returns the number of
+ * entries repaired, or -errno when a map could not be read or a repair
+ * failed (the next pass tries again). */
+int ep_reconciler_resync(struct ep_reconciler *r);
 
 #endif /* AXON_ENDPOINTS_RECONCILE_H */

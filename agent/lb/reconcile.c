@@ -14,6 +14,7 @@
 #include "desired.h"
 #include "maglev.h"
 #include "reconcile.h"
+#include "reconcile_priv.h"
 
 /* rev-NAT ids handed out: 1..REVNAT_IDS-1 (a 128 KiB bitmap). */
 #define REVNAT_IDS (1u << 20)
@@ -67,7 +68,7 @@ int lb_reconciler_init(struct lb_reconciler *r, const struct lb_map_ops *ops, vo
 	if ((err = ht_init(&r->frontends)) || (err = ht_init(&r->backends)) ||
 	    (err = ht_init(&r->backends_by_id)) || (err = ht_init(&r->by_service)) ||
 	    (err = ht_init(&r->failures)) || (err = ht_init(&r->orphan_revnat)) ||
-	    (err = ht_init(&r->orphan_maglev))) {
+	    (err = ht_init(&r->orphan_maglev)) || (err = ht_init(&r->unref))) {
 		lb_reconciler_destroy(r);
 		return err;
 	}
@@ -80,6 +81,7 @@ static void frontend_free(void *p)
 
 	free(rf->slots);
 	free(rf->kept);
+	free(rf->resync_seen);
 	free(rf);
 }
 
@@ -96,6 +98,7 @@ void lb_reconciler_destroy(struct lb_reconciler *r)
 	ht_destroy_with(&r->frontends, frontend_free);
 	ht_destroy_with(&r->backends, free);
 	ht_destroy(&r->backends_by_id);
+	ht_destroy(&r->unref);
 	ht_destroy_with(&r->by_service, fe_list_free);
 	ht_destroy_with(&r->failures, free);
 	ht_destroy_with(&r->orphan_revnat, free);
@@ -175,12 +178,29 @@ static struct lb_backend *backend_by_id(struct lb_reconciler *r, __u32 id)
 	return id ? ht_get(&r->backends_by_id, &id, sizeof(id)) : NULL;
 }
 
+/* Keep r->unref (the sweep's candidates) equal to the backends with no
+ * reference: sweeping only those keeps a service's reconcile independent of
+ * how many backends the node has. */
+static void backend_unref_track(struct lb_reconciler *r, struct lb_backend *b)
+{
+	if (b->refs) {
+		ht_del(&r->unref, &b->id, sizeof(b->id));
+		return;
+	}
+	/* Out of memory: the next sweep walks every backend instead. */
+	if (ht_put(&r->unref, &b->id, sizeof(b->id), b, NULL))
+		r->sweep_all = true;
+}
+
 static void backend_ref(struct lb_reconciler *r, __u32 id, int delta)
 {
 	struct lb_backend *b = backend_by_id(r, id);
 
-	if (b)
+	if (b) {
 		b->refs += delta;
+		if (!b->refs || b->refs == (unsigned int)delta)
+			backend_unref_track(r, b);
+	}
 }
 
 static int backend_write(struct lb_reconciler *r, const struct lb_backend *b)
@@ -201,9 +221,12 @@ static int backend_insert(struct lb_reconciler *r, struct lb_backend *b)
 	if (err)
 		return err;
 	err = ht_put(&r->backends_by_id, &b->id, sizeof(b->id), b, NULL);
-	if (err)
+	if (err) {
 		ht_del(&r->backends, &k, sizeof(k));
-	return err;
+		return err;
+	}
+	backend_unref_track(r, b);
+	return 0;
 }
 
 static __u32 backend_id_alloc(struct lb_reconciler *r)
@@ -256,23 +279,34 @@ static int backend_get(struct lb_reconciler *r, const struct lb_backend_spec *sp
 	return 0;
 }
 
-/* Delete backends no slot refers to. Failures are retried on the next sweep. */
+/* Delete backends no slot refers to (r->unref). Failures are retried on the
+ * next sweep. */
 static void backends_sweep(struct lb_reconciler *r)
 {
-	struct ht_entry *e = ht_first(&r->backends);
+	struct ht_entry *e;
 
-	while (e) {
+	if (r->sweep_all) {
+		r->sweep_all = false;
+		for (e = ht_first(&r->backends); e; e = ht_next(&r->backends, e))
+			backend_unref_track(r, e->value);
+	}
+	for (e = ht_first(&r->unref); e;) {
 		struct lb_backend *b = e->value;
+		struct be_key k = { .addr = b->addr, .port = b->port, .proto = b->proto };
 
+		if (b->refs) {
+			e = ht_del_iter(&r->unref, e);
+			continue;
+		}
 		/* A backend found at restart may be kept by a service not yet
 		 * reconciled: it waits for the prune. */
-		if (b->refs || (b->restored && !r->pruned) ||
-		    map_delete(r, LB_MAP_BACKENDS, &b->id)) {
-			e = ht_next(&r->backends, e);
+		if ((b->restored && !r->pruned) || map_delete(r, LB_MAP_BACKENDS, &b->id)) {
+			e = ht_next(&r->unref, e);
 			continue;
 		}
 		ht_del(&r->backends_by_id, &b->id, sizeof(b->id));
-		e = ht_del_iter(&r->backends, e);
+		ht_del(&r->backends, &k, sizeof(k));
+		e = ht_del_iter(&r->unref, e);
 		free(b);
 	}
 }
@@ -514,6 +548,8 @@ static int kept_apply(struct lb_reconciler *r, struct lb_frontend *rf,
 			break;
 		}
 		b->refs++;
+		if (b->refs == 1)
+			backend_unref_track(r, b);
 		ids[n++] = b->id;
 	}
 	/* On failure keep the old list too: nothing is released early. */
@@ -1096,4 +1132,31 @@ int lb_reconciler_prune(struct lb_reconciler *r)
 	if (pruned)
 		pr_info("pruned stale frontends", "count=%zu", pruned);
 	return first_err;
+}
+
+/* ---- for resync.c (reconcile_priv.h) ---- */
+
+int lb_map_update(struct lb_reconciler *r, enum lb_map_id map, const void *key, const void *value)
+{
+	return map_update(r, map, key, value);
+}
+
+int lb_map_delete(struct lb_reconciler *r, enum lb_map_id map, const void *key)
+{
+	return map_delete(r, map, key);
+}
+
+struct lb4_key lb_slot_key(const struct lb_frontend *rf, __u16 slot)
+{
+	return svc_key_of(rf, slot);
+}
+
+struct lb_backend *lb_backend_by_id(struct lb_reconciler *r, __u32 id)
+{
+	return backend_by_id(r, id);
+}
+
+bool lb_revnat_is_used(const struct lb_reconciler *r, __u32 id)
+{
+	return id < REVNAT_IDS && revnat_is_used(r, id);
 }

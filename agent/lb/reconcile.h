@@ -26,6 +26,12 @@
  * longer names the flag (or is gone). A digest of each table written is
  * mirrored, so an unchanged table is not rewritten, also across restarts.
  *
+ * The periodic full pass (lb_reconciler_resync, resync.c) reads the maps
+ * back and compares them with the mirror: an entry missing or changed
+ * behind the agent's back (bpftool, a crashed writer) is rewritten, one the
+ * mirror does not hold is deleted, both in the write order above, and each
+ * repair is counted (stats.repairs).
+ *
  * Terminating-but-serving backends a service keeps (spec `kept`) hold a
  * reference like a slot does, so they stay in the backends map for existing
  * flows. Backends found in the maps at restart are not swept before the
@@ -83,6 +89,10 @@ struct lb_frontend {
 	__u32 *slots;			/* slots[i]: backend id at slot i + 1; 0 = hole */
 	size_t n_slots, cap_slots;
 	unsigned int gen;
+	/* During a full pass: which of slot 0..n_slots (and the rev-NAT
+	 * entry, the Maglev table) were found as the mirror says. */
+	__u8 *resync_seen;
+	bool revnat_seen, maglev_seen;
 };
 
 struct lb_backend {
@@ -93,6 +103,7 @@ struct lb_backend {
 	__u32 id;
 	unsigned int refs;		/* slots (and kept lists) pointing here */
 	bool restored;			/* found at restart: not swept before prune */
+	bool resync_seen;		/* found as the mirror says (full pass) */
 };
 
 struct lb_failure {
@@ -108,6 +119,9 @@ struct lb_stats {
 	unsigned long errors;
 	unsigned long retries;		/* attempts on services already failing */
 	unsigned long services_synced;
+	unsigned long resyncs;		/* full passes done */
+	unsigned long repairs;		/* entries rewritten or deleted by them */
+	unsigned long last_repairs;	/* ... by the latest one */
 };
 
 struct lb_reconciler {
@@ -116,6 +130,8 @@ struct lb_reconciler {
 	struct htable frontends;	/* lb_fe_key -> lb_frontend */
 	struct htable backends;		/* (addr, port, proto) -> lb_backend */
 	struct htable backends_by_id;	/* __u32 id -> lb_backend */
+	struct htable unref;		/* __u32 id -> lb_backend with refs == 0 */
+	bool sweep_all;			/* unref incomplete (out of memory) */
 	struct htable by_service;	/* service key -> struct lb_fe_list */
 	struct htable failures;		/* service key -> lb_failure */
 	struct htable orphan_revnat;	/* __u32 id restored but used by no frontend */
@@ -156,6 +172,12 @@ int lb_reconcile_dirty(struct lb_reconciler *r, struct store *s, uint64_t now_ms
 /* Remove every frontend no service claims and every rev-NAT entry no
  * frontend uses: call once the store has fully synced. */
 int lb_reconciler_prune(struct lb_reconciler *r);
+
+/* The full pass: read every map back, rewrite what is missing or differs
+ * from the mirror, delete what the mirror does not hold (after the prune
+ * only). Returns the number of entries repaired, or -errno when a map could
+ * not be read or a repair failed (the next pass tries again). */
+int lb_reconciler_resync(struct lb_reconciler *r);
 
 static inline size_t lb_reconciler_frontends(const struct lb_reconciler *r)
 {

@@ -85,15 +85,13 @@ void route_sync_destroy(struct route_sync *rs)
 	ht_destroy_with(&rs->failures, free);
 }
 
-static struct ipv4_prefix pfx_key(const struct ipv4_prefix *p)
+/* The hash key for a prefix, padding zeroed: written through a pointer, as a
+ * struct returned by value need not carry its padding bytes along. */
+static void pfx_key(struct ipv4_prefix *k, const struct ipv4_prefix *p)
 {
-	/* Zeroed padding: the struct is a hash key. */
-	struct ipv4_prefix k;
-
-	memset(&k, 0, sizeof(k));
-	k.addr = p->addr;
-	k.len = p->len;
-	return k;
+	memset(k, 0, sizeof(*k));
+	k->addr = p->addr;
+	k->len = p->len;
 }
 
 static void route_what(char *buf, size_t len, const struct ipv4_prefix *p)
@@ -139,9 +137,10 @@ static int list_installed(struct route_sync *rs)
 		return -ENOMEM;
 	n = rs->ops->list(rs->ops_ctx, have, ROUTES_LIST_MAX);
 	for (int i = 0; i < n; i++) {
-		struct ipv4_prefix k = pfx_key(&have[i].dst);
+		struct ipv4_prefix k;
 		struct route_want *w = calloc(1, sizeof(*w));
 
+		pfx_key(&k, &have[i].dst);
 		if (!w || ht_put(&rs->routes, &k, sizeof(k), w, NULL)) {
 			free(w);
 			free(have);
@@ -155,10 +154,13 @@ static int list_installed(struct route_sync *rs)
 
 static int apply(struct route_sync *rs, struct route_want *want)
 {
-	struct ipv4_prefix k = pfx_key(&want->route.dst);
-	struct route_want *have = ht_get(&rs->routes, &k, sizeof(k));
+	struct route_want *have;
 	char what[64], msg[256], a[INET_ADDRSTRLEN];
+	struct ipv4_prefix k;
 	int ifindex, err;
+
+	pfx_key(&k, &want->route.dst);
+	have = ht_get(&rs->routes, &k, sizeof(k));
 
 	route_what(what, sizeof(what), &want->route.dst);
 	inet_ntop(AF_INET, &want->route.via, a, sizeof(a));
@@ -299,4 +301,83 @@ out:
 	}
 	*next_ms = rs->next_retry_ms ? rs->next_retry_ms : UINT64_MAX;
 	return failing;
+}
+
+/* ---- the full pass ---- */
+
+static bool route_same(const struct node_route *a, const struct node_route *b)
+{
+	return a->dst.addr == b->dst.addr && a->dst.len == b->dst.len && a->via == b->via &&
+	       a->ifindex == b->ifindex;
+}
+
+int route_sync_resync(struct route_sync *rs)
+{
+	struct node_route *have;
+	struct htable ok;
+	int n, repaired = 0, first_err = 0, err;
+
+	if (!rs->ran || !rs->listed)
+		return 0;
+	have = calloc(ROUTES_LIST_MAX, sizeof(*have));
+	if (!have)
+		return -ENOMEM;
+	err = ht_init(&ok);
+	n = err ? err : rs->ops->list(rs->ops_ctx, have, ROUTES_LIST_MAX);
+	if (n < 0) {
+		err = n;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		struct route_want *w;
+		struct ipv4_prefix k;
+		char what[64];
+
+		pfx_key(&k, &have[i].dst);
+		w = ht_get(&rs->routes, &k, sizeof(k));
+
+		if (w && route_same(&w->route, &have[i])) {
+			if ((err = ht_put(&ok, &k, sizeof(k), w, NULL)))
+				goto out;
+			continue;
+		}
+		if (w)
+			continue;	/* changed: replaced below */
+		/* Ours (proto axon) but no node wants it. */
+		route_what(what, sizeof(what), &have[i].dst);
+		err = rs->ops->delete(rs->ops_ctx, &have[i].dst);
+		if (err && err != -ENOENT) {
+			rs->errors++;
+			first_err = first_err ? first_err : err;
+			continue;
+		}
+		rs->deleted++;
+		repaired++;
+		pr_warn("full reconcile removed a stray route", "dst=%s", what + 6);
+	}
+	for (struct ht_entry *e = ht_first(&rs->routes); e; e = ht_next(&rs->routes, e)) {
+		struct route_want *w = e->value;
+		char what[64];
+
+		if (ht_get(&ok, e->key, e->klen))
+			continue;
+		route_what(what, sizeof(what), &w->route.dst);
+		err = rs->ops->replace(rs->ops_ctx, &w->route);
+		if (err) {
+			rs->errors++;
+			first_err = first_err ? first_err : err;
+			continue;
+		}
+		rs->replaced++;
+		repaired++;
+		pr_warn("full reconcile restored a node route", "dst=%s node=%s", what + 6, w->node);
+	}
+	err = first_err;
+out:
+	ht_destroy(&ok);
+	free(have);
+	rs->resyncs++;
+	rs->repairs += repaired;
+	rs->last_repairs = repaired;
+	return err ? err : repaired;
 }

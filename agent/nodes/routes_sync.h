@@ -12,6 +12,10 @@
  * empty: routes a previous run installed are removed. A failed netlink
  * operation is kept (status), counted, and retried with backoff; a node
  * whose address no native device reaches is reported the same way.
+ *
+ * The periodic full pass (route_sync_resync) lists Axon's routes again:
+ * one missing or changed (deleted or replaced with `ip route`) is replaced
+ * from the mirror, one the mirror does not hold is deleted, each counted.
  */
 #ifndef AXON_NODES_ROUTES_SYNC_H
 #define AXON_NODES_ROUTES_SYNC_H
@@ -57,6 +61,7 @@ struct route_sync {
 	uint64_t next_retry_ms;
 	unsigned int attempts;
 	unsigned long replaced, deleted, errors;
+	unsigned long resyncs, repairs, last_repairs;
 };
 
 /* The desired routes from the store, sorted by prefix; *out is malloc'ed. */
@@ -73,5 +78,9 @@ static inline void route_sync_devices_changed(struct route_sync *rs)
  * other reconcilers. */
 int route_sync_run(struct route_sync *rs, const struct store *s, uint64_t now_ms,
 		   uint64_t *next_ms);
+
+/* The full pass (after the first route_sync_run): returns the number of
+ * routes repaired, or -errno (the next pass tries again). */
+int route_sync_resync(struct route_sync *rs);
 
 #endif /* AXON_NODES_ROUTES_SYNC_H */

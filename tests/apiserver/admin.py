@@ -15,6 +15,9 @@
     POST   /_test/install?resource=R    serve R (e.g. a CRD applied late)
     POST   /_test/uninstall?resource=R  stop serving R, delete its objects, end its watches
     GET    /_test/dump                  every stored object (a v1 List), for debugging
+    GET    /_test/sent                  the latest events written to watch streams, oldest
+                                        first: {"events": [{"resource", "type", "key", "rv",
+                                        "time"}]}, time = time.time() after the write
     POST   /_test/listen?netns=NAME     also listen on the same address and port inside network
                                         namespace NAME (idempotent; see netns.py)
 Answers are JSON; errors are Status objects like the rest of the API.
@@ -116,6 +119,8 @@ def handle(app, method, path, params, body):
     if route == ("POST", "/_test/uninstall"):
         app.uninstall(_resource_param(params))
         return 200, {"installed": sorted(app.installed)}
+    if route == ("GET", "/_test/sent"):
+        return 200, {"events": app.stats.sent_events()}
     if route == ("GET", "/_test/dump"):
         return 200, app.dump()
     if route == ("POST", "/_test/listen"):

@@ -19,9 +19,11 @@ assert that the agent neither hammers the server nor leaks watches.
 
 import collections
 import threading
+import time
 
 _RULE_FIELDS = {"status", "retry_after", "count", "path_prefix", "verb", "resource", "delay_ms",
                 "reset", "plain", "message"}
+SENT_MAX = 100000   # watch events remembered for /_test/sent
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 
 
@@ -104,15 +106,31 @@ class Stats:
             self.codes = collections.Counter()
             self.watches_started = collections.Counter()
             self.total = 0
+            # Wall-clock time (time.time()) of the first request of each verb, and of
+            # the latest events written to watch streams: benchmarks time the client
+            # against them (SENT_MAX kept, oldest dropped).
+            self.first = {}
+            self.sent = collections.deque(maxlen=SENT_MAX)
 
     def request(self, resource, verb):
         with self.lock:
+            self.first.setdefault(verb, time.time())
             self.total += 1
             self.requests[resource or "nonresource"][verb] += 1
 
     def answered(self, code):
         with self.lock:
             self.codes[str(code)] += 1
+
+    def event_sent(self, resource, etype, key, rv):
+        t = time.time()
+        with self.lock:
+            self.sent.append({"resource": resource, "type": etype, "key": key, "rv": rv,
+                              "time": t})
+
+    def sent_events(self):
+        with self.lock:
+            return list(self.sent)
 
     def watch_opened(self, resource):
         with self.lock:
@@ -133,6 +151,7 @@ class Stats:
                 "total": self.total,
                 "requests": {r: dict(v) for r, v in sorted(self.requests.items())},
                 "codes": dict(sorted(self.codes.items())),
+                "first_request": dict(sorted(self.first.items())),
                 "watches": {"open": {r: n for r, n in sorted(self.watches_open.items()) if n},
                             "started": dict(sorted(self.watches_started.items()))},
             }

@@ -34,6 +34,11 @@ def _chunk(data):
     return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
+def _key_str(key):
+    """"ns/name" (or "name") of a store key, for the sent-events log."""
+    return "/".join(k for k in key if k) if isinstance(key, tuple) else str(key)
+
+
 def _event_line(etype, object_json):
     return b'{"type":"' + etype.encode() + b'","object":' + object_json + b"}\n"
 
@@ -164,6 +169,8 @@ class Stream:
                 line = self._event_bytes(ev)
                 if line is not None:
                     self._write(line)
+                    self.app.stats.event_sent(self.res.plural, ev.type, _key_str(ev.key),
+                                              ev.rv)
                 self.sent_rv = max(self.sent_rv, ev.rv)
             if closing == "drop":
                 self._cut()

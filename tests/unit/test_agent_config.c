@@ -297,9 +297,28 @@ static void test_datapath_config_from_flags(void **state)
 	assert_false(datapath_config_equal(&a, &b));
 }
 
+
+static void test_reconcile_interval(void **state)
+{
+	struct agent_config cfg;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "--node-name=n1", NULL), 0);
+	assert_int_equal(cfg.reconcile_interval_ms, 5 * 60 * 1000);
+	assert_int_equal(parse(&cfg, "--node-name=n1", "--reconcile-interval=2s", NULL), 0);
+	assert_int_equal(cfg.reconcile_interval_ms, 2000);
+	assert_int_equal(parse(&cfg, "--node-name=n1", "--reconcile-interval=0", NULL), 0);
+	assert_int_equal(cfg.reconcile_interval_ms, 0);
+	expect_error("--reconcile-interval=100ms",
+		     "--reconcile-interval: '100ms' must be 0 or between 1s and 168h");
+	expect_error("--reconcile-interval=often",
+		     "--reconcile-interval: 'often' is not a duration");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reconcile_interval),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_node_name_fallbacks),
 		cmocka_unit_test(test_all_flags),

@@ -440,6 +440,60 @@ static void test_restart_writes_nothing_prunes_stale(void **state)
 	ep_reconciler_destroy(&fresh);
 }
 
+
+/* The full pass: entries deleted, changed or added behind the agent's back
+ * (as bpftool would) are repaired; a pass over maps in sync writes nothing. */
+static void test_resync_repairs_drift(void **state)
+{
+	struct fixture *fx = *state;
+	struct ipcache_key k;
+	struct endpoint_key ek;
+	struct ipcache_value stray = { .identity = 77 };
+	unsigned long updates, deletes;
+	int i;
+
+	cluster(fx);
+	fd_add(&fx->devs, "10.244.0.5", 11);
+	fd_add(&fx->devs, "10.244.0.9", 12);
+	/* Before the first pass: nothing to compare with. */
+	assert_int_equal(ep_reconciler_resync(&fx->ep), 0);
+	assert_int_equal(run(fx), 0);
+	updates = fx->maps.updates;
+	deletes = fx->maps.deletes;
+	assert_int_equal(ep_reconciler_resync(&fx->ep), 0);
+	assert_int_equal(fx->maps.updates, updates);
+	assert_int_equal(fx->maps.deletes, deletes);
+
+	k = ipcache_key_of(ip4("10.244.1.7"), 32);
+	fx->maps.e[EP_MAP_IPCACHE][fm_find(&fx->maps, EP_MAP_IPCACHE, &k)].used = false;
+	k = ipcache_key_of(ip4("10.244.0.5"), 32);
+	i = fm_find(&fx->maps, EP_MAP_IPCACHE, &k);
+	((struct ipcache_value *)(void *)fx->maps.e[EP_MAP_IPCACHE][i].value)->identity = 9;
+	ek = (struct endpoint_key){ .address = ip4("10.244.0.9") };
+	i = fm_find(&fx->maps, EP_MAP_ENDPOINTS, &ek);
+	((struct endpoint_info *)(void *)fx->maps.e[EP_MAP_ENDPOINTS][i].value)->ifindex = 99;
+	k = ipcache_key_of(ip4("10.9.9.9"), 32);
+	assert_int_equal(fm_ops.update(&fx->maps, EP_MAP_IPCACHE, &k, &stray), 0);
+
+	assert_int_equal(ep_reconciler_resync(&fx->ep), 4);
+	assert_int_equal(fx->ep.stats.repairs, 4);
+	assert_int_equal(fx->ep.stats.last_repairs, 4);
+	assert_non_null(ipc(fx, "10.244.1.7", 32));
+	assert_int_equal(ipc(fx, "10.244.0.5", 32)->identity, 1001);
+	assert_int_equal(epi(fx, "10.244.0.9")->ifindex, 12);
+	assert_null(ipc(fx, "10.9.9.9", 32));
+	assert_int_equal(fm_count(&fx->maps, EP_MAP_IPCACHE), 4);
+
+	/* A failed rewrite is reported and retried by the next pass. */
+	k = ipcache_key_of(ip4("10.244.1.7"), 32);
+	fx->maps.e[EP_MAP_IPCACHE][fm_find(&fx->maps, EP_MAP_IPCACHE, &k)].used = false;
+	fx->maps.fail_next = -EBUSY;
+	assert_int_equal(ep_reconciler_resync(&fx->ep), -EBUSY);
+	assert_int_equal(ep_reconciler_resync(&fx->ep), 1);
+	assert_non_null(ipc(fx, "10.244.1.7", 32));
+	assert_int_equal(ep_reconciler_resync(&fx->ep), 0);
+}
+
 /* ---- routes ---- */
 
 struct fake_routes {
@@ -565,6 +619,45 @@ static void test_node_routes(void **state)
 	route_sync_destroy(&rs);
 }
 
+
+static void test_routes_resync_repairs_drift(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_routes fr = {};
+	struct route_sync rs;
+	uint64_t next;
+	int i;
+
+	cluster(fx);
+	put_node(&fx->store, "node-d", "192.168.1.30", "10.244.3.0/24");
+	assert_int_equal(route_sync_init(&rs, &fr_ops, &fr, true), 0);
+	assert_int_equal(route_sync_resync(&rs), 0);	/* before the first pass */
+	assert_int_equal(route_sync_run(&rs, &fx->store, 1000, &next), 0);
+	assert_int_equal(fr.n, 2);
+	fr.replaces = fr.deletes = 0;
+	assert_int_equal(route_sync_resync(&rs), 0);
+	assert_int_equal(fr.replaces + fr.deletes, 0);
+
+	/* `ip route del`, a route changed to another gateway, a stray one. */
+	assert_int_equal(fr_delete(&fr, &(struct ipv4_prefix){ ip4("10.244.1.0"), 24 }), 0);
+	i = fr_find(&fr, &(struct ipv4_prefix){ ip4("10.244.3.0"), 24 });
+	fr.r[i].via = ip4("192.168.1.99");
+	fr.r[fr.n++] = (struct node_route){ .dst = { ip4("10.244.9.0"), 24 },
+					    .via = ip4("192.168.1.9"), .ifindex = 2 };
+	fr.replaces = fr.deletes = 0;
+	assert_int_equal(route_sync_resync(&rs), 3);
+	assert_int_equal(rs.repairs, 3);
+	assert_int_equal(fr.n, 2);
+	i = fr_find(&fr, &(struct ipv4_prefix){ ip4("10.244.1.0"), 24 });
+	assert_true(i >= 0);
+	assert_int_equal(fr.r[i].via, ip4("192.168.1.11"));
+	i = fr_find(&fr, &(struct ipv4_prefix){ ip4("10.244.3.0"), 24 });
+	assert_int_equal(fr.r[i].via, ip4("192.168.1.30"));
+	assert_int_equal(fr_find(&fr, &(struct ipv4_prefix){ ip4("10.244.9.0"), 24 }), -1);
+	assert_int_equal(route_sync_resync(&rs), 0);
+	route_sync_destroy(&rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -577,6 +670,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_writes_nothing_prunes_stale, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_node_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resync_repairs_drift, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_routes_resync_repairs_drift, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -728,6 +728,185 @@ static void test_maglev_without_map_falls_back_to_random(void **state)
 	assert_int_equal(fx->maps.inconsistencies, 0);
 }
 
+
+/* ---- the periodic full pass ---- */
+
+/* A copy of the fake maps' entries, to compare before and after. */
+static bool maps_equal(const struct fake_maps *a, const struct fake_maps *b)
+{
+	for (int m = 0; m < LB_MAP__NR; m++) {
+		if (fake_count(a, m) != fake_count(b, m))
+			return false;
+		for (size_t i = 0; i < FAKE_MAX_ENTRIES; i++) {
+			const void *v;
+
+			if (!a->e[m][i].used)
+				continue;
+			v = fake_lookup(b, m, a->e[m][i].key);
+			if (!v)
+				return false;
+			if (m == LB_MAP_MAGLEV ? memcmp(v, &a->maglev[i], sizeof(a->maglev[i]))
+					       : memcmp(v, a->e[m][i].value, fake_value_size[m]))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Behind the agent's back, as bpftool would. */
+static void poke_delete(struct fixture *fx, enum lb_map_id m, const void *key)
+{
+	struct fake_entry *e = fake_find(&fx->maps, m, key);
+
+	assert_non_null(e);
+	e->used = false;
+}
+
+static void *poke_value(struct fixture *fx, enum lb_map_id m, const void *key)
+{
+	struct fake_entry *e = fake_find(&fx->maps, m, key);
+
+	assert_non_null(e);
+	return m == LB_MAP_MAGLEV ? (void *)&fx->maps.maglev[e - fx->maps.e[m]] : e->value;
+}
+
+static struct lb4_key svc_k(const char *ip, int port, __u16 s)
+{
+	struct lb4_key k = { .dport = htons(port), .proto = IPPROTO_TCP, .backend_slot = s };
+
+	inet_pton(AF_INET, ip, &k.address);
+	return k;
+}
+
+static void test_resync_repairs_drift(void **state)
+{
+	struct fixture *fx = *state;
+	static struct fake_maps want;
+	struct lb4_key k0 = svc_k("10.96.0.10", 80, 0), k2 = svc_k("10.96.0.10", 80, 2);
+	struct lb4_key kmg = svc_k("10.96.0.40", 80, 0), k3 = svc_k("10.96.0.10", 80, 3);
+	struct lb4_key kmg1 = svc_k("10.96.0.40", 80, 1), kmg2 = svc_k("10.96.0.40", 80, 2);
+	struct lb4_service *sv;
+	struct lb4_backend *bv, stray_be = { .address = htonl(0x0afe0001), .port = htons(1) };
+	struct lb4_service stray0 = { .count = 1, .rev_nat_index = 999 };
+	struct lb4_service stray1 = { .backend_id = 7777, .rev_nat_index = 999 };
+	struct lb4_key sk0 = svc_k("10.96.9.9", 80, 0), sk1 = svc_k("10.96.9.9", 80, 1);
+	__u32 stray_id = 7777, be_id, rev, mg_rev;
+	struct lb4_maglev_table *t;
+	size_t ops;
+	char got[256];
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-1", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") ","
+		  EP("10.244.0.7", "true") "]");
+	put_service_spec(fx, "mg", "{\"clusterIP\":\"10.96.0.40\",\"ports\":" WEB_PORTS "}",
+			 "{\"service.cilium.io/lb-algorithm\":\"maglev\"}");
+	put_slice(fx, "shop", "mg-1", "mg", WEB_EPS_PORTS,
+		  "[" EP("10.244.1.5", "true") "," EP("10.244.1.6", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	/* Before the prune, a pass checks nothing (restored state unclaimed). */
+	ops = fx->maps.n_ops;
+	assert_int_equal(lb_reconciler_resync(&fx->lb), 0);
+	assert_int_equal(lb_reconciler_prune(&fx->lb), 0);
+	/* In sync: a pass reads only. */
+	assert_int_equal(lb_reconciler_resync(&fx->lb), 0);
+	assert_int_equal(fx->maps.n_ops, ops);
+	want = fx->maps;
+
+	/* Missing: a slot, a backend (its slot kept pointing at it: the pass
+	 * writes the backend back before anything else), the rev-NAT entry,
+	 * slot 0, the Maglev table. Changed: a slot's backend id, slot 0's
+	 * count, a backend's port, a table. */
+	sv = poke_value(fx, LB_MAP_SERVICES, &k2);
+	be_id = sv->backend_id;
+	poke_delete(fx, LB_MAP_BACKENDS, &be_id);
+	rev = sv->rev_nat_index;
+	poke_delete(fx, LB_MAP_REVNAT, &rev);
+	sv = poke_value(fx, LB_MAP_SERVICES, &k3);
+	sv->backend_id = 4242;
+	sv = poke_value(fx, LB_MAP_SERVICES, &k0);
+	sv->count = 9;
+	mg_rev = ((struct lb4_service *)poke_value(fx, LB_MAP_SERVICES, &kmg))->rev_nat_index;
+	t = poke_value(fx, LB_MAP_MAGLEV, &mg_rev);
+	t->backend_ids[17] = 4242;
+	sv = poke_value(fx, LB_MAP_SERVICES, &kmg1);
+	bv = poke_value(fx, LB_MAP_BACKENDS, &sv->backend_id);
+	bv->port = htons(1);
+	poke_delete(fx, LB_MAP_SERVICES, &kmg2);
+	/* Stale: a whole service the store does not hold, its backend. */
+	assert_int_equal(fake_ops.update(&fx->maps, LB_MAP_BACKENDS, &stray_id, &stray_be), 0);
+	assert_int_equal(fake_ops.update(&fx->maps, LB_MAP_SERVICES, &sk1, &stray1), 0);
+	assert_int_equal(fake_ops.update(&fx->maps, LB_MAP_SERVICES, &sk0, &stray0), 0);
+	fx->maps.inconsistencies = 0;
+	ops = fx->maps.n_ops;
+
+	/* 7 rewritten (backend, rev-NAT, slot 3, slot 0, table, backend port,
+	 * mg slot 2) and 3 deleted (the stray slot 0, slot 1, backend). */
+	assert_int_equal(lb_reconciler_resync(&fx->lb), 10);
+	assert_int_equal(fx->lb.stats.repairs, 10);
+	assert_int_equal(fx->lb.stats.last_repairs, 10);
+	assert_true(maps_equal(&fx->maps, &want));
+	/* The drift itself left readers inconsistent states; the repair order
+	 * ends them: the backend first, slot 0 last of the rewrites; the stray
+	 * service's slot 0 deleted before its slot, its slot before its backend. */
+	fx->maps.inconsistencies = 0;
+	fake_check(&fx->maps);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+	{
+		size_t be_w = 0, s0_w = 0, st0 = 0, st1 = 0, stb = 0;
+
+		for (size_t i = ops; i < fx->maps.n_ops; i++) {
+			const struct fake_op *o = &fx->maps.log[i];
+			struct lb4_key k;
+
+			memcpy(&k, o->key, sizeof(k));
+			if (o->op == 'U' && o->map == LB_MAP_BACKENDS && !be_w)
+				be_w = i + 1;
+			if (o->op == 'U' && o->map == LB_MAP_SERVICES && !memcmp(&k, &k0, sizeof(k)))
+				s0_w = i + 1;
+			if (o->op == 'D' && o->map == LB_MAP_SERVICES)
+				*(k.backend_slot ? &st1 : &st0) = i + 1;
+			if (o->op == 'D' && o->map == LB_MAP_BACKENDS)
+				stb = i + 1;
+		}
+		assert_true(be_w && be_w < s0_w && s0_w < st0);
+		assert_true(st0 < st1 && st1 < stb);
+	}
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080,10.244.0.7:8080");
+
+	/* Repaired: the next pass finds nothing, writes nothing. */
+	ops = fx->maps.n_ops;
+	assert_int_equal(lb_reconciler_resync(&fx->lb), 0);
+	assert_int_equal(fx->maps.n_ops, ops);
+	assert_int_equal(fx->lb.stats.last_repairs, 0);
+
+	/* The incremental path still works on the repaired mirror. */
+	put_slice(fx, "shop", "web-1", "web", WEB_EPS_PORTS, "[" EP("10.244.0.6", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.6:8080");
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_resync_write_failure_reported(void **state)
+{
+	struct fixture *fx = *state;
+	struct lb4_key k1 = svc_k("10.96.0.10", 80, 1);
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-1", "web", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(lb_reconciler_prune(&fx->lb), 0);
+	poke_delete(fx, LB_MAP_SERVICES, &k1);
+	fx->maps.fail_next = -EBUSY;
+	assert_int_equal(lb_reconciler_resync(&fx->lb), -EBUSY);
+	assert_null(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 1));
+	/* The next pass tries again. */
+	assert_int_equal(lb_reconciler_resync(&fx->lb), 1);
+	assert_non_null(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -757,6 +936,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_maglev_table_write_failure_retried, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_resync_repairs_drift, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resync_write_failure_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_maglev_without_map_falls_back_to_random, setup,
 						teardown),
 	};
