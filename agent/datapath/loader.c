@@ -37,8 +37,34 @@ static __u32 map_size_for(const char *name, const struct loader_config *cfg)
 	return 0;
 }
 
+/* Does the map pinned as @fd have another layout than @map wants? An upgrade
+ * may change a map's key, value, type or flags; libbpf refuses to reuse such
+ * a pin, and the agent would not start. Its entries cannot be carried over
+ * without knowing both layouts, so the caller recreates the map, deliberately
+ * and loudly: the LB, endpoint and ipcache maps are refilled from the cluster
+ * after the first sync; conntrack, NAT and affinity entries in it are lost. */
+static bool pinned_layout_differs(int fd, const struct bpf_map *map)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;	/* libbpf's own check decides */
+	if (info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+	    info.value_size == bpf_map__value_size(map) &&
+	    info.map_flags == bpf_map__map_flags(map))
+		return false;
+	pr_warn("pinned map has another layout: recreated, its entries are lost",
+		"map=%s type=%u->%u key_size=%u->%u value_size=%u->%u flags=%#x->%#x",
+		bpf_map__name(map), info.type, bpf_map__type(map), info.key_size,
+		bpf_map__key_size(map), info.value_size, bpf_map__value_size(map),
+		info.map_flags, bpf_map__map_flags(map));
+	return true;
+}
+
 /* Point every map at its pin; size it, unless a pinned map exists, whose size
- * is kept (libbpf reuses a pinned map only if its layout matches). */
+ * is kept (libbpf reuses a pinned map only if its layout matches; one whose
+ * layout changed is unpinned first, so it is created anew). */
 static int maps_prepare(struct bpf_object *obj, const struct loader_config *cfg)
 {
 	struct bpf_map *map;
@@ -56,6 +82,12 @@ static int maps_prepare(struct bpf_object *obj, const struct loader_config *cfg)
 		if (err)
 			return err;
 		fd = bpf_obj_get(path);
+		if (fd >= 0 && pinned_layout_differs(fd, map)) {
+			close(fd);
+			if (unlink(path))
+				return -errno;
+			fd = -1;
+		}
 		if (fd >= 0) {
 			struct bpf_map_info info = {};
 			__u32 len = sizeof(info);
