@@ -172,6 +172,12 @@ static __always_inline int from_container4(struct dp_ctx *c)
 	ct4_key_fwd(&key, p, CT_EGRESS);
 	e = ct4_lookup(&key);
 	if (e) {
+		/* Not DNATed here (that comes below), so this is a connection
+		 * made to this address itself: an entry with a rev-NAT index
+		 * is the tuple an earlier service connection had after its
+		 * DNAT, now reused; replies must not come from the VIP. */
+		if (e->rev_nat_index)
+			e->rev_nat_index = 0;
 		ct4_account(c, e, CT_DIR_TX);
 		return route_from_pod(c, dst);
 	}
@@ -204,8 +210,13 @@ static __always_inline int from_container4(struct dp_ctx *c)
 	if (ret == LB_TRANSLATED) {
 		ct4_key_fwd(&key, p, CT_EGRESS);
 		e = ct4_lookup(&key);
-		if (e)
+		if (e) {
+			/* The tuple may have served a direct connection or
+			 * another service: the translation is this packet's. */
+			if (e->rev_nat_index != c->rev_nat_index)
+				e->rev_nat_index = c->rev_nat_index;
 			ct4_account(c, e, CT_DIR_TX);
+		}
 		else if ((ret = dp_ct_new(c, CT_EGRESS, 0, 0, 0)))
 			return ret;
 		return route_from_pod(c, route4_local_pod(p->daddr));

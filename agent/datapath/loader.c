@@ -27,6 +27,31 @@ const char *const dp_prog_names[DP_PROG_MAX] = {
 	[DP_PROG_TO_NETDEV] = "to_netdev",
 };
 
+/* Does the map pinned as @fd have another layout than @map wants? An upgrade
+ * may change a map's key, value, type or flags; libbpf refuses to reuse such
+ * a pin, and the agent would not start. Its entries cannot be carried over
+ * without knowing both layouts, so the caller recreates the map, deliberately
+ * and loudly: the LB, endpoint and ipcache maps are refilled from the cluster
+ * after the first sync; conntrack, NAT and affinity entries in it are lost. */
+static bool pinned_layout_differs(int fd, const struct bpf_map *map)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;	/* libbpf's own check decides */
+	if (info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+	    info.value_size == bpf_map__value_size(map) &&
+	    info.map_flags == bpf_map__map_flags(map))
+		return false;
+	pr_warn("pinned map has another layout: recreated, its entries are lost",
+		"map=%s type=%u->%u key_size=%u->%u value_size=%u->%u flags=%#x->%#x",
+		bpf_map__name(map), info.type, bpf_map__type(map), info.key_size,
+		bpf_map__key_size(map), info.value_size, bpf_map__value_size(map),
+		info.map_flags, bpf_map__map_flags(map));
+	return true;
+}
+
 /*
  * Point every map at its pin and size it from cfg->sizes.
  *
@@ -37,7 +62,8 @@ const char *const dp_prog_names[DP_PROG_MAX] = {
  * established flows with it. libbpf reuses a pin only if max_entries matches,
  * so the pinned size is what the object is given. The mismatch is logged and
  * shown in status (configured vs max_entries); `agentctl cleanup` and a start
- * resize, at the cost of that state.
+ * resize, at the cost of that state. A pin whose layout changed (key, value,
+ * type, flags: an upgrade) is removed first, so that map is created anew.
  */
 static int maps_prepare(struct bpf_object *obj, const struct loader_config *cfg)
 {
@@ -56,6 +82,12 @@ static int maps_prepare(struct bpf_object *obj, const struct loader_config *cfg)
 		if (err)
 			return err;
 		fd = bpf_obj_get(path);
+		if (fd >= 0 && pinned_layout_differs(fd, map)) {
+			close(fd);
+			if (unlink(path))
+				return -errno;
+			fd = -1;
+		}
 		if (fd >= 0) {
 			struct bpf_map_info info = {};
 			__u32 len = sizeof(info);

@@ -22,6 +22,7 @@
 #include "dp_fixture.h"
 #include "axon/ct.h"
 #include "axon/maps.h"
+#include "log.h"
 #include "pin.h"
 #include "datapath/loader.h"
 #include "sock_lb.skel.h"
@@ -269,6 +270,85 @@ static void test_restart_reuses_pins_and_links(void **state)
 	}
 }
 
+/* Pin, in place of map @name, the map an older Axon might have left there: the
+ * same name and size but a value @value_delta bytes longer. Returns its id. */
+static __u32 pin_old_layout(const char *name, int value_delta)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), id;
+	char path[4096];
+	int fd, old;
+
+	assert_int_equal(pin_map_path(path, sizeof(path), dp_fx.bpf_root, name), 0);
+	old = bpf_obj_get(path);
+	assert_true(old >= 0);
+	assert_int_equal(bpf_obj_get_info_by_fd(old, &info, &len), 0);
+	close(old);
+	assert_int_equal(unlink(path), 0);
+	fd = bpf_map_create(info.type, name, info.key_size, info.value_size + value_delta,
+			    info.max_entries, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	id = map_id_of(fd);
+	close(fd);
+	return id;
+}
+
+static __u32 map_value_size(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	return info.value_size;
+}
+
+/* An upgrade whose maps changed layout: a pinned map libbpf cannot reuse is
+ * replaced by a new one (logged, its entries lost) instead of the agent
+ * failing to start; every other pin is reused. A map both objects share is
+ * replaced once and shared again. */
+static void test_changed_layout_recreates_the_map(void **state)
+{
+	struct datapath *dp = &fx.dp;
+	struct loader_config cfg = loader_cfg(NULL);
+	__u32 old_ct, old_revnat;
+	char *log = NULL;
+	size_t log_len = 0;
+	FILE *logf;
+
+	(void)state;
+	assert_true(fx.loaded);
+	datapath_close(dp);
+	fx.loaded = false;
+	old_ct = pin_old_layout(MAP_CT4_ANY, 8);
+	old_revnat = pin_old_layout(MAP_LB4_REVERSE_NAT, -4);
+
+	logf = open_memstream(&log, &log_len);
+	assert_non_null(logf);
+	log_set_stream(logf);
+	assert_int_equal(datapath_load(dp, &cfg), 0);
+	log_set_stream(stderr);
+	fclose(logf);
+	fx.loaded = true;
+
+	/* New maps with the layout the programs have, under the same pins. */
+	assert_int_not_equal(pinned_map_id(MAP_CT4_ANY), old_ct);
+	assert_int_equal(map_id_of(dp->ct4_any_fd), pinned_map_id(MAP_CT4_ANY));
+	assert_int_equal(map_value_size(dp->ct4_any_fd), sizeof(struct ct4_entry));
+	assert_int_not_equal(pinned_map_id(MAP_LB4_REVERSE_NAT), old_revnat);
+	assert_int_equal(map_id_of(bpf_map__fd(dp->sock->maps.lb4_reverse_nat)),
+			 pinned_map_id(MAP_LB4_REVERSE_NAT));
+	assert_int_equal(map_id_of(bpf_map__fd(dp->tc->maps.lb4_reverse_nat)),
+			 pinned_map_id(MAP_LB4_REVERSE_NAT));
+	/* The rest is what it was. */
+	assert_int_equal(pinned_map_id(MAP_LB4_SERVICES), fx.services_id);
+	/* Each replacement said so, with the layouts. */
+	assert_non_null(strstr(log, "map=ct4_any"));
+	assert_non_null(strstr(log, "map=lb4_reverse_nat"));
+	assert_non_null(strstr(log, "pinned map has another layout"));
+	free(log);
+}
+
 static void cgroup_remove(void)
 {
 	if (fx.cg_path[0] && rmdir(fx.cg_path))
@@ -316,6 +396,7 @@ int main(void)
 	    cmocka_unit_test(test_load_shares_pinned_maps),
 	    cmocka_unit_test(test_tc_load_swaps_programs_in_place),
 	    cmocka_unit_test(test_restart_reuses_pins_and_links),
+	    cmocka_unit_test(test_changed_layout_recreates_the_map),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1331,6 +1331,52 @@ static void test_lb_flow_keeps_backend(void **state)
 	assert_int_not_equal(r.v.daddr, first);
 }
 
+/* A client port reused: a connection straight to pod B on the tuple an
+ * earlier connection through the ClusterIP had after its DNAT, then through
+ * the ClusterIP again. B's answers must come from the address each connection
+ * was made to, so the flow entry takes the translation of the connection now
+ * using it (a stale rev-NAT index turned a direct SYN-ACK into one from the
+ * VIP, which the client answered with a reset, on every retry). */
+static void test_lb_tuple_reused_direct_and_through_service(void **state)
+{
+	struct flow svc = {POD_A, 42010, VIP, 80, IPPROTO_TCP};
+	struct flow post = {POD_A, 42010, POD_B, 8080, IPPROTO_TCP};
+	struct flow reply = reversed(&post);
+	struct run r;
+	__u32 id = 1;
+
+	(void)state;
+	backend_add(id, POD_B, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 7, &id, 1);
+
+	send_flow(FROM_CONTAINER, 0, &svc, PKT_SYN, &r);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &reply, PKT_SYN | PKT_ACK, &r);
+	assert_src(&r, VIP, 80);
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &reply, PKT_FIN | PKT_ACK, &r);
+	send_flow(FROM_CONTAINER, 0, &svc, PKT_FIN | PKT_ACK, &r);
+
+	/* Straight to B from the same port. */
+	send_flow(FROM_CONTAINER, 0, &post, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &reply, PKT_SYN | PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, POD_B, 8080);
+	assert_int_equal(ct_must(&post, CT_EGRESS).rev_nat_index, 0);
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &reply, PKT_FIN | PKT_ACK, &r);
+	send_flow(FROM_CONTAINER, 0, &post, PKT_FIN | PKT_ACK, &r);
+
+	/* Through the ClusterIP again: answered from the VIP again. */
+	send_flow(FROM_CONTAINER, 0, &svc, PKT_SYN, &r);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_CONTAINER, fx.if_lxcb, &reply, PKT_SYN | PKT_ACK, &r);
+	assert_valid(&r);
+	assert_src(&r, VIP, 80);
+	assert_int_equal(ct_must(&post, CT_EGRESS).rev_nat_index, 7);
+}
+
 /* The reply of a remote backend arrives on the native device and leaves
  * towards pod A from the VIP. */
 static void test_lb_remote_backend_reply_at_netdev(void **state)
@@ -2118,6 +2164,7 @@ int main(void)
 	    T(test_lb_udp),
 	    T(test_lb_udp_zero_checksum),
 	    T(test_lb_flow_keeps_backend),
+	    T(test_lb_tuple_reused_direct_and_through_service),
 	    T(test_lb_remote_backend_reply_at_netdev),
 	    T(test_lb_no_backend),
 	    T(test_lb_affinity),
