@@ -103,6 +103,7 @@ struct k8s_client {
 	struct k8s_bucket bucket;
 	uint32_t rnd;
 
+	size_t n_configured;   /* servers from the config; one more is the preferred */
 	size_t server;	       /* index in use */
 	size_t servers_failed; /* consecutive unreachable servers */
 	bool connected;
