@@ -145,13 +145,22 @@ void k8s_client_refresh_token(struct k8s_client *c)
 	pr_info("k8s token reloaded", "file=%s", c->cfg.token_file);
 }
 
+void k8s_client_note_answer(struct k8s_client *c, const struct k8s_req *r)
+{
+	/* An answer from a server we already moved away from says nothing
+	 * about the one in use. */
+	if (r->server != c->server)
+		return;
+	c->connected = true;
+	c->servers_failed = 0;
+}
+
 bool k8s_client_note_result(struct k8s_client *c, const struct k8s_req *r)
 {
 	size_t n = c->cfg.n_servers;
 
 	if (r->status) {
-		c->connected = true;
-		c->servers_failed = 0;
+		k8s_client_note_answer(c, r);
 		return false;
 	}
 	/* We cut the transfer ourselves: says nothing about the server. */

@@ -138,6 +138,8 @@ void k8s_client_refresh_token(struct k8s_client *c);
  * the last response remains), false to back off.
  */
 bool k8s_client_note_result(struct k8s_client *c, const struct k8s_req *r);
+/* r got an HTTP status: its server is alive (request.c, from the headers). */
+void k8s_client_note_answer(struct k8s_client *c, const struct k8s_req *r);
 
 /* request.c */
 /* Build and start a request for path_query on the client's current server. */
