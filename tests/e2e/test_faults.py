@@ -188,18 +188,16 @@ def _disconnect(c):
     c.api.drop_watches()
 
 
-def _behind(c, change, resource=None):
-    """Leave the agent's resourceVersion behind a compaction: cut it off, change
-    something, compact, let it back. Its next watch gets a 410 and it must LIST; the
-    next fault rules the caller adds meet that LIST. resource limits the cut."""
+def _stale_resume(c, resource, change):
+    """Cut the resource's watch (None: all four) and hold its resumption for 1 s on the
+    server while something changes and history is compacted: the resumed watch gets a
+    410 and the agent LISTs. No rule is cleared, so rules the caller added for that LIST
+    are met by it."""
     only = {"resource": resource} if resource else {}
-    agent_fault(c, reset=True, verb="watch", count=-1, **only)
-    agent_fault(c, reset=True, verb="list", count=-1, **only)
+    agent_fault(c, delay_ms=1000, verb="watch", count=1 if resource else 4, **only)
     c.api.drop_watches(resource)
     change()
     c.api.compact()
-    time.sleep(0.3)                  # let the agent meet the cut (and back off)
-    c.api.clear_faults()
 
 
 def test_objects_deleted_while_disconnected(cluster):
@@ -238,15 +236,10 @@ def test_410_on_resume_relists_and_removes_what_vanished(cluster):
 
 def test_429_with_retry_after_is_waited_out(cluster):
     c = cluster
-    agent_fault(c, reset=True, verb="watch", count=-1, resource="services")
-    agent_fault(c, reset=True, verb="list", count=-1, resource="services")
-    c.api.drop_watches("services")
-    c.api.create(k8s.service("default", "svc8", SVC_PORTS))
-    c.api.compact()
-    time.sleep(0.3)
-    c.api.clear_faults()
     c.api.reset_stats()
     agent_fault(c, status=429, retry_after=2, verb="list", resource="services")
+    _stale_resume(c, "services",
+                  lambda: c.api.create(k8s.service("default", "svc8", SVC_PORTS)))
     t429 = wait_for(lambda: c.api.stats()["codes"].get("429") and time.monotonic(),
                     timeout=5, interval=0.02, what="the 429")
     # Nothing asked again before Retry-After ran out (checked at 1.8 s: polling delay
@@ -270,16 +263,21 @@ def test_429_with_retry_after_is_waited_out(cluster):
 
 def test_500s_back_off_then_recover(cluster):
     c = cluster
-    agent_fault(c, status=500, verb="list", count=4)
+
+    def served():
+        return c.api.stats()["faults"] == []
+
+    # Watches that fail: resumed after a backoff.
     agent_fault(c, status=500, verb="watch", count=4)
     c.api.drop_watches()
     c.slice("svc1", 3)
+    wait_for(served, timeout=10, what="every watch 500 served")
     c.converged()
-    # And LISTs that fail after a 410.
-    _behind(c, lambda: c.slice("svc1", 2))
+    # LISTs that fail after a 410: the relist is retried until it succeeds.
     agent_fault(c, status=500, verb="list", count=4)
+    _stale_resume(c, None, lambda: c.slice("svc1", 2))
+    wait_for(served, timeout=10, what="every list 500 served")
     c.converged()
-    assert c.api.stats()["faults"] == []          # every 500 was served
 
 
 def test_slow_responses(cluster):
@@ -294,9 +292,9 @@ def test_slow_responses(cluster):
 def test_continue_token_expires_mid_list(cluster):
     c = cluster
     # Slow pages, so that the LIST is still going when its token is refused.
-    _behind(c, lambda: c.slice("svc0", 3), resource="services")
     c.api.reset_stats()
     agent_fault(c, delay_ms=400, verb="list", resource="services", count=-1)
+    _stale_resume(c, "services", lambda: c.slice("svc0", 3))
     wait_for(lambda: c.api.stats()["requests"].get("services", {}).get("list", 0) >= 2,
              timeout=5, interval=0.02, what="the second page requested")
     c.api.expire_continue()
@@ -326,15 +324,17 @@ def test_apiserver_restart_loses_history(cluster, tmp_path):
 
 def test_repeated_faults_keep_the_agent_alive_and_its_memory_flat(cluster):
     c = cluster
+
     def fault(i):
         kind = i % 4
-        if kind in (1, 2):
-            _behind(c, lambda: c.slice("svc3", 1 + i % 3))
         if kind == 2:
             agent_fault(c, status=500, verb="list", count=2)
         if kind == 3:
             agent_fault(c, delay_ms=200, count=4)
-        c.api.drop_watches()
+        if kind in (1, 2):
+            _stale_resume(c, None, lambda: c.slice("svc3", 1 + i % 3))
+        else:
+            c.api.drop_watches()
 
     def cycle(i):
         fault(i)
