@@ -66,6 +66,20 @@ enum store_lb_algorithm agent_service_lb_algorithm(const cJSON *obj);
 /* The watch's resource is not installed (its last request got a 404). */
 bool agent_watch_not_installed(const struct agent_watch *w);
 
+/* agent/k8s_setup.c: the apiserver client from the flags. */
+int agent_k8s_client_config(const struct agent_config *cfg, struct k8s_client_config *kc,
+			    char *err, size_t errlen);
+int agent_k8s_connect(struct agent *a);
+/* The default/kubernetes Service's "scheme://clusterIP:port" (scheme as in
+ * scheme_of, a configured URL); -ENOENT for any other or an unusable Service. */
+int agent_k8s_service_url(const struct k8s_service *svc, const char *scheme_of, char *url,
+			  size_t len);
+/* A Service was decoded: with --k8s-prefer-service-address, default/kubernetes
+ * becomes the preferred apiserver. */
+void agent_k8s_service_seen(struct agent *a, const struct k8s_service *svc);
+/* Add "servers": [URL, ...] to the status's kubernetes object. */
+void agent_status_servers(cJSON *k, const struct k8s_client *c);
+
 /* Register the Service, EndpointSlice, Node and CiliumEndpointSlice watches. */
 int agent_watches_add(struct agent *a);
 /* After each batch of events: realize what changed; prune once synced.

@@ -22,6 +22,17 @@ const char agent_usage_text[] =
 	"\n"
 	"  --kubeconfig FILE         kubeconfig to reach the apiserver (default: in-cluster)\n"
 	"  --k8s-api-server URL      apiserver URL, overriding the kubeconfig's\n"
+	"  --k8s-api-server-urls URL,URL,...  apiservers tried in turn, at start and\n"
+	"                            whenever one stops answering (overrides the kubeconfig's;\n"
+	"                            not together with --k8s-api-server)\n"
+	"  --k8s-prefer-service-address[=BOOL]  once the default/kubernetes Service is seen,\n"
+	"                            use its ClusterIP first, the URLs above on failure\n"
+	"                            (default false)\n"
+	"  --k8s-client-qps N        apiserver requests per second (default 10)\n"
+	"  --k8s-client-burst N      requests allowed above the QPS in a burst (default 20)\n"
+	"  --k8s-backoff-base D      first retry delay after a failed request (default 1s)\n"
+	"  --k8s-backoff-max D       longest retry delay (default 120s); Retry-After wins\n"
+	"  --k8s-list-limit N        objects per LIST page (default 500)\n"
 	"  --bpf-root DIR            bpffs directory for pins (default " AXON_DEFAULT_BPF_ROOT ")\n"
 	"  --cgroup-root DIR         cgroup v2 to attach socket hooks to\n"
 	"                            (default: the cgroup v2 hierarchy's root)\n"
@@ -97,6 +108,13 @@ enum {
 	OPT_MAP_RATIO,
 	OPT_PROMETHEUS,
 	OPT_RECONCILE_INTERVAL,
+	OPT_API_SERVER_URLS,
+	OPT_PREFER_SERVICE,
+	OPT_CLIENT_QPS,
+	OPT_CLIENT_BURST,
+	OPT_BACKOFF_BASE,
+	OPT_BACKOFF_MAX,
+	OPT_LIST_LIMIT,
 	OPT_MAP_SIZE,		/* + enum map_size_id */
 };
 
@@ -141,6 +159,13 @@ static const struct option options[] = {
 	{ "bpf-ct-global-any-max", required_argument, NULL, OPT_MAP_SIZE + MS_CT4_ANY },
 	{ "bpf-nat-global-max", required_argument, NULL, OPT_MAP_SIZE + MS_NAT4 },
 	{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE_INTERVAL },
+	{ "k8s-api-server-urls", required_argument, NULL, OPT_API_SERVER_URLS },
+	{ "k8s-prefer-service-address", optional_argument, NULL, OPT_PREFER_SERVICE },
+	{ "k8s-client-qps", required_argument, NULL, OPT_CLIENT_QPS },
+	{ "k8s-client-burst", required_argument, NULL, OPT_CLIENT_BURST },
+	{ "k8s-backoff-base", required_argument, NULL, OPT_BACKOFF_BASE },
+	{ "k8s-backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
+	{ "k8s-list-limit", required_argument, NULL, OPT_LIST_LIMIT },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -257,6 +282,61 @@ static int parse_interval(const char *flag, const char *s, __u32 *out, char *err
 	if (ms && (ms < 1000 || ms > 7ull * 24 * 3600 * 1000))
 		return fail(err, errlen, "--%s: '%s' must be 0 or between 1s and 168h", flag, s);
 	*out = ms;
+	return 0;
+}
+
+/* A retry delay: 10ms..1h (below 10ms is a busy loop, not a backoff). */
+static int parse_backoff(const char *flag, const char *s, __u32 *out, char *err, size_t errlen)
+{
+	__u64 ms;
+
+	if (parse_duration_ms(s, &ms))
+		return fail(err, errlen, "--%s: '%s' is not a duration (e.g. 500ms, 2m)", flag, s);
+	if (ms < 10 || ms > 3600 * 1000)
+		return fail(err, errlen, "--%s: '%s' must be between 10ms and 1h", flag, s);
+	*out = ms;
+	return 0;
+}
+
+static int parse_qps(const char *s, double *out, char *err, size_t errlen)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	/* strtod takes "nan", "inf" and hex: none of them is a rate. */
+	if (errno || !*s || *end || !(v > 0 && v <= 100000) || strpbrk(s, "xXnN"))
+		return fail(err, errlen, "--k8s-client-qps: '%s' is not a number in (0, 100000]",
+			    s);
+	*out = v;
+	return 0;
+}
+
+/* Comma-separated http(s) URLs, each non-empty, at most AGENT_K8S_SERVERS_MAX. */
+static int parse_server_urls(const char *s, char *err, size_t errlen)
+{
+	const char *p = s;
+	int n = 0;
+
+	if (!*s)
+		return fail(err, errlen, "--k8s-api-server-urls: must not be empty");
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (!len)
+			return fail(err, errlen, "--k8s-api-server-urls: '%s': empty URL", s);
+		if ((len <= 8 || strncmp(p, "https://", 8)) && (len <= 7 || strncmp(p, "http://", 7)))
+			return fail(err, errlen,
+				    "--k8s-api-server-urls: '%.*s' is not an http(s):// URL",
+				    (int)(len > 200 ? 200 : len), p);
+		if (++n > AGENT_K8S_SERVERS_MAX)
+			return fail(err, errlen, "--k8s-api-server-urls: at most %d URLs",
+				    AGENT_K8S_SERVERS_MAX);
+		p += len;
+		if (*p == ',' && !*++p)
+			return fail(err, errlen, "--k8s-api-server-urls: '%s': trailing comma", s);
+	}
 	return 0;
 }
 
@@ -461,6 +541,11 @@ static void defaults(struct agent_config *cfg)
 		.ct_timeout_fin_s = 10,
 		.ct_timeout_any_s = 60,
 		.reconcile_interval_ms = RECONCILE_INTERVAL_MS_DEFAULT,
+		.k8s_qps = 10,
+		.k8s_burst = 20,
+		.k8s_backoff_base_ms = 1000,
+		.k8s_backoff_max_ms = 120000,
+		.k8s_list_limit = 500,
 	};
 	/* On a pure cgroup v2 host the hierarchy's root is /sys/fs/cgroup. */
 	if (access("/sys/fs/cgroup/unified", F_OK))
@@ -545,6 +630,28 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		return parse_seconds(name, arg, 1, 86400, &cfg->ct_timeout_fin_s, err, errlen);
 	case OPT_CT_ANY:
 		return parse_seconds(name, arg, 1, 7 * 86400, &cfg->ct_timeout_any_s, err, errlen);
+	case OPT_API_SERVER_URLS:
+		cfg->k8s_server_urls = arg;
+		return parse_server_urls(arg, err, errlen);
+	case OPT_PREFER_SERVICE:
+		return parse_bool(name, arg, &cfg->k8s_prefer_service, err, errlen);
+	case OPT_CLIENT_QPS:	return parse_qps(arg, &cfg->k8s_qps, err, errlen);
+	case OPT_CLIENT_BURST:
+		if (parse_u32(name, arg, 1, &cfg->k8s_burst, err, errlen))
+			return -EINVAL;
+		if (cfg->k8s_burst > 100000)
+			return fail(err, errlen, "--k8s-client-burst: '%s' is above 100000", arg);
+		return 0;
+	case OPT_BACKOFF_BASE:
+		return parse_backoff(name, arg, &cfg->k8s_backoff_base_ms, err, errlen);
+	case OPT_BACKOFF_MAX:
+		return parse_backoff(name, arg, &cfg->k8s_backoff_max_ms, err, errlen);
+	case OPT_LIST_LIMIT:
+		if (parse_u32(name, arg, 1, &cfg->k8s_list_limit, err, errlen))
+			return -EINVAL;
+		if (cfg->k8s_list_limit > 100000)
+			return fail(err, errlen, "--k8s-list-limit: '%s' is above 100000", arg);
+		return 0;
 	default:
 		/* Map sizes: a number here, checked against each map's range
 		 * once every flag is in (map_sizes_resolve). */
@@ -569,6 +676,13 @@ static int finish(struct agent_config *cfg, char *err, size_t errlen)
 			    "--bpf-ct-timeout-regular-tcp-syn: %us is above "
 			    "--bpf-ct-timeout-regular-tcp (%us)", cfg->ct_timeout_syn_s,
 			    cfg->ct_timeout_tcp_s);
+	if (cfg->k8s_server && cfg->k8s_server_urls)
+		return fail(err, errlen,
+			    "--k8s-api-server-urls: not together with --k8s-api-server (give every "
+			    "URL in --k8s-api-server-urls)");
+	if (cfg->k8s_backoff_base_ms > cfg->k8s_backoff_max_ms)
+		return fail(err, errlen, "--k8s-backoff-base: %ums is above --k8s-backoff-max (%ums)",
+			    cfg->k8s_backoff_base_ms, cfg->k8s_backoff_max_ms);
 	if (map_sizes_resolve(&cfg->map_size_flags, map_sizes_total_memory(), &cfg->map_sizes,
 			      err, errlen))
 		return -EINVAL;

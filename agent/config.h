@@ -30,6 +30,13 @@ enum lb_algorithm {
 struct agent_config {
 	const char *kubeconfig;
 	const char *k8s_server;		/* overrides the kubeconfig's server */
+	const char *k8s_server_urls;	/* --k8s-api-server-urls: comma list, validated */
+	bool k8s_prefer_service;	/* --k8s-prefer-service-address */
+	double k8s_qps;			/* --k8s-client-qps */
+	__u32 k8s_burst;		/* --k8s-client-burst */
+	__u32 k8s_backoff_base_ms;	/* --k8s-backoff-base */
+	__u32 k8s_backoff_max_ms;	/* --k8s-backoff-max */
+	__u32 k8s_list_limit;		/* --k8s-list-limit */
 	const char *bpf_root;
 	const char *cgroup_root;
 	const char *socket_path;
@@ -67,6 +74,8 @@ struct agent_config {
 #define CT_GC_MAX_INTERVAL_MS_DEFAULT	(12u * 3600 * 1000)
 
 #define RECONCILE_INTERVAL_MS_DEFAULT	(5u * 60 * 1000)
+/* URLs --k8s-api-server-urls takes. */
+#define AGENT_K8S_SERVERS_MAX 8
 
 extern const char agent_usage_text[];
 

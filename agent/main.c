@@ -20,42 +20,6 @@
 #include "bpffs.h"
 #include "log.h"
 
-static int k8s_connect(struct agent *a)
-{
-	struct k8s_client_config kc = {};
-	char err[256] = "";
-	int ret;
-
-	if (a->cfg.kubeconfig)
-		ret = k8s_config_from_kubeconfig(a->cfg.kubeconfig, &kc, err, sizeof(err));
-	else
-		ret = k8s_config_in_cluster(NULL, &kc, err, sizeof(err));
-	if (ret) {
-		pr_err("no apiserver configuration", "source=%s error=\"%s\"",
-		       a->cfg.kubeconfig ? a->cfg.kubeconfig : "in-cluster", err);
-		return ret;
-	}
-	if (a->cfg.k8s_server) {
-		for (size_t i = 0; i < kc.n_servers; i++)
-			free(kc.servers[i]);
-		free(kc.servers);
-		kc.servers = malloc(sizeof(*kc.servers));
-		if (!kc.servers || !(kc.servers[0] = strdup(a->cfg.k8s_server))) {
-			k8s_config_free(&kc);
-			return -ENOMEM;
-		}
-		kc.n_servers = 1;
-	}
-	k8s_config_defaults(&kc);
-	a->k8s = k8s_client_new(&kc, err, sizeof(err));
-	k8s_config_free(&kc);
-	if (!a->k8s) {
-		pr_err("cannot create apiserver client", "error=\"%s\"", err);
-		return -EINVAL;
-	}
-	return agent_watches_add(a);
-}
-
 static int signals_open(void)
 {
 	sigset_t set;
@@ -171,7 +135,7 @@ int main(int argc, char **argv)
 		       strerror(-err));
 		goto out;
 	}
-	err = k8s_connect(a);
+	err = agent_k8s_connect(a);
 	if (err)
 		goto out;
 	pr_info("agent started", "node=%s bpf_root=%s cgroup=%s socket=%s", a->cfg.node_name,

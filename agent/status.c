@@ -38,6 +38,7 @@ static cJSON *kubernetes_status(struct agent *a)
 	time_t last = 0;
 
 	cJSON_AddStringToObject(k, "server", k8s_client_server(a->k8s));
+	agent_status_servers(k, a->k8s);
 	cJSON_AddStringToObject(k, "version", k8s_client_version(a->k8s));
 	cJSON_AddBoolToObject(k, "connected", k8s_client_connected(a->k8s));
 	for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {

@@ -51,6 +51,7 @@ static int service_upsert(void *ctx, const cJSON *obj)
 		return ret;
 	}
 	ret = store_set_service_algo(&w->agent->store, &svc, agent_service_lb_algorithm(obj));
+	agent_k8s_service_seen(w->agent, &svc);
 	k8s_service_free(&svc);
 	return ret;
 }

@@ -145,13 +145,22 @@ void k8s_client_refresh_token(struct k8s_client *c)
 	pr_info("k8s token reloaded", "file=%s", c->cfg.token_file);
 }
 
+void k8s_client_note_answer(struct k8s_client *c, const struct k8s_req *r)
+{
+	/* An answer from a server we already moved away from says nothing
+	 * about the one in use. */
+	if (r->server != c->server)
+		return;
+	c->connected = true;
+	c->servers_failed = 0;
+}
+
 bool k8s_client_note_result(struct k8s_client *c, const struct k8s_req *r)
 {
 	size_t n = c->cfg.n_servers;
 
 	if (r->status) {
-		c->connected = true;
-		c->servers_failed = 0;
+		k8s_client_note_answer(c, r);
 		return false;
 	}
 	/* We cut the transfer ourselves: says nothing about the server. */
@@ -331,6 +340,7 @@ struct k8s_client *k8s_client_new(const struct k8s_client_config *cfg, char *err
 		return NULL;
 	}
 	k8s_config_defaults(&c->cfg);
+	c->n_configured = c->cfg.n_servers;
 	c->tail = &c->informers;
 	for (size_t i = 0; i < c->cfg.n_servers; i++) {
 		size_t n = strlen(c->cfg.servers[i]);
@@ -406,6 +416,46 @@ size_t k8s_client_informers(const struct k8s_client *c, struct k8s_informer **ou
 const char *k8s_client_server(const struct k8s_client *c)
 {
 	return c->cfg.servers[c->server];
+}
+
+int k8s_client_prefer_server(struct k8s_client *c, const char *url)
+{
+	size_t n = c->n_configured, len;
+	char **servers, *u;
+
+	if (!url || (strncmp(url, "https://", 8) && strncmp(url, "http://", 7)))
+		return -EINVAL;
+	if (c->cfg.n_servers > n && !strcmp(c->cfg.servers[n], url))
+		return 0;
+	u = strdup(url);
+	if (!u)
+		return -ENOMEM;
+	len = strlen(u);
+	while (len > 8 && u[len - 1] == '/')
+		u[--len] = '\0';
+	if (c->cfg.n_servers == n) {
+		servers = realloc(c->cfg.servers, (n + 1) * sizeof(*servers));
+		if (!servers) {
+			free(u);
+			return -ENOMEM;
+		}
+		c->cfg.servers = servers;
+		c->cfg.n_servers = n + 1;
+	} else {
+		/* Requests in flight name servers by index: the slot stays. */
+		free(c->cfg.servers[n]);
+	}
+	c->cfg.servers[n] = u;
+	pr_info("k8s apiserver preferred", "server=%s previous=%s", u, c->cfg.servers[c->server]);
+	c->server = n;
+	c->servers_failed = 0;
+	return 0;
+}
+
+const char *const *k8s_client_servers(const struct k8s_client *c, size_t *n_servers)
+{
+	*n_servers = c->cfg.n_servers;
+	return (const char *const *)c->cfg.servers;
 }
 
 const char *k8s_client_version(const struct k8s_client *c)

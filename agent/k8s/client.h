@@ -115,6 +115,18 @@ void k8s_informer_status(const struct k8s_informer *inf, struct k8s_informer_sta
 const char *k8s_informer_state_name(enum k8s_informer_state state);
 size_t k8s_client_informers(const struct k8s_client *c, struct k8s_informer **out, size_t max);
 const char *k8s_client_server(const struct k8s_client *c);	/* URL in use */
+/*
+ * Add url (an http(s):// base URL) as the preferred server, after the
+ * configured ones, and move new requests to it at once (transfers in flight
+ * finish where they are). When it stops answering the client moves on to the
+ * configured servers in turn, as for any server, and comes back to it only
+ * when they fail too. Calling again with the same URL changes nothing (so a
+ * relist does not undo a failover); a different URL replaces it and is tried
+ * at once. Returns 0, or -EINVAL (not an http(s) URL) / -ENOMEM.
+ */
+int k8s_client_prefer_server(struct k8s_client *c, const char *url);
+/* Every server, configured first then the preferred one; n_servers out. */
+const char *const *k8s_client_servers(const struct k8s_client *c, size_t *n_servers);
 const char *k8s_client_version(const struct k8s_client *c);	/* gitVersion, "" until known */
 bool k8s_client_connected(const struct k8s_client *c);
 

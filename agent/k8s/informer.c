@@ -390,7 +390,9 @@ static void watch_done(struct k8s_informer *inf, struct k8s_req *r, CURLcode res
 	case K8S_ABORT_NONE:
 		break;
 	}
-	if (r->streaming || (res == CURLE_OK && r->status == 200)) {
+	/* A 200 is a watch that started, even if it ended (dropped, or the
+	 * server going away) before its first event: resume it like any other. */
+	if (r->streaming || r->status == 200) {
 		if (k8s_stream_pending(&inf->stream)) {
 			fail(inf, false, false, 0, "watch stream ended inside an event");
 			return;

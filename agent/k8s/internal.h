@@ -103,6 +103,7 @@ struct k8s_client {
 	struct k8s_bucket bucket;
 	uint32_t rnd;
 
+	size_t n_configured;   /* servers from the config; one more is the preferred */
 	size_t server;	       /* index in use */
 	size_t servers_failed; /* consecutive unreachable servers */
 	bool connected;
@@ -137,6 +138,8 @@ void k8s_client_refresh_token(struct k8s_client *c);
  * the last response remains), false to back off.
  */
 bool k8s_client_note_result(struct k8s_client *c, const struct k8s_req *r);
+/* r got an HTTP status: its server is alive (request.c, from the headers). */
+void k8s_client_note_answer(struct k8s_client *c, const struct k8s_req *r);
 
 /* request.c */
 /* Build and start a request for path_query on the client's current server. */

@@ -60,6 +60,24 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 	return body_append(r, data, len) ? 0 : len;
 }
 
+/*
+ * Headers: the server answered. A watch may then stream for minutes without
+ * ending, so this, not the end of the transfer, is when the client learns
+ * that the server it moved to is alive (status "connected").
+ */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct k8s_req *r = userp;
+
+	(void)data;
+	if (!r->status) {
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
+		if (r->status)
+			k8s_client_note_answer(r->c, r);
+	}
+	return size * nmemb;
+}
+
 static int set_tls(struct k8s_req *r, const struct k8s_client_config *cfg)
 {
 	CURL *e = r->easy;
@@ -154,6 +172,8 @@ struct k8s_req *k8s_req_start(struct k8s_client *c, struct k8s_informer *inf,
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(r->easy, CURLOPT_HEADERDATA, r);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
 	/* HTTP/2 where TLS lets us negotiate it, so that every LIST and WATCH

@@ -6,11 +6,13 @@ broken apiserver does:
     {"status": 500, "verb": "watch"}
     {"delay_ms": 500, "count": 10}
     {"reset": true, "resource": "endpointslices"}       close the connection, no answer
+    {"status": 500, "user_agent": "axon-agent"}        only the agent's requests
 Fields: status (HTTP code; answered with the real server's Status body, or text with
 "plain": true as priority-and-fairness does for 429), retry_after (seconds, sets
 Retry-After), message, delay_ms (before answering; with no status the request then proceeds
 normally), reset, and matchers path_prefix, verb (get, list, watch, create, update, patch,
-delete, deletecollection), resource (plural). count defaults to 1; -1 means until cleared.
+delete, deletecollection), resource (plural), user_agent (a prefix of the User-Agent header,
+so a test's own requests can pass while the agent's fail). count defaults to 1; -1 means until cleared.
 Rules are tried in the order they were added; the first that matches a request applies.
 
 Stats count every API request by resource and verb and track open watches, so tests can
@@ -22,7 +24,7 @@ import threading
 import time
 
 _RULE_FIELDS = {"status", "retry_after", "count", "path_prefix", "verb", "resource", "delay_ms",
-                "reset", "plain", "message"}
+                "reset", "plain", "message", "user_agent"}
 SENT_MAX = 100000   # watch events remembered for /_test/sent
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 
@@ -42,6 +44,9 @@ class Rule:
         self.reset = bool(spec.get("reset", False))
         self.plain = bool(spec.get("plain", False))
         self.message = spec.get("message")
+        self.user_agent = spec.get("user_agent")
+        if self.user_agent is not None and not isinstance(self.user_agent, str):
+            raise ValueError("user_agent must be a string")
         if self.status is not None and not (isinstance(self.status, int)
                                             and 400 <= self.status <= 599):
             raise ValueError("status must be an HTTP error code (400-599)")
@@ -50,10 +55,11 @@ class Rule:
         if self.status is None and not self.delay_ms and not self.reset:
             raise ValueError("a fault needs status, delay_ms or reset")
 
-    def matches(self, path, verb, resource):
+    def matches(self, path, verb, resource, user_agent=""):
         return (path.startswith(self.path_prefix)
                 and self.verb in (None, verb)
-                and self.resource in (None, resource))
+                and self.resource in (None, resource)
+                and (self.user_agent is None or (user_agent or "").startswith(self.user_agent)))
 
     def describe(self):
         d = {k: v for k, v in vars(self).items() if v not in (None, "", False, 0)}
@@ -80,11 +86,11 @@ class Faults:
         with self.lock:
             return [r.describe() for r in self.rules]
 
-    def take(self, path, verb, resource):
+    def take(self, path, verb, resource, user_agent=""):
         """The rule that applies to this request (consuming one of its count), or None."""
         with self.lock:
             for rule in self.rules:
-                if rule.matches(path, verb, resource):
+                if rule.matches(path, verb, resource, user_agent):
                     if rule.count > 0:
                         rule.count -= 1
                         if rule.count == 0:

@@ -213,7 +213,8 @@ class ApiHandler(BaseHTTPRequestHandler):
                 sys.stderr.flush()
 
     def _inject_fault(self, path, info):
-        rule = self.app.faults.take(path, info.verb, info.resource)
+        rule = self.app.faults.take(path, info.verb, info.resource,
+                                    self.headers.get("User-Agent", ""))
         if rule is None:
             return
         if rule.delay_ms:

@@ -55,6 +55,21 @@ def test_delay_and_reset(client):
     assert client.list("nodes")
 
 
+def test_user_agent_limits_a_fault_to_one_client(api):
+    agent = api.client(user_agent="axon-agent")
+    other = api.client()
+    agent.fault(status=500, count=2, verb="list", user_agent="axon-agent")
+    assert other.list("nodes")["items"], "another client passes"
+    for _ in range(2):
+        with pytest.raises(k8s.ApiError) as e:
+            agent.list("nodes")
+        assert e.value.code == 500
+    assert agent.list("nodes")["items"], "the fault is used up"
+    with pytest.raises(k8s.ApiError) as e:
+        agent.fault(status=500, user_agent=5)
+    assert e.value.code == 400 and "user_agent must be a string" in e.value.status["message"]
+
+
 def test_pending_faults_can_be_listed_and_cleared(client):
     client.fault(status=503, count=-1, path_prefix="/api/v1/nodes")
     assert client.stats()["faults"][0]["status"] == 503
