@@ -104,6 +104,21 @@ int k8s_json_string_ref(const cJSON *obj, const char *path, const char *key, boo
 	return 0;
 }
 
+/* s fits in maxlen bytes and holds no control characters. */
+static int check_string(const char *s, size_t len, size_t maxlen, const char *path, const char *key,
+			char *err, size_t errlen)
+{
+	if (len > maxlen)
+		return k8s_json_fail(err, errlen, path, key, "longer than %zu bytes", maxlen);
+	for (size_t i = 0; i < len; i++) {
+		/* These strings end up in logs, keys and map names. */
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return k8s_json_fail(err, errlen, path, key,
+					     "control character at byte %zu", i);
+	}
+	return 0;
+}
+
 int k8s_json_string(const cJSON *obj, const char *path, const char *key, bool required, char *dst,
 		    size_t dstlen, char *err, size_t errlen)
 {
@@ -119,15 +134,36 @@ int k8s_json_string(const cJSON *obj, const char *path, const char *key, bool re
 		return 0;
 	}
 	len = strlen(s);
-	if (len >= dstlen)
-		return k8s_json_fail(err, errlen, path, key, "longer than %zu bytes", dstlen - 1);
-	for (size_t i = 0; i < len; i++) {
-		/* These strings end up in logs, keys and map names. */
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return k8s_json_fail(err, errlen, path, key,
-					     "control character at byte %zu", i);
-	}
+	ret = check_string(s, len, dstlen - 1, path, key, err, errlen);
+	if (ret)
+		return ret;
 	memcpy(dst, s, len + 1);
+	return 0;
+}
+
+int k8s_json_string_pool(const cJSON *obj, const char *path, const char *key, bool required,
+			 size_t maxlen, struct k8s_strpool *pool, const char **out, char *err,
+			 size_t errlen)
+{
+	const char *s, *copy;
+	size_t len;
+	int ret;
+
+	ret = k8s_json_string_ref(obj, path, key, required, &s, err, errlen);
+	if (ret)
+		return ret;
+	if (!s || !*s) {
+		*out = "";
+		return 0;
+	}
+	len = strlen(s);
+	ret = check_string(s, len, maxlen, path, key, err, errlen);
+	if (ret)
+		return ret;
+	copy = k8s_strpool_add(pool, s, len);
+	if (!copy)
+		return -ENOMEM;
+	*out = copy;
 	return 0;
 }
 
