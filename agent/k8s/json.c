@@ -27,17 +27,48 @@ void k8s_json_quote(char *out, size_t outlen, const char *s)
 	out[i] = '\0';
 }
 
+/* Append s at *off, cut to fit as snprintf would. These run for every field
+ * and array item the parsers visit (on success too, to name errors), so they
+ * avoid snprintf's format parsing: it was 8% of the agent's initial sync. */
+static void append(char *out, size_t outlen, size_t *off, const char *s, size_t n)
+{
+	if (*off + n >= outlen)
+		n = outlen - 1 - *off;
+	memcpy(out + *off, s, n);
+	*off += n;
+	out[*off] = '\0';
+}
+
 void k8s_json_path(char *out, size_t outlen, const char *path, const char *key)
 {
+	size_t off = 0;
+
+	if (!outlen)
+		return;
+	out[0] = '\0';
+	if (path && *path)
+		append(out, outlen, &off, path, strlen(path));
 	if (path && *path && key && *key)
-		snprintf(out, outlen, "%s.%s", path, key);
-	else
-		snprintf(out, outlen, "%s", path && *path ? path : (key ? key : ""));
+		append(out, outlen, &off, ".", 1);
+	if (key && (!path || !*path || *key))
+		append(out, outlen, &off, key, strlen(key));
 }
 
 void k8s_json_index(char *out, size_t outlen, const char *path, size_t i)
 {
-	snprintf(out, outlen, "%s[%zu]", path, i);
+	char num[24];
+	size_t off = 0, n = sizeof(num);
+
+	if (!outlen)
+		return;
+	out[0] = '\0';
+	do
+		num[--n] = (char)('0' + i % 10);
+	while ((i /= 10) && n > 1);
+	append(out, outlen, &off, path, strlen(path));
+	append(out, outlen, &off, "[", 1);
+	append(out, outlen, &off, num + n, sizeof(num) - n);
+	append(out, outlen, &off, "]", 1);
 }
 
 int k8s_json_fail(char *err, size_t errlen, const char *path, const char *key, const char *fmt, ...)
