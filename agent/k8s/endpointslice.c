@@ -150,8 +150,10 @@ static int parse_addresses(const cJSON *it, const char *path, enum k8s_address_t
 		if (v4)
 			(*next)[ep->n_addrs++] = addr;
 	}
-	if (!ep->n_addrs)
-		ep->addrs = NULL;
+	if (!ep->n_addrs) {
+		ep->addrs = NULL;	/* and *next may be NULL: no arithmetic on it */
+		return 0;
+	}
 	*next += ep->n_addrs;
 	return 0;
 }
