@@ -32,7 +32,6 @@
 #define K8S_RV_MAX	32
 #define K8S_UID_MAX	64
 #define K8S_PORT_NAME_MAX 64
-#define K8S_ZONE_MAX	64
 
 /* metadata as the watch layer reads it (k8s_meta_from_json), on the stack. */
 struct k8s_meta {
