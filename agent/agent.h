@@ -49,6 +49,10 @@ struct agent {
 	struct k8s_client *k8s;
 	struct agent_watch services, slices, nodes, ces;
 	bool pruned;			/* stale state removed after first full sync */
+	/* The LB maps held nothing at start: services may be realized before
+	 * every list is in (watchers.c), as they cannot take anything away. */
+	bool lb_fresh;
+	uint64_t early_rev;		/* store revision the early pass last saw */
 	struct agent_dp dpx;		/* the tc datapath and its reconcilers (dpsync.h) */
 	struct agent_resync resync;	/* the periodic full pass (resync.h) */
 	struct api_server api;

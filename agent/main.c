@@ -114,6 +114,7 @@ int main(int argc, char **argv)
 		pr_err("cannot read pinned load-balancing maps", "error=\"%s\"", strerror(-err));
 		goto out;
 	}
+	a->lb_fresh = !lb_reconciler_frontends(&a->lb) && !lb_reconciler_backends(&a->lb);
 	/* The tc datapath and its reconcilers (agent/dpsync.c). */
 	err = agent_datapath_init(a);
 	if (err)

@@ -9,6 +9,7 @@
  * that does not need it keeps working.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -226,6 +227,38 @@ int agent_watches_add(struct agent *a)
 		       : -ENOMEM;
 }
 
+/*
+ * Before every list is in, on a node whose LB maps held nothing at start:
+ * realize the services that already have EndpointSlices, while the rest of
+ * the lists are still arriving (the agent waits on the apiserver for much of
+ * that time). A frontend nobody could reach yet loses nothing by being
+ * written with the backends known so far; a later slice marks the service
+ * dirty again. After a restart (pinned state) nothing is realized before
+ * the lists are complete, as below. Waits for the tc datapath, whose load
+ * decides Maglev and marks every service dirty.
+ */
+static void reconcile_early(struct agent *a)
+{
+	struct ht_entry *e;
+
+	if (!a->lb_fresh || !a->dpx.tc_loaded || a->early_rev == a->store.revision)
+		return;
+	a->early_rev = a->store.revision;
+	for (e = ht_first(&a->store.dirty); e;) {
+		char key[STORE_KEY_MAX];
+
+		snprintf(key, sizeof(key), "%.*s", (int)e->klen, (const char *)e->key);
+		/* Failures wait for the regular pass and its backoff. */
+		if (!store_get_service(&a->store, key) || !store_service_slices(&a->store, key) ||
+		    ht_get(&a->lb.failures, key, strlen(key)) ||
+		    lb_reconcile_service(&a->lb, &a->store, key)) {
+			e = ht_next(&a->store.dirty, e);
+			continue;
+		}
+		e = ht_del_iter(&a->store.dirty, e);
+	}
+}
+
 int agent_reconcile(struct agent *a)
 {
 	uint64_t now = lb_now_ms(), next = UINT64_MAX;
@@ -238,8 +271,11 @@ int agent_reconcile(struct agent *a)
 		uint64_t dp_next = UINT64_MAX;
 
 		agent_datapath_sync(a, now, &dp_next);
+		reconcile_early(a);
 		return dp_next == UINT64_MAX ? -1 : dp_next > now ? (int)(dp_next - now) : 0;
 	}
+	bool first_sync = !a->pruned;
+
 	if (store_has_dirty(&a->store))
 		lb_reconcile_dirty(&a->lb, &a->store, now, &next);
 	/* Prune once every service has been tried, so each has claimed its
@@ -254,6 +290,12 @@ int agent_reconcile(struct agent *a)
 	 * routes, conntrack GC (agent/dpsync.c). */
 	agent_datapath_sync(a, now, &next);
 	agent_resync_run(a, now, &next);
+	/* The initial LISTs leave the heap holding freed response bodies and
+	 * JSON trees between what the store keeps; glibc only gives back the
+	 * top of the heap by itself. Return the rest once (8-10 MiB at 10,000
+	 * services, README "Benchmarks"). */
+	if (first_sync)
+		malloc_trim(0);
 	if (next == UINT64_MAX)
 		return -1;
 	return next > now ? (int)(next - now) : 0;

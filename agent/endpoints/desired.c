@@ -36,7 +36,7 @@ static int put(struct htable *out, const struct ipcache_key *k, const struct ipc
 		}
 	}
 	e->value = *v;
-	snprintf(e->owner, sizeof(e->owner), "%s", owner);
+	e->owner = owner;
 	return 0;
 }
 

@@ -28,10 +28,11 @@
 
 #define EP_NAME_MAX (K8S_NS_MAX + K8S_NAME_MAX)
 
-/* Values of the htable ipcache_desired() fills (key: struct ipcache_key). */
+/* Values of the htable ipcache_desired() fills (key: struct ipcache_key).
+ * Valid while the store is unchanged: owner points into it. */
 struct ipcache_desired_entry {
 	struct ipcache_value value;
-	char owner[K8S_NAME_MAX];	/* CES or Node name it came from */
+	const char *owner;		/* CES or Node name it came from */
 };
 
 struct local_endpoint {

@@ -133,8 +133,11 @@ static int ipcache_pass(struct ep_reconciler *r, const struct store *s)
 
 		if (have && !memcmp(have, &d->value, sizeof(*have)))
 			continue;
-		ipcache_what(what, sizeof(what), k);
 		err = map_update(r, EP_MAP_IPCACHE, k, &d->value);
+		/* Named only when there is a failure to set or clear: 50,000
+		 * inet_ntop+snprintf at the initial sync for nothing otherwise. */
+		if (err || r->failures.count)
+			ipcache_what(what, sizeof(what), k);
 		if (err) {
 			failure_set(r, what, err, "update");
 			failing++;
@@ -149,7 +152,8 @@ static int ipcache_pass(struct ep_reconciler *r, const struct store *s)
 			}
 		}
 		*have = d->value;
-		failure_clear(r, what);
+		if (r->failures.count)
+			failure_clear(r, what);
 	}
 	for (e = ht_first(&r->ipcache); e;) {
 		const struct ipcache_key *k = (const void *)e->key;

@@ -12,6 +12,7 @@ void k8s_cilium_endpointslice_free(struct k8s_cilium_endpointslice *ces)
 	for (size_t i = 0; i < ces->n_endpoints; i++)
 		free(ces->endpoints[i].named_ports);
 	free(ces->endpoints);
+	k8s_strpool_free(&ces->strs);
 	memset(ces, 0, sizeof(*ces));
 }
 
@@ -117,7 +118,8 @@ static int parse_endpoints(const cJSON *obj, struct k8s_cilium_endpointslice *ce
 		k8s_json_index(p, sizeof(p), "endpoints", ces->n_endpoints - 1);
 		if (!cJSON_IsObject(it))
 			return k8s_json_fail(err, errlen, p, NULL, "expected an object");
-		ret = k8s_json_string(it, p, "name", true, ep->name, sizeof(ep->name), err, errlen);
+		ret = k8s_json_string_pool(it, p, "name", true, K8S_NAME_MAX - 1, &ces->strs, &ep->name,
+					   err, errlen);
 		if (ret)
 			return ret;
 		ret = k8s_json_int(it, p, "id", true, 0, 0xffffffffLL, &id, err, errlen);
@@ -140,11 +142,11 @@ int k8s_cilium_endpointslice_from_json(const cJSON *obj, struct k8s_cilium_endpo
 	int ret;
 
 	memset(ces, 0, sizeof(*ces));
-	ret = k8s_meta_from_json(obj, &ces->meta, err, errlen);
+	ret = k8s_obj_meta_from_json(obj, &ces->meta, &ces->strs, err, errlen);
 	if (ret)
 		goto cleanup;
-	ret = k8s_json_string(obj, NULL, "namespace", true, ces->namespace, sizeof(ces->namespace),
-			      err, errlen);
+	ret = k8s_json_string_pool(obj, NULL, "namespace", true, K8S_NS_MAX - 1, &ces->strs,
+				   &ces->namespace, err, errlen);
 	if (ret)
 		goto cleanup;
 	ret = parse_endpoints(obj, ces, err, errlen);

@@ -11,10 +11,10 @@
 
 void k8s_endpointslice_free(struct k8s_endpointslice *eps)
 {
-	for (size_t i = 0; i < eps->n_endpoints; i++)
-		free(eps->endpoints[i].addrs);
+	free(eps->addrs);
 	free(eps->endpoints);
 	free(eps->ports);
+	k8s_strpool_free(&eps->strs);
 	memset(eps, 0, sizeof(*eps));
 }
 
@@ -54,8 +54,8 @@ static int parse_service_name(const cJSON *obj, struct k8s_endpointslice *eps, c
 	ret = k8s_json_object(md, "metadata", "labels", false, &labels, err, errlen);
 	if (ret)
 		return ret;
-	return k8s_json_string(labels, "metadata.labels", SERVICE_NAME_LABEL, false,
-			       eps->service_name, sizeof(eps->service_name), err, errlen);
+	return k8s_json_string_pool(labels, "metadata.labels", SERVICE_NAME_LABEL, false,
+				    K8S_NAME_MAX - 1, &eps->strs, &eps->service_name, err, errlen);
 }
 
 static int parse_ports(const cJSON *obj, struct k8s_endpointslice *eps, char *err, size_t errlen)
@@ -116,10 +116,11 @@ static int parse_conditions(const cJSON *it, const char *path, struct k8s_eps_en
 	return k8s_json_bool(cond, p, "terminating", &ep->terminating, NULL, err, errlen);
 }
 
+/* The IPv4 addresses go to *next in the slice's addrs (room was counted). */
 static int parse_addresses(const cJSON *it, const char *path, enum k8s_address_type type,
-			   struct k8s_eps_endpoint *ep, char *err, size_t errlen)
+			   struct k8s_eps_endpoint *ep, __be32 **next, char *err, size_t errlen)
 {
-	char p[K8S_PATH_MAX];
+	char p[K8S_PATH_MAX], ap[K8S_PATH_MAX];
 	const cJSON *arr, *a;
 	size_t n, i = 0;
 	int ret;
@@ -130,18 +131,75 @@ static int parse_addresses(const cJSON *it, const char *path, enum k8s_address_t
 	k8s_json_path(p, sizeof(p), path, "addresses");
 	if (!n)
 		return k8s_json_fail(err, errlen, p, NULL, "must not be empty");
-	if (type == K8S_ADDR_IPV4)
-		return k8s_ipv4_list(arr, n, p, &ep->addrs, &ep->n_addrs, err, errlen);
-	/* IPv6 and FQDN slices are ignored by the caller; only check shape. */
+	ep->addrs = *next;
 	cJSON_ArrayForEach(a, arr)
 	{
-		char ap[K8S_PATH_MAX];
+		__be32 addr;
+		bool v4;
 
 		k8s_json_index(ap, sizeof(ap), p, i++);
-		if (!cJSON_IsString(a))
-			return k8s_json_fail(err, errlen, ap, NULL, "expected a string");
+		/* IPv6 and FQDN slices are ignored by the caller; only check shape. */
+		if (type != K8S_ADDR_IPV4) {
+			if (!cJSON_IsString(a))
+				return k8s_json_fail(err, errlen, ap, NULL, "expected a string");
+			continue;
+		}
+		ret = k8s_json_ip(a, ap, &addr, &v4, err, errlen);
+		if (ret)
+			return ret;
+		if (v4)
+			(*next)[ep->n_addrs++] = addr;
 	}
+	if (!ep->n_addrs) {
+		ep->addrs = NULL;	/* and *next may be NULL: no arithmetic on it */
+		return 0;
+	}
+	*next += ep->n_addrs;
 	return 0;
+}
+
+/* Room for every endpoint's addresses (an over-count when some are not
+ * arrays or not IPv4: those fail or are skipped while parsing). */
+static size_t count_addresses(const cJSON *arr)
+{
+	const cJSON *it;
+	size_t n = 0;
+
+	cJSON_ArrayForEach(it, arr)
+	{
+		const cJSON *a = cJSON_IsObject(it) ? k8s_json_get(it, "addresses") : NULL;
+
+		if (cJSON_IsArray(a)) {
+			int k = cJSON_GetArraySize(a);
+
+			n += k > K8S_MAX_EPS_ADDRS ? K8S_MAX_EPS_ADDRS : (size_t)k;
+		}
+	}
+	return n;
+}
+
+/* nodeName into the slice's pool, shared with an earlier endpoint on the
+ * same node (slices hold at most 1000 endpoints: the scan is bounded). */
+static int parse_node_name(const cJSON *it, const char *path, struct k8s_endpointslice *eps,
+			   struct k8s_eps_endpoint *ep, char *err, size_t errlen)
+{
+	const char *s;
+	int ret;
+
+	ret = k8s_json_string_ref(it, path, "nodeName", false, &s, err, errlen);
+	if (ret)
+		return ret;
+	ep->node_name = "";
+	if (!s || !*s)
+		return 0;
+	for (size_t i = eps->n_endpoints - 1; i-- > 0;) {
+		if (!strcmp(eps->endpoints[i].node_name, s)) {
+			ep->node_name = eps->endpoints[i].node_name;
+			return 0;
+		}
+	}
+	return k8s_json_string_pool(it, path, "nodeName", false, K8S_NAME_MAX - 1, &eps->strs,
+				    &ep->node_name, err, errlen);
 }
 
 static int parse_endpoints(const cJSON *obj, struct k8s_endpointslice *eps, char *err,
@@ -149,6 +207,7 @@ static int parse_endpoints(const cJSON *obj, struct k8s_endpointslice *eps, char
 {
 	char p[K8S_PATH_MAX];
 	const cJSON *arr, *it;
+	__be32 *next;
 	size_t n;
 	int ret;
 
@@ -160,26 +219,28 @@ static int parse_endpoints(const cJSON *obj, struct k8s_endpointslice *eps, char
 	eps->endpoints = calloc(n, sizeof(*eps->endpoints));
 	if (!eps->endpoints)
 		return -ENOMEM;
+	if (eps->address_type == K8S_ADDR_IPV4) {
+		size_t n_addrs = count_addresses(arr);
+
+		eps->addrs = n_addrs ? calloc(n_addrs, sizeof(*eps->addrs)) : NULL;
+		if (n_addrs && !eps->addrs)
+			return -ENOMEM;
+	}
+	next = eps->addrs;
 	cJSON_ArrayForEach(it, arr)
 	{
-		/* Counted before parsing so that free() sees partial addrs. */
 		struct k8s_eps_endpoint *ep = &eps->endpoints[eps->n_endpoints++];
 
 		k8s_json_index(p, sizeof(p), "endpoints", eps->n_endpoints - 1);
 		if (!cJSON_IsObject(it))
 			return k8s_json_fail(err, errlen, p, NULL, "expected an object");
-		ret = parse_addresses(it, p, eps->address_type, ep, err, errlen);
+		ret = parse_addresses(it, p, eps->address_type, ep, &next, err, errlen);
 		if (ret)
 			return ret;
 		ret = parse_conditions(it, p, ep, err, errlen);
 		if (ret)
 			return ret;
-		ret = k8s_json_string(it, p, "nodeName", false, ep->node_name,
-				      sizeof(ep->node_name), err, errlen);
-		if (ret)
-			return ret;
-		ret =
-		    k8s_json_string(it, p, "zone", false, ep->zone, sizeof(ep->zone), err, errlen);
+		ret = parse_node_name(it, p, eps, ep, err, errlen);
 		if (ret)
 			return ret;
 	}
@@ -192,7 +253,7 @@ int k8s_endpointslice_from_json(const cJSON *obj, struct k8s_endpointslice *eps,
 	int ret;
 
 	memset(eps, 0, sizeof(*eps));
-	ret = k8s_meta_from_json(obj, &eps->meta, err, errlen);
+	ret = k8s_obj_meta_from_json(obj, &eps->meta, &eps->strs, err, errlen);
 	if (ret)
 		goto cleanup;
 	ret = parse_service_name(obj, eps, err, errlen);

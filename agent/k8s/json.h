@@ -16,6 +16,8 @@
 #include <linux/types.h>
 #include <cjson/cJSON.h>
 
+#include "k8s/strpool.h"
+
 /* Longest JSON path we build; deeper paths are cut, never overflowed. */
 #define K8S_PATH_MAX 128
 
@@ -35,6 +37,12 @@ const cJSON *k8s_json_get(const cJSON *obj, const char *key);
  * an error. Longer than dstlen - 1 or holding control characters: error. */
 int k8s_json_string(const cJSON *obj, const char *path, const char *key, bool required, char *dst,
 		    size_t dstlen, char *err, size_t errlen);
+/* The same checks, the string copied into pool: *out points there, or to a
+ * static "" when absent (or empty) and !required. maxlen: longest accepted
+ * length. -ENOMEM when the pool cannot grow. */
+int k8s_json_string_pool(const cJSON *obj, const char *path, const char *key, bool required,
+			 size_t maxlen, struct k8s_strpool *pool, const char **out, char *err,
+			 size_t errlen);
 /* Borrow a string field (NULL when absent and !required). */
 int k8s_json_string_ref(const cJSON *obj, const char *path, const char *key, bool required,
 			const char **out, char *err, size_t errlen);

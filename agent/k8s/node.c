@@ -10,6 +10,7 @@
 void k8s_node_free(struct k8s_node *node)
 {
 	free(node->pod_cidrs);
+	k8s_strpool_free(&node->strs);
 	memset(node, 0, sizeof(*node));
 }
 
@@ -107,7 +108,7 @@ int k8s_node_from_json(const cJSON *obj, struct k8s_node *node, char *err, size_
 	int ret;
 
 	memset(node, 0, sizeof(*node));
-	ret = k8s_meta_from_json(obj, &node->meta, err, errlen);
+	ret = k8s_obj_meta_from_json(obj, &node->meta, &node->strs, err, errlen);
 	if (ret)
 		goto cleanup;
 	ret = parse_addresses(obj, node, err, errlen);

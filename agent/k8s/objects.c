@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,6 +64,25 @@ int k8s_meta_from_json(const cJSON *obj, struct k8s_meta *meta, char *err, size_
 	if (ret)
 		return ret;
 	*meta = m;
+	return 0;
+}
+
+int k8s_obj_meta_from_json(const cJSON *obj, struct k8s_obj_meta *meta, struct k8s_strpool *pool,
+			   char *err, size_t errlen)
+{
+	struct k8s_meta m;
+	int ret;
+
+	ret = k8s_meta_from_json(obj, &m, err, errlen);
+	if (ret)
+		return ret;
+	meta->namespace = m.namespace[0] ? k8s_strpool_add(pool, m.namespace, strlen(m.namespace))
+					 : "";
+	meta->name = k8s_strpool_add(pool, m.name, strlen(m.name));
+	if (!meta->namespace || !meta->name) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
 	return 0;
 }
 

@@ -17,6 +17,7 @@ void k8s_service_free(struct k8s_service *svc)
 	free(svc->external_ips);
 	free(svc->lb_ips);
 	free(svc->ports);
+	k8s_strpool_free(&svc->strs);
 	memset(svc, 0, sizeof(*svc));
 }
 
@@ -250,7 +251,7 @@ int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, 
 	int ret;
 
 	memset(svc, 0, sizeof(*svc));
-	ret = k8s_meta_from_json(obj, &svc->meta, err, errlen);
+	ret = k8s_obj_meta_from_json(obj, &svc->meta, &svc->strs, err, errlen);
 	if (ret)
 		goto cleanup;
 	ret = k8s_json_object(obj, NULL, "spec", true, &spec, err, errlen);

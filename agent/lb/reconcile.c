@@ -79,6 +79,7 @@ static void frontend_free(void *p)
 {
 	struct lb_frontend *rf = p;
 
+	free(rf->svc_key);
 	free(rf->slots);
 	free(rf->kept);
 	free(rf->resync_seen);
@@ -801,7 +802,7 @@ int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const c
 		struct lb_frontend *rf = ht_get(&r->frontends, &k, sizeof(k));
 		bool created = false;
 
-		if (rf && rf->svc_key[0] && strcmp(rf->svc_key, key)) {
+		if (rf && rf->svc_key && strcmp(rf->svc_key, key)) {
 			char a[ADDR_STR_MAX];
 
 			err = -EADDRINUSE;
@@ -828,7 +829,11 @@ int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const c
 			snprintf(m, sizeof(m), "allocating rev-NAT id: %s", errstr(err));
 			goto fail_fe;
 		}
-		snprintf(rf->svc_key, sizeof(rf->svc_key), "%s", key);
+		if (!rf->svc_key && !(rf->svc_key = strdup(key))) {
+			err = -ENOMEM;
+			snprintf(m, sizeof(m), "claiming frontend: %s", errstr(err));
+			goto fail_fe;
+		}
 		rf->gen = r->gen;
 		err = frontend_apply(r, rf, fe, m, sizeof(m));
 		if (err && created && !rf->revnat_written && !rf->n_slots && !rf->has_slot0) {
@@ -848,7 +853,7 @@ fail_fe:
 	for (size_t i = 0; old && i < old->n; i++) {
 		struct lb_frontend *rf = ht_get(&r->frontends, &old->keys[i], sizeof(old->keys[i]));
 
-		if (!rf || rf->gen == r->gen || strcmp(rf->svc_key, key))
+		if (!rf || rf->gen == r->gen || !rf->svc_key || strcmp(rf->svc_key, key))
 			continue;
 		err = frontend_remove(r, rf, m, sizeof(m));
 		if (err) {
@@ -1103,7 +1108,7 @@ int lb_reconciler_prune(struct lb_reconciler *r)
 		int err;
 
 		e = ht_next(&r->frontends, e);
-		if (rf->svc_key[0])
+		if (rf->svc_key)
 			continue;
 		err = frontend_remove(r, rf, msg, sizeof(msg));
 		if (err) {

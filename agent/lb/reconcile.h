@@ -74,7 +74,7 @@ struct lb_fe_key {
 
 struct lb_frontend {
 	struct lb_fe_key key;
-	char svc_key[STORE_KEY_MAX];	/* "" while restored and not yet claimed */
+	char *svc_key;			/* NULL while restored and not yet claimed */
 	__u32 rev_nat;
 	bool revnat_written;		/* rev-NAT entry known to be in the map */
 	bool has_slot0;			/* slot 0 is in the map with the fields below */

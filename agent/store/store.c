@@ -98,18 +98,37 @@ int store_set_service(struct store *s, struct k8s_service *svc)
 	return store_set_service_algo(s, svc, STORE_LB_ALGO_DEFAULT);
 }
 
+/* Length of "ns/name" with its NUL; -ENAMETOOLONG past STORE_KEY_MAX. */
+static int key_size(const char *ns, const char *name, size_t *size)
+{
+	*size = strlen(ns) + 1 + strlen(name) + 1;
+	return *size > STORE_KEY_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* "ns/name" into buf, sized by key_size(). */
+static void key_write(char *buf, const char *ns, const char *name)
+{
+	size_t n = strlen(ns);
+
+	memcpy(buf, ns, n);
+	buf[n] = '/';
+	strcpy(buf + n + 1, name);
+}
+
 int store_set_service_algo(struct store *s, struct k8s_service *svc,
 			   enum store_lb_algorithm algo)
 {
 	struct store_service *ss, *old;
+	size_t klen;
 	int err;
 
-	ss = calloc(1, sizeof(*ss));
+	err = key_size(svc->meta.namespace, svc->meta.name, &klen);
+	if (err)
+		return err;
+	ss = calloc(1, sizeof(*ss) + klen);
 	if (!ss)
 		return -ENOMEM;
-	err = store_key(ss->key, sizeof(ss->key), svc->meta.namespace, svc->meta.name);
-	if (err)
-		goto fail;
+	key_write(ss->key, svc->meta.namespace, svc->meta.name);
 	err = ht_put(&s->services, ss->key, strlen(ss->key), ss, (void **)&old);
 	if (err)
 		goto fail;
@@ -206,17 +225,21 @@ static void slice_drop(struct store *s, struct store_slice *sl)
 int store_set_slice(struct store *s, struct k8s_endpointslice *eps)
 {
 	struct store_slice *sl, *old;
+	size_t klen, sklen = 1;
 	int err;
 
-	sl = calloc(1, sizeof(*sl));
+	err = key_size(eps->meta.namespace, eps->meta.name, &klen);
+	if (!err && eps->service_name[0])
+		err = key_size(eps->meta.namespace, eps->service_name, &sklen);
+	if (err)
+		return err;
+	sl = calloc(1, sizeof(*sl) + klen + sklen);
 	if (!sl)
 		return -ENOMEM;
-	err = store_key(sl->key, sizeof(sl->key), eps->meta.namespace, eps->meta.name);
-	if (!err && eps->service_name[0])
-		err = store_key(sl->svc_key, sizeof(sl->svc_key), eps->meta.namespace,
-				eps->service_name);
-	if (err)
-		goto fail;
+	key_write(sl->key, eps->meta.namespace, eps->meta.name);
+	sl->svc_key = sl->key + klen;
+	if (eps->service_name[0])
+		key_write(sl->key + klen, eps->meta.namespace, eps->service_name);
 	if (sl->svc_key[0]) {
 		err = slice_set_add(s, sl);
 		if (err)

@@ -32,16 +32,17 @@
 
 #define STORE_KEY_MAX (K8S_NS_MAX + K8S_NAME_MAX)
 
+/* Keys are sized to content: there is one of these per object in the cluster. */
 struct store_service {
-	char key[STORE_KEY_MAX];
 	struct k8s_service svc;
 	__u8 lb_algorithm;		/* enum store_lb_algorithm */
+	char key[];
 };
 
 struct store_slice {
-	char key[STORE_KEY_MAX];
-	char svc_key[STORE_KEY_MAX];	/* "" when the slice names no service */
+	const char *svc_key;		/* "" when the slice names no service; after key */
 	struct k8s_endpointslice eps;
+	char key[];			/* key, then svc_key */
 };
 
 /* The slices that name one service (index, not owner). */

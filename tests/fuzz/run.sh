@@ -21,8 +21,8 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 K8S=agent/k8s
 declare -A SRCS=(
-	[fuzz_stream]="$K8S/stream.c $K8S/json.c $K8S/objects.c"
-	[fuzz_objects]="$K8S/objects.c $K8S/json.c $K8S/service.c $K8S/endpointslice.c $K8S/cilium.c $K8S/node.c"
+	[fuzz_stream]="$K8S/stream.c $K8S/json.c $K8S/objects.c $K8S/strpool.c"
+	[fuzz_objects]="$K8S/objects.c $K8S/json.c $K8S/strpool.c $K8S/service.c $K8S/endpointslice.c $K8S/cilium.c $K8S/node.c"
 	[fuzz_yaml]="$K8S/yaml.c"
 	[fuzz_capture]="cli/pkt_summary.c"
 )

@@ -215,7 +215,7 @@ static void test_service_url(void **state)
 	svc.headless = true;
 	assert_int_equal(agent_k8s_service_url(&svc, "https://x", url, sizeof(url)), -ENOENT);
 	svc.headless = false;
-	strcpy(svc.meta.namespace, "kube-system");
+	svc.meta.namespace = "kube-system";
 	assert_int_equal(agent_k8s_service_url(&svc, "https://x", url, sizeof(url)), -ENOENT);
 }
 

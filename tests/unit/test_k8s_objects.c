@@ -185,8 +185,18 @@ static void test_service_web(void **state)
 	(void)state;
 	get_service(&c, "web");
 	assert_string_equal(c.svc.meta.namespace, "shop");
-	assert_string_equal(c.svc.meta.resource_version, "238");
-	assert_string_equal(c.svc.meta.uid, "0f08db76-61f3-436c-ae2d-26146d22ccef");
+	assert_string_equal(c.svc.meta.name, "web");
+	/* uid and resourceVersion are read by the watch layer, not kept. */
+	{
+		struct k8s_meta m;
+		char err[256];
+
+		assert_int_equal(k8s_meta_from_json(find_item(c.list, "shop", "web"), &m, err,
+						    sizeof(err)),
+				 0);
+		assert_string_equal(m.resource_version, "238");
+		assert_string_equal(m.uid, "0f08db76-61f3-436c-ae2d-26146d22ccef");
+	}
 	assert_int_equal(c.svc.type, K8S_SVC_CLUSTER_IP);
 	assert_false(c.svc.headless);
 	assert_int_equal(c.svc.n_cluster_ips, 1);
@@ -323,12 +333,12 @@ static void test_endpointslice_web_conditions(void **state)
 	static const struct {
 		const char *addr;
 		bool ready, serving, terminating;
-		const char *node, *zone;
+		const char *node;
 	} want[] = {
-	    {"10.244.0.11", true, true, false, "node-a", "zone-1"},
-	    {"10.244.1.12", true, true, false, "node-b", "zone-2"},
-	    {"10.244.1.13", false, true, true, "node-b", ""},
-	    {"10.244.0.14", false, false, false, "node-a", ""},
+	    {"10.244.0.11", true, true, false, "node-a"},
+	    {"10.244.1.12", true, true, false, "node-b"},
+	    {"10.244.1.13", false, true, true, "node-b"},
+	    {"10.244.0.14", false, false, false, "node-a"},
 	};
 	cJSON *list = fixture_json("endpointslices-list.json");
 	struct k8s_endpointslice eps;
@@ -356,8 +366,10 @@ static void test_endpointslice_web_conditions(void **state)
 		assert_int_equal(ep->serving, want[i].serving);
 		assert_int_equal(ep->terminating, want[i].terminating);
 		assert_string_equal(ep->node_name, want[i].node);
-		assert_string_equal(ep->zone, want[i].zone);
 	}
+	/* Endpoints on one node share one copy of its name. */
+	assert_ptr_equal(eps.endpoints[0].node_name, eps.endpoints[3].node_name);
+	assert_ptr_equal(eps.endpoints[1].node_name, eps.endpoints[2].node_name);
 	k8s_endpointslice_free(&eps);
 
 	/* Only "ready" given: serving follows it, terminating is false. */
@@ -427,6 +439,54 @@ static void test_endpointslice_defaults_and_types(void **state)
 	assert_int_equal(eps.address_type, K8S_ADDR_FQDN);
 	k8s_endpointslice_free(&eps);
 	cJSON_Delete(j);
+
+	/* Every endpoint's addresses live in one array per slice: each endpoint
+	 * sees its own, an endpoint with no IPv4 address sees none. */
+	j = cJSON_Parse(
+	    "{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"},\"addressType\":\"IPv4\","
+	    "\"endpoints\":[{\"addresses\":[\"fd00::1\"]},"
+	    "{\"addresses\":[\"10.1.0.3\",\"fd00::2\",\"10.1.0.4\"],\"nodeName\":\"a\"},"
+	    "{\"addresses\":[\"10.1.0.5\"],\"nodeName\":\"a\"}]}");
+	assert_int_equal(k8s_endpointslice_from_json(j, &eps, err, sizeof(err)), 0);
+	assert_int_equal(eps.n_endpoints, 3);
+	assert_int_equal(eps.endpoints[0].n_addrs, 0);
+	assert_null(eps.endpoints[0].addrs);
+	assert_string_equal(eps.endpoints[0].node_name, "");
+	assert_int_equal(eps.endpoints[1].n_addrs, 2);
+	assert_int_equal(eps.endpoints[1].addrs[0], ip("10.1.0.3"));
+	assert_int_equal(eps.endpoints[1].addrs[1], ip("10.1.0.4"));
+	assert_int_equal(eps.endpoints[2].n_addrs, 1);
+	assert_int_equal(eps.endpoints[2].addrs[0], ip("10.1.0.5"));
+	assert_ptr_equal(eps.endpoints[1].node_name, eps.endpoints[2].node_name);
+	k8s_endpointslice_free(&eps);
+	cJSON_Delete(j);
+}
+
+/* Strings added to a pool stay where they are while it grows, whatever
+ * their sizes (one larger than a block included). */
+static void test_strpool_strings_stay_put(void **state)
+{
+	static char big[6000];
+	struct k8s_strpool pool = {};
+	const char *got[300];
+	char want[32];
+
+	(void)state;
+	memset(big, 'x', sizeof(big) - 1);
+	for (int i = 0; i < 300; i++) {
+		snprintf(want, sizeof(want), "name-%d", i);
+		got[i] = i == 150 ? k8s_strpool_add(&pool, big, strlen(big))
+				  : k8s_strpool_add(&pool, want, strlen(want));
+		assert_non_null(got[i]);
+	}
+	for (int i = 0; i < 300; i++) {
+		snprintf(want, sizeof(want), "name-%d", i);
+		assert_string_equal(got[i], i == 150 ? big : want);
+	}
+	assert_string_equal(k8s_strpool_add(&pool, "abc", 2), "ab");
+	k8s_strpool_free(&pool);
+	assert_null(pool.head);
+	k8s_strpool_free(&pool);
 }
 
 static void test_cilium_endpointslice(void **state)
@@ -442,7 +502,7 @@ static void test_cilium_endpointslice(void **state)
 			 0);
 	assert_string_equal(ces.meta.namespace, "");
 	assert_string_equal(ces.namespace, "shop");
-	assert_string_equal(ces.meta.resource_version, "253");
+	assert_string_equal(ces.meta.name, "ces-shop-web-1");
 	assert_int_equal(ces.n_endpoints, 3);
 	assert_string_equal(ces.endpoints[0].name, "web-7d9f-x1");
 	assert_int_equal(ces.endpoints[0].identity, 51234);
@@ -811,6 +871,7 @@ int main(void)
 	    cmocka_unit_test(test_service_defaults_and_variants),
 	    cmocka_unit_test(test_endpointslice_web_conditions),
 	    cmocka_unit_test(test_endpointslice_defaults_and_types),
+	    cmocka_unit_test(test_strpool_strings_stay_put),
 	    cmocka_unit_test(test_cilium_endpointslice),
 	    cmocka_unit_test(test_node),
 	    cmocka_unit_test(test_proto_helpers),
