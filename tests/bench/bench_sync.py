@@ -22,7 +22,9 @@ CiliumEndpointSlices of 100, plus the Node objects.
 
 sync, rss and the loaders are medians of ROUNDS runs (default 3); the machine is
 shared, so figures move between runs. Environment: SERVICES (10000), ENDPOINTS (10),
-CES_ENDPOINTS (50000), CHANGES (1000), RATE (100), ROUNDS (3).
+CES_ENDPOINTS (50000), CHANGES (1000), RATE (100), ROUNDS (3), AGENT_FLAGS (extra agent
+flags, e.g. "--k8s-client-qps=100 --k8s-client-burst=200"; default none: the agent's
+defaults, QPS 10 and burst 20).
 
 Usage: bench_sync.py          (as root, from the repository, after make)
 """
@@ -53,6 +55,7 @@ CES_ENDPOINTS = int(os.environ.get("CES_ENDPOINTS", "50000"))
 CHANGES = int(os.environ.get("CHANGES", "1000"))
 RATE = float(os.environ.get("RATE", "100"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
+AGENT_FLAGS = os.environ.get("AGENT_FLAGS", "").split()
 NS = "bench"
 
 
@@ -120,7 +123,7 @@ def cpu_s(pid):
 def sync_round(lab, srv, api, expect):
     """Start a fresh agent; return (seconds from first LIST to maps complete, rss, agent)."""
     agent = Agent(lab, srv, extra=["--bpf-lb-map-max", str(max(65536, 4 * SERVICES *
-                                                                (ENDPOINTS + 2)))])
+                                                                (ENDPOINTS + 2)))] + AGENT_FLAGS)
     poll = subprocess.Popen([SYNC_POLL, agent.bpf_root, "all", "120"], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     poll.stdin.write(expect)
@@ -235,7 +238,8 @@ def main():
     n_eps = SERVICES * ENDPOINTS + CES_ENDPOINTS
     sync = statistics.median(syncs)
     print(f"\ncontrol plane, {SERVICES} Services x {ENDPOINTS} endpoints + {CES_ENDPOINTS} "
-          f"CiliumEndpointSlice endpoints; medians of {ROUNDS} runs")
+          f"CiliumEndpointSlice endpoints; medians of {ROUNDS} runs; agent flags: "
+          f"{' '.join(AGENT_FLAGS) or '(defaults: QPS 10, burst 20, list limit 500)'}")
     print(f"  initial sync (first LIST -> maps complete) {sync * 1000:8.0f} ms   "
           f"runs: {', '.join(f'{s * 1000:.0f}' for s in syncs)}")
     print(f"  agent RSS after sync                       {statistics.median(rss) / 1024:8.1f} "
