@@ -22,6 +22,11 @@ drift on the machine hits every path alike. Ratios compare medians.
 Targets (issue 3): throughput >= 1.15x the kernel's routing and >= 0.75x loopback;
 latency <= the kernel's routing.
 
+Clients run on CPU 0 and servers on CPU 1 (CPUS="0,1"; CPUS="" lets the scheduler
+place them): left to the scheduler, a run lands both ends on one CPU or on two at
+random, and a ping-pong's round trip differs by 2x between those, which swamps
+the difference between the paths.
+
 Usage: bench_datapath.py [--no-axon] [--no-kube-proxy]   (ROUNDS=5, SECONDS_PER_RUN=3 by default)
 Without --no-axon, a run whose agent cannot attach its programs prints the other two
 paths and exits 1, saying why.
@@ -49,14 +54,18 @@ SECONDS = int(os.environ.get("SECONDS_PER_RUN", "3"))
 IPERF_PORT = 5201
 SOCKPERF_PORT = 11111
 SHARED_BENCH = REPO.parent / "shared" / "bench"
+_CPUS = [c for c in os.environ.get("CPUS", "0,1").split(",") if c]
+CLIENT_PIN = ["taskset", "-c", _CPUS[0]] if len(_CPUS) == 2 else []
+SERVER_PIN = ["taskset", "-c", _CPUS[1]] if len(_CPUS) == 2 else []
 KUBE_PROXY_SERVICES = 10000
 
 
 def start_servers(pod):
     """iperf3 and sockperf servers in pod, on every address (the pod IP and lo)."""
-    pod.spawn(["iperf3", "-s", "-p", str(IPERF_PORT)], stdout=subprocess.DEVNULL,
+    pod.spawn(SERVER_PIN + ["iperf3", "-s", "-p", str(IPERF_PORT)], stdout=subprocess.DEVNULL,
               stderr=subprocess.DEVNULL)
-    pod.spawn(["sockperf", "server", "--tcp", "-i", "0.0.0.0", "-p", str(SOCKPERF_PORT)],
+    pod.spawn(SERVER_PIN + ["sockperf", "server", "--tcp", "-i", "0.0.0.0", "-p",
+                            str(SOCKPERF_PORT)],
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -72,7 +81,8 @@ def wait_listening(pod):
 
 def throughput(client, ip):
     """Gbit/s received by the server over one iperf3 TCP stream."""
-    r = client.run(["iperf3", "-c", ip, "-p", str(IPERF_PORT), "-t", str(SECONDS), "-J"],
+    r = client.run(CLIENT_PIN + ["iperf3", "-c", ip, "-p", str(IPERF_PORT), "-t", str(SECONDS),
+                                 "-J"],
                    timeout=SECONDS + 30)
     try:
         res = json.loads(r.stdout)
@@ -83,7 +93,7 @@ def throughput(client, ip):
 
 def latency(client, ip):
     """(p50, p99) round-trip microseconds of sockperf TCP ping-pong."""
-    r = client.run(["sockperf", "ping-pong", "--tcp", "-i", ip, "-p", str(SOCKPERF_PORT),
+    r = client.run(CLIENT_PIN + ["sockperf", "ping-pong", "--tcp", "-i", ip, "-p", str(SOCKPERF_PORT),
                     "-t", str(SECONDS), "--full-rtt"], timeout=SECONDS + 30)
     out = r.stdout + r.stderr
     p = dict(re.findall(r"percentile (\d+\.\d+) =\s+([\d.]+)", out))
@@ -177,7 +187,8 @@ def main(argv):
     med = {p: (statistics.median(tput[p]), statistics.median(p50[p]),
                statistics.median(p99[p])) for p in order}
     print(f"\npod -> pod on one node, median of {ROUNDS} interleaved runs of {SECONDS} s "
-          f"(iperf3, 1 TCP stream; sockperf TCP ping-pong, full round trip)")
+          f"(iperf3, 1 TCP stream; sockperf TCP ping-pong, full round trip; "
+          f"{'client on CPU %s, server on CPU %s' % tuple(_CPUS) if CLIENT_PIN else 'unpinned'})")
     print(f"{'path':10} {'throughput':>13} {'rtt p50':>10} {'rtt p99':>10}")
     for p in order:
         t, a, b = med[p]
