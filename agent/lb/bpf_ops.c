@@ -7,6 +7,10 @@
 #include "bpf_ops.h"
 #include "metrics/map_ops.h"
 
+#ifndef ENOTSUPP
+#define ENOTSUPP 524	/* the kernel's answer for a map type without batch ops */
+#endif
+
 static const size_t key_size[LB_MAP__NR] = {
 	[LB_MAP_SERVICES] = sizeof(struct lb4_key),
 	[LB_MAP_BACKENDS] = sizeof(__u32),
@@ -40,6 +44,33 @@ static int bpf_delete(void *ctx, enum lb_map_id map, const void *key)
 		return -ENOENT;
 	err = bpf_map_delete_elem(m->fd[map], key) ? -errno : 0;
 	map_ops_count(lb_map_name(map), MAP_OP_DELETE, err);
+	return err;
+}
+
+static int bpf_update_batch(void *ctx, enum lb_map_id map, const void *keys, const void *values,
+			    __u32 n, __u32 *done)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+	struct lb_bpf_maps *m = ctx;
+	const char *name = lb_map_name(map);
+	__u32 count = n;
+	int err;
+
+	*done = 0;
+	if (m->fd[map] < 0)
+		return -ENOENT;
+	err = bpf_map_update_batch(m->fd[map], keys, values, &count, &opts) ? -errno : 0;
+	/* The kernel writes count back only once it has walked the elements
+	 * (it stops at the first that fails); a call refused before that (no
+	 * batch op, an older kernel, no memory) leaves it at n. */
+	if (err && count >= n)
+		count = 0;
+	*done = count;
+	map_ops_count_n(name, MAP_OP_UPDATE, 0, count);
+	/* The element at count failed, unless the call itself was refused. */
+	if (err && err != -EINVAL && err != -ENOTSUPP && err != -EOPNOTSUPP)
+		map_ops_count(name, MAP_OP_UPDATE, err);
+	map_ops_count_batch(name, err);
 	return err;
 }
 
@@ -81,6 +112,7 @@ static int bpf_dump(void *ctx, enum lb_map_id map, lb_dump_cb cb, void *cb_ctx)
 
 const struct lb_map_ops lb_bpf_ops = {
 	.update = bpf_update,
+	.update_batch = bpf_update_batch,
 	.delete = bpf_delete,
 	.dump = bpf_dump,
 };

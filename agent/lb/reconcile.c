@@ -16,6 +16,10 @@
 #include "reconcile.h"
 #include "reconcile_priv.h"
 
+#ifndef ENOTSUPP
+#define ENOTSUPP 524	/* the kernel's answer for a map type without batch ops */
+#endif
+
 /* rev-NAT ids handed out: 1..REVNAT_IDS-1 (a 128 KiB bitmap). */
 #define REVNAT_IDS (1u << 20)
 
@@ -136,6 +140,31 @@ static int map_delete(struct lb_reconciler *r, enum lb_map_id map, const void *k
 	return err;
 }
 
+/* Write n entries (keys and values packed at the map's sizes) in one batch
+ * where the ops and the map allow. Returns how many leading entries are now
+ * in the map: n, or fewer when the batch failed or was not used. The caller
+ * writes the rest one by one with map_update, so a failure is counted and
+ * attributed to its entry as without batching. */
+static size_t map_update_batch(struct lb_reconciler *r, enum lb_map_id map, const void *keys,
+			       const void *values, size_t n)
+{
+	__u32 done = 0;
+	int err;
+
+	if (!r->ops->update_batch || r->no_batch[map] || n < 2 || n > UINT32_MAX)
+		return 0;
+	err = r->ops->update_batch(r->ops_ctx, map, keys, values, n, &done);
+	if (done > n)
+		done = 0;
+	r->stats.updates += done;
+	if (!done && (err == -EINVAL || err == -ENOTSUPP || err == -EOPNOTSUPP)) {
+		r->no_batch[map] = true;
+		pr_info("map takes no batched updates: writing entries one by one",
+			"map=%s error=\"%s\"", lb_map_name(map), strerror(-err));
+	}
+	return done;
+}
+
 static const char *errstr(int err)
 {
 	/* A full BPF hash map answers E2BIG; say what it means. */
@@ -204,13 +233,11 @@ static void backend_ref(struct lb_reconciler *r, __u32 id, int delta)
 	}
 }
 
-static int backend_write(struct lb_reconciler *r, const struct lb_backend *b)
+static struct lb4_backend backend_value(const struct lb_backend *b)
 {
-	struct lb4_backend v = {
+	return (struct lb4_backend){
 		.address = b->addr, .port = b->port, .proto = b->proto, .state = b->state,
 	};
-
-	return map_update(r, LB_MAP_BACKENDS, &b->id, &v);
 }
 
 static int backend_insert(struct lb_reconciler *r, struct lb_backend *b)
@@ -238,46 +265,103 @@ static __u32 backend_id_alloc(struct lb_reconciler *r)
 	return r->backend_next++;
 }
 
-/* Find or create the backend for spec; on return the map holds it with
- * spec's state. */
-static int backend_get(struct lb_reconciler *r, const struct lb_backend_spec *spec,
-		       struct lb_backend **out)
+/* Drop a backend that never reached the map from the mirror. */
+static void backend_forget_unwritten(struct lb_reconciler *r, struct lb_backend *b)
 {
-	struct be_key k = { .addr = spec->addr, .port = spec->port, .proto = spec->proto };
-	struct lb_backend *b = ht_get(&r->backends, &k, sizeof(k));
-	int err;
+	struct be_key k = { .addr = b->addr, .port = b->port, .proto = b->proto };
 
-	if (b) {
-		if (b->state != spec->state) {
-			__u8 old = b->state;
+	ht_del(&r->backends, &k, sizeof(k));
+	ht_del(&r->backends_by_id, &b->id, sizeof(b->id));
+	ht_del(&r->unref, &b->id, sizeof(b->id));
+	free(b);
+}
 
-			b->state = spec->state;
-			err = backend_write(r, b);
-			if (err) {
-				b->state = old;
-				return err;
+/* A write backends_get owes: a new backend, or a state change (old_state). */
+struct be_write {
+	struct lb_backend *b;
+	size_t spec;
+	bool created;
+	__u8 old_state;
+};
+
+/* Find or create the backends for specs[0..n) into out[]; on success the
+ * map holds each with its spec's state. The new ones and the state changes
+ * are written in one batch. On failure *failed is the index of the spec
+ * whose write failed, the mirror holds exactly what was written, and out[]
+ * is not to be used. */
+static int backends_get(struct lb_reconciler *r, const struct lb_backend_spec *specs, size_t n,
+			struct lb_backend **out, size_t *failed)
+{
+	struct be_write *w = calloc(n + 1, sizeof(*w));
+	__u32 *ids = calloc(n + 1, sizeof(*ids));
+	struct lb4_backend *vals = calloc(n + 1, sizeof(*vals));
+	size_t n_w = 0, done = 0;
+	int err = 0;
+
+	*failed = 0;
+	if (!w || !ids || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct be_key k = { .addr = specs[i].addr, .port = specs[i].port,
+				    .proto = specs[i].proto };
+		struct lb_backend *b = ht_get(&r->backends, &k, sizeof(k));
+
+		if (b) {
+			if (b->state != specs[i].state) {
+				w[n_w] = (struct be_write){ .b = b, .spec = i,
+							    .old_state = b->state };
+				b->state = specs[i].state;
+				ids[n_w] = b->id;
+				vals[n_w++] = backend_value(b);
 			}
+			out[i] = b;
+			continue;
 		}
-		*out = b;
-		return 0;
-	}
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	*b = (struct lb_backend){
-		.addr = spec->addr, .port = spec->port, .proto = spec->proto,
-		.state = spec->state, .id = backend_id_alloc(r),
-	};
-	err = backend_write(r, b);
-	if (!err)
+		/* New: in the mirror now (a duplicate spec finds it), taken
+		 * out again below if its write fails. */
+		b = calloc(1, sizeof(*b));
+		if (!b) {
+			err = -ENOMEM;
+			*failed = i;
+			goto out;
+		}
+		*b = (struct lb_backend){
+			.addr = specs[i].addr, .port = specs[i].port, .proto = specs[i].proto,
+			.state = specs[i].state, .id = backend_id_alloc(r),
+		};
 		err = backend_insert(r, b);
-	if (err) {
-		map_delete(r, LB_MAP_BACKENDS, &b->id);
-		free(b);
-		return err;
+		if (err) {
+			free(b);
+			*failed = i;
+			goto out;
+		}
+		w[n_w] = (struct be_write){ .b = b, .spec = i, .created = true };
+		ids[n_w] = b->id;
+		vals[n_w++] = backend_value(b);
+		out[i] = b;
 	}
-	*out = b;
-	return 0;
+	done = map_update_batch(r, LB_MAP_BACKENDS, ids, vals, n_w);
+	for (; done < n_w; done++) {
+		err = map_update(r, LB_MAP_BACKENDS, &ids[done], &vals[done]);
+		if (err) {
+			*failed = w[done].spec;
+			break;
+		}
+	}
+out:
+	/* Undo what did not reach the map, newest first. */
+	for (size_t j = n_w; err && j-- > done;) {
+		if (w[j].created)
+			backend_forget_unwritten(r, w[j].b);
+		else
+			w[j].b->state = w[j].old_state;
+	}
+	free(w);
+	free(ids);
+	free(vals);
+	return err;
 }
 
 /* Delete backends no slot refers to (r->unref). Failures are retried on the
@@ -419,25 +503,55 @@ static int slot_plan(const struct lb_frontend *rf, struct lb_backend **want, siz
 	return 0;
 }
 
-static int slot_write(struct lb_reconciler *r, struct lb_frontend *rf, size_t i, __u32 id)
+/* The mirror's side of writing slot i + 1 (slots_reserve done). */
+static void slot_set(struct lb_reconciler *r, struct lb_frontend *rf, size_t i, __u32 id)
 {
-	struct lb4_key k = svc_key_of(rf, i + 1);
-	struct lb4_service v = { .backend_id = id, .rev_nat_index = rf->rev_nat };
-	int err;
-
-	err = slots_reserve(rf, i + 1);
-	if (err)
-		return err;
-	err = map_update(r, LB_MAP_SERVICES, &k, &v);
-	if (err)
-		return err;
 	if (i < rf->n_slots)
 		backend_ref(r, rf->slots[i], -1);
 	backend_ref(r, id, +1);
 	rf->slots[i] = id;
 	if (i >= rf->n_slots)
 		rf->n_slots = i + 1;
-	return 0;
+}
+
+/* Make slots 1..n name plan[0..n) (backends already in the map), writing
+ * the ones that change in one batch, in slot order: slots past rf->n_slots
+ * are appended contiguously whatever prefix lands. On failure *failed is the
+ * index of the slot whose write failed; the mirror holds the ones before. */
+static int slots_write(struct lb_reconciler *r, struct lb_frontend *rf, const __u32 *plan,
+		       size_t n, size_t *failed)
+{
+	struct lb4_key *keys = calloc(n + 1, sizeof(*keys));
+	struct lb4_service *vals = calloc(n + 1, sizeof(*vals));
+	size_t *at = calloc(n + 1, sizeof(*at));
+	size_t n_w = 0, done;
+	int err;
+
+	*failed = 0;
+	err = !keys || !vals || !at ? -ENOMEM : slots_reserve(rf, n);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (i < rf->n_slots && rf->slots[i] == plan[i])
+			continue;
+		keys[n_w] = svc_key_of(rf, i + 1);
+		vals[n_w] = (struct lb4_service){ .backend_id = plan[i],
+						  .rev_nat_index = rf->rev_nat };
+		at[n_w++] = i;
+	}
+	done = map_update_batch(r, LB_MAP_SERVICES, keys, vals, n_w);
+	for (size_t j = 0; j < n_w; j++) {
+		if (j >= done && (err = map_update(r, LB_MAP_SERVICES, &keys[j], &vals[j]))) {
+			*failed = at[j];
+			break;
+		}
+		slot_set(r, rf, at[j], plan[at[j]]);
+	}
+out:
+	free(keys);
+	free(vals);
+	free(at);
+	return err;
 }
 
 static int slot_delete_last(struct lb_reconciler *r, struct lb_frontend *rf)
@@ -531,35 +645,35 @@ static int kept_apply(struct lb_reconciler *r, struct lb_frontend *rf,
 		      const struct lb_frontend_spec *fe, char *msg, size_t len)
 {
 	__u32 *ids = calloc(fe->n_kept + 1, sizeof(*ids));
-	size_t n = 0;
-	int err = 0;
+	struct lb_backend **bs = calloc(fe->n_kept + 1, sizeof(*bs));
+	size_t n = fe->n_kept, failed;
+	int err;
 
-	if (!ids)
+	if (!ids || !bs) {
+		free(ids);
+		free(bs);
 		return -ENOMEM;
-	for (size_t i = 0; i < fe->n_kept; i++) {
-		struct lb_backend *b;
+	}
+	/* On failure the old list stays: nothing is released early. */
+	err = backends_get(r, fe->kept, n, bs, &failed);
+	if (err) {
 		char what[64], be[ADDR_STR_MAX];
 
-		err = backend_get(r, &fe->kept[i], &b);
-		if (err) {
-			snprintf(what, sizeof(what), "kept backend %s in " MAP_LB4_BACKENDS,
-				 format_addr_port(be, sizeof(be), fe->kept[i].addr,
-						  fe->kept[i].port, fe->kept[i].proto));
-			describe(msg, len, rf, what, err);
-			break;
-		}
-		b->refs++;
-		if (b->refs == 1)
-			backend_unref_track(r, b);
-		ids[n++] = b->id;
-	}
-	/* On failure keep the old list too: nothing is released early. */
-	if (err) {
-		for (size_t i = 0; i < n; i++)
-			backend_ref(r, ids[i], -1);
+		snprintf(what, sizeof(what), "kept backend %s in " MAP_LB4_BACKENDS,
+			 format_addr_port(be, sizeof(be), fe->kept[failed].addr,
+					  fe->kept[failed].port, fe->kept[failed].proto));
+		describe(msg, len, rf, what, err);
 		free(ids);
+		free(bs);
 		return err;
 	}
+	for (size_t i = 0; i < n; i++) {
+		bs[i]->refs++;
+		if (bs[i]->refs == 1)
+			backend_unref_track(r, bs[i]);
+		ids[i] = bs[i]->id;
+	}
+	free(bs);
 	for (size_t i = 0; i < rf->n_kept; i++)
 		backend_ref(r, rf->kept[i], -1);
 	free(rf->kept);
@@ -593,7 +707,7 @@ static int frontend_apply(struct lb_reconciler *r, struct lb_frontend *rf,
 {
 	struct lb_backend **want = NULL;
 	__u32 *plan = NULL;
-	size_t n_plan = 0;
+	size_t n_plan = 0, failed;
 	char what[64];
 	int err = 0;
 
@@ -610,30 +724,24 @@ static int frontend_apply(struct lb_reconciler *r, struct lb_frontend *rf,
 	want = calloc(fe->n_backends + 1, sizeof(*want));
 	if (!want)
 		return -ENOMEM;
-	for (size_t i = 0; i < fe->n_backends; i++) {
-		err = backend_get(r, &fe->backends[i], &want[i]);
-		if (err) {
-			char be[ADDR_STR_MAX];
+	err = backends_get(r, fe->backends, fe->n_backends, want, &failed);
+	if (err) {
+		char be[ADDR_STR_MAX];
 
-			snprintf(what, sizeof(what), "backend %s in " MAP_LB4_BACKENDS,
-				 format_addr_port(be, sizeof(be), fe->backends[i].addr,
-						  fe->backends[i].port, fe->backends[i].proto));
-			describe(msg, len, rf, what, err);
-			goto out;
-		}
+		snprintf(what, sizeof(what), "backend %s in " MAP_LB4_BACKENDS,
+			 format_addr_port(be, sizeof(be), fe->backends[failed].addr,
+					  fe->backends[failed].port, fe->backends[failed].proto));
+		describe(msg, len, rf, what, err);
+		goto out;
 	}
 	err = slot_plan(rf, want, fe->n_backends, &plan, &n_plan);
 	if (err)
 		goto out;
-	for (size_t i = 0; i < n_plan; i++) {
-		if (i < rf->n_slots && rf->slots[i] == plan[i])
-			continue;
-		err = slot_write(r, rf, i, plan[i]);
-		if (err) {
-			snprintf(what, sizeof(what), "slot %zu in " MAP_LB4_SERVICES, i + 1);
-			describe(msg, len, rf, what, err);
-			goto out;
-		}
+	err = slots_write(r, rf, plan, n_plan, &failed);
+	if (err) {
+		snprintf(what, sizeof(what), "slot %zu in " MAP_LB4_SERVICES, failed + 1);
+		describe(msg, len, rf, what, err);
+		goto out;
 	}
 	err = kept_apply(r, rf, fe, msg, len);
 	if (err)

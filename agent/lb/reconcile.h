@@ -20,6 +20,22 @@
  * A failed map operation leaves the mirror equal to the maps, records the
  * error on the service, and the service is retried with exponential backoff.
  *
+ * Batching (BPF_MAP_UPDATE_BATCH, lb_map_ops.update_batch) stays inside one
+ * frontend and one phase of the order above: the backends a frontend needs
+ * (new ones and state changes) go in one batch, then the slots that change
+ * in one batch; the rev-NAT entry, the Maglev table and slot 0 are single
+ * writes as before, and deletes are not batched. The kernel applies a batch
+ * element by element, so a packet may see any prefix of it; within a phase
+ * every prefix is valid (each slot names a backend written by the phase
+ * before, and slots past the count are not looked at), and the next phase
+ * starts only after the whole batch is in. A batch that fails at element k
+ * has written 0..k-1: the mirror takes those, and k onwards are written one
+ * by one (map_update), so an error is counted and attributed to its entry
+ * (backend, slot) exactly as without batching. A map or kernel that refuses
+ * batches (-EINVAL, -ENOTSUPP) is written entry by entry from then on.
+ * Batching across frontends would save the remaining per-frontend calls but
+ * would have to carry every frontend's partial state through each phase.
+ *
  * Maglev frontends: the table (lb4_maglev[rev_nat_index]) is written whole
  * after the backends and slots it names and before slot 0 sets
  * SVC_FLAG2_MAGLEV or raises the count; it is deleted only after slot 0 no
@@ -58,9 +74,16 @@ enum lb_map_id {
 typedef int (*lb_dump_cb)(void *cb_ctx, const void *key, const void *value);
 
 /* How the reconciler reaches the maps: BPF maps in the agent, a recording
- * fake in unit tests. Each returns 0 or -errno. */
+ * fake in unit tests. Each returns 0 or -errno.
+ *
+ * update_batch (optional) writes n entries, keys and values each packed at
+ * the map's key and value size, in order, stopping at the first that fails:
+ * *done is how many leading entries were written (n on success). -EINVAL or
+ * -ENOTSUPP with *done 0 means the map or kernel takes no batches. */
 struct lb_map_ops {
 	int (*update)(void *ctx, enum lb_map_id map, const void *key, const void *value);
+	int (*update_batch)(void *ctx, enum lb_map_id map, const void *keys, const void *values,
+			    __u32 n, __u32 *done);
 	int (*delete)(void *ctx, enum lb_map_id map, const void *key);
 	int (*dump)(void *ctx, enum lb_map_id map, lb_dump_cb cb, void *cb_ctx);
 };
@@ -142,6 +165,7 @@ struct lb_reconciler {
 	 * frontends are written without SVC_FLAG2_MAGLEV (random selection)
 	 * rather than not at all. Default true. */
 	bool maglev_available;
+	bool no_batch[LB_MAP__NR];	/* the map refused a batched update */
 	uint8_t *revnat_used;		/* bitmap of rev-NAT ids in use */
 	__u32 revnat_next;
 	__u32 backend_next;

@@ -58,6 +58,13 @@ static void map_op_sample(void *ctx, const char *map, const char *op, const char
 	expo_sample(ctx, "axon_bpf_map_ops_total", l, 3, value);
 }
 
+static void map_batch_sample(void *ctx, const char *map, const char *outcome, uint64_t value)
+{
+	struct expo_label l[] = { { "map_name", map }, { "outcome", outcome } };
+
+	expo_sample(ctx, "axon_bpf_map_batches_total", l, 2, value);
+}
+
 struct verdict {
 	struct metrics_key key;
 	uint64_t packets, bytes;
@@ -206,6 +213,10 @@ void metrics_render(struct expo *e, struct map_fill *fill, int metrics_fd,
 	expo_family(e, "axon_bpf_map_ops_total", "counter",
 		    "The agent's operations on BPF maps, by map, operation and outcome.");
 	map_ops_visit(map_op_sample, e);
+	expo_family(e, "axon_bpf_map_batches_total", "counter",
+		    "The agent's batched BPF map calls (each element is also in "
+		    "axon_bpf_map_ops_total), by map and outcome.");
+	map_batches_visit(map_batch_sample, e);
 	render_verdicts(e, metrics_fd);
 	render_state(e, st);
 }

@@ -19,19 +19,35 @@ static const char *const op_names[MAP_OP__NR] = {
 };
 
 static uint64_t counters[N_MAPS][MAP_OP__NR][2];	/* [..][0]: success, [1]: fail */
+static uint64_t batches[N_MAPS][2];
 
-void map_ops_count(const char *name, enum map_op op, int err)
+static size_t map_index(const char *name)
 {
 	size_t i;
 
-	if (op >= MAP_OP__NR)
-		return;
 	for (i = 0; i < N_MAPS - 1; i++)
 		if (!strcmp(map_names[i], name))
 			break;
+	return i;
+}
+
+void map_ops_count_n(const char *name, enum map_op op, int err, uint64_t n)
+{
+	if (op >= MAP_OP__NR || !n)
+		return;
 	if (op == MAP_OP_DELETE && err == -ENOENT)
 		err = 0;
-	__atomic_fetch_add(&counters[i][op][err ? 1 : 0], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&counters[map_index(name)][op][err ? 1 : 0], n, __ATOMIC_RELAXED);
+}
+
+void map_ops_count(const char *name, enum map_op op, int err)
+{
+	map_ops_count_n(name, op, err, 1);
+}
+
+void map_ops_count_batch(const char *name, int err)
+{
+	__atomic_fetch_add(&batches[map_index(name)][err ? 1 : 0], 1, __ATOMIC_RELAXED);
 }
 
 void map_ops_visit(map_ops_visit_fn fn, void *ctx)
@@ -46,4 +62,15 @@ void map_ops_visit(map_ops_visit_fn fn, void *ctx)
 					fn(ctx, map_names[i], op_names[op],
 					   o ? "fail" : "success", v);
 			}
+}
+
+void map_batches_visit(map_batches_visit_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < N_MAPS; i++)
+		for (int o = 0; o < 2; o++) {
+			uint64_t v = __atomic_load_n(&batches[i][o], __ATOMIC_RELAXED);
+
+			if (v)
+				fn(ctx, map_names[i], o ? "fail" : "success", v);
+		}
 }

@@ -96,3 +96,55 @@ def test_full_services_map_degrades_serves_what_fits_and_recovers(lab, api, agen
     wait_for(lambda: value(scrape(agent), "axon_bpf_map_pressure",
                            map_name="lb4_services") == 14 / 16,
              timeout=3, what="pressure 14/16 after recovery")
+
+
+
+def test_batch_stopped_by_a_full_map_keeps_mirror_and_names_the_slot(lab, api, agent):
+    """17 backends into a services map of 16: the kernel's batch writes slots
+    1..16 and stops; the 17th is retried alone, fails, and is named. Deleting the
+    service removes exactly what the batch wrote (the mirror took its prefix)."""
+    client = lab.add_pod("client")
+    pods = [lab.add_pod(f"b{i}") for i in range(2)]
+    for p in pods:
+        serve(p)
+    big = [(f"10.244.99.{i + 1}", True) for i in range(17)]   # never connected to
+    api.create(k8s.service("default", "big", [("http", 80, "TCP")], cluster_ip=vip(0)))
+    api.create(k8s.endpointslice("default", "big-1", "big", big, [("http", 8080, "TCP")]))
+    agent.extra += ["--bpf-lb-service-map-max=16", metrics_flag()]
+    agent.start()
+
+    def failing():
+        st = agent.ctl_json("status", "--verbose")
+        return st if st["unrealized"] else None
+    st = wait_for(failing, timeout=5, what="service reported unrealized")
+    assert [u["service"] for u in st["unrealized"]] == ["default/big"]
+    assert "slot 17 in lb4_services: map full" in st["unrealized"][0]["error"]
+    assert services_entries(agent) == 16
+    s = scrape(agent)
+    assert value(s, "axon_bpf_map_batches_total", map_name="lb4_services", outcome="fail") >= 1
+    assert value(s, "axon_bpf_map_batches_total", map_name="lb4_backends",
+                 outcome="success") >= 1
+    assert value(s, "axon_bpf_map_ops_total", map_name="lb4_backends", operation="update",
+                 outcome="success") >= 17
+    # Per element: the 16 the batch wrote; the 17th failed in it and alone.
+    assert value(s, "axon_bpf_map_ops_total", map_name="lb4_services", operation="update",
+                 outcome="success") == 16
+    assert value(s, "axon_bpf_map_ops_total", map_name="lb4_services", operation="update",
+                 outcome="fail") >= 2
+
+    api.delete("services", "default", "big")
+    api.delete("endpointslices", "default", "big-1")
+    wait_for(lambda: services_entries(agent) == 0 and
+             not agent.ctl_json("status", "--verbose")["unrealized"],
+             timeout=40, what="the service's slots all deleted")
+
+    # A service that fits is realized and serves.
+    api.create(k8s.service("default", "small", [("http", 80, "TCP")], cluster_ip=vip(1)))
+    api.create(k8s.endpointslice("default", "small-1", "small",
+                                 [(p.ip, True) for p in pods], [("http", 8080, "TCP")]))
+    wait_for(lambda: services_entries(agent) == 3, timeout=10, what="small service written")
+    assert reached(client, vip(1))
+
+
+def services_entries(agent):
+    return {m["name"]: m for m in agent.ctl_json("map", "list")}["lb4_services"]["entries"]

@@ -5,6 +5,7 @@
  * plays the datapath's part: after every single operation, every service
  * entry's slots 1..count must point at backends that exist, and a Maglev
  * service's table must exist and name only backends that exist.
+ * A batched update applies its elements one at a time, each checked so.
  */
 #ifndef AXON_TEST_FAKE_MAPS_H
 #define AXON_TEST_FAKE_MAPS_H
@@ -40,6 +41,14 @@ struct fake_maps {
 	int fail_next;		/* -errno for the next update, once */
 	int fail_map_next;	/* ... and only on this map (with fail_map_set) */
 	bool fail_map_set;
+	/* Batched updates: calls made; the next batch on batch_fail_map stops
+	 * at element batch_fail_at with batch_fail_err (once); batch_refuse
+	 * makes every batch answer it without writing (a kernel without them). */
+	size_t n_batches;
+	int batch_fail_err;
+	size_t batch_fail_at;
+	enum lb_map_id batch_fail_map;
+	int batch_refuse;
 	/* Values of LB_MAP_MAGLEV, by the index of their entry in e[]. */
 	struct lb4_maglev_table maglev[FAKE_MAGLEV_MAX];
 };

@@ -907,6 +907,172 @@ static void test_resync_write_failure_reported(void **state)
 	assert_non_null(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 1));
 }
 
+/* ---- batched updates (lb_map_ops.update_batch) ---- */
+
+#define FOUR_EPS                                                                   \
+	"[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") ","              \
+	EP("10.244.0.7", "true") "," EP("10.244.0.8", "true") "]"
+
+static size_t updates_logged(const struct fake_maps *f)
+{
+	size_t n = 0;
+
+	for (int m = 0; m < LB_MAP__NR; m++)
+		n += fake_ops_count(f, 'U', m);
+	return n;
+}
+
+static void test_batched_writes_keep_order(void **state)
+{
+	struct fixture *fx = *state;
+	size_t last_backend = 0, first_slot = SIZE_MAX, slot0_at = 0;
+	char got[256];
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, FOUR_EPS);
+	assert_int_equal(sync_all(fx), 0);
+	/* One batch of backends, one of slots; rev-NAT and slot 0 alone. */
+	assert_int_equal(fx->maps.n_batches, 2);
+	assert_int_equal(fake_ops_count(&fx->maps, 'U', LB_MAP_BACKENDS), 4);
+	assert_int_equal(fake_ops_count(&fx->maps, 'U', LB_MAP_SERVICES), 5);
+	for (size_t i = 0; i < fx->maps.n_ops; i++) {
+		const struct fake_op *o = &fx->maps.log[i];
+		struct lb4_key k;
+
+		if (o->map == LB_MAP_BACKENDS)
+			last_backend = i;
+		if (o->map != LB_MAP_SERVICES)
+			continue;
+		memcpy(&k, o->key, sizeof(k));
+		if (k.backend_slot && i < first_slot)
+			first_slot = i;
+		if (!k.backend_slot)
+			slot0_at = i;
+	}
+	assert_true(last_backend < first_slot);
+	assert_int_equal(slot0_at, fx->maps.n_ops - 1);
+	/* Every element was checked as the datapath would see it. */
+	assert_int_equal(fx->maps.inconsistencies, 0);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080,10.244.0.7:8080,10.244.0.8:8080");
+	/* Counted per element, as single writes are. */
+	assert_int_equal(fx->lb.stats.updates, updates_logged(&fx->maps));
+
+	/* Two more: their backends in one batch, their slots in another. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") ","
+		  EP("10.244.0.7", "true") "," EP("10.244.0.8", "true") ","
+		  EP("10.244.0.9", "true") "," EP("10.244.0.10", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fx->maps.n_batches, 4);
+	assert_int_equal(fake_ops_count(&fx->maps, 'U', LB_MAP_BACKENDS), 6);
+	assert_int_equal(fake_ops_count(&fx->maps, 'U', LB_MAP_SERVICES), 8);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080,10.244.0.7:8080,10.244.0.8:8080,"
+				 "10.244.0.9:8080,10.244.0.10:8080");
+}
+
+static void test_batch_partial_failure_attributed(void **state)
+{
+	struct fixture *fx = *state;
+	const struct lb_failure *f;
+	size_t before;
+	uint64_t next;
+	char got[256];
+
+	/* Rev-NAT is its own map: slots 1..3 fit, slot 4 does not. */
+	fx->maps.capacity[LB_MAP_SERVICES] = 3;
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, FOUR_EPS);
+	assert_int_equal(sync_all(fx), 1);
+	f = ht_get(&fx->lb.failures, "shop/web", 8);
+	assert_non_null(f);
+	assert_int_equal(f->err, -E2BIG);
+	assert_non_null(strstr(f->msg, "slot 4 in lb4_services: map full"));
+	assert_null(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0));
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 3);
+	/* The batch wrote 3, the single retry of the 4th failed: one error. */
+	assert_int_equal(fx->lb.stats.errors, 1);
+	assert_int_equal(fx->lb.stats.updates, updates_logged(&fx->maps));
+
+	/* The mirror took slots 1..3: the retry writes slot 4 and slot 0 only. */
+	fx->maps.capacity[LB_MAP_SERVICES] = 16;
+	before = fake_ops_count(&fx->maps, 'U', LB_MAP_SERVICES);
+	assert_int_equal(lb_reconcile_dirty(&fx->lb, &fx->store, lb_now_ms() + 60000, &next), 0);
+	assert_int_equal(fake_ops_count(&fx->maps, 'U', LB_MAP_SERVICES) - before, 2);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080,10.244.0.7:8080,10.244.0.8:8080");
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_batch_transient_failure_finished_singly(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256];
+
+	/* The backends batch stops after 2 (EBUSY); the rest go one by one. */
+	fx->maps.batch_fail_err = -EBUSY;
+	fx->maps.batch_fail_map = LB_MAP_BACKENDS;
+	fx->maps.batch_fail_at = 2;
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, FOUR_EPS);
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fake_ops_count(&fx->maps, 'U', LB_MAP_BACKENDS), 4);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 4);
+	assert_int_equal(lb_reconciler_backends(&fx->lb), 4);
+	assert_int_equal(fx->lb.stats.updates, updates_logged(&fx->maps));
+	assert_int_equal(fx->lb.stats.errors, 0);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080,10.244.0.7:8080,10.244.0.8:8080");
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_batch_failure_then_single_failure_undone(void **state)
+{
+	struct fixture *fx = *state;
+	const struct lb_failure *f;
+
+	/* Batch stops at the 2nd backend, and its single write fails too
+	 * (the map is full after one): only the first stays, then is swept. */
+	fx->maps.capacity[LB_MAP_BACKENDS] = 1;
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, FOUR_EPS);
+	assert_int_equal(sync_all(fx), 1);
+	f = ht_get(&fx->lb.failures, "shop/web", 8);
+	assert_non_null(f);
+	assert_non_null(strstr(f->msg, "backend 10.244.0.6:8080/TCP in lb4_backends: map full"));
+	/* Mirror and map agree: the unwritten three were never kept. */
+	assert_int_equal(lb_reconciler_backends(&fx->lb), fake_count(&fx->maps, LB_MAP_BACKENDS));
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+static void test_batch_refused_falls_back(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256];
+
+	fx->maps.batch_refuse = -ENOTSUPP;
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, FOUR_EPS);
+	assert_int_equal(sync_all(fx), 0);
+	/* Tried once per map, then entry by entry. */
+	assert_int_equal(fx->maps.n_batches, 2);
+	assert_true(fx->lb.no_batch[LB_MAP_BACKENDS] && fx->lb.no_batch[LB_MAP_SERVICES]);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080,10.244.0.7:8080,10.244.0.8:8080");
+	assert_int_equal(fx->lb.stats.errors, 0);
+
+	put_service(fx, "shop", "api", "10.96.0.11", WEB_PORTS);
+	put_slice(fx, "shop", "api-abc", "api", WEB_EPS_PORTS,
+		  "[" EP("10.244.1.5", "true") "," EP("10.244.1.6", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fx->maps.n_batches, 2);
+	frontend_backends(fx, "10.96.0.11", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.1.5:8080,10.244.1.6:8080");
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -940,6 +1106,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resync_write_failure_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_maglev_without_map_falls_back_to_random, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_batched_writes_keep_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_partial_failure_attributed, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_batch_transient_failure_finished_singly,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_failure_then_single_failure_undone,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_refused_falls_back, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

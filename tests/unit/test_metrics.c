@@ -254,6 +254,31 @@ static void test_map_ops_counted_by_outcome(void **state)
 				 "ipcache/delete/success=1 other/delete/fail=1 ");
 }
 
+static void batch_visit(void *ctx, const char *map, const char *outcome, uint64_t v)
+{
+	count_visit(ctx, map, "batch", outcome, v);
+}
+
+static void test_map_batches_counted_per_element(void **state)
+{
+	char out[512] = "";
+
+	(void)state;
+	/* A batch of 300 that stopped at its 201st element, and one refused. */
+	map_ops_count_n(MAP_LB4_BACKENDS, MAP_OP_UPDATE, 0, 200);
+	map_ops_count(MAP_LB4_BACKENDS, MAP_OP_UPDATE, -E2BIG);
+	map_ops_count_batch(MAP_LB4_BACKENDS, -E2BIG);
+	map_ops_count_batch(MAP_LB4_REVERSE_NAT, -EINVAL);
+	map_ops_count_n(MAP_LB4_BACKENDS, MAP_OP_UPDATE, 0, 0);
+	map_ops_count_batch(MAP_LB4_BACKENDS, 0);
+	map_ops_visit(count_visit, out);
+	assert_non_null(strstr(out, "lb4_backends/update/success=200 lb4_backends/update/fail=1 "));
+	out[0] = '\0';
+	map_batches_visit(batch_visit, out);
+	assert_string_equal(out, "lb4_backends/batch/success=1 lb4_backends/batch/fail=1 "
+				 "lb4_reverse_nat/batch/fail=1 ");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_expo_format_and_escaping),
 		cmocka_unit_test(test_expo_grows),
 		cmocka_unit_test(test_map_ops_counted_by_outcome),
+		cmocka_unit_test(test_map_batches_counted_per_element),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
