@@ -16,6 +16,7 @@
 #include "api/server.h"
 #include "datapath/map_sizes.h"
 #include "config.h"
+#include "errmsg.h"
 
 const char agent_usage_text[] =
 	"Usage: axon-agent [options]\n"
@@ -170,20 +171,6 @@ static const struct option options[] = {
 	{},
 };
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (err && errlen)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 static int parse_u32(const char *flag, const char *s, __u32 min, __u32 *out, char *err,
 		     size_t errlen)
 {
@@ -193,7 +180,7 @@ static int parse_u32(const char *flag, const char *s, __u32 min, __u32 *out, cha
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || !*s || *end || *s == '-' || v < min || v > UINT32_MAX)
-		return fail(err, errlen, "--%s: '%s' is not a number >= %u", flag, s, min);
+		return errmsg_invalid(err, errlen, "--%s: '%s' is not a number >= %u", flag, s, min);
 	*out = v;
 	return 0;
 }
@@ -209,7 +196,7 @@ static int parse_bool(const char *flag, const char *s, bool *out, char *err, siz
 		*out = false;
 		return 0;
 	}
-	return fail(err, errlen, "--%s: '%s' is not true or false", flag, s);
+	return errmsg_invalid(err, errlen, "--%s: '%s' is not true or false", flag, s);
 }
 
 int parse_duration_ms(const char *s, __u64 *ms)
@@ -263,11 +250,11 @@ static int parse_seconds(const char *flag, const char *s, __u32 min_s, __u32 max
 	__u64 ms;
 
 	if (parse_duration_ms(s, &ms))
-		return fail(err, errlen, "--%s: '%s' is not a duration (e.g. 60s, 2h13m20s)",
-			    flag, s);
+		return errmsg_invalid(err, errlen, "--%s: '%s' is not a duration (e.g. 60s, 2h13m20s)",
+				      flag, s);
 	if (ms % 1000 || ms / 1000 < min_s || ms / 1000 > max_s)
-		return fail(err, errlen, "--%s: '%s' must be whole seconds in %us..%us", flag, s,
-			    min_s, max_s);
+		return errmsg_invalid(err, errlen, "--%s: '%s' must be whole seconds in %us..%us", flag, s,
+				      min_s, max_s);
 	*out = ms / 1000;
 	return 0;
 }
@@ -278,9 +265,9 @@ static int parse_interval(const char *flag, const char *s, __u32 *out, char *err
 	__u64 ms;
 
 	if (parse_duration_ms(s, &ms))
-		return fail(err, errlen, "--%s: '%s' is not a duration (e.g. 30s, 5m)", flag, s);
+		return errmsg_invalid(err, errlen, "--%s: '%s' is not a duration (e.g. 30s, 5m)", flag, s);
 	if (ms && (ms < 1000 || ms > 7ull * 24 * 3600 * 1000))
-		return fail(err, errlen, "--%s: '%s' must be 0 or between 1s and 168h", flag, s);
+		return errmsg_invalid(err, errlen, "--%s: '%s' must be 0 or between 1s and 168h", flag, s);
 	*out = ms;
 	return 0;
 }
@@ -291,9 +278,9 @@ static int parse_backoff(const char *flag, const char *s, __u32 *out, char *err,
 	__u64 ms;
 
 	if (parse_duration_ms(s, &ms))
-		return fail(err, errlen, "--%s: '%s' is not a duration (e.g. 500ms, 2m)", flag, s);
+		return errmsg_invalid(err, errlen, "--%s: '%s' is not a duration (e.g. 500ms, 2m)", flag, s);
 	if (ms < 10 || ms > 3600 * 1000)
-		return fail(err, errlen, "--%s: '%s' must be between 10ms and 1h", flag, s);
+		return errmsg_invalid(err, errlen, "--%s: '%s' must be between 10ms and 1h", flag, s);
 	*out = ms;
 	return 0;
 }
@@ -307,8 +294,8 @@ static int parse_qps(const char *s, double *out, char *err, size_t errlen)
 	v = strtod(s, &end);
 	/* strtod takes "nan", "inf" and hex: none of them is a rate. */
 	if (errno || !*s || *end || !(v > 0 && v <= 100000) || strpbrk(s, "xXnN"))
-		return fail(err, errlen, "--k8s-client-qps: '%s' is not a number in (0, 100000]",
-			    s);
+		return errmsg_invalid(err, errlen, "--k8s-client-qps: '%s' is not a number in (0, 100000]",
+				      s);
 	*out = v;
 	return 0;
 }
@@ -320,22 +307,22 @@ static int parse_server_urls(const char *s, char *err, size_t errlen)
 	int n = 0;
 
 	if (!*s)
-		return fail(err, errlen, "--k8s-api-server-urls: must not be empty");
+		return errmsg_invalid(err, errlen, "--k8s-api-server-urls: must not be empty");
 	while (*p) {
 		size_t len = strcspn(p, ",");
 
 		if (!len)
-			return fail(err, errlen, "--k8s-api-server-urls: '%s': empty URL", s);
+			return errmsg_invalid(err, errlen, "--k8s-api-server-urls: '%s': empty URL", s);
 		if ((len <= 8 || strncmp(p, "https://", 8)) && (len <= 7 || strncmp(p, "http://", 7)))
-			return fail(err, errlen,
-				    "--k8s-api-server-urls: '%.*s' is not an http(s):// URL",
-				    (int)(len > 200 ? 200 : len), p);
+			return errmsg_invalid(err, errlen,
+					      "--k8s-api-server-urls: '%.*s' is not an http(s):// URL",
+					      (int)(len > 200 ? 200 : len), p);
 		if (++n > AGENT_K8S_SERVERS_MAX)
-			return fail(err, errlen, "--k8s-api-server-urls: at most %d URLs",
-				    AGENT_K8S_SERVERS_MAX);
+			return errmsg_invalid(err, errlen, "--k8s-api-server-urls: at most %d URLs",
+					      AGENT_K8S_SERVERS_MAX);
 		p += len;
 		if (*p == ',' && !*++p)
-			return fail(err, errlen, "--k8s-api-server-urls: '%s': trailing comma", s);
+			return errmsg_invalid(err, errlen, "--k8s-api-server-urls: '%s': trailing comma", s);
 	}
 	return 0;
 }
@@ -346,13 +333,13 @@ static int parse_port_range(const char *s, __u16 *lo, __u16 *hi, char *err, size
 	int n = 0;
 
 	if (sscanf(s, "%u-%u%n", &a, &b, &n) != 2 || s[n] || strchr(s, ' ') || s[0] == '-')
-		return fail(err, errlen, "--node-port-range: '%s' is not MIN-MAX", s);
+		return errmsg_invalid(err, errlen, "--node-port-range: '%s' is not MIN-MAX", s);
 	if (!a || a > 65535 || !b || b > 65535)
-		return fail(err, errlen, "--node-port-range: '%s': ports must be in 1..65535", s);
+		return errmsg_invalid(err, errlen, "--node-port-range: '%s': ports must be in 1..65535", s);
 	if (a > b)
-		return fail(err, errlen,
-			    "--node-port-range: '%s': the first port must not be above the second",
-			    s);
+		return errmsg_invalid(err, errlen,
+				      "--node-port-range: '%s': the first port must not be above the second",
+				      s);
 	*lo = a;
 	*hi = b;
 	return 0;
@@ -367,12 +354,12 @@ static int parse_cidr(const char *s, struct ipv4_prefix *out, char *err, size_t 
 
 	if (sscanf(s, "%16[0-9.]/%u%n", addr, &len, &n) != 2 || s[n] || len > 32 ||
 	    inet_pton(AF_INET, addr, &a) != 1)
-		return fail(err, errlen, "--ipv4-native-routing-cidr: '%s' is not an IPv4 CIDR",
-			    s);
+		return errmsg_invalid(err, errlen, "--ipv4-native-routing-cidr: '%s' is not an IPv4 CIDR",
+				      s);
 	mask = len ? htonl(~0u << (32 - len)) : 0;
 	if (a & ~mask)
-		return fail(err, errlen,
-			    "--ipv4-native-routing-cidr: '%s' has host bits set", s);
+		return errmsg_invalid(err, errlen,
+				      "--ipv4-native-routing-cidr: '%s' has host bits set", s);
 	out->addr = a;
 	out->len = len;
 	return 0;
@@ -387,13 +374,13 @@ static int parse_devices(const char *s, char *err, size_t errlen)
 		size_t len = strcspn(p, ",");
 
 		if (!len || len >= 16)
-			return fail(err, errlen,
-				    "--devices: '%s': each device name must be 1..15 characters", s);
+			return errmsg_invalid(err, errlen,
+					      "--devices: '%s': each device name must be 1..15 characters", s);
 		if (++n > 8)
-			return fail(err, errlen, "--devices: '%s': at most 8 devices", s);
+			return errmsg_invalid(err, errlen, "--devices: '%s': at most 8 devices", s);
 		p += len;
 		if (*p == ',' && !*++p)
-			return fail(err, errlen, "--devices: '%s': trailing comma", s);
+			return errmsg_invalid(err, errlen, "--devices: '%s': trailing comma", s);
 	}
 	return 0;
 }
@@ -406,8 +393,8 @@ static int parse_ratio(const char *flag, const char *s, double *out, char *err, 
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || !*s || *end || !(v >= 0 && v <= 1))
-		return fail(err, errlen, "--%s: '%s' is not a number in (0, 1], or 0 for off", flag,
-			    s);
+		return errmsg_invalid(err, errlen, "--%s: '%s' is not a number in (0, 1], or 0 for off", flag,
+				      s);
 	*out = v;
 	return 0;
 }
@@ -422,14 +409,14 @@ static int parse_listen_addr(const char *flag, const char *s, char *err, size_t 
 	if (!*s)
 		return 0;
 	if (!colon)
-		return fail(err, errlen, "--%s: '%s' is not [HOST]:PORT (e.g. :9962)", flag, s);
+		return errmsg_invalid(err, errlen, "--%s: '%s' is not [HOST]:PORT (e.g. :9962)", flag, s);
 	errno = 0;
 	port = strtoul(colon + 1, &end, 10);
 	if (errno || !colon[1] || *end || !port || port > 65535)
-		return fail(err, errlen, "--%s: '%s': the port must be in 1..65535", flag, s);
+		return errmsg_invalid(err, errlen, "--%s: '%s': the port must be in 1..65535", flag, s);
 	if (s[0] == '[' && (colon == s + 1 || colon[-1] != ']'))
-		return fail(err, errlen, "--%s: '%s' is not [HOST]:PORT (e.g. [::1]:9962)", flag,
-			    s);
+		return errmsg_invalid(err, errlen, "--%s: '%s' is not [HOST]:PORT (e.g. [::1]:9962)", flag,
+				      s);
 	return 0;
 }
 
@@ -438,13 +425,13 @@ static int parse_node_name(const char *s, char *out, char *err, size_t errlen)
 	size_t len = strlen(s);
 
 	if (!len || len >= K8S_NAME_MAX)
-		return fail(err, errlen, "--node-name: '%s' must be 1..253 characters", s);
+		return errmsg_invalid(err, errlen, "--node-name: '%s' must be 1..253 characters", s);
 	for (const char *p = s; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
 		      *p == '.'))
-			return fail(err, errlen,
-				    "--node-name: '%s' is not a DNS subdomain (a-z, 0-9, '-', '.')",
-				    s);
+			return errmsg_invalid(err, errlen,
+					      "--node-name: '%s' is not a DNS subdomain (a-z, 0-9, '-', '.')",
+					      s);
 	memcpy(out, s, len + 1);
 	return 0;
 }
@@ -480,7 +467,7 @@ static char **config_dir_args(const char *dir, int argc, char **argv, int *argc_
 	out[n++] = argv[0];
 	d = opendir(dir);
 	if (!d) {
-		fail(err, errlen, "--config-dir: %s: %s", dir, strerror(errno));
+		errmsg_invalid(err, errlen, "--config-dir: %s: %s", dir, strerror(errno));
 		free(out);
 		return NULL;
 	}
@@ -568,7 +555,7 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 	case OPT_CONFIG_DIR:	return 0;	/* expanded before parsing */
 	case OPT_STATE_DIR:
 		if (!*arg)
-			return fail(err, errlen, "--state-dir: must not be empty");
+			return errmsg_invalid(err, errlen, "--state-dir: must not be empty");
 		cfg->state_dir = arg;
 		return 0;
 	case OPT_FLUSH:		return parse_bool(name, arg, &cfg->flush_on_exit, err, errlen);
@@ -605,16 +592,16 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		else if (!strcmp(arg, "maglev"))
 			cfg->lb_algorithm = LB_ALGO_MAGLEV;
 		else
-			return fail(err, errlen, "--bpf-lb-algorithm: '%s' is not random or maglev",
-				    arg);
+			return errmsg_invalid(err, errlen, "--bpf-lb-algorithm: '%s' is not random or maglev",
+					      arg);
 		return 0;
 	case OPT_MAGLEV_SIZE:
 		if (parse_u32(name, arg, 1, &cfg->maglev_table_size, err, errlen))
 			return -EINVAL;
 		if (cfg->maglev_table_size != LB_MAGLEV_TABLE_SIZE)
-			return fail(err, errlen,
-				    "--bpf-lb-maglev-table-size: '%s' is not supported: the "
-				    "datapath is built for %u", arg, LB_MAGLEV_TABLE_SIZE);
+			return errmsg_invalid(err, errlen,
+					      "--bpf-lb-maglev-table-size: '%s' is not supported: the "
+					      "datapath is built for %u", arg, LB_MAGLEV_TABLE_SIZE);
 		return 0;
 	case OPT_CT_GC_INTERVAL:
 		return parse_interval(name, arg, &cfg->ct_gc_interval_ms, err, errlen);
@@ -640,7 +627,7 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		if (parse_u32(name, arg, 1, &cfg->k8s_burst, err, errlen))
 			return -EINVAL;
 		if (cfg->k8s_burst > 100000)
-			return fail(err, errlen, "--k8s-client-burst: '%s' is above 100000", arg);
+			return errmsg_invalid(err, errlen, "--k8s-client-burst: '%s' is above 100000", arg);
 		return 0;
 	case OPT_BACKOFF_BASE:
 		return parse_backoff(name, arg, &cfg->k8s_backoff_base_ms, err, errlen);
@@ -650,7 +637,7 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		if (parse_u32(name, arg, 1, &cfg->k8s_list_limit, err, errlen))
 			return -EINVAL;
 		if (cfg->k8s_list_limit > 100000)
-			return fail(err, errlen, "--k8s-list-limit: '%s' is above 100000", arg);
+			return errmsg_invalid(err, errlen, "--k8s-list-limit: '%s' is above 100000", arg);
 		return 0;
 	default:
 		/* Map sizes: a number here, checked against each map's range
@@ -658,7 +645,7 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		if (opt >= OPT_MAP_SIZE && opt < OPT_MAP_SIZE + MS__NR)
 			return parse_u32(name, arg, 1, &cfg->map_size_flags.max[opt - OPT_MAP_SIZE],
 					 err, errlen);
-		return fail(err, errlen, "unknown option (see --help)");
+		return errmsg_invalid(err, errlen, "unknown option (see --help)");
 	}
 }
 
@@ -668,21 +655,21 @@ static int finish(struct agent_config *cfg, char *err, size_t errlen)
 	if (cfg->ct_gc_max_interval_ms == 0)
 		cfg->ct_gc_max_interval_ms = CT_GC_MAX_INTERVAL_MS_DEFAULT;
 	if (cfg->ct_gc_interval_ms > cfg->ct_gc_max_interval_ms)
-		return fail(err, errlen,
-			    "--conntrack-gc-interval: %ums is above --conntrack-gc-max-interval "
-			    "(%ums)", cfg->ct_gc_interval_ms, cfg->ct_gc_max_interval_ms);
+		return errmsg_invalid(err, errlen,
+				      "--conntrack-gc-interval: %ums is above --conntrack-gc-max-interval "
+				      "(%ums)", cfg->ct_gc_interval_ms, cfg->ct_gc_max_interval_ms);
 	if (cfg->ct_timeout_syn_s > cfg->ct_timeout_tcp_s)
-		return fail(err, errlen,
-			    "--bpf-ct-timeout-regular-tcp-syn: %us is above "
-			    "--bpf-ct-timeout-regular-tcp (%us)", cfg->ct_timeout_syn_s,
-			    cfg->ct_timeout_tcp_s);
+		return errmsg_invalid(err, errlen,
+				      "--bpf-ct-timeout-regular-tcp-syn: %us is above "
+				      "--bpf-ct-timeout-regular-tcp (%us)", cfg->ct_timeout_syn_s,
+				      cfg->ct_timeout_tcp_s);
 	if (cfg->k8s_server && cfg->k8s_server_urls)
-		return fail(err, errlen,
-			    "--k8s-api-server-urls: not together with --k8s-api-server (give every "
-			    "URL in --k8s-api-server-urls)");
+		return errmsg_invalid(err, errlen,
+				      "--k8s-api-server-urls: not together with --k8s-api-server (give every "
+				      "URL in --k8s-api-server-urls)");
 	if (cfg->k8s_backoff_base_ms > cfg->k8s_backoff_max_ms)
-		return fail(err, errlen, "--k8s-backoff-base: %ums is above --k8s-backoff-max (%ums)",
-			    cfg->k8s_backoff_base_ms, cfg->k8s_backoff_max_ms);
+		return errmsg_invalid(err, errlen, "--k8s-backoff-base: %ums is above --k8s-backoff-max (%ums)",
+				      cfg->k8s_backoff_base_ms, cfg->k8s_backoff_max_ms);
 	if (map_sizes_resolve(&cfg->map_size_flags, map_sizes_total_memory(), &cfg->map_sizes,
 			      err, errlen))
 		return -EINVAL;
@@ -692,21 +679,21 @@ static int finish(struct agent_config *cfg, char *err, size_t errlen)
 
 		if (env && *env) {
 			if (parse_node_name(env, cfg->node_name, err, errlen))
-				return fail(err, errlen,
-					    "--node-name: not given, and NODE_NAME '%s' is not a "
-					    "DNS subdomain", env);
+				return errmsg_invalid(err, errlen,
+						      "--node-name: not given, and NODE_NAME '%s' is not a "
+						      "DNS subdomain", env);
 		} else if (gethostname(host, sizeof(host) - 1) || !host[0]) {
-			return fail(err, errlen,
-				    "--node-name: not given, NODE_NAME unset, and no hostname");
+			return errmsg_invalid(err, errlen,
+					      "--node-name: not given, NODE_NAME unset, and no hostname");
 		} else {
 			/* Hostnames may carry capitals; Node names never do. */
 			for (char *p = host; *p; p++)
 				if (*p >= 'A' && *p <= 'Z')
 					*p += 'a' - 'A';
 			if (parse_node_name(host, cfg->node_name, err, errlen))
-				return fail(err, errlen,
-					    "--node-name: not given, and the hostname '%s' is not "
-					    "a valid Node name", host);
+				return errmsg_invalid(err, errlen,
+						      "--node-name: not given, and the hostname '%s' is not "
+						      "a valid Node name", host);
 		}
 	}
 	return 0;
@@ -743,14 +730,14 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *er
 		if (opt == '?' || opt == ':') {
 			const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
 
-			return fail(err, errlen, "%s: unknown option, or its value is missing "
-				    "(see --help)", bad);
+			return errmsg_invalid(err, errlen, "%s: unknown option, or its value is missing "
+					      "(see --help)", bad);
 		}
 		ret = parse_one(opt, optarg, cfg, err, errlen);
 		if (ret)
 			return ret;
 	}
 	if (optind < argc)
-		return fail(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return errmsg_invalid(err, errlen, "unexpected argument '%s'", argv[optind]);
 	return finish(cfg, err, errlen);
 }

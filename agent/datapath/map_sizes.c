@@ -10,6 +10,7 @@
 #include "axon/maps.h"
 #include "axon/nat.h"
 #include "map_sizes.h"
+#include "errmsg.h"
 
 static const struct {
 	const char *map;
@@ -40,19 +41,6 @@ static const struct {
 #define NAT_ELEM	(sizeof(struct nat4_key) + sizeof(struct nat4_entry))
 #define SOCK_REV_ELEM	(sizeof(struct lb4_sock_rev_key) + sizeof(struct lb4_sock_rev_value))
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (err && errlen)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 /* def's share of the memory, as def's share of the defaults' cost. */
 static __u32 derived(__u32 def, __u32 min, uint64_t avail, uint64_t default_cost)
@@ -76,8 +64,8 @@ int map_sizes_resolve(const struct map_size_flags *f, uint64_t total_memory,
 
 	memset(out, 0, sizeof(*out));
 	if (ratio < 0 || ratio > 1 || ratio != ratio)
-		return fail(err, errlen, "--bpf-map-dynamic-size-ratio: %g must be in (0, 1], "
-			    "or 0 for off", ratio);
+		return errmsg_invalid(err, errlen, "--bpf-map-dynamic-size-ratio: %g must be in (0, 1], "
+				      "or 0 for off", ratio);
 	for (int i = 0; i < MS__NR; i++)
 		out->max[i] = table[i].def;
 	/* --bpf-lb-map-max sizes the LB maps not given their own size (Cilium). */
@@ -94,8 +82,8 @@ int map_sizes_resolve(const struct map_size_flags *f, uint64_t total_memory,
 				(uint64_t)LB4_SOCK_REV_MAX * SOCK_REV_ELEM;
 
 		if (!total_memory)
-			return fail(err, errlen, "--bpf-map-dynamic-size-ratio: the node's memory "
-				    "is unknown; give the map sizes explicitly");
+			return errmsg_invalid(err, errlen, "--bpf-map-dynamic-size-ratio: the node's memory "
+					      "is unknown; give the map sizes explicitly");
 		out->total_memory = total_memory;
 		out->dynamic_ratio = ratio;
 		out->max[MS_CT4_TCP] = derived(CT4_TCP_MAX, DYN_MIN_CT_TCP, avail, cost);
@@ -110,8 +98,8 @@ int map_sizes_resolve(const struct map_size_flags *f, uint64_t total_memory,
 		if (!f->max[i])
 			continue;
 		if (f->max[i] < table[i].min || f->max[i] > MAP_SIZE_LIMIT_MAX)
-			return fail(err, errlen, "--%s: %u must be in %u..%u", table[i].flag,
-				    f->max[i], table[i].min, MAP_SIZE_LIMIT_MAX);
+			return errmsg_invalid(err, errlen, "--%s: %u must be in %u..%u", table[i].flag,
+					      f->max[i], table[i].min, MAP_SIZE_LIMIT_MAX);
 		out->max[i] = f->max[i];
 		out->source[i] = MS_SRC_FLAG;
 	}
@@ -120,9 +108,9 @@ int map_sizes_resolve(const struct map_size_flags *f, uint64_t total_memory,
 	 * one is an error. */
 	if (out->max[MS_NAT4] > (uint64_t)out->max[MS_CT4_TCP] + out->max[MS_CT4_ANY]) {
 		if (out->source[MS_NAT4] == MS_SRC_FLAG)
-			return fail(err, errlen, "--bpf-nat-global-max: %u must not exceed the "
-				    "conntrack maps together (%u)", out->max[MS_NAT4],
-				    out->max[MS_CT4_TCP] + out->max[MS_CT4_ANY]);
+			return errmsg_invalid(err, errlen, "--bpf-nat-global-max: %u must not exceed the "
+					      "conntrack maps together (%u)", out->max[MS_NAT4],
+					      out->max[MS_CT4_TCP] + out->max[MS_CT4_ANY]);
 		out->max[MS_NAT4] = (__u32)(((uint64_t)out->max[MS_CT4_TCP] +
 					     out->max[MS_CT4_ANY]) * 2 / 3);
 	}

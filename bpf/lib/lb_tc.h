@@ -288,7 +288,8 @@ static __always_inline int lb4_rev_dnat(struct dp_ctx *c, const struct ct4_entry
 static __always_inline int lb4_rev_icmp_error(struct dp_ctx *c)
 {
 	struct pkt4 *p = &c->pkt;
-	__u32 in_off = p->l4_off + 8, icmp_csum = p->l4_off + offsetof(struct icmphdr, checksum);
+	__u32 in_off = p->l4_off + sizeof(struct icmphdr), l4_off, port_off;
+	__u32 icmp_csum = p->l4_off + offsetof(struct icmphdr, checksum);
 	const struct lb4_reverse_nat *fe;
 	struct ct4_entry *e;
 	struct ct4_key key;
@@ -296,15 +297,9 @@ static __always_inline int lb4_rev_icmp_error(struct dp_ctx *c)
 	__be16 ports[2];
 	__u32 index;
 
-	if (p->icmp_type != ICMP_DEST_UNREACH && p->icmp_type != ICMP_TIME_EXCEEDED)
-		return 0;
-	if (bpf_skb_load_bytes(c->skb, in_off, &inner, sizeof(inner)))
-		return 0;
-	if (inner.version != 4 || inner.ihl != 5 || inner.saddr != p->daddr)
-		return 0;
-	if (inner.protocol != IPPROTO_TCP && inner.protocol != IPPROTO_UDP)
-		return 0;
-	if (bpf_skb_load_bytes(c->skb, in_off + sizeof(inner), ports, sizeof(ports)))
+	/* Services are TCP and UDP: a quoted echo is no service flow's. */
+	if (pkt4_icmp_error_quote(c->skb, p, &inner, ports, &l4_off, &port_off) ||
+	    inner.protocol == IPPROTO_ICMP)
 		return 0;
 
 	key.daddr = inner.daddr;
@@ -333,8 +328,7 @@ static __always_inline int lb4_rev_icmp_error(struct dp_ctx *c)
 		return -DROP_CSUM_UPDATE;
 	if (bpf_l4_csum_replace(c->skb, icmp_csum, ports[1], fe->port, sizeof(fe->port)))
 		return -DROP_CSUM_UPDATE;
-	if (bpf_skb_store_bytes(c->skb, in_off + sizeof(inner) + 2, &fe->port, sizeof(fe->port),
-				0))
+	if (bpf_skb_store_bytes(c->skb, l4_off + 2, &fe->port, sizeof(fe->port), 0))
 		return -DROP_CSUM_UPDATE;
 	if (p->saddr == inner.daddr && pkt4_set_addr(c->skb, p, true, fe->address))
 		return -DROP_CSUM_UPDATE;

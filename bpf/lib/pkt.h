@@ -340,4 +340,40 @@ static __always_inline int pkt4_set_dst(struct __sk_buff *skb, struct pkt4 *p, _
 	return pkt4_set_port(skb, p, false, port);
 }
 
+/*
+ * The packet an ICMP error (destination unreachable, time exceeded) in @p
+ * quotes, when it is one this host sent (its source is the error's
+ * destination): its IPv4 header (no options) into @inner, its ports into
+ * @ports (ICMP echo: the identifier as both), the offset of the quoted L4
+ * header in *@l4_off and of its source port (echo: identifier) in *@port_off.
+ * Returns 0, or -1 if @p is no such error or the quote is not TCP, UDP or
+ * ICMP echo.
+ */
+static __always_inline int pkt4_icmp_error_quote(struct __sk_buff *skb, const struct pkt4 *p,
+						 struct iphdr *inner, __be16 ports[2],
+						 __u32 *l4_off, __u32 *port_off)
+{
+	__u32 in_off = p->l4_off + sizeof(struct icmphdr);
+
+	if (p->proto != IPPROTO_ICMP || p->has_ports)
+		return -1;
+	if (p->icmp_type != ICMP_DEST_UNREACH && p->icmp_type != ICMP_TIME_EXCEEDED)
+		return -1;
+	if (bpf_skb_load_bytes(skb, in_off, inner, sizeof(*inner)))
+		return -1;
+	if (inner->version != 4 || inner->ihl != 5 || inner->saddr != p->daddr)
+		return -1;
+	*l4_off = in_off + sizeof(*inner);
+	*port_off = *l4_off;
+	if (inner->protocol == IPPROTO_ICMP)
+		*port_off += offsetof(struct icmphdr, un.echo.id);
+	else if (inner->protocol != IPPROTO_TCP && inner->protocol != IPPROTO_UDP)
+		return -1;
+	if (bpf_skb_load_bytes(skb, *port_off, ports, 2 * sizeof(ports[0])))
+		return -1;
+	if (inner->protocol == IPPROTO_ICMP)
+		ports[1] = ports[0];
+	return 0;
+}
+
 #endif /* AXON_BPF_PKT_H */

@@ -142,30 +142,17 @@ static __always_inline int snat4_rev(struct dp_ctx *c)
 static __always_inline int snat4_rev_icmp_error(struct dp_ctx *c)
 {
 	struct pkt4 *p = &c->pkt;
-	__u32 in_off = p->l4_off + 8, icmp_csum = p->l4_off + offsetof(struct icmphdr, checksum);
+	__u32 in_off = p->l4_off + sizeof(struct icmphdr), l4_off, port_off;
+	__u32 icmp_csum = p->l4_off + offsetof(struct icmphdr, checksum);
 	const struct endpoint_info *ep;
 	struct endpoint_key ekey = {};
 	struct nat4_entry *e;
 	struct nat4_key key;
 	struct iphdr inner;
 	__be16 ports[2];
-	__u32 port_off;
 
-	if (p->icmp_type != ICMP_DEST_UNREACH && p->icmp_type != ICMP_TIME_EXCEEDED)
+	if (pkt4_icmp_error_quote(c->skb, p, &inner, ports, &l4_off, &port_off))
 		return 0;
-	if (bpf_skb_load_bytes(c->skb, in_off, &inner, sizeof(inner)))
-		return 0;
-	if (inner.version != 4 || inner.ihl != 5 || inner.saddr != p->daddr)
-		return 0;
-	port_off = in_off + sizeof(inner);
-	if (inner.protocol == IPPROTO_ICMP)
-		port_off += offsetof(struct icmphdr, un.echo.id);
-	else if (inner.protocol != IPPROTO_TCP && inner.protocol != IPPROTO_UDP)
-		return 0;
-	if (bpf_skb_load_bytes(c->skb, port_off, ports, sizeof(ports)))
-		return 0;
-	if (inner.protocol == IPPROTO_ICMP)
-		ports[1] = ports[0];
 
 	/* The reply tuple of the quoted packet is the NAT_DIR_INGRESS key. */
 	key.saddr = inner.daddr;
