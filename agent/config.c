@@ -34,6 +34,8 @@ const char agent_usage_text[] =
 	"  --k8s-backoff-base D      first retry delay after a failed request (default 1s)\n"
 	"  --k8s-backoff-max D       longest retry delay (default 120s); Retry-After wins\n"
 	"  --k8s-list-limit N        objects per LIST page (default 500)\n"
+	"  --k8s-insecure-skip-tls-verify[=BOOL]  do not verify the apiserver's certificate\n"
+	"                            (default false; logged as a warning when on)\n"
 	"  --bpf-root DIR            bpffs directory for pins (default " AXON_DEFAULT_BPF_ROOT ")\n"
 	"  --cgroup-root DIR         cgroup v2 to attach socket hooks to\n"
 	"                            (default: the cgroup v2 hierarchy's root)\n"
@@ -116,6 +118,7 @@ enum {
 	OPT_BACKOFF_BASE,
 	OPT_BACKOFF_MAX,
 	OPT_LIST_LIMIT,
+	OPT_INSECURE,
 	OPT_MAP_SIZE,		/* + enum map_size_id */
 };
 
@@ -167,6 +170,7 @@ static const struct option options[] = {
 	{ "k8s-backoff-base", required_argument, NULL, OPT_BACKOFF_BASE },
 	{ "k8s-backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
 	{ "k8s-list-limit", required_argument, NULL, OPT_LIST_LIMIT },
+	{ "k8s-insecure-skip-tls-verify", optional_argument, NULL, OPT_INSECURE },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -622,6 +626,8 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		return parse_server_urls(arg, err, errlen);
 	case OPT_PREFER_SERVICE:
 		return parse_bool(name, arg, &cfg->k8s_prefer_service, err, errlen);
+	case OPT_INSECURE:
+		return parse_bool(name, arg, &cfg->k8s_insecure, err, errlen);
 	case OPT_CLIENT_QPS:	return parse_qps(arg, &cfg->k8s_qps, err, errlen);
 	case OPT_CLIENT_BURST:
 		if (parse_u32(name, arg, 1, &cfg->k8s_burst, err, errlen))

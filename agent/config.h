@@ -37,6 +37,7 @@ struct agent_config {
 	__u32 k8s_backoff_base_ms;	/* --k8s-backoff-base */
 	__u32 k8s_backoff_max_ms;	/* --k8s-backoff-max */
 	__u32 k8s_list_limit;		/* --k8s-list-limit */
+	bool k8s_insecure;		/* --k8s-insecure-skip-tls-verify */
 	const char *bpf_root;
 	const char *cgroup_root;
 	const char *socket_path;
