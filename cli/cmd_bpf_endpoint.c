@@ -37,8 +37,11 @@ static char *format_mac(char *buf, size_t len, const __u8 *mac)
 	return buf;
 }
 
-static cJSON *endpoint_json(const struct endpoint_key *k, const struct endpoint_info *v)
+static cJSON *endpoint_json(const void *key, const void *value,
+			    const void *ctx __attribute__((unused)))
 {
+	const struct endpoint_key *k = key;
+	const struct endpoint_info *v = value;
 	cJSON *o = cJSON_CreateObject(), *flags;
 	char a[ADDR_STR_MAX], mac[18], ifname[IF_NAMESIZE];
 
@@ -80,26 +83,11 @@ static void endpoint_text(const cJSON *doc)
 
 int cmd_bpf_endpoint_list(int argc, char **argv)
 {
-	struct map_dump d;
-	cJSON *arr;
-	int fd, ret;
+	int ret = cmd_flags(argc, argv, NULL, NULL, 0);
 
-	ret = cmd_flags(argc, argv, NULL, NULL, 0);
 	if (ret)
 		return ret;
-	ret = cli_map_open(MAP_ENDPOINTS, sizeof(struct endpoint_key),
-			   sizeof(struct endpoint_info), &fd);
-	if (ret)
-		return ret;
-	ret = map_dump_read(fd, sizeof(struct endpoint_key), sizeof(struct endpoint_info), &d);
-	close(fd);
-	if (ret)
-		return cli_error("reading %s: %s", MAP_ENDPOINTS, strerror(-ret));
-	map_dump_sort(&d, endpoint_key_cmp);
-	arr = cJSON_CreateArray();
-	for (size_t i = 0; i < d.n; i++)
-		cJSON_AddItemToArray(arr, endpoint_json(map_dump_key(&d, i),
-							map_dump_value(&d, i)));
-	map_dump_free(&d);
-	return cli_print(arr, endpoint_text);
+	return cli_map_list(MAP_ENDPOINTS, sizeof(struct endpoint_key),
+			    sizeof(struct endpoint_info), endpoint_key_cmp, endpoint_json, NULL,
+			    endpoint_text);
 }

@@ -28,8 +28,11 @@ static int ipcache_key_cmp(const void *pa, const void *pb)
 	return a->prefixlen < b->prefixlen ? -1 : a->prefixlen > b->prefixlen;
 }
 
-static cJSON *ipcache_entry_json(const struct ipcache_key *k, const struct ipcache_value *v)
+static cJSON *ipcache_entry_json(const void *key, const void *value,
+				 const void *ctx __attribute__((unused)))
 {
+	const struct ipcache_key *k = key;
+	const struct ipcache_value *v = value;
 	cJSON *o = cJSON_CreateObject(), *flags;
 	char a[ADDR_STR_MAX], prefix[ADDR_STR_MAX + 12];
 
@@ -69,27 +72,12 @@ static void ipcache_text(const cJSON *doc)
 
 int cmd_bpf_ipcache_list(int argc, char **argv)
 {
-	struct map_dump d;
-	cJSON *arr;
-	int fd, ret;
+	int ret = cmd_flags(argc, argv, NULL, NULL, 0);
 
-	ret = cmd_flags(argc, argv, NULL, NULL, 0);
-	if (ret)
-		return ret;
-	ret = cli_map_open(MAP_IPCACHE, sizeof(struct ipcache_key), sizeof(struct ipcache_value),
-			   &fd);
 	if (ret)
 		return ret;
 	/* An LPM trie walks with get_next_key like a hash (kernel >= 4.16). */
-	ret = map_dump_read(fd, sizeof(struct ipcache_key), sizeof(struct ipcache_value), &d);
-	close(fd);
-	if (ret)
-		return cli_error("reading %s: %s", MAP_IPCACHE, strerror(-ret));
-	map_dump_sort(&d, ipcache_key_cmp);
-	arr = cJSON_CreateArray();
-	for (size_t i = 0; i < d.n; i++)
-		cJSON_AddItemToArray(arr, ipcache_entry_json(map_dump_key(&d, i),
-							     map_dump_value(&d, i)));
-	map_dump_free(&d);
-	return cli_print(arr, ipcache_text);
+	return cli_map_list(MAP_IPCACHE, sizeof(struct ipcache_key),
+			    sizeof(struct ipcache_value), ipcache_key_cmp, ipcache_entry_json, NULL,
+			    ipcache_text);
 }

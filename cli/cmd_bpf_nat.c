@@ -44,8 +44,11 @@ static int nat_key_cmp(const void *pa, const void *pb)
 	return a->nexthdr < b->nexthdr ? -1 : a->nexthdr > b->nexthdr;
 }
 
-static cJSON *nat_entry_json(const struct nat4_key *k, const struct nat4_entry *e, __u64 now)
+static cJSON *nat_entry_json(const void *key, const void *value, const void *ctx)
 {
+	const struct nat4_key *k = key;
+	const struct nat4_entry *e = value;
+	__u64 now = *(const __u64 *)ctx;
 	cJSON *o = cJSON_CreateObject();
 	char a[ADDR_STR_MAX], proto[8];
 	bool egress = k->dir == NAT_DIR_EGRESS;
@@ -85,27 +88,12 @@ static void nat_text(const cJSON *doc)
 int cmd_bpf_nat_list(int argc, char **argv)
 {
 	__u64 now = mono_now_s();
-	struct map_dump d;
-	cJSON *arr;
-	int fd, ret;
+	int ret = cmd_flags(argc, argv, NULL, NULL, 0);
 
-	ret = cmd_flags(argc, argv, NULL, NULL, 0);
 	if (ret)
 		return ret;
-	ret = cli_map_open(MAP_NAT4, sizeof(struct nat4_key), sizeof(struct nat4_entry), &fd);
-	if (ret)
-		return ret;
-	ret = map_dump_read(fd, sizeof(struct nat4_key), sizeof(struct nat4_entry), &d);
-	close(fd);
-	if (ret)
-		return cli_error("reading %s: %s", MAP_NAT4, strerror(-ret));
-	map_dump_sort(&d, nat_key_cmp);
-	arr = cJSON_CreateArray();
-	for (size_t i = 0; i < d.n; i++)
-		cJSON_AddItemToArray(arr, nat_entry_json(map_dump_key(&d, i), map_dump_value(&d, i),
-							 now));
-	map_dump_free(&d);
-	return cli_print(arr, nat_text);
+	return cli_map_list(MAP_NAT4, sizeof(struct nat4_key), sizeof(struct nat4_entry),
+			    nat_key_cmp, nat_entry_json, &now, nat_text);
 }
 
 static void flush_text(const cJSON *doc)

@@ -135,6 +135,29 @@ void map_dump_free(struct map_dump *d)
 	d->n = 0;
 }
 
+int cli_map_list(const char *name, __u32 key_size, __u32 value_size,
+		 int (*cmp)(const void *ka, const void *kb), map_entry_json_fn to_json,
+		 const void *ctx, void (*text)(const cJSON *doc))
+{
+	struct map_dump d;
+	cJSON *arr;
+	int fd, ret;
+
+	ret = cli_map_open(name, key_size, value_size, &fd);
+	if (ret)
+		return ret;
+	ret = map_dump_read(fd, key_size, value_size, &d);
+	close(fd);
+	if (ret)
+		return cli_error("reading %s: %s", name, strerror(-ret));
+	map_dump_sort(&d, cmp);
+	arr = cJSON_CreateArray();
+	for (size_t i = 0; i < d.n; i++)
+		cJSON_AddItemToArray(arr, to_json(map_dump_key(&d, i), map_dump_value(&d, i), ctx));
+	map_dump_free(&d);
+	return cli_print(arr, text);
+}
+
 long map_flush(int fd, size_t key_size)
 {
 	unsigned char *keys = NULL, *key = malloc(key_size);

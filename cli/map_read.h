@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <linux/types.h>
+#include <cjson/cJSON.h>
 
 /*
  * Open <bpf-root>/maps/<name> and check that its key and value sizes are the
@@ -45,6 +46,16 @@ int map_dump_read(int fd, size_t key_size, size_t value_len, struct map_dump *d)
 /* Sort the snapshot's entries by their keys with cmp (keys and values move together). */
 void map_dump_sort(struct map_dump *d, int (*cmp)(const void *ka, const void *kb));
 void map_dump_free(struct map_dump *d);
+
+/* One entry of a listed map as JSON (ctx: the caller's, e.g. the time now). */
+typedef cJSON *(*map_entry_json_fn)(const void *key, const void *value, const void *ctx);
+
+/* `agentctl bpf X list`: open the map pinned as @name (layout checked), read
+ * it whole, sort by @cmp, and print one to_json() object per entry with
+ * @text (or as JSON). Returns the command's exit status. */
+int cli_map_list(const char *name, __u32 key_size, __u32 value_size,
+		 int (*cmp)(const void *ka, const void *kb), map_entry_json_fn to_json,
+		 const void *ctx, void (*text)(const cJSON *doc));
 
 /* Delete every entry of fd (keys listed first, then deleted, so concurrent
  * inserts cannot keep the walk going). Returns how many this call deleted
