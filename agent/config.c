@@ -34,6 +34,9 @@ const char agent_usage_text[] =
 	"  --k8s-backoff-base D      first retry delay after a failed request (default 1s)\n"
 	"  --k8s-backoff-max D       longest retry delay (default 120s); Retry-After wins\n"
 	"  --k8s-list-limit N        objects per LIST page (default 500)\n"
+	"  --k8s-watch-list[=BOOL]   list each resource with one streaming watch-list request\n"
+	"                            (sendInitialEvents) where the apiserver serves it, pages\n"
+	"                            where it refuses (default true)\n"
 	"  --k8s-insecure-skip-tls-verify[=BOOL]  do not verify the apiserver's certificate\n"
 	"                            (default false; logged as a warning when on)\n"
 	"  --bpf-root DIR            bpffs directory for pins (default " AXON_DEFAULT_BPF_ROOT ")\n"
@@ -119,6 +122,7 @@ enum {
 	OPT_BACKOFF_MAX,
 	OPT_LIST_LIMIT,
 	OPT_INSECURE,
+	OPT_WATCH_LIST,
 	OPT_MAP_SIZE,		/* + enum map_size_id */
 };
 
@@ -171,6 +175,7 @@ static const struct option options[] = {
 	{ "k8s-backoff-max", required_argument, NULL, OPT_BACKOFF_MAX },
 	{ "k8s-list-limit", required_argument, NULL, OPT_LIST_LIMIT },
 	{ "k8s-insecure-skip-tls-verify", optional_argument, NULL, OPT_INSECURE },
+	{ "k8s-watch-list", optional_argument, NULL, OPT_WATCH_LIST },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -537,6 +542,7 @@ static void defaults(struct agent_config *cfg)
 		.k8s_backoff_base_ms = 1000,
 		.k8s_backoff_max_ms = 120000,
 		.k8s_list_limit = 500,
+		.k8s_watch_list = true,
 	};
 	/* On a pure cgroup v2 host the hierarchy's root is /sys/fs/cgroup. */
 	if (access("/sys/fs/cgroup/unified", F_OK))
@@ -628,6 +634,8 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		return parse_bool(name, arg, &cfg->k8s_prefer_service, err, errlen);
 	case OPT_INSECURE:
 		return parse_bool(name, arg, &cfg->k8s_insecure, err, errlen);
+	case OPT_WATCH_LIST:
+		return parse_bool(name, arg, &cfg->k8s_watch_list, err, errlen);
 	case OPT_CLIENT_QPS:	return parse_qps(arg, &cfg->k8s_qps, err, errlen);
 	case OPT_CLIENT_BURST:
 		if (parse_u32(name, arg, 1, &cfg->k8s_burst, err, errlen))

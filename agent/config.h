@@ -38,6 +38,7 @@ struct agent_config {
 	__u32 k8s_backoff_max_ms;	/* --k8s-backoff-max */
 	__u32 k8s_list_limit;		/* --k8s-list-limit */
 	bool k8s_insecure;		/* --k8s-insecure-skip-tls-verify */
+	bool k8s_watch_list;		/* --k8s-watch-list */
 	const char *bpf_root;
 	const char *cgroup_root;
 	const char *socket_path;

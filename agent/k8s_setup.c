@@ -79,6 +79,7 @@ int agent_k8s_client_config(const struct agent_config *cfg, struct k8s_client_co
 	kc->backoff_base_ms = cfg->k8s_backoff_base_ms;
 	kc->backoff_max_ms = cfg->k8s_backoff_max_ms;
 	kc->list_limit = cfg->k8s_list_limit;
+	kc->no_watch_list = !cfg->k8s_watch_list;
 	/* The flag can only turn verification off on top of a kubeconfig, never
 	 * back on: a kubeconfig that asks for insecure stays insecure (and both
 	 * are logged by the client). */

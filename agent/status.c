@@ -53,6 +53,10 @@ static cJSON *kubernetes_status(struct agent *a)
 		cJSON_AddNumberToObject(w, "objects", st.objects);
 		cJSON_AddNumberToObject(w, "events", st.events);
 		cJSON_AddNumberToObject(w, "lists", st.lists);
+		/* How the last LIST came: one watch-list stream, or pages. */
+		cJSON_AddStringToObject(w, "list_mode", !st.lists	      ? "" :
+							st.list_streamed ? "watch-list" :
+									   "paginated");
 		cJSON_AddNumberToObject(w, "errors", st.errors);
 		cJSON_AddStringToObject(w, "resource_version", st.resource_version);
 		cJSON_AddStringToObject(w, "last_error", st.last_error);

@@ -8,13 +8,21 @@
  * file descriptors, moves every transfer forward, and calls the informers'
  * callbacks. No threads, no locks.
  *
- * An informer's life: LIST (paginated with limit/continue) -> on_upsert for
- * each object, on_delete for each object it held before that the new list no
- * longer has, then on_synced -> WATCH from the list's resourceVersion with
+ * An informer's life: LIST -> on_upsert for each object, on_delete for each
+ * object it held before that the new list no longer has, then on_synced ->
+ * WATCH from the list's resourceVersion with
  * bookmarks -> on_upsert/on_delete per event. A watch that ends (timeout,
  * dropped connection) resumes from the last resourceVersion seen; a 410 Gone
  * (status or ERROR event) relists. Failures back off exponentially with
  * jitter and honour Retry-After.
+ *
+ * The LIST is a watch-list where the server serves one (KEP-3157: a WATCH
+ * with sendInitialEvents=true streams the current state as ADDED events, then
+ * a bookmark annotated k8s.io/initial-events-end, then carries on as the
+ * watch): one request per resource instead of a page per `limit` objects,
+ * each object decoded as it arrives. A server that refuses it (400/422, the
+ * WatchList gate off or a server older than 1.27) gets the paginated LIST
+ * (limit/continue) for that cycle, as client-go falls back.
  */
 #ifndef AXON_K8S_CLIENT_H
 #define AXON_K8S_CLIENT_H
@@ -43,6 +51,7 @@ struct k8s_client_config {
 	int backoff_max_ms;	/* default 120000 */
 	int list_limit;		/* LIST page size, default 500 */
 	int watch_timeout_s;	/* timeoutSeconds asked of the server, default 300 */
+	bool no_watch_list;	/* initial state by paginated LIST only, never watch-list */
 };
 
 /* Fill cfg from a kubeconfig file (current-context; server, CA file or data,
@@ -87,6 +96,7 @@ struct k8s_informer_status {
 	size_t objects;			/* objects held */
 	unsigned long events;		/* watch events received */
 	unsigned long lists;		/* LISTs completed */
+	bool list_streamed;		/* the last one was a watch-list, not paginated */
 	unsigned long errors;		/* failed requests */
 	time_t last_event;		/* wall clock of the last event or list, 0 = never */
 	char resource_version[32];

@@ -61,6 +61,7 @@ int k8s_config_copy(struct k8s_client_config *dst, const struct k8s_client_confi
 	    .backoff_max_ms = src->backoff_max_ms,
 	    .list_limit = src->list_limit,
 	    .watch_timeout_s = src->watch_timeout_s,
+	    .no_watch_list = src->no_watch_list,
 	};
 
 	if (dup_str(&c.ca_file, src->ca_file) || dup_str(&c.ca_data, src->ca_data) ||

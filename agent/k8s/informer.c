@@ -1,13 +1,21 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * An informer: LIST (paginated) then WATCH one resource, keeping a table of
- * what it holds (namespace/name -> resourceVersion) so that a relist can
- * tell the caller what vanished and skip what did not change.
+ * An informer: LIST then WATCH one resource, keeping a table of what it
+ * holds (namespace/name -> resourceVersion) so that a relist can tell the
+ * caller what vanished and skip what did not change.
  *
  * The state machine, driven by k8s_client_run_once():
- *   LISTING  --last page-->  WATCHING  --stream ends-->  WATCHING (resume at rv)
+ *   LISTING  --last page, or the initial-events-end bookmark-->  WATCHING
+ *   WATCHING --stream ends-->  WATCHING (resume at rv)
  *   WATCHING --410 / ERROR 410-->  LISTING
  *   any      --failure-->  BACKOFF  --timer-->  LISTING or WATCHING
+ *
+ * LISTING is a watch-list (one WATCH with sendInitialEvents=true whose
+ * initial ADDED events are the list; after the annotated bookmark the same
+ * stream is the watch) unless one failed in this cycle (refused with 400 or
+ * 422: WatchList gate off, or older than 1.27; or cut short), then pages of
+ * `limit` objects joined by `continue` tokens. The next relist tries watch-list
+ * again, so an upgraded apiserver is used as soon as it can serve it.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -203,6 +211,26 @@ static void sweep(struct k8s_informer *inf)
 	}
 }
 
+/* The whole collection has been delivered, as of rv: drop what it lacked
+ * and watch from rv. */
+static void list_complete(struct k8s_informer *inf, const char *rv, bool streamed)
+{
+	sweep(inf);
+	snprintf(inf->rv, sizeof(inf->rv), "%s", rv);
+	inf->last_error[0] = '\0';
+	inf->lists++;
+	inf->watch_events = 0;
+	inf->continue_expired = 0;
+	inf->wl_refused = false;
+	inf->list_streamed = streamed;
+	inf->synced = true;
+	pr_info("k8s list synced", "informer=%s objects=%zu rv=%s mode=%s", inf->name,
+		inf->held.count, inf->rv, streamed ? "watch-list" : "paginated");
+	set_due_now(inf, false);
+	if (inf->ops.on_synced)
+		inf->ops.on_synced(inf->ctx);
+}
+
 static int list_page(struct k8s_informer *inf, struct k8s_req *r, char *err, size_t errlen)
 {
 	const char *rv = NULL, *cont = NULL;
@@ -245,17 +273,7 @@ static int list_page(struct k8s_informer *inf, struct k8s_req *r, char *err, siz
 	}
 	free(inf->continue_token);
 	inf->continue_token = NULL;
-	sweep(inf);
-	snprintf(inf->rv, sizeof(inf->rv), "%s", rv);
-	inf->lists++;
-	inf->watch_events = 0;
-	inf->continue_expired = 0;
-	inf->synced = true;
-	pr_info("k8s list synced", "informer=%s objects=%zu rv=%s", inf->name, inf->held.count,
-		inf->rv);
-	set_due_now(inf, false);
-	if (inf->ops.on_synced)
-		inf->ops.on_synced(inf->ctx);
+	list_complete(inf, rv, false);
 	ret = 0;
 cleanup:
 	cJSON_Delete(root);
@@ -292,6 +310,37 @@ static void list_done(struct k8s_informer *inf, struct k8s_req *r, CURLcode res,
 	fail(inf, true, failover, k8s_req_retry_after(r), "%s", err);
 }
 
+/*
+ * An event of a watch-list's initial state: the objects are the list (in no
+ * particular order, so their resourceVersions say nothing about where to
+ * resume); the annotated bookmark ends it with the list's resourceVersion.
+ */
+static int on_initial_event(struct k8s_informer *inf, const struct k8s_event *ev)
+{
+	switch (ev->type) {
+	case K8S_EV_ADDED:
+	case K8S_EV_MODIFIED:
+		deliver_upsert(inf, ev->object);
+		return 0;
+	case K8S_EV_DELETED:
+		deliver_delete(inf, ev->object);
+		return 0;
+	case K8S_EV_BOOKMARK:
+		if (ev->initial_events_end) {
+			inf->wl_initial = false;
+			list_complete(inf, ev->resource_version, true);
+		}
+		return 0;
+	case K8S_EV_ERROR:
+		break;
+	}
+	inf->errors++;
+	snprintf(inf->last_error, sizeof(inf->last_error), "watch-list ERROR event %d: %.200s",
+		 ev->code, ev->message);
+	inf->req->abort = K8S_ABORT_ERROR;
+	return -ECANCELED;
+}
+
 static int on_event_line(void *ctx, const char *line, size_t len)
 {
 	struct k8s_informer *inf = ctx;
@@ -311,6 +360,10 @@ static int on_event_line(void *ctx, const char *line, size_t len)
 	}
 	inf->events++;
 	inf->last_event = time(NULL);
+	if (inf->wl_initial) {
+		ret = on_initial_event(inf, &ev);
+		goto cleanup;
+	}
 	/* Only a watch that delivers counts as recovered: a LIST that works
 	 * followed by a watch that fails at once is still a failing cycle. */
 	if (ev.type != K8S_EV_ERROR) {
@@ -367,10 +420,67 @@ int k8s_informer_watch_data(struct k8s_informer *inf, struct k8s_req *r, const c
 	return ret;
 }
 
+/*
+ * A watch-list that ended before its initial state did. A server that does
+ * not serve watch-list says so with 400 or 422 (the WatchList gate off, or
+ * resourceVersionMatch refused on a watch before 1.27): list by pages now.
+ * Anything else failed the LIST: what arrived is kept (those objects are
+ * real), the sweep waits for a list that completes, and the retry is by
+ * pages too, as client-go falls back: a server that took the request but
+ * never ends the initial state (one that ignores sendInitialEvents) must
+ * not keep the informer from ever syncing.
+ */
+static void watch_list_done(struct k8s_informer *inf, struct k8s_req *r, CURLcode res,
+			    bool failover)
+{
+	char err[256];
+
+	inf->wl_initial = false;
+	if (r->status == 400 || r->status == 422) {
+		k8s_req_describe_error(r, res, err, sizeof(err));
+		inf->wl_refused = true;
+		pr_info("k8s watch-list refused, listing by pages", "informer=%s error=\"%s\"",
+			inf->name, err);
+		set_due_now(inf, true);
+		return;
+	}
+	inf->wl_refused = true;
+	switch (r->abort) {
+	case K8S_ABORT_ERROR:
+	case K8S_ABORT_MALFORMED:
+		/* Already counted and described where it was seen. */
+		backoff(inf, true, false, 0);
+		return;
+	case K8S_ABORT_RELIST:
+		fail(inf, true, false, 0, "watch-list expired (410) before its initial state ended");
+		return;
+	case K8S_ABORT_OVERSIZE:
+		fail(inf, true, false, 0, "watch event larger than %zu bytes", inf->stream.max_event);
+		return;
+	case K8S_ABORT_NOMEM:
+		fail(inf, true, false, 0, "out of memory");
+		return;
+	case K8S_ABORT_NONE:
+		break;
+	}
+	if (r->streaming || r->status == 200) {
+		fail(inf, true, false, 0,
+		     "watch-list ended before its initial-events-end bookmark (%zu objects held)",
+		     inf->held.count);
+		return;
+	}
+	k8s_req_describe_error(r, res, err, sizeof(err));
+	fail(inf, true, failover, k8s_req_retry_after(r), "%s", err);
+}
+
 static void watch_done(struct k8s_informer *inf, struct k8s_req *r, CURLcode res, bool failover)
 {
 	char err[256];
 
+	if (inf->wl_initial) {
+		watch_list_done(inf, r, res, failover);
+		return;
+	}
 	switch (r->abort) {
 	case K8S_ABORT_RELIST:
 		expired(inf);
@@ -442,13 +552,27 @@ static int add_param(char *buf, size_t size, size_t *off, const char *key, const
 	return 0;
 }
 
+/* The next LIST is a watch-list: not a further page, and not refused yet. */
+static bool list_by_watch(const struct k8s_informer *inf)
+{
+	return inf->want_list && !inf->c->cfg.no_watch_list && !inf->wl_refused &&
+	       !inf->continue_token;
+}
+
 static int build_query(struct k8s_informer *inf, char *buf, size_t size)
 {
 	const struct k8s_client_config *cfg = &inf->c->cfg;
 	size_t off;
 	int n, ret = 0;
 
-	if (inf->want_list)
+	/* No resourceVersion: a consistent read, the state as of the request
+	 * (NotOlderThan is what the server requires with sendInitialEvents). */
+	if (list_by_watch(inf))
+		n = snprintf(buf, size,
+			     "%s?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+			     "&allowWatchBookmarks=true&timeoutSeconds=%d",
+			     inf->path, cfg->watch_timeout_s);
+	else if (inf->want_list)
 		n = snprintf(buf, size, "%s?limit=%d", inf->path, cfg->list_limit);
 	else
 		n = snprintf(buf, size, "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%d",
@@ -469,6 +593,7 @@ void k8s_informer_start_due(struct k8s_informer *inf, uint64_t now)
 {
 	char query[4096];
 	uint64_t wait;
+	bool streamed;
 
 	if (inf->req || now < inf->due_ms)
 		return;
@@ -485,11 +610,15 @@ void k8s_informer_start_due(struct k8s_informer *inf, uint64_t now)
 	/* A new LIST (not a further page) gets a new stamp for the sweep. */
 	if (inf->want_list && !inf->continue_token)
 		inf->list_gen++;
-	if (!inf->want_list)
+	inf->wl_initial = list_by_watch(inf);
+	streamed = inf->wl_initial || !inf->want_list;
+	if (streamed)
 		k8s_stream_reset(&inf->stream);
-	inf->req = k8s_req_start(inf->c, inf, inf->want_list ? K8S_REQ_LIST : K8S_REQ_WATCH, query);
-	if (!inf->req)
+	inf->req = k8s_req_start(inf->c, inf, streamed ? K8S_REQ_WATCH : K8S_REQ_LIST, query);
+	if (!inf->req) {
+		inf->wl_initial = false;
 		fail(inf, inf->want_list, false, 0, "cannot start request");
+	}
 }
 
 struct k8s_informer *k8s_informer_add(struct k8s_client *c, const char *name, const char *path,
@@ -554,6 +683,7 @@ void k8s_informer_status(const struct k8s_informer *inf, struct k8s_informer_sta
 	st->objects = inf->held.count;
 	st->events = inf->events;
 	st->lists = inf->lists;
+	st->list_streamed = inf->list_streamed;
 	st->errors = inf->errors;
 	st->last_event = inf->last_event;
 	snprintf(st->resource_version, sizeof(st->resource_version), "%s", inf->rv);

@@ -75,6 +75,12 @@ struct k8s_informer {
 	struct k8s_req *req;   /* in flight, or NULL */
 	unsigned int attempts; /* consecutive failures, for backoff */
 
+	/* Watch-list (a WATCH with sendInitialEvents=true in place of the
+	 * paginated LIST): the request in flight is one whose initial state
+	 * has not ended yet; the server refused one in this LIST cycle. */
+	bool wl_initial;
+	bool wl_refused;
+	bool list_streamed;    /* the last completed LIST was a watch-list */
 	char *continue_token;  /* next LIST page, NULL on the first */
 	unsigned int list_gen; /* stamps what each LIST saw */
 	struct htable held;    /* "ns/name" -> struct k8s_held */

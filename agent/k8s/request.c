@@ -53,8 +53,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
 	if (!r->status)
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	if (r->kind == K8S_REQ_WATCH && r->status == 200) {
-		r->streaming = true;
-		/* Returning short makes curl end the transfer: r->abort says why. */
+		/* The informer marks the request streaming (and clears its
+		 * last error) on the first bytes. Returning short makes curl
+		 * end the transfer: r->abort says why. */
 		return k8s_informer_watch_data(r->inf, r, data, len) ? 0 : len;
 	}
 	return body_append(r, data, len) ? 0 : len;

@@ -144,6 +144,25 @@ static int decode_status(struct k8s_event *ev, char *err, size_t errlen)
 	return 0;
 }
 
+/* A bookmark's metadata.annotations["k8s.io/initial-events-end"]. */
+static int decode_initial_events_end(struct k8s_event *ev, const cJSON *md, char *err,
+				     size_t errlen)
+{
+	const cJSON *ann;
+	const char *end;
+	int ret;
+
+	ret = k8s_json_object(md, "object.metadata", "annotations", false, &ann, err, errlen);
+	if (ret || !ann)
+		return ret;
+	ret = k8s_json_string_ref(ann, "object.metadata.annotations", "k8s.io/initial-events-end",
+				  false, &end, err, errlen);
+	if (ret)
+		return ret;
+	ev->initial_events_end = end && !strcmp(end, "true");
+	return 0;
+}
+
 static int decode_rv(struct k8s_event *ev, char *err, size_t errlen)
 {
 	const cJSON *md;
@@ -165,6 +184,8 @@ static int decode_rv(struct k8s_event *ev, char *err, size_t errlen)
 		return k8s_json_fail(err, errlen, "object.metadata", "resourceVersion",
 				     "must not be empty");
 	ev->resource_version = rv ? rv : "";
+	if (ev->type == K8S_EV_BOOKMARK)
+		return decode_initial_events_end(ev, md, err, errlen);
 	return 0;
 }
 

@@ -55,6 +55,9 @@ struct k8s_event {
 	/* BOOKMARK, ADDED, MODIFIED, DELETED: metadata.resourceVersion
 	 * ("" if the object has none; bookmarks must have one). */
 	const char *resource_version;
+	/* BOOKMARK: annotated "k8s.io/initial-events-end": "true", the end of
+	 * a watch-list's initial state (sendInitialEvents). */
+	bool initial_events_end;
 	/* ERROR: the Status. */
 	int code;	     /* e.g. 410; 0 when missing */
 	const char *reason;  /* "Expired", "" when missing */

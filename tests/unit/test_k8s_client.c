@@ -3,8 +3,10 @@
  * The client and informer state machine against a scripted HTTP server (a
  * forked child answering canned responses on 127.0.0.1): LIST, WATCH, a
  * malformed watch line (resume from the last good resourceVersion), an ERROR
- * 410 event (relist, with deletions), plus configuration errors, wakeup and
- * the caller's extra file descriptors. The full protocol runs end to end in
+ * 410 event (relist, with deletions); watch-list (the initial state streamed,
+ * the annotated bookmark ending it, a stream cut before it, a server that
+ * refuses it with 422); plus configuration errors, wakeup and the caller's
+ * extra file descriptors. The full protocol runs end to end in
  * tests/e2e/test_k8s_client.py against the test apiserver.
  */
 #include <arpa/inet.h>
@@ -46,8 +48,19 @@ struct script {
 	"{\"metadata\":{\"name\":\"b\",\"namespace\":\"n\",\"resourceVersion\":\"11\"}},"          \
 	"{\"metadata\":{\"name\":\"c\",\"namespace\":\"n\",\"resourceVersion\":\"6\"}}]}"
 #define HTTP_200 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+#define WATCH_LIST "GET /api/v1/services?watch=1&sendInitialEvents=true"
+/* What a 1.33 apiserver (WatchList gate off) answers a watch-list. */
+#define REFUSE_WATCH_LIST                                                                          \
+	"HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n"                  \
+	"Connection: close\r\n\r\n"                                                                \
+	"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"          \
+	"\"ListOptions.meta.k8s.io \\\"\\\" is invalid: sendInitialEvents: Forbidden: "             \
+	"sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled\","  \
+	"\"reason\":\"Invalid\",\"code\":422}"
 
-static const struct script script[] = {
+/* A server without watch-list: each LIST falls back to pages. */
+static const struct script paged_script[] = {
+    {WATCH_LIST, REFUSE_WATCH_LIST, false},
     {"GET /api/v1/services?limit=2 ", HTTP_200 "\r\n" LIST1_BODY, false},
     /* A good event, then garbage: the watch must resume from rv 11. */
     {"resourceVersion=10",
@@ -59,10 +72,42 @@ static const struct script script[] = {
      HTTP_200 "\r\n{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
 	      "\"reason\":\"Expired\",\"message\":\"too old resource version\"}}\n",
      false},
+    {WATCH_LIST, REFUSE_WATCH_LIST, false},
     {"GET /api/v1/services?limit=2 ", HTTP_200 "\r\n" LIST2_BODY, false},
     {"resourceVersion=20", HTTP_200 "\r\n", true},
 };
-#define N_SCRIPT (sizeof(script) / sizeof(script[0]))
+
+#define EV(type, name, rv)                                                                         \
+	"{\"type\":\"" type "\",\"object\":{\"metadata\":{\"name\":\"" name                          \
+	"\",\"namespace\":\"n\",\"resourceVersion\":\"" rv "\"}}}\n"
+#define END_BOOKMARK(rv)                                                                           \
+	"{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Service\",\"apiVersion\":\"v1\","             \
+	"\"metadata\":{\"resourceVersion\":\"" rv "\",\"annotations\":"                               \
+	"{\"k8s.io/initial-events-end\":\"true\"}}}}\n"
+
+/* A server with watch-list. */
+static const struct script streamed_script[] = {
+    /* The state and its end; then the connection closes. */
+    {WATCH_LIST "&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+		"&timeoutSeconds=300 HTTP",
+     HTTP_200 "\r\n" EV("ADDED", "a", "5") EV("ADDED", "c", "6") END_BOOKMARK("10"), false},
+    /* Resumed at the bookmark's rv: a live change. */
+    {"&resourceVersion=10 ", HTTP_200 "\r\n" EV("MODIFIED", "c", "12"), false},
+    /* Resumed after the live change, and told it is too old. */
+    {"resourceVersion=12",
+     HTTP_200 "\r\n{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+	      "\"reason\":\"Expired\",\"message\":\"too old resource version\"}}\n",
+     false},
+    /* The relist is cut before its end: nothing may be swept yet, and
+     * the retry is by pages (client-go's fallback). */
+    {WATCH_LIST, HTTP_200 "\r\n" EV("ADDED", "b", "11"), false},
+    {"GET /api/v1/services?limit=2 ", HTTP_200 "\r\n" LIST2_BODY, false},
+    {"resourceVersion=20", HTTP_200 "\r\n", true},
+    /* (LIST2 holds c at rv 6: the list's c@6 replaces the watch's c@12.) */
+};
+
+static const struct script *script;
+static size_t n_script;
 
 struct server {
 	pid_t pid;
@@ -104,7 +149,7 @@ static void serve(int lfd, int log_fd)
 
 			if (write(fd, v, sizeof(v) - 1) < 0)
 				_exit(1);
-		} else if (next < N_SCRIPT && strstr(req, script[next].match)) {
+		} else if (next < n_script && strstr(req, script[next].match)) {
 			const struct script *s = &script[next++];
 
 			if (write(fd, s->response, strlen(s->response)) < 0)
@@ -123,7 +168,7 @@ static void serve(int lfd, int log_fd)
 	}
 }
 
-static void server_start(struct server *s)
+static void server_start(struct server *s, const struct script *sc, size_t n)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t alen = sizeof(a);
@@ -137,6 +182,8 @@ static void server_start(struct server *s)
 	assert_int_equal(pipe(p), 0);
 	memset(s, 0, sizeof(*s));
 	s->port = ntohs(a.sin_port);
+	script = sc;
+	n_script = n;
 	s->pid = fork();
 	assert_true(s->pid >= 0);
 	if (!s->pid) {
@@ -278,7 +325,7 @@ static void test_list_watch_malformed_410_relist(void **state)
 	char url[64], *log;
 
 	(void)state;
-	server_start(&srv);
+	server_start(&srv, paged_script, sizeof(paged_script) / sizeof(paged_script[0]));
 	c = client_for(srv.port, &cfg, url, sizeof(url));
 	inf = k8s_informer_add(c, "services", "/api/v1/services", NULL, &ops, &r);
 	assert_non_null(inf);
@@ -301,6 +348,7 @@ static void test_list_watch_malformed_410_relist(void **state)
 	assert_true(st.synced);
 	assert_int_equal(st.objects, 2);
 	assert_int_equal(st.lists, 2);
+	assert_false(st.list_streamed);
 	assert_int_equal(st.events, 2); /* ADDED and the ERROR; not the garbage */
 	assert_int_equal(st.errors, 1); /* the garbage line */
 	assert_string_equal(st.resource_version, "20");
@@ -321,6 +369,67 @@ static void test_list_watch_malformed_410_relist(void **state)
 	assert_non_null(strstr(log, "&resourceVersion=11 "));
 	assert_non_null(strstr(log, "&resourceVersion=20 "));
 	assert_null(strstr(log, "unscript"));
+}
+
+static void test_watch_list(void **state)
+{
+	struct k8s_client_config cfg = {};
+	struct k8s_informer_status st;
+	struct k8s_informer *inf;
+	struct record r = {};
+	struct server srv;
+	struct k8s_client *c;
+	char url[64], *log;
+
+	(void)state;
+	server_start(&srv, streamed_script, sizeof(streamed_script) / sizeof(streamed_script[0]));
+	c = client_for(srv.port, &cfg, url, sizeof(url));
+	inf = k8s_informer_add(c, "services", "/api/v1/services", NULL, &ops, &r);
+	assert_non_null(inf);
+	/* Listed a and c, synced at the bookmark, resumed at the bookmark's
+	 * rv (not that of any object in the list), then c changed. */
+	pump_until_request(c, &srv, "&resourceVersion=12 ");
+	assert_memory_equal(r.text, "U n/a@5;U n/c@6;S;U n/c@12;", 26);
+
+	/* After the 410 the cut relist brought b but no sync and no sweep;
+	 * the paged one found a gone. */
+	run_until(c, &r, 2, 5000);
+	assert_string_equal(r.text, "U n/a@5;U n/c@6;S;U n/c@12;U n/b@11;U n/c@6;D n/a;S;");
+	k8s_informer_status(inf, &st);
+	assert_int_equal(st.state, K8S_INF_WATCHING);
+	assert_int_equal(st.objects, 2);
+	assert_int_equal(st.lists, 2);
+	assert_false(st.list_streamed);
+	assert_string_equal(st.resource_version, "20");
+	assert_int_equal(st.errors, 1); /* the cut relist */
+	assert_string_equal(st.last_error, "");
+
+	k8s_client_free(c);
+	log = server_stop(&srv);
+	assert_non_null(strstr(log, "sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+				    "&allowWatchBookmarks=true&timeoutSeconds=300 HTTP/1.1\n"));
+	assert_null(strstr(log, "unscript"));
+}
+
+static void test_watch_list_off(void **state)
+{
+	struct k8s_client_config cfg = {.no_watch_list = true};
+	struct record r = {};
+	struct server srv;
+	struct k8s_client *c;
+	char url[64], *log;
+
+	(void)state;
+	/* Without the refusals: a client told not to ask never does. */
+	server_start(&srv, paged_script + 1, 3);
+	c = client_for(srv.port, &cfg, url, sizeof(url));
+	assert_non_null(k8s_informer_add(c, "services", "/api/v1/services", NULL, &ops, &r));
+	run_until(c, &r, 1, 5000);
+	pump_until_request(c, &srv, "&resourceVersion=11 ");
+	assert_string_equal(r.text, "U n/a@5;U n/c@6;S;U n/b@11;");
+	k8s_client_free(c);
+	log = server_stop(&srv);
+	assert_null(strstr(log, "sendInitialEvents"));
 }
 
 static volatile sig_atomic_t alarm_fired;
@@ -460,6 +569,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_list_watch_malformed_410_relist),
+	    cmocka_unit_test(test_watch_list),
+	    cmocka_unit_test(test_watch_list_off),
 	    cmocka_unit_test(test_wakeup_and_extra_fds),
 	    cmocka_unit_test(test_config_errors),
 	};

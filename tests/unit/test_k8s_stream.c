@@ -141,7 +141,36 @@ static void test_bookmark(void **state)
 	assert_int_equal(ev.type, K8S_EV_BOOKMARK);
 	assert_string_equal(ev.resource_version, "12345");
 	assert_string_equal(k8s_event_type_name(ev.type), "BOOKMARK");
+	assert_false(ev.initial_events_end);
 	k8s_event_free(&ev);
+}
+
+/* The bookmark that ends a watch-list's initial state (KEP-3157). */
+static void test_initial_events_end(void **state)
+{
+	static const struct {
+		const char *annotations;
+		bool end;
+	} cases[] = {
+	    {"{\"k8s.io/initial-events-end\":\"true\"}", true},
+	    {"{\"k8s.io/initial-events-end\":\"false\"}", false},
+	    {"{\"other\":\"true\"}", false},
+	    {"{}", false},
+	};
+	struct k8s_event ev;
+	char line[512], err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(line, sizeof(line),
+			 "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Service\",\"apiVersion\":"
+			 "\"v1\",\"metadata\":{\"resourceVersion\":\"77\",\"annotations\":%s}}}",
+			 cases[i].annotations);
+		assert_int_equal(k8s_event_decode(line, strlen(line), &ev, err, sizeof(err)), 0);
+		assert_int_equal(ev.initial_events_end, cases[i].end);
+		assert_string_equal(ev.resource_version, "77");
+		k8s_event_free(&ev);
+	}
 }
 
 static void test_oversize_event(void **state)
@@ -215,6 +244,12 @@ static void test_garbage_lines(void **state)
 	     "object.metadata.resourceVersion: expected a string"},
 	    {"{\"type\":\"ERROR\",\"object\":{\"code\":\"410\"}}",
 	     "object.code: expected an integer"},
+	    {"{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"9\","
+	     "\"annotations\":[]}}}",
+	     "object.metadata.annotations: expected an object"},
+	    {"{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"9\","
+	     "\"annotations\":{\"k8s.io/initial-events-end\":true}}}}",
+	     "k8s.io/initial-events-end: expected a string"},
 	    {"{\"type\":\"ADDED\",\"object\":{}} {}", "trailing bytes"},
 	};
 	char buf[512];
@@ -322,6 +357,7 @@ int main(void)
 	    cmocka_unit_test(test_byte_at_a_time_and_whole),
 	    cmocka_unit_test(test_error_410_event),
 	    cmocka_unit_test(test_bookmark),
+	    cmocka_unit_test(test_initial_events_end),
 	    cmocka_unit_test(test_oversize_event),
 	    cmocka_unit_test(test_garbage_lines),
 	    cmocka_unit_test(test_status_bodies),
