@@ -425,10 +425,11 @@ int k8s_informer_watch_data(struct k8s_informer *inf, struct k8s_req *r, const c
  * not serve watch-list says so with 400 or 422 (the WatchList gate off, or
  * resourceVersionMatch refused on a watch before 1.27): list by pages now.
  * Anything else failed the LIST: what arrived is kept (those objects are
- * real), the sweep waits for a list that completes, and the retry is by
- * pages too, as client-go falls back: a server that took the request but
- * never ends the initial state (one that ignores sendInitialEvents) must
- * not keep the informer from ever syncing.
+ * real) and the sweep waits for a list that completes. A stream that was
+ * served but ended before its initial-events-end bookmark is retried by
+ * pages, as client-go falls back: a server that ignores sendInitialEvents
+ * never sends that bookmark, and must not keep the informer from syncing.
+ * An error answer (429, 5xx, no answer) is retried as a watch-list.
  */
 static void watch_list_done(struct k8s_informer *inf, struct k8s_req *r, CURLcode res,
 			    bool failover)
@@ -444,10 +445,11 @@ static void watch_list_done(struct k8s_informer *inf, struct k8s_req *r, CURLcod
 		set_due_now(inf, true);
 		return;
 	}
-	inf->wl_refused = true;
 	switch (r->abort) {
-	case K8S_ABORT_ERROR:
 	case K8S_ABORT_MALFORMED:
+		inf->wl_refused = true;		/* a stream we cannot read: try pages */
+		/* fallthrough */
+	case K8S_ABORT_ERROR:
 		/* Already counted and described where it was seen. */
 		backoff(inf, true, false, 0);
 		return;
@@ -455,6 +457,7 @@ static void watch_list_done(struct k8s_informer *inf, struct k8s_req *r, CURLcod
 		fail(inf, true, false, 0, "watch-list expired (410) before its initial state ended");
 		return;
 	case K8S_ABORT_OVERSIZE:
+		inf->wl_refused = true;
 		fail(inf, true, false, 0, "watch event larger than %zu bytes", inf->stream.max_event);
 		return;
 	case K8S_ABORT_NOMEM:
@@ -464,6 +467,7 @@ static void watch_list_done(struct k8s_informer *inf, struct k8s_req *r, CURLcod
 		break;
 	}
 	if (r->streaming || r->status == 200) {
+		inf->wl_refused = true;
 		fail(inf, true, false, 0,
 		     "watch-list ended before its initial-events-end bookmark (%zu objects held)",
 		     inf->held.count);

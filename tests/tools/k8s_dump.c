@@ -8,7 +8,8 @@
  *   DELETE ns/name
  *   SYNCED informer
  *   INVALID ns/name error=...  (--parse: the object parser refused it)
- *   STATUS informer state=... synced=0|1 objects=N lists=N events=N errors=N rv=RV
+ *   STATUS informer state=... synced=0|1 objects=N lists=N list_mode=watch-list|paginated|-
+ *          events=N errors=N rv=RV
  *          last_error="..."    (--status: on SIGUSR1 and at exit)
  *   CLIENT server=URL connected=0|1 version=V
  *
@@ -146,9 +147,10 @@ static void print_status(struct k8s_client *c)
 		struct k8s_informer_status st;
 
 		k8s_informer_status(infs[i], &st);
-		printf("STATUS %s state=%s synced=%d objects=%zu lists=%lu events=%lu errors=%lu "
-		       "rv=%s last_error=\"%s\"\n",
+		printf("STATUS %s state=%s synced=%d objects=%zu lists=%lu list_mode=%s events=%lu "
+		       "errors=%lu rv=%s last_error=\"%s\"\n",
 		       st.name, k8s_informer_state_name(st.state), st.synced, st.objects, st.lists,
+		       !st.lists ? "-" : st.list_streamed ? "watch-list" : "paginated",
 		       st.events, st.errors, st.resource_version[0] ? st.resource_version : "-",
 		       st.last_error);
 	}
@@ -163,7 +165,7 @@ static void usage(FILE *f)
 	    "                [--token-file F] [--ca F] [--insecure] [--selector S] [--parse]\n"
 	    "                [--exit-after-sync] [--timeout SEC] [--status] [--qps N] [--burst N]\n"
 	    "                [--limit N] [--watch-timeout SEC] [--backoff-base MS]\n"
-	    "                [--backoff-max MS] [-v] RESOURCE_PATH...\n"
+	    "                [--backoff-max MS] [--no-watch-list] [-v] RESOURCE_PATH...\n"
 	    "e.g.  k8s_dump --server http://127.0.0.1:8080 /api/v1/services\n");
 }
 
@@ -186,6 +188,7 @@ enum {
 	OPT_WATCH_TIMEOUT,
 	OPT_BACKOFF_BASE,
 	OPT_BACKOFF_MAX,
+	OPT_NO_WATCH_LIST,
 };
 
 static const struct option long_opts[] = {
@@ -207,6 +210,7 @@ static const struct option long_opts[] = {
     {"watch-timeout", required_argument, NULL, OPT_WATCH_TIMEOUT},
     {"backoff-base", required_argument, NULL, OPT_BACKOFF_BASE},
     {"backoff-max", required_argument, NULL, OPT_BACKOFF_MAX},
+    {"no-watch-list", no_argument, NULL, OPT_NO_WATCH_LIST},
     {"help", no_argument, NULL, 'h'},
     {},
 };
@@ -282,6 +286,9 @@ int main(int argc, char **argv)
 		case OPT_LIMIT:
 			over.list_limit = atoi(optarg);
 			break;
+		case OPT_NO_WATCH_LIST:
+			over.no_watch_list = true;
+			break;
 		case OPT_WATCH_TIMEOUT:
 			over.watch_timeout_s = atoi(optarg);
 			break;
@@ -336,6 +343,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	cfg.insecure |= over.insecure;
+	cfg.no_watch_list |= over.no_watch_list;
 	cfg.qps = over.qps ? over.qps : cfg.qps;
 	cfg.burst = over.burst ? over.burst : cfg.burst;
 	cfg.list_limit = over.list_limit ? over.list_limit : cfg.list_limit;
