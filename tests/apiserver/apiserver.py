@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""A stand-in kube-apiserver (1.26 wire format) for Axon's tests, demo and benchmarks.
+"""A stand-in kube-apiserver (1.34 behaviour, wire format as recorded from 1.26) for Axon's
+tests, demo and benchmarks.
 
     /usr/bin/python3 tests/apiserver/apiserver.py --listen 127.0.0.1:0 \\
         [--tls-cert F --tls-key F] [--token TOKEN | --token-file F] [--port-file F] \\
         [--load FILE ...] [--history N] [--bookmark-interval S] [--without RESOURCE ...] \\
-        [--initial-rv N] [--state FILE] [--strict] [--quiet] [--netns NAME ...]
+        [--initial-rv N] [--state FILE] [--strict] [--no-watch-list] [--quiet] \\
+        [--netns NAME ...]
 
 Serves Services, EndpointSlices, Nodes and CiliumEndpointSlices (list, watch, get, create,
 update, patch, delete) plus the /_test/ admin API; see README.md beside this file.
@@ -21,6 +23,7 @@ import sys
 import threading
 import time
 
+import render
 import resources
 from app import App, Config
 from handler import ApiHandler, Server
@@ -56,6 +59,9 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, help="seed ClusterIP/NodePort allocation")
     p.add_argument("--strict", action="store_true",
                    help="validate every write (default: only writes with ?strict=1)")
+    p.add_argument("--no-watch-list", dest="watch_list", action="store_false",
+                   help="act as a server with the WatchList feature gate off (1.33): "
+                        "sendInitialEvents is refused with 422")
     p.add_argument("--quiet", action="store_true", help="no per-request log lines")
     p.add_argument("--netns", action="append", default=[], metavar="NAME",
                    help="also listen on the same address and port inside network namespace "
@@ -101,7 +107,8 @@ def main(argv=None):
         with open(args.token_file, encoding="utf-8") as f:
             token = f.read().strip()
     config = Config(token=token, bookmark_interval=args.bookmark_interval,
-                    watch_timeout=args.watch_timeout, quiet=args.quiet, strict=args.strict)
+                    watch_timeout=args.watch_timeout, quiet=args.quiet, strict=args.strict,
+                    watch_list=args.watch_list)
     app = App(config, history=args.history, initial_rv=args.initial_rv, without=args.without,
               service_cidr=args.service_cidr, seed=args.seed)
     # The store is a large, long-lived, acyclic heap: cyclic GC passes over it only cost
@@ -115,6 +122,7 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         print(f"apiserver: {e}", file=sys.stderr)
         return 1
+    render.warm(app.store, resources.RESOURCES)
     gc.collect()
     gc.freeze()
     gc.set_threshold(50000, 50, 1000)

@@ -29,6 +29,9 @@ class Config:
     quiet: bool = False
     strict: bool = False
     server_address: str = ""
+    # The WatchList feature gate (streaming lists, sendInitialEvents): on, as in 1.34+;
+    # off answers every sendInitialEvents with 422 and /version says 1.33.
+    watch_list: bool = True
 
 
 class App:

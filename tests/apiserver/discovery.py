@@ -6,14 +6,36 @@ CRD (as controllers do) sees it appear when /_test/install adds it.
 
 import resources
 
-VERSION = {
+# What /version says decides what a client may expect: WatchList is beta and on by default
+# from 1.34 (streaming lists), off in 1.33. Field sets as recorded from 1.34.2 and 1.33.3
+# servers (the emulation/minCompatibility fields exist since 1.33).
+VERSION_WATCH_LIST = {
     "major": "1",
-    "minor": "26",
-    "gitVersion": "v1.26.15-axon-test",
-    "gitCommit": "1649f592f1909b97aa3c2a0a8f968a3fd05a7b8b",
+    "minor": "34",
+    "emulationMajor": "1",
+    "emulationMinor": "34",
+    "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "33",
+    "gitVersion": "v1.34.2-axon-test",
+    "gitCommit": "8cc511e399b929453cd98ae65b419c3cc227ec79",
     "gitTreeState": "clean",
-    "buildDate": "2024-03-14T00:54:27Z",
-    "goVersion": "go1.21.8",
+    "buildDate": "2025-11-11T19:00:39Z",
+    "goVersion": "go1.24.9",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+VERSION_NO_WATCH_LIST = {
+    "major": "1",
+    "minor": "33",
+    "emulationMajor": "1",
+    "emulationMinor": "33",
+    "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "32",
+    "gitVersion": "v1.33.3-axon-test",
+    "gitCommit": "236cbf257332b293f444abe6f24d699ff628173e",
+    "gitTreeState": "clean",
+    "buildDate": "2025-07-26T02:08:27Z",
+    "goVersion": "go1.24.4",
     "compiler": "gc",
     "platform": "linux/amd64",
 }
@@ -50,10 +72,10 @@ def _group(name, installed):
     return {"name": name, "versions": gvs, "preferredVersion": gvs[0]}
 
 
-def answer(path, installed, server_address):
+def answer(path, installed, server_address, watch_list=True):
     """The JSON object for a discovery path, or None when path is not one."""
     if path == "/version":
-        return VERSION
+        return VERSION_WATCH_LIST if watch_list else VERSION_NO_WATCH_LIST
     if path == "/api":
         return {"kind": "APIVersions", "versions": ["v1"],
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",

@@ -7,16 +7,24 @@ broken apiserver does:
     {"delay_ms": 500, "count": 10}
     {"reset": true, "resource": "endpointslices"}       close the connection, no answer
     {"status": 500, "user_agent": "axon-agent"}        only the agent's requests
+    {"reset": true, "after_events": 500, "verb": "watchlist"}   cut a stream mid-way
+    {"status": 410, "after_events": 0, "verb": "watch"}         ERROR event, then the end
 Fields: status (HTTP code; answered with the real server's Status body, or text with
 "plain": true as priority-and-fairness does for 429), retry_after (seconds, sets
 Retry-After), message, delay_ms (before answering; with no status the request then proceeds
-normally), reset, and matchers path_prefix, verb (get, list, watch, create, update, patch,
-delete, deletecollection), resource (plural), user_agent (a prefix of the User-Agent header,
-so a test's own requests can pass while the agent's fail). count defaults to 1; -1 means until cleared.
+normally), reset, after_events (watches only: the stream is served, and after that many
+events, initial ones and bookmarks included, either cut without its terminating chunk
+(reset) or sent an ERROR event carrying the status and ended cleanly, as a real server
+reports a failure mid-stream), and matchers path_prefix, verb (get, list, watch, watchlist,
+create, update, patch, delete, deletecollection; a watch-list request, a watch with
+sendInitialEvents=true, matches both "watch" and "watchlist"), resource (plural), user_agent
+(a prefix of the User-Agent header, so a test's own requests can pass while the agent's
+fail). count defaults to 1; -1 means until cleared.
 Rules are tried in the order they were added; the first that matches a request applies.
 
-Stats count every API request by resource and verb and track open watches, so tests can
-assert that the agent neither hammers the server nor leaks watches.
+Stats count every API request by resource and verb (a watch-list request as "watchlist") and
+track open watches, so tests can assert that the agent neither hammers the server nor leaks
+watches.
 """
 
 import collections
@@ -24,9 +32,11 @@ import threading
 import time
 
 _RULE_FIELDS = {"status", "retry_after", "count", "path_prefix", "verb", "resource", "delay_ms",
-                "reset", "plain", "message", "user_agent"}
+                "reset", "plain", "message", "user_agent", "after_events"}
 SENT_MAX = 100000   # watch events remembered for /_test/sent
-VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+VERBS = ("get", "list", "watch", "watchlist", "create", "update", "patch", "delete",
+         "deletecollection")
+WATCH_VERBS = ("watch", "watchlist")
 
 
 class Rule:
@@ -45,6 +55,13 @@ class Rule:
         self.plain = bool(spec.get("plain", False))
         self.message = spec.get("message")
         self.user_agent = spec.get("user_agent")
+        self.after_events = spec.get("after_events")
+        if self.after_events is not None:
+            if not isinstance(self.after_events, int) or isinstance(self.after_events, bool) \
+                    or self.after_events < 0:
+                raise ValueError("after_events must be a count (0 or more)")
+            if self.status is None and not spec.get("reset"):
+                raise ValueError("after_events needs status or reset")
         if self.user_agent is not None and not isinstance(self.user_agent, str):
             raise ValueError("user_agent must be a string")
         if self.status is not None and not (isinstance(self.status, int)
@@ -56,14 +73,18 @@ class Rule:
             raise ValueError("a fault needs status, delay_ms or reset")
 
     def matches(self, path, verb, resource, user_agent=""):
+        if self.after_events is not None and verb not in WATCH_VERBS:
+            return False                  # a mid-stream fault waits for a stream
         return (path.startswith(self.path_prefix)
-                and self.verb in (None, verb)
+                and (self.verb in (None, verb) or (self.verb, verb) == ("watch", "watchlist"))
                 and self.resource in (None, resource)
                 and (self.user_agent is None or (user_agent or "").startswith(self.user_agent)))
 
     def describe(self):
         d = {k: v for k, v in vars(self).items() if v not in (None, "", False, 0)}
         d["count"] = self.count
+        if self.after_events is not None:
+            d["after_events"] = self.after_events
         return d
 
 
@@ -116,7 +137,8 @@ class Stats:
             # the latest events written to watch streams: benchmarks time the client
             # against them (SENT_MAX kept, oldest dropped).
             self.first = {}
-            self.sent = collections.deque(maxlen=SENT_MAX)
+            self.sent = collections.deque()   # (resource, time, [(type, key, rv)]) batches
+            self.sent_count = 0
 
     def request(self, resource, verb):
         with self.lock:
@@ -128,15 +150,22 @@ class Stats:
         with self.lock:
             self.codes[str(code)] += 1
 
-    def event_sent(self, resource, etype, key, rv):
+    def events_sent(self, resource, events):
+        """events: [(type, key, rv)] just written to a stream, all stamped with now."""
         t = time.time()
         with self.lock:
-            self.sent.append({"resource": resource, "type": etype, "key": key, "rv": rv,
-                              "time": t})
+            self.sent.append((resource, t, events))
+            self.sent_count += len(events)
+            while self.sent_count - len(self.sent[0][2]) >= SENT_MAX:
+                self.sent_count -= len(self.sent.popleft()[2])
 
     def sent_events(self):
+        """The latest SENT_MAX events written, oldest first."""
         with self.lock:
-            return list(self.sent)
+            batches = list(self.sent)
+        out = [{"resource": resource, "type": etype, "key": key, "rv": rv, "time": t}
+               for resource, t, events in batches for etype, key, rv in events]
+        return out[-SENT_MAX:]
 
     def watch_opened(self, resource):
         with self.lock:

@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import admin
 import discovery
 import listing
+import listoptions
 import render
 import resources
 import wire
@@ -45,12 +46,17 @@ class Reset(Exception):
 
 
 class RequestInfo:
-    """What a request targets, like k8s' RequestInfo: verb and resource (None if neither)."""
+    """What a request targets, like k8s' RequestInfo: verb and resource (None if neither).
+
+    A watch with sendInitialEvents=true is a watch-list: its verb stays "watch" (RBAC and the
+    routing see a watch) but statistics and fault rules know it as "watchlist".
+    """
 
     def __init__(self, method, path, params, installed):
         self.route = None
         self.verb = method.lower()
         self.resource = None
+        self.watch_list = False
         try:
             self.route = resources.route(path, installed)
         except resources.NotRouted:
@@ -60,8 +66,9 @@ class RequestInfo:
         if method == "GET":
             if r.name:
                 self.verb = "get"
-            elif r.legacy_watch or params.get("watch") in ("1", "true"):
+            elif r.legacy_watch or listoptions.go_bool(params.get("watch", "false")):
                 self.verb = "watch"
+                self.watch_list = listoptions.go_bool(params.get("sendInitialEvents", "false"))
             else:
                 self.verb = "list"
         elif method == "POST":
@@ -70,6 +77,11 @@ class RequestInfo:
             self.verb = "update"
         elif method == "DELETE":
             self.verb = "delete" if r.name else "deletecollection"
+
+    @property
+    def counted_verb(self):
+        """The verb statistics and fault rules go by."""
+        return "watchlist" if self.watch_list else self.verb
 
 
 class ApiHandler(BaseHTTPRequestHandler):
@@ -188,10 +200,11 @@ class ApiHandler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
             self._authenticate(path)
+            stream_fault = None
             if not is_admin:
-                app.stats.request(info.resource, info.verb)
-                self._inject_fault(path, info)
-            self._serve(path, params, body, info)
+                app.stats.request(info.resource, info.counted_verb)
+                stream_fault = self._inject_fault(path, info)
+            self._serve(path, params, body, info, stream_fault)
         except ApiError as e:
             self.send_error_status(e)
         except Reset:
@@ -213,12 +226,16 @@ class ApiHandler(BaseHTTPRequestHandler):
                 sys.stderr.flush()
 
     def _inject_fault(self, path, info):
-        rule = self.app.faults.take(path, info.verb, info.resource,
+        """Apply the fault rule matching this request; a mid-stream one is returned for the
+        watch to apply (faults.py)."""
+        rule = self.app.faults.take(path, info.counted_verb, info.resource,
                                     self.headers.get("User-Agent", ""))
         if rule is None:
-            return
+            return None
         if rule.delay_ms:
             time.sleep(rule.delay_ms / 1000)
+        if rule.after_events is not None:
+            return rule
         if rule.reset:
             raise Reset()
         if rule.status == 403 and info.route and not rule.message:
@@ -227,8 +244,9 @@ class ApiHandler(BaseHTTPRequestHandler):
                                  r.resource.group, r.namespace, r.name)
         if rule.status is not None:
             raise wire.from_code(rule.status, rule.message, rule.retry_after, rule.plain)
+        return None
 
-    def _serve(self, path, params, body, info):
+    def _serve(self, path, params, body, info, stream_fault=None):
         app = self.app
         if path.startswith("/_test/"):
             code, obj = admin.handle(app, self.command, path, params, body)
@@ -240,12 +258,13 @@ class ApiHandler(BaseHTTPRequestHandler):
             return
         if info.route is None:
             if self.command == "GET":
-                doc = discovery.answer(path, app.installed, app.config.server_address)
+                doc = discovery.answer(path, app.installed, app.config.server_address,
+                                       app.config.watch_list)
                 if doc is not None:
                     self.send_json(200, doc)
                     return
             raise wire.page_not_found()
-        self._serve_resource(info.route, info.verb, params, body)
+        self._serve_resource(info.route, info.verb, params, body, stream_fault)
 
     def _json_body(self, body):
         try:
@@ -253,15 +272,17 @@ class ApiHandler(BaseHTTPRequestHandler):
         except ValueError as e:
             raise wire.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
 
-    def _serve_resource(self, route, verb, params, body):
+    def _serve_resource(self, route, verb, params, body, stream_fault=None):
         reg, res = self.app.registry, route.resource
         manager = params.get("fieldManager") or \
             self.headers.get("User-Agent", "unknown").split("/")[0] or "unknown"
         strict = params.get("strict") in ("1", "true") or \
             params.get("fieldValidation") == "Strict"
         crd = not res.builtin
+        if verb in ("watch", "list"):
+            opts = listoptions.parse(params, self.app.config.watch_list)
         if verb == "watch":
-            Stream(self, self.app, route, params).run()
+            Stream(self, self.app, route, params, opts, stream_fault).run()
         elif verb == "list":
             result = listing.list_objects(self.app.store, route, params)
             if self.pretty:

@@ -9,7 +9,15 @@ through here: it is rare and simply encodes the whole document.
 A built-in type's list item has no kind/apiVersion; its typed form (GET, watch) is the same
 bytes with `"kind":...,"apiVersion":...,` spliced in after the opening brace, which is
 exactly where Go puts them. CRD objects carry kind/apiVersion in both forms, keys sorted.
+Watch streams put type_head() and the list form after its "{" side by side into their output
+buffer, so a watch-list of 20k objects copies each object's bytes once.
+
+warm() encodes every stored object up front: apiserver.py calls it after loading, so the first
+list or watch-list of a preloaded store does not pay for json.dumps inside a client's timing
+(a Go apiserver encodes a 30 MB store in a small fraction of what json.dumps takes here).
 """
+
+import functools
 
 import wire
 
@@ -31,13 +39,19 @@ def item_json(store, res, key, obj):
     return data
 
 
-def typed_json(store, res, key, obj):
-    """obj's compact JSON with kind and apiVersion, as GET answers and watch events carry."""
-    data = item_json(store, res, key, obj)
-    if not res.builtin:
-        return data
-    return b'{"kind":"%s","apiVersion":"%s",%s' % (res.kind.encode(), res.api_version.encode(),
-                                                   data[1:])
+@functools.lru_cache(maxsize=None)
+def type_head(res):
+    """What a built-in object's typed JSON has in place of its list form's "{"."""
+    return b'{"kind":"%s","apiVersion":"%s",' % (res.kind.encode(), res.api_version.encode())
+
+
+def warm(store, resources):
+    """Encode every stored object of resources now (see the module comment)."""
+    for res in resources:
+        with store.lock:
+            entries = list(store.objects[res.plural].items())
+        for key, obj in entries:
+            item_json(store, res, key, obj)
 
 
 def list_json(store, res, meta, entries):

@@ -134,10 +134,16 @@ def strip_type(obj):
     return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
 
 
-def bookmark(resource, rv):
-    """A BOOKMARK's object: the zero object of the type carrying only the resourceVersion."""
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+def bookmark(resource, rv, initial_events_end=False):
+    """A BOOKMARK's object: the zero object of the type carrying only the resourceVersion,
+    and for the one that closes a watch-list's initial events the annotation saying so."""
+    meta = {"resourceVersion": str(rv)}
+    if initial_events_end:
+        meta["annotations"] = {INITIAL_EVENTS_END: "true"}
     if not resource.builtin:
-        return {"apiVersion": resource.api_version, "kind": resource.kind,
-                "metadata": {"resourceVersion": str(rv)}}
-    return with_type(resource, normalize(resource, {
-        "metadata": {"resourceVersion": str(rv), "creationTimestamp": None}}))
+        return {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": meta}
+    meta["creationTimestamp"] = None
+    return with_type(resource, normalize(resource, {"metadata": meta}))

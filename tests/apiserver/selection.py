@@ -172,6 +172,8 @@ class Filter:
         except ValueError as e:
             raise ValueError(str(e)) from None
         self.namespace = namespace
+        # Nothing to check: every stored object matches (lets streams skip the calls).
+        self.everything = namespace is None and not self.labels and not self.fields
 
     @property
     def selective(self):

@@ -22,6 +22,9 @@ import heapq
 import threading
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+# Not a change: queued after a watch-list's initial events, it marks where the
+# initial-events-end bookmark goes (its rv is the revision of the initial state).
+INITIAL_END = "INITIAL_END"
 
 # Events one watcher may have queued before it is treated as too slow and closed, like the
 # watch cache terminating a watcher whose buffer is full.
@@ -238,19 +241,22 @@ class Store:
 
     # Watches -----------------------------------------------------------------------------
 
-    def watch(self, plural, from_rv, conn=None):
+    def watch(self, plural, from_rv, conn=None, initial_end=False):
         """Register a watcher and queue its backlog atomically (no gap, no duplicate).
 
-        from_rv None: synthetic ADDED for every current object, then live events.
+        from_rv None: synthetic ADDED for every current object, then (initial_end) an
+        INITIAL_END marker at the current revision, then live events.
         Otherwise: every retained event after from_rv, then live. Raises TooOld.
         """
         with self.lock:
             if from_rv is None:
                 w = Watcher(plural, self.rv, conn)
-                for key in self.keys[plural]:
-                    obj = self.objects[plural][key]
-                    w.queue.append(Event(int(obj["metadata"]["resourceVersion"]), ADDED,
-                                         plural, key, obj, None))
+                objects = self.objects[plural]
+                w.queue.extend(Event(int(objects[key]["metadata"]["resourceVersion"]), ADDED,
+                                     plural, key, objects[key], None)
+                               for key in self.keys[plural])
+                if initial_end:
+                    w.queue.append(Event(self.rv, INITIAL_END, plural, None, None, None))
             else:
                 if from_rv < self.compacted_rv:
                     raise TooOld(self.compacted_rv)

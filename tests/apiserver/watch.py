@@ -1,9 +1,20 @@
-"""WATCH: a chunked HTTP/1.1 stream of JSON events, one per line, each flushed on its own.
+"""WATCH: a chunked HTTP/1.1 stream of JSON events, one per line and one HTTP chunk each.
 
-Semantics reproduced from a 1.26 apiserver (see shared/fixtures/k8s/services-watch.*):
+Semantics reproduced from the watch cache of a 1.34 apiserver (the plain watch as recorded from
+1.26 in shared/fixtures/k8s/services-watch.*; the options are checked in listoptions.py):
   - resourceVersion=N: every event after N, then live ones; "" or "0": a synthetic ADDED for
     each current object, then live ones. A compacted N: HTTP 200, then a single ERROR event
     carrying the 410 Expired Status, then the end of the stream.
+  - Streaming list (watch-list: sendInitialEvents=true, resourceVersionMatch=NotOlderThan):
+    a synthetic ADDED for every current object that matches, then, with allowWatchBookmarks=
+    true, a BOOKMARK at the revision of that state annotated k8s.io/initial-events-end: "true",
+    then the events after that revision, as any watch. resourceVersion "" (a consistent read),
+    "0" (any state) and N up to the current revision all serve the current state; a larger N
+    waits up to 3 s for the store to get there, then, like the cacher's errWatcher, answers
+    HTTP 200 and one ERROR event with the 504 "Too large resource version" Status.
+    sendInitialEvents=false: no initial state, events after N, or after now for "" and "0".
+    With the feature gate on, a watch from "" or "0" without these options is defaulted to a
+    watch-list, so it too gets the initial-events-end bookmark when it allows bookmarks.
   - Events carry full objects with kind and apiVersion. With a label/field selector, an
     object that stops matching is sent as DELETED (its previous state at the new revision)
     and one that starts matching as ADDED, as the watch cache does.
@@ -11,9 +22,14 @@ Semantics reproduced from a 1.26 apiserver (see shared/fixtures/k8s/services-wat
     stream ends; its object is the type's zero object holding only the resourceVersion. A
     bookmark's revision promises that every earlier event was already sent.
   - timeoutSeconds is honoured exactly; the stream then ends cleanly (terminating chunk).
+Writing: the real handler writes each event with its own Write call (one chunk each) and
+flushes when no more events are queued. So does this one, except that the chunks of a batch
+go to the socket joined, about 64 KiB at a time: a watch-list of 20k objects is a few hundred
+writes (TLS records), not 20k.
 A watcher can also be ended by a fault: "drop" cuts the connection mid-stream without the
 terminating chunk (what a crashing apiserver or a load balancer reset looks like), "end"
-finishes it cleanly early.
+finishes it cleanly early; a fault rule with after_events (faults.py) does either after that
+many events, in the middle of the initial ones if it says so.
 """
 
 import select
@@ -23,52 +39,107 @@ import time
 
 import render
 import schema
-from listing import make_filter, parse_rv
-from store import ADDED, DELETED, MODIFIED, TooOld
-from wire import bad_request, encode, too_old_watch_status
+from listing import RV_TOO_LARGE_WAIT, make_filter, parse_rv
+from store import ADDED, DELETED, INITIAL_END, MODIFIED, TooOld
+from wire import ApiError, bad_request, encode, from_code, too_large_rv, too_old_watch_status
 
-POLL = 0.25   # how often an idle stream checks whether its client went away
-
-
-def _chunk(data):
-    return b"%x\r\n" % len(data) + data + b"\r\n"
+POLL = 0.25              # how often an idle stream checks whether its client went away
+FLUSH_BYTES = 64 * 1024  # queued chunks are written once they add up to this much
 
 
 def _key_str(key):
     """"ns/name" (or "name") of a store key, for the sent-events log."""
-    return "/".join(k for k in key if k) if isinstance(key, tuple) else str(key)
-
-
-def _event_line(etype, object_json):
-    return b'{"type":"' + etype.encode() + b'","object":' + object_json + b"}\n"
+    return key if isinstance(key, str) else "/".join(k for k in key if k)
 
 
 class Stream:
     """One watch response being written; run() returns when it is over."""
 
-    def __init__(self, handler, app, route, params):
+    def __init__(self, handler, app, route, params, opts, fault=None):
         self.h = handler
         self.app = app
         self.res = route.resource
         self.filter = make_filter(route, params)
-        self.bookmarks = params.get("allowWatchBookmarks") in ("true", "1")
+        self.bookmarks = opts.allow_watch_bookmarks
         timeout = params.get("timeoutSeconds", "")
         try:
             self.timeout = float(timeout) if timeout else app.config.watch_timeout
         except ValueError:
             raise bad_request(f'timeoutSeconds: Invalid value: "{timeout}"') from None
-        rv = params.get("resourceVersion", "")
-        if rv in ("", "0"):
-            self.from_rv = None
-        else:
+        rv = opts.resource_version
+        given = rv not in ("", "0")
+        self.from_rv = None        # None: start with the current state; N: after revision N
+        self.from_now = False      # no initial state: after the current revision
+        self.wait_rv = 0           # a revision the store must reach before the initial state
+        self.initial_end = False   # queue the initial-events-end bookmark
+        if opts.send_initial_events:
+            self.wait_rv = parse_rv(rv) if given else 0
+            self.initial_end = opts.watch_list
+        elif opts.send_initial_events is False and not given:
+            self.from_now = True
+        elif given:
             self.from_rv = parse_rv(rv)
         self.sent_rv = 0
+        self.fault = fault
+        self.events_left = fault.after_events if fault is not None else None
+        self.out = []              # chunks queued for the socket
+        self.out_bytes = 0
+        self.out_logged = []       # (type, key, rv) of the events in self.out
+        # An event is its head, the object's list-form JSON after its "{" (built-ins: the
+        # head carries kind and apiVersion) or all of it (CRDs), and "}\n".
+        self.builtin = self.res.builtin
+        type_head = render.type_head(self.res) if self.builtin else b""
+        self.heads = {t: b'{"type":"%s","object":%s' % (t.encode(), type_head)
+                      for t in (ADDED, MODIFIED, DELETED)}
 
-    def _object_json(self, key, obj):
-        return render.typed_json(self.app.store, self.res, key, obj)
+    # Output -------------------------------------------------------------------------------
 
-    def _event_bytes(self, ev):
-        """The line to send for ev after filtering, or None when this watcher skips it."""
+    def _add(self, line):
+        """Queue one event line as one HTTP chunk."""
+        self.out.append(b"%x\r\n%s\r\n" % (len(line), line))
+        self.out_bytes += len(line)
+        if self.events_left is not None:
+            self.events_left -= 1
+
+    def _add_object(self, etype, key, rv, data):
+        """Queue an event of a stored object's list-form JSON (data) as one HTTP chunk."""
+        head = self.heads[etype]
+        body = memoryview(data)[1:] if self.builtin else data
+        out = self.out
+        out.append(b"%x\r\n" % (len(head) + len(body) + 2))
+        out.append(head)
+        out.append(body)
+        out.append(b"}\n\r\n")
+        self.out_bytes += len(body)
+        self.out_logged.append((etype, key, rv))
+        if self.events_left is not None:
+            self.events_left -= 1
+
+    def _flush(self):
+        if not self.out:
+            return
+        data = b"".join(self.out)
+        self.out.clear()
+        self.out_bytes = 0
+        self.h.wfile.write(data)
+        if self.out_logged:
+            self.app.stats.events_sent(self.res.plural, self.out_logged)
+            self.out_logged = []
+
+    def _add_status(self, etype, obj):
+        self._add(b'{"type":"%s","object":%s}\n' % (
+            etype.encode(), encode(obj, sort_keys=not self.builtin).rstrip(b"\n")))
+
+    # Events -------------------------------------------------------------------------------
+
+    def _add_event(self, ev):
+        """Queue ev as this watcher sees it (filtered); False when it skips it."""
+        store = self.app.store
+        if self.filter.everything:     # the common case, kept short: 20k events per list
+            if ev.wire is None:        # shared by every watcher; the race is benign
+                ev.wire = render.item_json(store, self.res, ev.key, ev.obj)
+            self._add_object(ev.type, _key_str(ev.key), ev.rv, ev.wire)
+            return True
         new_ok = ev.type != DELETED and self.filter.matches(ev.obj)
         old_ok = ev.prev is not None and self.filter.matches(ev.prev)
         if ev.type == ADDED:
@@ -80,18 +151,18 @@ class Stream:
         else:
             etype = DELETED if old_ok else None
         if etype is None:
-            return None
+            return False
         if ev.type == MODIFIED and etype == DELETED:
             # The object left the selection: its previous state, at the new revision.
             prev = dict(ev.prev, metadata=dict(ev.prev["metadata"],
                                                resourceVersion=str(ev.rv)))
-            return _event_line(etype, self._object_json(ev.key, prev))
-        if ev.wire is None:
-            ev.wire = self._object_json(ev.key, ev.obj)   # shared by every watcher; race is benign
-        return _event_line(etype, ev.wire)
-
-    def _write(self, data):
-        self.h.wfile.write(_chunk(data))
+            data = render.item_json(store, self.res, ev.key, prev)
+        else:
+            if ev.wire is None:
+                ev.wire = render.item_json(store, self.res, ev.key, ev.obj)
+            data = ev.wire
+        self._add_object(etype, _key_str(ev.key), ev.rv, data)
+        return True
 
     def _send_bookmark(self, watcher):
         """Send a bookmark if nothing is queued: then the store's revision is all delivered."""
@@ -103,10 +174,39 @@ class Stream:
                 rv = max(store.rv, self.sent_rv)
         if rv < watcher.start_rv:
             return False
-        obj = schema.bookmark(self.res, rv)
-        self._write(_event_line("BOOKMARK", encode(obj, sort_keys=not self.res.builtin)
-                                .rstrip(b"\n")))
+        self._add_status("BOOKMARK", schema.bookmark(self.res, rv))
         return True
+
+    # Faults and the end --------------------------------------------------------------------
+
+    def _fault_fired(self):
+        """After queueing an event: fire the after_events fault if due (True: stream over)."""
+        if self.events_left is None or self.events_left > 0:
+            return False
+        self._fire_fault()
+        return True
+
+    def _fire_fault(self):
+        """The after_events fault: cut the stream, or an ERROR event and a clean end."""
+        self._flush()
+        if self.fault.reset:
+            self._cut()
+            return
+        err = from_code(self.fault.status, self.fault.message, self.fault.retry_after)
+        self.events_left = None
+        self._add_status("ERROR", err.status)
+        self._flush()
+        self.h.end_chunked()
+
+    def _only_error(self, status):
+        """HTTP 200, one ERROR event, the end: how a watch that cannot start is answered."""
+        try:
+            self.h.start_chunked(200)
+            self._add_status("ERROR", status)
+            self._flush()
+            self.h.end_chunked()
+        except OSError:
+            self.h.close_connection = True
 
     def _client_gone(self):
         """True once the client closed its end: an idle stream would not notice otherwise."""
@@ -129,18 +229,35 @@ class Stream:
         except (OSError, ValueError):
             return True
 
+    def _cut(self):
+        """End abruptly: no terminating chunk, the TCP connection just goes away."""
+        self.h.close_connection = True
+        try:
+            self.h.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # The stream ---------------------------------------------------------------------------
+
+    def _open(self, store):
+        """Register the watcher; raises TooOld, or ApiError for a too large revision."""
+        if self.wait_rv > store.rv and not store.wait_for_rv(self.wait_rv, RV_TOO_LARGE_WAIT):
+            raise too_large_rv(self.wait_rv, store.rv)
+        if self.from_now:
+            with store.lock:
+                return store.watch(self.res.plural, store.rv, self.h.connection)
+        return store.watch(self.res.plural, self.from_rv, self.h.connection,
+                           initial_end=self.initial_end)
+
     def run(self):
         store = self.app.store
         try:
-            watcher = store.watch(self.res.plural, self.from_rv, self.h.connection)
+            watcher = self._open(store)
         except TooOld as e:
-            status = too_old_watch_status(self.from_rv, e.compacted_rv)
-            try:
-                self.h.start_chunked(200)
-                self._write(_event_line("ERROR", encode(status).rstrip(b"\n")))
-                self.h.end_chunked()
-            except OSError:
-                self.h.close_connection = True
+            self._only_error(too_old_watch_status(self.from_rv, e.compacted_rv))
+            return
+        except ApiError as e:
+            self._only_error(e.status)
             return
         self.app.stats.watch_opened(self.res.plural)
         try:
@@ -152,7 +269,28 @@ class Stream:
             store.unwatch(watcher)
             self.app.stats.watch_closed(self.res.plural)
 
+    def _write_batch(self, watcher, events):
+        """Queue and write a batch of events; False when the stream was ended meanwhile."""
+        for ev in events:
+            self.sent_rv = max(self.sent_rv, ev.rv)
+            if ev.type == INITIAL_END:
+                self._add_status("BOOKMARK", schema.bookmark(self.res, ev.rv,
+                                                             initial_events_end=True))
+            elif not self._add_event(ev):
+                continue
+            if self._fault_fired():
+                return False
+            if self.out_bytes >= FLUSH_BYTES:
+                self._flush()
+                if watcher.closing == "drop":   # cut even in the middle of a long batch
+                    self._cut()
+                    return False
+        self._flush()
+        return True
+
     def _loop(self, watcher):
+        if self._fault_fired():      # after_events 0: before the first event
+            return
         now = time.monotonic()
         deadline = now + self.timeout
         interval = self.app.config.bookmark_interval
@@ -165,13 +303,8 @@ class Stream:
             if self.bookmarks:
                 wait = max(0.0, min(wait, next_bookmark - now))
             events, closing = watcher.take(wait)
-            for ev in events:
-                line = self._event_bytes(ev)
-                if line is not None:
-                    self._write(line)
-                    self.app.stats.event_sent(self.res.plural, ev.type, _key_str(ev.key),
-                                              ev.rv)
-                self.sent_rv = max(self.sent_rv, ev.rv)
+            if not self._write_batch(watcher, events):
+                return
             if closing == "drop":
                 self._cut()
                 return
@@ -180,17 +313,13 @@ class Stream:
             if self.bookmarks and time.monotonic() >= next_bookmark:
                 if self._send_bookmark(watcher):
                     next_bookmark = time.monotonic() + interval
+                    if self._fault_fired():
+                        return
+                    self._flush()
             elif not events and self._client_gone():
                 self.h.close_connection = True
                 return
-        if self.bookmarks:
-            self._send_bookmark(watcher)
+        if self.bookmarks and self._send_bookmark(watcher) and self._fault_fired():
+            return
+        self._flush()
         self.h.end_chunked()
-
-    def _cut(self):
-        """End abruptly: no terminating chunk, the TCP connection just goes away."""
-        self.h.close_connection = True
-        try:
-            self.h.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass

@@ -11,7 +11,8 @@
         api.restart(keep_state=True)                  # same port, same objects
         api.listen_in("axdp123456-node")              # also 127.0.0.1:PORT in that netns
 
-ApiServer runs tests/apiserver/apiserver.py as a subprocess (plain HTTP with tls=False).
+ApiServer runs tests/apiserver/apiserver.py as a subprocess (plain HTTP with tls=False;
+watch_list=False for a server that refuses streaming lists).
 Client speaks the API with http.client + ssl; non-2xx answers raise ApiError carrying the
 code and the Status. Builders (service, endpointslice, node, ciliumendpointslice) make
 realistic objects. Standard library only.
@@ -45,6 +46,19 @@ PYTHON = "/usr/bin/python3"
 
 sys.path.insert(0, str(APISERVER_DIR))
 import resources  # noqa: E402  (the server's resource table: one source of paths)
+
+
+# What a client sends for a streaming list (KEP-3157), as client-go's reflector does;
+# allowWatchBookmarks=true is what makes the server send the initial-events-end bookmark.
+WATCH_LIST_QUERY = {"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan",
+                    "allowWatchBookmarks": "true"}
+INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+
+
+def is_initial_events_end(event):
+    """True for the BOOKMARK that closes a watch-list's initial events."""
+    return event.get("type") == "BOOKMARK" and (
+        event["object"]["metadata"].get("annotations") or {}).get(INITIAL_EVENTS_END) == "true"
 
 
 class ApiError(Exception):
@@ -208,6 +222,13 @@ class Client:
             q["allowWatchBookmarks"] = "true"
         path = _resource(what).path(namespace) + "?" + urllib.parse.urlencode(q)
         return Watch(self, path)
+
+    def watch_list(self, what, namespace=None, resource_version=None, timeout_seconds=None,
+                   **params):
+        """A streaming list (WATCH_LIST_QUERY): the current state as ADDED events, then the
+        BOOKMARK annotated k8s.io/initial-events-end, then live events. A Watch."""
+        q = dict(WATCH_LIST_QUERY, **params)
+        return self.watch(what, namespace, resource_version, timeout_seconds, **q)
 
     # Admin API (tests/apiserver/admin.py) -------------------------------------------------------
 
@@ -396,8 +417,12 @@ class ApiServer:
 
     def __init__(self, tls=True, token="auto", load=(), fixtures=False, history=None,
                  bookmark_interval=None, without=(), initial_rv=None, extra_args=(),
-                 quiet=False, workdir=None, host="127.0.0.1", port=0, netns=()):
+                 quiet=False, workdir=None, host="127.0.0.1", port=0, netns=(),
+                 watch_list=True):
+        """watch_list=False: a server with the WatchList feature gate off (1.33), which
+        answers every sendInitialEvents with 422 Invalid."""
         self.tls = tls
+        self.watch_list = watch_list
         self.token = secrets.token_hex(16) if token == "auto" else token
         self.load = [str(p) for p in load] + (
             [str(FIXTURES_DIR / f) for f in FIXTURE_LISTS] if fixtures else [])
@@ -450,6 +475,8 @@ class ApiServer:
             cmd += ["--initial-rv", str(initial_rv)]
         if self.quiet:
             cmd.append("--quiet")
+        if not self.watch_list:
+            cmd.append("--no-watch-list")
         for ns in self.netns:
             # A lab torn down before a restart takes its namespaces with it.
             if os.path.exists(ns if "/" in ns else f"/var/run/netns/{ns}"):
