@@ -190,6 +190,8 @@ static void sock_lb_detach(struct agent *a)
 	a->dp.n_attach = 0;
 }
 
+static void preload(struct agent *a);
+
 int agent_datapath_init(struct agent *a)
 {
 	struct agent_dp *d = &a->dpx;
@@ -237,6 +239,7 @@ int agent_datapath_init(struct agent *a)
 		d->nd = NULL;
 	}
 	snprintf(d->state, sizeof(d->state), "waiting for the Node and CiliumEndpointSlice watches");
+	preload(a);
 	return 0;
 }
 
@@ -298,15 +301,15 @@ static void reopen(int *fd, int nfd)
 	*fd = nfd;
 }
 
-/* (Re)load the tc programs when the config changed; open their maps the
- * first time. Returns 0 when loaded. */
-static int programs_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
+/* (Re)load the tc programs for node_ip when the config changed; open their
+ * maps the first time. Returns 0 when loaded. */
+static int programs_sync(struct agent *a, __be32 node_ip, uint64_t now_ms, uint64_t *next_ms)
 {
 	struct agent_dp *d = &a->dpx;
 	struct datapath_config cfg;
 	int err;
 
-	datapath_config_build(&a->cfg, a->store.self_ip, &cfg);
+	datapath_config_build(&a->cfg, node_ip, &cfg);
 	if (d->tc_loaded && datapath_config_equal(&cfg, &d->cfg))
 		return 0;
 	if (d->load_retry_ms > now_ms) {
@@ -362,6 +365,31 @@ static int programs_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
 		inet_ntoa((struct in_addr){ cfg.node_ip }), !!(cfg.flags & CFG_MASQUERADE),
 		!!(cfg.flags & CFG_SOCK_LB), d->loads);
 	return 0;
+}
+
+/*
+ * Load the tc programs at start, before the first LIST, with the native
+ * device's address as the node's (the programs take it as a constant):
+ * the verifier's ~0.3 s then delays the agent's start, not its first sync
+ * with the cluster. The Node object's InternalIP decides afterwards; when it
+ * differs, programs_sync() loads again. Without a native device with an
+ * address the load waits for the Node, as before.
+ */
+static void preload(struct agent *a)
+{
+	struct netdev native[NETDEV_MAX_NATIVE];
+	struct agent_dp *d = &a->dpx;
+	uint64_t next = UINT64_MAX;
+	int n;
+
+	if (!d->nd)
+		return;
+	n = netdev_native(d->nd, a->cfg.devices, native, NETDEV_MAX_NATIVE);
+	if (n <= 0 || !native[0].ipv4)
+		return;
+	if (!programs_sync(a, native[0].ipv4, 0, &next))
+		pr_info("tc programs loaded before the Node is known", "device=%s node_ip=%s",
+			native[0].name, inet_ntoa((struct in_addr){ native[0].ipv4 }));
 }
 
 /* ---- attachments ---- */
@@ -478,7 +506,7 @@ void agent_datapath_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
 		lower(next_ms, now_ms + 5000);
 		return;
 	}
-	if (programs_sync(a, now_ms, next_ms)) {
+	if (programs_sync(a, a->store.self_ip, now_ms, next_ms)) {
 		snprintf(d->state, sizeof(d->state), "loading the tc programs failed: %s",
 			 strerror(-d->load_err));
 		return;
