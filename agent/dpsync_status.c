@@ -146,6 +146,9 @@ cJSON *agent_datapath_status(struct agent *a)
 	cJSON_AddStringToObject(r, "state", d->state);
 	cJSON_AddBoolToObject(r, "tc_loaded", d->tc_loaded);
 	cJSON_AddNumberToObject(r, "loads", d->loads);
+	/* The node address the loaded programs carry (NodePort, SNAT). */
+	if (d->tc_loaded)
+		add_ip(r, "programs_node_ip", d->cfg.node_ip);
 	cJSON_AddStringToObject(r, "load_error", d->load_err ? strerror(-d->load_err) : "");
 	cJSON_AddStringToObject(r, "tc_mode", mode_name(d->tc.mode));
 	cJSON_AddItemToObject(r, "config", config_status(a));
