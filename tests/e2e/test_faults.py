@@ -8,9 +8,12 @@ list -o json`) must equal exactly what the apiserver's objects call for
 CiliumEndpointSlices), and the agent must still be running. The last test repeats the
 faults and checks the agent's RSS stays flat.
 
-The agent runs with --k8s-list-limit=2 (every LIST of Services and EndpointSlices takes
-several pages) and --k8s-backoff-base=100ms --k8s-backoff-max=2s so that the recoveries
-take seconds, not minutes. The CiliumEndpointSlice CRD is not installed at first.
+The module runs twice: with the LIST as pages (--k8s-watch-list=false, with
+--k8s-list-limit=2 so that every LIST of Services and EndpointSlices takes several pages)
+and as watch-list streams (the default); the faults aimed at LISTs aim at the agent's
+"list" or "watchlist" requests accordingly. --k8s-backoff-base=100ms
+--k8s-backoff-max=2s make the recoveries take seconds, not minutes. The
+CiliumEndpointSlice CRD is not installed at first.
 """
 
 import os
@@ -34,11 +37,20 @@ EPS_PORTS = [("http", 8080, "TCP"), ("dns", 5353, "UDP")]
 AGENT_FLAGS = ["--k8s-list-limit=2", "--k8s-backoff-base=100ms", "--k8s-backoff-max=2s"]
 
 
+LIST_MODES = {
+    # mode: (agent flags, the apiserver's verb for the agent's LISTs)
+    "paginated": (["--k8s-watch-list=false"], "list"),
+    "watch-list": ([], "watchlist"),
+}
+
+
 class Cluster:
-    def __init__(self, lab, srv, agent):
+    def __init__(self, lab, srv, agent, mode):
         self.lab, self.srv, self.agent = lab, srv, agent
         self.api = srv.client()
         self.serial = 0
+        self.mode = mode
+        self.list_verb = LIST_MODES[mode][1]
 
     # -- objects ---------------------------------------------------------------------------
 
@@ -102,10 +114,11 @@ class Cluster:
         return os.path.getsize(self.agent.log_path)
 
 
-@pytest.fixture(scope="module")
-def cluster():
+@pytest.fixture(scope="module", params=list(LIST_MODES))
+def cluster(request):
     if os.geteuid() != 0:
         pytest.skip("end-to-end tests need root")
+    mode = request.param
     lab = NetLab(tag="flt", nodes=["a"])
     srv = None
     agent = None
@@ -113,12 +126,12 @@ def cluster():
         srv = k8s.ApiServer(tls=True, quiet=True, without=["ciliumendpointslices"],
                             bookmark_interval=1).start()
         node = lab.node("a")
-        c = Cluster(lab, srv, None)
+        c = Cluster(lab, srv, None, mode)
         c.api.create(node.k8s_node())
         c.api.create(k8s.node("node-x", OTHER_IP, OTHER_CIDR))
         for i in range(5):
             c.service(f"svc{i}", 2)
-        agent = Agent(lab, srv, extra=AGENT_FLAGS, node=node)
+        agent = Agent(lab, srv, extra=AGENT_FLAGS + LIST_MODES[mode][0], node=node)
         c.agent = agent
         agent.start(wait=False)
         # Every watch but the missing CRD's.
@@ -135,12 +148,18 @@ def cluster():
         lab.close()
 
 
-def test_initial_sync_paginates_and_crd_is_reported_missing(cluster):
+def test_initial_sync_and_crd_is_reported_missing(cluster):
     c = cluster
     c.converged()
     stats = c.api.stats()
-    # 5 Services at 2 a page: 3 pages; slices likewise.
-    assert stats["requests"]["services"]["list"] >= 3
+    if c.mode == "paginated":
+        # 5 Services at 2 a page: 3 pages; slices likewise.
+        assert stats["requests"]["services"]["list"] >= 3
+    else:
+        # One request each, which goes on as the watch.
+        for r in ("services", "endpointslices", "nodes"):
+            assert stats["requests"][r] == {"watchlist": 1}, r
+        assert c.watch("services")["list_mode"] == "watch-list"
     ces = c.watch("ciliumendpointslices")
     assert ces["not_installed"] is True
     assert c.watch("services")["synced"] is True
@@ -237,7 +256,7 @@ def test_410_on_resume_relists_and_removes_what_vanished(cluster):
 def test_429_with_retry_after_is_waited_out(cluster):
     c = cluster
     c.api.reset_stats()
-    agent_fault(c, status=429, retry_after=2, verb="list", resource="services")
+    agent_fault(c, status=429, retry_after=2, verb=c.list_verb, resource="services")
     _stale_resume(c, "services",
                   lambda: c.api.create(k8s.service("default", "svc8", SVC_PORTS)))
     t429 = wait_for(lambda: c.api.stats()["codes"].get("429") and time.monotonic(),
@@ -245,7 +264,7 @@ def test_429_with_retry_after_is_waited_out(cluster):
     # Nothing asked again before Retry-After ran out (checked at 1.8 s: polling delay
     # only makes this window shorter than the real one).
     time.sleep(max(0.0, t429 + 1.8 - time.monotonic()))
-    assert c.api.stats()["requests"]["services"]["list"] == 1
+    assert c.api.stats()["requests"]["services"][c.list_verb] == 1
     c.converged()
     # The agent's own account: the retry was scheduled at least 2 s out, and the
     # services LIST synced at least 2 s after the 429 was logged.
@@ -274,7 +293,7 @@ def test_500s_back_off_then_recover(cluster):
     wait_for(served, timeout=10, what="every watch 500 served")
     c.converged()
     # LISTs that fail after a 410: the relist is retried until it succeeds.
-    agent_fault(c, status=500, verb="list", count=4)
+    agent_fault(c, status=500, verb=c.list_verb, count=4)
     _stale_resume(c, None, lambda: c.slice("svc1", 2))
     wait_for(served, timeout=10, what="every list 500 served")
     c.converged()
@@ -291,6 +310,8 @@ def test_slow_responses(cluster):
 
 def test_continue_token_expires_mid_list(cluster):
     c = cluster
+    if c.mode != "paginated":
+        pytest.skip("continue tokens are pages'")
     # Slow pages, so that the LIST is still going when its token is refused.
     c.api.reset_stats()
     agent_fault(c, delay_ms=400, verb="list", resource="services", count=-1)
@@ -303,6 +324,23 @@ def test_continue_token_expires_mid_list(cluster):
     c.api.clear_faults()
     c.converged()
     assert 'msg="k8s list continue expired" informer=services' in c.agent.log_path.read_text()
+
+
+def test_watch_list_cut_midway_falls_back_to_pages(cluster):
+    c = cluster
+    if c.mode != "watch-list":
+        pytest.skip("a watch-list fault")
+    c.api.reset_stats()
+    # The relist's stream is cut after two objects, before its end bookmark.
+    agent_fault(c, reset=True, after_events=2, verb="watchlist", resource="endpointslices")
+    _stale_resume(c, "endpointslices", lambda: c.slice("svc0", 2))
+    c.converged()
+    stats = c.api.stats()["requests"]["endpointslices"]
+    assert stats.get("watchlist") == 1 and stats.get("list", 0) >= 1, stats
+    w = c.watch("endpointslices")
+    assert w["list_mode"] == "paginated"
+    assert "watch-list ended before its initial-events-end bookmark" in \
+        c.agent.log_path.read_text()
 
 
 def test_apiserver_restart_loses_history(cluster, tmp_path):
@@ -328,7 +366,7 @@ def test_repeated_faults_keep_the_agent_alive_and_its_memory_flat(cluster):
     def fault(i):
         kind = i % 4
         if kind == 2:
-            agent_fault(c, status=500, verb="list", count=2)
+            agent_fault(c, status=500, verb=c.list_verb, count=2)
         if kind == 3:
             agent_fault(c, delay_ms=200, count=4)
         if kind in (1, 2):

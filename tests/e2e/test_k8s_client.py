@@ -174,6 +174,12 @@ def expected_keys(api, what):
             + i["metadata"]["name"] for i in items}
 
 
+def lists_of(stats, resource):
+    """LIST requests of a resource: pages and watch-lists."""
+    reqs = stats["requests"].get(resource, {})
+    return reqs.get("list", 0) + reqs.get("watchlist", 0)
+
+
 def upserted(lines):
     return {ln.split()[1] for ln in lines if ln.startswith("UPSERT ")}
 
@@ -290,7 +296,7 @@ def test_watch_resumes_from_last_rv_without_relist(plain_api, dumps):
     # SYNCED is printed when the LIST is complete; the WATCH request follows it.
     wait_for(lambda: c.stats()["watches"]["started"].get("services"), what="first watch")
     stats = c.stats()
-    lists, watches = stats["requests"]["services"]["list"], stats["watches"]["started"]["services"]
+    lists, watches = lists_of(stats, "services"), stats["watches"]["started"]["services"]
 
     c.end_watches()                     # the server's timeoutSeconds, as it were
     wait_for(lambda: c.stats()["watches"]["started"]["services"] > watches, what="re-watch")
@@ -302,7 +308,7 @@ def test_watch_resumes_from_last_rv_without_relist(plain_api, dumps):
     c.create(k8s.service("e2e", "during-drop", [80]))
     d.wait(lambda ls: any(x.startswith("UPSERT e2e/during-drop ") for x in ls))
     assert c.stats()["watches"]["started"]["services"] > watches
-    assert c.stats()["requests"]["services"]["list"] == lists, "no relist"
+    assert lists_of(c.stats(), "services") == lists, "no relist"
     assert d.count("SYNCED services") == 1
     # Bookmarks (every second here) keep the resourceVersion moving.
     st, _ = d.status()
@@ -369,14 +375,69 @@ def test_unauthorized_then_token_file_rotation(plain_api, dumps, tmp_path):
     assert "k8s token reloaded" in d.log_tail(100)
 
 
-def test_retry_after_is_honoured(plain_api, dumps):
+@pytest.mark.parametrize("verb,args", [("watchlist", []), ("list", ["--no-watch-list"])])
+def test_retry_after_is_honoured(plain_api, dumps, verb, args):
     c = plain_api.client()
-    c.fault(status=429, retry_after=2, verb="list", resource="nodes")
+    c.fault(status=429, retry_after=2, verb=verb, resource="nodes")
     t0 = time.monotonic()
-    d = dumps(plain_args(plain_api), [NODES])
+    d = dumps(plain_args(plain_api) + args, [NODES])
     d.wait_line("SYNCED nodes", timeout=10)
     assert time.monotonic() - t0 >= 1.9
-    assert c.stats()["requests"]["nodes"]["list"] == 2
+    # A 429 is no refusal: the watch-list is asked again, not replaced by pages.
+    reqs = c.stats()["requests"]["nodes"]
+    assert reqs[verb] == 2
+    assert verb == "list" or "list" not in reqs
+
+
+def test_watch_list_is_one_request_that_goes_on_as_the_watch(plain_api, dumps):
+    c = plain_api.client()
+    d = dumps(plain_args(plain_api) + ["--limit", "2"], [SERVICES, NODES])
+    d.wait_line("SYNCED services")
+    d.wait_line("SYNCED nodes")
+    c.create(k8s.service("e2e", "streamed", [80]))
+    d.wait(lambda ls: any(x.startswith("UPSERT e2e/streamed ") for x in ls))
+    # Ten Services at a limit of 2 would be five pages: one request each, and the
+    # change came on the same stream (the test's own create aside).
+    stats = c.stats()["requests"]
+    assert stats["services"] == {"watchlist": 1, "create": 1}
+    assert stats["nodes"] == {"watchlist": 1}
+    assert upserted(d.lines) == expected_keys(plain_api, "services") | \
+        expected_keys(plain_api, "nodes")
+    st, _ = d.status()
+    assert st["services"]["list_mode"] == "watch-list"
+    assert st["services"]["errors"] == "0"
+
+
+def test_watch_list_refused_by_a_server_without_it_lists_by_pages(dumps):
+    with k8s.ApiServer(tls=False, fixtures=True, quiet=True, watch_list=False) as api:
+        c = api.client()
+        d = dumps(plain_args(api) + ["--limit", "2"], [SERVICES])
+        d.wait_line("SYNCED services")
+        stats = c.stats()
+        assert upserted(d.lines) == expected_keys(api, "services")
+        assert stats["requests"]["services"]["watchlist"] == 1
+        assert stats["requests"]["services"]["list"] == 5
+        assert stats["codes"].get("422") == 1
+        st, _ = d.status()
+        assert st["services"]["list_mode"] == "paginated"
+        assert "sendInitialEvents is forbidden for watch unless the WatchList feature gate " \
+            "is enabled" in d.log_tail(50)
+
+
+def test_watch_list_cut_before_its_end_keeps_what_came_and_lists_by_pages(plain_api, dumps):
+    c = plain_api.client()
+    c.fault(reset=True, after_events=3, verb="watchlist", resource="services")
+    d = dumps(plain_args(plain_api) + ["--backoff-base", "50"], [SERVICES])
+    d.wait_line("SYNCED services", timeout=10)
+    # Nothing deleted on the strength of an incomplete list; synced once, by pages.
+    assert not [ln for ln in d.lines if ln.startswith("DELETE")]
+    assert d.count("SYNCED services") == 1
+    assert upserted(d.lines) == expected_keys(plain_api, "services")
+    stats = c.stats()["requests"]["services"]
+    assert stats["watchlist"] == 1 and stats["list"] >= 1
+    st, _ = d.status()
+    assert st["services"]["list_mode"] == "paginated"
+    assert st["services"]["errors"] == "1"
 
 
 def test_rate_limit_covers_watch_restarts(plain_api, dumps):
