@@ -7,7 +7,9 @@ delayed 3 s by the test apiserver, so the first page arrives at ~3 s and the sec
 ~6 s while the EndpointSlices list is complete at once. In between, the Services of the
 first page are in the maps with their backends while the Services watch is not yet
 synced; the one without a slice is not (it waits for the complete lists); once synced,
-all 601 are. The restart case (pinned state: nothing realized before the lists are
+all 601 are. The agent lists by pages here (--k8s-watch-list=false): with watch-list
+each Service is realized as its event arrives, which needs no test of its own beyond
+the watch-list tests in test_k8s_client.py and test_faults.py. The restart case (pinned state: nothing realized before the lists are
 complete) is test_clusterip.py's test_datapath_outlives_agent_and_cleanup_removes_it.
 """
 
@@ -43,7 +45,7 @@ def test_fresh_node_realizes_services_before_the_lists_complete(lab1, api, start
     keys = sorted([f"s{i}" for i in range(N)] + ["a-lonely"])
     first_page = set(keys[:500])
     api.fault(delay_ms=3000, verb="list", resource="services", count=-1)
-    agent = start_agent(a, wait=False)
+    agent = start_agent(a, "--k8s-watch-list=false", wait=False)
 
     def page_one_realized():
         fe = agent.lb_frontends()
