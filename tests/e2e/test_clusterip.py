@@ -232,7 +232,7 @@ def test_status_reports_and_fails_cleanly_without_agent(lab, api, agent):
     assert not os.path.ismount(lab.bpf_root)
     assert "mounted bpffs" not in agent.log_tail(200)
     assert st["kubernetes"]["connected"] is True
-    assert st["kubernetes"]["version"].startswith("v1.26")
+    assert st["kubernetes"]["version"].startswith("v1.34")
     assert {w["name"] for w in st["kubernetes"]["watches"]} == {
         "services", "endpointslices", "nodes", "ciliumendpointslices"}
     assert not any(w["not_installed"] for w in st["kubernetes"]["watches"])

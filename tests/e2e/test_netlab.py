@@ -36,7 +36,7 @@ def test_apiserver_is_reachable_over_tls_inside_node_namespaces(lab2, apiserver)
         # Verified TLS with the generated CA and the bearer token, at the same URL.
         r = node.run([PY, "-c", CLIENT, apiserver.url, apiserver.token, apiserver.ca])
         assert r.returncode == 0, r.stderr
-        assert r.stdout.strip().startswith("v1.26")
+        assert r.stdout.strip().startswith("v1.34")
         # It is TLS: a client that trusts nothing else refuses the certificate.
         r = node.exec("curl", "-sS", "--max-time", "5", apiserver.url + "/version",
                       check=False)
