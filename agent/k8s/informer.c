@@ -341,6 +341,18 @@ static int on_initial_event(struct k8s_informer *inf, const struct k8s_event *ev
 	return -ECANCELED;
 }
 
+/*
+ * 504 "Too large resource version": the server has not reached our
+ * resourceVersion and never will if it was restored from an older etcd
+ * backup. Resuming again waits forever; client-go relists, and so do we (a
+ * list has no resourceVersion, so it is the server's current state, and the
+ * sweep removes what the backup lacks).
+ */
+static bool rv_too_large(const struct k8s_event *ev)
+{
+	return ev->code == 504 && strstr(ev->message, "Too large resource version");
+}
+
 static int on_event_line(void *ctx, const char *line, size_t len)
 {
 	struct k8s_informer *inf = ctx;
@@ -381,9 +393,13 @@ static int on_event_line(void *ctx, const char *line, size_t len)
 	case K8S_EV_BOOKMARK:
 		break;
 	case K8S_EV_ERROR:
-		if (ev.code == 410) {
-			pr_debug("k8s watch ERROR event", "informer=%s code=410 message=\"%s\"",
-				 inf->name, ev.message);
+		if (ev.code == 410 || rv_too_large(&ev)) {
+			pr_debug("k8s watch ERROR event", "informer=%s code=%d message=\"%s\"",
+				 inf->name, ev.code, ev.message);
+			if (ev.code != 410)
+				pr_warn("k8s watch resourceVersion ahead of the apiserver, relisting",
+					"informer=%s rv=%s message=\"%s\"", inf->name, inf->rv,
+					ev.message);
 			r->abort = K8S_ABORT_RELIST;
 		} else {
 			inf->errors++;

@@ -284,6 +284,23 @@ def test_a_future_revision_is_200_then_an_error_event_after_3_s(client, raw):
     assert conn.chunk() == b"", "the stream ends after the ERROR event"
 
 
+def test_a_plain_watch_from_a_future_revision_gets_the_same_error(client, raw):
+    """What a client that watched a server since restored from an older backup meets."""
+    now = _current_rv(client)
+    conn = raw(timeout=10)
+    start = time.monotonic()
+    conn.send("GET", k8s.resources.lookup("services").path(None) +
+              f"?watch=1&allowWatchBookmarks=true&resourceVersion={now + 500}")
+    code, _ = conn.headers()
+    assert code == 200
+    assert 2.9 < time.monotonic() - start < 4.5
+    ev = json.loads(conn.chunk())
+    assert ev["type"] == "ERROR" and ev["object"]["code"] == 504
+    assert ev["object"]["message"] == f"Timeout: Too large resource version: {now + 500}, " \
+        f"current: {now}"
+    assert conn.chunk() == b""
+
+
 def test_send_initial_events_false_starts_from_now_or_after_the_revision(client, ns):
     before = _create(client, ns, ["old"])[0]
     q = {"sendInitialEvents": "false", "resourceVersionMatch": "NotOlderThan"}

@@ -4,7 +4,9 @@ Semantics reproduced from the watch cache of a 1.34 apiserver (the plain watch a
 1.26 in shared/fixtures/k8s/services-watch.*; the options are checked in listoptions.py):
   - resourceVersion=N: every event after N, then live ones; "" or "0": a synthetic ADDED for
     each current object, then live ones. A compacted N: HTTP 200, then a single ERROR event
-    carrying the 410 Expired Status, then the end of the stream.
+    carrying the 410 Expired Status, then the end of the stream. An N beyond the current
+    revision (a server restored from an older backup) waits up to 3 s for the store to get
+    there, then gets the 504 "Too large resource version" ERROR event, as below.
   - Streaming list (watch-list: sendInitialEvents=true, resourceVersionMatch=NotOlderThan):
     a synthetic ADDED for every current object that matches, then, with allowWatchBookmarks=
     true, a BOOKMARK at the revision of that state annotated k8s.io/initial-events-end: "true",
@@ -79,6 +81,9 @@ class Stream:
             self.from_now = True
         elif given:
             self.from_rv = parse_rv(rv)
+            # A revision the store has not reached (a client that watched a server
+            # since restored from an older etcd backup): the cacher waits, then fails.
+            self.wait_rv = self.from_rv
         self.sent_rv = 0
         self.fault = fault
         self.events_left = fault.after_events if fault is not None else None

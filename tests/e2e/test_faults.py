@@ -363,6 +363,28 @@ def test_apiserver_restart_loses_history(cluster, tmp_path):
     assert rv >= 1000000, rv
 
 
+def test_apiserver_restored_from_an_older_backup(cluster, tmp_path):
+    c = cluster
+    backup = c.api.dump()
+    c.service("after-backup", 1)       # only in the cluster the backup does not know
+    late = c.vip("after-backup")
+    c.converged()
+    agent_rv = int(c.watch("services")["resource_version"])
+    state = tmp_path / "backup.json"
+    state.write_text(json.dumps(backup))
+    # etcd restored from the backup: revisions start far below what the agent has seen,
+    # so its watches ask for a revision the server has not reached (504 "Too large
+    # resource version" after 3 s); resuming would wait forever, a relist recovers.
+    c.srv.restart(keep_state=False, load=[str(state)], initial_rv=1000, down_seconds=0.5)
+    c.api = c.srv.client()
+    assert int(c.api.stats()["resourceVersion"]) < agent_rv
+    want = c.converged(timeout=20, what="maps equal the restored cluster")
+    assert not any(f.startswith(f"{late}:") for f in want[0])
+    assert int(c.watch("services")["resource_version"]) < agent_rv
+    assert "k8s watch resourceVersion ahead of the apiserver, relisting" in \
+        c.agent.log_path.read_text()
+
+
 def test_repeated_faults_keep_the_agent_alive_and_its_memory_flat(cluster):
     c = cluster
 
