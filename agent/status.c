@@ -163,15 +163,16 @@ static void big_tcp_module(struct agent *a, cJSON *arr)
 	char msg[320];
 
 	if (!bt->enabled)
-		snprintf(msg, sizeof(msg), "off");
+		snprintf(msg, sizeof(msg), "off (--enable-ipv4-big-tcp)");
 	else if (!bt->supported)
 		snprintf(msg, sizeof(msg), "on, not active: %s", bt->message);
 	else
 		snprintf(msg, sizeof(msg), "IPv4 GSO/GRO max %u on %u device(s)%s%.200s", bt->size,
 			 big_tcp_devices(bt), bt->refused ? "; refused: " : "", bt->last_error);
 	cJSON_AddStringToObject(m, "name", "big-tcp");
-	cJSON_AddStringToObject(m, "health", !bt->enabled ? "off"
-					     : bt->supported && !bt->refused ? "ok" : "degraded");
+	/* Off is a choice, as routes-reconciler's "disabled" is: healthy. */
+	cJSON_AddStringToObject(m, "health",
+				!bt->enabled || (bt->supported && !bt->refused) ? "ok" : "degraded");
 	cJSON_AddStringToObject(m, "message", msg);
 	cJSON_AddItemToArray(arr, m);
 }
