@@ -64,6 +64,9 @@ const char agent_usage_text[] =
 	"  --enable-tcx[=BOOL]       attach with tcx links where available (default true)\n"
 	"  --bpf-lb-sock[=BOOL]      socket-level LB for pods' service traffic (default true)\n"
 	"  --enable-bpf-masquerade[=BOOL]  SNAT pod traffic leaving the node (default false)\n"
+	"  --enable-ipv4-big-tcp[=BOOL]  IPv4 GSO/GRO maximum 196608 on the pods' veths (both\n"
+	"                            ends) and on native devices whose tso_max_size allows it\n"
+	"                            (default false; kernel 6.3+; false leaves sizes as they are)\n"
 	"  --ipv4-native-routing-cidr CIDR  destinations not masqueraded to\n"
 	"  --node-port-range MIN-MAX NodePort range (default 30000-32767)\n"
 	"  --auto-direct-node-routes[=BOOL]  routes to other nodes' pod CIDRs (default false)\n"
@@ -123,6 +126,7 @@ enum {
 	OPT_LIST_LIMIT,
 	OPT_INSECURE,
 	OPT_WATCH_LIST,
+	OPT_BIG_TCP_IPV4,
 	OPT_MAP_SIZE,		/* + enum map_size_id */
 };
 
@@ -176,6 +180,7 @@ static const struct option options[] = {
 	{ "k8s-list-limit", required_argument, NULL, OPT_LIST_LIMIT },
 	{ "k8s-insecure-skip-tls-verify", optional_argument, NULL, OPT_INSECURE },
 	{ "k8s-watch-list", optional_argument, NULL, OPT_WATCH_LIST },
+	{ "enable-ipv4-big-tcp", optional_argument, NULL, OPT_BIG_TCP_IPV4 },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -576,6 +581,8 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		return parse_bool(name, arg, &cfg->enable_bpf_masquerade, err, errlen);
 	case OPT_DIRECT_ROUTES:
 		return parse_bool(name, arg, &cfg->auto_direct_node_routes, err, errlen);
+	case OPT_BIG_TCP_IPV4:
+		return parse_bool(name, arg, &cfg->enable_ipv4_big_tcp, err, errlen);
 	case OPT_LB_MAP_MAX:
 		return parse_u32(name, arg, 16, &cfg->map_size_flags.lb_map_max, err, errlen);
 	case OPT_SOCK_REV_MAX:

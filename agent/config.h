@@ -55,6 +55,7 @@ struct agent_config {
 	bool enable_tcx;		/* false: legacy tc even where tcx exists */
 	bool bpf_lb_sock;		/* attach the socket LB */
 	bool enable_bpf_masquerade;
+	bool enable_ipv4_big_tcp;	/* --enable-ipv4-big-tcp (datapath/bigtcp.h) */
 	struct ipv4_prefix native_cidr;	/* len 0 and addr 0: not set */
 	bool has_native_cidr;
 	__u16 node_port_min, node_port_max;

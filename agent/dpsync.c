@@ -216,6 +216,8 @@ int agent_datapath_init(struct agent *a)
 		sock_lb_detach(a);
 	err = ht_init(&d->attached);
 	if (!err)
+		err = big_tcp_init(&d->big_tcp, a->cfg.enable_ipv4_big_tcp);
+	if (!err)
 		err = ep_reconciler_init(&d->ep, &ep_bpf_ops, &d->ep_maps, &ep_dev_real, d);
 	if (!err)
 		err = route_sync_init(&d->routes, &route_real, d, a->cfg.auto_direct_node_routes);
@@ -252,6 +254,7 @@ void agent_datapath_close(struct agent *a)
 	route_sync_destroy(&d->routes);
 	ep_reconciler_destroy(&d->ep);
 	ht_destroy_with(&d->attached, free);
+	big_tcp_destroy(&d->big_tcp);
 	for (int i = 0; i < EP_MAP__NR; i++)
 		if (d->ep_maps.fd[i] >= 0)
 			close(d->ep_maps.fd[i]);
@@ -278,6 +281,7 @@ void agent_datapath_netdev_event(struct agent *a)
 	if (!d->nd || netdev_process(d->nd, &changed) || !changed)
 		return;
 	d->native_dirty = true;
+	big_tcp_devices_changed(&d->big_tcp);
 	ep_reconciler_devices_changed(&d->ep);
 	route_sync_devices_changed(&d->routes);
 }
@@ -455,6 +459,7 @@ static int native_sync(struct agent *a)
 				 TC_INGRESS) ?: err;
 		err = attach_one(a, "to_netdev", d->native[i].ifindex, d->native[i].name,
 				 TC_EGRESS) ?: err;
+		big_tcp_native_device(&d->big_tcp, d->native[i].ifindex, d->native[i].name);
 	}
 	if (!err)
 		d->native_dirty = false;
@@ -472,6 +477,7 @@ static void endpoints_attach(struct agent *a)
 			continue;
 		attach_one(a, "from_container", l->info.ifindex, l->ifname, TC_INGRESS);
 		attach_one(a, "to_container", l->info.ifindex, l->ifname, TC_EGRESS);
+		big_tcp_pod_device(&d->big_tcp, l->info.ifindex, l->ifname);
 	}
 }
 

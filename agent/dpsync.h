@@ -10,7 +10,9 @@
  *      loaded one, (re)loads the tc programs: datapath_tc_load();
  *   2. attaches from_netdev / to_netdev to the native devices, and
  *      from_container / to_container to each local endpoint's host device
- *      (tc_attach(), which updates an existing attachment in place);
+ *      (tc_attach(), which updates an existing attachment in place); with
+ *      --enable-ipv4-big-tcp, gives the same devices (and each pod's end of
+ *      its veth) the BIG TCP sizes (datapath/bigtcp.h);
  *   3. reconciles the ipcache and endpoints maps (endpoints/reconcile.h) and
  *      the node routes (nodes/routes_sync.h);
  *   4. runs a conntrack GC pass when one is due (ct_gc_run()).
@@ -26,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "axon/config.h"
+#include "datapath/bigtcp.h"
 #include "datapath/ct_gc.h"
 #include "datapath/loader.h"
 #include "datapath/netdev.h"
@@ -59,6 +62,7 @@ struct agent_dp {
 	struct htable attached;
 	unsigned long attach_errors;
 	char attach_error[200];
+	struct big_tcp big_tcp;		/* --enable-ipv4-big-tcp on the devices above */
 	/* Maps and reconcilers */
 	struct ep_bpf_maps ep_maps;
 	struct ep_reconciler ep;

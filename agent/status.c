@@ -137,6 +137,50 @@ static cJSON *attach_status(struct agent *a)
 	return arr;
 }
 
+/* --enable-ipv4-big-tcp: on or off, the size, how many devices carry it. */
+static cJSON *big_tcp_status(struct agent *a)
+{
+	const struct big_tcp *bt = &a->dpx.big_tcp;
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddBoolToObject(o, "ipv4", bt->enabled);
+	cJSON_AddBoolToObject(o, "active", bt->enabled && bt->supported);
+	if (bt->enabled && bt->supported) {
+		cJSON_AddNumberToObject(o, "gso_ipv4_max_size", bt->size);
+		cJSON_AddNumberToObject(o, "gro_ipv4_max_size", bt->size);
+	} else {
+		cJSON_AddNullToObject(o, "gso_ipv4_max_size");
+		cJSON_AddNullToObject(o, "gro_ipv4_max_size");
+	}
+	cJSON_AddNumberToObject(o, "devices", big_tcp_devices(bt));
+	cJSON_AddNumberToObject(o, "refused", bt->refused);
+	cJSON_AddNumberToObject(o, "native_left_alone", bt->skipped);
+	cJSON_AddStringToObject(o, "last_error", bt->last_error);
+	cJSON_AddStringToObject(o, "message", bt->message);
+	return o;
+}
+
+static void big_tcp_module(struct agent *a, cJSON *arr)
+{
+	const struct big_tcp *bt = &a->dpx.big_tcp;
+	cJSON *m = cJSON_CreateObject();
+	char msg[320];
+
+	if (!bt->enabled)
+		snprintf(msg, sizeof(msg), "off (--enable-ipv4-big-tcp)");
+	else if (!bt->supported)
+		snprintf(msg, sizeof(msg), "on, not active: %s", bt->message);
+	else
+		snprintf(msg, sizeof(msg), "IPv4 GSO/GRO max %u on %u device(s)%s%.200s", bt->size,
+			 big_tcp_devices(bt), bt->refused ? "; refused: " : "", bt->last_error);
+	cJSON_AddStringToObject(m, "name", "big-tcp");
+	/* Off is a choice, as routes-reconciler's "disabled" is: healthy. */
+	cJSON_AddStringToObject(m, "health",
+				!bt->enabled || (bt->supported && !bt->refused) ? "ok" : "degraded");
+	cJSON_AddStringToObject(m, "message", msg);
+	cJSON_AddItemToArray(arr, m);
+}
+
 static cJSON *modules_status(struct agent *a)
 {
 	cJSON *arr = cJSON_CreateArray(), *m;
@@ -187,6 +231,8 @@ static cJSON *modules_status(struct agent *a)
 					     : "degraded");
 	cJSON_AddStringToObject(m, "message", a->dpx.state);
 	cJSON_AddItemToArray(arr, m);
+
+	big_tcp_module(a, arr);
 	return arr;
 }
 
@@ -249,6 +295,7 @@ static cJSON *status(struct agent *a)
 	cJSON_AddItemToObject(r, "modules", modules_status(a));
 	cJSON_AddItemToObject(r, "unrealized", failures_status(a));
 	cJSON_AddItemToObject(r, "datapath", agent_datapath_status(a));
+	cJSON_AddItemToObject(r, "big_tcp", big_tcp_status(a));
 	cJSON_AddItemToObject(r, "full_reconcile", agent_resync_status(a));
 	cJSON_AddNumberToObject(r, "skipped_objects_total", a->skipped_total);
 	cJSON_AddItemToObject(r, "skipped_objects", skipped_status(a));

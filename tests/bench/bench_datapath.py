@@ -1,13 +1,18 @@
 #!/usr/bin/python3
 """Pod-to-pod throughput and latency: Axon's tc datapath vs. the kernel's routing vs. loopback.
 
-Three paths, measured side by side in the same run, round by round:
+Paths, measured side by side in the same run, round by round:
 
   kernel    a node (netlab, nodes=["a"]) with a client and a server pod: veth pairs,
             /32 routes, the node's gateway address; no BPF at all
-  axon      the same topology in a second lab whose node runs axon-agent (tc programs on
-            the pods' host-side devices and the native device: bpf_redirect_peer
-            between pods)
+  kernel+bigtcp  the same, with the IPv4 GSO/GRO maximum set by hand to 196608 on the
+            devices axon+bigtcp's agent sets (both ends of each pod's veth, ext0): how
+            much BIG TCP gives without Axon
+  axon      the same topology in a lab whose node runs axon-agent with its defaults
+            (tc programs on the pods' host-side devices and the native device:
+            bpf_redirect_peer between pods)
+  axon+bigtcp  the same with --enable-ipv4-big-tcp (the agent sets the sizes when it
+            attaches, before the first connection is made)
   loopback  client and server in one namespace over lo: the limit
   kube-proxy  the kernel's routing on a node that also holds kube-proxy's iptables-mode
             rules for 10,000 services (../shared/bench/kube-proxy-iptables.py): what a
@@ -16,8 +21,10 @@ Three paths, measured side by side in the same run, round by round:
 
 Throughput: iperf3, one TCP stream, SECONDS per run (received bits/s). Latency: sockperf
 TCP ping-pong, SECONDS per run, full round-trip time, p50 and p99. Each figure is the
-median of ROUNDS runs; runs are interleaved (kernel, axon, loopback, kernel, ...) so
-drift on the machine hits every path alike. Ratios compare medians.
+median of ROUNDS runs; runs are interleaved (kernel, kernel+bigtcp, axon, ..., kernel,
+...) so drift on the machine hits every path alike. Ratios compare medians. "avg pkt"
+is what the client pod's eth0 sent per packet during the iperf3 runs (bytes / packets,
+one count per GSO packet): above 65536 only with BIG TCP.
 
 Targets (issue 3): throughput >= 1.15x the kernel's routing and >= 0.75x loopback;
 latency <= the kernel's routing.
@@ -27,9 +34,10 @@ place them): left to the scheduler, a run lands both ends on one CPU or on two a
 random, and a ping-pong's round trip differs by 2x between those, which swamps
 the difference between the paths.
 
-Usage: bench_datapath.py [--no-axon] [--no-kube-proxy]   (ROUNDS=5, SECONDS_PER_RUN=3 by default)
-Without --no-axon, a run whose agent cannot attach its programs prints the other two
-paths and exits 1, saying why.
+Usage: bench_datapath.py [--no-axon] [--no-bigtcp] [--no-kube-proxy]
+(ROUNDS=5, SECONDS_PER_RUN=3, IPERF_LEN=iperf3's 128K by default). Without --no-axon,
+a run whose agent cannot attach its programs (or, for axon+bigtcp, set the sizes)
+prints the other paths and exits 1, saying why.
 """
 
 import json
@@ -47,7 +55,7 @@ sys.path.insert(0, str(REPO / "tests" / "lib"))
 
 import k8s  # noqa: E402
 from harness import Agent, wait_attached  # noqa: E402
-from netlab import NetLab  # noqa: E402
+from netlab import NetLab, wait_for  # noqa: E402
 
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 SECONDS = int(os.environ.get("SECONDS_PER_RUN", "3"))
@@ -58,6 +66,13 @@ _CPUS = [c for c in os.environ.get("CPUS", "0,1").split(",") if c]
 CLIENT_PIN = ["taskset", "-c", _CPUS[0]] if len(_CPUS) == 2 else []
 SERVER_PIN = ["taskset", "-c", _CPUS[1]] if len(_CPUS) == 2 else []
 KUBE_PROXY_SERVICES = 10000
+# iperf3's write size (-l); "" = its default, 128 KiB. A write is the most one
+# GSO packet takes from it unless writes coalesce, so BIG TCP's 192 KiB packets
+# need larger ones (IPERF_LEN=512K).
+IPERF_LEN = os.environ.get("IPERF_LEN", "")
+BIG_TCP = 196608                # Cilium's (and the agent's) IPv4 GSO/GRO maximum
+LINK_SIZES = str(REPO / "tests" / "tools" / "link_sizes.py")
+PY = "/usr/bin/python3"
 
 
 def start_servers(pod):
@@ -79,16 +94,21 @@ def wait_listening(pod):
     raise RuntimeError(f"servers in {pod.name} did not start")
 
 
-def throughput(client, ip):
-    """Gbit/s received by the server over one iperf3 TCP stream."""
+def throughput(client, ip, dev):
+    """(Gbit/s received by the server over one iperf3 TCP stream, bytes per packet the
+    client's dev sent meanwhile)."""
+    before = client.link_stats(dev)
     r = client.run(CLIENT_PIN + ["iperf3", "-c", ip, "-p", str(IPERF_PORT), "-t", str(SECONDS),
-                                 "-J"],
+                                 "-J"] + (["-l", IPERF_LEN] if IPERF_LEN else []),
                    timeout=SECONDS + 30)
+    after = client.link_stats(dev)
     try:
         res = json.loads(r.stdout)
-        return res["end"]["sum_received"]["bits_per_second"] / 1e9
+        gbit = res["end"]["sum_received"]["bits_per_second"] / 1e9
     except (ValueError, KeyError):
         raise RuntimeError(f"iperf3 to {ip} failed: {r.stderr}{r.stdout[-500:]}") from None
+    pkts = after["tx_packets"] - before["tx_packets"]
+    return gbit, (after["tx_bytes"] - before["tx_bytes"]) / pkts if pkts else 0.0
 
 
 def latency(client, ip):
@@ -124,15 +144,39 @@ def load_kube_proxy_rules(lab, backend_ip):
                    text=True, check=True, capture_output=True)
 
 
-def start_axon(lab, apiserver):
-    """The agent on lab's node; returns it once programs sit on every device, or raises
-    RuntimeError saying why not."""
+def big_tcp_devices(lab):
+    """[(namespace, device)] the agent gives BIG TCP in lab: both ends of each pod's veth
+    and the native device."""
+    a = lab.node("a")
+    return [(a, a.native)] + [end for p in a.pods.values() for end in ((a, p.host_if),
+                                                                         (p, "eth0"))]
+
+
+def ipv4_sizes(ns, dev):
+    s = json.loads(ns.exec(PY, LINK_SIZES, "show", dev).stdout)[dev]
+    return s["gso_ipv4_max_size"], s["gro_ipv4_max_size"]
+
+
+def set_big_tcp_by_hand(lab):
+    """kernel+bigtcp: the sizes axon+bigtcp's agent sets, on the same devices."""
+    for ns, dev in big_tcp_devices(lab):
+        ns.exec(PY, LINK_SIZES, "set", dev, str(BIG_TCP))
+
+
+def start_axon(lab, apiserver, flags=()):
+    """The agent on lab's node; returns it once programs sit on every device (and, with
+    --enable-ipv4-big-tcp, every device carries the size), or raises RuntimeError saying
+    why not."""
     a = lab.node("a")
     lab.publish(apiserver.client())
-    agent = Agent(lab, apiserver, node=a)
+    agent = Agent(lab, apiserver, node=a, extra=flags)
     try:
         agent.start()
         wait_attached(agent, a.native, *[p.host_if for p in a.pods.values()], timeout=15)
+        if "--enable-ipv4-big-tcp" in flags:
+            want = len(big_tcp_devices(lab))
+            wait_for(lambda: agent.status()["big_tcp"]["devices"] == want, 15,
+                     what=f"BIG TCP on {want} devices")
     except AssertionError as e:
         raise RuntimeError(f"{str(e).splitlines()[0]}\n{agent.log_tail(15)}") from None
     return agent
@@ -140,72 +184,105 @@ def start_axon(lab, apiserver):
 
 def main(argv):
     with_axon = "--no-axon" not in argv
+    with_bigtcp = "--no-bigtcp" not in argv
     with_kube_proxy = "--no-kube-proxy" not in argv and (SHARED_BENCH /
                                                          "kube-proxy-iptables.py").exists()
-    labs, agent, axon_error = [], None, None
-    srv = None
+    labs, agents, servers, axon_error = [], [], [], None
     try:
         lab_k, server_k, client_k = lab_with_pods("bk")
         labs.append(lab_k)
-        paths = {"kernel": (client_k, server_k.ip), "loopback": (client_k, "127.0.0.1")}
+        paths = {"kernel": (client_k, server_k.ip, "eth0"),
+                 "loopback": (client_k, "127.0.0.1", "lo")}
+        if with_bigtcp:
+            lab_kb, server_kb, client_kb = lab_with_pods("bkb")
+            labs.append(lab_kb)
+            set_big_tcp_by_hand(lab_kb)
+            paths["kernel+bigtcp"] = (client_kb, server_kb.ip, "eth0")
         if with_kube_proxy:
             lab_p, server_p, client_p = lab_with_pods("bp")
             labs.append(lab_p)
             load_kube_proxy_rules(lab_p, server_p.ip)
-            paths["kube-proxy"] = (client_p, server_p.ip)
+            paths["kube-proxy"] = (client_p, server_p.ip, "eth0")
         if with_axon:
-            lab_x, server_x, client_x = lab_with_pods("bx")
-            labs.append(lab_x)
-            srv = k8s.ApiServer(tls=True, quiet=True).start()
-            try:
-                agent = start_axon(lab_x, srv)
-                paths["axon"] = (client_x, server_x.ip)
-            except RuntimeError as e:
-                axon_error = str(e)
-        order = [p for p in ("kernel", "axon", "kube-proxy", "loopback") if p in paths]
+            for name, tag, flags in (("axon", "bx", ()),
+                                     ("axon+bigtcp", "bxb", ("--enable-ipv4-big-tcp",))):
+                if name == "axon+bigtcp" and not with_bigtcp:
+                    continue
+                lab_x, server_x, client_x = lab_with_pods(tag)
+                labs.append(lab_x)
+                srv = k8s.ApiServer(tls=True, quiet=True).start()
+                servers.append(srv)
+                try:
+                    agents.append(start_axon(lab_x, srv, flags))
+                    paths[name] = (client_x, server_x.ip, "eth0")
+                except RuntimeError as e:
+                    axon_error = f"{name}: {e}"
+        # Each BIG TCP path really carries the size on every device it should.
+        for name, lab in (("kernel+bigtcp", "bkb"), ("axon+bigtcp", "bxb")):
+            if name in paths:
+                lab_b = next(lb for lb in labs if lb.tag == lab)
+                got = {dev: ipv4_sizes(ns, dev) for ns, dev in big_tcp_devices(lab_b)}
+                if any(v != (BIG_TCP, BIG_TCP) for v in got.values()):
+                    raise RuntimeError(f"{name}: IPv4 GSO/GRO maximum not {BIG_TCP}: {got}")
+        order = [p for p in ("kernel", "kernel+bigtcp", "axon", "axon+bigtcp", "kube-proxy",
+                             "loopback") if p in paths]
         tput = {p: [] for p in order}
+        pkt = {p: [] for p in order}
         p50 = {p: [] for p in order}
         p99 = {p: [] for p in order}
         for rnd in range(ROUNDS):
             for p in order:
-                tput[p].append(throughput(*paths[p]))
+                t, size = throughput(*paths[p])
+                tput[p].append(t)
+                pkt[p].append(size)
             for p in order:
-                a, b = latency(*paths[p])
+                a, b = latency(*paths[p][:2])
                 p50[p].append(a)
                 p99[p].append(b)
             print(f"round {rnd + 1}/{ROUNDS}: " + "  ".join(
                 f"{p} {tput[p][-1]:.1f} Gbit/s {p50[p][-1]:.1f} us" for p in order),
                 flush=True)
     finally:
-        if agent is not None:
+        for agent in agents:
             agent.stop()
         for lab in labs:
             lab.close()
-        if srv is not None:
+        for srv in servers:
             srv.close()
 
     med = {p: (statistics.median(tput[p]), statistics.median(p50[p]),
-               statistics.median(p99[p])) for p in order}
+               statistics.median(p99[p]), statistics.median(pkt[p])) for p in order}
     print(f"\npod -> pod on one node, median of {ROUNDS} interleaved runs of {SECONDS} s "
-          f"(iperf3, 1 TCP stream; sockperf TCP ping-pong, full round trip; "
+          f"(iperf3, 1 TCP stream, {IPERF_LEN or '128K'} writes; sockperf TCP ping-pong, "
+          f"full round trip; "
           f"{'client on CPU %s, server on CPU %s' % tuple(_CPUS) if CLIENT_PIN else 'unpinned'})")
-    print(f"{'path':10} {'throughput':>13} {'rtt p50':>10} {'rtt p99':>10}")
+    print(f"{'path':14} {'throughput':>13} {'avg pkt':>9} {'rtt p50':>10} {'rtt p99':>10}")
     for p in order:
-        t, a, b = med[p]
-        print(f"{p:10} {t:>8.2f} Gbit/s {a:>7.1f} us {b:>7.1f} us")
+        t, a, b, size = med[p]
+        print(f"{p:14} {t:>8.2f} Gbit/s {size:>9.0f} {a:>7.1f} us {b:>7.1f} us")
+
+    def ratio(x, y, what):
+        tx, ty = med[x], med[y]
+        return (f"{what:28} throughput {tx[0] / ty[0]:.2f}x, rtt p50 {tx[1] / ty[1]:.2f}x, "
+                f"p99 {tx[2] / ty[2]:.2f}x")
+
     k, lo = med["kernel"], med["loopback"]
-    print(f"kernel/loopback: throughput {k[0] / lo[0]:.2f}x, rtt p50 {k[1] / lo[1]:.2f}x")
-    if "axon" in med:
-        x = med["axon"]
-        print(f"axon/kernel:     throughput {x[0] / k[0]:.2f}x (target >= 1.15x), "
-              f"rtt p50 {x[1] / k[1]:.2f}x, p99 {x[2] / k[2]:.2f}x (target <= 1.00x)")
-        print(f"axon/loopback:   throughput {x[0] / lo[0]:.2f}x (target >= 0.75x)")
-        if "kube-proxy" in med:
-            kp = med["kube-proxy"]
-            print(f"axon/kube-proxy node: throughput {x[0] / kp[0]:.2f}x, "
-                  f"rtt p50 {x[1] / kp[1]:.2f}x, p99 {x[2] / kp[2]:.2f}x")
-    elif with_axon:
-        print(f"axon: not measured: the agent did not attach its programs:\n{axon_error}")
+    print(f"{'kernel/loopback:':28} throughput {k[0] / lo[0]:.2f}x, rtt p50 {k[1] / lo[1]:.2f}x")
+    if "kernel+bigtcp" in med:
+        print(ratio("kernel+bigtcp", "kernel", "kernel+bigtcp/kernel:") + "  (BIG TCP alone)")
+    for x in ("axon", "axon+bigtcp"):
+        if x in med:
+            print(ratio(x, "kernel", f"{x}/kernel:") + "  (targets: >= 1.15x; <= 1.00x)")
+    if "axon+bigtcp" in med and "kernel+bigtcp" in med:
+        print(ratio("axon+bigtcp", "kernel+bigtcp", "axon+bigtcp/kernel+bigtcp:") +
+              "  (Axon's host routing, same sizes)")
+    for x in ("axon", "axon+bigtcp"):
+        if x in med:
+            print(f"{x + '/loopback:':28} throughput {med[x][0] / lo[0]:.2f}x (target >= 0.75x)")
+            if "kube-proxy" in med:
+                print(ratio(x, "kube-proxy", f"{x}/kube-proxy node:"))
+    if axon_error:
+        print(f"not measured: the agent did not get ready:\n{axon_error}")
         return 1
     return 0
 
