@@ -70,6 +70,7 @@ static void section_title(const char *key, char *buf, size_t len)
 		{ "node", "Node" },		{ "endpoints", "Endpoints" },
 		{ "ipcache", "IPCache" },	{ "routes", "Routes" },
 		{ "attachments", "Attachments" }, { "ct_gc", "Conntrack GC" },
+		{ "big_tcp", "BIG TCP" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(titles); i++) {

@@ -89,7 +89,12 @@ static __always_inline int route4_fib(struct dp_ctx *c)
 	fib.l4_protocol = p->proto;
 	fib.sport = p->has_ports ? p->sport : 0;
 	fib.dport = p->has_ports ? p->dport : 0;
-	fib.tot_len = p->tot_len;
+	/* tot_len 0: the kernel checks the skb itself against the egress MTU
+	 * (is_skb_forwardable, which knows GSO): a 64 KiB GSO packet, or a BIG
+	 * TCP one whose IPv4 length is 0, is forwardable; a length given here
+	 * would be compared with the MTU as is and send every GSO packet to
+	 * the stack (BPF_FIB_LKUP_RET_FRAG_NEEDED). */
+	fib.tot_len = 0;
 	fib.ipv4_src = p->saddr;
 	fib.ipv4_dst = p->daddr;
 	fib.ifindex = c->skb->ingress_ifindex ?: c->skb->ifindex;

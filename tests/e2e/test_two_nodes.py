@@ -4,6 +4,8 @@ its own agent (own bpffs root, cgroup, socket, Node object) running in its names
 with --auto-direct-node-routes. No route between the pod CIDRs exists but the agents'.
 """
 
+import subprocess
+
 import k8s
 from harness import reason, metric_packets, serve, tcp, udp, wait_attached
 from netlab import WORLD_IP, wait_for
@@ -49,7 +51,7 @@ def test_pod_to_pod_across_nodes_over_direct_routes(lab2, api, start_agent):
     a, b = lab2.node("a"), lab2.node("b")
     pa, pb = a.add_pod("pa"), b.add_pod("pb")
     serve(pa), serve(pb)
-    cluster(lab2, api, start_agent)
+    agents = cluster(lab2, api, start_agent)
     # The routes the agents installed: the other node's pod CIDR via its address.
     ra, rb = axon_route(a, b.pod_cidr), axon_route(b, a.pod_cidr)
     assert (ra["gateway"], ra["dev"]) == (b.ip, a.native), ra
@@ -60,6 +62,27 @@ def test_pod_to_pod_across_nodes_over_direct_routes(lab2, api, start_agent):
         # Native routing: the pod's own address arrives at the other node's pod.
         assert all(r["reply"]["pod"] == dst.name and
                    r["reply"]["peer"].startswith(src.ip + ":") for r in results)
+
+    # A bulk transfer leaves pa as GSO packets of up to 64 KiB, far above ext0's MTU:
+    # the FIB lookup lets the kernel judge them (tot_len 0, is_skb_forwardable), so
+    # from_container redirects them out of ext0 instead of handing them to the stack.
+    before = fib_forwarded(agents["a"])
+    pb.spawn(["iperf3", "-s", "-1", "-p", "5301"], stdout=subprocess.DEVNULL,
+             stderr=subprocess.DEVNULL)
+    wait_for(lambda: ":5301 " in pb.exec("ss", "-Htln").stdout, what="iperf3 listening")
+    r = pa.run(["iperf3", "-c", pb.ip, "-p", "5301", "-n", "64M", "-J"], timeout=60)
+    assert r.returncode == 0, r.stderr + r.stdout[-500:]
+    after = fib_forwarded(agents["a"])
+    packets, nbytes = after[0] - before[0], after[1] - before[1]
+    assert nbytes >= 64 << 20, (packets, nbytes)
+    assert nbytes / packets > 4 * 1514, f"{packets} packets, {nbytes} bytes: not GSO-sized"
+
+
+def fib_forwarded(agent):
+    """(packets, bytes) the datapath forwarded by FIB lookup, all directions."""
+    rows = [e for e in agent.ctl_json("bpf", "metrics", "list")
+            if e["reason"] == reason("REASON_FIB_FORWARDED")]
+    return sum(int(e["packets"]) for e in rows), sum(int(e["bytes"]) for e in rows)
 
 
 def test_routes_follow_the_node_objects(lab2, api, start_agent):
