@@ -51,8 +51,9 @@ static int service_upsert(void *ctx, const cJSON *obj)
 		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
 		return ret;
 	}
-	ret = store_set_service_algo(&w->agent->store, &svc, agent_service_lb_algorithm(obj));
+	/* Before the store takes the object's strings (it moves the pool). */
 	agent_k8s_service_seen(w->agent, &svc);
+	ret = store_set_service_algo(&w->agent->store, &svc, agent_service_lb_algorithm(obj));
 	k8s_service_free(&svc);
 	return ret;
 }

@@ -18,7 +18,9 @@
     GET    /_test/sent                  the latest events written to watch streams, oldest
                                         first: {"events": [{"resource", "type", "key", "rv",
                                         "time"}]}, time = time.time() after the write
-    POST   /_test/listen?netns=NAME     also listen on the same address and port inside network
+    POST   /_test/listen?netns=NAME[&host=IP]  also listen on the same address (or IP, an
+                                        address of that namespace's, e.g. a Service's
+                                        ClusterIP put on its lo) and port inside network
                                         namespace NAME (idempotent; see netns.py)
 Answers are JSON; errors are Status objects like the rest of the API.
 """
@@ -78,7 +80,7 @@ def _listen(app, params):
     if not name or getattr(app, "listen_netns", None) is None:
         raise bad_request("listen needs ?netns=NAME on a server started by apiserver.py")
     try:
-        added = app.listen_netns(name)
+        added = app.listen_netns(name, params.get("host") or None)
     except OSError as e:
         raise bad_request(f"cannot listen in netns {name}: {e}") from None
     return {"netns": name, "added": added}

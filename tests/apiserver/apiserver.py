@@ -138,7 +138,7 @@ def main(argv=None):
         return 1
     bound = server.server_address[1]
     listeners = Listeners(lambda sock: Server((host, bound), handler, ctx, family, sock=sock))
-    app.listen_netns = lambda name: listeners.add(name, host, bound, family)
+    app.listen_netns = lambda name, at=None: listeners.add(name, at or host, bound, family)
     try:
         for name in args.netns:
             listeners.add(name, host, bound, family)

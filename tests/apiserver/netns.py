@@ -69,20 +69,21 @@ class Listeners:
         self.servers = {}             # netns path -> server
 
     def add(self, name, host, port, family=socket.AF_INET):
+        """Listen on host:port in the namespace; idempotent per (namespace, host)."""
         path = netns_path(name)
         with self.lock:
-            if path in self.servers:
+            if (path, host) in self.servers:
                 return False
             sock = socket_in(path, host, port, family)
             server = self.make_server(sock)
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                              name=f"serve-{os.path.basename(path)}", daemon=True).start()
-            self.servers[path] = server
+            self.servers[(path, host)] = server
             return True
 
     def names(self):
         with self.lock:
-            return sorted(self.servers)
+            return sorted({path for path, _ in self.servers})
 
     def close(self):
         with self.lock:

@@ -418,7 +418,7 @@ class ApiServer:
     def __init__(self, tls=True, token="auto", load=(), fixtures=False, history=None,
                  bookmark_interval=None, without=(), initial_rv=None, extra_args=(),
                  quiet=False, workdir=None, host="127.0.0.1", port=0, netns=(),
-                 watch_list=True):
+                 watch_list=True, cert_names=()):
         """watch_list=False: a server with the WatchList feature gate off (1.33), which
         answers every sendInitialEvents with 422 Invalid."""
         self.tls = tls
@@ -446,7 +446,9 @@ class ApiServer:
         if tls:
             self.ca = str(self.workdir / "ca.crt")
             if not (self.workdir / "server.crt").exists():
-                subprocess.run([str(GENCERTS), str(self.workdir)], check=True)
+                # cert_names: more names or IPs the certificate covers (a ClusterIP).
+                subprocess.run([str(GENCERTS), str(self.workdir)] + list(cert_names),
+                               check=True)
 
     @property
     def url(self):
@@ -535,13 +537,16 @@ class ApiServer:
             time.sleep(down_seconds)
         return self.start(load=([] if keep_state else load), initial_rv=initial_rv)
 
-    def listen_in(self, netns):
+    def listen_in(self, netns, host=None):
         """Also serve at self.url inside network namespace netns (a name under
-        /var/run/netns or a path), now and after every restart. Idempotent."""
-        if netns not in self.netns:
+        /var/run/netns or a path), now and after every restart. Idempotent. With host
+        (an address the namespace has), serve there too, on the same port, until the
+        server restarts."""
+        if host is None and netns not in self.netns:
             self.netns.append(netns)
         if self.proc is not None:
-            self.client().request("POST", "/_test/listen", params={"netns": netns})
+            self.client().request("POST", "/_test/listen",
+                                  params={"netns": netns, **({"host": host} if host else {})})
         return self
 
     def client(self, **kw):
