@@ -74,6 +74,30 @@ static int bpf_update_batch(void *ctx, enum lb_map_id map, const void *keys, con
 	return err;
 }
 
+static int bpf_delete_batch(void *ctx, enum lb_map_id map, const void *keys, __u32 n,
+			    __u32 *done)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	struct lb_bpf_maps *m = ctx;
+	const char *name = lb_map_name(map);
+	__u32 count = n;
+	int err;
+
+	*done = 0;
+	if (m->fd[map] < 0)
+		return -ENOENT;
+	err = bpf_map_delete_batch(m->fd[map], keys, &count, &opts) ? -errno : 0;
+	/* As for updates: count is written back once the kernel walked the keys. */
+	if (err && count >= n)
+		count = 0;
+	*done = count;
+	map_ops_count_n(name, MAP_OP_DELETE, 0, count);
+	if (err && err != -EINVAL && err != -ENOTSUPP && err != -EOPNOTSUPP)
+		map_ops_count(name, MAP_OP_DELETE, err);
+	map_ops_count_batch(name, err);
+	return err;
+}
+
 static int bpf_dump(void *ctx, enum lb_map_id map, lb_dump_cb cb, void *cb_ctx)
 {
 	struct lb_bpf_maps *m = ctx;
@@ -114,5 +138,6 @@ const struct lb_map_ops lb_bpf_ops = {
 	.update = bpf_update,
 	.update_batch = bpf_update_batch,
 	.delete = bpf_delete,
+	.delete_batch = bpf_delete_batch,
 	.dump = bpf_dump,
 };

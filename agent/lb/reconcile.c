@@ -566,6 +566,46 @@ static int slot_delete_last(struct lb_reconciler *r, struct lb_frontend *rf)
 	return 0;
 }
 
+/*
+ * Delete rf's slots above keep (the count no longer exposes them), highest
+ * first, in one batch where the ops allow; the mirror follows what the batch
+ * deleted, and whatever it left (a failure, a slot already gone) goes one by
+ * one, so an error is attributed as without batching.
+ */
+static int slots_delete_above(struct lb_reconciler *r, struct lb_frontend *rf, size_t keep)
+{
+	size_t n = rf->n_slots > keep ? rf->n_slots - keep : 0;
+	struct lb4_key *keys;
+	__u32 done = 0;
+	int err;
+
+	if (n >= 2 && n <= UINT32_MAX && r->ops->delete_batch &&
+	    !r->no_delete_batch[LB_MAP_SERVICES] && (keys = calloc(n, sizeof(*keys)))) {
+		for (size_t i = 0; i < n; i++)
+			keys[i] = svc_key_of(rf, rf->n_slots - i);
+		err = r->ops->delete_batch(r->ops_ctx, LB_MAP_SERVICES, keys, n, &done);
+		free(keys);
+		if (done > n)
+			done = 0;
+		if (!done && (err == -EINVAL || err == -ENOTSUPP || err == -EOPNOTSUPP)) {
+			r->no_delete_batch[LB_MAP_SERVICES] = true;
+			pr_info("map takes no batched deletes: deleting entries one by one",
+				"map=%s error=\"%s\"", lb_map_name(LB_MAP_SERVICES), strerror(-err));
+		}
+		r->stats.deletes += done;
+		for (__u32 i = 0; i < done; i++) {
+			backend_ref(r, rf->slots[rf->n_slots - 1], -1);
+			rf->slots[--rf->n_slots] = 0;
+		}
+	}
+	while (rf->n_slots > keep) {
+		err = slot_delete_last(r, rf);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 static int slot0_write(struct lb_reconciler *r, struct lb_frontend *rf, __u16 count, __u8 flags,
 		       __u8 flags2, __u32 affinity)
 {
@@ -767,13 +807,9 @@ static int frontend_apply(struct lb_reconciler *r, struct lb_frontend *rf,
 			goto out;
 		}
 	}
-	while (rf->n_slots > n_plan) {
-		err = slot_delete_last(r, rf);
-		if (err) {
-			describe(msg, len, rf, "stale slot in " MAP_LB4_SERVICES, err);
-			goto out;
-		}
-	}
+	err = slots_delete_above(r, rf, n_plan);
+	if (err)
+		describe(msg, len, rf, "stale slot in " MAP_LB4_SERVICES, err);
 out:
 	free(plan);
 	free(want);
@@ -794,12 +830,10 @@ static int frontend_remove(struct lb_reconciler *r, struct lb_frontend *rf, char
 		}
 		rf->has_slot0 = false;
 	}
-	while (rf->n_slots) {
-		err = slot_delete_last(r, rf);
-		if (err) {
-			describe(msg, len, rf, "delete slot", err);
-			return err;
-		}
+	err = slots_delete_above(r, rf, 0);
+	if (err) {
+		describe(msg, len, rf, "delete slot", err);
+		return err;
 	}
 	err = maglev_delete(r, rf);
 	if (err) {

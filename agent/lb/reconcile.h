@@ -79,12 +79,18 @@ typedef int (*lb_dump_cb)(void *cb_ctx, const void *key, const void *value);
  * update_batch (optional) writes n entries, keys and values each packed at
  * the map's key and value size, in order, stopping at the first that fails:
  * *done is how many leading entries were written (n on success). -EINVAL or
- * -ENOTSUPP with *done 0 means the map or kernel takes no batches. */
+ * -ENOTSUPP with *done 0 means the map or kernel takes no batches.
+ *
+ * delete_batch (optional) deletes n keys, packed at the map's key size, in
+ * order, stopping at the first that fails (a missing key fails: -ENOENT);
+ * *done as for update_batch. */
 struct lb_map_ops {
 	int (*update)(void *ctx, enum lb_map_id map, const void *key, const void *value);
 	int (*update_batch)(void *ctx, enum lb_map_id map, const void *keys, const void *values,
 			    __u32 n, __u32 *done);
 	int (*delete)(void *ctx, enum lb_map_id map, const void *key);
+	int (*delete_batch)(void *ctx, enum lb_map_id map, const void *keys, __u32 n,
+			    __u32 *done);
 	int (*dump)(void *ctx, enum lb_map_id map, lb_dump_cb cb, void *cb_ctx);
 };
 
@@ -166,6 +172,7 @@ struct lb_reconciler {
 	 * rather than not at all. Default true. */
 	bool maglev_available;
 	bool no_batch[LB_MAP__NR];	/* the map refused a batched update */
+	bool no_delete_batch[LB_MAP__NR]; /* ... a batched delete */
 	uint8_t *revnat_used;		/* bitmap of rev-NAT ids in use */
 	__u32 revnat_next;
 	__u32 backend_next;

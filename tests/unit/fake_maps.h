@@ -45,6 +45,7 @@ struct fake_maps {
 	 * at element batch_fail_at with batch_fail_err (once); batch_refuse
 	 * makes every batch answer it without writing (a kernel without them). */
 	size_t n_batches;
+	size_t n_delete_batches;	/* delete_batch calls */
 	int batch_fail_err;
 	size_t batch_fail_at;
 	enum lb_map_id batch_fail_map;

@@ -973,6 +973,47 @@ static void test_batched_writes_keep_order(void **state)
 				 "10.244.0.9:8080,10.244.0.10:8080");
 }
 
+/* Slots the count no longer exposes go in one batched delete, highest first;
+ * a batch that stops partway leaves the rest to single deletes. */
+static void test_batched_slot_deletes(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256];
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, FOUR_EPS);
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fx->maps.n_delete_batches, 0);
+
+	/* Four backends to one: slots 4, 3, 2 in one call, after slot 0 says 1. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fx->maps.n_delete_batches, 1);
+	assert_non_null(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 1));
+	assert_null(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 2));
+	assert_null(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 4));
+	assert_int_equal(fx->maps.inconsistencies, 0);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080");
+
+	/* Back to four, then the batch stops at its second key: the rest one by one. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, FOUR_EPS);
+	assert_int_equal(sync_all(fx), 0);
+	fx->maps.batch_fail_err = -EBUSY;
+	fx->maps.batch_fail_map = LB_MAP_SERVICES;
+	fx->maps.batch_fail_at = 1;
+	assert_int_equal(store_delete_service(&fx->store, "shop", "web"), 0);
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(fx->maps.n_delete_batches, 2);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 0);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+	assert_int_equal(fx->lb.stats.deletes, fake_ops_count(&fx->maps, 'D', LB_MAP_SERVICES) +
+						    fake_ops_count(&fx->maps, 'D', LB_MAP_BACKENDS) +
+						    fake_ops_count(&fx->maps, 'D', LB_MAP_REVNAT) +
+						    fake_ops_count(&fx->maps, 'D', LB_MAP_MAGLEV));
+}
+
 static void test_batch_partial_failure_attributed(void **state)
 {
 	struct fixture *fx = *state;
@@ -1107,6 +1148,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_maglev_without_map_falls_back_to_random, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_batched_writes_keep_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batched_slot_deletes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_partial_failure_attributed, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_batch_transient_failure_finished_singly,
