@@ -170,7 +170,7 @@ static __always_inline int from_container4(struct dp_ctx *c)
 
 	/* A flow this pod opened. */
 	ct4_key_fwd(&key, p, CT_EGRESS);
-	e = ct4_lookup(&key);
+	e = ct4_lookup(c, &key);
 	if (e) {
 		/* Not DNATed here (that comes below), so this is a connection
 		 * made to this address itself: an entry with a rev-NAT index
@@ -186,10 +186,10 @@ static __always_inline int from_container4(struct dp_ctx *c)
 	 * pod, in a flow that pod opened (pod to pod, or through a service). */
 	ct4_key_rev(&key, p, CT_INGRESS);
 	if (!dst)
-		e = ct4_lookup(&key);
+		e = ct4_lookup(c, &key);
 	if (!e) {
 		key.flags = CT_EGRESS;
-		e = ct4_lookup(&key);
+		e = ct4_lookup(c, &key);
 	}
 	if (e) {
 		ct4_account(c, e, CT_DIR_RX);
@@ -209,7 +209,7 @@ static __always_inline int from_container4(struct dp_ctx *c)
 		return ret;
 	if (ret == LB_TRANSLATED) {
 		ct4_key_fwd(&key, p, CT_EGRESS);
-		e = ct4_lookup(&key);
+		e = ct4_lookup(c, &key);
 		if (e) {
 			/* The tuple may have served a direct connection or
 			 * another service: the translation is this packet's. */
@@ -254,7 +254,7 @@ static __always_inline int to_container4(struct dp_ctx *c)
 
 	c->reason = REASON_FORWARDED;
 	ct4_key_fwd(&key, p, CT_INGRESS);
-	e = ct4_lookup(&key);
+	e = ct4_lookup(c, &key);
 	if (e) {
 		ct4_account(c, e, CT_DIR_TX);
 		return TC_ACT_OK;
@@ -262,7 +262,7 @@ static __always_inline int to_container4(struct dp_ctx *c)
 	/* A reply to the pod's flow: a service whose backend is the node
 	 * itself comes back through the stack and needs its reverse DNAT. */
 	ct4_key_rev(&key, p, CT_EGRESS);
-	e = ct4_lookup(&key);
+	e = ct4_lookup(c, &key);
 	if (e) {
 		ct4_account(c, e, CT_DIR_RX);
 		ret = lb4_rev_dnat(c, e);
@@ -322,10 +322,10 @@ static __always_inline int from_netdev_rev_snat(struct dp_ctx *c)
 	int ret;
 
 	ct4_key_rev(&key, &c->pkt, CT_EGRESS);
-	e = ct4_lookup(&key);
+	e = ct4_lookup(c, &key);
 	if (!e) {
 		key.flags = CT_INGRESS;
-		e = ct4_lookup(&key);
+		e = ct4_lookup(c, &key);
 	}
 	if (e) {
 		ct4_account(c, e, CT_DIR_RX);
@@ -351,7 +351,7 @@ static __always_inline int from_netdev_service(struct dp_ctx *c)
 
 	ep = bpf_map_lookup_elem(&endpoints, &bkey);
 	ct4_key_fwd(&key, p, CT_INGRESS);
-	e = ct4_lookup(&key);
+	e = ct4_lookup(c, &key);
 	if (e) {
 		ct4_account(c, e, CT_DIR_TX);
 		if (e->flags & CT_F_SNAT) {
@@ -408,13 +408,13 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 		}
 		/* A flow towards a local pod, or a reply to one it opened. */
 		ct4_key_fwd(&key, p, CT_INGRESS);
-		e = ct4_lookup(&key);
+		e = ct4_lookup(c, &key);
 		if (e) {
 			ct4_account(c, e, CT_DIR_TX);
 			return route4_to_pod(c, ep);
 		}
 		ct4_key_rev(&key, p, CT_EGRESS);
-		e = ct4_lookup(&key);
+		e = ct4_lookup(c, &key);
 		if (e) {
 			ct4_account(c, e, CT_DIR_RX);
 			ret = lb4_rev_dnat(c, e);
@@ -498,14 +498,14 @@ static __always_inline int to_netdev4(struct dp_ctx *c)
 	}
 	/* A reply of a flow opened towards the pod keeps the pod's address. */
 	ct4_key_rev(&key, p, CT_INGRESS);
-	if (ct4_lookup(&key))
+	if (ct4_lookup(c, &key))
 		return TC_ACT_OK;
 
 	ret = snat4_alloc(c, nat_addr, &nat_port);
 	if (ret)
 		return ret;
 	ct4_key_fwd(&key, p, CT_EGRESS);
-	e = ct4_lookup(&key);
+	e = ct4_lookup(c, &key);
 	if (e) {
 		e->nat_addr = nat_addr;
 		e->nat_port = nat_port;

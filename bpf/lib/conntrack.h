@@ -59,11 +59,26 @@ static __always_inline void ct4_key_rev(struct ct4_key *key, const struct pkt4 *
 	key->pad = 0;
 }
 
-static __always_inline struct ct4_entry *ct4_lookup(const struct ct4_key *key)
+/*
+ * The entry of @key, or NULL. An entry past its lifetime is gone as far as
+ * packets are concerned, whether or not the agent's GC has deleted it yet
+ * (the GC deletes exactly those, lifetime < now): a new flow on its tuple
+ * starts afresh (a new backend choice, new state, new counters) instead of
+ * inheriting an old flow's, and a late reply finds no translation, as it
+ * would after the GC. ct4_create() overwrites it.
+ */
+static __always_inline struct ct4_entry *ct4_lookup(const struct dp_ctx *c,
+						    const struct ct4_key *key)
 {
+	struct ct4_entry *e;
+
 	if (key->nexthdr == IPPROTO_TCP)
-		return bpf_map_lookup_elem(&ct4_tcp, key);
-	return bpf_map_lookup_elem(&ct4_any, key);
+		e = bpf_map_lookup_elem(&ct4_tcp, key);
+	else
+		e = bpf_map_lookup_elem(&ct4_any, key);
+	if (e && e->lifetime < c->now)
+		return NULL;
+	return e;
 }
 
 /* New TCP state flags of an entry in @flags after a segment with @tcp_flags

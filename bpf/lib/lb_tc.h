@@ -211,7 +211,7 @@ static __always_inline int lb4_tc_fwd(struct dp_ctx *c, bool internal, bool may_
 		return LB_NOT_SERVICE;
 
 	ct4_key_fwd(&skey, p, CT_SERVICE);
-	se = ct4_lookup(&skey);
+	se = ct4_lookup(c, &skey);
 	if (se) {
 		backend_id = se->backend_id;
 		backend = bpf_map_lookup_elem(&lb4_backends, &backend_id);
@@ -309,10 +309,10 @@ static __always_inline int lb4_rev_icmp_error(struct dp_ctx *c)
 	key.nexthdr = inner.protocol;
 	key.flags = CT_EGRESS;		/* a local client's flow */
 	key.pad = 0;
-	e = ct4_lookup(&key);
+	e = ct4_lookup(c, &key);
 	if (!e) {
 		key.flags = CT_INGRESS;	/* a NodePort/external client's flow */
-		e = ct4_lookup(&key);
+		e = ct4_lookup(c, &key);
 	}
 	if (!e || !(index = e->rev_nat_index))
 		return 0;

@@ -1209,6 +1209,41 @@ static void test_ct_default_lifetimes(void **state)
 	assert_lifetime(&e, t0, t1, CT_LIFETIME_CLOSE_DEFAULT);
 }
 
+/* An entry past its lifetime is gone for packets before the GC deletes it: a
+ * packet on its tuple starts a new entry (fresh counters and state), it is
+ * not booked on the old flow's. */
+static void test_ct_expired_entry_is_not_reused(void **state)
+{
+	struct flow f = {POD_A, 41100, POD_B, 8080, IPPROTO_TCP};
+	struct ct4_key k = ct_key(&f, CT_EGRESS);
+	struct ct4_entry e;
+	struct run r;
+
+	(void)state;
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_ACK, &r);
+	e = ct_must(&f, CT_EGRESS);
+	assert_int_equal(e.tx_packets, 2);
+	assert_int_equal(metric(REASON_CT_NEW, METRIC_DIR_EGRESS), 1);
+
+	/* Still live a second from now: booked on the entry. */
+	e.lifetime = now_sec() + 1;
+	assert_int_equal(bpf_map_update_elem(ct_map(f.proto), &k, &e, BPF_EXIST), 0);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_ACK, &r);
+	assert_int_equal(ct_must(&f, CT_EGRESS).tx_packets, 3);
+
+	/* Expired (the GC has not run): a new entry from this packet on. */
+	e = ct_must(&f, CT_EGRESS);
+	e.lifetime = now_sec() - 2;
+	assert_int_equal(bpf_map_update_elem(ct_map(f.proto), &k, &e, BPF_EXIST), 0);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	e = ct_must(&f, CT_EGRESS);
+	assert_int_equal(e.tx_packets, 1);
+	assert_true(e.lifetime >= now_sec());
+	assert_int_equal(metric(REASON_CT_NEW, METRIC_DIR_EGRESS), 2);
+}
+
 /* A connection from outside to pod A arriving on the native device: a
  * CT_INGRESS entry; A's reply is counted on it, makes no CT_EGRESS entry,
  * and is not masqueraded on the way out. */
@@ -2221,6 +2256,7 @@ int main(void)
 	    T(test_ct_syn_reopens_closing),
 	    T(test_ct_udp_icmp_any),
 	    T(test_ct_default_lifetimes),
+	    T(test_ct_expired_entry_is_not_reused),
 	    T(test_ct_ingress_from_netdev),
 	    T(test_lb_dnat_and_reply),
 	    T(test_lb_udp),
