@@ -74,7 +74,9 @@ def test_pod_to_pod_across_nodes_over_direct_routes(lab2, api, start_agent):
     assert r.returncode == 0, r.stderr + r.stdout[-500:]
     after = fib_forwarded(agents["a"])
     packets, nbytes = after[0] - before[0], after[1] - before[1]
-    assert nbytes >= 64 << 20, (packets, nbytes)
+    # (Nearly all: a few segments may take the stack, e.g. while a neighbour
+    # entry resolves; before tot_len 0 it was ~20 KB of the 64 MiB.)
+    assert nbytes >= 0.9 * (64 << 20), (packets, nbytes)
     assert nbytes / packets > 4 * 1514, f"{packets} packets, {nbytes} bytes: not GSO-sized"
 
 
