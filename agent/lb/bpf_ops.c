@@ -47,12 +47,32 @@ static int bpf_delete(void *ctx, enum lb_map_id map, const void *key)
 	return err;
 }
 
+/*
+ * What a batch call did, counted: the kernel writes count back only once it
+ * has walked the elements (it stops at the first that fails); a call
+ * refused before that (no batch op, an older kernel, no memory) leaves it
+ * at n. The element at count failed, unless the call itself was refused.
+ */
+static int batch_result(enum lb_map_id map, enum map_op op, __u32 n, __u32 count, int err,
+			__u32 *done)
+{
+	const char *name = lb_map_name(map);
+
+	if (err && count >= n)
+		count = 0;
+	*done = count;
+	map_ops_count_n(name, op, 0, count);
+	if (err && err != -EINVAL && err != -ENOTSUPP && err != -EOPNOTSUPP)
+		map_ops_count(name, op, err);
+	map_ops_count_batch(name, err);
+	return err;
+}
+
 static int bpf_update_batch(void *ctx, enum lb_map_id map, const void *keys, const void *values,
 			    __u32 n, __u32 *done)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
 	struct lb_bpf_maps *m = ctx;
-	const char *name = lb_map_name(map);
 	__u32 count = n;
 	int err;
 
@@ -60,18 +80,7 @@ static int bpf_update_batch(void *ctx, enum lb_map_id map, const void *keys, con
 	if (m->fd[map] < 0)
 		return -ENOENT;
 	err = bpf_map_update_batch(m->fd[map], keys, values, &count, &opts) ? -errno : 0;
-	/* The kernel writes count back only once it has walked the elements
-	 * (it stops at the first that fails); a call refused before that (no
-	 * batch op, an older kernel, no memory) leaves it at n. */
-	if (err && count >= n)
-		count = 0;
-	*done = count;
-	map_ops_count_n(name, MAP_OP_UPDATE, 0, count);
-	/* The element at count failed, unless the call itself was refused. */
-	if (err && err != -EINVAL && err != -ENOTSUPP && err != -EOPNOTSUPP)
-		map_ops_count(name, MAP_OP_UPDATE, err);
-	map_ops_count_batch(name, err);
-	return err;
+	return batch_result(map, MAP_OP_UPDATE, n, count, err, done);
 }
 
 static int bpf_delete_batch(void *ctx, enum lb_map_id map, const void *keys, __u32 n,
@@ -79,7 +88,6 @@ static int bpf_delete_batch(void *ctx, enum lb_map_id map, const void *keys, __u
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	struct lb_bpf_maps *m = ctx;
-	const char *name = lb_map_name(map);
 	__u32 count = n;
 	int err;
 
@@ -87,15 +95,7 @@ static int bpf_delete_batch(void *ctx, enum lb_map_id map, const void *keys, __u
 	if (m->fd[map] < 0)
 		return -ENOENT;
 	err = bpf_map_delete_batch(m->fd[map], keys, &count, &opts) ? -errno : 0;
-	/* As for updates: count is written back once the kernel walked the keys. */
-	if (err && count >= n)
-		count = 0;
-	*done = count;
-	map_ops_count_n(name, MAP_OP_DELETE, 0, count);
-	if (err && err != -EINVAL && err != -ENOTSUPP && err != -EOPNOTSUPP)
-		map_ops_count(name, MAP_OP_DELETE, err);
-	map_ops_count_batch(name, err);
-	return err;
+	return batch_result(map, MAP_OP_DELETE, n, count, err, done);
 }
 
 static int bpf_dump(void *ctx, enum lb_map_id map, lb_dump_cb cb, void *cb_ctx)

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -37,9 +38,10 @@ struct dp_fx {
 	char state_dir[128];	     /* /tmp/axon-test-<pid> */
 	const char *name;	     /* test binary, for messages */
 	void (*extra_cleanup)(void); /* the test's own (a cgroup), run last */
+	pid_t pod_pid;		     /* dp_fx_pod_start(): holds a pod's namespace */
 };
 
-static struct dp_fx dp_fx;
+static struct dp_fx dp_fx = {.pod_pid = -1};
 
 /* Run a shell command; 0 on exit status 0. Quiet unless it fails. */
 static __attribute__((format(printf, 1, 2))) int sh(const char *fmt, ...)
@@ -121,6 +123,45 @@ static int dp_fx_enter(const char *name)
 }
 
 /* A veth pair <name> / <name>p, both up, in the test's namespace. */
+/* A "pod" network namespace held by a child that only waits (so it is not
+ * under /var/run/netns, as a runtime's need not be): dp_fx.pod_pid names it
+ * for `ip link set ... netns PID` and nsenter -t. dp_fx_pod_kill() ends it;
+ * it also dies with the test process. */
+static __attribute__((unused)) int dp_fx_pod_start(void)
+{
+	int ready[2];
+	char c;
+
+	if (pipe(ready))
+		return -1;
+	dp_fx.pod_pid = fork();
+	if (dp_fx.pod_pid < 0)
+		return -1;
+	if (dp_fx.pod_pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (unshare(CLONE_NEWNET) || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1) {
+		close(ready[0]);
+		return -1;
+	}
+	close(ready[0]);
+	return 0;
+}
+
+static __attribute__((unused)) void dp_fx_pod_kill(void)
+{
+	if (dp_fx.pod_pid > 0) {
+		kill(dp_fx.pod_pid, SIGKILL);
+		waitpid(dp_fx.pod_pid, NULL, 0);
+		dp_fx.pod_pid = -1;
+	}
+}
+
 static __attribute__((unused)) int veth_add(const char *name)
 {
 	return sh("ip link add %s type veth peer name %sp && ip link set %s up && "

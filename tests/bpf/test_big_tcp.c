@@ -13,7 +13,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/prctl.h>
 
 #include <cmocka.h>
 #include <netlink/netlink.h>
@@ -27,46 +26,10 @@
 #define DEFAULT BIG_TCP_DEFAULT_MAX_SIZE
 
 static struct {
-	pid_t pod_pid; /* holds the pod namespace; not under /var/run/netns */
 	char *log;
 	size_t loglen;
 	FILE *logf;
-} fx = {.pod_pid = -1};
-
-static void pod_kill(void)
-{
-	if (fx.pod_pid > 0) {
-		kill(fx.pod_pid, SIGKILL);
-		waitpid(fx.pod_pid, NULL, 0);
-		fx.pod_pid = -1;
-	}
-}
-
-static int pod_ns_start(void)
-{
-	int ready[2];
-	char c;
-
-	if (pipe(ready))
-		return -1;
-	fx.pod_pid = fork();
-	if (fx.pod_pid < 0)
-		return -1;
-	if (fx.pod_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (unshare(CLONE_NEWNET) || write(ready[1], "x", 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	close(ready[1]);
-	if (read(ready[0], &c, 1) != 1) {
-		close(ready[0]);
-		return -1;
-	}
-	close(ready[0]);
-	return 0;
-}
+} fx;
 
 /* A pod: veth <name> here, its peer <name>p in the pod namespace (one
  * namespace holds every test pod's end). */
@@ -74,7 +37,7 @@ static int pod_add(const char *name)
 {
 	return sh("ip link add %s type veth peer name %sp && ip link set %sp netns %d && "
 		  "ip link set %s up",
-		  name, name, name, fx.pod_pid, name);
+		  name, name, name, dp_fx.pod_pid, name);
 }
 
 /* IPv4 GSO and GRO maximum of @dev, in the pod's namespace when @in_pod,
@@ -86,7 +49,7 @@ static void sizes(const char *dev, bool in_pod, long *gso, long *gro)
 	*gso = *gro = -1;
 	if (in_pod)
 		snprintf(cmd, sizeof(cmd), "nsenter -t %d -n /usr/bin/python3 "
-			 "tests/tools/link_sizes.py show %s", fx.pod_pid, dev);
+			 "tests/tools/link_sizes.py show %s", dp_fx.pod_pid, dev);
 	else
 		snprintf(cmd, sizeof(cmd), "/usr/bin/python3 tests/tools/link_sizes.py show %s",
 			 dev);
@@ -145,13 +108,13 @@ static int group_setup(void **state)
 	(void)state;
 	if (dp_fx_enter("test_big_tcp"))
 		return -1;
-	dp_fx.extra_cleanup = pod_kill;
+	dp_fx.extra_cleanup = dp_fx_pod_kill;
 	if (access("tests/tools/link_sizes.py", R_OK)) {
 		fprintf(stderr, "test_big_tcp: run from the repository root\n");
 		dp_fx_leave();
 		return -1;
 	}
-	if (pod_ns_start() ||
+	if (dp_fx_pod_start() ||
 	    sh("ip link add axbr0 type bridge && ip link add axbr1 type bridge && "
 	       "ip link set axbr0 up && ip link set axbr1 up")) {
 		dp_fx_leave();

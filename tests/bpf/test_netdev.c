@@ -16,7 +16,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/prctl.h>
 
 #include <cmocka.h>
 
@@ -27,9 +26,8 @@
 
 static struct {
 	struct netdev_ctx *nd;
-	pid_t pod_pid;
 	char pod_mac[32]; /* lxc0p's MAC as `ip` prints it */
-} fx = {.pod_pid = -1};
+} fx;
 
 /* "aa:bb:.." of @dev as `ip` sees it, into buf. */
 static int mac_of(const char *dev, char *buf, size_t len)
@@ -55,54 +53,17 @@ static void mac_str(const __u8 mac[6], char *buf, size_t len)
 		 mac[5]);
 }
 
-static void pod_kill(void)
-{
-	if (fx.pod_pid > 0) {
-		kill(fx.pod_pid, SIGKILL);
-		waitpid(fx.pod_pid, NULL, 0);
-		fx.pod_pid = -1;
-	}
-}
-
-static int pod_ns_start(void)
-{
-	int ready[2];
-	char c;
-
-	if (pipe(ready))
-		return -1;
-	fx.pod_pid = fork();
-	if (fx.pod_pid < 0)
-		return -1;
-	if (fx.pod_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (unshare(CLONE_NEWNET))
-			_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	close(ready[1]);
-	if (read(ready[0], &c, 1) != 1) {
-		close(ready[0]);
-		return -1;
-	}
-	close(ready[0]);
-	return 0;
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
 	if (dp_fx_enter("test_netdev"))
 		return -1;
-	dp_fx.extra_cleanup = pod_kill;
+	dp_fx.extra_cleanup = dp_fx_pod_kill;
 	if (veth_add("nat0") || veth_add("nat1") || veth_add("lxc0") ||
 	    sh("ip addr add 192.168.50.2/24 dev nat0 && ip addr add 192.168.60.2/24 dev nat1 && "
 	       "ip route add default via 192.168.50.1 dev nat0") ||
-	    mac_of("lxc0p", fx.pod_mac, sizeof(fx.pod_mac)) || pod_ns_start() ||
-	    sh("ip link set lxc0p netns %d && ip route add 10.244.0.5/32 dev lxc0", fx.pod_pid)) {
+	    mac_of("lxc0p", fx.pod_mac, sizeof(fx.pod_mac)) || dp_fx_pod_start() ||
+	    sh("ip link set lxc0p netns %d && ip route add 10.244.0.5/32 dev lxc0", dp_fx.pod_pid)) {
 		dp_fx_leave();
 		return -1;
 	}
