@@ -49,6 +49,9 @@ BPFT_SRCS	:= $(wildcard tests/bpf/test_*.c)
 BPFT_BINS	:= $(patsubst tests/bpf/%.c,$(OUT)/tests/bpf/%,$(BPFT_SRCS))
 TOOL_SRCS	:= $(wildcard tests/tools/*.c)
 TOOL_BINS	:= $(patsubst tests/tools/%.c,$(OUT)/tests/tools/%,$(TOOL_SRCS))
+# BPF programs the benchmarks load beside Axon's for comparison (never the agent).
+BENCH_BPF_SRCS	:= $(wildcard tests/bench/bpf/*.bpf.c)
+BENCH_BPF_OBJS	:= $(patsubst tests/bench/bpf/%.bpf.c,$(OUT)/tests/bench/%.bpf.o,$(BENCH_BPF_SRCS))
 
 HDRS		:= $(shell find include lib agent cli tests -name '*.h') $(SKELS)
 
@@ -63,6 +66,11 @@ $(OUT)/vmlinux.h:
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
 $(OUT)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS) $(OUT)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/tests/bench/%.bpf.o: tests/bench/bpf/%.bpf.c $(OUT)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -125,7 +133,7 @@ test-asan:
 demo: deps all $(TOOL_BINS)
 	$(Q)./demo/demo.sh
 
-bench: deps all $(TOOL_BINS)
+bench: deps all $(TOOL_BINS) $(BENCH_BPF_OBJS)
 	$(Q)./tests/bench/run.sh
 
 fuzz: deps

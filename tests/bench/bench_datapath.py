@@ -13,6 +13,15 @@ Paths, measured side by side in the same run, round by round:
             bpf_redirect_peer between pods)
   axon+bigtcp  the same with --enable-ipv4-big-tcp (the agent sets the sizes when it
             attaches, before the first connection is made)
+  floor     the kernel path's topology with the least any eBPF host routing can do on
+            the pods' host-side devices (tests/bench/bpf/redirect_floor.bpf.c: a FIB
+            lookup and bpf_redirect_peer, nothing else): the most that skipping the
+            host's forwarding hop can give, with no datapath work of its own
+  sockmap   the kernel path with socket-level redirection between the two pods
+            (tests/bench/bpf/sockmap_probe.bpf.c: sock_ops + sk_msg on the pods'
+            cgroup): TCP/IP skipped on both ends. Not an Axon feature; measured to
+            show what it gives and, in the receive-queue check below, why Axon does
+            not ship it
   loopback  client and server in one namespace over lo: the limit
   kube-proxy  the kernel's routing on a node that also holds kube-proxy's iptables-mode
             rules for 10,000 services (../shared/bench/kube-proxy-iptables.py): what a
@@ -26,6 +35,17 @@ median of ROUNDS runs; runs are interleaved (kernel, kernel+bigtcp, axon, ..., k
 is what the client pod's eth0 sent per packet during the iperf3 runs (bytes / packets,
 one count per GSO packet): above 65536 only with BIG TCP.
 
+CPU: how busy the client's and the server's CPU were during each path's iperf3 runs
+(/proc/stat): the path whose sending CPU is saturated is bound by what that CPU does
+(copying from user space, TCP, and, through the veth's backlog, the receiving pod's
+IP and TCP input), not by the host's hop.
+
+Receive-queue check (kernel and sockmap paths): a server that accepts and does not
+read for a while, and a client sending without blocking (at most RECVQ_CAP bytes):
+how much the client got accepted. TCP stops it at the socket buffers (a few MiB);
+sockmap's ingress redirect charges the receiver only against the node-wide TCP
+memory limit (cilium#6431), so one slow reader can hold GiBs of kernel memory.
+
 Targets (issue 3): throughput >= 1.15x the kernel's routing and >= 0.75x loopback;
 latency <= the kernel's routing.
 
@@ -34,7 +54,7 @@ place them): left to the scheduler, a run lands both ends on one CPU or on two a
 random, and a ping-pong's round trip differs by 2x between those, which swamps
 the difference between the paths.
 
-Usage: bench_datapath.py [--no-axon] [--no-bigtcp] [--no-kube-proxy]
+Usage: bench_datapath.py [--no-axon] [--no-bigtcp] [--no-kube-proxy] [--no-floor] [--no-sockmap]
 (ROUNDS=5, SECONDS_PER_RUN=3, IPERF_LEN=iperf3's 128K by default). Without --no-axon,
 a run whose agent cannot attach its programs (or, for axon+bigtcp, set the sizes)
 prints the other paths and exits 1, saying why.
@@ -73,6 +93,9 @@ IPERF_LEN = os.environ.get("IPERF_LEN", "")
 BIG_TCP = 196608                # Cilium's (and the agent's) IPv4 GSO/GRO maximum
 LINK_SIZES = str(REPO / "tests" / "tools" / "link_sizes.py")
 PY = "/usr/bin/python3"
+BENCH_BPF = REPO / ".output" / "tests" / "bench"      # make bench builds these
+RECVQ_PORT = 5301
+RECVQ_CAP = 1 << 30             # the receive-queue check stops the client here
 
 
 def start_servers(pod):
@@ -182,15 +205,113 @@ def start_axon(lab, apiserver, flags=()):
     return agent
 
 
+def cpu_ticks():
+    """{cpu number: (busy, total)} jiffies from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            name, *v = line.split()
+            if name.startswith("cpu") and name[3:].isdigit():
+                v = [int(x) for x in v[:8]]
+                out[int(name[3:])] = (sum(v) - v[3] - v[4], sum(v))
+    return out
+
+
+def busy_percent(before, after, cpu):
+    b = after[cpu][0] - before[cpu][0]
+    t = after[cpu][1] - before[cpu][1]
+    return 100.0 * b / t if t else 0.0
+
+
+def bench_object(name):
+    path = BENCH_BPF / f"{name}.bpf.o"
+    if not path.exists():
+        raise RuntimeError(f"{path} missing: run `make bench` (it builds tests/bench/bpf/)")
+    return str(path)
+
+
+def attach_floor(lab):
+    """redirect_floor on tc ingress of each pod's host-side device (devices this lab made)."""
+    a = lab.node("a")
+    obj = bench_object("redirect_floor")
+    for p in a.pods.values():
+        a.exec("tc", "qdisc", "add", "dev", p.host_if, "clsact")
+        a.exec("tc", "filter", "add", "dev", p.host_if, "ingress", "bpf", "da", "obj", obj,
+               "sec", "tc")
+
+
+class SockmapProbe:
+    """sockmap_probe's programs pinned under a bpffs directory of its own, sock_ops on
+    the lab node's cgroup root (which holds only the lab's pods), sk_msg on its map."""
+
+    def __init__(self, lab):
+        self.pin = f"/sys/fs/bpf/axon-bench-{lab.prefix}"
+        self.cgroup = lab.node("a").cgroup_root
+        subprocess.run(["bpftool", "prog", "loadall", bench_object("sockmap_probe"), self.pin,
+                        "pinmaps", f"{self.pin}/maps"], check=True, capture_output=True)
+        subprocess.run(["bpftool", "cgroup", "attach", self.cgroup, "sock_ops", "pinned",
+                        f"{self.pin}/probe_sockops"], check=True, capture_output=True)
+        subprocess.run(["bpftool", "prog", "attach", "pinned", f"{self.pin}/probe_msg",
+                        "msg_verdict", "pinned", f"{self.pin}/maps/probe_socks"],
+                       check=True, capture_output=True)
+
+    def close(self):
+        subprocess.run(["bpftool", "cgroup", "detach", self.cgroup, "sock_ops", "pinned",
+                        f"{self.pin}/probe_sockops"], capture_output=True)
+        subprocess.run(["rm", "-rf", self.pin], check=False)
+
+
+RECVQ_SERVER = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", int(sys.argv[1]))); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept(); time.sleep(float(sys.argv[2])); n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b: break
+    n += len(b)
+print(n)
+"""
+RECVQ_CLIENT = """
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], int(sys.argv[2]))); c.setblocking(False)
+cap, n, buf, end = int(sys.argv[3]), 0, b"x" * 65536, time.monotonic() + 1.0
+while n < cap and time.monotonic() < end:
+    try: n += c.send(buf)
+    except BlockingIOError: time.sleep(0.005)
+print(n, flush=True); c.setblocking(True); c.close()
+"""
+
+
+def recv_queue_check(server, client):
+    """Bytes a non-blocking client got accepted in 1 s by a server that does not read
+    (capped at RECVQ_CAP), and whether the server then read all of them."""
+    srv = server.spawn([PY, "-c", RECVQ_SERVER, str(RECVQ_PORT), "2"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    srv.stdout.readline()
+    r = client.run([PY, "-c", RECVQ_CLIENT, server.ip, str(RECVQ_PORT), str(RECVQ_CAP)],
+                   timeout=20)
+    out, _ = srv.communicate(timeout=30)
+    sent = int(r.stdout.split()[0]) if r.stdout.split() else -1
+    read = int(out.split()[-1]) if out.split() else -1
+    return sent, read
+
+
 def main(argv):
     with_axon = "--no-axon" not in argv
     with_bigtcp = "--no-bigtcp" not in argv
     with_kube_proxy = "--no-kube-proxy" not in argv and (SHARED_BENCH /
                                                          "kube-proxy-iptables.py").exists()
-    labs, agents, servers, axon_error = [], [], [], None
+    with_floor = "--no-floor" not in argv
+    with_sockmap = "--no-sockmap" not in argv
+    labs, agents, servers, probes, axon_error = [], [], [], [], None
+    recvq, recvq_server = {}, {}
     try:
         lab_k, server_k, client_k = lab_with_pods("bk")
         labs.append(lab_k)
+        recvq_server["kernel"] = server_k
         paths = {"kernel": (client_k, server_k.ip, "eth0"),
                  "loopback": (client_k, "127.0.0.1", "lo")}
         if with_bigtcp:
@@ -203,6 +324,17 @@ def main(argv):
             labs.append(lab_p)
             load_kube_proxy_rules(lab_p, server_p.ip)
             paths["kube-proxy"] = (client_p, server_p.ip, "eth0")
+        if with_floor:
+            lab_f, server_f, client_f = lab_with_pods("bf")
+            labs.append(lab_f)
+            attach_floor(lab_f)
+            paths["floor"] = (client_f, server_f.ip, "eth0")
+        if with_sockmap:
+            lab_s, server_s, client_s = lab_with_pods("bs")
+            labs.append(lab_s)
+            probes.append(SockmapProbe(lab_s))
+            paths["sockmap"] = (client_s, server_s.ip, "eth0")
+            recvq_server["sockmap"] = server_s
         if with_axon:
             for name, tag, flags in (("axon", "bx", ()),
                                      ("axon+bigtcp", "bxb", ("--enable-ipv4-big-tcp",))):
@@ -224,15 +356,22 @@ def main(argv):
                 got = {dev: ipv4_sizes(ns, dev) for ns, dev in big_tcp_devices(lab_b)}
                 if any(v != (BIG_TCP, BIG_TCP) for v in got.values()):
                     raise RuntimeError(f"{name}: IPv4 GSO/GRO maximum not {BIG_TCP}: {got}")
-        order = [p for p in ("kernel", "kernel+bigtcp", "axon", "axon+bigtcp", "kube-proxy",
-                             "loopback") if p in paths]
+        order = [p for p in ("kernel", "kernel+bigtcp", "floor", "axon", "axon+bigtcp",
+                             "sockmap", "kube-proxy", "loopback") if p in paths]
         tput = {p: [] for p in order}
+        cpu_c = {p: [] for p in order}
+        cpu_s = {p: [] for p in order}
         pkt = {p: [] for p in order}
         p50 = {p: [] for p in order}
         p99 = {p: [] for p in order}
         for rnd in range(ROUNDS):
             for p in order:
+                before = cpu_ticks()
                 t, size = throughput(*paths[p])
+                after = cpu_ticks()
+                if CLIENT_PIN:
+                    cpu_c[p].append(busy_percent(before, after, int(_CPUS[0])))
+                    cpu_s[p].append(busy_percent(before, after, int(_CPUS[1])))
                 tput[p].append(t)
                 pkt[p].append(size)
             for p in order:
@@ -242,7 +381,12 @@ def main(argv):
             print(f"round {rnd + 1}/{ROUNDS}: " + "  ".join(
                 f"{p} {tput[p][-1]:.1f} Gbit/s {p50[p][-1]:.1f} us" for p in order),
                 flush=True)
+        for p in ("kernel", "sockmap"):
+            if p in paths:
+                recvq[p] = recv_queue_check(recvq_server[p], paths[p][0])
     finally:
+        for probe in probes:
+            probe.close()
         for agent in agents:
             agent.stop()
         for lab in labs:
@@ -256,10 +400,13 @@ def main(argv):
           f"(iperf3, 1 TCP stream, {IPERF_LEN or '128K'} writes; sockperf TCP ping-pong, "
           f"full round trip; "
           f"{'client on CPU %s, server on CPU %s' % tuple(_CPUS) if CLIENT_PIN else 'unpinned'})")
-    print(f"{'path':14} {'throughput':>13} {'avg pkt':>9} {'rtt p50':>10} {'rtt p99':>10}")
+    print(f"{'path':14} {'throughput':>13} {'avg pkt':>9} {'rtt p50':>10} {'rtt p99':>10}"
+          f"{'  cpu busy client/server' if CLIENT_PIN else ''}")
     for p in order:
         t, a, b, size = med[p]
-        print(f"{p:14} {t:>8.2f} Gbit/s {size:>9.0f} {a:>7.1f} us {b:>7.1f} us")
+        cpu = (f"   {statistics.median(cpu_c[p]):5.1f}% / {statistics.median(cpu_s[p]):5.1f}%"
+               if CLIENT_PIN else "")
+        print(f"{p:14} {t:>8.2f} Gbit/s {size:>9.0f} {a:>7.1f} us {b:>7.1f} us{cpu}")
 
     def ratio(x, y, what):
         tx, ty = med[x], med[y]
@@ -267,6 +414,10 @@ def main(argv):
                 f"p99 {tx[2] / ty[2]:.2f}x")
 
     k, lo = med["kernel"], med["loopback"]
+    if "floor" in med:
+        print(ratio("floor", "kernel", "floor/kernel:") + "  (any host routing's most)")
+    if "sockmap" in med:
+        print(ratio("sockmap", "kernel", "sockmap/kernel:") + "  (not shipped: see below)")
     print(f"{'kernel/loopback:':28} throughput {k[0] / lo[0]:.2f}x, rtt p50 {k[1] / lo[1]:.2f}x")
     if "kernel+bigtcp" in med:
         print(ratio("kernel+bigtcp", "kernel", "kernel+bigtcp/kernel:") + "  (BIG TCP alone)")
@@ -281,6 +432,10 @@ def main(argv):
             print(f"{x + '/loopback:':28} throughput {med[x][0] / lo[0]:.2f}x (target >= 0.75x)")
             if "kube-proxy" in med:
                 print(ratio(x, "kube-proxy", f"{x}/kube-proxy node:"))
+    for p, (sent, read) in recvq.items():
+        print(f"receive queue, {p}: a client sending for 1 s to a server that does not read got "
+              f"{sent / 2**20:.1f} MiB accepted{' (the cap)' if sent >= RECVQ_CAP else ''}; "
+              f"the server then read {read / 2**20:.1f} MiB")
     if axon_error:
         print(f"not measured: the agent did not get ready:\n{axon_error}")
         return 1
