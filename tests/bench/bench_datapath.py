@@ -231,13 +231,19 @@ def bench_object(name):
 
 
 def attach_floor(lab):
-    """redirect_floor on tc ingress of each pod's host-side device (devices this lab made)."""
+    """redirect_floor on tc ingress of each pod's host-side device (devices this lab
+    made). Loaded by bpftool and attached by its pin: tc loading the object itself
+    would leave iproute2's pin directories in the machine's bpffs."""
     a = lab.node("a")
-    obj = bench_object("redirect_floor")
-    for p in a.pods.values():
-        a.exec("tc", "qdisc", "add", "dev", p.host_if, "clsact")
-        a.exec("tc", "filter", "add", "dev", p.host_if, "ingress", "bpf", "da", "obj", obj,
-               "sec", "tc")
+    pin = f"/sys/fs/bpf/axon-bench-{lab.prefix}-floor"
+    subprocess.run(["bpftool", "prog", "load", bench_object("redirect_floor"), pin, "type",
+                    "classifier"], check=True, capture_output=True)
+    try:
+        for p in a.pods.values():
+            a.exec("tc", "qdisc", "add", "dev", p.host_if, "clsact")
+            a.exec("tc", "filter", "add", "dev", p.host_if, "ingress", "bpf", "da", "pinned", pin)
+    finally:
+        os.unlink(pin)          # the filters hold the program; the lab's devices go with it
 
 
 class SockmapProbe:
