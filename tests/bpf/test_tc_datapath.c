@@ -2242,8 +2242,8 @@ static void test_event_rate_limited(void **state)
  * (NodePort SNAT; a ClusterIP from a pod with socket LB off).
  */
 
-#define CLIENT2	    "198.51.100.21" /* a second NodePort client, via the gateway */
-#define CT_CLOSING  (CT_F_TX_CLOSING | CT_F_RX_CLOSING)
+#define CLIENT2	   "198.51.100.21" /* a second NodePort client, via the gateway */
+#define CT_CLOSING (CT_F_TX_CLOSING | CT_F_RX_CLOSING)
 
 /* A NodePort frontend on node_ip:@port whose one backend is @id. */
 static void nodeport_one(__u16 port, __u32 rev, __u32 id)
@@ -2253,8 +2253,8 @@ static void nodeport_one(__u16 port, __u32 rev, __u32 id)
 
 /* The reply @rf of a local backend (sent on its device @ifindex) leaves for
  * the client from @src:@sport, valid, routed by the FIB to the gateway. */
-static void assert_local_reply(int ifindex, const struct flow *rf, __u8 tcp_flags,
-			       const char *src, __u16 sport)
+static void assert_local_reply(int ifindex, const struct flow *rf, __u8 tcp_flags, const char *src,
+			       __u16 sport)
 {
 	struct run r;
 
@@ -2306,8 +2306,10 @@ static void test_reuse_nodeport_local_backend(void **state)
 	struct flow post_b = {CLIENT, 5600, POD_B, 8080, IPPROTO_TCP};
 	struct flow post_a = {CLIENT, 5600, POD_A, 8080, IPPROTO_TCP};
 	struct flow reply_b = reversed(&post_b), reply_a = reversed(&post_a);
-	struct lb4_key key = {.address = ip4(NODE_IP), .dport = htons(30080),
-			      .proto = IPPROTO_TCP, .backend_slot = 1};
+	struct lb4_key key = {.address = ip4(NODE_IP),
+			      .dport = htons(30080),
+			      .proto = IPPROTO_TCP,
+			      .backend_slot = 1};
 	struct lb4_service slot = {.backend_id = 43, .rev_nat_index = 20};
 	__u32 gone = 41;
 	struct ct4_entry e;
