@@ -176,8 +176,7 @@ static __always_inline int from_container4(struct dp_ctx *c)
 		 * made to this address itself: an entry with a rev-NAT index
 		 * is the tuple an earlier service connection had after its
 		 * DNAT, now reused; replies must not come from the VIP. */
-		if (e->rev_nat_index)
-			e->rev_nat_index = 0;
+		ct4_set_xlate(e, 0, false);
 		ct4_account(c, e, CT_DIR_TX);
 		return route_from_pod(c, dst);
 	}
@@ -213,8 +212,7 @@ static __always_inline int from_container4(struct dp_ctx *c)
 		if (e) {
 			/* The tuple may have served a direct connection or
 			 * another service: the translation is this packet's. */
-			if (e->rev_nat_index != c->rev_nat_index)
-				e->rev_nat_index = c->rev_nat_index;
+			ct4_set_xlate(e, c->rev_nat_index, c->node_port);
 			ct4_account(c, e, CT_DIR_TX);
 		}
 		else if ((ret = dp_ct_new(c, CT_EGRESS, 0, 0, 0)))
@@ -353,6 +351,9 @@ static __always_inline int from_netdev_service(struct dp_ctx *c)
 	ct4_key_fwd(&key, p, CT_INGRESS);
 	e = ct4_lookup(c, &key);
 	if (e) {
+		/* The client's earlier connection on this tuple may have been
+		 * made to the backend itself or through another frontend. */
+		ct4_set_xlate(e, c->rev_nat_index, c->node_port);
 		ct4_account(c, e, CT_DIR_TX);
 		if (e->flags & CT_F_SNAT) {
 			ret = snat4_apply(c, e->nat_addr, e->nat_port);
@@ -364,6 +365,7 @@ static __always_inline int from_netdev_service(struct dp_ctx *c)
 		if (ret)
 			return ret;
 	} else {
+		snat4_drop_stale(c);
 		ret = snat4_alloc(c, nat_addr, &nat_port);
 		if (ret)
 			return ret;
@@ -410,6 +412,11 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 		ct4_key_fwd(&key, p, CT_INGRESS);
 		e = ct4_lookup(c, &key);
 		if (e) {
+			/* Not DNATed: a connection to the pod's own address.
+			 * An entry with a rev-NAT index is a NodePort (or
+			 * ClusterIP) connection's tuple the client reuses;
+			 * replies must not come from that frontend. */
+			ct4_set_xlate(e, 0, false);
 			ct4_account(c, e, CT_DIR_TX);
 			return route4_to_pod(c, ep);
 		}

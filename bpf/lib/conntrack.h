@@ -15,6 +15,8 @@
  *   entry with a closing flag reopens it: closing, non-SYN and flags-seen
  *   state reset (NAT and NodePort flags, which describe the translation,
  *   stay), REASON_CT_REOPENED counted.
+ * - ct4_set_xlate(): the entry of a reused tuple takes the translation (rev-NAT
+ *   index, CT_F_NODE_PORT) of the packet's connection.
  * - ct4_create() writes a new entry for the packet's flow (the packet is the
  *   initiator's first) and counts REASON_CT_NEW; -DROP_CT_MAP_UPDATE if the
  *   map refuses.
@@ -145,6 +147,26 @@ static __always_inline void ct4_account(struct dp_ctx *c, struct ct4_entry *e, i
 	if (e->lifetime != lifetime)
 		e->lifetime = lifetime;
 	c->ct = e;
+}
+
+/*
+ * Make @e, the entry a packet found for its (post-DNAT) tuple, carry the
+ * translation of the connection that packet belongs to: @rev_nat_index of the
+ * frontend it was DNATed from (0: sent to this address itself), @node_port.
+ * A client that reuses its source port finds the entry of its earlier
+ * connection on the same tuple, which may have gone through another frontend
+ * or none; the replies would come from that one and the client reset them.
+ * Stores only when something differs, so an established flow's packets leave
+ * the entry's cache line alone.
+ */
+static __always_inline void ct4_set_xlate(struct ct4_entry *e, __u32 rev_nat_index, bool node_port)
+{
+	__u16 flags = node_port ? e->flags | CT_F_NODE_PORT : e->flags & ~CT_F_NODE_PORT;
+
+	if (e->rev_nat_index != rev_nat_index)
+		e->rev_nat_index = rev_nat_index;
+	if (e->flags != flags)
+		e->flags = flags;
 }
 
 /*

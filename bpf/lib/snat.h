@@ -14,6 +14,9 @@
  *   NAT_DIR_EGRESS entry (original tuple -> @nat_addr:port) is written.
  *   -DROP_NAT_NO_PORT when every pick collided, -DROP_NAT_MAP_UPDATE when the
  *   map refused (nothing is left behind).
+ * - snat4_drop_stale(): before snat4_alloc() for a tuple with no live
+ *   conntrack entry, the reply (ingress) entry of a pair an expired flow on
+ *   that tuple left is deleted (if it still restores the tuple).
  * - snat4_rev(): a packet whose tuple is a NAT_DIR_INGRESS key gets its
  *   destination restored (REASON_REV_SNAT). Returns 1 if it was, 0 if not.
  * - snat4_masq_wanted(): masquerade applies to a packet from a local pod
@@ -95,6 +98,36 @@ static __always_inline int snat4_alloc(struct dp_ctx *c, __be32 nat_addr, __be16
 		return 0;
 	}
 	return -DROP_NAT_NO_PORT;
+}
+
+/*
+ * Before a new SNAT for the packet's tuple: delete the ingress entry of the
+ * pair an earlier flow on the same tuple left (its conntrack entry expired,
+ * the GC has not run yet: a client reusing its source port). snat4_alloc()
+ * overwrites the egress entry, and the GC frees only the pair the new
+ * conntrack entry names, so that ingress entry would hold its port until LRU
+ * eviction. A new port rather than the old one: the GC may be deleting this
+ * very pair meanwhile, and would take the new flow's reply entry with it.
+ */
+static __always_inline void snat4_drop_stale(struct dp_ctx *c)
+{
+	const struct pkt4 *p = &c->pkt;
+	const struct nat4_entry *egress, *ingress;
+	struct nat4_key key;
+
+	nat4_key_fwd(&key, p, NAT_DIR_EGRESS);
+	egress = bpf_map_lookup_elem(&nat4, &key);
+	if (!egress)
+		return;
+	key.daddr = egress->to_addr;
+	key.saddr = p->daddr;
+	key.dport = egress->to_port;
+	key.sport = p->proto == IPPROTO_ICMP ? egress->to_port : p->dport;
+	key.dir = NAT_DIR_INGRESS;
+	ingress = bpf_map_lookup_elem(&nat4, &key);
+	/* Only while it restores this tuple, as the GC checks. */
+	if (ingress && ingress->to_addr == p->saddr && ingress->to_port == p->sport)
+		bpf_map_delete_elem(&nat4, &key);
 }
 
 /* Rewrite the source to @addr:@port, counted as REASON_SNAT. */

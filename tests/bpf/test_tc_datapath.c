@@ -2231,6 +2231,360 @@ static void test_event_rate_limited(void **state)
 	}
 }
 
+/* ---- client source-port reuse through tc LB ----------------------------- */
+
+/*
+ * A client that reuses its source port finds the flow entry of its earlier
+ * connection on the (post-DNAT) tuple, live or closing. These sequences check
+ * that the entry takes the translation of the connection now using it, on the
+ * paths test_lb_tuple_reused_direct_and_through_service does not take: a
+ * client outside the node (NodePort, from_netdev), a backend on another node
+ * (NodePort SNAT; a ClusterIP from a pod with socket LB off).
+ */
+
+#define CLIENT2	   "198.51.100.21" /* a second NodePort client, via the gateway */
+#define CT_CLOSING (CT_F_TX_CLOSING | CT_F_RX_CLOSING)
+
+/* A NodePort frontend on node_ip:@port whose one backend is @id. */
+static void nodeport_one(__u16 port, __u32 rev, __u32 id)
+{
+	nodeport_add(port, rev, &id, 1, 0);
+}
+
+/* The reply @rf of a local backend (sent on its device @ifindex) leaves for
+ * the client from @src:@sport, valid, routed by the FIB to the gateway. */
+static void assert_local_reply(int ifindex, const struct flow *rf, __u8 tcp_flags, const char *src,
+			       __u16 sport)
+{
+	struct run r;
+
+	send_flow(FROM_CONTAINER, ifindex, rf, tcp_flags, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, src, sport);
+	assert_dst(&r, rf->dst, rf->dport);
+	assert_fib_macs(&r, MAC_GW, MAC_ND0);
+}
+
+/* The reply of a remote backend @backend:8080 to NAT port @nat_port arrives on
+ * nd0 and leaves for @client:@cport from @src:@sport, valid. */
+static void assert_remote_reply(const char *backend, __u16 nat_port, __u8 tcp_flags,
+				const char *src, __u16 sport, const char *client, __u16 cport)
+{
+	struct flow rf = {backend, 8080, NODE_IP, nat_port, IPPROTO_TCP};
+	struct run r;
+
+	send_flow(FROM_NETDEV, 0, &rf, tcp_flags, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, src, sport);
+	assert_dst(&r, client, cport);
+	assert_fib_macs(&r, MAC_GW, MAC_ND0);
+}
+
+/* A SYN of @f through nd0 DNATed to @be:@bport from @src:@sport; returns the
+ * source port it leaves with. */
+static __u16 nodeport_syn(const struct flow *f, const char *be, __u16 bport, const char *src)
+{
+	struct run r;
+
+	send_flow(FROM_NETDEV, 0, f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_dst(&r, be, bport);
+	assert_int_equal(r.v.saddr, ip4(src));
+	return r.v.sport;
+}
+
+/* (a) NodePort, backend here: the client reuses its port while the closed
+ * connection's entries are still there. The SYN reopens them and keeps the
+ * recorded backend; once that backend is gone the next reuse gets the other
+ * one. Every reply leaves from node_ip:nodePort, never from the backend. */
+static void test_reuse_nodeport_local_backend(void **state)
+{
+	struct flow f = {CLIENT, 5600, NODE_IP, 30080, IPPROTO_TCP};
+	struct flow post_b = {CLIENT, 5600, POD_B, 8080, IPPROTO_TCP};
+	struct flow post_a = {CLIENT, 5600, POD_A, 8080, IPPROTO_TCP};
+	struct flow reply_b = reversed(&post_b), reply_a = reversed(&post_a);
+	struct lb4_key key = {.address = ip4(NODE_IP),
+			      .dport = htons(30080),
+			      .proto = IPPROTO_TCP,
+			      .backend_slot = 1};
+	struct lb4_service slot = {.backend_id = 43, .rev_nat_index = 20};
+	__u32 gone = 41;
+	struct ct4_entry e;
+	struct run r;
+
+	(void)state;
+	backend_add(41, POD_B, 8080, IPPROTO_TCP);
+	backend_add(43, POD_A, 8080, IPPROTO_TCP);
+	nodeport_one(30080, 20, 41);
+
+	nodeport_syn(&f, POD_B, 8080, CLIENT);
+	assert_local_reply(fx.if_lxcb, &reply_b, PKT_SYN | PKT_ACK, NODE_IP, 30080);
+	send_flow(FROM_NETDEV, 0, &f, PKT_FIN | PKT_ACK, &r);
+	assert_dst(&r, POD_B, 8080);
+	assert_local_reply(fx.if_lxcb, &reply_b, PKT_FIN | PKT_ACK, NODE_IP, 30080);
+	assert_int_equal(ct_must(&post_b, CT_INGRESS).flags & CT_CLOSING, CT_CLOSING);
+
+	/* Same port again: the closing entries are reopened, same backend. */
+	send_flow(FROM_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, CLIENT, 5600);
+	assert_dst(&r, POD_B, 8080);
+	assert_macs(&r, MAC_POD_B, MAC_LXC_B);
+	e = ct_must(&post_b, CT_INGRESS);
+	assert_false(e.flags & CT_CLOSING);
+	assert_true(e.flags & CT_F_NODE_PORT);
+	assert_int_equal(e.rev_nat_index, 20);
+	assert_false(ct_must(&f, CT_SERVICE).flags & CT_CLOSING);
+	assert_true(metric(REASON_CT_REOPENED, METRIC_DIR_INGRESS) >= 1);
+	assert_local_reply(fx.if_lxcb, &reply_b, PKT_SYN | PKT_ACK, NODE_IP, 30080);
+	send_flow(FROM_NETDEV, 0, &f, PKT_RST, &r);
+	assert_dst(&r, POD_B, 8080);
+
+	/* The agent replaces B by A: the recorded backend is gone, the reused
+	 * tuple gets A, answered from the NodePort too. */
+	assert_int_equal(bpf_map_update_elem(MAP(lb4_services), &key, &slot, BPF_ANY), 0);
+	assert_int_equal(bpf_map_delete_elem(MAP(lb4_backends), &gone), 0);
+	send_flow(FROM_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, CLIENT, 5600);
+	assert_dst(&r, POD_A, 8080);
+	assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(ct_must(&f, CT_SERVICE).backend_id, 43);
+	assert_int_equal(ct_must(&post_a, CT_INGRESS).rev_nat_index, 20);
+	assert_local_reply(fx.if_lxca, &reply_a, PKT_SYN | PKT_ACK, NODE_IP, 30080);
+	assert_int_equal(map_count(MAP(nat4)), 0);
+}
+
+/* (b) The same client port first through the NodePort, then straight to the
+ * backend pod's own address, then through the NodePort again. The direct
+ * connection is not translated and B's answers to it keep B's address (a
+ * stale rev-NAT index would send them from the NodePort, and the client would
+ * reset); the NodePort connection after it is answered from the NodePort
+ * again (an entry left without one would answer from B). */
+static void test_reuse_nodeport_then_direct_to_backend(void **state)
+{
+	struct flow f = {CLIENT, 5610, NODE_IP, 30080, IPPROTO_TCP};
+	struct flow direct = {CLIENT, 5610, POD_B, 8080, IPPROTO_TCP};
+	struct flow reply = reversed(&direct);
+	__u64 xlated, rev_xlated;
+	struct ct4_entry e;
+	struct run r;
+
+	(void)state;
+	backend_add(41, POD_B, 8080, IPPROTO_TCP);
+	nodeport_one(30080, 20, 41);
+
+	nodeport_syn(&f, POD_B, 8080, CLIENT);
+	assert_local_reply(fx.if_lxcb, &reply, PKT_SYN | PKT_ACK, NODE_IP, 30080);
+	send_flow(FROM_NETDEV, 0, &f, PKT_FIN | PKT_ACK, &r);
+	assert_local_reply(fx.if_lxcb, &reply, PKT_FIN | PKT_ACK, NODE_IP, 30080);
+
+	/* Straight to B from the same port: delivered as it came. */
+	xlated = metric(REASON_LB_XLATED, METRIC_DIR_INGRESS);
+	rev_xlated = metric(REASON_LB_REV_XLATED, METRIC_DIR_EGRESS);
+	send_flow(FROM_NETDEV, 0, &direct, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, CLIENT, 5610);
+	assert_dst(&r, POD_B, 8080);
+	assert_macs(&r, MAC_POD_B, MAC_LXC_B);
+	e = ct_must(&direct, CT_INGRESS);
+	assert_int_equal(e.rev_nat_index, 0);
+	assert_false(e.flags & CT_F_NODE_PORT);
+	assert_local_reply(fx.if_lxcb, &reply, PKT_SYN | PKT_ACK, POD_B, 8080);
+	send_flow(FROM_NETDEV, 0, &direct, PKT_ACK, &r);
+	assert_dst(&r, POD_B, 8080);
+	assert_local_reply(fx.if_lxcb, &reply, PKT_ACK, POD_B, 8080);
+	assert_int_equal(metric(REASON_LB_XLATED, METRIC_DIR_INGRESS), xlated);
+	assert_int_equal(metric(REASON_LB_REV_XLATED, METRIC_DIR_EGRESS), rev_xlated);
+	send_flow(FROM_NETDEV, 0, &direct, PKT_FIN | PKT_ACK, &r);
+	assert_local_reply(fx.if_lxcb, &reply, PKT_FIN | PKT_ACK, POD_B, 8080);
+
+	/* Through the NodePort again: answered from it again. */
+	nodeport_syn(&f, POD_B, 8080, CLIENT);
+	e = ct_must(&direct, CT_INGRESS);
+	assert_int_equal(e.rev_nat_index, 20);
+	assert_true(e.flags & CT_F_NODE_PORT);
+	assert_local_reply(fx.if_lxcb, &reply, PKT_SYN | PKT_ACK, NODE_IP, 30080);
+	assert_int_equal(map_count(MAP(nat4)), 0);
+}
+
+/* (a) Two NodePorts with the same backend, B and a remote pod in turn: the
+ * client reuses its port on the second NodePort after closing on the first.
+ * The post-DNAT tuple is the same, so is the flow entry: the replies must
+ * come from the NodePort the client connected to now. */
+static void test_reuse_nodeport_other_frontend_same_backend(void **state)
+{
+	struct flow f1 = {CLIENT, 5620, NODE_IP, 30080, IPPROTO_TCP};
+	struct flow f2 = {CLIENT, 5620, NODE_IP, 30090, IPPROTO_TCP};
+	struct flow post = {CLIENT, 5620, POD_B, 8080, IPPROTO_TCP};
+	struct flow reply = reversed(&post);
+	struct flow g1 = {CLIENT, 5621, NODE_IP, 30081, IPPROTO_TCP};
+	struct flow g2 = {CLIENT, 5621, NODE_IP, 30091, IPPROTO_TCP};
+	struct flow rpost = {CLIENT, 5621, REMOTE_POD, 8080, IPPROTO_TCP};
+	struct run r;
+	__u16 p1, p2;
+
+	(void)state;
+	backend_add(41, POD_B, 8080, IPPROTO_TCP);
+	backend_add(42, REMOTE_POD, 8080, IPPROTO_TCP);
+	nodeport_one(30080, 20, 41);
+	nodeport_one(30090, 23, 41);
+	nodeport_one(30081, 21, 42);
+	nodeport_one(30091, 24, 42);
+
+	/* Local backend. */
+	nodeport_syn(&f1, POD_B, 8080, CLIENT);
+	assert_local_reply(fx.if_lxcb, &reply, PKT_SYN | PKT_ACK, NODE_IP, 30080);
+	send_flow(FROM_NETDEV, 0, &f1, PKT_FIN | PKT_ACK, &r);
+	assert_local_reply(fx.if_lxcb, &reply, PKT_FIN | PKT_ACK, NODE_IP, 30080);
+	nodeport_syn(&f2, POD_B, 8080, CLIENT);
+	assert_int_equal(ct_must(&post, CT_INGRESS).rev_nat_index, 23);
+	assert_local_reply(fx.if_lxcb, &reply, PKT_SYN | PKT_ACK, NODE_IP, 30090);
+
+	/* Remote backend, SNAT: the reopened entry keeps its NAT port. */
+	p1 = nodeport_syn(&g1, REMOTE_POD, 8080, NODE_IP);
+	assert_remote_reply(REMOTE_POD, p1, PKT_SYN | PKT_ACK, NODE_IP, 30081, CLIENT, 5621);
+	send_flow(FROM_NETDEV, 0, &g1, PKT_FIN | PKT_ACK, &r);
+	assert_remote_reply(REMOTE_POD, p1, PKT_FIN | PKT_ACK, NODE_IP, 30081, CLIENT, 5621);
+	p2 = nodeport_syn(&g2, REMOTE_POD, 8080, NODE_IP);
+	assert_int_equal(p2, p1);
+	assert_nat_pair(&rpost, p1);
+	assert_int_equal(ct_must(&rpost, CT_INGRESS).rev_nat_index, 24);
+	assert_remote_reply(REMOTE_POD, p1, PKT_SYN | PKT_ACK, NODE_IP, 30091, CLIENT, 5621);
+	assert_int_equal(map_count(MAP(nat4)), 2);
+}
+
+/* (c) NodePort, backend on another node (SNAT to the node): the client
+ * reuses its port while the closed flow's entry is there: the entry is
+ * reopened with its NAT port, the pair unchanged, the new connection's reply
+ * restored to the client. A second client with the same source port gets
+ * another NAT port (the reply tuples would collide otherwise) and each reply
+ * goes to its own client. Once the first client's entry has expired (the GC
+ * not run yet), a reuse gets a NAT pair again, and the map holds one pair per
+ * client tuple: none left behind that no entry names. */
+static void test_reuse_nodeport_remote_backend_snat(void **state)
+{
+	struct flow f = {CLIENT, 5630, NODE_IP, 30081, IPPROTO_TCP};
+	struct flow post = {CLIENT, 5630, REMOTE_POD, 8080, IPPROTO_TCP};
+	struct flow f2 = {CLIENT2, 5630, NODE_IP, 30081, IPPROTO_TCP};
+	struct flow post2 = {CLIENT2, 5630, REMOTE_POD, 8080, IPPROTO_TCP};
+	struct ct4_key k;
+	struct ct4_entry e;
+	struct run r;
+	__u16 p1, p2, p3;
+
+	(void)state;
+	backend_add(42, REMOTE_POD, 8080, IPPROTO_TCP);
+	nodeport_one(30081, 21, 42);
+
+	p1 = nodeport_syn(&f, REMOTE_POD, 8080, NODE_IP);
+	assert_in_range(p1, NAT_MIN, NAT_MAX);
+	assert_nat_pair(&post, p1);
+	assert_remote_reply(REMOTE_POD, p1, PKT_SYN | PKT_ACK, NODE_IP, 30081, CLIENT, 5630);
+	send_flow(FROM_NETDEV, 0, &f, PKT_FIN | PKT_ACK, &r);
+	assert_src(&r, NODE_IP, p1);
+	assert_remote_reply(REMOTE_POD, p1, PKT_FIN | PKT_ACK, NODE_IP, 30081, CLIENT, 5630);
+	assert_int_equal(ct_must(&post, CT_INGRESS).flags & CT_CLOSING, CT_CLOSING);
+
+	/* Reused while closing: same NAT port, same pair. */
+	send_flow(FROM_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, NODE_IP, p1);
+	assert_dst(&r, REMOTE_POD, 8080);
+	assert_fib_macs(&r, MAC_PEER, MAC_ND0);
+	e = ct_must(&post, CT_INGRESS);
+	assert_false(e.flags & CT_CLOSING);
+	assert_true(e.flags & CT_F_SNAT);
+	assert_int_equal(ntohs(e.nat_port), p1);
+	assert_nat_pair(&post, p1);
+	assert_int_equal(map_count(MAP(nat4)), 2);
+	assert_remote_reply(REMOTE_POD, p1, PKT_SYN | PKT_ACK, NODE_IP, 30081, CLIENT, 5630);
+
+	/* Another client, same source port: another NAT port. */
+	p2 = nodeport_syn(&f2, REMOTE_POD, 8080, NODE_IP);
+	assert_in_range(p2, NAT_MIN, NAT_MAX);
+	assert_int_not_equal(p2, p1);
+	assert_nat_pair(&post2, p2);
+	assert_nat_pair(&post, p1);
+	assert_int_equal(map_count(MAP(nat4)), 4);
+	assert_remote_reply(REMOTE_POD, p2, PKT_SYN | PKT_ACK, NODE_IP, 30081, CLIENT2, 5630);
+	assert_remote_reply(REMOTE_POD, p1, PKT_ACK, NODE_IP, 30081, CLIENT, 5630);
+
+	/* The first client's flow expires (both its entries), the GC has not
+	 * run; the client comes back from the same port. */
+	k = ct_key(&post, CT_INGRESS);
+	e = ct_must(&post, CT_INGRESS);
+	e.lifetime = now_sec() - 2;
+	assert_int_equal(bpf_map_update_elem(MAP(ct4_tcp), &k, &e, BPF_EXIST), 0);
+	k = ct_key(&f, CT_SERVICE);
+	e = ct_must(&f, CT_SERVICE);
+	e.lifetime = now_sec() - 2;
+	assert_int_equal(bpf_map_update_elem(MAP(ct4_tcp), &k, &e, BPF_EXIST), 0);
+	p3 = nodeport_syn(&f, REMOTE_POD, 8080, NODE_IP);
+	assert_in_range(p3, NAT_MIN, NAT_MAX);
+	assert_int_not_equal(p3, p2);
+	e = ct_must(&post, CT_INGRESS);
+	assert_int_equal(e.tx_packets, 1);
+	assert_int_equal(ntohs(e.nat_port), p3);
+	assert_nat_pair(&post, p3);
+	assert_nat_pair(&post2, p2);
+	assert_int_equal(map_count(MAP(nat4)), 4);
+	assert_remote_reply(REMOTE_POD, p3, PKT_SYN | PKT_ACK, NODE_IP, 30081, CLIENT, 5630);
+	assert_remote_reply(REMOTE_POD, p2, PKT_ACK, NODE_IP, 30081, CLIENT2, 5630);
+}
+
+/* (d) A ClusterIP whose backend is on another node, from pod A with socket
+ * LB off (DNAT at from_container, the reply back through from_netdev): the
+ * same port through the ClusterIP, straight to the remote pod, through the
+ * ClusterIP again. Each reply comes from the address its connection went to. */
+static void test_reuse_clusterip_remote_backend_direct(void **state)
+{
+	struct flow svc = {POD_A, 42030, VIP, 80, IPPROTO_TCP};
+	struct flow post = {POD_A, 42030, REMOTE_POD, 8080, IPPROTO_TCP};
+	struct flow reply = reversed(&post);
+	struct run r;
+	__u32 id = 3;
+
+	(void)state;
+	backend_add(id, REMOTE_POD, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 9, &id, 1);
+
+	for (int round = 0; round < 3; round++) {
+		bool direct = round == 1;
+
+		send_flow(FROM_CONTAINER, 0, direct ? &post : &svc, PKT_SYN, &r);
+		assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+		assert_valid(&r);
+		assert_src(&r, POD_A, 42030);
+		assert_dst(&r, REMOTE_POD, 8080);
+		assert_fib_macs(&r, MAC_PEER, MAC_ND0);
+		assert_int_equal(ct_must(&post, CT_EGRESS).rev_nat_index, direct ? 0 : 9);
+
+		send_flow(FROM_NETDEV, 0, &reply, PKT_SYN | PKT_ACK, &r);
+		assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+		assert_valid(&r);
+		if (direct)
+			assert_src(&r, REMOTE_POD, 8080);
+		else
+			assert_src(&r, VIP, 80);
+		assert_dst(&r, POD_A, 42030);
+		assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+
+		send_flow(FROM_CONTAINER, 0, direct ? &post : &svc, PKT_FIN | PKT_ACK, &r);
+		send_flow(FROM_NETDEV, 0, &reply, PKT_FIN | PKT_ACK, &r);
+		assert_int_equal(ct_must(&post, CT_EGRESS).flags & CT_CLOSING, CT_CLOSING);
+	}
+	assert_int_equal(metric(REASON_LB_REV_XLATED, METRIC_DIR_INGRESS), 4);
+	assert_int_equal(map_count(MAP(nat4)), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
 
 int main(void)
@@ -2287,6 +2641,11 @@ int main(void)
 	    T(test_nodeport_ext_local_no_backend),
 	    T(test_event_on_drop),
 	    T(test_event_rate_limited),
+	    T(test_reuse_nodeport_local_backend),
+	    T(test_reuse_nodeport_then_direct_to_backend),
+	    T(test_reuse_nodeport_other_frontend_same_backend),
+	    T(test_reuse_nodeport_remote_backend_snat),
+	    T(test_reuse_clusterip_remote_backend_direct),
 	};
 
 	return cmocka_run_group_tests_name("tc_datapath", tests, group_setup, group_teardown);

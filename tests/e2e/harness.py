@@ -144,9 +144,12 @@ def serve(pod, tcp_port=8080, udp_port=5353, name=None):
     return p
 
 
-def tcp(pod, ip, port, count=1, in_cgroup=True, timeout=3):
-    r = _run(pod, [PY, str(PODTOOL), "tcp", ip, str(port), str(count),
-                   "--timeout", str(timeout)], in_cgroup)
+def tcp(pod, ip, port, count=1, in_cgroup=True, timeout=3, sport=None):
+    """Connect count times; sport: every time from that source port (podtool --sport)."""
+    argv = [PY, str(PODTOOL), "tcp", ip, str(port), str(count), "--timeout", str(timeout)]
+    if sport:
+        argv += ["--sport", str(sport)]
+    r = _run(pod, argv, in_cgroup)
     return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
 

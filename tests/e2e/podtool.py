@@ -4,10 +4,11 @@
   podtool.py serve NAME TCPPORT UDPPORT
       answers each TCP connection and UDP datagram with JSON
       {"pod": NAME, "local": "ip:port", "peer": "ip:port"}
-  podtool.py tcp IP PORT [COUNT] [--timeout S]
+  podtool.py tcp IP PORT [COUNT] [--timeout S] [--sport P]
       connects COUNT times; prints one JSON line each:
-      {"ok": true, "reply": {...}, "peername": "ip:port"} or {"ok": false, "errno": "ECONNREFUSED"}
-      (a timeout is "errno": "ETIMEDOUT")
+      {"ok": true, "reply": {...}, "peername": "ip:port", "sockname": "ip:port"} or
+      {"ok": false, "errno": "ECONNREFUSED"} (a timeout is "errno": "ETIMEDOUT");
+      --sport: every connection from source port P (bound with SO_REUSEADDR first)
   podtool.py udp IP PORT [COUNT] [--connected] [--timeout S]
       sends COUNT datagrams; prints the reply and the address it came from.
 Timeouts default to 3 s per connection or datagram.
@@ -66,11 +67,14 @@ def serve(name, tcp_port, udp_port):
     tcp()
 
 
-def tcp_client(ip, port, count, timeout=3.0):
+def tcp_client(ip, port, count, timeout=3.0, sport=0):
     for _ in range(count):
         s = socket.socket()
         s.settimeout(timeout)
         try:
+            if sport:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("0.0.0.0", sport))
             s.connect((ip, port))
             peer = fmt(s.getpeername())
             data = b""
@@ -79,7 +83,8 @@ def tcp_client(ip, port, count, timeout=3.0):
                 if not chunk:
                     break
                 data += chunk
-            print(json.dumps({"ok": True, "reply": json.loads(data), "peername": peer}))
+            print(json.dumps({"ok": True, "reply": json.loads(data), "peername": peer,
+                              "sockname": fmt(s.getsockname())}))
         except socket.timeout:
             print(json.dumps({"ok": False, "errno": "ETIMEDOUT"}))
         except OSError as e:
@@ -115,15 +120,21 @@ def udp_client(ip, port, count, connected, timeout=3.0):
 
 def main(argv):
     timeout = 3.0
+    sport = 0
     if "--timeout" in argv:
         i = argv.index("--timeout")
         timeout = float(argv[i + 1])
+        del argv[i:i + 2]
+    if "--sport" in argv:
+        i = argv.index("--sport")
+        sport = int(argv[i + 1])
         del argv[i:i + 2]
     cmd = argv[1]
     if cmd == "serve":
         serve(argv[2], int(argv[3]), int(argv[4]))
     elif cmd == "tcp":
-        tcp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1, timeout)
+        tcp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1, timeout,
+                   sport)
     elif cmd == "udp":
         udp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 and
                    argv[4] != "--connected" else 1, "--connected" in argv, timeout)

@@ -7,7 +7,7 @@ with --auto-direct-node-routes. No route between the pod CIDRs exists but the ag
 import subprocess
 
 import k8s
-from harness import reason, metric_packets, serve, tcp, udp, wait_attached
+from harness import reason, metric_packets, nat_entries, serve, tcp, udp, wait_attached
 from netlab import WORLD_IP, wait_for
 
 RTPROT_AXON = "196"       # agent/datapath/routes.h: `ip route` shows the number
@@ -140,3 +140,35 @@ def test_nodeport_on_a_served_by_b_with_snat(lab2, api, start_agent):
     r = tcp(world, b.ip, 30090)[0]
     assert r["ok"] and r["reply"]["pod"] == "pb", r
     assert r["reply"]["peer"].startswith(WORLD_IP + ":"), r
+
+
+def test_nodeport_source_port_reused_with_remote_backend(lab2, api, start_agent):
+    """A world client connects to A's NodePort, served by B, twice in a row from one
+    source port (bound with SO_REUSEADDR; the server closes first, so the client's
+    port is free at once): A's conntrack entry of the first connection is still there
+    (closing) and the second one takes it over with the same SNAT pair. Both get their
+    reply, from B, through A's SNAT, and A keeps one NAT pair for the client's tuple."""
+    a, b, world = lab2.node("a"), lab2.node("b"), lab2.world
+    pb = b.add_pod("pb")
+    serve(pb)
+    service(api, "web", [(pb.ip, b.name)], type="NodePort", node_ports=(30092, 30093))
+    agents = cluster(lab2, api, start_agent)
+    sport = 41234
+    results = tcp(world, a.ip, 30092, 2, sport=sport, timeout=5)
+    assert len(results) == 2, results
+    for r in results:
+        assert r["ok"], results
+        assert r["sockname"] == f"{WORLD_IP}:{sport}", r
+        assert r["peername"] == f"{a.ip}:30092", r
+        assert r["reply"]["pod"] == "pb" and r["reply"]["peer"].startswith(a.ip + ":"), r
+    # The same SNAT port both times: the backend saw one tuple.
+    assert results[0]["reply"]["peer"] == results[1]["reply"]["peer"], results
+    out = nat_entries(agents["a"], direction="OUT", source=WORLD_IP, source_port=sport,
+                      destination=pb.ip, destination_port=8080)
+    assert len(out) == 1, out
+    nat_port = out[0]["to_port"]
+    assert results[0]["reply"]["peer"] == f"{a.ip}:{nat_port}", (results, out)
+    back = nat_entries(agents["a"], direction="IN", source=pb.ip, source_port=8080,
+                       destination=a.ip, to_address=WORLD_IP, to_port=sport)
+    assert [e["destination_port"] for e in back] == [nat_port], back
+
