@@ -17,6 +17,7 @@
  * Metrics: every packet counts exactly one verdict reason in `metrics` by
  * (reason, dir) with skb->len bytes: REASON_TO_ENDPOINT, REASON_FIB_FORWARDED,
  * REASON_TO_STACK (from_* programs; also any non-IPv4 frame in every program),
+ * REASON_TO_STACK_MTU (from_* programs: too long for the FIB's way out),
  * REASON_FORWARDED (IPv4 let through by to_container / to_netdev), or a drop.
  * Notable steps are counted in addition, once per packet they happen to:
  * REASON_CT_NEW, REASON_CT_REOPENED, REASON_LB_XLATED (+ REASON_NODE_PORT for

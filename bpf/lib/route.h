@@ -13,10 +13,23 @@
  *   fib ifindex, NULL); NO_NEIGH: bpf_redirect_neigh with the FIB's nexthop;
  *   both TC_ACT_REDIRECT, REASON_FIB_FORWARDED, the TTL decremented as by
  *   any router (a TTL of 1 or less goes to the stack, which answers with
- *   time exceeded). Any other result (local destination, forwarding
- *   disabled, unreachable, blackhole, MTU, errors): TC_ACT_OK,
- *   REASON_TO_STACK. Delivery into a local pod keeps the TTL (one L2 hop).
+ *   time exceeded). A packet too long for the way out (route4_mtu_exceeded)
+ *   goes to the stack, which answers a DF one with ICMP fragmentation needed
+ *   and fragments the others: TC_ACT_OK, REASON_TO_STACK_MTU. Any other
+ *   result (local destination, forwarding disabled, unreachable, blackhole,
+ *   errors): TC_ACT_OK, REASON_TO_STACK. Delivery into a local pod keeps the
+ *   TTL (one L2 hop).
  * - route4_to_stack(): TC_ACT_OK, REASON_TO_STACK.
+ *
+ * MTU: a redirected packet meets no ICMP or fragmentation on its way out (a
+ * veth's xmit drops an over-MTU frame without a word), so the check is here.
+ * A non-GSO packet gives the FIB its IPv4 length, which the FIB compares
+ * with the route's MTU (an `mtu` metric, else the device's) before its
+ * neighbour lookup, so NO_NEIGH is covered too. A GSO packet (64 KiB, or a
+ * BIG TCP one with IPv4 length 0) would fail that as a whole, so it gives no
+ * length and its segments are checked against the egress device's MTU with
+ * bpf_check_mtu(BPF_MTU_CHK_SEGS) (skb_gso_validate_network_len, as the
+ * stack's forwarding does); a route's `mtu` metric is not seen for GSO.
  * With CFG_HOST_ROUTING off, route4_to_pod() and route4_fib() hand the packet
  * to the stack instead.
  */
@@ -75,12 +88,30 @@ static __always_inline int route4_to_pod(struct dp_ctx *c, const struct endpoint
 	return TC_ACT_REDIRECT;
 }
 
+static __always_inline int route4_to_stack_mtu(struct dp_ctx *c)
+{
+	c->reason = REASON_TO_STACK_MTU;
+	return TC_ACT_OK;
+}
+
+/* A GSO packet whose segments exceed @ifindex's MTU. One helper call, for
+ * GSO packets only (the FIB checked the others). */
+static __always_inline bool route4_gso_too_big(struct __sk_buff *skb, __u32 ifindex)
+{
+	__u32 mtu = 0;	/* BPF_MTU_CHK_SEGS wants 0 in, no len_diff */
+
+	return bpf_check_mtu(skb, ifindex, &mtu, 0, BPF_MTU_CHK_SEGS) ==
+	       BPF_MTU_CHK_RET_SEGS_TOOBIG;
+}
+
 static __always_inline int route4_fib(struct dp_ctx *c)
 {
 	struct bpf_fib_lookup fib = {};
 	struct bpf_redir_neigh nh = {};
 	const struct pkt4 *p = &c->pkt;
+	bool gso = c->skb->gso_size;
 	long ret;
+	int err;
 
 	if (!cfg_has(CFG_HOST_ROUTING))
 		return route4_to_stack(c);
@@ -89,34 +120,31 @@ static __always_inline int route4_fib(struct dp_ctx *c)
 	fib.l4_protocol = p->proto;
 	fib.sport = p->has_ports ? p->sport : 0;
 	fib.dport = p->has_ports ? p->dport : 0;
-	/* tot_len 0: the kernel checks the skb itself against the egress MTU
-	 * (is_skb_forwardable, which knows GSO): a 64 KiB GSO packet, or a BIG
-	 * TCP one whose IPv4 length is 0, is forwardable; a length given here
-	 * would be compared with the MTU as is and send every GSO packet to
-	 * the stack (BPF_FIB_LKUP_RET_FRAG_NEEDED). */
-	fib.tot_len = 0;
+	/* See "MTU" above: 0 for GSO, else the FIB checks this length. */
+	fib.tot_len = gso ? 0 : p->tot_len;
 	fib.ipv4_src = p->saddr;
 	fib.ipv4_dst = p->daddr;
 	fib.ifindex = c->skb->ingress_ifindex ?: c->skb->ifindex;
 
 	ret = bpf_fib_lookup(c->skb, &fib, sizeof(fib), 0);
-	if ((ret == BPF_FIB_LKUP_RET_SUCCESS || ret == BPF_FIB_LKUP_RET_NO_NEIGH) &&
-	    c->pkt.ttl <= 1)
+	if (ret == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return route4_to_stack_mtu(c);
+	if (ret != BPF_FIB_LKUP_RET_SUCCESS && ret != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return route4_to_stack(c);
-	if (ret == BPF_FIB_LKUP_RET_SUCCESS || ret == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		int err = pkt4_dec_ttl(c->skb, &c->pkt);
+	if (gso && route4_gso_too_big(c->skb, fib.ifindex))
+		return route4_to_stack_mtu(c);
+	if (c->pkt.ttl <= 1)
+		return route4_to_stack(c);
+	err = pkt4_dec_ttl(c->skb, &c->pkt);
+	if (err)
+		return err;
 
-		if (err)
-			return err;
-	}
 	if (ret == BPF_FIB_LKUP_RET_SUCCESS) {
 		ret = bpf_redirect_neigh(fib.ifindex, NULL, 0, 0);
-	} else if (ret == BPF_FIB_LKUP_RET_NO_NEIGH) {
+	} else {
 		nh.nh_family = AF_INET;
 		nh.ipv4_nh = fib.ipv4_dst;
 		ret = bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
-	} else {
-		return route4_to_stack(c);
 	}
 	if (ret != TC_ACT_REDIRECT)
 		return -DROP_REDIRECT;

@@ -34,6 +34,7 @@ enum axon_reason {
 	REASON_UNKNOWN_L4_PASSED	= 12,	/* L4 Axon does not parse: routed on L3 alone */
 	REASON_NODE_PORT		= 13,	/* NodePort frontend translated */
 	REASON_EVENTS_SUPPRESSED	= 14,	/* an event the rate limiter did not send */
+	REASON_TO_STACK_MTU		= 15,	/* too long for the FIB's way out: to the stack (ICMP/fragments) */
 
 	REASON_DROP_BASE		= 130,
 	DROP_NO_SERVICE_BACKEND		= 130,	/* service has no usable backend */
@@ -105,6 +106,7 @@ static inline const char *axon_reason_name(unsigned int reason)
 	case REASON_UNKNOWN_L4_PASSED:	return "Unknown L4 protocol routed on L3";
 	case REASON_NODE_PORT:		return "NodePort translated";
 	case REASON_EVENTS_SUPPRESSED:	return "Event suppressed by rate limit";
+	case REASON_TO_STACK_MTU:	return "Passed to stack: over egress MTU";
 	case DROP_INVALID_HDR:		return "Invalid packet header";
 	case DROP_FRAG_NOT_SUPPORTED:	return "Fragment not supported";
 	case DROP_UNKNOWN_L3:		return "Unknown L3 protocol";

@@ -19,7 +19,8 @@
  *         gateway 192.168.1.254 and a peer node 192.168.1.2 as permanent
  *         neighbours; 203.0.113.0/24 and 198.51.100.0/24 via the gateway
  *         ("the world", NodePort clients), 10.2.0.0/16 (the peer's pods) via
- *         the peer; nothing routes 198.18.0.0/15.
+ *         the peer; 192.0.2.0/24 via the gateway with `mtu lock 1400` (a
+ *         narrower way out than the pods' 1500); nothing routes 198.18.0.0/15.
  *   lxca, lxcb   host sides of local pods A 10.1.0.10 and B 10.1.0.11.
  *
  * The redirect helpers only record their target in a test run and return
@@ -70,6 +71,7 @@
 #define WORLD	     "203.0.113.10"  /* outside the native-routing CIDR, via the gateway */
 #define CLIENT	     "198.51.100.20" /* a NodePort client, via the gateway */
 #define UNROUTED     "198.18.0.1"    /* no route in the test namespace */
+#define NARROW	     "192.0.2.10"    /* via the gateway, route `mtu lock 1400` */
 #define VIP	     "10.96.0.10"
 
 #define NAT_MIN	 40000
@@ -139,6 +141,7 @@ static int group_setup(void **state)
 	    "ip route add 203.0.113.0/24 via 192.168.1.254 dev nd0",
 	    "ip route add 198.51.100.0/24 via 192.168.1.254 dev nd0",
 	    "ip route add 10.2.0.0/16 via 192.168.1.2 dev nd0",
+	    "ip route add 192.0.2.0/24 via 192.168.1.254 dev nd0 mtu lock 1400",
 	    "ip route add 10.1.0.10/32 dev lxca",
 	    "ip route add 10.1.0.11/32 dev lxcb",
 	};
@@ -2585,6 +2588,83 @@ static void test_reuse_clusterip_remote_backend_direct(void **state)
 	assert_int_equal(map_count(MAP(nat4)), 0);
 }
 
+/* ---- MTU on the FIB path ------------------------------------------------ */
+
+/* A UDP packet from pod A to NARROW (route MTU 1400) of @ip_len bytes. */
+static size_t narrow_udp(__u8 *buf, size_t ip_len)
+{
+	struct flow f = {POD_A, 45020, NARROW, 9000, IPPROTO_UDP};
+	struct pkt_spec s = spec_of(&f, 0);
+
+	s.payload_len = ip_len - 28;
+	return build(&s, buf);
+}
+
+static struct datapath_config no_masq_config(void)
+{
+	struct datapath_config cfg = default_config();
+
+	cfg.flags &= ~CFG_MASQUERADE;
+	return cfg;
+}
+
+/* Over the route's MTU (1500 > 1400): to the stack, which answers a DF packet
+ * with fragmentation needed; never redirected to be dropped on the way out. */
+static void test_route_fib_over_mtu_to_stack(void **state)
+{
+	struct datapath_config cfg = no_masq_config();
+	__u8 buf[PKT_MAX];
+	size_t len;
+	struct run r;
+
+	(void)state;
+	dp_load(&cfg);
+	len = narrow_udp(buf, 1500);
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_int_equal(metric(REASON_TO_STACK_MTU, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric_dir(REASON_TO_STACK_MTU, METRIC_DIR_EGRESS).bytes, len);
+	assert_int_equal(metric_any_dir(REASON_FIB_FORWARDED), 0);
+	/* Handed on as it came: the TTL is the stack's to decrement. */
+	assert_int_equal(r.len, len);
+	assert_memory_equal(r.out + ETH_HLEN, buf + ETH_HLEN, len - ETH_HLEN);
+}
+
+/* At the route's MTU exactly: redirected. */
+static void test_route_fib_at_mtu_forwarded(void **state)
+{
+	struct datapath_config cfg = no_masq_config();
+	__u8 buf[PKT_MAX];
+	struct run r;
+
+	(void)state;
+	dp_load(&cfg);
+	run(FROM_CONTAINER, buf, narrow_udp(buf, 1400), &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(metric(REASON_FIB_FORWARDED, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric_any_dir(REASON_TO_STACK_MTU), 0);
+}
+
+/* A GSO packet is not judged by its whole length (the FIB gets none) but by
+ * its segments against the egress device (nd0, 1500): segments of 1000 fit,
+ * so it is redirected though its length is over the route's 1400. */
+static void test_route_fib_gso_judged_by_segments(void **state)
+{
+	struct datapath_config cfg = no_masq_config();
+	__u8 buf[PKT_MAX];
+	size_t len;
+	struct run r;
+
+	(void)state;
+	dp_load(&cfg);
+	len = narrow_udp(buf, 1500);
+	run_gso(FROM_CONTAINER, buf, len, 1000, 2, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_int_equal(metric(REASON_FIB_FORWARDED, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric_any_dir(REASON_TO_STACK_MTU), 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
 
 int main(void)
@@ -2646,6 +2726,9 @@ int main(void)
 	    T(test_reuse_nodeport_other_frontend_same_backend),
 	    T(test_reuse_nodeport_remote_backend_snat),
 	    T(test_reuse_clusterip_remote_backend_direct),
+	    T(test_route_fib_over_mtu_to_stack),
+	    T(test_route_fib_at_mtu_forwarded),
+	    T(test_route_fib_gso_judged_by_segments),
 	};
 
 	return cmocka_run_group_tests_name("tc_datapath", tests, group_setup, group_teardown);

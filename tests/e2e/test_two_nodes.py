@@ -64,8 +64,9 @@ def test_pod_to_pod_across_nodes_over_direct_routes(lab2, api, start_agent):
                    r["reply"]["peer"].startswith(src.ip + ":") for r in results)
 
     # A bulk transfer leaves pa as GSO packets of up to 64 KiB, far above ext0's MTU:
-    # the FIB lookup lets the kernel judge them (tot_len 0, is_skb_forwardable), so
-    # from_container redirects them out of ext0 instead of handing them to the stack.
+    # the FIB gets no length for them (tot_len 0) and their segments fit ext0
+    # (bpf_check_mtu), so from_container redirects them out of ext0 instead of handing
+    # them to the stack.
     before = fib_forwarded(agents["a"])
     pb.spawn(["iperf3", "-s", "-1", "-p", "5301"], stdout=subprocess.DEVNULL,
              stderr=subprocess.DEVNULL)
