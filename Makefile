@@ -109,7 +109,7 @@ $(OUT)/tests/tools/%: $(OUT)/tests/tools/%.o $(AGENT_OBJS) $(LIB_OBJS)
 deps:
 	$(Q)./scripts/deps.sh
 
-test: deps all $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS)
+test: deps all $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS) $(BENCH_BPF_OBJS)
 	$(Q)./tests/run.sh
 
 test-unit: $(UNIT_BINS)
