@@ -313,53 +313,44 @@ def main(argv):
     with_floor = "--no-floor" not in argv
     with_sockmap = "--no-sockmap" not in argv
     labs, agents, servers, probes, axon_error = [], [], [], [], None
-    recvq, recvq_server = {}, {}
+    paths, lab_of, server_of, recvq = {}, {}, {}, {}
+
+    def add_path(name, tag, prepare=lambda lab, server: None):
+        """A lab of its own for path name: prepare(lab, server) sets it up (raising
+        RuntimeError if it cannot), then the client's iperf3 goes to the server pod."""
+        lab, server, client = lab_with_pods(tag)
+        labs.append(lab)
+        prepare(lab, server)
+        paths[name] = (client, server.ip, "eth0")
+        lab_of[name], server_of[name] = lab, server
+        return client
+
     try:
-        lab_k, server_k, client_k = lab_with_pods("bk")
-        labs.append(lab_k)
-        recvq_server["kernel"] = server_k
-        paths = {"kernel": (client_k, server_k.ip, "eth0"),
-                 "loopback": (client_k, "127.0.0.1", "lo")}
+        client_k = add_path("kernel", "bk")
+        paths["loopback"] = (client_k, "127.0.0.1", "lo")
         if with_bigtcp:
-            lab_kb, server_kb, client_kb = lab_with_pods("bkb")
-            labs.append(lab_kb)
-            set_big_tcp_by_hand(lab_kb)
-            paths["kernel+bigtcp"] = (client_kb, server_kb.ip, "eth0")
+            add_path("kernel+bigtcp", "bkb", lambda lab, _: set_big_tcp_by_hand(lab))
         if with_kube_proxy:
-            lab_p, server_p, client_p = lab_with_pods("bp")
-            labs.append(lab_p)
-            load_kube_proxy_rules(lab_p, server_p.ip)
-            paths["kube-proxy"] = (client_p, server_p.ip, "eth0")
+            add_path("kube-proxy", "bp", lambda lab, srv: load_kube_proxy_rules(lab, srv.ip))
         if with_floor:
-            lab_f, server_f, client_f = lab_with_pods("bf")
-            labs.append(lab_f)
-            attach_floor(lab_f)
-            paths["floor"] = (client_f, server_f.ip, "eth0")
+            add_path("floor", "bf", lambda lab, _: attach_floor(lab))
         if with_sockmap:
-            lab_s, server_s, client_s = lab_with_pods("bs")
-            labs.append(lab_s)
-            probes.append(SockmapProbe(lab_s))
-            paths["sockmap"] = (client_s, server_s.ip, "eth0")
-            recvq_server["sockmap"] = server_s
+            add_path("sockmap", "bs", lambda lab, _: probes.append(SockmapProbe(lab)))
         if with_axon:
             for name, tag, flags in (("axon", "bx", ()),
                                      ("axon+bigtcp", "bxb", ("--enable-ipv4-big-tcp",))):
                 if name == "axon+bigtcp" and not with_bigtcp:
                     continue
-                lab_x, server_x, client_x = lab_with_pods(tag)
-                labs.append(lab_x)
                 srv = k8s.ApiServer(tls=True, quiet=True).start()
                 servers.append(srv)
                 try:
-                    agents.append(start_axon(lab_x, srv, flags))
-                    paths[name] = (client_x, server_x.ip, "eth0")
+                    add_path(name, tag, lambda lab, _: agents.append(start_axon(lab, srv, flags)))
                 except RuntimeError as e:
                     axon_error = f"{name}: {e}"
         # Each BIG TCP path really carries the size on every device it should.
-        for name, lab in (("kernel+bigtcp", "bkb"), ("axon+bigtcp", "bxb")):
+        for name in ("kernel+bigtcp", "axon+bigtcp"):
             if name in paths:
-                lab_b = next(lb for lb in labs if lb.tag == lab)
-                got = {dev: ipv4_sizes(ns, dev) for ns, dev in big_tcp_devices(lab_b)}
+                got = {dev: ipv4_sizes(ns, dev) for ns, dev in big_tcp_devices(lab_of[name])}
                 if any(v != (BIG_TCP, BIG_TCP) for v in got.values()):
                     raise RuntimeError(f"{name}: IPv4 GSO/GRO maximum not {BIG_TCP}: {got}")
         order = [p for p in ("kernel", "kernel+bigtcp", "floor", "axon", "axon+bigtcp",
@@ -389,7 +380,7 @@ def main(argv):
                 flush=True)
         for p in ("kernel", "sockmap"):
             if p in paths:
-                recvq[p] = recv_queue_check(recvq_server[p], paths[p][0])
+                recvq[p] = recv_queue_check(server_of[p], paths[p][0])
     finally:
         for probe in probes:
             probe.close()
