@@ -25,6 +25,7 @@
 #include <netlink/socket.h>
 
 #include "link_gso.h"
+#include "nl_errno.h"
 
 /* ---- one request, its replies, and the kernel's verdict ---- */
 
@@ -86,22 +87,6 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 	return NL_STOP;
 }
 
-static int nl_to_errno(int nlerr)
-{
-	switch (-nlerr) {
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_NODEV:
-		return -ENODEV;
-	case NLE_AGAIN:
-		return -EAGAIN;
-	default:
-		return -EIO;
-	}
-}
-
 /* Send @msg (freed here) and read until the kernel acknowledged it or
  * refused it: libnl asks for an ACK on every request, so a socket kept open
  * has nothing left over for the next exchange. */
@@ -124,7 +109,7 @@ static int transact(struct nl_sock *sk, struct nl_msg *msg, struct exchange *x)
 	nl_cb_put(cb);
 	if (x->err)
 		return x->err;
-	return err < 0 ? nl_to_errno(err) : 0;
+	return err < 0 ? nl_errno(err) : 0;
 }
 
 /* ---- sockets ---- */

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "netdev.h"
+#include "nl_errno.h"
 
 struct netdev_ctx {
 	struct nl_sock *sk;	/* requests and cache fills */
@@ -34,22 +35,6 @@ static void caches_free(struct netdev_ctx *ctx)
 	if (ctx->routes)
 		nl_cache_free(ctx->routes);
 	ctx->links = ctx->addrs = ctx->routes = NULL;
-}
-
-static int nl_errno(int nlerr)
-{
-	switch (-nlerr) {
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_NODEV:
-		return -ENODEV;
-	default:
-		return -EIO;
-	}
 }
 
 int netdev_refresh(struct netdev_ctx *ctx)

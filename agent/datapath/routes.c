@@ -13,40 +13,20 @@
 
 #include "log.h"
 #include "routes.h"
-
-static int nl_to_errno(int nlerr)
-{
-	switch (-nlerr) {
-	case NLE_NOMEM:
-		return -ENOMEM;
-	case NLE_PERM:
-		return -EPERM;
-	case NLE_OBJ_NOTFOUND:
-		return -ENOENT;
-	case NLE_EXIST:
-		return -EEXIST;
-	case NLE_NODEV:
-		return -ENODEV;
-	case NLE_INVAL:
-		return -EINVAL;
-	case NLE_NOADDR:
-		return -EADDRNOTAVAIL;
-	default:
-		return -EIO;
-	}
-}
+#include "nl_errno.h"
 
 static int open_sock(struct nl_sock **out)
 {
 	struct nl_sock *sk = nl_socket_alloc();
 	int err;
 
+	*out = NULL;
 	if (!sk)
 		return -ENOMEM;
 	err = nl_connect(sk, NETLINK_ROUTE);
 	if (err) {
 		nl_socket_free(sk);
-		return nl_to_errno(err);
+		return nl_errno(err);
 	}
 	*out = sk;
 	return 0;
@@ -144,7 +124,7 @@ cleanup:
 	if (cache)
 		nl_cache_free(cache);
 	nl_socket_free(sk);
-	return err ? nl_to_errno(err) : 0;
+	return err ? nl_errno(err) : 0;
 }
 
 int node_route_delete(const struct ipv4_prefix *dst)
@@ -174,7 +154,7 @@ int node_route_delete(const struct ipv4_prefix *dst)
 		nl_cache_free(cache);
 	nl_socket_free(sk);
 	if (err)
-		return nl_to_errno(err);
+		return nl_errno(err);
 	return found ? 0 : -ENOENT;
 }
 
@@ -212,5 +192,5 @@ int node_routes_list(struct node_route *out, int max)
 	if (cache)
 		nl_cache_free(cache);
 	nl_socket_free(sk);
-	return err ? nl_to_errno(err) : n;
+	return err ? nl_errno(err) : n;
 }
