@@ -56,9 +56,21 @@ BENCH_BPF_OBJS	:= $(patsubst tests/bench/bpf/%.bpf.c,$(OUT)/tests/bench/%.bpf.o,
 HDRS		:= $(shell find include lib agent cli tests -name '*.h') $(SKELS)
 
 .SECONDARY:
-.PHONY: all deps test test-unit test-asan test-bpf test-e2e test-apiserver demo bench fuzz clean format
+.PHONY: all deps FORCE test test-unit test-asan test-bpf test-e2e test-apiserver demo bench fuzz clean format
 
 all: $(OUT)/axon-agent $(OUT)/agentctl
+
+# The version the binaries print: rewritten only when it changes, so an
+# unchanged tree does not relink.
+$(OUT)/version_gen.h: FORCE
+	$(Q)mkdir -p $(@D)
+	$(Q){ ./scripts/version.sh | { read -r v; read -r c; \
+		printf '#define AXON_VERSION "%s"\n#define AXON_GIT_COMMIT "%s"\n' "$$v" "$$c"; }; \
+	} > $@.tmp && { cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@; }
+
+$(OUT)/lib/version.o: $(OUT)/version_gen.h
+
+FORCE:
 
 $(OUT)/vmlinux.h:
 	$(call msg,GEN,$@)

@@ -84,6 +84,7 @@ const char agent_usage_text[] =
 	"  --debug                   verbose logs\n"
 	"  --config-dir DIR          one file per flag (name = flag, content = value), as a\n"
 	"                            ConfigMap mounts it; command-line flags win\n"
+	"  --version                 print the version and exit\n"
 	"  -h, --help\n";
 
 enum {
@@ -182,6 +183,7 @@ static const struct option options[] = {
 	{ "k8s-watch-list", optional_argument, NULL, OPT_WATCH_LIST },
 	{ "enable-ipv4-big-tcp", optional_argument, NULL, OPT_BIG_TCP_IPV4 },
 	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
 	{},
 };
 
@@ -744,8 +746,9 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *er
 	optind = 0;	/* GNU: reinitialize, so the parser can run more than once */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (opt == 'h') {
-			cfg->help = true;
+		if (opt == 'h' || opt == 'V') {
+			cfg->help = opt == 'h';
+			cfg->version = opt == 'V';
 			return 0;
 		}
 		if (opt == '?' || opt == ':') {

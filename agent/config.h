@@ -46,6 +46,7 @@ struct agent_config {
 	bool debug;
 	bool flush_on_exit;
 	bool help;			/* -h: print usage and exit 0 */
+	bool version;			/* --version: print it and exit 0 */
 	struct map_size_flags map_size_flags;	/* as given */
 	struct map_sizes map_sizes;		/* resolved: what the loader uses */
 	const char *prometheus_addr;		/* --prometheus-serve-addr; "" = off */

@@ -19,6 +19,7 @@
 #include "agent.h"
 #include "bpffs.h"
 #include "log.h"
+#include "version.h"
 
 static int signals_open(void)
 {
@@ -85,6 +86,10 @@ int main(int argc, char **argv)
 		fputs(agent_usage_text, stdout);
 		return 0;
 	}
+	if (a->cfg.version) {
+		printf("axon-agent %s (commit %s)\n", axon_version, axon_git_commit);
+		return 0;
+	}
 	log_set_level(a->cfg.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 	log_hook_libbpf();
 	a->started = time(NULL);
@@ -139,8 +144,8 @@ int main(int argc, char **argv)
 	err = agent_k8s_connect(a);
 	if (err)
 		goto out;
-	pr_info("agent started", "node=%s bpf_root=%s cgroup=%s socket=%s", a->cfg.node_name,
-		a->cfg.bpf_root, a->cfg.cgroup_root, a->cfg.socket_path);
+	pr_info("agent started", "version=%s node=%s bpf_root=%s cgroup=%s socket=%s",
+		axon_version, a->cfg.node_name, a->cfg.bpf_root, a->cfg.cgroup_root, a->cfg.socket_path);
 	err = run(a, sig_fd);
 out:
 	metrics_server_stop(a->metrics);	/* before the maps it reads go */

@@ -6,6 +6,7 @@
 
 #include "axon/maps.h"
 #include "agent.h"
+#include "version.h"
 
 static const char *informer_state_name(enum k8s_informer_state st)
 {
@@ -277,6 +278,8 @@ static cJSON *status(struct agent *a)
 {
 	cJSON *r = cJSON_CreateObject(), *lb;
 
+	cJSON_AddStringToObject(r, "version", axon_version);
+	cJSON_AddStringToObject(r, "commit", axon_git_commit);
 	add_time(r, "started", a->started);
 	cJSON_AddItemToObject(r, "kubernetes", kubernetes_status(a));
 	cJSON_AddItemToObject(r, "node", agent_node_status(a));
@@ -307,5 +310,12 @@ cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req)
 	(void)req;
 	if (!strcmp(cmd, "status"))
 		return status(ctx);
+	if (!strcmp(cmd, "version")) {
+		cJSON *r = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(r, "version", axon_version);
+		cJSON_AddStringToObject(r, "commit", axon_git_commit);
+		return r;
+	}
 	return NULL;
 }

@@ -72,5 +72,6 @@ int cmd_bpf_ipcache_list(int argc, char **argv);
 int cmd_bpf_endpoint_list(int argc, char **argv);
 int cmd_bpf_metrics_list(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
+int cmd_version(int argc, char **argv);
 
 #endif /* AXON_CLI_H */

@@ -9,6 +9,7 @@
 #include "api/server.h"
 #include "cli.h"
 #include "datapath/tc_attach.h"
+#include "version.h"
 
 struct cli_opts cli = {
 	.bpf_root = AXON_DEFAULT_BPF_ROOT,
@@ -35,6 +36,7 @@ static const struct cli_cmd commands[] = {
 	{ "monitor", "[--type drop|trace]", "stream drop/trace events until Ctrl-C (one reader "
 	  "at a time)", cmd_monitor },
 	{ "map list", "", "Axon's pinned maps with size and fill", cmd_map_list },
+	{ "version", "", "agentctl's version and the running agent's", cmd_version },
 	{ "cleanup", "[--force]", "detach every program (tcx links and recorded legacy tc filters) and remove every map",
 	  cmd_cleanup },
 };
@@ -98,6 +100,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{},
 	};
 	const struct cli_cmd *cmd;
@@ -117,6 +120,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			printf("agentctl %s (commit %s)\n", axon_version, axon_git_commit);
 			return 0;
 		default:
 			usage(stderr);
