@@ -5,6 +5,7 @@
 #   make test       unit, BPF and end-to-end tests (plus the ASan/UBSan unit run)
 #   make demo       a local demo node (namespaces as pods, test apiserver, agent)
 #   make bench      side-by-side benchmarks (not part of make test)
+#   make image      the OCI image (docker-archive) $(OUT)/image/axon-agent-<version>.tar
 
 OUT	?= .output
 CC	?= gcc
@@ -56,7 +57,7 @@ BENCH_BPF_OBJS	:= $(patsubst tests/bench/bpf/%.bpf.c,$(OUT)/tests/bench/%.bpf.o,
 HDRS		:= $(shell find include lib agent cli tests -name '*.h') $(SKELS)
 
 .SECONDARY:
-.PHONY: all deps FORCE test test-unit test-asan test-bpf test-e2e test-apiserver demo bench fuzz clean format
+.PHONY: all deps image FORCE test test-unit test-asan test-bpf test-e2e test-apiserver demo bench fuzz clean format
 
 all: $(OUT)/axon-agent $(OUT)/agentctl
 
@@ -141,6 +142,12 @@ test-asan:
 	$(Q)$(MAKE) --no-print-directory OUT=.output-asan \
 		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		EXTRA_LDFLAGS="-fsanitize=address,undefined" test-unit
+
+# From scratch: the binaries, their shared libraries, CA certificates.
+IMAGE	?= axon/axon-agent
+image: deps all
+	$(call msg,IMAGE,$(IMAGE):$(shell ./scripts/version.sh | head -n1))
+	$(Q)./scripts/image.sh $(OUT) $(IMAGE) $(shell ./scripts/version.sh | head -n1) >/dev/null
 
 demo: deps all $(TOOL_BINS)
 	$(Q)./demo/demo.sh
