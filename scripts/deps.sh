@@ -8,7 +8,7 @@ pkgs=(
 	libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev
 	libnl-3-dev libnl-route-3-dev libcmocka-dev libclang-rt-14-dev
 	iproute2 openssl iperf3 sockperf iptables nftables procps curl
-	python3 python3-pytest python3-yaml nghttp2-server
+	python3 python3-pytest python3-yaml nghttp2-server etcd-server
 )
 
 missing=()
