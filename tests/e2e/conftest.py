@@ -5,7 +5,15 @@
   lab2        nodes A and B on the world network
   agent       an Agent on `lab`'s node (not started)
   start_agent start_agent(node, *flags) starts an agent on a node of lab1/lab2 and returns
-              it; every agent's log is printed if the test fails
+              it; every agent's log is printed if the test fails (cls=, and keywords
+              for it: another harness.Agent, e.g. kubeconfig=...)
+  apiserver   the test apiserver (tests/apiserver), fresh for each test; parametrized
+              indirectly with "real", the session's real apiserver instead, through a
+              realk8s.Scope that deletes what the test created:
+                @pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
+  real_apiserver  one realk8s.RealApiServer (etcd + kube-apiserver) for the whole session,
+              started by the first test that needs it; skipped when its binaries are
+              missing, failed instead under CI=true (tests/lib/realk8s.py)
 """
 
 import os
@@ -20,6 +28,7 @@ sys.path.insert(0, str(REPO / "tests" / "lib"))
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 import k8s  # noqa: E402
+import realk8s  # noqa: E402
 from netlab import NetLab  # noqa: E402
 from harness import Agent  # noqa: E402
 
@@ -59,8 +68,8 @@ def lab2():
 def start_agent(request, apiserver):
     agents = []
 
-    def start(node, *flags, wait=True):
-        a = Agent(node.lab, apiserver, extra=flags, node=node)
+    def start(node, *flags, wait=True, cls=Agent, **kw):
+        a = cls(node.lab, apiserver, extra=flags, node=node, **kw)
         agents.append(a)
         return a.start(wait=wait)
 
@@ -76,8 +85,29 @@ def start_agent(request, apiserver):
 
 
 @pytest.fixture
-def apiserver():
+def apiserver(request):
+    if getattr(request, "param", "test") == "real":
+        scope = request.getfixturevalue("real_apiserver").scope()
+        try:
+            yield scope
+        finally:
+            if getattr(request.node, "rep_call_failed", False):
+                print(scope.log_tail())
+            scope.close()
+        return
     srv = k8s.ApiServer(tls=True, quiet=True).start()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+@pytest.fixture(scope="session")
+def real_apiserver():
+    if os.geteuid() != 0:
+        pytest.skip("end-to-end tests need root")
+    realk8s.require()
+    srv = realk8s.RealApiServer().start()
     try:
         yield srv
     finally:

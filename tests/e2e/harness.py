@@ -34,16 +34,18 @@ class Agent:
     node's; the test apiserver listens there too (127.0.0.1, same port), so the
     kubeconfig's URL works unchanged. A node with a native device (a lab built with
     nodes=[...]) also gets --node-name, --devices and --state-dir; `extra` flags go last.
+    kubeconfig: one of the test's own (e.g. with a ServiceAccount's token) instead of one
+    with the apiserver's admin token.
     """
 
-    def __init__(self, lab, apiserver, extra=(), node=None):
+    def __init__(self, lab, apiserver, extra=(), node=None, kubeconfig=None):
         self.lab = lab
         self.node = node or lab.default_node
         self.apiserver = apiserver
         self.extra = list(extra)
         apiserver.listen_in(self.node.netns)
         run_dir = pathlib.Path(self.node.run_dir)
-        self.kubeconfig = apiserver.write_kubeconfig(run_dir / "kubeconfig")
+        self.kubeconfig = str(kubeconfig or apiserver.write_kubeconfig(run_dir / "kubeconfig"))
         self.socket = self.node.socket
         self.bpf_root = self.node.bpf_root
         self.log_path = run_dir / "agent.log"

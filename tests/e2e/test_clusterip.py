@@ -9,6 +9,8 @@ import os
 import signal
 import time
 
+import pytest
+
 import k8s
 from harness import serve, tcp, udp
 from netlab import wait_for
@@ -45,6 +47,7 @@ def reached(results):
     return {r["reply"]["pod"] for r in results if r["ok"]}
 
 
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_tcp_and_udp_reach_backends_and_peer_is_the_clusterip(lab, api, agent):
     b1, b2, client = lab.add_pod("b1"), lab.add_pod("b2"), lab.add_pod("client")
     serve(b1), serve(b2)

@@ -10,6 +10,8 @@ from which address, which device saw them, what the maps and counters say after.
 import os
 import re
 
+import pytest
+
 import k8s
 from harness import (ct_entries, metric_packets, nat_entries, reason, serve, tc_filter_programs,
                      tcp, udp, wait_attached)
@@ -67,6 +69,7 @@ def test_same_node_pod_to_pod_skips_the_host_side_devices(lab1, api, start_agent
     assert delta(s1, e1, "tx_packets") <= 2, (s1, e1)
 
 
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_clusterip_through_tc_lb_with_socket_lb_off(lab1, api, start_agent):
     a = lab1.node("a")
     b1, b2, client = a.add_pod("b1"), a.add_pod("b2"), a.add_pod("client")
@@ -105,6 +108,7 @@ def test_icmp_error_from_a_backend_reaches_the_client_as_the_frontend(lab1, api,
     assert metric_packets(agent, reason("REASON_LB_REV_XLATED")) > before
 
 
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_nodeport_from_the_world(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     b1 = a.add_pod("b1")

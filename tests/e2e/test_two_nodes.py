@@ -6,6 +6,8 @@ with --auto-direct-node-routes. No route between the pod CIDRs exists but the ag
 
 import subprocess
 
+import pytest
+
 import k8s
 from harness import reason, metric_packets, nat_entries, serve, tcp, udp, wait_attached
 from netlab import WORLD_IP, wait_for
@@ -88,6 +90,7 @@ def fib_forwarded(agent):
     return sum(int(e["packets"]) for e in rows), sum(int(e["bytes"]) for e in rows)
 
 
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_routes_follow_the_node_objects(lab2, api, start_agent):
     a, b = lab2.node("a"), lab2.node("b")
     cluster(lab2, api, start_agent)

@@ -86,13 +86,45 @@ class Response:
         return json.loads(self.body)
 
 
+# Kinds only a real apiserver serves (tests/lib/realk8s.py), so the client can build their
+# paths; the test apiserver answers 404 for them as for any resource it does not have.
+REAL_ONLY = tuple(resources.Resource(plural, kind, group, version, namespaced, builtin=True,
+                                     has_generation=False, subresources=sub)
+                  for plural, kind, group, version, namespaced, sub in (
+    ("namespaces", "Namespace", "", "v1", False, ("status",)),
+    ("serviceaccounts", "ServiceAccount", "", "v1", True, ()),
+    ("secrets", "Secret", "", "v1", True, ()),
+    ("configmaps", "ConfigMap", "", "v1", True, ()),
+    ("pods", "Pod", "", "v1", True, ("status",)),
+    ("daemonsets", "DaemonSet", "apps", "v1", True, ("status",)),
+    ("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", "v1", False, ()),
+    ("clusterrolebindings", "ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", False,
+     ()),
+    ("customresourcedefinitions", "CustomResourceDefinition", "apiextensions.k8s.io", "v1",
+     False, ("status",)),
+    ("subjectaccessreviews", "SubjectAccessReview", "authorization.k8s.io", "v1", False, ()),
+    ("ciliumidentities", "CiliumIdentity", "cilium.io", "v2", False, ("status",)),
+    ("ciliumnetworkpolicies", "CiliumNetworkPolicy", "cilium.io", "v2", True, ("status",)),
+    ("ciliumclusterwidenetworkpolicies", "CiliumClusterwideNetworkPolicy", "cilium.io", "v2",
+     False, ("status",)),
+))
+_REAL_ONLY_BY_NAME = {n: r for r in REAL_ONLY for n in (r.plural, r.kind, r.kind.lower())}
+
+
 def _resource(what):
     """A Resource from an object, a kind, a plural or a short name."""
     if isinstance(what, resources.Resource):
         return what
     if isinstance(what, dict):
-        return resources.BY_KIND[what["kind"]]
-    return resources.lookup(what)
+        what = what["kind"]
+        if what in resources.BY_KIND:
+            return resources.BY_KIND[what]
+    try:
+        return resources.lookup(what)
+    except KeyError:
+        if what in _REAL_ONLY_BY_NAME:
+            return _REAL_ONLY_BY_NAME[what]
+        raise
 
 
 # Client -----------------------------------------------------------------------------------
@@ -185,14 +217,18 @@ class Client:
         return self.request("DELETE", _resource(what).path(namespace, name)).json()
 
     def apply(self, obj):
-        """Create obj, or replace the stored one (unconditionally) if it exists."""
+        """Create obj, or replace the stored one at its current resourceVersion (a real
+        apiserver refuses to update a custom resource without one, and answers the create
+        of an existing Service that names its ClusterIP with 422, not 409)."""
+        meta = obj["metadata"]
         try:
-            return self.create(obj)
+            cur = self.get(obj, meta.get("namespace") or "default", meta["name"])
         except ApiError as e:
-            if e.code != 409:
+            if e.code != 404:
                 raise
+            return self.create(obj)
         body = json.loads(json.dumps(obj))
-        body["metadata"].pop("resourceVersion", None)
+        body["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
         return self.update(body)
 
     def list(self, what, namespace=None, **params):
