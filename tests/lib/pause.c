@@ -24,8 +24,8 @@ static void on_child(int sig)
 
 int main(void)
 {
-	struct sigaction term = { .sa_handler = on_term };
-	struct sigaction child = { .sa_handler = on_child, .sa_flags = SA_NOCLDSTOP };
+	struct sigaction term = {.sa_handler = on_term};
+	struct sigaction child = {.sa_handler = on_child, .sa_flags = SA_NOCLDSTOP};
 
 	if (getpid() != 1)
 		fprintf(stderr, "pause: not PID 1, zombies are not reaped here\n");
