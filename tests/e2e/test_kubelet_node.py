@@ -59,9 +59,8 @@ def chart_values(api, node):
         "cgroupRoot": node.cgroup,
         "devices": node.device,
         "k8sApiServerUrls": api.url,
-        # The agent reads the in-cluster address before the URLs above replace it, and
-        # the kubelet's KUBERNETES_SERVICE_HOST (the kubernetes ClusterIP) is no use to a
-        # hostNetwork agent with no kube-proxy: the apiserver's own address.
+        # The in-cluster address (KUBERNETES_SERVICE_HOST/PORT) the apiserver's own too, as
+        # the chart says for a cluster whose kubernetes Service the agent implements.
         "k8sServiceHost": "127.0.0.1",
         "k8sServicePort": str(port),
     }

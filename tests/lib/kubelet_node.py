@@ -3,10 +3,10 @@ end-to-end tests that start Axon the way a cluster does (chart -> DaemonSet -> k
 
     assets = k8s_assets()                       # AssetsMissing when the binaries are absent
     with ControlPlane(assets) as api:           # etcd + kube-apiserver + kube-controller-manager
-        with KubeletNode(api, assets) as node:  # veth, containerd, kubelet; Node registered
+        with KubeletNode(api, assets, agentctl=".output/agentctl") as node:  # Node registered
             node.import_image(".output/image/axon-agent-0.2.0.tar")
             objs = helm_template(assets["helm"], "helm/axon", "axon", "kube-system",
-                                 {"bpfRoot": node.bpf_root, "devices": node.device, ...})
+                                 {"bpfRoot": node.bpf_root, ...}, node.workdir)
             apply_objects(api.client(), objs)
             bind_pending_pods(api.client(), "kube-system")   # no kube-scheduler here
         assert not node.leftovers()
@@ -610,7 +610,14 @@ def sweep_stale_nodes():
 
 
 class KubeletNode:
-    """A kubelet + containerd node registered with api (see the module's docstring)."""
+    """A kubelet + containerd node, registered with api once constructed (the module's
+    docstring says what it creates).
+
+    name, ip (the InternalIP), device (the veth holding ip), bpf_root, state_dir, cgroup
+    (for an agent's chart values), workdir; ctr(...), import_image(archive), containers(),
+    exec(container_id, *argv), task_pid(container_id), pod_log(ns, pod, container),
+    log_tails(); close() (with agentctl: `agentctl cleanup --force` on bpf_root first),
+    leftovers()."""
 
     def __init__(self, api, assets, workdir=None, name=None, agentctl=None):
         self.api = api
@@ -701,7 +708,7 @@ class KubeletNode:
             d = pathlib.Path(h + self.kubelet_cgroup)
             d.mkdir(exist_ok=True)
             for f in ("cpuset.cpus", "cpuset.mems"):
-                if (d / f).exists():
+                if (d / f).exists() and (pathlib.Path(h) / f).exists():
                     (d / f).write_text((pathlib.Path(h) / f).read_text())
 
     def _in_ns(self, script):
