@@ -10,6 +10,7 @@ pkgs=(
 	iproute2 openssl iperf3 sockperf iptables nftables procps curl
 	python3 python3-pytest python3-yaml nghttp2-server
 	buildah podman runc etcd-server
+	containerd containernetworking-plugins libc6-dev
 )
 
 missing=()

@@ -1,0 +1,1037 @@
+"""A real Kubernetes node (kubelet + containerd + runc) on the machine running the tests, for
+end-to-end tests that start Axon the way a cluster does (chart -> DaemonSet -> kubelet).
+
+    assets = k8s_assets()                       # AssetsMissing when the binaries are absent
+    with ControlPlane(assets) as api:           # etcd + kube-apiserver + kube-controller-manager
+        with KubeletNode(api, assets, agentctl=".output/agentctl") as node:  # Node registered
+            node.import_image(".output/image/axon-agent-0.2.0.tar")
+            objs = helm_template(assets["helm"], "helm/axon", "axon", "kube-system",
+                                 {"bpfRoot": node.bpf_root, ...}, node.workdir)
+            apply_objects(api.client(), objs)
+            bind_pending_pods(api.client(), "kube-system")   # no kube-scheduler here
+        assert not node.leftovers()
+
+Assets: the xz-compressed binaries of $AXON_K8S_ASSETS (default: shared/k8s beside the
+repository) unpacked once into a cache directory ($AXON_K8S_CACHE, default
+/var/tmp/axon-k8s-<digest of SHA256SUMS.unpacked>) and checked against SHA256SUMS.unpacked
+before use; etcd is Debian's /usr/bin/etcd.
+
+ControlPlane: any object with .url .ca .token .client() .write_kubeconfig(path, token=None)
+.close() serves KubeletNode (tests/lib/realk8s.py's RealApiServer has that shape). The
+ControlPlane class below is a stand-in of that shape: etcd, a kube-apiserver (RBAC; a
+system:masters static token; one generated CA signs the serving certificate and is the
+cluster's root CA; the chart's CRDs when helm/axon/crds exists) and a kube-controller-manager
+(DaemonSet, ServiceAccount, root-CA publisher, ... controllers; node CIDRs from
+10.244.0.0/16).
+
+KubeletNode: everything a node needs, created for it and removed by close(), also after a
+failure:
+  - a veth pair, `device` in the machine's network namespace holding the node IP (`ip`),
+    its peer in a namespace of the node's own. Kubelet, containerd and hostNetwork pods use
+    the machine's network namespace (the apiserver listens on its 127.0.0.1); `device` is
+    the only device the node's pods should attach to.
+  - a mount namespace of the node's own (a holder process keeps it) where containerd, its
+    shims and the kubelet run: their overlay, tmpfs and bind mounts live and die there;
+    /sys/fs/bpf is a shared mount there (Bidirectional hostPath volumes need it) and not on
+    the machine; the kubelet's fixed paths (/var/lib/kubelet/device-plugins, /var/log/pods,
+    /var/log/containers) and containerd's (/run/containerd) are the node's directories bound
+    over the machine's (empty mount points, created if missing and removed again); the
+    kernel tunables the kubelet would set machine-wide (vm.overcommit_memory,
+    kernel.panic_on_oops, ...) are files of the node's own there, already at the values it
+    wants.
+  - containerd with its own root, state, socket and config (CRI, overlayfs, runc with its
+    own root, restrict_oom_score_adj), the CNI conf dir empty (so the Node stays NotReady;
+    hostNetwork pods run regardless), the pause image built from tests/lib/pause.c.
+  - the kubelet with its own root and cert dirs, cgroupfs driver, its pods under the cgroup
+    `kubelet_cgroup` in every hierarchy, no iptables chains, authenticated by a
+    ServiceAccount token bound to the built-in system:node ClusterRole (works with any
+    apiserver of the shape above, no access to its CA key needed).
+  - for an agent: `bpf_root` (a directory of the machine's bpffs), `state_dir` (under the
+    chart's hostPath /var/run/axon) and `cgroup` (the kubelet's cgroup in the v2 hierarchy,
+    where runc puts the node's containers too); close() runs `agentctl cleanup --force`
+    when given agentctl, then removes the pins (which detaches links).
+  leftovers() lists what is still on the machine: mounts, processes, links, namespaces,
+  directories, cgroups, bpffs pins.
+One node per machine at a time: the chart's agent socket (/var/run/axon/agent.sock) and its
+host ports are the machine's.
+
+There is no kube-scheduler among the assets: bind_pending_pods() binds a pending pod whose
+node affinity names one node (how the DaemonSet controller writes them) to that node, as
+kube-scheduler would.
+"""
+
+import ctypes
+import fcntl
+import hashlib
+import io
+import json
+import lzma
+import os
+import pathlib
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import yaml
+
+import k8s
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+ASSETS_DIR = pathlib.Path(os.environ.get("AXON_K8S_ASSETS", REPO.parent / "shared" / "k8s"))
+ASSET_NAMES = ("kube-apiserver", "kube-controller-manager", "kubelet", "helm")
+ETCD = "/usr/bin/etcd"
+PAUSE_SRC = REPO / "tests" / "lib" / "pause.c"
+PAUSE_IMAGE = "localhost/axon-test/pause:1"
+SERVICE_CIDR = "10.96.0.0/16"
+CLUSTER_CIDR = "10.244.0.0/16"
+CGROUP_V1 = "/sys/fs/cgroup"
+CGROUP2 = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else CGROUP_V1
+BPFFS = "/sys/fs/bpf"
+# What the kubelet writes at fixed paths, whatever its --root-dir (bound per node).
+KUBELET_FIXED_DIRS = ("/var/lib/kubelet/device-plugins", "/var/log/pods", "/var/log/containers")
+# containerd 1.6's shims put their sockets under /run/containerd/s whatever its state dir.
+CONTAINERD_FIXED_DIRS = ("/run/containerd",)
+# The kubelet sets these machine-wide unless they already hold these values.
+KUBELET_SYSCTLS = {"vm/overcommit_memory": "1", "vm/panic_on_oom": "0", "kernel/panic": "10",
+                   "kernel/panic_on_oops": "1", "kernel/keys/root_maxkeys": "1000000",
+                   "kernel/keys/root_maxbytes": "25000000"}
+# The agent's API socket: the chart mounts the host's /var/run/axon and sets no --socket.
+AGENT_SOCKET = "/var/run/axon/agent.sock"
+PR_SET_PDEATHSIG = 1
+
+
+class AssetsMissing(Exception):
+    """The Kubernetes binaries (or etcd) are not installed."""
+
+
+def wait_for(pred, timeout, what, interval=0.2):
+    """Poll pred() until truthy and return it; AssertionError naming what on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # what is polled may not exist yet
+            last = e
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} "
+                                 f"(last: {last!r})")
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent():
+    """preexec_fn: SIGKILL when the test process dies, so a killed run leaves no daemons."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _run(*argv, check=True, **kw):
+    r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, **kw)
+    if check and r.returncode:
+        raise RuntimeError(f"{' '.join(map(str, argv))}: exit {r.returncode}: "
+                           f"{r.stderr.strip() or r.stdout.strip()}")
+    return r
+
+
+def _tail(path, lines=40):
+    try:
+        return "\n".join(pathlib.Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# Assets -----------------------------------------------------------------------------------
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def k8s_assets(names=ASSET_NAMES):
+    """{name: path} of the unpacked, checksum-verified binaries, plus "etcd".
+
+    Unpacks each NAME.xz of ASSETS_DIR once into the cache directory (under a lock, so
+    concurrent tests share the work); raises AssetsMissing when a binary is absent and
+    RuntimeError when one does not match SHA256SUMS.unpacked."""
+    sums_file = ASSETS_DIR / "SHA256SUMS.unpacked"
+    if not sums_file.exists():
+        raise AssetsMissing(f"no Kubernetes binaries: {sums_file} missing "
+                            "(set AXON_K8S_ASSETS)")
+    if not os.access(ETCD, os.X_OK):
+        raise AssetsMissing(f"{ETCD} missing (Debian package etcd-server; make deps)")
+    sums = {}
+    for line in sums_file.read_text().splitlines():
+        digest, name = line.split()
+        sums[name.lstrip("*")] = digest
+    cache = pathlib.Path(os.environ.get(
+        "AXON_K8S_CACHE",
+        f"/var/tmp/axon-k8s-{hashlib.sha256(sums_file.read_bytes()).hexdigest()[:12]}"))
+    cache.mkdir(parents=True, exist_ok=True)
+    out = {"etcd": pathlib.Path(ETCD)}
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in names:
+            dst = cache / name
+            out[name] = dst
+            if dst.exists():        # renamed into place only once verified
+                continue
+            src = ASSETS_DIR / f"{name}.xz"
+            if not src.exists() or name not in sums:
+                raise AssetsMissing(f"{src} missing or not in {sums_file}")
+            tmp = cache / f".{name}.tmp"
+            with lzma.open(src) as fin, open(tmp, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1 << 20)
+            if _sha256(tmp) != sums[name]:
+                tmp.unlink()
+                raise RuntimeError(f"{src}: unpacked binary does not match {sums_file}")
+            tmp.chmod(0o755)
+            tmp.rename(dst)
+    return out
+
+
+# Certificates -----------------------------------------------------------------------------
+
+def _openssl(*args):
+    _run("openssl", *args)
+
+
+def make_ca(d, name="axon-test-ca"):
+    """d/ca.key, d/ca.crt: an ECDSA P-256 CA."""
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", d / "ca.key", "-out", d / "ca.crt", "-days", "2", "-subj", f"/CN={name}")
+
+
+def make_cert(d, stem, cn, org=None, sans=(), server=False):
+    """d/STEM.key, d/STEM.crt signed by d/ca.*; sans: "IP:1.2.3.4", "DNS:name"."""
+    subj = f"/CN={cn}" + (f"/O={org}" if org else "")
+    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", d / f"{stem}.key", "-out", d / f"{stem}.csr", "-subj", subj)
+    ext = d / f"{stem}.ext"
+    lines = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
+             "extendedKeyUsage=" + ("serverAuth" if server else "clientAuth")]
+    if sans:
+        lines.append("subjectAltName=" + ",".join(sans))
+    ext.write_text("\n".join(lines) + "\n")
+    _openssl("x509", "-req", "-in", d / f"{stem}.csr", "-CA", d / "ca.crt", "-CAkey",
+             d / "ca.key", "-CAcreateserial", "-out", d / f"{stem}.crt", "-days", "2",
+             "-extfile", ext)
+
+
+# Control plane: a stand-in for tests/lib/realk8s.py's RealApiServer -------------------------
+
+class ControlPlane:
+    """etcd + kube-apiserver + kube-controller-manager on 127.0.0.1, files in workdir.
+
+    Started by the constructor; url, ca (the root CA file), token (a system:masters static
+    token); close() stops all three and removes workdir."""
+
+    def __init__(self, assets, workdir=None, controller_manager=True):
+        self.assets = assets
+        # etcd syncs every write: on tmpfs that costs nothing.
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="axon-k8s-cp-", dir=shm))
+        self.procs = {}
+        self.token = secrets.token_hex(16)
+        self.ca = str(self.workdir / "ca.crt")
+        self.port = free_port()
+        self.url = f"https://127.0.0.1:{self.port}"
+        try:
+            self._certs()
+            self._etcd()
+            self._apiserver()
+            if controller_manager:
+                self._controller_manager()
+            self._crds()
+        except BaseException:
+            self.close()
+            raise
+
+    def _spawn(self, name, argv):
+        log = open(self.workdir / f"{name}.log", "w")
+        self.procs[name] = subprocess.Popen(
+            [str(a) for a in argv], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=_die_with_parent)
+        log.close()
+
+    def _alive(self, name):
+        p = self.procs[name]
+        if p.poll() is not None:
+            raise RuntimeError(f"{name} exited ({p.returncode}):\n"
+                               f"{_tail(self.workdir / f'{name}.log')}")
+
+    def _certs(self):
+        d = self.workdir
+        make_ca(d)
+        make_cert(d, "apiserver", "kube-apiserver", sans=("IP:127.0.0.1", "DNS:localhost"),
+                  server=True)
+        make_cert(d, "kubelet-client", "kube-apiserver-kubelet-client", org="system:masters")
+        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", d / "sa.key")
+        _openssl("ec", "-in", d / "sa.key", "-pubout", "-out", d / "sa.pub")
+        (d / "tokens.csv").write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
+
+    def _etcd(self):
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        self._spawn("etcd", [
+            self.assets["etcd"], "--name", "axon-test", "--data-dir", self.workdir / "etcd",
+            "--listen-client-urls", self.etcd_url, "--advertise-client-urls", self.etcd_url,
+            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+            "--initial-cluster", f"axon-test=http://127.0.0.1:{peer}"])
+
+        def healthy():
+            self._alive("etcd")
+            with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as r:
+                return json.load(r).get("health") == "true"
+        wait_for(healthy, 20, "etcd healthy")
+
+    def _apiserver(self):
+        d = self.workdir
+        issuer = "https://kubernetes.default.svc.cluster.local"
+        self._spawn("kube-apiserver", [
+            self.assets["kube-apiserver"], "--etcd-servers", self.etcd_url,
+            "--bind-address=127.0.0.1", f"--secure-port={self.port}",
+            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            f"--tls-cert-file={d / 'apiserver.crt'}",
+            f"--tls-private-key-file={d / 'apiserver.key'}",
+            f"--client-ca-file={d / 'ca.crt'}", f"--token-auth-file={d / 'tokens.csv'}",
+            "--authorization-mode=RBAC", "--allow-privileged=true",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--service-node-port-range=30000-32767",
+            f"--service-account-issuer={issuer}", f"--api-audiences={issuer}",
+            f"--service-account-key-file={d / 'sa.pub'}",
+            f"--service-account-signing-key-file={d / 'sa.key'}",
+            f"--kubelet-client-certificate={d / 'kubelet-client.crt'}",
+            f"--kubelet-client-key={d / 'kubelet-client.key'}",
+            "--kubelet-preferred-address-types=InternalIP", "--profiling=false"])
+        ctx = ssl.create_default_context(cafile=self.ca)
+
+        def ready():
+            self._alive("kube-apiserver")
+            req = urllib.request.Request(f"{self.url}/readyz",
+                                         headers={"Authorization": f"Bearer {self.token}"})
+            with urllib.request.urlopen(req, timeout=2, context=ctx) as r:
+                return r.status == 200
+        wait_for(ready, 60, "kube-apiserver /readyz")
+
+    def _controller_manager(self):
+        d = self.workdir
+        kubeconfig = self.write_kubeconfig(d / "controller-manager.kubeconfig")
+        plugins = d / "flexvolume"
+        plugins.mkdir()
+        self.cm_port = free_port()
+        self._spawn("kube-controller-manager", [
+            self.assets["kube-controller-manager"], f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}", "--authentication-skip-lookup=true",
+            "--bind-address=127.0.0.1", f"--secure-port={self.cm_port}",
+            f"--root-ca-file={d / 'ca.crt'}",
+            f"--service-account-private-key-file={d / 'sa.key'}",
+            "--use-service-account-credentials=false", "--leader-elect=false",
+            "--allocate-node-cidrs=true", f"--cluster-cidr={CLUSTER_CIDR}",
+            "--node-cidr-mask-size=24", f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--flex-volume-plugin-dir={plugins}", "--profiling=false"])
+
+    def wait_controller_manager(self, timeout=60):
+        """Until the controller manager answers /healthz (its controllers are running)."""
+        ctx = ssl._create_unverified_context()  # its self-signed serving certificate
+
+        def healthy():
+            self._alive("kube-controller-manager")
+            url = f"https://127.0.0.1:{self.cm_port}/healthz"
+            with urllib.request.urlopen(url, timeout=2, context=ctx) as r:
+                return r.status == 200
+        wait_for(healthy, timeout, "kube-controller-manager /healthz")
+
+    def _crds(self):
+        """The chart's CRDs (helm/axon/crds), when it has any, as a cluster would have them."""
+        crds = REPO / "helm" / "axon" / "crds"
+        if not crds.is_dir():
+            return
+        c = self.client()
+        for f in sorted(crds.glob("*.yaml")):
+            apply_objects(c, [o for o in yaml.safe_load_all(f.read_text()) if o])
+
+    def client(self, **kw):
+        return k8s.Client(self.url, self.token, self.ca, **kw)
+
+    def write_kubeconfig(self, path, token=None):
+        return k8s.write_kubeconfig(path, self.url, token or self.token, self.ca,
+                                    embed_ca=True)
+
+    def log_tails(self, lines=30):
+        return "\n".join(f"--- {n}:\n{_tail(self.workdir / f'{n}.log', lines)}"
+                         for n in self.procs)
+
+    def close(self):
+        for name in reversed(list(self.procs)):
+            p = self.procs[name]
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        self.procs = {}
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# Objects ----------------------------------------------------------------------------------
+
+_DISCOVERY = {}
+
+
+def resource_path(client, api_version, kind, namespace=None, name=None, subresource=None):
+    """The REST path of a kind (any the apiserver serves), from its discovery document."""
+    key = (client.url, api_version)
+    if key not in _DISCOVERY:
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        doc = client.request("GET", prefix).json()
+        _DISCOVERY[key] = (prefix, {r["kind"]: r for r in doc["resources"]
+                                    if "/" not in r["name"]})
+    prefix, kinds = _DISCOVERY[key]
+    r = kinds[kind]
+    p = prefix
+    if r["namespaced"]:
+        p += f"/namespaces/{namespace or 'default'}"
+    p += f"/{r['name']}"
+    if name:
+        p += f"/{name}"
+    if subresource:
+        p += f"/{subresource}"
+    return p
+
+
+def obj_path(client, obj, with_name=False):
+    meta = obj["metadata"]
+    return resource_path(client, obj["apiVersion"], obj["kind"], meta.get("namespace"),
+                         meta["name"] if with_name else None)
+
+
+def apply_objects(client, objs):
+    """Create each object, replacing one that exists (kubectl apply without the merge)."""
+    out = []
+    for obj in objs:
+        try:
+            out.append(client.request("POST", obj_path(client, obj), obj).json())
+        except k8s.ApiError as e:
+            if e.code != 409:
+                raise AssertionError(f"creating {obj['kind']} {obj['metadata']['name']}: {e}")
+            cur = client.request("GET", obj_path(client, obj, True)).json()
+            body = dict(obj, metadata=dict(obj["metadata"],
+                                           resourceVersion=cur["metadata"]["resourceVersion"]))
+            out.append(client.request("PUT", obj_path(client, obj, True), body).json())
+    return out
+
+
+def helm_template(helm, chart, release, namespace, values, workdir):
+    """The objects `helm template RELEASE CHART -n NAMESPACE --set-string k=v ...` renders
+    (values as strings: paths, URLs, device lists; never numbers or booleans here)."""
+    env = dict(os.environ, HELM_CACHE_HOME=f"{workdir}/helm/cache",
+               HELM_CONFIG_HOME=f"{workdir}/helm/config", HELM_DATA_HOME=f"{workdir}/helm/data")
+    argv = [helm, "template", release, chart, "-n", namespace]
+    for k, v in values.items():
+        argv += ["--set-string", f"{k}={v}"]
+    r = _run(*argv, env=env)
+    return [o for o in yaml.safe_load_all(r.stdout) if o]
+
+
+def daemon_pod_node(pod):
+    """The node a DaemonSet pod's required node affinity names (the controller writes one
+    matchFields term, metadata.name In [node]), else None."""
+    terms = (((pod["spec"].get("affinity") or {}).get("nodeAffinity") or {})
+             .get("requiredDuringSchedulingIgnoredDuringExecution") or {}) \
+        .get("nodeSelectorTerms") or []
+    for t in terms:
+        for f in t.get("matchFields") or []:
+            if f["key"] == "metadata.name" and f["operator"] == "In" and len(f["values"]) == 1:
+                return f["values"][0]
+    return None
+
+
+def bind_pending_pods(client, namespace):
+    """Bind every unscheduled pod of namespace whose affinity names one node to it, as
+    kube-scheduler does (pods/binding). Returns [(pod, node)] bound."""
+    bound = []
+    pods = client.request("GET", f"/api/v1/namespaces/{namespace}/pods").json()["items"]
+    for pod in pods:
+        node = daemon_pod_node(pod)
+        if pod["spec"].get("nodeName") or not node:
+            continue
+        name = pod["metadata"]["name"]
+        client.request("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/binding",
+                       {"apiVersion": "v1", "kind": "Binding",
+                        "metadata": {"name": name, "namespace": namespace},
+                        "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
+        bound.append((name, node))
+    return bound
+
+
+def service_ca_configmap(client, namespace, ca_file):
+    """The ConfigMap openshift-service-ca.crt that this apiserver (OpenShift's fork) adds to
+    every service-account token volume: without it such pods never start. Created from
+    ca_file unless the controller manager's service-ca-cert-publisher made it already."""
+    cm = {"apiVersion": "v1", "kind": "ConfigMap",
+          "metadata": {"name": "openshift-service-ca.crt", "namespace": namespace},
+          "data": {"service-ca.crt": pathlib.Path(ca_file).read_text()}}
+    try:
+        client.request("POST", f"/api/v1/namespaces/{namespace}/configmaps", cm)
+    except k8s.ApiError as e:
+        if e.code != 409:
+            raise
+
+
+# Images -----------------------------------------------------------------------------------
+
+def docker_archive(path, ref, files, entrypoint):
+    """A docker-archive of one layer holding files {path in image: (bytes, mode)}, tagged
+    ref: what `docker save` writes and `ctr images import` reads."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        for name, (data, mode) in sorted(files.items()):
+            info = tarfile.TarInfo(name.lstrip("/"))
+            info.size, info.mode = len(data), mode
+            t.addfile(info, io.BytesIO(data))
+    layer = layer.getvalue()
+    diff_id = hashlib.sha256(layer).hexdigest()
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux", "created": "1970-01-01T00:00:00Z",
+        "config": {"Entrypoint": entrypoint},
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]},
+        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "kubelet_node.py"}],
+    }).encode()
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [ref],
+                            "Layers": [f"{diff_id}/layer.tar"]}]).encode()
+    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as t:
+        for name, data in ((f"{diff_id}/layer.tar", layer), (config_name, config),
+                           ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            t.addfile(info, io.BytesIO(data))
+    return path
+
+
+def build_pause_image(workdir):
+    """The pause image (PAUSE_IMAGE) as a docker-archive: tests/lib/pause.c, static."""
+    binary = pathlib.Path(workdir) / "pause"
+    _run("gcc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", binary, PAUSE_SRC)
+    return docker_archive(pathlib.Path(workdir) / "pause.tar", PAUSE_IMAGE,
+                          {"/pause": (binary.read_bytes(), 0o755)}, ["/pause"])
+
+
+# The node ---------------------------------------------------------------------------------
+
+def _cgroup_hierarchies():
+    """Mount points of every cgroup hierarchy (v1 controllers, name=systemd, v2)."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            if fstype in ("cgroup", "cgroup2"):
+                out.append(fields[4])
+    return out
+
+
+def _mount_points():
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f]
+
+
+def _ns_inode(pid, ns="mnt"):
+    try:
+        return os.stat(f"/proc/{pid}/ns/{ns}").st_ino
+    except OSError:
+        return None
+
+
+def _pids():
+    return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+# What node.json records: enough to tear down the node of a killed run.
+MANIFEST = ("id", "name", "device", "peer_netns", "kubelet_cgroup", "cgroup", "bpf_root",
+            "state_dir", "started")
+
+
+def sweep_stale_nodes():
+    """Tear down the nodes killed test runs left behind (shims, containers, mounts, veths,
+    cgroups, pins): every default workdir whose lock nobody holds. Returns their names."""
+    swept = []
+    for d in sorted(pathlib.Path(tempfile.gettempdir()).glob("axon-kn-*")):
+        manifest = d / "node.json"
+        if not manifest.exists():
+            continue
+        with open(d / ".lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue        # a live node
+            node = KubeletNode._stale(d, json.loads(manifest.read_text()))
+            node.close()
+            swept.append(node.name)
+    return swept
+
+
+class KubeletNode:
+    """A kubelet + containerd node, registered with api once constructed (the module's
+    docstring says what it creates).
+
+    name, ip (the InternalIP), device (the veth holding ip), bpf_root, state_dir, cgroup
+    (for an agent's chart values), workdir; ctr(...), import_image(archive), containers(),
+    exec(container_id, *argv), task_pid(container_id), pod_log(ns, pod, container),
+    log_tails(); close() (with agentctl: `agentctl cleanup --force` on bpf_root first),
+    leftovers()."""
+
+    def __init__(self, api, assets, workdir=None, name=None, agentctl=None):
+        self.api = api
+        self.assets = assets
+        self.agentctl = agentctl
+        self.started = time.time()
+        self.id = uuid.uuid4().hex[:6]
+        self.name = name or f"axon-kn-{self.id}"
+        sweep_stale_nodes()
+        self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix=f"axon-kn-{self.id}-"))
+        # Held while the node lives: a workdir whose lock is free was left by a killed run.
+        self._lock = open(self.workdir / ".lock", "w")
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.device = f"axkn{self.id}"
+        self.peer_netns = f"axkn{self.id}-peer"
+        net = 18 + (int(self.id[:2], 16) % 2)
+        self.ip = f"198.{net}.{int(self.id[2:4], 16)}.1"
+        self.peer_ip = self.ip[:-1] + "2"
+        self.kubelet_cgroup = f"/axon-kn-{self.id}"
+        # runc puts containers in the v2 hierarchy too, under the same path: the node's
+        # pods' cgroup v2, where an agent's socket hooks serve this node's pods only.
+        self.cgroup = CGROUP2 + self.kubelet_cgroup
+        self.bpf_root = os.path.join(BPFFS, f"axon-kn-{self.id}")
+        self.state_dir = f"/var/run/axon/kn-{self.id}"
+        self.socket = self.workdir / "containerd" / "containerd.sock"
+        self.procs = {}
+        self.holder = None
+        self.mnt_ns = None
+        self.created_dirs = []      # machine directories made for this node, to remove
+        self.api_objects = []       # (path) of API objects made for this node, to delete
+        self._closed = False
+        self._save()
+        try:
+            self._mkdir_host(self.state_dir)
+            self._network()
+            self._cgroups()
+            self._mount_namespace()
+            self._containerd()
+            self.import_image(build_pause_image(self.workdir))
+            self._kubelet()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- setup --
+
+    def _mkdir_host(self, path):
+        """mkdir -p on the machine, remembering the topmost directory it created."""
+        p = pathlib.Path(path)
+        missing = [d for d in [p, *p.parents] if not d.exists()]
+        p.mkdir(parents=True, exist_ok=True)
+        if missing:
+            self.created_dirs.append(missing[-1])
+            self._save()
+
+    def _save(self):
+        """workdir/node.json: what sweep_stale_nodes() needs to remove the node."""
+        m = {k: getattr(self, k) for k in MANIFEST}
+        m["created_dirs"] = [str(d) for d in self.created_dirs]
+        m["socket"] = str(self.socket)
+        (self.workdir / "node.json").write_text(json.dumps(m))
+
+    @classmethod
+    def _stale(cls, workdir, manifest):
+        """The node of a killed run, as far as close() needs it."""
+        node = cls.__new__(cls)
+        node.__dict__.update(manifest, api=None, agentctl=None, workdir=pathlib.Path(workdir),
+                             socket=pathlib.Path(manifest["socket"]), procs={}, holder=None,
+                             mnt_ns=None, api_objects=[], _closed=False, _lock=None)
+        node.created_dirs = [pathlib.Path(d) for d in manifest["created_dirs"]]
+        return node
+
+    def _network(self):
+        _run("ip", "netns", "add", self.peer_netns)
+        _run("ip", "link", "add", self.device, "type", "veth", "peer", "name", "eth0",
+             "netns", self.peer_netns)
+        _run("ip", "addr", "add", f"{self.ip}/24", "dev", self.device)
+        _run("ip", "link", "set", self.device, "up")
+        ns = ["ip", "-n", self.peer_netns]
+        _run(*ns, "addr", "add", f"{self.peer_ip}/24", "dev", "eth0")
+        _run(*ns, "link", "set", "eth0", "up")
+        _run(*ns, "link", "set", "lo", "up")
+
+    def _cgroups(self):
+        # The kubelet refuses a --cgroup-root missing from any hierarchy it uses; v1 cpuset
+        # children start with no CPUs, so the root gets its parent's.
+        for h in _cgroup_hierarchies():
+            d = pathlib.Path(h + self.kubelet_cgroup)
+            d.mkdir(exist_ok=True)
+            for f in ("cpuset.cpus", "cpuset.mems"):
+                if (d / f).exists() and (pathlib.Path(h) / f).exists():
+                    (d / f).write_text((pathlib.Path(h) / f).read_text())
+
+    def _in_ns(self, script):
+        return _run("nsenter", "-t", self.holder.pid, "-m", "sh", "-ec", script)
+
+    def _mount_namespace(self):
+        self.holder = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "sleep", "infinity"],
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+        own = _ns_inode("self")
+        self.mnt_ns = wait_for(lambda: (_ns_inode(self.holder.pid) or own) != own and
+                               _ns_inode(self.holder.pid), 10, "the node's mount namespace",
+                               interval=0.01)
+        lines = [f"mount --make-shared {BPFFS}"]
+        for d in KUBELET_FIXED_DIRS + CONTAINERD_FIXED_DIRS:
+            self._mkdir_host(d)
+            mine = self.workdir / "fixed" / d.lstrip("/")
+            mine.mkdir(parents=True)
+            lines.append(f"mount --bind {shlex.quote(str(mine))} {d}")
+        for key, value in KUBELET_SYSCTLS.items():
+            f = self.workdir / "sysctl" / key.replace("/", ".")
+            f.parent.mkdir(exist_ok=True)
+            f.write_text(value + "\n")
+            lines.append(f"mount --bind {shlex.quote(str(f))} /proc/sys/{key}")
+        self._in_ns("\n".join(lines))
+
+    def _spawn(self, name, argv, env=None):
+        log = open(self.workdir / f"{name}.log", "w")
+        self.procs[name] = subprocess.Popen(
+            ["nsenter", "-t", str(self.holder.pid), "-m", "--"] + [str(a) for a in argv],
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_die_with_parent, env=env)
+        log.close()
+
+    def _alive(self, name):
+        p = self.procs[name]
+        if p.poll() is not None:
+            raise RuntimeError(f"{name} exited ({p.returncode}):\n"
+                               f"{_tail(self.workdir / f'{name}.log')}")
+        return True
+
+    def _containerd(self):
+        d = self.workdir / "containerd"
+        (d / "cni" / "net.d").mkdir(parents=True)
+        cri = 'plugins."io.containerd.grpc.v1.cri"'
+        config = f"""version = 2
+root = "{d / 'root'}"
+state = "{d / 'state'}"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = "{self.socket}"
+
+[plugins]
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "{d / 'opt'}"
+  [{cri}]
+    sandbox_image = "{PAUSE_IMAGE}"
+    # Root without CAP_SYS_RESOURCE (in a container, say) cannot lower oom_score_adj:
+    # a sandbox asking for less than containerd's own would fail in runc.
+    restrict_oom_score_adj = true
+    [{cri}.containerd]
+      snapshotter = "overlayfs"
+      default_runtime_name = "runc"
+      [{cri}.containerd.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+        [{cri}.containerd.runtimes.runc.options]
+          SystemdCgroup = false
+          Root = "{d / 'runc'}"
+    [{cri}.cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "{d / 'cni' / 'net.d'}"
+"""
+        (d / "config.toml").write_text(config)
+        self._spawn("containerd", ["containerd", "--config", d / "config.toml"])
+        wait_for(lambda: self._alive("containerd") and
+                 self.ctr("version", check=False).returncode == 0, 30, "containerd")
+
+    def _kubelet_credentials(self):
+        """A ServiceAccount bound to system:node and a token for it: the kubelet's
+        identity on an apiserver whose CA key the node does not hold."""
+        c = self.api.client()
+        sa = f"{self.name}-kubelet"
+        objs = apply_objects(c, [
+            {"apiVersion": "v1", "kind": "ServiceAccount",
+             "metadata": {"name": sa, "namespace": "kube-system"}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {"name": sa},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                         "name": "system:node"},
+             "subjects": [{"kind": "ServiceAccount", "name": sa,
+                           "namespace": "kube-system"}]}])
+        self.api_objects += [obj_path(c, o, True) for o in objs]
+        tr = c.request("POST", f"/api/v1/namespaces/kube-system/serviceaccounts/{sa}/token",
+                       {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                        "spec": {"expirationSeconds": 7200}}).json()
+        return tr["status"]["token"]
+
+    def _kubelet(self):
+        d = self.workdir / "kubelet"
+        d.mkdir()
+        kubeconfig = self.api.write_kubeconfig(d / "kubeconfig", self._kubelet_credentials())
+        self.kubelet_port = free_port()
+        self.kubelet_healthz_port = free_port()
+        config = {
+            "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+            "cgroupDriver": "cgroupfs", "cgroupRoot": self.kubelet_cgroup,
+            "failSwapOn": False,
+            "address": self.ip, "port": self.kubelet_port, "readOnlyPort": 0,
+            "healthzBindAddress": "127.0.0.1", "healthzPort": self.kubelet_healthz_port,
+            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": False},
+                               "x509": {"clientCAFile": str(self.api.ca)}},
+            "authorization": {"mode": "AlwaysAllow"},
+            "volumePluginDir": str(d / "volume-plugins"),
+            # No KUBE-* chains in the machine's iptables.
+            "makeIPTablesUtilChains": False,
+            # Not -999: root without CAP_SYS_RESOURCE cannot lower its own score.
+            "oomScoreAdj": 0,
+            "evictionHard": {"memory.available": "1Mi", "nodefs.available": "1%",
+                             "imagefs.available": "1%"},
+            "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
+            "nodeStatusUpdateFrequency": "5s", "syncFrequency": "10s",
+            "fileCheckFrequency": "5s",
+        }
+        (d / "config.yaml").write_text(yaml.safe_dump(config))
+        self._spawn("kubelet", [
+            self.assets["kubelet"], f"--config={d / 'config.yaml'}", f"--kubeconfig={kubeconfig}",
+            f"--container-runtime-endpoint=unix://{self.socket}",
+            f"--root-dir={d / 'root'}", f"--cert-dir={d / 'pki'}",
+            f"--hostname-override={self.name}", f"--node-ip={self.ip}",
+            f"--pod-infra-container-image={PAUSE_IMAGE}", "--v=2"])
+        c = self.api.client()
+        wait_for(lambda: self._alive("kubelet") and
+                 c.request("GET", f"/api/v1/nodes/{self.name}").json(), 60,
+                 f"Node {self.name} registered")
+        self.api_objects.append(f"/api/v1/nodes/{self.name}")
+
+    # -- use --
+
+    def ctr(self, *args, check=True, timeout=120):
+        return _run("ctr", "--address", self.socket, "--namespace", "k8s.io", *args,
+                    check=check, timeout=timeout)
+
+    def import_image(self, archive):
+        """Load a docker-archive into the node's containerd, as the kubelet's images."""
+        self.ctr("images", "import", archive)
+
+    def containers(self):
+        """[(container id, name, pod, namespace)] of the node's CRI containers (not pods'
+        sandboxes), from containerd's labels."""
+        out = []
+        for cid in self.ctr("containers", "list", "--quiet").stdout.split():
+            info = json.loads(self.ctr("containers", "info", cid).stdout)
+            labels = info.get("Labels") or {}
+            if labels.get("io.cri-containerd.kind") == "container":
+                out.append((cid, labels.get("io.kubernetes.container.name"),
+                            labels.get("io.kubernetes.pod.name"),
+                            labels.get("io.kubernetes.pod.namespace")))
+        return out
+
+    def exec(self, container_id, *argv, timeout=30):
+        """Run argv in a running container (what `kubectl exec` reaches); CompletedProcess."""
+        fifo = self.workdir / "fifo"
+        fifo.mkdir(exist_ok=True)
+        return self.ctr("tasks", "exec", "--exec-id", f"t{uuid.uuid4().hex[:8]}",
+                        "--fifo-dir", fifo, container_id, *argv, check=False,
+                        timeout=timeout)
+
+    def task_pid(self, container_id):
+        for line in self.ctr("tasks", "list").stdout.splitlines()[1:]:
+            f = line.split()
+            if f and f[0] == container_id:
+                return int(f[1])
+        return None
+
+    def pod_log(self, namespace, pod, container):
+        """The container's log as the kubelet keeps it (/var/log/pods/...)."""
+        root = self.workdir / "fixed" / "var" / "log" / "pods"
+        logs = sorted(root.glob(f"{namespace}_{pod}_*/{container}/*.log"))
+        return "".join(p.read_text(errors="replace") for p in logs)
+
+    def log_tails(self, lines=30):
+        return "\n".join(f"--- {n}:\n{_tail(self.workdir / f'{n}.log', lines)}"
+                         for n in self.procs)
+
+    # -- teardown --
+
+    def _stop(self, name, timeout=10):
+        p = self.procs.get(name)
+        if p is None or p.poll() is not None:
+            return
+        p.terminate()
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def _cgroup_dirs(self):
+        """Every cgroup directory of the node, children before parents."""
+        out = []
+        for root in {h + self.kubelet_cgroup for h in _cgroup_hierarchies()} | {self.cgroup}:
+            for d, _, _ in os.walk(root):
+                out.append(d)
+        return sorted(out, key=lambda d: -d.count("/"))
+
+    def _kill_node_processes(self):
+        """SIGKILL what runs in the node's cgroups (containers, pause, execs) and in its
+        mount namespace (shims, containerd, the kubelet, the holder); True once none is
+        left."""
+        victims = set()
+        for d in self._cgroup_dirs():
+            try:
+                victims.update(int(p) for p in pathlib.Path(d, "cgroup.procs").read_text()
+                               .split())
+            except OSError:
+                pass
+        sock = str(self.socket)
+        for pid in _pids():
+            if (self.mnt_ns and _ns_inode(pid) == self.mnt_ns) or sock in _cmdline(pid):
+                victims.add(pid)
+        victims.discard(os.getpid())
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return not victims
+
+    def _remove_agent_state(self):
+        if self.agentctl and os.path.isdir(self.bpf_root):
+            # The product's own teardown: tcx links, recorded legacy tc filters, maps.
+            _run(self.agentctl, "--bpf-root", self.bpf_root, "--state-dir", self.state_dir,
+                 "cleanup", "--force", check=False, timeout=30)
+        if os.path.isdir(self.bpf_root):
+            shutil.rmtree(self.bpf_root, ignore_errors=True)   # unpinning detaches links
+        # The chart's hostPath /var/run/axon holds the agent's socket whatever stateDir is.
+        if os.path.exists(AGENT_SOCKET) and os.stat(AGENT_SOCKET).st_mtime >= self.started:
+            os.unlink(AGENT_SOCKET)
+
+    def close(self):
+        """Stop and remove everything the node made; safe to call again."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop("kubelet")
+        if self.procs.get("containerd") and self.procs["containerd"].poll() is None:
+            # Containers first, so containerd unmounts their root filesystems itself.
+            for d in self._cgroup_dirs():
+                self._kill_cgroup(d)
+            for cid in self.ctr("tasks", "list", "--quiet", check=False,
+                                timeout=20).stdout.split():
+                self.ctr("tasks", "delete", "--force", cid, check=False, timeout=20)
+        self._stop("containerd")
+        wait_for(self._kill_node_processes, 20, f"node {self.name}'s processes gone",
+                 interval=0.1)
+        if self.holder is not None:
+            self.holder.wait()
+        for d in self._cgroup_dirs():
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        self._remove_agent_state()
+        _run("ip", "link", "del", self.device, check=False)
+        _run("ip", "netns", "del", self.peer_netns, check=False)
+        for d in self.created_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self._delete_api_objects()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._lock:
+            self._lock.close()
+
+    @staticmethod
+    def _kill_cgroup(d):
+        try:
+            pids = pathlib.Path(d, "cgroup.procs").read_text().split()
+        except OSError:
+            return
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def _delete_api_objects(self):
+        if self.api is None:
+            return
+        try:
+            c = self.api.client()
+            for path in reversed(self.api_objects):
+                c.request("DELETE", path, check=False)
+        except OSError:
+            pass                # the apiserver is gone already: so are the objects
+
+    def leftovers(self):
+        """What of the node is still on the machine (empty after close())."""
+        out = []
+        marks = (str(self.workdir), f"kn-{self.id}", self.device)
+        out += [f"mount {m}" for m in _mount_points() if any(k in m for k in marks)]
+        for pid in _pids():
+            if pid == os.getpid():
+                continue
+            cmd = _cmdline(pid)
+            if any(k in cmd for k in marks + (self.name,)) or (
+                    self.mnt_ns and _ns_inode(pid) == self.mnt_ns):
+                out.append(f"process {pid}: {cmd[:120]}")
+        if os.path.exists(f"/sys/class/net/{self.device}"):
+            out.append(f"link {self.device}")
+        if os.path.exists(f"/var/run/netns/{self.peer_netns}"):
+            out.append(f"netns {self.peer_netns}")
+        paths = [self.workdir, self.bpf_root, self.state_dir, *self.created_dirs,
+                 *self._cgroup_dirs()]
+        out += [f"path {p}" for p in paths if os.path.exists(p)]
+        if os.path.exists(AGENT_SOCKET) and os.stat(AGENT_SOCKET).st_mtime >= self.started:
+            out.append(f"path {AGENT_SOCKET}")
+        return out
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
