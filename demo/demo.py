@@ -20,6 +20,7 @@ removes it (demo/keep.py).
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 import pathlib
@@ -30,7 +31,7 @@ sys.path.insert(0, str(REPO / "tests" / "lib"))
 
 import k8s  # noqa: E402
 import keep  # noqa: E402
-from harness import AGENTCTL, PODTOOL, PY, Agent, serve, tcp, udp, wait_attached  # noqa: E402
+from harness import AGENTCTL, PODTOOL, PY, Agent, tcp, udp, wait_attached  # noqa: E402
 from netlab import WORLD_IP, NetLab, wait_for  # noqa: E402
 
 BOLD = "\033[1m" if sys.stdout.isatty() else ""
@@ -46,6 +47,18 @@ def show(cmd, result):
     """Print an agentctl command and its output (a CompletedProcess or the text)."""
     print(f"$ agentctl {cmd}")
     print((result if isinstance(result, str) else result.stdout).rstrip())
+
+
+def serve(pod):
+    """podtool's server in pod (TCP 8080, UDP 5353), as the tests' harness.serve() starts it
+    but with its stderr in the node's run directory: the servers of a kept demo must not
+    hold the terminal or pipe the demo's output went to."""
+    with open(os.path.join(pod.node.run_dir, f"{pod.name}.log"), "a") as log:
+        p = pod.spawn([PY, str(PODTOOL), "serve", pod.name, "8080", "5353"], in_cgroup=False,
+                      stdout=subprocess.PIPE, stderr=log)
+    if p.stdout.readline().decode().strip() != "ready":
+        raise RuntimeError(f"server in {pod.name} did not start")
+    return p
 
 
 def spread(results):
@@ -100,7 +113,7 @@ def keep_running(lab, node, client, srv, agent):
     curl -s --cacert {srv.ca} -H "Authorization: Bearer {srv.token}" \\
         {srv.url}/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices
 
-  Stop it and remove everything it created: make demo-stop""")
+  Stop it and remove everything it created: make -C {REPO} demo-stop""")
 
 
 def main(keep_node):
