@@ -3,7 +3,8 @@
 #   make            BPF objects + skeletons, axon-agent, agentctl
 #   make deps       install the Debian packages the build and tests need
 #   make test       unit, BPF and end-to-end tests (plus the ASan/UBSan unit run)
-#   make demo       a local demo node (namespaces as pods, test apiserver, agent)
+#   make demo       a local demo node (namespaces as pods, test apiserver, agent);
+#                   DEMO_KEEP=1 leaves it running, make demo-stop removes it
 #   make bench      side-by-side benchmarks (not part of make test)
 #   make image      the OCI image (docker-archive) $(OUT)/image/axon-agent-<version>.tar
 
@@ -57,7 +58,7 @@ BENCH_BPF_OBJS	:= $(patsubst tests/bench/bpf/%.bpf.c,$(OUT)/tests/bench/%.bpf.o,
 HDRS		:= $(shell find include lib agent cli tests -name '*.h') $(SKELS)
 
 .SECONDARY:
-.PHONY: all deps image FORCE test test-unit test-asan test-bpf test-e2e test-apiserver demo bench fuzz clean format
+.PHONY: all deps image FORCE test test-unit test-asan test-bpf test-e2e test-apiserver demo demo-stop bench fuzz clean format
 
 all: $(OUT)/axon-agent $(OUT)/agentctl
 
@@ -151,6 +152,9 @@ image: deps all
 
 demo: deps all $(TOOL_BINS)
 	$(Q)./demo/demo.sh
+
+demo-stop:
+	$(Q)./demo/demo.sh --stop
 
 bench: deps all $(TOOL_BINS) $(BENCH_BPF_OBJS)
 	$(Q)./tests/bench/run.sh

@@ -11,10 +11,16 @@ it, pod to pod with bpf_redirect_peer (the destination's host-side device never
 transmits), NodePort from the world, conntrack and verdict counters, backends
 changing under traffic, and the datapath staying when the agent stops. Everything
 it creates is removed on exit, Ctrl-C too.
+
+With DEMO_KEEP=1 the agent is started again at the end and the node is left running,
+with the commands to use agentctl against it; `demo.py --stop` (make demo-stop)
+removes it (demo/keep.py).
 """
 
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import time
 import pathlib
@@ -24,7 +30,8 @@ sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO / "tests" / "lib"))
 
 import k8s  # noqa: E402
-from harness import Agent, serve, tcp, udp, wait_attached  # noqa: E402
+import keep  # noqa: E402
+from harness import AGENTCTL, PODTOOL, PY, Agent, tcp, udp, wait_attached  # noqa: E402
 from netlab import WORLD_IP, NetLab, wait_for  # noqa: E402
 
 BOLD = "\033[1m" if sys.stdout.isatty() else ""
@@ -42,6 +49,18 @@ def show(cmd, result):
     print((result if isinstance(result, str) else result.stdout).rstrip())
 
 
+def serve(pod):
+    """podtool's server in pod (TCP 8080, UDP 5353), as the tests' harness.serve() starts it
+    but with its stderr in the node's run directory: the servers of a kept demo must not
+    hold the terminal or pipe the demo's output went to."""
+    with open(os.path.join(pod.node.run_dir, f"{pod.name}.log"), "a") as log:
+        p = pod.spawn([PY, str(PODTOOL), "serve", pod.name, "8080", "5353"], in_cgroup=False,
+                      stdout=subprocess.PIPE, stderr=log)
+    if p.stdout.readline().decode().strip() != "ready":
+        raise RuntimeError(f"server in {pod.name} did not start")
+    return p
+
+
 def spread(results):
     counts = {}
     for r in results:
@@ -56,11 +75,57 @@ def first_lines(text, n):
     return "\n".join(lines[:n]) + more
 
 
-def main():
+def keep_running(lab, node, client, srv, agent):
+    """DEMO_KEEP: the agent again, and how to use and stop what is left running."""
+    step("Starting the agent again: it adopts the pinned maps and links (DEMO_KEEP)")
+    t0 = time.monotonic()
+    agent.start()
+    print(f"  synced {time.monotonic() - t0:.1f} s after exec; "
+          f"10 ClusterIP connects -> {spread(tcp(client, '10.96.0.80', 80, 10))}")
+    ctl, in_client = keep.save(lab, node, client, srv, AGENTCTL)
+    step("The demo node keeps running")
+    print(f"""\
+  agentctl against it: in the node's network namespace, with the node's bpffs root, socket
+  and state directory:
+
+    nsenter --net=/var/run/netns/{node.netns} {AGENTCTL} \\
+        --bpf-root {node.bpf_root} --socket {node.socket} \\
+        --state-dir {node.state_dir} status
+
+  The same through a wrapper with those flags, {ctl} COMMAND:
+
+    {ctl} status
+    {ctl} bpf lb list
+    {ctl} bpf ct list global
+    {ctl} bpf metrics list
+    {ctl} -o json bpf endpoint list
+    {ctl} monitor --type drop          (until Ctrl-C)
+
+  Traffic from the client pod {client.ip}: {in_client} runs a command in the pod's
+  network namespace and cgroup (the socket LB translates); with `nsenter --net` alone,
+  outside the cgroup, the tc programs do:
+
+    {in_client} {PY} {PODTOOL} tcp 10.96.0.80 80 5
+    nsenter --net=/var/run/netns/{client.netns} {PY} {PODTOOL} udp 10.96.0.80 53 3
+
+  The test apiserver, {srv.url} (also at that address inside the node):
+
+    curl -s --cacert {srv.ca} -H "Authorization: Bearer {srv.token}" \\
+        {srv.url}/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices
+
+  Stop it and remove everything it created: make -C {REPO} demo-stop""")
+
+
+def main(keep_node):
+    if keep_node and keep.kept():
+        print(f"demo: a kept demo node is running ({keep.STATE_FILE}); "
+              "run `make demo-stop` first", file=sys.stderr)
+        return 1
     # Ctrl-C and SIGTERM unwind through the finally blocks below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     lab = NetLab("demo", nodes=["a"])
     srv = None
+    kept = False
     try:
         node, world = lab.node("a"), lab.world
         step("Building a node: namespaces as pods, veths, /32 routes, a world network")
@@ -154,6 +219,10 @@ def main():
         print(f"  agent stopped; 10 ClusterIP connects -> "
               f"{spread(tcp(client, '10.96.0.80', 80, 10))}; 10 NodePort connects -> "
               f"{spread(tcp(world, node.ip, 30080, 10))}")
+        if keep_node:
+            keep_running(lab, node, client, srv, agent)
+            kept = True
+            return 0
         show("cleanup", agent.ctl("cleanup"))
         print("\nDemo complete.")
         return 0
@@ -161,13 +230,21 @@ def main():
         print("\ninterrupted; cleaning up")
         return 130
     finally:
-        if srv:
-            srv.close()
-        lab.close()
-        print("cleaned up: namespaces, cgroups, bpffs pins, apiserver")
+        if not kept:
+            if keep_node:
+                # Refused above when it existed: whatever is there, this run wrote.
+                shutil.rmtree(keep.STATE_DIR, ignore_errors=True)
+            if srv:
+                srv.close()
+            lab.close()
+            print("cleaned up: namespaces, cgroups, bpffs pins, apiserver")
 
 
 if __name__ == "__main__":
     if os.geteuid() != 0:
         sys.exit("demo: run as root (namespaces, cgroups, BPF)")
-    sys.exit(main())
+    if sys.argv[1:] == ["--stop"]:
+        sys.exit(keep.stop())
+    if sys.argv[1:]:
+        sys.exit("usage: demo.py [--stop]   (DEMO_KEEP=1: leave the demo node running)")
+    sys.exit(main(os.environ.get("DEMO_KEEP", "") not in ("", "0")))

@@ -21,29 +21,12 @@ if ! grep -q " /sys/fs/bpf bpf " /proc/mounts; then
 	mkdir -p /sys/fs/bpf && mount -t bpf bpf /sys/fs/bpf
 fi
 
-# The recorded apiserver responses (shared/fixtures/k8s) every suite reads:
-# AXON_FIXTURES if set, else shared/ beside this checkout, else shared/ beside
-# the repository this one was cloned from (a clone made elsewhere, e.g. in
-# /tmp). Resolved once here and exported, so C, Python and fuzz agree.
-fixtures_dir() {
-	local origin
-	if [ -n "${AXON_FIXTURES:-}" ]; then
-		echo "$AXON_FIXTURES"
-		return
-	fi
-	if [ -d ../shared/fixtures/k8s ]; then
-		realpath ../shared/fixtures/k8s
-		return
-	fi
-	origin=$(git config --get remote.origin.url 2>/dev/null || true)
-	if [ -n "$origin" ] && [ -d "$origin/../shared/fixtures/k8s" ]; then
-		realpath "$origin/../shared/fixtures/k8s"
-	fi
-}
-AXON_FIXTURES=$(fixtures_dir)
-if [ -z "$AXON_FIXTURES" ]; then
-	echo "tests/run.sh: no k8s fixtures: expected ../shared/fixtures/k8s beside the repo" \
-		"(or set AXON_FIXTURES)" >&2
+# The recorded apiserver responses every suite reads: tests/fixtures/k8s, or
+# AXON_FIXTURES to try others. Made absolute and exported once here, so C,
+# Python and fuzz read the same files whatever directory they run in.
+AXON_FIXTURES=$(realpath -m "${AXON_FIXTURES:-tests/fixtures/k8s}")
+if [ ! -f "$AXON_FIXTURES/services-list.json" ]; then
+	echo "tests/run.sh: no k8s fixtures in $AXON_FIXTURES (services-list.json missing)" >&2
 	exit 1
 fi
 export AXON_FIXTURES

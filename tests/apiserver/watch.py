@@ -1,7 +1,7 @@
 """WATCH: a chunked HTTP/1.1 stream of JSON events, one per line and one HTTP chunk each.
 
 Semantics reproduced from the watch cache of a 1.34 apiserver (the plain watch as recorded from
-1.26 in shared/fixtures/k8s/services-watch.*; the options are checked in listoptions.py):
+1.26 in tests/fixtures/k8s/services-watch.*; the options are checked in listoptions.py):
   - resourceVersion=N: every event after N, then live ones; "" or "0": a synthetic ADDED for
     each current object, then live ones. A compacted N: HTTP 200, then a single ERROR event
     carrying the 410 Expired Status, then the end of the stream. An N beyond the current

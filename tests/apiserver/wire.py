@@ -8,7 +8,7 @@ ways a strict client can notice:
   - built-in types keep Go struct field order; custom resources (unstructured maps) come out
     with keys sorted.
 Every error the server returns is a metav1.Status built here, so message formats live in one
-place and match the recorded fixtures in shared/fixtures/k8s/.
+place and match the recorded fixtures in tests/fixtures/k8s/.
 """
 
 import json
@@ -119,7 +119,7 @@ def unauthorized():
 
 
 def forbidden(user, verb, resource, group, namespace=None, name=None):
-    """Worded like the RBAC authorizer's denial (shared/fixtures/k8s/error-403.json)."""
+    """Worded like the RBAC authorizer's denial (tests/fixtures/k8s/error-403.json)."""
     who = f'User "{user}" cannot {verb} resource "{resource}" in API group "{group or ""}"'
     where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
     subject = qualified(resource, group) + (f' "{name}"' if name else "")

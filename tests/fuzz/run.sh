@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets (clang, ASan+UBSan) into .output-fuzz and run each for a
-# while on a seed corpus made from the recorded apiserver responses.
+# while on a seed corpus made from the recorded apiserver responses (tests/fixtures/k8s).
 #
 #   tests/fuzz/run.sh [SECONDS]      (default 10 per target)
 #
@@ -14,7 +14,7 @@ secs=${1:-10}
 [ -n "$secs" ] || secs=10
 OUT=.output-fuzz
 CC=${FUZZ_CC:-clang}
-FIXTURES=${AXON_FIXTURES:-../shared/fixtures/k8s}
+FIXTURES=${AXON_FIXTURES:-tests/fixtures/k8s}
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 	-fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror
 	-Iinclude -Ilib -Iagent -Icli)
@@ -44,8 +44,11 @@ cp tests/fuzz/corpus/objects/* "$seeds/objects/" 2>/dev/null || true
 cp tests/fuzz/corpus/stream/* "$seeds/stream/" 2>/dev/null || true
 cp tests/fuzz/corpus/yaml/* "$seeds/yaml/" 2>/dev/null || true
 cp tests/fuzz/corpus/capture/* "$seeds/capture/" 2>/dev/null || true
-if [ -d "$FIXTURES" ]; then
-	/usr/bin/python3 - "$FIXTURES" "$seeds" <<'PY'
+if [ ! -d "$FIXTURES" ]; then
+	echo "fuzz: no fixtures at $FIXTURES (AXON_FIXTURES)" >&2
+	exit 1
+fi
+/usr/bin/python3 - "$FIXTURES" "$seeds" <<'PY'
 import json, pathlib, sys
 fix, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 for f in sorted(fix.glob("*.json")):
@@ -60,9 +63,6 @@ for f in sorted(fix.glob("*.jsonl")):
     # The first byte picks the fragment size in fuzz_stream.
     (out / "stream" / f.name).write_bytes(b"\x07" + f.read_bytes())
 PY
-else
-	echo "fuzz: no fixtures at $FIXTURES (set AXON_FIXTURES); using tests/fuzz/corpus only" >&2
-fi
 
 declare -A SEEDS=([fuzz_stream]=stream [fuzz_objects]=objects [fuzz_yaml]=yaml
 	[fuzz_capture]=capture)

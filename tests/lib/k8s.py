@@ -37,9 +37,9 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 APISERVER_DIR = REPO_ROOT / "tests" / "apiserver"
 APISERVER = APISERVER_DIR / "apiserver.py"
 GENCERTS = APISERVER_DIR / "gencerts.sh"
-# tests/run.sh resolves and exports AXON_FIXTURES; shared/ beside the repo otherwise.
-FIXTURES_DIR = pathlib.Path(os.environ.get("AXON_FIXTURES",
-                                           REPO_ROOT.parent / "shared" / "fixtures" / "k8s"))
+# The recorded apiserver responses (tests/fixtures/k8s/README.md); AXON_FIXTURES overrides.
+FIXTURES_DIR = pathlib.Path(os.environ.get("AXON_FIXTURES") or
+                            REPO_ROOT / "tests" / "fixtures" / "k8s")
 FIXTURE_LISTS = ("services-list.json", "endpointslices-list.json", "nodes-list.json",
                  "ciliumendpointslices-list.json")
 PYTHON = "/usr/bin/python3"

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Loading the recorded apiserver responses for the k8s unit tests. The
- * fixtures live in shared/ beside the repo (tests run from the repo root);
- * AXON_FIXTURES overrides the directory.
+ * fixtures live in tests/fixtures/k8s, found relative to the repository root
+ * (tests run from there, as tests/run.sh does); AXON_FIXTURES overrides the
+ * directory.
  */
 #ifndef AXON_TEST_K8S_FIXTURES_H
 #define AXON_TEST_K8S_FIXTURES_H
@@ -12,6 +13,8 @@
 #include <string.h>
 #include <cjson/cJSON.h>
 
+#define K8S_FIXTURES_DIR "tests/fixtures/k8s"
+
 static inline char *fixture_read(const char *name, size_t *len)
 {
 	const char *dir = getenv("AXON_FIXTURES");
@@ -20,10 +23,12 @@ static inline char *fixture_read(const char *name, size_t *len)
 	long size;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : "../shared/fixtures/k8s", name);
+	snprintf(path, sizeof(path), "%s/%s", dir && *dir ? dir : K8S_FIXTURES_DIR, name);
 	f = fopen(path, "rb");
 	if (!f) {
-		fprintf(stderr, "fixture %s: cannot open (set AXON_FIXTURES)\n", path);
+		fprintf(stderr,
+			"fixture %s: cannot open (run from the repo root, or set AXON_FIXTURES)\n",
+			path);
 		return NULL;
 	}
 	if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET))
