@@ -46,7 +46,7 @@ how much the client got accepted. TCP stops it at the socket buffers (a few MiB)
 sockmap's ingress redirect charges the receiver only against the node-wide TCP
 memory limit (cilium#6431), so one slow reader can hold GiBs of kernel memory.
 
-Targets (issue 3): throughput >= 1.15x the kernel's routing and >= 0.75x loopback;
+Targets: throughput >= 1.15x the kernel's routing and >= 0.75x loopback;
 latency <= the kernel's routing.
 
 Clients run on CPU 0 and servers on CPU 1 (CPUS="0,1"; CPUS="" lets the scheduler

@@ -1,7 +1,7 @@
 """A misbehaving apiserver, and the agent's maps afterwards.
 
 One agent (node A of a one-node lab, its real datapath) and one test apiserver for the
-whole module; the tests run in file order, each one a fault from issue 4's list. After
+whole module; the tests run in file order, each one a fault an apiserver client must survive. After
 each, the LB maps (`agentctl bpf lb list -o json`) and the ipcache (`agentctl bpf ipcache
 list -o json`) must equal exactly what the apiserver's objects call for
 (cluster_state.py computes it from Services, EndpointSlices, Nodes and
