@@ -31,7 +31,8 @@ int health_livez(uint64_t turn_ms, uint64_t now_ms, char *body, size_t len)
 
 	if (idle > HEALTH_STALL_MS) {
 		snprintf(body, len, "event loop stalled: no turn for %llu.%llus",
-			 (unsigned long long)(idle / 1000), (unsigned long long)(idle % 1000 / 100));
+			 (unsigned long long)(idle / 1000),
+			 (unsigned long long)(idle % 1000 / 100));
 		return 503;
 	}
 	snprintf(body, len, "ok");

@@ -107,8 +107,9 @@ static void retry(struct node_taint *t, bool conflict, const char *why)
 		pr_info("node changed while removing the not-ready taint, reading it again",
 			"node=%s key=%s retry_ms=%llu", t->node, t->key, (unsigned long long)delay);
 	else
-		pr_warn("cannot remove the not-ready taint", "node=%s key=%s error=\"%s\" retry_ms=%llu",
-			t->node, t->key, why, (unsigned long long)delay);
+		pr_warn("cannot remove the not-ready taint",
+			"node=%s key=%s error=\"%s\" retry_ms=%llu", t->node, t->key, why,
+			(unsigned long long)delay);
 }
 
 static void patched(void *ctx, const struct k8s_call_result *res)

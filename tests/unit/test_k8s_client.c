@@ -686,7 +686,8 @@ static void test_calls(void **state)
 				       strlen(PATCH_BODY), on_call_done, &patch));
 	run_until_done(c, &patch);
 	assert_int_equal(patch.status, 422);
-	assert_string_equal(patch.error, "HTTP 422: testing value /metadata/resourceVersion failed");
+	assert_string_equal(patch.error,
+			    "HTTP 422: testing value /metadata/resourceVersion failed");
 	assert_non_null(strstr(patch.body, "\"code\":422"));
 	assert_int_equal(cancelled.done, 0);
 	k8s_client_free(c);
