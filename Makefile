@@ -28,7 +28,7 @@ WARN	:= -Wall -Wextra -Werror
 CFLAGS	?= -O2 -g
 CFLAGS	+= $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Ilib -Iagent -I$(OUT) $(NL_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS	+= $(EXTRA_LDFLAGS)
-LIBS	:= -lbpf -lelf -lz -lcurl -lcjson -lnl-route-3 -lnl-3 -lm
+LIBS	:= -lbpf -lelf -lz -lcurl -lcjson -lyaml -lnl-route-3 -lnl-3 -lm
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wshadow \
 	-Wno-unused-function -Iinclude -Ibpf -I$(OUT)

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "dpsync.h"
 #include "datapath/loader.h"
+#include "health/health.h"
 #include "k8s/client.h"
 #include "lb/bpf_ops.h"
 #include "lb/reconcile.h"
@@ -58,6 +59,7 @@ struct agent {
 	struct api_server api;
 	struct map_fill fill;		/* size and fill of every map (status, metrics) */
 	struct metrics_server *metrics;	/* --prometheus-serve-addr; NULL: off */
+	struct agent_health health;	/* --agent-health-port, the not-ready taint */
 	time_t started;
 	unsigned long skipped_total;
 	struct skipped_object skipped[AGENT_SKIPPED_MAX];	/* ring of the latest */

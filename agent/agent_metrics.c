@@ -37,5 +37,6 @@ void agent_metrics_publish(struct agent *a)
 		st.n_watch++;
 	}
 	st.skipped_objects = a->skipped_total;
+	st.ready = a->health.ready;
 	metrics_server_publish(a->metrics, &st);
 }

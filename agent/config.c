@@ -15,6 +15,8 @@
 #include "axon/maps.h"
 #include "api/server.h"
 #include "datapath/map_sizes.h"
+#include "health/server.h"
+#include "health/taint.h"
 #include "config.h"
 #include "errmsg.h"
 
@@ -58,6 +60,13 @@ const char agent_usage_text[] =
 	"                            (default 0: off); the explicit flags above win\n"
 	"  --prometheus-serve-addr [HOST]:PORT  serve Prometheus metrics at /metrics\n"
 	"                            (default \"\": off; the Helm chart uses :9962)\n"
+	"  --agent-health-port N     serve health checks on 127.0.0.1:N (default 9879; 0: off):\n"
+	"                            GET /healthz 200 once every watch has synced and the\n"
+	"                            datapath is programmed, else 503 and what it waits for;\n"
+	"                            GET /livez 503 when the event loop has not turned for 30s\n"
+	"  --agent-not-ready-taint-key KEY  once ready, remove the taints with this key (any\n"
+	"                            effect) from this node's Node, once per start (default\n"
+	"                            node.axon.io/agent-not-ready; \"\": off)\n"
 	"  --node-name NAME          this node's Node object (default: $NODE_NAME, else hostname)\n"
 	"  --devices LIST            native devices, comma-separated (default: the default\n"
 	"                            route's device)\n"
@@ -128,6 +137,8 @@ enum {
 	OPT_INSECURE,
 	OPT_WATCH_LIST,
 	OPT_BIG_TCP_IPV4,
+	OPT_HEALTH_PORT,
+	OPT_TAINT_KEY,
 	OPT_MAP_SIZE,		/* + enum map_size_id */
 };
 
@@ -182,6 +193,8 @@ static const struct option options[] = {
 	{ "k8s-insecure-skip-tls-verify", optional_argument, NULL, OPT_INSECURE },
 	{ "k8s-watch-list", optional_argument, NULL, OPT_WATCH_LIST },
 	{ "enable-ipv4-big-tcp", optional_argument, NULL, OPT_BIG_TCP_IPV4 },
+	{ "agent-health-port", required_argument, NULL, OPT_HEALTH_PORT },
+	{ "agent-not-ready-taint-key", required_argument, NULL, OPT_TAINT_KEY },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{},
@@ -452,6 +465,38 @@ static int parse_node_name(const char *s, char *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* A taint key is a qualified name: [DNS-subdomain "/"] name, the name 1..63
+ * of [A-Za-z0-9._-] starting and ending alphanumeric. "" is off. */
+static int parse_taint_key(const char *flag, const char *s, char *err, size_t errlen)
+{
+	const char *slash = strchr(s, '/'), *name = slash ? slash + 1 : s;
+	size_t prefix = slash ? (size_t)(slash - s) : 0, n = strlen(name);
+
+	if (!*s)
+		return 0;
+	if (slash && (!prefix || prefix > 253 || strchr(name, '/')))
+		return errmsg_invalid(err, errlen, "--%s: '%s': the prefix before '/' must be a DNS "
+				      "subdomain", flag, s);
+	for (size_t i = 0; i < prefix; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      s[i] == '.'))
+			return errmsg_invalid(err, errlen, "--%s: '%s': the prefix before '/' must be "
+					      "a DNS subdomain", flag, s);
+	if (!n || n > 63)
+		return errmsg_invalid(err, errlen, "--%s: '%s': the name must be 1..63 characters",
+				      flag, s);
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+
+		if (!alnum && ((c != '-' && c != '_' && c != '.') || !i || i == n - 1))
+			return errmsg_invalid(err, errlen, "--%s: '%s': the name must be alphanumerics, "
+					      "'-', '_' or '.', starting and ending alphanumeric",
+					      flag, s);
+	}
+	return 0;
+}
+
 /* The argv a --config-dir expanded into: the config points into it, so it
  * lives until the next parse (one config at a time; held here, not leaked). */
 static char **expanded_argv;
@@ -530,6 +575,8 @@ static void defaults(struct agent_config *cfg)
 		.socket_path = AXON_DEFAULT_SOCKET,
 		.state_dir = "/var/run/axon",
 		.prometheus_addr = "",
+		.health_port = HEALTH_PORT_DEFAULT,
+		.not_ready_taint_key = NODE_TAINT_KEY_DEFAULT,
 		.devices = "",
 		.enable_tcx = true,
 		.bpf_lb_sock = true,
@@ -596,6 +643,16 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		cfg->prometheus_addr = arg;
 		return parse_listen_addr(name, arg, err, errlen);
 	case OPT_NODE_NAME:	return parse_node_name(arg, cfg->node_name, err, errlen);
+	case OPT_HEALTH_PORT:
+		if (parse_u32(name, arg, 0, &cfg->health_port, err, errlen))
+			return -EINVAL;
+		if (cfg->health_port > 65535)
+			return errmsg_invalid(err, errlen, "--%s: '%s' is not a port (0 for off)", name,
+					      arg);
+		return 0;
+	case OPT_TAINT_KEY:
+		cfg->not_ready_taint_key = arg;
+		return parse_taint_key(name, arg, err, errlen);
 	case OPT_DEVICES:
 		cfg->devices = arg;
 		return parse_devices(arg, err, errlen);

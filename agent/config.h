@@ -50,6 +50,8 @@ struct agent_config {
 	struct map_size_flags map_size_flags;	/* as given */
 	struct map_sizes map_sizes;		/* resolved: what the loader uses */
 	const char *prometheus_addr;		/* --prometheus-serve-addr; "" = off */
+	__u32 health_port;			/* --agent-health-port; 0 = off */
+	const char *not_ready_taint_key;	/* --agent-not-ready-taint-key; "" = off */
 
 	char node_name[K8S_NAME_MAX];	/* --node-name, else $NODE_NAME, else hostname */
 	const char *devices;		/* --devices: comma list; "" = the default route's */

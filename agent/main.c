@@ -45,6 +45,7 @@ static int run(struct agent *a, int sig_fd)
 		};
 		int timeout = agent_reconcile(a), err;
 
+		agent_health_publish(a);	/* the loop turned: /livez, /healthz, the taint */
 		agent_metrics_publish(a);
 
 		if (timeout < 0 || timeout > 1000)
@@ -104,6 +105,10 @@ int main(int argc, char **argv)
 	err = store_init(&a->store);
 	if (err)
 		goto out;
+	/* Before anything is attached: a health port in use fails the start here. */
+	err = agent_health_open(a);
+	if (err)
+		goto out;
 	dcfg = (struct loader_config){
 		.bpf_root = a->cfg.bpf_root,
 		.cgroup_root = a->cfg.cgroup_root,
@@ -148,6 +153,7 @@ int main(int argc, char **argv)
 		axon_version, a->cfg.node_name, a->cfg.bpf_root, a->cfg.cgroup_root, a->cfg.socket_path);
 	err = run(a, sig_fd);
 out:
+	agent_health_close(a);			/* before the client its taint call uses */
 	metrics_server_stop(a->metrics);	/* before the maps it reads go */
 	api_server_close(&a->api);
 	k8s_client_free(a->k8s);

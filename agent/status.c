@@ -300,6 +300,8 @@ static cJSON *status(struct agent *a)
 	cJSON_AddItemToObject(r, "datapath", agent_datapath_status(a));
 	cJSON_AddItemToObject(r, "big_tcp", big_tcp_status(a));
 	cJSON_AddItemToObject(r, "full_reconcile", agent_resync_status(a));
+	cJSON_AddItemToObject(r, "health", agent_health_status(a));
+	cJSON_AddItemToObject(r, "taint", agent_taint_status(a));
 	cJSON_AddNumberToObject(r, "skipped_objects_total", a->skipped_total);
 	cJSON_AddItemToObject(r, "skipped_objects", skipped_status(a));
 	return r;

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
 	make gcc clang llvm bpftool pkg-config
 	libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev libcjson-dev
-	libnl-3-dev libnl-route-3-dev libcmocka-dev libclang-rt-14-dev
+	libnl-3-dev libnl-route-3-dev libyaml-dev libcmocka-dev libclang-rt-14-dev
 	iproute2 openssl iperf3 sockperf iptables nftables procps curl
 	python3 python3-pytest python3-yaml nghttp2-server
 	buildah podman runc etcd-server

@@ -231,6 +231,7 @@ static void start_due(struct k8s_client *c)
 	version_start(c, now);
 	for (struct k8s_informer *inf = c->informers; inf; inf = inf->next)
 		k8s_informer_start_due(inf, now);
+	k8s_calls_start_due(c, now);
 }
 
 /* Milliseconds until the next timer of ours (a backoff or a paced start). */
@@ -244,6 +245,8 @@ static int next_timer(struct k8s_client *c, int limit)
 		if (!inf->req && inf->due_ms < next)
 			next = inf->due_ms;
 	}
+	if (k8s_calls_next_due(c) < next)
+		next = k8s_calls_next_due(c);
 	if (next == UINT64_MAX)
 		return limit;
 	if (next <= now)
@@ -270,6 +273,8 @@ static void collect_done(struct k8s_client *c)
 			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 		if (r->inf)
 			k8s_informer_done(r->inf, r, res);
+		else if (r->call)
+			k8s_call_done(c, r, res);
 		else
 			version_done(c, r, res);
 	}
@@ -394,6 +399,7 @@ void k8s_client_free(struct k8s_client *c)
 		next = inf->next;
 		k8s_informer_free(inf);
 	}
+	k8s_calls_free(c);
 	k8s_req_free(c->version_req);
 	curl_multi_cleanup(c->multi);
 	curl_global_cleanup();

@@ -23,6 +23,10 @@
  * each object decoded as it arrives. A server that refuses it (400/422, the
  * WatchList gate off or a server older than 1.27) gets the paginated LIST
  * (limit/continue) for that cycle, as client-go falls back.
+ *
+ * Besides informers, a caller may send requests of its own (k8s_call_start:
+ * a GET of one object, a PATCH, ...): same servers, credentials, rate limit
+ * and loop; the answer comes back through a callback.
  */
 #ifndef AXON_K8S_CLIENT_H
 #define AXON_K8S_CLIENT_H
@@ -69,6 +73,7 @@ void k8s_config_free(struct k8s_client_config *cfg);
 
 struct k8s_client;
 struct k8s_informer;
+struct k8s_call;
 
 struct k8s_informer_ops {
 	/* An object was listed, added or modified. obj is the object's JSON.
@@ -119,6 +124,36 @@ int k8s_client_run_once(struct k8s_client *c, struct curl_waitfd *extra, unsigne
 			int timeout_ms);
 /* Make a blocked run_once return early (safe from a signal handler). */
 void k8s_client_wakeup(struct k8s_client *c);
+
+/* How a call ended. status: the HTTP status, or 0 when no server answered
+ * (refused, reset, timed out, cut short). body: the response, NUL-terminated
+ * ("" when none). error: one line when status is not 2xx ("HTTP 422: ..."). */
+struct k8s_call_result {
+	long status;
+	const char *body;
+	size_t len;
+	const char *error;
+};
+
+typedef void (*k8s_call_fn)(void *ctx, const struct k8s_call_result *res);
+
+/*
+ * Send one request: method ("GET", "PATCH", "PUT", "POST", "DELETE"), path
+ * (absolute, with its query: "/api/v1/nodes/n1"), and a body when
+ * content_type is not NULL ("application/json-patch+json"). It waits its turn
+ * under the client's rate limit like every request, and goes to the server
+ * in use. A GET that no server answers is sent again at once to the next
+ * server while there is one not tried yet; any other method is handed back
+ * with status 0 (the client has moved to its next server, so the caller's
+ * retry goes there): whether a write may be repeated is the caller's to say.
+ * done runs once, inside k8s_client_run_once(), and may start new calls.
+ * Returns the call (for k8s_call_cancel) or NULL on -ENOMEM.
+ */
+struct k8s_call *k8s_call_start(struct k8s_client *c, const char *method, const char *path,
+				const char *content_type, const char *body, size_t len,
+				k8s_call_fn done, void *ctx);
+/* Drop a call that has not completed; done is not called. */
+void k8s_call_cancel(struct k8s_client *c, struct k8s_call *call);
 
 void k8s_informer_status(const struct k8s_informer *inf, struct k8s_informer_status *st);
 /* "listing", "watching", "backoff". */

@@ -4,8 +4,9 @@
  * /version), request.c (one HTTP transfer) and informer.c (LIST/WATCH state
  * machine). Not for use outside agent/k8s.
  *
- * Ownership: the client owns its informers; an informer owns at most one
- * request in flight; a request is freed by whoever handles its completion.
+ * Ownership: the client owns its informers and the callers' pending calls
+ * (call.c); an informer or a call owns at most one request in flight; a
+ * request is freed by whoever handles its completion.
  * Callbacks into the informer's ops run inside k8s_client_run_once(), from
  * curl's write callback for watch events: they must not call back into the
  * client except k8s_informer_add(), k8s_informer_status() and the getters.
@@ -32,6 +33,7 @@ enum k8s_req_kind {
 	K8S_REQ_VERSION = 0,
 	K8S_REQ_LIST,
 	K8S_REQ_WATCH,
+	K8S_REQ_CALL,	/* a caller's own request (k8s_call_start) */
 };
 
 /* Why our own callbacks cut a transfer short (it then ends with
@@ -47,7 +49,8 @@ enum k8s_abort {
 
 struct k8s_req {
 	struct k8s_client *c;
-	struct k8s_informer *inf; /* NULL for /version */
+	struct k8s_informer *inf; /* NULL for /version and calls */
+	struct k8s_call *call;	  /* K8S_REQ_CALL only */
 	enum k8s_req_kind kind;
 	CURL *easy;
 	struct curl_slist *headers;
@@ -95,6 +98,22 @@ struct k8s_informer {
 	char last_error[256];
 };
 
+/* A caller's request (client.h: k8s_call_start), waiting for its turn under
+ * the rate limit or in flight. */
+struct k8s_call {
+	struct k8s_call *next;
+	char *method;
+	char *path;
+	char *content_type;	/* NULL: no body */
+	char *body;
+	size_t len;
+	k8s_call_fn done;
+	void *ctx;
+	uint64_t due_ms;	/* earliest start (pacing) */
+	unsigned int tries;	/* servers tried without an answer (GET only) */
+	struct k8s_req *req;	/* in flight, or NULL */
+};
+
 struct k8s_held {
 	char rv[32];
 	unsigned int gen;
@@ -106,6 +125,7 @@ struct k8s_client {
 	struct k8s_informer *informers;
 	struct k8s_informer **tail;
 	size_t n_informers;
+	struct k8s_call *calls;	/* pending and in flight, in order of arrival */
 	struct k8s_bucket bucket;
 	uint32_t rnd;
 
@@ -148,14 +168,23 @@ bool k8s_client_note_result(struct k8s_client *c, const struct k8s_req *r);
 void k8s_client_note_answer(struct k8s_client *c, const struct k8s_req *r);
 
 /* request.c */
-/* Build and start a request for path_query on the client's current server. */
+/* Build and start a GET of path_query on the client's current server. */
 struct k8s_req *k8s_req_start(struct k8s_client *c, struct k8s_informer *inf,
 			      enum k8s_req_kind kind, const char *path_query);
+/* The same for a call: its method, and its body when it has a content type. */
+struct k8s_req *k8s_req_start_call(struct k8s_client *c, struct k8s_call *call);
 void k8s_req_free(struct k8s_req *r);
 /* The Retry-After of a finished request, in seconds, 0 if none. */
 unsigned int k8s_req_retry_after(const struct k8s_req *r);
 /* One-line description of a failed request for last_error. */
 void k8s_req_describe_error(const struct k8s_req *r, CURLcode res, char *out, size_t outlen);
+
+/* call.c */
+void k8s_calls_start_due(struct k8s_client *c, uint64_t now);
+/* The earliest due_ms of a call not in flight (UINT64_MAX: none). */
+uint64_t k8s_calls_next_due(const struct k8s_client *c);
+void k8s_call_done(struct k8s_client *c, struct k8s_req *r, CURLcode res);
+void k8s_calls_free(struct k8s_client *c);
 
 /* informer.c */
 void k8s_informer_start_due(struct k8s_informer *inf, uint64_t now);

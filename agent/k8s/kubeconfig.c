@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * kubeconfig -> struct k8s_client_config: the current context's cluster and
- * user. JSON files are read with cJSON, YAML ones with the small reader in
- * yaml.c. Credential plugins (exec, auth-provider) and basic auth are not
- * supported and say so.
+ * user. JSON files are read with cJSON, YAML ones with libyaml (yaml_doc.h).
+ * Credential plugins (exec, auth-provider) and basic auth are not supported
+ * and say so.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "k8s/client.h"
-#include "k8s/yaml.h"
+#include "k8s/yaml_doc.h"
 
 #define KUBECONFIG_MAX (4u << 20)
 

@@ -114,7 +114,7 @@ static int set_tls(struct k8s_req *r, const struct k8s_client_config *cfg)
 	return 0;
 }
 
-static int set_headers(struct k8s_req *r, const char *token)
+static int set_headers(struct k8s_req *r, const char *token, const char *content_type)
 {
 	struct curl_slist *h = NULL, *n;
 	char *auth = NULL;
@@ -127,6 +127,15 @@ static int set_headers(struct k8s_req *r, const char *token)
 	if (!n)
 		goto nomem;
 	h = n;
+	if (content_type) {
+		if (asprintf(&auth, "Content-Type: %s", content_type) < 0)
+			goto nomem;
+		n = curl_slist_append(h, auth);
+		free(auth);
+		if (!n)
+			goto nomem;
+		h = n;
+	}
 	if (token && *token) {
 		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0)
 			goto nomem;
@@ -144,8 +153,9 @@ nomem:
 	return -ENOMEM;
 }
 
-struct k8s_req *k8s_req_start(struct k8s_client *c, struct k8s_informer *inf,
-			      enum k8s_req_kind kind, const char *path_query)
+static struct k8s_req *req_start(struct k8s_client *c, struct k8s_informer *inf,
+				 enum k8s_req_kind kind, const char *path_query,
+				 const struct k8s_call *call)
 {
 	const struct k8s_client_config *cfg = &c->cfg;
 	struct k8s_req *r;
@@ -189,10 +199,18 @@ struct k8s_req *k8s_req_start(struct k8s_client *c, struct k8s_informer *inf,
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPIDLE, 30L);
 	curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPINTVL, 10L);
 	curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, "");
+	if (call && strcmp(call->method, "GET"))
+		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, call->method);
+	if (call && call->content_type) {
+		/* Copied: the call may be cancelled while curl still sends. */
+		curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->len);
+		curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, call->body);
+	}
 	free(url);
 	url = NULL;
 	k8s_client_refresh_token(c);
-	if (set_tls(r, cfg) || set_headers(r, c->token))
+	if (set_tls(r, cfg) ||
+	    set_headers(r, c->token, call ? call->content_type : NULL))
 		goto fail;
 	if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK)
 		goto fail;
@@ -201,6 +219,21 @@ fail:
 	free(url);
 	k8s_req_free(r);
 	return NULL;
+}
+
+struct k8s_req *k8s_req_start(struct k8s_client *c, struct k8s_informer *inf,
+			      enum k8s_req_kind kind, const char *path_query)
+{
+	return req_start(c, inf, kind, path_query, NULL);
+}
+
+struct k8s_req *k8s_req_start_call(struct k8s_client *c, struct k8s_call *call)
+{
+	struct k8s_req *r = req_start(c, NULL, K8S_REQ_CALL, call->path, call);
+
+	if (r)
+		r->call = call;
+	return r;
 }
 
 void k8s_req_free(struct k8s_req *r)
@@ -240,7 +273,7 @@ void k8s_req_describe_error(const struct k8s_req *r, CURLcode res, char *out, si
 	}
 	/* A LIST of a resource the server does not serve answers a plain-text
 	 * 404: typically a CRD (CiliumEndpointSlice) that is not installed. */
-	if (r->status == 404 && r->kind != K8S_REQ_VERSION) {
+	if (r->status == 404 && (r->kind == K8S_REQ_LIST || r->kind == K8S_REQ_WATCH)) {
 		snprintf(out, outlen, "resource not installed (404)");
 		return;
 	}

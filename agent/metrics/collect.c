@@ -9,6 +9,7 @@
 #include "axon/reasons.h"
 #include "collect.h"
 #include "map_ops.h"
+#include "version.h"
 
 static const char *const reconciler_names[METRICS_REC__NR] = {
 	[METRICS_REC_LB] = "lb",
@@ -204,11 +205,25 @@ static void render_state(struct expo *e, const struct metrics_state *st)
 	expo_family(e, "axon_skipped_objects_total", "counter",
 		    "Malformed Kubernetes objects the agent refused.");
 	expo_sample(e, "axon_skipped_objects_total", NULL, 0, st->skipped_objects);
+	expo_family(e, "axon_agent_ready", "gauge",
+		    "1 when the agent is ready (every watch synced, the datapath programmed): "
+		    "what GET /healthz answers 200 for.");
+	expo_sample(e, "axon_agent_ready", NULL, 0, st->ready);
+}
+
+static void render_build(struct expo *e)
+{
+	struct expo_label l[] = { { "version", axon_version }, { "commit", axon_git_commit } };
+
+	expo_family(e, "axon_build_info", "gauge",
+		    "Always 1; the labels name the agent's version and commit.");
+	expo_sample(e, "axon_build_info", l, 2, 1);
 }
 
 void metrics_render(struct expo *e, struct map_fill *fill, int metrics_fd,
 		    const struct metrics_state *st)
 {
+	render_build(e);
 	render_maps(e, fill);
 	expo_family(e, "axon_bpf_map_ops_total", "counter",
 		    "The agent's operations on BPF maps, by map, operation and outcome.");

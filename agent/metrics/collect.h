@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * What a scrape returns, rendered with expo.h from three sources:
+ * What a scrape returns, rendered with expo.h from four sources:
  *  - the maps themselves, read at scrape time by the metrics thread: fill and
  *    pressure of every map (map_fill.h), the datapath's verdict counters
  *    (the metrics map, summed over CPUs);
@@ -8,7 +8,8 @@
  *  - a snapshot of the agent's own state (reconcilers, watches), which only
  *    the agent's thread may read: it publishes a struct metrics_state after
  *    every loop iteration (metrics_server_publish), and the scrape renders the
- *    latest copy.
+ *    latest copy;
+ *  - the build: axon_build_info{version,commit} (lib/version.h).
  */
 #ifndef AXON_METRICS_COLLECT_H
 #define AXON_METRICS_COLLECT_H
@@ -44,6 +45,7 @@ struct metrics_state {
 	struct metrics_watch watch[METRICS_WATCHES_MAX];
 	int n_watch;
 	uint64_t skipped_objects;
+	bool ready;			/* what /healthz answers (health/health.h) */
 };
 
 /* Render everything into e. metrics_fd: the datapath's metrics map (-1: none). */

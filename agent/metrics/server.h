@@ -8,8 +8,8 @@
  * agent's event loop (the API socket is root-only). The thread touches only
  * what is safe from another thread: the maps (its own fds, map_fill.h), the
  * atomic map-op counters, and the last struct metrics_state the agent's
- * thread published (copied under a mutex). Clients are served one at a time
- * with a 2 s deadline each.
+ * thread published (copied under a mutex). The HTTP side is http/httpd.h
+ * (clients one at a time, a 2 s deadline each).
  */
 #ifndef AXON_METRICS_SERVER_H
 #define AXON_METRICS_SERVER_H

@@ -223,3 +223,48 @@ def test_cluster_scoped_objects_drop_metadata_namespace(client):
     assert out["status"]["nodeInfo"]["kubeletVersion"] == "", "Go zero values"
     assert client.get("nodes", None, "node-t")["spec"]["podCIDR"] == "10.244.9.0/24"
     client.delete("nodes", None, "node-t")
+
+
+def test_node_taints_by_json_patch_with_tests(client):
+    """What the agent sends to remove its not-ready taint (agent/health/taint.c): tests
+    on the resourceVersion and the taints read, then replace or remove; a write in
+    between makes the test fail with 422 and changes nothing."""
+    key = "node.axon.io/agent-not-ready"
+    node = k8s.node("node-taint", "192.0.2.31", "10.244.10.0/24")
+    taints = [{"key": key, "effect": "NoSchedule"},
+              {"key": "keep", "value": "x", "effect": "NoExecute"}]
+    node["spec"]["taints"] = taints
+    rv = client.create(node)["metadata"]["resourceVersion"]
+
+    def patch(rv, seen, ops):
+        return client.patch("nodes", None, "node-taint",
+                            [{"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+                             {"op": "test", "path": "/spec/taints", "value": seen}] + ops,
+                            patch_type="json")
+
+    # Someone else writes first: the agent's patch, built on what it read, fails whole.
+    other = client.patch("nodes", None, "node-taint", {"metadata": {"labels": {"o": "1"}}})
+    with pytest.raises(k8s.ApiError) as e:
+        patch(rv, taints, [{"op": "replace", "path": "/spec/taints", "value": taints[1:]}])
+    assert e.value.code == 422 and e.value.reason == "Invalid"
+    assert "/metadata/resourceVersion" in e.value.status["message"]
+    assert client.get("nodes", None, "node-taint")["spec"]["taints"] == taints
+    # Taints read before a change to them fail the second test, whatever the rv says.
+    rv = other["metadata"]["resourceVersion"]
+    with pytest.raises(k8s.ApiError) as e:
+        patch(rv, taints[:1], [{"op": "replace", "path": "/spec/taints", "value": []}])
+    assert e.value.code == 422 and "/spec/taints" in e.value.status["message"]
+
+    out = patch(rv, taints, [{"op": "replace", "path": "/spec/taints", "value": taints[1:]}])
+    assert out["spec"]["taints"] == taints[1:]
+    assert out["metadata"]["labels"]["o"] == "1"
+    assert int(out["metadata"]["resourceVersion"]) > int(rv)
+    out = patch(out["metadata"]["resourceVersion"], taints[1:],
+                [{"op": "remove", "path": "/spec/taints"}])
+    assert "taints" not in out["spec"]
+    assert "taints" not in client.get("nodes", None, "node-taint")["spec"]
+    # A JSON patch is only taken as application/json-patch+json.
+    with pytest.raises(k8s.ApiError) as e:
+        client.request("PATCH", "/api/v1/nodes/node-taint", [], content_type="text/plain")
+    assert e.value.code == 415
+    client.delete("nodes", None, "node-taint")

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* libFuzzer target: the kubeconfig YAML-subset reader. */
+/* libFuzzer target: a kubeconfig's YAML into a cJSON tree (libyaml, yaml_doc.c). */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "k8s/yaml.h"
+#include "k8s/yaml_doc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

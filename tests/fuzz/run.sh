@@ -23,7 +23,7 @@ K8S=agent/k8s
 declare -A SRCS=(
 	[fuzz_stream]="$K8S/stream.c $K8S/json.c $K8S/objects.c $K8S/strpool.c"
 	[fuzz_objects]="$K8S/objects.c $K8S/json.c $K8S/strpool.c $K8S/service.c $K8S/endpointslice.c $K8S/cilium.c $K8S/node.c"
-	[fuzz_yaml]="$K8S/yaml.c"
+	[fuzz_yaml]="$K8S/yaml_doc.c"
 	[fuzz_capture]="cli/pkt_summary.c"
 )
 targets=(fuzz_stream fuzz_objects fuzz_yaml fuzz_capture)
@@ -32,7 +32,7 @@ mkdir -p "$OUT/bin"
 for t in "${targets[@]}"; do
 	echo "  FUZZCC   $OUT/bin/$t"
 	# shellcheck disable=SC2086
-	"$CC" "${CFLAGS[@]}" "tests/fuzz/$t.c" ${SRCS[$t]} -lcjson -o "$OUT/bin/$t"
+	"$CC" "${CFLAGS[@]}" "tests/fuzz/$t.c" ${SRCS[$t]} -lcjson -lyaml -o "$OUT/bin/$t"
 done
 
 # Seeds: each fixture object on its own, the recorded watch streams, and the hand-made

@@ -315,6 +315,35 @@ static void test_reconcile_interval(void **state)
 		     "--reconcile-interval: 'often' is not a duration");
 }
 
+static void test_health_flags(void **state)
+{
+	struct agent_config cfg;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "--node-name=n1", NULL), 0);
+	assert_int_equal(cfg.health_port, 9879);
+	assert_string_equal(cfg.not_ready_taint_key, "node.axon.io/agent-not-ready");
+	assert_int_equal(parse(&cfg, "--node-name=n1", "--agent-health-port=0",
+			       "--agent-not-ready-taint-key=", NULL), 0);
+	assert_int_equal(cfg.health_port, 0);
+	assert_string_equal(cfg.not_ready_taint_key, "");
+	assert_int_equal(parse(&cfg, "--node-name=n1", "--agent-health-port", "19879",
+			       "--agent-not-ready-taint-key", "NotReady_1", NULL), 0);
+	assert_int_equal(cfg.health_port, 19879);
+	assert_string_equal(cfg.not_ready_taint_key, "NotReady_1");
+	expect_error("--agent-health-port=65536", "--agent-health-port: '65536' is not a port");
+	expect_error("--agent-health-port=-1", "--agent-health-port: '-1' is not a number");
+	expect_error("--agent-not-ready-taint-key=/x",
+		     "--agent-not-ready-taint-key: '/x': the prefix before '/' must be a DNS");
+	expect_error("--agent-not-ready-taint-key=Example.com/x",
+		     "--agent-not-ready-taint-key: 'Example.com/x': the prefix before '/'");
+	expect_error("--agent-not-ready-taint-key=a/b/c", "the prefix before '/' must be a DNS");
+	expect_error("--agent-not-ready-taint-key=example.com/",
+		     "'example.com/': the name must be 1..63 characters");
+	expect_error("--agent-not-ready-taint-key=-x", "'-x': the name must be alphanumerics");
+	expect_error("--agent-not-ready-taint-key=a b", "'a b': the name must be alphanumerics");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_config_dir),
 		cmocka_unit_test(test_datapath_config_from_flags),
+		cmocka_unit_test(test_health_flags),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

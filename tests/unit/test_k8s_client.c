@@ -6,8 +6,10 @@
  * 410 event (relist, with deletions); watch-list (the initial state streamed,
  * the annotated bookmark ending it, a stream cut before it, a server that
  * refuses it with 422); plus configuration errors, wakeup and the caller's
- * extra file descriptors. The full protocol runs end to end in
- * tests/e2e/test_k8s_client.py against the test apiserver.
+ * extra file descriptors; callers' own requests (a GET that fails over to the
+ * next server, a PATCH with its body, a 422, a cancelled call). The full
+ * protocol runs end to end in tests/e2e/test_k8s_client.py against the test
+ * apiserver.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -117,6 +119,35 @@ struct server {
 	size_t len;
 };
 
+/* A request with a body (a call's PATCH): log its Content-Type and the body,
+ * read whole first (closing on unread bytes would reset the connection). */
+static void log_body(int fd, const char *req, size_t len, int log_fd)
+{
+	const char *hdr_end = strstr(req, "\r\n\r\n"), *cl = strcasestr(req, "\r\nContent-Length:");
+	const char *ct = strcasestr(req, "\r\nContent-Type:");
+	char body[4096];
+	size_t want, have;
+
+	if (!hdr_end || !cl || cl > hdr_end)
+		return;
+	want = strtoul(cl + 17, NULL, 10);
+	have = len - (hdr_end + 4 - req);
+	if (want >= sizeof(body) || have > want)
+		return;
+	memcpy(body, hdr_end + 4, have);
+	while (have < want) {
+		ssize_t n = read(fd, body + have, want - have);
+
+		if (n <= 0)
+			return;
+		have += n;
+	}
+	body[have] = '\0';
+	if (ct && ct < hdr_end)
+		dprintf(log_fd, "%.*s\n", (int)strcspn(ct + 2, "\r"), ct + 2);
+	dprintf(log_fd, "BODY %s\n", body);
+}
+
 static void serve(int lfd, int log_fd)
 {
 	size_t next = 0;
@@ -139,6 +170,7 @@ static void serve(int lfd, int log_fd)
 			req[len] = '\0';
 		}
 		req[len] = '\0';
+		log_body(fd, req, len, log_fd);
 		eol = strstr(req, "\r\n");
 		if (eol)
 			*eol = '\0';
@@ -565,6 +597,130 @@ static void test_config_errors(void **state)
 	k8s_client_free(NULL);
 }
 
+/* ---- callers' own requests (k8s_call_start) ---- */
+
+#define NODE_BODY "{\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\",\"resourceVersion\":\"7\"}}"
+#define PATCH_BODY "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"6\"}]"
+
+static const struct script call_script[] = {
+    {"GET /api/v1/nodes/n1 ", HTTP_200 "\r\n" NODE_BODY, false},
+    {"PATCH /api/v1/nodes/n1 ",
+     "HTTP/1.1 422 Unprocessable Entity\r\nContent-Type: application/json\r\n"
+     "Connection: close\r\n\r\n"
+     "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":"
+     "\"testing value /metadata/resourceVersion failed\",\"reason\":\"Invalid\",\"code\":422}",
+     false},
+    {"PATCH /api/v1/nodes/n1 ", HTTP_200 "\r\n" NODE_BODY, false},
+};
+
+struct call_record {
+	int done;
+	long status;
+	char body[256];
+	char error[320];
+};
+
+static void on_call_done(void *ctx, const struct k8s_call_result *res)
+{
+	struct call_record *r = ctx;
+
+	r->done++;
+	r->status = res->status;
+	snprintf(r->body, sizeof(r->body), "%s", res->body);
+	snprintf(r->error, sizeof(r->error), "%s", res->error);
+}
+
+static void run_until_done(struct k8s_client *c, struct call_record *r)
+{
+	for (int i = 0; i < 500 && !r->done; i++)
+		assert_int_equal(k8s_client_run_once(c, NULL, 0, 20), 0);
+	assert_int_equal(r->done, 1);
+}
+
+/* A port bound but not listening: connections to it are refused. */
+static int refusing_port(int *fd)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+
+	*fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(*fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(*fd, (struct sockaddr *)&a, &alen), 0);
+	return ntohs(a.sin_port);
+}
+
+static void test_calls(void **state)
+{
+	struct k8s_client_config cfg = {.qps = 1000, .burst = 1000, .backoff_base_ms = 10,
+					.backoff_max_ms = 50};
+	struct call_record get = {}, patch = {}, patch2 = {}, cancelled = {};
+	char dead[64], live[64], *urls[2] = {dead, live}, err[256], *log;
+	struct k8s_client *c;
+	struct server s;
+	int refuse_fd;
+
+	(void)state;
+	server_start(&s, call_script, sizeof(call_script) / sizeof(call_script[0]));
+	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", refusing_port(&refuse_fd));
+	snprintf(live, sizeof(live), "http://127.0.0.1:%d", s.port);
+	cfg.servers = urls;
+	cfg.n_servers = 2;
+	c = k8s_client_new(&cfg, err, sizeof(err));
+	assert_non_null(c);
+
+	/* A cancelled call is never sent, and its callback never runs. */
+	k8s_call_cancel(c, k8s_call_start(c, "DELETE", "/api/v1/nodes/n1", NULL, NULL, 0,
+					  on_call_done, &cancelled));
+	/* The first server refuses: the GET goes on to the second. */
+	assert_non_null(k8s_call_start(c, "GET", "/api/v1/nodes/n1", NULL, NULL, 0, on_call_done,
+				       &get));
+	run_until_done(c, &get);
+	assert_int_equal(get.status, 200);
+	assert_string_equal(get.body, NODE_BODY);
+	assert_string_equal(get.error, "");
+	assert_string_equal(k8s_client_server(c), live);
+
+	/* A PATCH: method, content type and body as given; a 422's message. */
+	assert_non_null(k8s_call_start(c, "PATCH", "/api/v1/nodes/n1",
+				       "application/json-patch+json", PATCH_BODY,
+				       strlen(PATCH_BODY), on_call_done, &patch));
+	run_until_done(c, &patch);
+	assert_int_equal(patch.status, 422);
+	assert_string_equal(patch.error,
+			    "HTTP 422: testing value /metadata/resourceVersion failed");
+	assert_non_null(strstr(patch.body, "\"code\":422"));
+	assert_int_equal(cancelled.done, 0);
+	k8s_client_free(c);
+
+	/* A write that no server answers is the caller's to repeat: handed
+	 * back with status 0, and the client has moved to the next server. */
+	urls[0] = dead;
+	c = k8s_client_new(&cfg, err, sizeof(err));
+	assert_non_null(c);
+	memset(&patch, 0, sizeof(patch));
+	assert_non_null(k8s_call_start(c, "PATCH", "/api/v1/nodes/n1",
+				       "application/json-patch+json", PATCH_BODY,
+				       strlen(PATCH_BODY), on_call_done, &patch));
+	run_until_done(c, &patch);
+	assert_int_equal(patch.status, 0);
+	assert_non_null(strstr(patch.error, dead));
+	assert_string_equal(k8s_client_server(c), live);
+	assert_non_null(k8s_call_start(c, "PATCH", "/api/v1/nodes/n1",
+				       "application/json-patch+json", PATCH_BODY,
+				       strlen(PATCH_BODY), on_call_done, &patch2));
+	run_until_done(c, &patch2);
+	assert_int_equal(patch2.status, 200);
+	k8s_client_free(c);
+
+	log = server_stop(&s);
+	assert_null(strstr(log, "DELETE"));
+	assert_non_null(strstr(log, "GET /api/v1/nodes/n1 HTTP/1.1\n"));
+	assert_non_null(strstr(log, "PATCH /api/v1/nodes/n1 HTTP/1.1\n"));
+	assert_non_null(strstr(log, "Content-Type: application/json-patch+json\n"));
+	assert_non_null(strstr(log, "BODY " PATCH_BODY "\n"));
+	close(refuse_fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +729,7 @@ int main(void)
 	    cmocka_unit_test(test_watch_list_off),
 	    cmocka_unit_test(test_wakeup_and_extra_fds),
 	    cmocka_unit_test(test_config_errors),
+	    cmocka_unit_test(test_calls),
 	};
 
 	/* The client logs every failure; the test output stays readable without. */

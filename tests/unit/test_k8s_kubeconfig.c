@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Connection configuration: the YAML subset reader, kubeconfig files (YAML
- * and JSON; token, tokenFile, CA and client cert data, relative paths,
- * errors) and the in-cluster source.
+ * Connection configuration: YAML into cJSON (libyaml: every style, anchors,
+ * aliases and merge keys, one document, errors naming the line), kubeconfig
+ * files (YAML and JSON; token, tokenFile, CA and client cert data, relative
+ * paths, errors) and the in-cluster source.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,7 +17,7 @@
 #include <cmocka.h>
 
 #include "k8s/client.h"
-#include "k8s/yaml.h"
+#include "k8s/yaml_doc.h"
 
 /* "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n" */
 #define CA_PEM "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -67,17 +68,20 @@ static char *yaml_to_json(const char *text, char *err, size_t errlen)
 	return s;
 }
 
-static void test_yaml_subset(void **state)
+static void test_yaml(void **state)
 {
 	static const struct {
 		const char *yaml, *json;
 	} ok[] = {
 	    {"a: b\n", "{\"a\":\"b\"}"},
-	    {"---\n# c\na: 'it''s'   # comment\nb: \"x\\ty\\u00e9\"\n",
-	     "{\"a\":\"it's\",\"b\":\"x\\ty\xc3\xa9\"}"},
-	    {"l:\n- a\n- b\nm: {}\nn: []\no:\np: ~\nq: true\nr: False\ns: 10\n",
+	    /* Quoted scalars: escapes, and quoted words stay strings. */
+	    {"---\n# c\na: 'it''s'   # comment\nb: \"x\\ty\\u00e9\\n\"\nc: 'true'\nd: \"null\"\n"
+	     "e: ''\n",
+	     "{\"a\":\"it's\",\"b\":\"x\\ty\xc3\xa9\\n\",\"c\":\"true\",\"d\":\"null\","
+	     "\"e\":\"\"}"},
+	    {"l:\n- a\n- b\nm: {}\nn: []\no:\np: ~\nq: true\nr: False\ns: 10\nt: NULL\n",
 	     "{\"l\":[\"a\",\"b\"],\"m\":{},\"n\":[],\"o\":null,\"p\":null,\"q\":true,"
-	     "\"r\":false,\"s\":\"10\"}"},
+	     "\"r\":false,\"s\":\"10\",\"t\":null}"},
 	    {"l:\n  - x: 1\n    y: 2\n  - z\n", "{\"l\":[{\"x\":\"1\",\"y\":\"2\"},\"z\"]}"},
 	    {"clusters:\n- cluster:\n    server: https://10.0.0.1:6443\n  name: c1\n"
 	     "top: v\n",
@@ -87,31 +91,61 @@ static void test_yaml_subset(void **state)
 	    {"\"quoted key\": x#y\nurl: http://h/#frag\n",
 	     "{\"quoted key\":\"x#y\",\"url\":\"http://h/#frag\"}"},
 	    {"a:\r\n  b: c\r\n", "{\"a\":{\"b\":\"c\"}}"},
-	    {"a: b\n...\nignored: [\n", "{\"a\":\"b\"}"},
+	    /* One document, ended explicitly. */
+	    {"--- \na: b\n...\n", "{\"a\":\"b\"}"},
+	    /* Flow style. */
+	    {"a: {b: [1, 'two', {c: d}], e: {}}\n",
+	     "{\"a\":{\"b\":[\"1\",\"two\",{\"c\":\"d\"}],\"e\":{}}}"},
+	    {"{clusters: [{name: c1, cluster: {server: 'https://h:6443'}}]}",
+	     "{\"clusters\":[{\"name\":\"c1\",\"cluster\":{\"server\":\"https://h:6443\"}}]}"},
+	    /* Block scalars and a plain scalar folded over lines. */
+	    {"a: |\n  line1\n  line2\nb: >\n  folded\n  text\nc: one\n  two\n",
+	     "{\"a\":\"line1\\nline2\\n\",\"b\":\"folded text\\n\",\"c\":\"one two\"}"},
+	    /* Anchors and aliases: an alias is a copy; anchors may be redefined. */
+	    {"base: &b {server: s, tls: true}\nuse: *b\nname: &n x\nagain: *n\n"
+	     "n2: &n y\nlast: *n\n",
+	     "{\"base\":{\"server\":\"s\",\"tls\":true},\"use\":{\"server\":\"s\",\"tls\":true},"
+	     "\"name\":\"x\",\"again\":\"x\",\"n2\":\"y\",\"last\":\"y\"}"},
+	    {"k: &k key\n*k : v\n", "{\"k\":\"key\",\"key\":\"v\"}"},
+	    /* Merge keys: the mapping's own keys win, then the earlier mappings. */
+	    {"d: &d {a: 1, b: 2}\nm:\n  <<: *d\n  b: 3\n",
+	     "{\"d\":{\"a\":\"1\",\"b\":\"2\"},\"m\":{\"b\":\"3\",\"a\":\"1\"}}"},
+	    {"x: &x {a: 1}\ny: &y {a: 2, c: 3}\nm: {<<: [*x, *y]}\n",
+	     "{\"x\":{\"a\":\"1\"},\"y\":{\"a\":\"2\",\"c\":\"3\"},"
+	     "\"m\":{\"a\":\"1\",\"c\":\"3\"}}"},
+	    {"'<<': literal\n", "{\"<<\":\"literal\"}"},
+	    /* YAML's own tags. */
+	    {"a: !!str true\nb: !!bool True\nc: !!int 5\nd: !!null ~\ne: !!map {f: g}\n",
+	     "{\"a\":\"true\",\"b\":true,\"c\":\"5\",\"d\":null,\"e\":{\"f\":\"g\"}}"},
 	};
 	static const struct {
 		const char *yaml, *err;
 	} bad[] = {
-	    {"a: b\n\tc: d\n", "line 2: tab in indentation"},
-	    {"a: &x b\n", "line 1: anchors, aliases and tags are not supported"},
-	    {"a: *x\n", "line 1: anchors, aliases and tags"},
-	    {"a: !!str b\n", "line 1: anchors, aliases and tags"},
-	    {"a: |\n  text\n", "line 1: block scalars are not supported"},
-	    {"a: {b: c}\n", "line 1: flow collections are not supported"},
-	    {"a: [1, 2]\n", "line 1: flow collections are not supported"},
-	    {"a: b\na: c\n", "line 2: duplicate key \"a\""},
-	    {"a: b\n---\nc: d\n", "line 2: multiple documents are not supported"},
-	    {"a: \"open\n", "line 1: unterminated quoted string"},
-	    {"a: b\n  c\n", "line 2: unexpected indentation"},
-	    {"a:\n  b: c\n d: e\n", "line 3: unexpected indentation"},
-	    {"just text\n", "line 1: expected \"key: value\""},
-	    {"a: b: c\n", "line 1: a mapping cannot start after a key on the same line"},
-	    {"a: - b\n", "line 1: a sequence cannot start after a key"},
-	    {"a: \"\\q\"\n", "line 1: unsupported escape \\q"},
-	    {"a: \"\\u00\"\n", "line 1: bad \\u escape"},
-	    {"a: \"x\" y\n", "line 1: unexpected text after a quoted string"},
-	    {"a: b\n- c\n", "line 2: a sequence item where a key was expected"},
-	    {"? a\n", "line 1: expected \"key: value\""},
+	    {"a: b\n\tc: d\n", "line 2, column 1: found a tab character that violates indentation"},
+	    {"a:\n  b: c\n d: e\n", "line 3, column 2: did not find expected key (while parsing "
+				     "a block mapping at line 1)"},
+	    {"a: b: c\n", "line 1, column 5: mapping values are not allowed in this context"},
+	    {"a: - b\n", "line 1, column 4: block sequence entries are not allowed"},
+	    {"a: \"open\n", "line 2, column 1: found unexpected end of stream (while scanning a "
+			     "quoted scalar at line 1)"},
+	    {"a: \"\\q\"\n", "line 1, column 5: found unknown escape character"},
+	    {"a: [1, 2\n", "line 2, column 1: did not find expected ',' or ']'"},
+	    {"a: b\n- c\n", "line 2, column 1: did not find expected key"},
+	    {"a: b\na: c\n", "line 2, column 4: duplicate key \"a\""},
+	    {"[a, b]: x\n", "line 1, column 1: a mapping key must be a scalar"},
+	    {"l: &l [1]\n*l : x\n", "line 2, column 1: a mapping key must be a scalar"},
+	    {"a: *x\n", "line 1, column 4: alias *x: no anchor &x before it"},
+	    {"a: &x [1, *x]\n", "line 1, column 11: alias *x: no anchor &x before it"},
+	    {"a: !custom b\n", "line 1, column 4: tag !custom is not supported here"},
+	    {"a: !!set {b: c}\n", "tag tag:yaml.org,2002:set is not supported"},
+	    {"a: !!bool yes\n", "tag tag:yaml.org,2002:bool is not supported"},
+	    {"<<: 5\n", "line 1, column 5: a merge key (<<) takes a mapping or a list"},
+	    {"m: {<<: [1]}\n", "a merge key (<<) takes mappings only"},
+	    /* A second document: concatenated files, say. */
+	    {"a: b\n---\nc: d\n", "line 2, column 1: a second YAML document: a kubeconfig is one"},
+	    {"a: b\n...\n--- \nc: [\n", "line 3, column 1: a second YAML document"},
+	    {"a: \"\\0\"\n", "line 1, column 4: NUL character in a scalar"},
+	    {"a: \xff\n", "byte 3: invalid leading UTF-8 octet"},
 	    {"# only a comment\n\n", "empty document"},
 	};
 	char err[256];
@@ -122,7 +156,8 @@ static void test_yaml_subset(void **state)
 
 		if (!json)
 			fail_msg("case %zu: %s", i, err);
-		assert_string_equal(json, ok[i].json);
+		if (strcmp(json, ok[i].json))
+			fail_msg("case %zu: got %s, want %s", i, json, ok[i].json);
 		free(json);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -134,7 +169,8 @@ static void test_yaml_subset(void **state)
 			fail_msg("bad case %zu: got \"%s\", want \"%s\"", i, err, bad[i].err);
 	}
 
-	/* Deep nesting is refused, not a stack overflow. */
+	/* Deep nesting is refused, not a stack overflow; so is an alias that
+	 * would nest deeper than that. */
 	{
 		char deep[4096] = "";
 		size_t off = 0;
@@ -142,7 +178,29 @@ static void test_yaml_subset(void **state)
 		for (int i = 0; i < 60; i++)
 			off += snprintf(deep + off, sizeof(deep) - off, "%*sk:\n", i, "");
 		assert_null(yaml_to_json(deep, err, sizeof(err)));
-		assert_non_null(strstr(err, "nested deeper than 32 levels"));
+		assert_non_null(strstr(err, "line 33, column 33: nested deeper than 32 levels"));
+		off = snprintf(deep, sizeof(deep), "a: &a ");
+		for (int i = 0; i < 20; i++)
+			off += snprintf(deep + off, sizeof(deep) - off, "[");
+		for (int i = 0; i < 20; i++)
+			off += snprintf(deep + off, sizeof(deep) - off, "]");
+		off += snprintf(deep + off, sizeof(deep) - off,
+				"\nb: [[[[[[[[[[[[[*a]]]]]]]]]]]]]\n");
+		assert_null(yaml_to_json(deep, err, sizeof(err)));
+		assert_non_null(strstr(err, "alias *a: nested deeper than 32 levels"));
+	}
+	/* Aliases of aliases ("billion laughs") stop at the node budget. */
+	{
+		char laughs[1024];
+		size_t off = snprintf(laughs, sizeof(laughs), "l0: &l0 [x, x, x, x, x]\n");
+
+		/* Each level five aliases of the one before: 5^9 nodes. */
+		for (int i = 1; i < 9; i++)
+			off += snprintf(laughs + off, sizeof(laughs) - off,
+					"l%d: &l%d [*l%d, *l%d, *l%d, *l%d, *l%d]\n", i, i, i - 1,
+					i - 1, i - 1, i - 1, i - 1);
+		assert_null(yaml_to_json(laughs, err, sizeof(err)));
+		assert_non_null(strstr(err, "more than 100000 nodes"));
 	}
 	/* A NUL byte never reaches the string code. */
 	assert_null(k8s_yaml_parse("a: b\0c", 6, err, sizeof(err)));
@@ -231,6 +289,50 @@ static void test_kubeconfig_yaml(void **state)
 	k8s_config_free(&cfg);
 }
 
+/* Written by hand: anchors and a merge key share the CA, users in flow style. */
+static const char handmade_yaml[] =
+    "apiVersion: v1\n"
+    "kind: Config\n"
+    "x-common: &common\n"
+    "  certificate-authority-data: " CA_B64 "\n"
+    "  insecure-skip-tls-verify: false\n"
+    "clusters:\n"
+    "- name: a\n"
+    "  cluster:\n"
+    "    <<: *common\n"
+    "    server: https://a.example:6443\n"
+    "- name: b\n"
+    "  cluster: {<<: *common, server: 'https://b.example:6443'}\n"
+    "contexts: [{name: ctx, context: {cluster: b, user: &u agent}}]\n"
+    "current-context: ctx\n"
+    "users: [{name: *u, user: {token: \"t0k3n\"}}]\n";
+
+static void test_kubeconfig_yaml_handmade(void **state)
+{
+	struct k8s_client_config cfg;
+	char err[512], text[2048];
+	const char *path;
+
+	(void)state;
+	path = write_file("handmade", handmade_yaml);
+	assert_int_equal(k8s_config_from_kubeconfig(path, &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg.servers[0], "https://b.example:6443");
+	assert_string_equal(cfg.ca_data, CA_PEM);
+	assert_string_equal(cfg.token, "t0k3n");
+	assert_false(cfg.insecure);
+	k8s_config_free(&cfg);
+
+	/* Two files concatenated: refused, naming the file and the line. */
+	snprintf(text, sizeof(text), "%s---\n%s", handmade_yaml, handmade_yaml);
+	path = write_file("twice", text);
+	assert_int_equal(k8s_config_from_kubeconfig(path, &cfg, err, sizeof(err)), -EINVAL);
+	snprintf(text, sizeof(text), "kubeconfig %s: line 16, column 1: a second YAML document",
+		 path);
+	if (!strstr(err, text))
+		fail_msg("got \"%s\"", err);
+	assert_null(cfg.servers);
+}
+
 static void test_kubeconfig_json_and_token(void **state)
 {
 	struct k8s_client_config cfg;
@@ -304,7 +406,8 @@ static void test_kubeconfig_errors(void **state)
 	     "nobody\n"
 	     "clusters:\n- name: k\n  cluster:\n    server: https://h\nusers: []\n",
 	     "users: no entry named \"nobody\""},
-	    {"current-context: x\n  bad: indent\n", "line 2: unexpected indentation"},
+	    {"current-context: x\n  bad: indent\n",
+	     "line 2, column 6: mapping values are not allowed in this context"},
 	    {"- a\n- b\n", "expected a mapping at the top"},
 	};
 	struct k8s_client_config cfg;
@@ -385,8 +488,9 @@ static void test_defaults_keep_set_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_yaml_subset),
+	    cmocka_unit_test(test_yaml),
 	    cmocka_unit_test(test_kubeconfig_yaml),
+	    cmocka_unit_test(test_kubeconfig_yaml_handmade),
 	    cmocka_unit_test(test_kubeconfig_json_and_token),
 	    cmocka_unit_test(test_kubeconfig_errors),
 	    cmocka_unit_test(test_in_cluster),
