@@ -9,6 +9,7 @@ pkgs=(
 	libnl-3-dev libnl-route-3-dev libcmocka-dev libclang-rt-14-dev
 	iproute2 openssl iperf3 sockperf iptables nftables procps curl
 	python3 python3-pytest python3-yaml nghttp2-server
+	prometheus	# promtool: the chart's alert rules and the agent's /metrics
 )
 
 missing=()
