@@ -61,8 +61,8 @@ ALL_ON = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def helm_bin():
+def need_helm():
+    """Skip (fail under CI=true) a test that needs helm when shared/k8s is missing."""
     return k8s_assets.binary_or_skip("helm")
 
 
@@ -73,6 +73,7 @@ def _render(values_json):
 
 def render(values=None):
     """The chart's objects for these values (cached: each set is rendered once)."""
+    need_helm()
     return _render(json.dumps(values or {}, sort_keys=True))
 
 
@@ -108,6 +109,7 @@ def promtool():
 
 @pytest.mark.parametrize("values", [{}, ALL_ON], ids=["defaults", "all-on"])
 def test_lint_is_clean(values):
+    need_helm()
     for strict in (False, True):
         rc, out = helm.lint(values, strict=strict)
         assert rc == 0, out
@@ -141,6 +143,7 @@ def test_every_values_reference_exists():
 ], ids=["misspelt", "port-type", "port-range", "bpf-root", "pull-policy", "strategy",
         "pressure", "monitor-without-metrics"])
 def test_bad_values_are_refused_naming_them(values, message):
+    need_helm()
     assert message in helm.render_error(values)
 
 
@@ -214,6 +217,11 @@ def test_probes_use_the_health_port():
     assert {k: c["livenessProbe"][k] for k in ("periodSeconds", "timeoutSeconds",
                                                "failureThreshold")} == \
         {"periodSeconds": 20, "timeoutSeconds": 3, "failureThreshold": 4}
+
+    # No taint key: turned off on the command line, since an empty ConfigMap value is
+    # no flag at all (the agent's default key).
+    assert agent_container({"agentNotReadyTaintKey": ""})["args"] == \
+        ["--config-dir=/etc/axon/config", "--agent-not-ready-taint-key="]
 
     # Port 0: the agent serves no health endpoint, so there is nothing to probe.
     c = agent_container({"healthPort": 0})
@@ -375,6 +383,7 @@ def test_clean_bpf_state_command_removes_what_an_agent_left(lab1, api, start_age
     """The initContainer's command, as rendered for this node's bpffs root and state
     directory, run where the pod would run it (the host's network namespace: here the
     node's), after an agent that attached with legacy tc (recorded in the state dir)."""
+    need_helm()
     a = lab1.node("a")
     p1, p2 = a.add_pod("p1"), a.add_pod("p2")
     serve(p2)
@@ -512,6 +521,7 @@ def test_dashboard_queries_parse(tmp_path):
 def test_live_metrics_pass_promtool_and_name_every_metric_used(lab, api, agent):
     """An agent with a Service and some traffic: its /metrics passes `promtool check
     metrics`, and every axon_* name the alerts and the dashboard use is a family there."""
+    need_helm()
     b1, client = lab.add_pod("b1"), lab.add_pod("client")
     serve(b1)
     api.create(k8s.service("default", "web", [("http", 80, "TCP")], cluster_ip="10.96.40.10"))
@@ -534,3 +544,42 @@ def test_live_metrics_pass_promtool_and_name_every_metric_used(lab, api, agent):
         used |= set(METRIC_NAME.findall(text))
     assert len(used) >= 10, used
     assert not used - families, f"names the agent does not expose: {sorted(used - families)}"
+
+
+def test_readme_cleanup_daemonset_runs_the_charts_cleanup():
+    """The one-off cleanup DaemonSet in the chart's README: valid YAML whose command is
+    the cleanBpfState initContainer's, with the same mounts, for the default paths."""
+    text = (helm.CHART / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    (ds,) = [yaml.safe_load(b) for b in blocks if "name: axon-cleanup" in b]
+    pod = ds["spec"]["template"]["spec"]
+    (readme,) = pod["initContainers"]
+    (chart,) = daemonset({"cleanBpfState": True})["spec"]["template"]["spec"]["initContainers"]
+    assert readme["command"] == chart["command"]
+    assert readme["image"] == agent_container()["image"]
+    assert pod["hostNetwork"] is True and readme["securityContext"] == {"privileged": True}
+    vols = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"]}
+    assert {m["mountPath"]: vols[m["name"]] for m in readme["volumeMounts"]} == \
+        {"/sys/fs/bpf": "/sys/fs/bpf", "/var/run/axon": "/var/run/axon"}
+    assert ds["spec"]["selector"]["matchLabels"].items() <= \
+        ds["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_readme_documents_every_value():
+    text = (helm.CHART / "README.md").read_text()
+    documented = set(re.findall(r"`([A-Za-z0-9_.]+)`", text))
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            path = prefix + k
+            if isinstance(v, dict) and v and path not in ("nodeSelector", "resources",
+                                                          "updateStrategy"):
+                yield from leaves(v, path + ".")
+            else:
+                yield path
+    # A leaf is documented by its own path or by one of its parents' (startupProbe).
+    missing = [p for p in leaves(helm.default_values())
+               if not any(".".join(p.split(".")[:i]) in documented
+                          for i in range(1, p.count(".") + 2))
+               and p.rsplit(".", 1)[-1] not in documented]
+    assert not missing, f"values the chart's README does not name: {missing}"
