@@ -147,6 +147,13 @@ def test_bad_values_are_refused_naming_them(values, message):
     assert message in helm.render_error(values)
 
 
+def test_kubernetes_version():
+    need_helm()
+    assert "chart requires kubeVersion: >=1.21.0-0" in \
+        helm.render_error(kube_version="v1.20.15")
+    assert helm.find(helm.render(kube_version="v1.21.0"), "DaemonSet", "axon")
+
+
 # ---- the defaults ----
 
 def test_image_tag_is_app_version_is_version_file():

@@ -42,10 +42,14 @@ def _run(args, values, helm_bin=None):
 
 
 def render_text(values=None, release=RELEASE, namespace=NAMESPACE, include_crds=True,
-                helm_bin=None):
-    """The manifests as helm prints them; RenderError when helm refuses."""
-    r = _run(["template", release, str(CHART), "--namespace", namespace,
-              f"--include-crds={'true' if include_crds else 'false'}"], values, helm_bin)
+                kube_version=None, helm_bin=None):
+    """The manifests as helm prints them; RenderError when helm refuses. kube_version:
+    the cluster's version the chart is rendered for (helm's default: 1.26)."""
+    args = ["template", release, str(CHART), "--namespace", namespace,
+            f"--include-crds={'true' if include_crds else 'false'}"]
+    if kube_version:
+        args += ["--kube-version", kube_version]
+    r = _run(args, values, helm_bin)
     if r.returncode:
         raise RenderError(r.stderr.strip() or r.stdout.strip())
     return r.stdout
