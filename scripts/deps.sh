@@ -11,6 +11,7 @@ pkgs=(
 	python3 python3-pytest python3-yaml nghttp2-server
 	buildah podman runc etcd-server
 	containerd containernetworking-plugins libc6-dev
+	prometheus	# promtool: the chart's alert rules and the agent's /metrics
 )
 
 missing=()

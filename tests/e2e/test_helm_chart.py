@@ -1,93 +1,592 @@
-"""The Helm chart and the agent agree: every ConfigMap key is a flag the agent takes,
-every value a template reads exists, and the chart's defaults, written out as the
-ConfigMap mounts them, pass the agent's own flag parser.
+"""The Helm chart, rendered and linted by the real helm (v3.11, shared/k8s), against the agent.
 
-No helm binary here, so the ConfigMap is rendered for the one form it uses
-(`key: {{ .Values.path | quote }}`) and the templates are only searched for
-`.Values.` paths; anything else in the ConfigMap's data fails the test rather than
-being skipped.
+- `helm lint` and `helm lint --strict` pass without a warning, for the defaults and with
+  every optional part on; the values schema refuses a misspelt value or a wrong type.
+- `helm template` for the defaults and a matrix of values, asserted object by object:
+  the environment, probes, placement, image, mounts, initContainer, RBAC, monitoring.
+- The chart and the agent agree: every ConfigMap key is a flag in `axon-agent --help`;
+  each rendered ConfigMap, written out as the volume mounts it, plus the DaemonSet's
+  args, passes the agent's own parser; the cleanBpfState initContainer's command, run
+  on a lab node an agent left, removes its datapath.
+- Monitoring: the PrometheusRule's spec passes `promtool check rules` and the unit
+  tests in tests/helm/rules_test.yaml (`promtool test rules`); every expression of the
+  dashboard parses; every axon_* metric the rules and the dashboard name is one a live
+  agent exposes, and that exposition passes `promtool check metrics`.
+
+helm comes from tests/lib/k8s_assets.py: skipped without shared/k8s, failed under CI=true.
 """
 
+import functools
+import json
 import pathlib
 import re
+import shutil
 import subprocess
 
+import pytest
 import yaml
 
-from harness import AGENT
+import helm
+import k8s
+import k8s_assets
+from harness import AGENT, AGENTCTL, serve, tc_filter_programs, tcp, wait_attached
+from metrics import http, metrics_flag
 
-CHART = pathlib.Path(__file__).resolve().parents[2] / "helm" / "axon"
-DATA_LINE = re.compile(r"^  ([a-z0-9-]+): \{\{ \.Values\.([A-Za-z0-9_.]+) \| quote \}\}$")
+REPO = pathlib.Path(__file__).resolve().parents[2]
+RULES_TEST = REPO / "tests" / "helm" / "rules_test.yaml"
 VALUES_REF = re.compile(r"\.Values\.([A-Za-z0-9_.]+)")
+METRIC_NAME = re.compile(r"\b(axon_[a-z0-9_]+)\b")
+
+# Every optional part on, and every operator value set to something not the default.
+ALL_ON = {
+    "monitoring": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"},
+                                      "interval": "30s"},
+                   "prometheusRule": {"enabled": True, "labels": {"release": "prom"}},
+                   "dashboard": {"enabled": True, "namespace": "monitoring"}},
+    "cleanBpfState": True,
+    "cgroupRoot": "/run/axon/cgroupv2",
+    "extraArgs": ["--debug"],
+    "extraEnv": [{"name": "AXON_TEST", "value": "1"}],
+    "k8sServiceHost": "10.0.0.1",
+    "k8sServicePort": "443",
+    "k8sApiServerUrls": "https://10.0.0.1:6443,https://10.0.0.2:6443",
+    "nodeSelector": {"node-role.kubernetes.io/worker": "true"},
+    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "axon.io/skip", "operator": "DoesNotExist"}]}]}}},
+    "imagePullSecrets": [{"name": "regcred"}],
+    "podAnnotations": {"team": "net"},
+    "podLabels": {"tier": "node"},
+    "bigTCP": {"ipv4": True},
+}
 
 
-def values():
-    return yaml.safe_load((CHART / "values.yaml").read_text())
+def need_helm():
+    """Skip (fail under CI=true) a test that needs helm when shared/k8s is missing."""
+    return k8s_assets.binary_or_skip("helm")
 
 
-def lookup(vals, path):
-    cur = vals
-    for part in path.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            raise KeyError(path)
-        cur = cur[part]
-    return cur
+@functools.lru_cache(maxsize=None)
+def _render(values_json):
+    return helm.render(json.loads(values_json))
 
 
-def configmap_data():
-    """[(key, values path)] of the ConfigMap's data section."""
-    lines = (CHART / "templates" / "configmap.yaml").read_text().splitlines()
-    start = lines.index("data:") + 1
-    out = []
-    for line in lines[start:]:
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        m = DATA_LINE.match(line)
-        assert m, f"configmap.yaml: a data line this test cannot render: {line!r}"
-        out.append((m.group(1), m.group(2)))
-    return out
+def render(values=None):
+    """The chart's objects for these values (cached: each set is rendered once)."""
+    need_helm()
+    return _render(json.dumps(values or {}, sort_keys=True))
 
 
-def as_helm_quotes(v):
-    """What `quote` makes of a YAML value (Go's fmt of bool, int, float, string)."""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return ""
-    return str(v)
+def daemonset(values=None):
+    return helm.find(render(values), "DaemonSet", "axon")
+
+
+def agent_container(values=None):
+    ds = daemonset(values)
+    (c,) = [c for c in ds["spec"]["template"]["spec"]["containers"] if c["name"] == "agent"]
+    return c
+
+
+def env(container):
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def config_data(values=None):
+    return helm.find(render(values), "ConfigMap", "axon-config")["data"]
+
+
+def version_file():
+    return (REPO / "VERSION").read_text().strip()
+
+
+def promtool():
+    path = shutil.which("promtool")
+    assert path, "promtool not found: install Debian's prometheus package (scripts/deps.sh)"
+    return path
+
+
+# ---- lint and schema ----
+
+@pytest.mark.parametrize("values", [{}, ALL_ON], ids=["defaults", "all-on"])
+def test_lint_is_clean(values):
+    need_helm()
+    for strict in (False, True):
+        rc, out = helm.lint(values, strict=strict)
+        assert rc == 0, out
+        assert "1 chart(s) linted, 0 chart(s) failed" in out, out
+        # INFO (the chart has no icon) is all helm may say.
+        assert "[WARNING]" not in out and "[ERROR]" not in out, out
 
 
 def test_every_values_reference_exists():
-    vals = values()
-    for tpl in (CHART / "templates").glob("*.yaml"):
+    vals = helm.default_values()
+    for tpl in (helm.CHART / "templates").iterdir():
         for path in VALUES_REF.findall(tpl.read_text()):
-            try:
-                lookup(vals, path)
-            except KeyError:
-                raise AssertionError(f"{tpl.name} reads .Values.{path}, not in values.yaml")
+            cur = vals
+            for part in path.split("."):
+                assert isinstance(cur, dict) and part in cur, \
+                    f"{tpl.name} reads .Values.{path}, not in values.yaml"
+                cur = cur[part]
 
+
+@pytest.mark.parametrize("values,message", [
+    ({"cleanBPFState": True}, "Additional property cleanBPFState is not allowed"),
+    ({"healthPort": "9879"}, "healthPort: Invalid type. Expected: integer, given: string"),
+    ({"healthPort": 70000}, "healthPort: Must be less than or equal to 65535"),
+    ({"bpfRoot": "/var/lib/axon"}, "bpfRoot: Does not match pattern"),
+    ({"image": {"pullPolicy": "Sometimes"}}, "image.pullPolicy: image.pullPolicy must be one of"),
+    ({"updateStrategy": {"type": "Recreate"}}, "updateStrategy.type: updateStrategy.type must be one of"),
+    ({"monitoring": {"prometheusRule": {"mapPressureThreshold": 2}}},
+     "mapPressureThreshold: Must be less than or equal to 1"),
+    ({"monitoring": {"serviceMonitor": {"enabled": True}}, "prometheusServeAddr": ""},
+     "monitoring.serviceMonitor.enabled needs prometheusServeAddr"),
+], ids=["misspelt", "port-type", "port-range", "bpf-root", "pull-policy", "strategy",
+        "pressure", "monitor-without-metrics"])
+def test_bad_values_are_refused_naming_them(values, message):
+    need_helm()
+    assert message in helm.render_error(values)
+
+
+def test_kubernetes_version():
+    need_helm()
+    assert "chart requires kubeVersion: >=1.21.0-0" in \
+        helm.render_error(kube_version="v1.20.15")
+    assert helm.find(helm.render(kube_version="v1.21.0"), "DaemonSet", "axon")
+
+
+# ---- the defaults ----
+
+def test_image_tag_is_app_version_is_version_file():
+    meta = helm.chart_meta()
+    assert meta["appVersion"] == version_file()
+    assert helm.default_values()["image"]["tag"] == ""
+    want = f"axon/axon-agent:{version_file()}"
+    assert agent_container()["image"] == want
+    init = daemonset({"cleanBpfState": True})["spec"]["template"]["spec"]["initContainers"]
+    assert [c["image"] for c in init] == [want]
+    # An explicit tag wins, everywhere.
+    c = agent_container({"image": {"repository": "reg.example/axon", "tag": "dev",
+                                   "pullPolicy": "Never"}})
+    assert (c["image"], c["imagePullPolicy"]) == ("reg.example/axon:dev", "Never")
+
+
+def test_defaults_render_the_agent_and_nothing_optional():
+    objs = [o for o in render() if o["kind"] != "CustomResourceDefinition"]
+    assert sorted((o["kind"], o["metadata"]["name"]) for o in objs) == [
+        ("ClusterRole", "axon"), ("ClusterRoleBinding", "axon"), ("ConfigMap", "axon-config"),
+        ("DaemonSet", "axon"), ("ServiceAccount", "axon")]
+    for o in objs:
+        if o["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+            assert o["metadata"]["namespace"] == helm.NAMESPACE, o["metadata"]
+
+
+def test_no_kubernetes_service_host_unless_set():
+    # Declared with "" it would hide the variable the kubelet injects.
+    e = env(agent_container())
+    assert "KUBERNETES_SERVICE_HOST" not in e and "KUBERNETES_SERVICE_PORT" not in e, e
+    assert e["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    # The port alone is not declared either.
+    e = env(agent_container({"k8sServicePort": "443"}))
+    assert "KUBERNETES_SERVICE_HOST" not in e and "KUBERNETES_SERVICE_PORT" not in e, e
+
+    e = env(agent_container({"k8sServiceHost": "10.0.0.1"}))
+    assert e["KUBERNETES_SERVICE_HOST"]["value"] == "10.0.0.1"
+    assert e["KUBERNETES_SERVICE_PORT"]["value"] == "6443"
+    e = env(agent_container({"k8sServiceHost": "api.internal", "k8sServicePort": 443}))
+    assert (e["KUBERNETES_SERVICE_HOST"]["value"], e["KUBERNETES_SERVICE_PORT"]["value"]) == \
+        ("api.internal", "443")
+
+
+def test_api_server_urls_alone_reach_the_agent():
+    urls = "https://10.0.0.1:6443,https://10.0.0.2:6443"
+    vals = {"k8sApiServerUrls": urls}
+    assert config_data(vals)["k8s-api-server-urls"] == urls
+    assert "KUBERNETES_SERVICE_HOST" not in env(agent_container(vals))
+
+
+def test_probes_use_the_health_port():
+    c = agent_container()
+    data = config_data()
+    assert data["agent-health-port"] == "9879"
+    assert data["agent-not-ready-taint-key"] == "node.axon.io/agent-not-ready"
+    for probe, path in (("startupProbe", "/healthz"), ("readinessProbe", "/healthz"),
+                        ("livenessProbe", "/livez")):
+        assert c[probe]["httpGet"] == {"host": "127.0.0.1", "port": 9879, "path": path}, probe
+        assert "exec" not in c[probe]
+    # The startup probe allows the initial sync 105 x 2 s.
+    assert (c["startupProbe"]["periodSeconds"], c["startupProbe"]["failureThreshold"]) == (2, 105)
+
+    c = agent_container({"healthPort": 9900, "livenessProbe": {
+        "periodSeconds": 20, "timeoutSeconds": 3, "failureThreshold": 4}})
+    assert config_data({"healthPort": 9900})["agent-health-port"] == "9900"
+    assert {c[p]["httpGet"]["port"] for p in ("startupProbe", "readinessProbe",
+                                               "livenessProbe")} == {9900}
+    assert {k: c["livenessProbe"][k] for k in ("periodSeconds", "timeoutSeconds",
+                                               "failureThreshold")} == \
+        {"periodSeconds": 20, "timeoutSeconds": 3, "failureThreshold": 4}
+
+    # No taint key: turned off on the command line, since an empty ConfigMap value is
+    # no flag at all (the agent's default key).
+    assert agent_container({"agentNotReadyTaintKey": ""})["args"] == \
+        ["--config-dir=/etc/axon/config", "--agent-not-ready-taint-key="]
+
+    # Port 0: the agent serves no health endpoint, so there is nothing to probe.
+    c = agent_container({"healthPort": 0})
+    assert not {"startupProbe", "readinessProbe", "livenessProbe"} & c.keys()
+    assert config_data({"healthPort": 0})["agent-health-port"] == "0"
+
+
+def test_placement_and_update_defaults():
+    spec = daemonset()["spec"]
+    pod = spec["template"]["spec"]
+    assert spec["updateStrategy"] == {"type": "RollingUpdate",
+                                      "rollingUpdate": {"maxUnavailable": 2}}
+    assert pod["tolerations"] == [{"operator": "Exists"}]
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
+    assert pod["priorityClassName"] == "system-node-critical"
+    assert pod["hostNetwork"] is True
+    assert "affinity" not in pod and "imagePullSecrets" not in pod and "initContainers" not in pod
+    assert agent_container()["args"] == ["--config-dir=/etc/axon/config"]
+    # The selector never changes with values (a DaemonSet's selector is immutable).
+    assert spec["selector"]["matchLabels"] == {"app.kubernetes.io/name": "axon",
+                                               "app.kubernetes.io/instance": helm.RELEASE}
+    assert spec["selector"] == daemonset(ALL_ON)["spec"]["selector"]
+
+
+def test_operator_values():
+    ds = daemonset(ALL_ON)
+    pod = ds["spec"]["template"]["spec"]
+    meta = ds["spec"]["template"]["metadata"]
+    c = agent_container(ALL_ON)
+    # helm merges a map given with the default's: kubernetes.io/os stays (null removes it).
+    assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", **ALL_ON["nodeSelector"]}
+    assert pod["affinity"] == ALL_ON["affinity"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert meta["labels"]["tier"] == "node" and meta["annotations"]["team"] == "net"
+    # extraArgs go after --config-dir: the command line wins over the ConfigMap.
+    assert c["args"] == ["--config-dir=/etc/axon/config", "--debug"]
+    assert env(c)["AXON_TEST"] == {"name": "AXON_TEST", "value": "1"}
+    assert list(env(c))[0] == "NODE_NAME"
+
+    other = daemonset({"updateStrategy": {"type": "RollingUpdate",
+                                          "rollingUpdate": {"maxUnavailable": "10%"}},
+                       "tolerations": [{"key": "dedicated", "operator": "Equal",
+                                        "value": "net", "effect": "NoSchedule"}],
+                       "priorityClassName": "", "nodeSelector": {"kubernetes.io/os": None},
+                       "resources": {"requests": {"cpu": "250m"}}})
+    assert other["spec"]["updateStrategy"]["rollingUpdate"] == {"maxUnavailable": "10%"}
+    pod = other["spec"]["template"]["spec"]
+    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "net",
+                                   "effect": "NoSchedule"}]
+    assert "priorityClassName" not in pod and "nodeSelector" not in pod
+    (c,) = pod["containers"]
+    assert c["resources"] == {"requests": {"cpu": "250m", "memory": "64Mi"},
+                              "limits": {"memory": "256Mi"}}
+    assert daemonset({"updateStrategy": {"type": "OnDelete"}})["spec"]["updateStrategy"] == \
+        {"type": "OnDelete"}
+
+
+def mounts(values=None):
+    c = agent_container(values)
+    vols = {v["name"]: v for v in daemonset(values)["spec"]["template"]["spec"]["volumes"]}
+    return {m["mountPath"]: vols[m["name"]] for m in c["volumeMounts"]}
+
+
+def test_cgroup_root():
+    # Empty by default: no --cgroup-root reaches the agent (an empty ConfigMap value is no
+    # flag), and the host's /sys/fs/cgroup is where the agent looks for the hierarchy.
+    assert config_data()["cgroup-root"] == ""
+    m = mounts()
+    assert m["/sys/fs/cgroup"]["hostPath"]["path"] == "/sys/fs/cgroup"
+    assert "--cgroup-root" not in " ".join(agent_container()["args"])
+
+    # Under /sys/fs/cgroup: passed, and already mounted.
+    vals = {"cgroupRoot": "/sys/fs/cgroup/unified"}
+    assert config_data(vals)["cgroup-root"] == "/sys/fs/cgroup/unified"
+    assert sorted(mounts(vals)) == sorted(m)
+    # Elsewhere: passed and mounted from the host at the same path.
+    vals = {"cgroupRoot": "/run/axon/cgroupv2"}
+    assert config_data(vals)["cgroup-root"] == "/run/axon/cgroupv2"
+    assert mounts(vals)["/run/axon/cgroupv2"]["hostPath"] == {"path": "/run/axon/cgroupv2",
+                                                              "type": "Directory"}
+
+
+def test_state_dir_and_bpffs_mounts():
+    m = mounts()
+    assert m["/sys/fs/bpf"]["hostPath"]["path"] == "/sys/fs/bpf"
+    assert m["/var/run/axon"]["hostPath"]["path"] == "/var/run/axon"
+    assert config_data()["bpf-root"] == "/sys/fs/bpf/axon"
+    # A state directory elsewhere is mounted too; the API socket stays in /var/run/axon.
+    m = mounts({"stateDir": "/var/lib/axon"})
+    assert m["/var/lib/axon"]["hostPath"]["path"] == "/var/lib/axon"
+    assert m["/var/run/axon"]["hostPath"]["path"] == "/var/run/axon"
+    assert "/netns" not in str(mounts())
+    assert mounts({"bigTCP": {"ipv4": True}})["/var/run/netns"]["hostPath"]["path"] == \
+        "/var/run/netns"
+
+
+def test_clean_bpf_state_init_container():
+    vals = {"cleanBpfState": True, "bpfRoot": "/sys/fs/bpf/axon-x", "stateDir": "/var/lib/axon"}
+    pod = daemonset(vals)["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["command"] == ["/usr/local/bin/agentctl", "--bpf-root=/sys/fs/bpf/axon-x",
+                               "--state-dir=/var/lib/axon", "cleanup", "--force"]
+    vols = {v["name"]: v for v in pod["volumes"]}
+    paths = {m["mountPath"]: vols[m["name"]]["hostPath"]["path"] for m in init["volumeMounts"]}
+    assert paths == {"/sys/fs/bpf": "/sys/fs/bpf", "/var/lib/axon": "/var/lib/axon"}
+    assert init["securityContext"] == {"privileged": True}
+
+
+def test_rbac_reads_and_patches_nodes_only():
+    role = helm.find(render(), "ClusterRole", "axon")
+    rules = {(g, r): sorted(rule["verbs"]) for rule in role["rules"]
+             for g in rule["apiGroups"] for r in rule["resources"]}
+    read = ["get", "list", "watch"]
+    assert rules == {("", "services"): read, ("", "nodes"): sorted(read + ["patch"]),
+                     ("discovery.k8s.io", "endpointslices"): read,
+                     ("cilium.io", "ciliumendpointslices"): read}
+    binding = helm.find(render(), "ClusterRoleBinding", "axon")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "axon",
+                                    "namespace": helm.NAMESPACE}]
+    assert daemonset()["spec"]["template"]["spec"]["serviceAccountName"] == "axon"
+
+
+# ---- the chart and the agent agree ----
 
 def test_every_configmap_key_is_an_agent_flag():
     usage = subprocess.run([str(AGENT), "--help"], capture_output=True, text=True,
                            check=True).stdout
     flags = set(re.findall(r"--([a-z0-9-]+)", usage))
-    data = configmap_data()
+    data = config_data(ALL_ON)
     assert len(data) >= 30, data
-    unknown = [k for k, _ in data if k not in flags]
+    unknown = [k for k in data if k not in flags]
     assert not unknown, f"ConfigMap keys the agent does not document: {unknown}"
 
 
-def test_chart_defaults_pass_the_agents_parser(tmp_path):
-    vals = values()
-    for key, path in configmap_data():
-        (tmp_path / key).write_text(as_helm_quotes(lookup(vals, path)))
+MATRIX = [{}, ALL_ON, {"k8sApiServerUrls": "https://10.0.0.1:6443"},
+          {"cgroupRoot": "/sys/fs/cgroup", "healthPort": 0, "agentNotReadyTaintKey": ""},
+          {"bpfLbServiceMapMax": 4096, "bpfCtGlobalTcpMax": "1000000",
+           "bpfMapDynamicSizeRatio": 0.005, "k8sClientQps": 20.5, "debug": True}]
+
+
+@pytest.mark.parametrize("values", MATRIX, ids=["defaults", "all-on", "urls", "no-health",
+                                                "sizes"])
+def test_rendered_config_passes_the_agents_parser(tmp_path, values):
+    """The ConfigMap as its volume mounts it, with the DaemonSet's own args."""
+    for key, value in config_data(values).items():
+        (tmp_path / key).write_text(value)
+    args = [a.replace("/etc/axon/config", str(tmp_path)) for a in agent_container(values)["args"]]
     # --help exits after every flag and the config dir are parsed, before the agent
     # touches anything; a bad value exits 2 naming its flag.
-    r = subprocess.run([str(AGENT), "--config-dir", str(tmp_path), "--help"],
-                       capture_output=True, text=True)
+    r = subprocess.run([str(AGENT), *args, "--help"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     # And a bad value in the same form is refused, naming the flag.
     (tmp_path / "k8s-client-qps").write_text("fast")
-    r = subprocess.run([str(AGENT), "--config-dir", str(tmp_path), "--help"],
-                       capture_output=True, text=True)
+    r = subprocess.run([str(AGENT), *args, "--help"], capture_output=True, text=True)
     assert r.returncode == 2 and "--k8s-client-qps" in r.stderr, (r.returncode, r.stderr)
+
+
+def test_clean_bpf_state_command_removes_what_an_agent_left(lab1, api, start_agent):
+    """The initContainer's command, as rendered for this node's bpffs root and state
+    directory, run where the pod would run it (the host's network namespace: here the
+    node's), after an agent that attached with legacy tc (recorded in the state dir)."""
+    need_helm()
+    a = lab1.node("a")
+    p1, p2 = a.add_pod("p1"), a.add_pod("p2")
+    serve(p2)
+    lab1.publish(api)
+    agent = start_agent(a, "--enable-tcx=false")
+    wait_attached(agent, a.native, p1.host_if, p2.host_if)
+    assert "from_container" in tc_filter_programs(a, p1.host_if, "ingress")
+    agent.stop()
+    assert all(r["ok"] for r in tcp(p1, p2.ip, 8080, 2))      # the datapath outlives it
+
+    vals = {"cleanBpfState": True, "bpfRoot": a.bpf_root, "stateDir": a.state_dir}
+    (init,) = daemonset(vals)["spec"]["template"]["spec"]["initContainers"]
+    cmd = init["command"]
+    assert cmd[0] == "/usr/local/bin/agentctl"
+    r = a.exec(str(AGENTCTL), *cmd[1:], check=False)
+    assert r.returncode == 0, r.stderr
+    # from_container and to_container on each pod's device, two on the native one.
+    assert "detached 6 tc attachment(s)" in r.stdout, r.stdout
+    assert f"under {a.bpf_root}" in r.stdout
+    for dev in (p1.host_if, p2.host_if, a.native):
+        for direction in ("ingress", "egress"):
+            assert tc_filter_programs(a, dev, direction) == [], (dev, direction)
+    left = [p for p in pathlib.Path(a.bpf_root).rglob("*") if p.is_file()]
+    assert left == [], left
+    assert all(r["ok"] for r in tcp(p1, p2.ip, 8080, 2))      # routed by the kernel again
+
+
+# ---- monitoring ----
+
+def test_monitoring_objects_select_the_agents():
+    objs = render(ALL_ON)
+    ds = helm.find(objs, "DaemonSet", "axon")
+    pod_labels = ds["spec"]["template"]["metadata"]["labels"]
+    (port,) = agent_container(ALL_ON)["ports"]
+    assert port == {"name": "metrics", "containerPort": 9962, "hostPort": 9962,
+                    "protocol": "TCP"}
+    # Scraped through the ServiceMonitor, so not a second time through annotations.
+    assert "prometheus.io/scrape" not in ds["spec"]["template"]["metadata"]["annotations"]
+    assert daemonset()["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == \
+        "9962"
+
+    svc = helm.find(objs, "Service", "axon-agent")
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["selector"].items() <= pod_labels.items()
+    assert svc["spec"]["ports"] == [{"name": "metrics", "port": 9962, "targetPort": "metrics",
+                                     "protocol": "TCP"}]
+
+    sm = helm.find(objs, "ServiceMonitor", "axon-agent")
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert sm["metadata"]["labels"]["release"] == "prom"
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    # The DaemonSet's pods do not carry the Service's component label: only the Service matches.
+    assert not sm["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert sm["spec"]["namespaceSelector"] == {"matchNames": [helm.NAMESPACE]}
+    (ep,) = sm["spec"]["endpoints"]
+    assert (ep["port"], ep["path"], ep["interval"]) == ("metrics", "/metrics", "30s")
+    assert {"sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node",
+            "action": "replace"} in ep["relabelings"]
+
+    rule = helm.find(objs, "PrometheusRule", "axon-agent")
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert alerts == {"AxonAgentDown", "AxonAgentAbsent", "AxonBpfMapPressureHigh",
+                      "AxonUnrealizedObjects", "AxonDropRateHigh"}
+
+    cm = helm.find(objs, "ConfigMap", "axon-dashboard")
+    assert cm["metadata"]["namespace"] == "monitoring"
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dash = json.loads(cm["data"]["axon.json"])
+    assert dash["uid"] == "axon-agent" and dash["panels"]
+
+
+def rules_spec(values=None):
+    vals = {"monitoring": {"prometheusRule": {"enabled": True}}}
+    vals.update(values or {})
+    return helm.find(render(vals), "PrometheusRule", "axon-agent")["spec"]
+
+
+def test_rules_pass_promtool(tmp_path):
+    rules = tmp_path / "axon-rules.yaml"
+    rules.write_text(yaml.safe_dump(rules_spec()))
+    r = subprocess.run([promtool(), "check", "rules", str(rules)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and "SUCCESS: 5 rules found" in r.stdout, r.stdout + r.stderr
+    # The unit tests: each alert fires when, and only when, it should, with its text.
+    shutil.copy(RULES_TEST, tmp_path / RULES_TEST.name)
+    r = subprocess.run([promtool(), "test", "rules", str(tmp_path / RULES_TEST.name)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "SUCCESS" in r.stdout, r.stdout + r.stderr
+
+
+def test_rule_thresholds_and_job_follow_the_values():
+    spec = rules_spec({"monitoring": {"prometheusRule": {
+        "enabled": True, "job": "kubernetes-pods", "mapPressureThreshold": 0.75,
+        "dropRateThreshold": 5}}})
+    exprs = {r["alert"]: r["expr"] for g in spec["groups"] for r in g["rules"]}
+    assert exprs["AxonAgentDown"] == 'up{job="kubernetes-pods"} == 0'
+    assert exprs["AxonBpfMapPressureHigh"].endswith(") > 0.75")
+    assert exprs["AxonDropRateHigh"].endswith(") > 5")
+    assert all('{job="kubernetes-pods"}' in e for e in exprs.values()), exprs
+
+
+def dashboard():
+    cm = helm.find(render({"monitoring": {"dashboard": {"enabled": True}}}), "ConfigMap",
+                   "axon-dashboard")
+    return json.loads(cm["data"]["axon.json"])
+
+
+def dashboard_exprs():
+    out = []
+    for p in dashboard()["panels"]:
+        out += [t["expr"] for t in p.get("targets", [])]
+    return out
+
+
+def test_dashboard_queries_parse(tmp_path):
+    """Each panel's query, with Grafana's variables filled in, as a recording rule."""
+    exprs = dashboard_exprs()
+    assert len(exprs) >= 15
+    subst = {"$__rate_interval": "5m", "$job": ".*", "$instance": ".*"}
+    rules = []
+    for i, e in enumerate(exprs):
+        for k, v in subst.items():
+            e = e.replace(k, v)
+        assert "$" not in e, e
+        rules.append({"record": f"axon:dashboard_{i}", "expr": e})
+    f = tmp_path / "dashboard-rules.yaml"
+    f.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    r = subprocess.run([promtool(), "check", "rules", str(f)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    variables = {v["name"] for v in dashboard()["templating"]["list"]}
+    assert variables == {"datasource", "job", "instance"}
+
+
+def test_live_metrics_pass_promtool_and_name_every_metric_used(lab, api, agent):
+    """An agent with a Service and some traffic: its /metrics passes `promtool check
+    metrics`, and every axon_* name the alerts and the dashboard use is a family there."""
+    need_helm()
+    b1, client = lab.add_pod("b1"), lab.add_pod("client")
+    serve(b1)
+    api.create(k8s.service("default", "web", [("http", 80, "TCP")], cluster_ip="10.96.40.10"))
+    api.create(k8s.endpointslice("default", "web-1", "web", [(b1.ip, True)],
+                                 [("http", 8080, "TCP")]))
+    agent.extra += [metrics_flag()]
+    agent.start()
+    assert all(r["ok"] for r in tcp(client, "10.96.40.10", 80, 3))
+    code, body = http(agent)
+    assert code == 200, body[:200]
+
+    r = subprocess.run([promtool(), "check", "metrics"], input=body, capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), \
+        r.stdout + r.stderr
+
+    families = set(re.findall(r"^# TYPE (\S+) ", body, re.M))
+    used = set()
+    for text in [yaml.safe_dump(rules_spec())] + dashboard_exprs():
+        used |= set(METRIC_NAME.findall(text))
+    assert len(used) >= 10, used
+    assert not used - families, f"names the agent does not expose: {sorted(used - families)}"
+
+
+def test_readme_cleanup_daemonset_runs_the_charts_cleanup():
+    """The one-off cleanup DaemonSet in the chart's README: valid YAML whose command is
+    the cleanBpfState initContainer's, with the same mounts, for the default paths."""
+    text = (helm.CHART / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    (ds,) = [yaml.safe_load(b) for b in blocks if "name: axon-cleanup" in b]
+    pod = ds["spec"]["template"]["spec"]
+    (readme,) = pod["initContainers"]
+    (chart,) = daemonset({"cleanBpfState": True})["spec"]["template"]["spec"]["initContainers"]
+    assert readme["command"] == chart["command"]
+    assert readme["image"] == agent_container()["image"]
+    assert pod["hostNetwork"] is True and readme["securityContext"] == {"privileged": True}
+    vols = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"]}
+    assert {m["mountPath"]: vols[m["name"]] for m in readme["volumeMounts"]} == \
+        {"/sys/fs/bpf": "/sys/fs/bpf", "/var/run/axon": "/var/run/axon"}
+    assert ds["spec"]["selector"]["matchLabels"].items() <= \
+        ds["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_readme_documents_every_value():
+    text = (helm.CHART / "README.md").read_text()
+    documented = set(re.findall(r"`([A-Za-z0-9_.]+)`", text))
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            path = prefix + k
+            if isinstance(v, dict) and v and path not in ("nodeSelector", "resources",
+                                                          "updateStrategy"):
+                yield from leaves(v, path + ".")
+            else:
+                yield path
+    # A leaf is documented by its own path or by one of its parents' (startupProbe).
+    missing = [p for p in leaves(helm.default_values())
+               if not any(".".join(p.split(".")[:i]) in documented
+                          for i in range(1, p.count(".") + 2))
+               and p.rsplit(".", 1)[-1] not in documented]
+    assert not missing, f"values the chart's README does not name: {missing}"
