@@ -73,7 +73,11 @@ bool agent_watch_not_installed(const struct agent_watch *w);
 /* agent/k8s_setup.c: the apiserver client from the flags. */
 int agent_k8s_client_config(const struct agent_config *cfg, struct k8s_client_config *kc,
 			    char *err, size_t errlen);
-int agent_k8s_connect(struct agent *a);
+/* The same with the service account's files under sa_dir (NULL: the pod's). */
+int agent_k8s_client_config_sa(const struct agent_config *cfg, const char *sa_dir,
+			       struct k8s_client_config *kc, char *err, size_t errlen);
+/* a->k8s from the flags (nothing is requested yet); logs why not. */
+int agent_k8s_client_create(struct agent *a);
 /* The default/kubernetes Service's "scheme://clusterIP:port" (scheme as in
  * scheme_of, a configured URL); -ENOENT for any other or an unusable Service. */
 int agent_k8s_service_url(const struct k8s_service *svc, const char *scheme_of, char *url,

@@ -17,6 +17,7 @@
 #include "datapath/map_sizes.h"
 #include "config.h"
 #include "errmsg.h"
+#include "k8s/client.h"
 
 const char agent_usage_text[] =
 	"Usage: axon-agent [options]\n"
@@ -316,6 +317,21 @@ static int parse_qps(const char *s, double *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* One URL as the client will parse it, so a typo fails the start, not every request. */
+static int check_url(const char *flag, const char *url, size_t len, char *err, size_t errlen)
+{
+	char one[1024], why[512];
+
+	if (len >= sizeof(one))
+		return errmsg_invalid(err, errlen, "--%s: '%.200s...' is longer than %zu characters",
+				      flag, url, sizeof(one) - 1);
+	memcpy(one, url, len);
+	one[len] = '\0';
+	if (k8s_url_check(one, why, sizeof(why)))
+		return errmsg_invalid(err, errlen, "--%s: %s", flag, why);
+	return 0;
+}
+
 /* Comma-separated http(s) URLs, each non-empty, at most AGENT_K8S_SERVERS_MAX. */
 static int parse_server_urls(const char *s, char *err, size_t errlen)
 {
@@ -333,6 +349,8 @@ static int parse_server_urls(const char *s, char *err, size_t errlen)
 			return errmsg_invalid(err, errlen,
 					      "--k8s-api-server-urls: '%.*s' is not an http(s):// URL",
 					      (int)(len > 200 ? 200 : len), p);
+		if (check_url("k8s-api-server-urls", p, len, err, errlen))
+			return -EINVAL;
 		if (++n > AGENT_K8S_SERVERS_MAX)
 			return errmsg_invalid(err, errlen, "--k8s-api-server-urls: at most %d URLs",
 					      AGENT_K8S_SERVERS_MAX);
@@ -565,7 +583,9 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 			name = o->name;
 	switch (opt) {
 	case OPT_KUBECONFIG:	cfg->kubeconfig = arg; return 0;
-	case OPT_API_SERVER:	cfg->k8s_server = arg; return 0;
+	case OPT_API_SERVER:
+		cfg->k8s_server = arg;
+		return check_url(name, arg, strlen(arg), err, errlen);
 	case OPT_BPF_ROOT:	cfg->bpf_root = arg; return 0;
 	case OPT_CGROUP_ROOT:	cfg->cgroup_root = arg; return 0;
 	case OPT_SOCKET:	cfg->socket_path = arg; return 0;

@@ -141,7 +141,9 @@ int main(int argc, char **argv)
 		       strerror(-err));
 		goto out;
 	}
-	err = agent_k8s_connect(a);
+	err = agent_k8s_client_create(a);
+	if (!err)
+		err = agent_watches_add(a);
 	if (err)
 		goto out;
 	pr_info("agent started", "version=%s node=%s bpf_root=%s cgroup=%s socket=%s",
