@@ -15,6 +15,7 @@
 #include "axon/maps.h"
 #include "api/server.h"
 #include "datapath/map_sizes.h"
+#include "cgroup2.h"
 #include "config.h"
 #include "errmsg.h"
 #include "k8s/client.h"
@@ -41,8 +42,8 @@ const char agent_usage_text[] =
 	"  --k8s-insecure-skip-tls-verify[=BOOL]  do not verify the apiserver's certificate\n"
 	"                            (default false; logged as a warning when on)\n"
 	"  --bpf-root DIR            bpffs directory for pins (default " AXON_DEFAULT_BPF_ROOT ")\n"
-	"  --cgroup-root DIR         cgroup v2 to attach socket hooks to\n"
-	"                            (default: the cgroup v2 hierarchy's root)\n"
+	"  --cgroup-root DIR         cgroup v2 directory to attach socket hooks to (default:\n"
+	"                            /sys/fs/cgroup/unified if cgroup v2, else /sys/fs/cgroup)\n"
 	"  --socket PATH             local API socket (default " AXON_DEFAULT_SOCKET ")\n"
 	"  --state-dir DIR           agent state, e.g. legacy tc records (default /var/run/axon)\n"
 	"  --bpf-lb-map-max N        entries in the service, backend, rev-NAT and affinity maps\n"
@@ -544,7 +545,6 @@ static void defaults(struct agent_config *cfg)
 {
 	*cfg = (struct agent_config){
 		.bpf_root = AXON_DEFAULT_BPF_ROOT,
-		.cgroup_root = "/sys/fs/cgroup/unified",
 		.socket_path = AXON_DEFAULT_SOCKET,
 		.state_dir = "/var/run/axon",
 		.prometheus_addr = "",
@@ -569,9 +569,12 @@ static void defaults(struct agent_config *cfg)
 		.k8s_list_limit = 500,
 		.k8s_watch_list = true,
 	};
-	/* On a pure cgroup v2 host the hierarchy's root is /sys/fs/cgroup. */
-	if (access("/sys/fs/cgroup/unified", F_OK))
-		cfg->cgroup_root = "/sys/fs/cgroup";
+	/* The cgroup v2 hierarchy's root: .../unified on a hybrid host,
+	 * /sys/fs/cgroup on a pure v2 one; "" when neither is cgroup v2, which
+	 * the start refuses unless --cgroup-root names one (preflight.c). */
+	cfg->cgroup_root = cgroup2_default_root();
+	if (!cfg->cgroup_root)
+		cfg->cgroup_root = "";
 }
 
 static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *err, size_t errlen)
