@@ -592,7 +592,7 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 	case OPT_BPF_ROOT:	cfg->bpf_root = arg; return 0;
 	case OPT_CGROUP_ROOT:	cfg->cgroup_root = arg; return 0;
 	case OPT_SOCKET:	cfg->socket_path = arg; return 0;
-	case OPT_CONFIG_DIR:	return 0;	/* expanded before parsing */
+	case OPT_CONFIG_DIR:	cfg->config_dir = arg; return 0;	/* expanded before parsing */
 	case OPT_STATE_DIR:
 		if (!*arg)
 			return errmsg_invalid(err, errlen, "--state-dir: must not be empty");
@@ -745,10 +745,42 @@ static int finish(struct agent_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+_Static_assert(sizeof(options) / sizeof(options[0]) <= AGENT_OPTIONS_MAX,
+	       "struct agent_config's source[] is too small for the options table");
+
+/* The options-table entry that stands for option index i: its first entry
+ * with the same value (an alias counts as its flag). */
+static int option_entry(int i)
+{
+	for (int j = 0; j < i; j++)
+		if (options[j].val == options[i].val)
+			return j;
+	return i;
+}
+
+/* Was the option getopt just returned (the argv entry before optind, or the
+ * one before that when its value was a separate argument) one of the
+ * --config-dir's? Those are our own strings, so the pointer tells; getopt
+ * may permute argv, but it moves pointers, not strings. */
+static bool from_config_dir(char **argv, bool expanded)
+{
+	const char *entry;
+
+	if (!expanded)
+		return false;
+	entry = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2]
+								    : argv[optind - 1];
+	for (int i = 1; i < expanded_argc; i++)
+		if (expanded_argv[i] == entry)
+			return true;
+	return false;
+}
+
 int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *err,
 		       size_t errlen)
 {
-	int opt, ret;
+	bool expanded = false;
+	int opt, ret, index;
 
 	for (int i = 1; i < argc; i++) {
 		const char *dir = NULL;
@@ -762,13 +794,14 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *er
 		argv = config_dir_args(dir, argc, argv, &argc, err, errlen);
 		if (!argv)
 			return -EINVAL;
+		expanded = true;
 		break;
 	}
 
 	defaults(cfg);
 	optind = 0;	/* GNU: reinitialize, so the parser can run more than once */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	while ((index = -1, opt = getopt_long(argc, argv, "h", options, &index)) != -1) {
 		if (opt == 'h' || opt == 'V') {
 			cfg->help = opt == 'h';
 			cfg->version = opt == 'V';
@@ -783,8 +816,166 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *er
 		ret = parse_one(opt, optarg, cfg, err, errlen);
 		if (ret)
 			return ret;
+		/* The command line comes after the directory's flags, so the
+		 * last word, and its source, wins. */
+		if (index >= 0)
+			cfg->source[option_entry(index)] = from_config_dir(argv, expanded)
+								   ? CONFIG_SRC_CONFIG_DIR
+								   : CONFIG_SRC_FLAG;
 	}
 	if (optind < argc)
 		return errmsg_invalid(err, errlen, "unexpected argument '%s'", argv[optind]);
 	return finish(cfg, err, errlen);
+}
+
+/* ---- effective settings (agentctl config view) ---- */
+
+/* Milliseconds as a duration the flags take back: "5m", "2h13m20s", "1s500ms". */
+static void format_duration(__u64 ms, char *buf, size_t len)
+{
+	static const struct {
+		const char *unit;
+		__u64 ms;
+	} units[] = { { "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 } };
+	size_t off = 0;
+
+	if (!ms) {
+		snprintf(buf, len, "0s");
+		return;
+	}
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && off < len; i++) {
+		if (ms < units[i].ms)
+			continue;
+		off += snprintf(buf + off, len - off, "%llu%s",
+				(unsigned long long)(ms / units[i].ms), units[i].unit);
+		ms %= units[i].ms;
+	}
+}
+
+static const char *bool_str(bool b)
+{
+	return b ? "true" : "false";
+}
+
+/* The effective value of option opt, as its flag would take it. -ENOENT for
+ * an option this does not know (the unit test catches a flag added to the
+ * table without a case here). */
+static int option_value(const struct agent_config *cfg, int opt, char *buf, size_t len)
+{
+	const char *s = NULL;
+	char a[INET_ADDRSTRLEN];
+
+	switch (opt) {
+	case OPT_KUBECONFIG:		s = cfg->kubeconfig; break;
+	case OPT_API_SERVER:		s = cfg->k8s_server; break;
+	case OPT_API_SERVER_URLS:	s = cfg->k8s_server_urls; break;
+	case OPT_BPF_ROOT:		s = cfg->bpf_root; break;
+	case OPT_CGROUP_ROOT:		s = cfg->cgroup_root; break;
+	case OPT_SOCKET:		s = cfg->socket_path; break;
+	case OPT_STATE_DIR:		s = cfg->state_dir; break;
+	case OPT_CONFIG_DIR:		s = cfg->config_dir; break;
+	case OPT_NODE_NAME:		s = cfg->node_name; break;
+	case OPT_DEVICES:		s = cfg->devices; break;
+	case OPT_PROMETHEUS:		s = cfg->prometheus_addr; break;
+	case OPT_FLUSH:			s = bool_str(cfg->flush_on_exit); break;
+	case OPT_DEBUG:			s = bool_str(cfg->debug); break;
+	case OPT_ENABLE_TCX:		s = bool_str(cfg->enable_tcx); break;
+	case OPT_LB_SOCK:		s = bool_str(cfg->bpf_lb_sock); break;
+	case OPT_MASQUERADE:		s = bool_str(cfg->enable_bpf_masquerade); break;
+	case OPT_DIRECT_ROUTES:		s = bool_str(cfg->auto_direct_node_routes); break;
+	case OPT_BIG_TCP_IPV4:		s = bool_str(cfg->enable_ipv4_big_tcp); break;
+	case OPT_PREFER_SERVICE:	s = bool_str(cfg->k8s_prefer_service); break;
+	case OPT_INSECURE:		s = bool_str(cfg->k8s_insecure); break;
+	case OPT_WATCH_LIST:		s = bool_str(cfg->k8s_watch_list); break;
+	case OPT_LB_ALGORITHM:
+		s = cfg->lb_algorithm == LB_ALGO_MAGLEV ? "maglev" : "random";
+		break;
+	case OPT_NATIVE_CIDR:
+		if (!cfg->has_native_cidr)
+			break;
+		inet_ntop(AF_INET, &cfg->native_cidr.addr, a, sizeof(a));
+		snprintf(buf, len, "%s/%u", a, cfg->native_cidr.len);
+		return 0;
+	case OPT_NODE_PORT_RANGE:
+		snprintf(buf, len, "%u-%u", cfg->node_port_min, cfg->node_port_max);
+		return 0;
+	case OPT_LB_MAP_MAX:
+		snprintf(buf, len, "%u", cfg->map_size_flags.lb_map_max ? cfg->map_size_flags.lb_map_max
+					 : LB4_SERVICES_MAX);
+		return 0;
+	case OPT_SOCK_REV_MAX:
+		snprintf(buf, len, "%u", cfg->map_sizes.max[MS_LB4_SOCK_REV]);
+		return 0;
+	case OPT_MAGLEV_SIZE:	snprintf(buf, len, "%u", cfg->maglev_table_size); return 0;
+	case OPT_CLIENT_BURST:	snprintf(buf, len, "%u", cfg->k8s_burst); return 0;
+	case OPT_LIST_LIMIT:	snprintf(buf, len, "%u", cfg->k8s_list_limit); return 0;
+	case OPT_CLIENT_QPS:	snprintf(buf, len, "%g", cfg->k8s_qps); return 0;
+	case OPT_MAP_RATIO:
+		snprintf(buf, len, "%g", cfg->map_size_flags.dynamic_ratio);
+		return 0;
+	case OPT_CT_TCP:	snprintf(buf, len, "%us", cfg->ct_timeout_tcp_s); return 0;
+	case OPT_CT_SYN:	snprintf(buf, len, "%us", cfg->ct_timeout_syn_s); return 0;
+	case OPT_CT_FIN:	snprintf(buf, len, "%us", cfg->ct_timeout_fin_s); return 0;
+	case OPT_CT_ANY:	snprintf(buf, len, "%us", cfg->ct_timeout_any_s); return 0;
+	case OPT_CT_GC_INTERVAL:
+		format_duration(cfg->ct_gc_interval_ms, buf, len);
+		return 0;
+	case OPT_CT_GC_MAX_INTERVAL:
+		format_duration(cfg->ct_gc_max_interval_ms, buf, len);
+		return 0;
+	case OPT_RECONCILE_INTERVAL:
+		format_duration(cfg->reconcile_interval_ms, buf, len);
+		return 0;
+	case OPT_BACKOFF_BASE:
+		format_duration(cfg->k8s_backoff_base_ms, buf, len);
+		return 0;
+	case OPT_BACKOFF_MAX:
+		format_duration(cfg->k8s_backoff_max_ms, buf, len);
+		return 0;
+	default:
+		/* Map sizes: what the maps are given (flag, ratio or default). */
+		if (opt >= OPT_MAP_SIZE && opt < OPT_MAP_SIZE + MS__NR) {
+			snprintf(buf, len, "%u", cfg->map_sizes.max[opt - OPT_MAP_SIZE]);
+			return 0;
+		}
+		buf[0] = '\0';
+		return -ENOENT;
+	}
+	snprintf(buf, len, "%s", s ? s : "");
+	return 0;
+}
+
+const char *agent_config_source_name(enum config_source src)
+{
+	switch (src) {
+	case CONFIG_SRC_FLAG:		return "flag";
+	case CONFIG_SRC_CONFIG_DIR:	return "config-dir";
+	default:			return "default";
+	}
+}
+
+static int setting_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct agent_setting *)a)->name,
+		      ((const struct agent_setting *)b)->name);
+}
+
+int agent_config_settings(const struct agent_config *cfg, struct agent_setting *out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; options[i].name && n < max; i++) {
+		struct agent_setting *st = &out[n];
+
+		/* Actions, not settings; and an alias is its flag's row. */
+		if (options[i].val == 'h' || options[i].val == 'V' || option_entry(i) != i)
+			continue;
+		st->name = options[i].name;
+		st->known = !option_value(cfg, options[i].val, st->value, sizeof(st->value));
+		st->source = cfg->source[i];
+		n++;
+	}
+	qsort(out, n, sizeof(*out), setting_cmp);
+	return n;
 }
