@@ -340,6 +340,42 @@ static void test_map_full_reported_and_recovered(void **state)
 	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080");
 }
 
+/* The services map filled by the slots of a service whose slot 0 never fit:
+ * after a scale-down the stale slots go first, so slot 0 fits. */
+static void test_scale_down_after_slots_filled_the_map(void **state)
+{
+	struct fixture *fx = *state;
+	char eps[4096], got[512];
+	size_t off = 0;
+	uint64_t next;
+
+	fx->maps.capacity[LB_MAP_SERVICES] = 16;
+	put_service(fx, "shop", "big", "10.96.0.10", WEB_PORTS);
+	off += snprintf(eps + off, sizeof(eps) - off, "[");
+	for (int i = 0; i < 20; i++)
+		off += snprintf(eps + off, sizeof(eps) - off, "%s{\"addresses\":[\"10.244.0.%d\"],"
+				"\"conditions\":{\"ready\":true}}", i ? "," : "", 10 + i);
+	snprintf(eps + off, sizeof(eps) - off, "]");
+	put_slice(fx, "shop", "big-1", "big", WEB_EPS_PORTS, eps);
+	assert_int_equal(sync_all(fx), 1);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 16);
+	assert_null(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0));
+
+	/* Ten endpoints: 11 entries, which fit once the stale slots are gone. */
+	eps[0] = '\0';
+	off = snprintf(eps, sizeof(eps), "[");
+	for (int i = 0; i < 10; i++)
+		off += snprintf(eps + off, sizeof(eps) - off, "%s{\"addresses\":[\"10.244.0.%d\"],"
+				"\"conditions\":{\"ready\":true}}", i ? "," : "", 10 + i);
+	snprintf(eps + off, sizeof(eps) - off, "]");
+	put_slice(fx, "shop", "big-1", "big", WEB_EPS_PORTS, eps);
+	assert_int_equal(lb_reconcile_dirty(&fx->lb, &fx->store, UINT64_MAX / 2, &next), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 11);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_int_equal(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0)->count, 10);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
 static void test_transient_error_keeps_mirror_true(void **state)
 {
 	struct fixture *fx = *state;
@@ -1138,6 +1174,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminating_backends_kept_for_existing_flows,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scale_down_after_slots_filled_the_map, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_maglev_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_maglev_default_restart_and_delete, setup,
 						teardown),
