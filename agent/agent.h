@@ -97,7 +97,9 @@ int agent_reconcile(struct agent *a);
 /* Hand the metrics thread a copy of the agent's state (agent_metrics.c). */
 void agent_metrics_publish(struct agent *a);
 
-/* The API's command handler (status, ...). */
+/* The API's command handler (api/commands.c: status, version, services, ...). */
 cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req);
+/* The answer to `agentctl status` (status.c). */
+cJSON *agent_status(struct agent *a);
 
 #endif /* AXON_AGENT_H */

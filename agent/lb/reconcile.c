@@ -1309,6 +1309,14 @@ struct lb4_key lb_slot_key(const struct lb_frontend *rf, __u16 slot)
 	return svc_key_of(rf, slot);
 }
 
+struct lb_backend *lb_backend_find(const struct lb_reconciler *r, __be32 addr, __be16 port,
+				   __u8 proto)
+{
+	struct be_key k = { .addr = addr, .port = port, .proto = proto };
+
+	return ht_get(&r->backends, &k, sizeof(k));
+}
+
 struct lb_backend *lb_backend_by_id(struct lb_reconciler *r, __u32 id)
 {
 	return backend_by_id(r, id);

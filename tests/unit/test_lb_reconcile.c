@@ -622,6 +622,60 @@ static void test_terminating_backends_kept_for_existing_flows(void **state)
 	assert_int_equal(fx->maps.inconsistencies, 0);
 }
 
+/* Whether every frontend of the service is realized, as agentctl service list asks. */
+static bool realized(struct fixture *fx, const char *key)
+{
+	struct lb_service_spec spec;
+	bool all = true;
+
+	assert_int_equal(lb_desired_service(&fx->store, key, false, &spec), 0);
+	assert_true(spec.n_frontends > 0);
+	for (size_t i = 0; i < spec.n_frontends; i++)
+		all = all && lb_reconciler_realized(&fx->lb, key, &spec.frontends[i]);
+	lb_service_spec_free(&spec);
+	return all;
+}
+
+static void test_realized_follows_the_maps(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t next;
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") "]");
+	assert_false(realized(fx, "shop/web"));		/* not reconciled yet */
+	assert_int_equal(sync_all(fx), 0);
+	assert_true(realized(fx, "shop/web"));
+
+	/* A new endpoint the maps do not have yet. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") ","
+		  EP("10.244.0.7", "true") "]");
+	assert_false(realized(fx, "shop/web"));
+	/* The map is full: the write fails and the frontend stays unrealized. */
+	fx->maps.capacity[LB_MAP_BACKENDS] = 2;
+	assert_int_equal(sync_all(fx), 1);
+	assert_false(realized(fx, "shop/web"));
+	fx->maps.capacity[LB_MAP_BACKENDS] = 16;
+	assert_int_equal(lb_reconcile_dirty(&fx->lb, &fx->store, UINT64_MAX / 2, &next), 0);
+	assert_true(realized(fx, "shop/web"));
+
+	/* A terminating, serving endpoint: kept, in state terminating. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") ",{\"addresses\":[\"10.244.0.6\"],\"conditions\":"
+		  "{\"ready\":false,\"serving\":true,\"terminating\":true}}]");
+	assert_false(realized(fx, "shop/web"));
+	assert_int_equal(sync_all(fx), 0);
+	assert_true(realized(fx, "shop/web"));
+
+	/* Another service claiming the same frontend is never realized by it. */
+	put_service(fx, "shop", "web2", "10.96.0.10", WEB_PORTS);
+	assert_int_equal(sync_all(fx), 1);
+	assert_false(realized(fx, "shop/web2"));
+	assert_true(realized(fx, "shop/web"));
+}
+
 static const struct lb4_maglev_table *maglev_of(struct fixture *fx, const char *ip, int port)
 {
 	const struct lb4_service *s0 = slot(fx, ip, port, IPPROTO_TCP, 0);
@@ -1174,6 +1228,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminating_backends_kept_for_existing_flows,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_realized_follows_the_maps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scale_down_after_slots_filled_the_map, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_maglev_tables, setup, teardown),
