@@ -56,8 +56,8 @@ static void kubernetes_text(const cJSON *k)
 }
 
 static const char *const known_sections[] = {
-	"version", "commit", "started", "healthy", "summary", "kubernetes", "load_balancing", "maps", "attach", "modules", "unrealized",
-	"skipped_objects_total", "skipped_objects",
+	"version", "commit", "started", "healthy", "summary", "kubernetes", "load_balancing",
+	"maps", "attach", "modules", "unrealized", "skipped_objects_total", "skipped_objects",
 };
 
 static bool is_known_section(const char *key)

@@ -125,8 +125,11 @@ static void module_problem(const cJSON *doc, const cJSON *m, char *buf, size_t l
 	else if (!strcmp(name, "routes-reconciler"))
 		snprintf(buf, len, "%s: %s" DASH "see 'agentctl node list'; each node's address must "
 			 "be reachable through a native device (--devices)", name, msg);
+	else if (!strcmp(name, "big-tcp") && strstr(msg, "refused"))
+		snprintf(buf, len, "%s: %s" DASH "that device's driver refuses the size: it keeps "
+			 "its own, the others carry BIG TCP", name, msg);
 	else if (!strcmp(name, "big-tcp"))
-		snprintf(buf, len, "%s: %s" DASH "see the agent's log (BIG TCP needs kernel 6.3+)",
+		snprintf(buf, len, "%s: %s" DASH "BIG TCP needs kernel 6.3+; see the agent's log",
 			 name, msg);
 	else
 		snprintf(buf, len, "%s: %s: %s" DASH "see 'agentctl status'", name,

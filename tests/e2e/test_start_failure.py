@@ -6,9 +6,10 @@ readable cgroup v2 directory) must fail the agent before it pins or attaches any
 the exit code is non-zero, one log line names the problem, and the node's bpffs
 directory, the cgroup's attachments (`bpftool cgroup show`), the tc attachments on the
 node's devices (tcx by tests/tools/tc_query, legacy by `tc filter show`, in its
-namespace) and the socket path are exactly as before. A failure after pinning began (here: the API socket cannot be created) removes
-everything the start created on a node that had no datapath, and removes nothing on a
-node whose previous agent left its datapath pinned and serving.
+namespace) and the socket path are exactly as before. A failure after pinning began
+(here: the API socket cannot be created) removes everything the start created on a
+node that had no datapath, and removes nothing on a node whose previous agent left its
+datapath pinned and serving.
 """
 
 import json
@@ -118,7 +119,8 @@ def bad_inputs(node, tmp):
         (["--devices", f"{node.native},nosuchdev1"], "--devices: 'nosuchdev1': no such device"),
         (["--cgroup-root", str(tmp / "missing-cgroup")],
          "--cgroup-root: " + str(tmp / "missing-cgroup") + ": No such file or directory"),
-        (["--cgroup-root", str(not_a_dir)], "--cgroup-root: " + str(not_a_dir) + ": Not a directory"),
+        (["--cgroup-root", str(not_a_dir)],
+         "--cgroup-root: " + str(not_a_dir) + ": Not a directory"),
         (["--cgroup-root", str(tmp)], "--cgroup-root: " + str(tmp) + " is "),
     ]
 
