@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "axon/lb.h"
+#include "cgroup2.h"
 #include "config.h"
 #include "dp_config.h"
 
@@ -343,6 +344,28 @@ static void test_settings_and_sources(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* The default --cgroup-root is a cgroup v2 directory; other directories are
+ * refused with a reason naming the path. */
+static void test_cgroup_root(void **state)
+{
+	const char *root = cgroup2_default_root();
+	struct agent_config cfg;
+	char err[256];
+
+	(void)state;
+	/* This machine has cgroup v2 (the tests attach to it). */
+	assert_non_null(root);
+	assert_int_equal(cgroup2_check(root, err, sizeof(err)), 0);
+	assert_int_equal(parse(&cfg, "--node-name=n1", NULL), 0);
+	assert_string_equal(cfg.cgroup_root, root);
+
+	assert_int_equal(cgroup2_check("/proc", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/proc is on proc, not cgroup v2");
+	assert_int_equal(cgroup2_check("/nonexistent-cgroup", err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "/nonexistent-cgroup: No such file or directory");
+	assert_int_equal(cgroup2_check("/proc/self/status", err, sizeof(err)), -ENOTDIR);
+}
+
 static void test_datapath_config_from_flags(void **state)
 {
 	struct datapath_config a, b;
@@ -412,6 +435,7 @@ int main(void)
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_config_dir),
 		cmocka_unit_test(test_settings_and_sources),
+		cmocka_unit_test(test_cgroup_root),
 		cmocka_unit_test(test_datapath_config_from_flags),
 	};
 
