@@ -75,7 +75,11 @@ bool agent_watch_not_installed(const struct agent_watch *w);
 /* agent/k8s_setup.c: the apiserver client from the flags. */
 int agent_k8s_client_config(const struct agent_config *cfg, struct k8s_client_config *kc,
 			    char *err, size_t errlen);
-int agent_k8s_connect(struct agent *a);
+/* The same with the service account's files under sa_dir (NULL: the pod's). */
+int agent_k8s_client_config_sa(const struct agent_config *cfg, const char *sa_dir,
+			       struct k8s_client_config *kc, char *err, size_t errlen);
+/* a->k8s from the flags (nothing is requested yet); logs why not. */
+int agent_k8s_client_create(struct agent *a);
 /* The default/kubernetes Service's "scheme://clusterIP:port" (scheme as in
  * scheme_of, a configured URL); -ENOENT for any other or an unusable Service. */
 int agent_k8s_service_url(const struct k8s_service *svc, const char *scheme_of, char *url,
@@ -95,7 +99,9 @@ int agent_reconcile(struct agent *a);
 /* Hand the metrics thread a copy of the agent's state (agent_metrics.c). */
 void agent_metrics_publish(struct agent *a);
 
-/* The API's command handler (status, ...). */
+/* The API's command handler (api/commands.c: status, version, services, ...). */
 cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req);
+/* The answer to `agentctl status` (status.c). */
+cJSON *agent_status(struct agent *a);
 
 #endif /* AXON_AGENT_H */

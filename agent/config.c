@@ -15,10 +15,12 @@
 #include "axon/maps.h"
 #include "api/server.h"
 #include "datapath/map_sizes.h"
+#include "cgroup2.h"
 #include "health/server.h"
 #include "health/taint.h"
 #include "config.h"
 #include "errmsg.h"
+#include "k8s/client.h"
 
 const char agent_usage_text[] =
 	"Usage: axon-agent [options]\n"
@@ -42,8 +44,8 @@ const char agent_usage_text[] =
 	"  --k8s-insecure-skip-tls-verify[=BOOL]  do not verify the apiserver's certificate\n"
 	"                            (default false; logged as a warning when on)\n"
 	"  --bpf-root DIR            bpffs directory for pins (default " AXON_DEFAULT_BPF_ROOT ")\n"
-	"  --cgroup-root DIR         cgroup v2 to attach socket hooks to\n"
-	"                            (default: the cgroup v2 hierarchy's root)\n"
+	"  --cgroup-root DIR         cgroup v2 directory to attach socket hooks to (default:\n"
+	"                            /sys/fs/cgroup/unified if cgroup v2, else /sys/fs/cgroup)\n"
 	"  --socket PATH             local API socket (default " AXON_DEFAULT_SOCKET ")\n"
 	"  --state-dir DIR           agent state, e.g. legacy tc records (default /var/run/axon)\n"
 	"  --bpf-lb-map-max N        entries in the service, backend, rev-NAT and affinity maps\n"
@@ -329,6 +331,21 @@ static int parse_qps(const char *s, double *out, char *err, size_t errlen)
 	return 0;
 }
 
+/* One URL as the client will parse it, so a typo fails the start, not every request. */
+static int check_url(const char *flag, const char *url, size_t len, char *err, size_t errlen)
+{
+	char one[1024], why[512];
+
+	if (len >= sizeof(one))
+		return errmsg_invalid(err, errlen, "--%s: '%.200s...' is longer than %zu characters",
+				      flag, url, sizeof(one) - 1);
+	memcpy(one, url, len);
+	one[len] = '\0';
+	if (k8s_url_check(one, why, sizeof(why)))
+		return errmsg_invalid(err, errlen, "--%s: %s", flag, why);
+	return 0;
+}
+
 /* Comma-separated http(s) URLs, each non-empty, at most AGENT_K8S_SERVERS_MAX. */
 static int parse_server_urls(const char *s, char *err, size_t errlen)
 {
@@ -346,6 +363,8 @@ static int parse_server_urls(const char *s, char *err, size_t errlen)
 			return errmsg_invalid(err, errlen,
 					      "--k8s-api-server-urls: '%.*s' is not an http(s):// URL",
 					      (int)(len > 200 ? 200 : len), p);
+		if (check_url("k8s-api-server-urls", p, len, err, errlen))
+			return -EINVAL;
 		if (++n > AGENT_K8S_SERVERS_MAX)
 			return errmsg_invalid(err, errlen, "--k8s-api-server-urls: at most %d URLs",
 					      AGENT_K8S_SERVERS_MAX);
@@ -571,7 +590,6 @@ static void defaults(struct agent_config *cfg)
 {
 	*cfg = (struct agent_config){
 		.bpf_root = AXON_DEFAULT_BPF_ROOT,
-		.cgroup_root = "/sys/fs/cgroup/unified",
 		.socket_path = AXON_DEFAULT_SOCKET,
 		.state_dir = "/var/run/axon",
 		.prometheus_addr = "",
@@ -598,9 +616,12 @@ static void defaults(struct agent_config *cfg)
 		.k8s_list_limit = 500,
 		.k8s_watch_list = true,
 	};
-	/* On a pure cgroup v2 host the hierarchy's root is /sys/fs/cgroup. */
-	if (access("/sys/fs/cgroup/unified", F_OK))
-		cfg->cgroup_root = "/sys/fs/cgroup";
+	/* The cgroup v2 hierarchy's root: .../unified on a hybrid host,
+	 * /sys/fs/cgroup on a pure v2 one; "" when neither is cgroup v2, which
+	 * the start refuses unless --cgroup-root names one (preflight.c). */
+	cfg->cgroup_root = cgroup2_default_root();
+	if (!cfg->cgroup_root)
+		cfg->cgroup_root = "";
 }
 
 static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *err, size_t errlen)
@@ -612,11 +633,13 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 			name = o->name;
 	switch (opt) {
 	case OPT_KUBECONFIG:	cfg->kubeconfig = arg; return 0;
-	case OPT_API_SERVER:	cfg->k8s_server = arg; return 0;
+	case OPT_API_SERVER:
+		cfg->k8s_server = arg;
+		return check_url(name, arg, strlen(arg), err, errlen);
 	case OPT_BPF_ROOT:	cfg->bpf_root = arg; return 0;
 	case OPT_CGROUP_ROOT:	cfg->cgroup_root = arg; return 0;
 	case OPT_SOCKET:	cfg->socket_path = arg; return 0;
-	case OPT_CONFIG_DIR:	return 0;	/* expanded before parsing */
+	case OPT_CONFIG_DIR:	cfg->config_dir = arg; return 0;	/* expanded before parsing */
 	case OPT_STATE_DIR:
 		if (!*arg)
 			return errmsg_invalid(err, errlen, "--state-dir: must not be empty");
@@ -779,10 +802,42 @@ static int finish(struct agent_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+_Static_assert(sizeof(options) / sizeof(options[0]) <= AGENT_OPTIONS_MAX,
+	       "struct agent_config's source[] is too small for the options table");
+
+/* The options-table entry that stands for option index i: its first entry
+ * with the same value (an alias counts as its flag). */
+static int option_entry(int i)
+{
+	for (int j = 0; j < i; j++)
+		if (options[j].val == options[i].val)
+			return j;
+	return i;
+}
+
+/* Was the option getopt just returned (the argv entry before optind, or the
+ * one before that when its value was a separate argument) one of the
+ * --config-dir's? Those are our own strings, so the pointer tells; getopt
+ * may permute argv, but it moves pointers, not strings. */
+static bool from_config_dir(char **argv, bool expanded)
+{
+	const char *entry;
+
+	if (!expanded)
+		return false;
+	entry = optarg && optind >= 2 && optarg == argv[optind - 1] ? argv[optind - 2]
+								    : argv[optind - 1];
+	for (int i = 1; i < expanded_argc; i++)
+		if (expanded_argv[i] == entry)
+			return true;
+	return false;
+}
+
 int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *err,
 		       size_t errlen)
 {
-	int opt, ret;
+	bool expanded = false;
+	int opt, ret, index;
 
 	for (int i = 1; i < argc; i++) {
 		const char *dir = NULL;
@@ -796,13 +851,14 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *er
 		argv = config_dir_args(dir, argc, argv, &argc, err, errlen);
 		if (!argv)
 			return -EINVAL;
+		expanded = true;
 		break;
 	}
 
 	defaults(cfg);
 	optind = 0;	/* GNU: reinitialize, so the parser can run more than once */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+	while ((index = -1, opt = getopt_long(argc, argv, "h", options, &index)) != -1) {
 		if (opt == 'h' || opt == 'V') {
 			cfg->help = opt == 'h';
 			cfg->version = opt == 'V';
@@ -817,8 +873,168 @@ int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *er
 		ret = parse_one(opt, optarg, cfg, err, errlen);
 		if (ret)
 			return ret;
+		/* The command line comes after the directory's flags, so the
+		 * last word, and its source, wins. */
+		if (index >= 0)
+			cfg->source[option_entry(index)] = from_config_dir(argv, expanded)
+								   ? CONFIG_SRC_CONFIG_DIR
+								   : CONFIG_SRC_FLAG;
 	}
 	if (optind < argc)
 		return errmsg_invalid(err, errlen, "unexpected argument '%s'", argv[optind]);
 	return finish(cfg, err, errlen);
+}
+
+/* ---- effective settings (agentctl config view) ---- */
+
+/* Milliseconds as a duration the flags take back: "5m", "2h13m20s", "1s500ms". */
+static void format_duration(__u64 ms, char *buf, size_t len)
+{
+	static const struct {
+		const char *unit;
+		__u64 ms;
+	} units[] = { { "h", 3600000 }, { "m", 60000 }, { "s", 1000 }, { "ms", 1 } };
+	size_t off = 0;
+
+	if (!ms) {
+		snprintf(buf, len, "0s");
+		return;
+	}
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && off < len; i++) {
+		if (ms < units[i].ms)
+			continue;
+		off += snprintf(buf + off, len - off, "%llu%s",
+				(unsigned long long)(ms / units[i].ms), units[i].unit);
+		ms %= units[i].ms;
+	}
+}
+
+static const char *bool_str(bool b)
+{
+	return b ? "true" : "false";
+}
+
+/* The effective value of option opt, as its flag would take it. -ENOENT for
+ * an option this does not know (the unit test catches a flag added to the
+ * table without a case here). */
+static int option_value(const struct agent_config *cfg, int opt, char *buf, size_t len)
+{
+	const char *s = NULL;
+	char a[INET_ADDRSTRLEN];
+
+	switch (opt) {
+	case OPT_KUBECONFIG:		s = cfg->kubeconfig; break;
+	case OPT_API_SERVER:		s = cfg->k8s_server; break;
+	case OPT_API_SERVER_URLS:	s = cfg->k8s_server_urls; break;
+	case OPT_BPF_ROOT:		s = cfg->bpf_root; break;
+	case OPT_CGROUP_ROOT:		s = cfg->cgroup_root; break;
+	case OPT_SOCKET:		s = cfg->socket_path; break;
+	case OPT_STATE_DIR:		s = cfg->state_dir; break;
+	case OPT_CONFIG_DIR:		s = cfg->config_dir; break;
+	case OPT_NODE_NAME:		s = cfg->node_name; break;
+	case OPT_DEVICES:		s = cfg->devices; break;
+	case OPT_PROMETHEUS:		s = cfg->prometheus_addr; break;
+	case OPT_FLUSH:			s = bool_str(cfg->flush_on_exit); break;
+	case OPT_DEBUG:			s = bool_str(cfg->debug); break;
+	case OPT_ENABLE_TCX:		s = bool_str(cfg->enable_tcx); break;
+	case OPT_LB_SOCK:		s = bool_str(cfg->bpf_lb_sock); break;
+	case OPT_MASQUERADE:		s = bool_str(cfg->enable_bpf_masquerade); break;
+	case OPT_DIRECT_ROUTES:		s = bool_str(cfg->auto_direct_node_routes); break;
+	case OPT_BIG_TCP_IPV4:		s = bool_str(cfg->enable_ipv4_big_tcp); break;
+	case OPT_PREFER_SERVICE:	s = bool_str(cfg->k8s_prefer_service); break;
+	case OPT_INSECURE:		s = bool_str(cfg->k8s_insecure); break;
+	case OPT_WATCH_LIST:		s = bool_str(cfg->k8s_watch_list); break;
+	case OPT_LB_ALGORITHM:
+		s = cfg->lb_algorithm == LB_ALGO_MAGLEV ? "maglev" : "random";
+		break;
+	case OPT_NATIVE_CIDR:
+		if (!cfg->has_native_cidr)
+			break;
+		inet_ntop(AF_INET, &cfg->native_cidr.addr, a, sizeof(a));
+		snprintf(buf, len, "%s/%u", a, cfg->native_cidr.len);
+		return 0;
+	case OPT_NODE_PORT_RANGE:
+		snprintf(buf, len, "%u-%u", cfg->node_port_min, cfg->node_port_max);
+		return 0;
+	case OPT_LB_MAP_MAX:
+		snprintf(buf, len, "%u", cfg->map_size_flags.lb_map_max ? cfg->map_size_flags.lb_map_max
+					 : LB4_SERVICES_MAX);
+		return 0;
+	case OPT_SOCK_REV_MAX:
+		snprintf(buf, len, "%u", cfg->map_sizes.max[MS_LB4_SOCK_REV]);
+		return 0;
+	case OPT_TAINT_KEY:		s = cfg->not_ready_taint_key; break;
+	case OPT_HEALTH_PORT:	snprintf(buf, len, "%u", cfg->health_port); return 0;
+	case OPT_MAGLEV_SIZE:	snprintf(buf, len, "%u", cfg->maglev_table_size); return 0;
+	case OPT_CLIENT_BURST:	snprintf(buf, len, "%u", cfg->k8s_burst); return 0;
+	case OPT_LIST_LIMIT:	snprintf(buf, len, "%u", cfg->k8s_list_limit); return 0;
+	case OPT_CLIENT_QPS:	snprintf(buf, len, "%g", cfg->k8s_qps); return 0;
+	case OPT_MAP_RATIO:
+		snprintf(buf, len, "%g", cfg->map_size_flags.dynamic_ratio);
+		return 0;
+	case OPT_CT_TCP:	snprintf(buf, len, "%us", cfg->ct_timeout_tcp_s); return 0;
+	case OPT_CT_SYN:	snprintf(buf, len, "%us", cfg->ct_timeout_syn_s); return 0;
+	case OPT_CT_FIN:	snprintf(buf, len, "%us", cfg->ct_timeout_fin_s); return 0;
+	case OPT_CT_ANY:	snprintf(buf, len, "%us", cfg->ct_timeout_any_s); return 0;
+	case OPT_CT_GC_INTERVAL:
+		format_duration(cfg->ct_gc_interval_ms, buf, len);
+		return 0;
+	case OPT_CT_GC_MAX_INTERVAL:
+		format_duration(cfg->ct_gc_max_interval_ms, buf, len);
+		return 0;
+	case OPT_RECONCILE_INTERVAL:
+		format_duration(cfg->reconcile_interval_ms, buf, len);
+		return 0;
+	case OPT_BACKOFF_BASE:
+		format_duration(cfg->k8s_backoff_base_ms, buf, len);
+		return 0;
+	case OPT_BACKOFF_MAX:
+		format_duration(cfg->k8s_backoff_max_ms, buf, len);
+		return 0;
+	default:
+		/* Map sizes: what the maps are given (flag, ratio or default). */
+		if (opt >= OPT_MAP_SIZE && opt < OPT_MAP_SIZE + MS__NR) {
+			snprintf(buf, len, "%u", cfg->map_sizes.max[opt - OPT_MAP_SIZE]);
+			return 0;
+		}
+		buf[0] = '\0';
+		return -ENOENT;
+	}
+	snprintf(buf, len, "%s", s ? s : "");
+	return 0;
+}
+
+const char *agent_config_source_name(enum config_source src)
+{
+	switch (src) {
+	case CONFIG_SRC_FLAG:		return "flag";
+	case CONFIG_SRC_CONFIG_DIR:	return "config-dir";
+	default:			return "default";
+	}
+}
+
+static int setting_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct agent_setting *)a)->name,
+		      ((const struct agent_setting *)b)->name);
+}
+
+int agent_config_settings(const struct agent_config *cfg, struct agent_setting *out, int max)
+{
+	int n = 0;
+
+	for (int i = 0; options[i].name && n < max; i++) {
+		struct agent_setting *st = &out[n];
+
+		/* Actions, not settings; and an alias is its flag's row. */
+		if (options[i].val == 'h' || options[i].val == 'V' || option_entry(i) != i)
+			continue;
+		st->name = options[i].name;
+		st->known = !option_value(cfg, options[i].val, st->value, sizeof(st->value));
+		st->source = cfg->source[i];
+		n++;
+	}
+	qsort(out, n, sizeof(*out), setting_cmp);
+	return n;
 }

@@ -27,6 +27,16 @@ enum lb_algorithm {
 	LB_ALGO_MAGLEV,
 };
 
+/* Where a setting's value came from (agentctl config view). */
+enum config_source {
+	CONFIG_SRC_DEFAULT = 0,
+	CONFIG_SRC_CONFIG_DIR,		/* a file in --config-dir */
+	CONFIG_SRC_FLAG,		/* the command line */
+};
+
+/* Entries of the options table config.c can track (a build-time check). */
+#define AGENT_OPTIONS_MAX 128
+
 struct agent_config {
 	const char *kubeconfig;
 	const char *k8s_server;		/* overrides the kubeconfig's server */
@@ -72,6 +82,19 @@ struct agent_config {
 	__u32 ct_timeout_fin_s;		/* --bpf-ct-timeout-regular-tcp-fin */
 	__u32 ct_timeout_any_s;		/* --bpf-ct-timeout-regular-any */
 	__u32 reconcile_interval_ms;	/* --reconcile-interval: full pass; 0 = never */
+	const char *config_dir;		/* --config-dir; NULL: none */
+	/* Per entry of the options table (an alias shares its flag's entry):
+	 * the source of the value that won. */
+	__u8 source[AGENT_OPTIONS_MAX];
+};
+
+/* One effective setting: the flag's name (without "--"), its value as the
+ * flag would take it, and where it came from. */
+struct agent_setting {
+	const char *name;
+	char value[1024];
+	enum config_source source;
+	bool known;			/* false: config.c has no formatter for it */
 };
 
 /* Floor of the adaptive conntrack GC interval when --conntrack-gc-interval
@@ -89,6 +112,12 @@ extern const char agent_usage_text[];
  * point into it and live as long as the process. */
 int agent_config_parse(int argc, char **argv, struct agent_config *cfg, char *err,
 		       size_t errlen);
+
+/* Every setting of the options table (so a new flag is listed by itself;
+ * aliases, --help and --version left out), sorted by name, into out (room
+ * for max). Returns the count. */
+int agent_config_settings(const struct agent_config *cfg, struct agent_setting *out, int max);
+const char *agent_config_source_name(enum config_source src);
 
 /* Go-style duration ("90s", "1m30s", "500ms", "2h") -> milliseconds.
  * Returns 0 or -EINVAL. */

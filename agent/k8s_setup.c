@@ -52,16 +52,30 @@ static int set_servers(struct k8s_client_config *kc, const char *list)
 	return 0;
 }
 
-int agent_k8s_client_config(const struct agent_config *cfg, struct k8s_client_config *kc,
-			    char *err, size_t errlen)
+int agent_k8s_client_config_sa(const struct agent_config *cfg, const char *sa_dir,
+			       struct k8s_client_config *kc, char *err, size_t errlen)
 {
 	int ret;
 
 	memset(kc, 0, sizeof(*kc));
-	if (cfg->kubeconfig)
+	if (cfg->kubeconfig) {
 		ret = k8s_config_from_kubeconfig(cfg->kubeconfig, kc, err, errlen);
-	else
-		ret = k8s_config_in_cluster(NULL, kc, err, errlen);
+	} else if (cfg->k8s_server_urls || cfg->k8s_server) {
+		/* The servers are the flag's: only the credentials come from
+		 * the pod, so KUBERNETES_SERVICE_HOST (which a kube-proxy-free
+		 * cluster may not even set usefully) is not needed. */
+		ret = k8s_config_service_account(sa_dir, kc, err, errlen);
+		if (ret) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errlen, "%s (without --kubeconfig, the token and CA for "
+				 "--k8s-api-server%s come from the pod's service account)", why,
+				 cfg->k8s_server_urls ? "-urls" : "");
+		}
+	} else {
+		ret = k8s_config_in_cluster(sa_dir, kc, err, errlen);
+	}
 	if (ret)
 		return ret;
 	ret = 0;
@@ -89,16 +103,25 @@ int agent_k8s_client_config(const struct agent_config *cfg, struct k8s_client_co
 	return 0;
 }
 
-int agent_k8s_connect(struct agent *a)
+int agent_k8s_client_config(const struct agent_config *cfg, struct k8s_client_config *kc,
+			    char *err, size_t errlen)
 {
+	return agent_k8s_client_config_sa(cfg, NULL, kc, err, errlen);
+}
+
+int agent_k8s_client_create(struct agent *a)
+{
+	const struct agent_config *c = &a->cfg;
 	struct k8s_client_config kc;
-	char err[256] = "";
+	char err[512] = "";
 	int ret;
 
-	ret = agent_k8s_client_config(&a->cfg, &kc, err, sizeof(err));
+	ret = agent_k8s_client_config(c, &kc, err, sizeof(err));
 	if (ret) {
 		pr_err("no apiserver configuration", "source=%s error=\"%s\"",
-		       a->cfg.kubeconfig ? a->cfg.kubeconfig : "in-cluster", err);
+		       c->kubeconfig ? c->kubeconfig
+		       : c->k8s_server_urls || c->k8s_server ? "flags+service-account"
+		       : "in-cluster", err);
 		return ret;
 	}
 	a->k8s = k8s_client_new(&kc, err, sizeof(err));
@@ -107,7 +130,7 @@ int agent_k8s_connect(struct agent *a)
 		pr_err("cannot create apiserver client", "error=\"%s\"", err);
 		return -EINVAL;
 	}
-	return agent_watches_add(a);
+	return 0;
 }
 
 int agent_k8s_service_url(const struct k8s_service *svc, const char *scheme_of, char *url,

@@ -19,6 +19,8 @@
 #include "agent.h"
 #include "bpffs.h"
 #include "log.h"
+#include "preflight.h"
+#include "start_undo.h"
 #include "version.h"
 
 static int signals_open(void)
@@ -74,6 +76,7 @@ static int run(struct agent *a, int sig_fd)
 int main(int argc, char **argv)
 {
 	struct loader_config dcfg;
+	static struct start_record start;
 	static struct agent agent;
 	struct agent *a = &agent;
 	char errmsg[512] = "";
@@ -105,6 +108,17 @@ int main(int argc, char **argv)
 	err = store_init(&a->store);
 	if (err)
 		goto out;
+	/* Everything that can be refused is refused before the first pin: the
+	 * apiserver configuration (kubeconfig, URLs), the cgroup, the devices. */
+	err = agent_k8s_client_create(a);
+	if (err)
+		goto out;
+	err = agent_preflight(&a->cfg, errmsg, sizeof(errmsg));
+	if (err) {
+		pr_err("cannot start", "error=\"%s\"", errmsg);
+		goto out;
+	}
+	start_record_take(&start, &a->cfg);
 	/* Before anything is attached: a health port in use fails the start here. */
 	err = agent_health_open(a);
 	if (err)
@@ -146,9 +160,10 @@ int main(int argc, char **argv)
 		       strerror(-err));
 		goto out;
 	}
-	err = agent_k8s_connect(a);
+	err = agent_watches_add(a);
 	if (err)
 		goto out;
+	start.taken = false;	/* started: from here on a failure leaves the datapath */
 	pr_info("agent started", "version=%s node=%s bpf_root=%s cgroup=%s socket=%s",
 		axon_version, a->cfg.node_name, a->cfg.bpf_root, a->cfg.cgroup_root, a->cfg.socket_path);
 	err = run(a, sig_fd);
@@ -173,6 +188,8 @@ out:
 		pr_info("flushed datapath", "tc_attachments=%d links=%d maps=%d%s", filters,
 			links, maps, ferr || filters < 0 ? " error=incomplete" : "");
 	}
+	if (err)
+		start_record_undo(&start, &a->cfg);
 	close(sig_fd);
 	curl_global_cleanup();
 	return err ? 1 : 0;

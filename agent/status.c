@@ -274,7 +274,7 @@ static cJSON *skipped_status(struct agent *a)
 	return arr;
 }
 
-static cJSON *status(struct agent *a)
+cJSON *agent_status(struct agent *a)
 {
 	cJSON *r = cJSON_CreateObject(), *lb;
 
@@ -305,19 +305,4 @@ static cJSON *status(struct agent *a)
 	cJSON_AddNumberToObject(r, "skipped_objects_total", a->skipped_total);
 	cJSON_AddItemToObject(r, "skipped_objects", skipped_status(a));
 	return r;
-}
-
-cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req)
-{
-	(void)req;
-	if (!strcmp(cmd, "status"))
-		return status(ctx);
-	if (!strcmp(cmd, "version")) {
-		cJSON *r = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(r, "version", axon_version);
-		cJSON_AddStringToObject(r, "commit", axon_git_commit);
-		return r;
-	}
-	return NULL;
 }

@@ -78,3 +78,56 @@ fail:
 	close(fd);
 	return NULL;
 }
+
+const char *cli_unreachable_msg(int err, char *buf, size_t len)
+{
+	switch (-err) {
+	case ENOENT:
+	case ECONNREFUSED:
+		/* No socket, or no one behind it: the agent is not running. */
+		snprintf(buf, len, "Agent unreachable at %s: is axon-agent running?",
+			 cli.socket_path);
+		break;
+	case EACCES:
+	case EPERM:
+		snprintf(buf, len, "Agent unreachable at %s: %s (the socket is root's)",
+			 cli.socket_path, strerror(-err));
+		break;
+	case ETIMEDOUT:
+		snprintf(buf, len, "Agent unreachable at %s: no answer within 10 s (is it stuck? "
+			 "see its log)", cli.socket_path);
+		break;
+	default:
+		snprintf(buf, len, "Agent unreachable at %s: %s", cli.socket_path, strerror(-err));
+	}
+	return buf;
+}
+
+cJSON *cli_agent_list(const char *cmd, const char *key, int *exit_code)
+{
+	cJSON *doc, *arr, *e;
+	char msg[512];
+	int err = 0;
+
+	doc = cli_agent_request(cmd, &err);
+	if (!doc) {
+		cli_error("%s", cli_unreachable_msg(err, msg, sizeof(msg)));
+		*exit_code = CLI_EXIT_UNREACHABLE;
+		return NULL;
+	}
+	e = cJSON_GetObjectItem(doc, "error");
+	arr = cJSON_DetachItemFromObject(doc, key);
+	if (cJSON_IsString(e) || !cJSON_IsArray(arr)) {
+		if (cJSON_IsString(e) && !strcmp(e->valuestring, "unknown command"))
+			cli_error("agent: unknown command '%s' (an agent older than this agentctl? "
+				  "see 'agentctl version')", cmd);
+		else
+			cli_error("agent: %s", cJSON_IsString(e) ? e->valuestring
+							 : "answer without the list");
+		*exit_code = CLI_EXIT_FAIL;
+		cJSON_Delete(arr);
+		arr = NULL;
+	}
+	cJSON_Delete(doc);
+	return arr;
+}

@@ -38,11 +38,26 @@ struct cli_cmd {
 
 /* Print doc in the chosen form; text() renders it for people. Frees doc. */
 int cli_print(cJSON *doc, void (*text)(const cJSON *doc));
+/* Exit codes (documented in agentctl --help). */
+#define CLI_EXIT_OK		0
+#define CLI_EXIT_FAIL		1	/* an error; status: a module not ok */
+#define CLI_EXIT_USAGE		2	/* bad usage; also: the agent cannot be reached */
+#define CLI_EXIT_UNREACHABLE	2
+
 /* One-line error (JSON in JSON mode); returns 1 for use as exit code. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same for bad usage; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Ask the agent; returns the response or NULL with *err set (-errno). */
 cJSON *cli_agent_request(const char *cmd, int *err);
+/* "Agent unreachable at PATH: is axon-agent running?" (or the reason, for
+ * another errno than "not there") into buf. */
+const char *cli_unreachable_msg(int err, char *buf, size_t len);
+/* Ask the agent for cmd and take the array it answers under key: NULL with
+ * the error printed and *exit_code set (CLI_EXIT_UNREACHABLE, or
+ * CLI_EXIT_FAIL when the agent answered an error). */
+cJSON *cli_agent_list(const char *cmd, const char *key, int *exit_code);
 
 /* Simple aligned table for text output. */
 struct table;
@@ -73,5 +88,8 @@ int cmd_bpf_endpoint_list(int argc, char **argv);
 int cmd_bpf_metrics_list(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_service_list(int argc, char **argv);
+int cmd_node_list(int argc, char **argv);
+int cmd_config_view(int argc, char **argv);
 
 #endif /* AXON_CLI_H */

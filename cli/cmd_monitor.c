@@ -248,7 +248,7 @@ static int parse_type(int *argc, char **argv, int *type)
 
 		if (!strcmp(argv[i], "--type")) {
 			if (i + 1 >= *argc)
-				return cli_error("%s: --type needs drop or trace", cli.command);
+				return cli_usage_error("%s: --type needs drop or trace", cli.command);
 			v = argv[++i];
 		} else if (!strncmp(argv[i], "--type=", 7)) {
 			v = argv[i] + 7;
@@ -261,8 +261,8 @@ static int parse_type(int *argc, char **argv, int *type)
 		else if (!strcmp(v, "trace"))
 			*type = EVENT_TRACE;
 		else
-			return cli_error("%s: --type takes drop or trace, not '%s'", cli.command,
-					 v);
+			return cli_usage_error("%s: --type takes drop or trace, not '%s'",
+					       cli.command, v);
 	}
 	*argc = out;
 	return 0;

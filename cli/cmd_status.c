@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * agentctl status [--verbose]: the agent's own account of its health.
+ * agentctl status [--verbose | --brief]: the agent's own account of its
+ * health. The first line names the agent's version, the second the verdict
+ * (status_health.h): OK, or the first problem and what to do. --brief prints
+ * only that line. Exit codes (both forms, and -o json): 0 healthy, 1 a
+ * module not ok or Kubernetes disconnected, 2 the agent unreachable.
  *
  * The sections this file knows get their own layout. Any other top-level
  * field the agent adds (node, endpoints, ipcache, routes, attachments, ct_gc,
@@ -13,6 +17,7 @@
 
 #include "cli.h"
 #include "cmd_util.h"
+#include "status_health.h"
 
 static bool verbose;
 
@@ -51,8 +56,8 @@ static void kubernetes_text(const cJSON *k)
 }
 
 static const char *const known_sections[] = {
-	"started", "kubernetes", "load_balancing", "maps", "attach", "modules", "unrealized",
-	"skipped_objects_total", "skipped_objects",
+	"version", "commit", "started", "healthy", "summary", "kubernetes", "load_balancing",
+	"maps", "attach", "modules", "unrealized", "skipped_objects_total", "skipped_objects",
 };
 
 static bool is_known_section(const char *key)
@@ -192,7 +197,14 @@ static void status_text(const cJSON *doc)
 {
 	const cJSON *lb = cJSON_GetObjectItem(doc, "load_balancing"), *o;
 	const cJSON *unrealized = cJSON_GetObjectItem(doc, "unrealized");
+	char health[1024];
 
+	printf("%-18saxon-agent %s (commit %s), started %s\n", "Agent:",
+	       str(doc, "version")[0] ? str(doc, "version") : "(version unknown)",
+	       str(doc, "commit")[0] ? str(doc, "commit") : "unknown",
+	       str(doc, "started")[0] ? str(doc, "started") : "-");
+	status_health(doc, health, sizeof(health));
+	printf("%-18s%s\n", "Health:", health);
 	kubernetes_text(cJSON_GetObjectItem(doc, "kubernetes"));
 	printf("%-18s%.0f services, %.0f frontends, %.0f backends (%.0f endpoints in %.0f "
 	       "slices)\n", "Load balancing:", num(lb, "services"), num(lb, "frontends"),
@@ -237,23 +249,56 @@ static void status_text(const cJSON *doc)
 		printf("  %s %s: %s\n", str(o, "kind"), str(o, "name"), str(o, "error"));
 }
 
+static void brief_text(const cJSON *doc)
+{
+	printf("%s\n", json_str(doc, "summary"));
+}
+
 int cmd_status(int argc, char **argv)
 {
-	static const char *const names[] = { "--verbose" };
+	static const char *const names[] = { "--verbose", "--brief" };
+	bool found[2] = { false, false };
+	char line[1024];
 	cJSON *doc, *e;
-	int err = cmd_flags(argc, argv, names, &verbose, 1);
+	bool healthy;
+	int ret, err = cmd_flags(argc, argv, names, found, 2);
 
 	if (err)
 		return err;
+	verbose = found[0];
+	if (verbose && found[1])
+		return cli_usage_error("status: --verbose and --brief exclude each other");
 	doc = cli_agent_request("status", &err);
-	if (!doc)
-		return cli_error("cannot reach the agent at %s: %s (is axon-agent running?)",
-				 cli.socket_path, strerror(-err));
+	if (!doc) {
+		cli_unreachable_msg(err, line, sizeof(line));
+		/* The brief form's one line is its answer, unreachable or not. */
+		if (found[1] && !cli.json)
+			printf("%s\n", line);
+		else
+			cli_error("%s", line);
+		return CLI_EXIT_UNREACHABLE;
+	}
 	e = cJSON_GetObjectItem(doc, "error");
 	if (cJSON_IsString(e)) {
 		err = cli_error("agent: %s", e->valuestring);
 		cJSON_Delete(doc);
 		return err;
 	}
-	return cli_print(doc, status_text);
+	healthy = status_health(doc, line, sizeof(line));
+	ret = healthy ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+	if (found[1]) {
+		cJSON *brief = cJSON_CreateObject();
+
+		cJSON_AddBoolToObject(brief, "healthy", healthy);
+		cJSON_AddStringToObject(brief, "summary", line);
+		cJSON_AddStringToObject(brief, "version", str(doc, "version"));
+		cJSON_Delete(doc);
+		cli_print(brief, brief_text);
+		return ret;
+	}
+	/* The verdict in the document too, so scripts need not redo it. */
+	cJSON_AddBoolToObject(doc, "healthy", healthy);
+	cJSON_AddStringToObject(doc, "summary", line);
+	cli_print(doc, status_text);
+	return ret;
 }

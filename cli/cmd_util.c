@@ -10,8 +10,11 @@ int cmd_flags(int argc, char **argv, const char *const *names, bool *found, int 
 		const char *a = argv[i], *fmt = NULL;
 		bool known = false;
 
-		if (!strcmp(a, "-o") && i + 1 < argc)
+		if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+			if (i + 1 == argc)
+				return cli_usage_error("option '%s' needs a value (json or table)", a);
 			fmt = argv[++i];
+		}
 		else if (!strncmp(a, "--output=", 9))
 			fmt = a + 9;
 		else if (!strncmp(a, "-o", 2) && a[2])
@@ -20,7 +23,7 @@ int cmd_flags(int argc, char **argv, const char *const *names, bool *found, int 
 			if (!strcmp(fmt, "json"))
 				cli.json = true;
 			else if (strcmp(fmt, "table") && strcmp(fmt, "text"))
-				return cli_error("-o takes json or table, not '%s'", fmt);
+				return cli_usage_error("-o takes json or table, not '%s'", fmt);
 			continue;
 		}
 		for (int j = 0; j < n; j++) {
@@ -30,8 +33,8 @@ int cmd_flags(int argc, char **argv, const char *const *names, bool *found, int 
 			}
 		}
 		if (!known)
-			return cli_error("%s: unknown argument '%s'; run 'agentctl --help'",
-					 cli.command ? cli.command : argv[0], a);
+			return cli_usage_error("%s: unknown argument '%s'; run 'agentctl --help'",
+					       cli.command ? cli.command : argv[0], a);
 	}
 	return 0;
 }

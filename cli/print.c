@@ -25,14 +25,8 @@ int cli_print(cJSON *doc, void (*text)(const cJSON *doc))
 	return 0;
 }
 
-int cli_error(const char *fmt, ...)
+static void error_line(const char *msg)
 {
-	char msg[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	if (cli.json) {
 		cJSON *o = cJSON_CreateObject();
 		char *s;
@@ -46,7 +40,30 @@ int cli_error(const char *fmt, ...)
 	} else {
 		fprintf(stderr, "agentctl: %s\n", msg);
 	}
-	return 1;
+}
+
+int cli_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	error_line(msg);
+	return CLI_EXIT_FAIL;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	error_line(msg);
+	return CLI_EXIT_USAGE;
 }
 
 struct table {

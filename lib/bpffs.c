@@ -116,7 +116,7 @@ static int unpin_map(const char *path)
 	return unlink(path) ? -errno : 0;
 }
 
-int bpffs_flush(const char *root, int *n_links, int *n_maps)
+int bpffs_unpin_all(const char *root, int *n_links, int *n_maps)
 {
 	int err, err2;
 
@@ -127,7 +127,14 @@ int bpffs_flush(const char *root, int *n_links, int *n_maps)
 	/* Links first: programs go before the maps they read. */
 	err = flush_dir(root, AXON_LINKS_DIR, unpin_link, n_links);
 	err2 = flush_dir(root, AXON_MAPS_DIR, unpin_map, n_maps);
+	return err ? err : err2;
+}
+
+int bpffs_flush(const char *root, int *n_links, int *n_maps)
+{
+	int err = bpffs_unpin_all(root, n_links, n_maps);
+
 	/* The root goes too if it is now empty and not a mount point. */
 	rmdir(root);
-	return err ? err : err2;
+	return err;
 }

@@ -11,5 +11,7 @@ int bpffs_prepare(const char *root);
  * directories. Only touches what is under root/maps and root/links: those
  * are Axon's own pins. *n_links and *n_maps (optional) count what went. */
 int bpffs_flush(const char *root, int *n_links, int *n_maps);
+/* The same, leaving root itself in place. */
+int bpffs_unpin_all(const char *root, int *n_links, int *n_maps);
 
 #endif /* AXON_BPFFS_H */

@@ -308,18 +308,47 @@ void k8s_client_wakeup(struct k8s_client *c)
 	curl_multi_wakeup(c->multi);
 }
 
+int k8s_url_check(const char *url, char *err, size_t errlen)
+{
+	CURLU *u;
+	CURLUcode rc;
+	char *host = NULL;
+
+	if (!url || (strncmp(url, "https://", 8) && strncmp(url, "http://", 7))) {
+		snprintf(err, errlen, "'%.200s' is not an http(s):// URL", url ? url : "");
+		return -EINVAL;
+	}
+	u = curl_url();
+	if (!u) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* The same parser that will take the URL apart for every request. */
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+	if (rc == CURLUE_OK && !*host)
+		rc = CURLUE_NO_HOST;
+	curl_free(host);
+	curl_url_cleanup(u);
+	if (rc != CURLUE_OK) {
+		snprintf(err, errlen, "'%.200s' is not a valid URL: %s", url, curl_url_strerror(rc));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int check_config(const struct k8s_client_config *cfg, char *err, size_t errlen)
 {
+	char why[320];
+
 	if (!cfg->n_servers || !cfg->servers) {
 		snprintf(err, errlen, "no apiserver URL configured");
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < cfg->n_servers; i++) {
-		const char *s = cfg->servers[i];
-
-		if (!s || (strncmp(s, "https://", 8) && strncmp(s, "http://", 7))) {
-			snprintf(err, errlen, "server %zu: \"%.100s\" is not an http(s):// URL", i,
-				 s ? s : "");
+		if (k8s_url_check(cfg->servers[i], why, sizeof(why))) {
+			snprintf(err, errlen, "server %zu: %s", i, why);
 			return -EINVAL;
 		}
 	}

@@ -67,6 +67,15 @@ int k8s_config_from_kubeconfig(const char *path, struct k8s_client_config *cfg, 
  * under dir (NULL = /var/run/secrets/kubernetes.io/serviceaccount). */
 int k8s_config_in_cluster(const char *dir, struct k8s_client_config *cfg, char *err,
 			  size_t errlen);
+/* The token file and CA of the pod's service account under dir (NULL =
+ * /var/run/secrets/kubernetes.io/serviceaccount), no server: for a server
+ * given by flag. Both must be readable. */
+int k8s_config_service_account(const char *dir, struct k8s_client_config *cfg, char *err,
+			       size_t errlen);
+/* An apiserver base URL: http(s)://, and one libcurl can parse, with a host
+ * ("https://[::1" or "https://h:99999" are refused here, not at the first
+ * request). Returns 0 or -EINVAL with the reason in err. */
+int k8s_url_check(const char *url, char *err, size_t errlen);
 /* Defaults for every numeric field left 0. */
 void k8s_config_defaults(struct k8s_client_config *cfg);
 void k8s_config_free(struct k8s_client_config *cfg);

@@ -87,26 +87,16 @@ nomem:
 	return -ENOMEM;
 }
 
-int k8s_config_in_cluster(const char *dir, struct k8s_client_config *cfg, char *err, size_t errlen)
+int k8s_config_service_account(const char *dir, struct k8s_client_config *cfg, char *err,
+			       size_t errlen)
 {
-	const char *host = getenv("KUBERNETES_SERVICE_HOST");
-	const char *port = getenv("KUBERNETES_SERVICE_PORT");
-	char *token = NULL, *ca = NULL, *server = NULL;
+	char *token = NULL, *ca = NULL;
 	int ret;
 
 	memset(cfg, 0, sizeof(*cfg));
 	if (!dir)
 		dir = SA_DIR;
-	if (!host || !*host || !port || !*port) {
-		snprintf(err, errlen,
-			 "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set "
-			 "(not running in a pod? use a kubeconfig)");
-		return -ENOENT;
-	}
-	/* An IPv6 service host needs brackets in a URL. */
-	if (asprintf(&server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port) <
-		0 ||
-	    asprintf(&token, "%s/token", dir) < 0 || asprintf(&ca, "%s/ca.crt", dir) < 0) {
+	if (asprintf(&token, "%s/token", dir) < 0 || asprintf(&ca, "%s/ca.crt", dir) < 0) {
 		ret = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto cleanup;
@@ -117,22 +107,44 @@ int k8s_config_in_cluster(const char *dir, struct k8s_client_config *cfg, char *
 			 strerror(-ret));
 		goto cleanup;
 	}
-	cfg->servers = calloc(1, sizeof(*cfg->servers));
-	if (!cfg->servers) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "out of memory");
-		goto cleanup;
-	}
-	cfg->servers[0] = server;
-	cfg->n_servers = 1;
 	/* The projected token rotates: read it from the file, not once. */
 	cfg->token_file = token;
 	cfg->ca_file = ca;
 	k8s_config_defaults(cfg);
 	return 0;
 cleanup:
-	free(server);
 	free(token);
 	free(ca);
 	return ret;
+}
+
+int k8s_config_in_cluster(const char *dir, struct k8s_client_config *cfg, char *err, size_t errlen)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+	char *server = NULL;
+	int ret;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!host || !*host || !port || !*port) {
+		snprintf(err, errlen,
+			 "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set "
+			 "(not running in a pod? use a kubeconfig or --k8s-api-server-urls)");
+		return -ENOENT;
+	}
+	ret = k8s_config_service_account(dir, cfg, err, errlen);
+	if (ret)
+		return ret;
+	cfg->servers = calloc(1, sizeof(*cfg->servers));
+	/* An IPv6 service host needs brackets in a URL. */
+	if (!cfg->servers ||
+	    asprintf(&server, strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s", host, port) <
+		    0) {
+		snprintf(err, errlen, "out of memory");
+		k8s_config_free(cfg);
+		return -ENOMEM;
+	}
+	cfg->servers[0] = server;
+	cfg->n_servers = 1;
+	return 0;
 }

@@ -786,6 +786,17 @@ static int frontend_apply(struct lb_reconciler *r, struct lb_frontend *rf,
 	err = kept_apply(r, rf, fe, msg, len);
 	if (err)
 		goto out;
+	/* No slot 0 in the map yet (a first write that failed part way): no
+	 * packet can reach these slots, so the stale ones go now. A frontend
+	 * whose slots filled the map could otherwise never write slot 0 after
+	 * a scale-down, as the stale slots are deleted after it below. */
+	if (!rf->has_slot0) {
+		err = slots_delete_above(r, rf, n_plan);
+		if (err) {
+			describe(msg, len, rf, "stale slot in " MAP_LB4_SERVICES, err);
+			goto out;
+		}
+	}
 	if ((fe->flags2 & SVC_FLAG2_MAGLEV) && n_plan) {
 		/* The table names the backends in plan order's set; want holds
 		 * exactly those. */
@@ -1296,6 +1307,14 @@ int lb_map_delete(struct lb_reconciler *r, enum lb_map_id map, const void *key)
 struct lb4_key lb_slot_key(const struct lb_frontend *rf, __u16 slot)
 {
 	return svc_key_of(rf, slot);
+}
+
+struct lb_backend *lb_backend_find(const struct lb_reconciler *r, __be32 addr, __be16 port,
+				   __u8 proto)
+{
+	struct be_key k = { .addr = addr, .port = port, .proto = proto };
+
+	return ht_get(&r->backends, &k, sizeof(k));
 }
 
 struct lb_backend *lb_backend_by_id(struct lb_reconciler *r, __u32 id)

@@ -62,6 +62,7 @@
 
 #include "htable.h"
 #include "store/store.h"
+#include "lb/desired.h"
 
 enum lb_map_id {
 	LB_MAP_SERVICES = 0,
@@ -209,6 +210,13 @@ int lb_reconciler_prune(struct lb_reconciler *r);
  * only). Returns the number of entries repaired, or -errno when a map could
  * not be read or a repair failed (the next pass tries again). */
 int lb_reconciler_resync(struct lb_reconciler *r);
+
+/* Does the mirror (equal to the maps: every write goes through it) hold
+ * frontend fe for service svc_key exactly as the spec says: claimed by that
+ * service, slot 0 with its flags and count, the slots naming exactly its
+ * backends with their states, the kept backends present? (realized.c) */
+bool lb_reconciler_realized(const struct lb_reconciler *r, const char *svc_key,
+			    const struct lb_frontend_spec *fe);
 
 static inline size_t lb_reconciler_frontends(const struct lb_reconciler *r)
 {

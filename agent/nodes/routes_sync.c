@@ -381,3 +381,21 @@ out:
 	rs->last_repairs = repaired;
 	return err ? err : repaired;
 }
+
+const struct route_want *route_sync_installed(const struct route_sync *rs,
+					      const struct ipv4_prefix *dst)
+{
+	struct ipv4_prefix k;
+
+	pfx_key(&k, dst);
+	return ht_get(&rs->routes, &k, sizeof(k));
+}
+
+const struct route_failure *route_sync_failure(const struct route_sync *rs,
+					       const struct ipv4_prefix *dst)
+{
+	char what[64];
+
+	route_what(what, sizeof(what), dst);
+	return ht_get(&rs->failures, what, strlen(what));
+}

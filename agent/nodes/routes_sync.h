@@ -83,4 +83,11 @@ int route_sync_run(struct route_sync *rs, const struct store *s, uint64_t now_ms
  * routes repaired, or -errno (the next pass tries again). */
 int route_sync_resync(struct route_sync *rs);
 
+/* The route to dst as installed (the mirror of the kernel's Axon routes),
+ * or NULL; and its pending failure, or NULL. For agentctl node list. */
+const struct route_want *route_sync_installed(const struct route_sync *rs,
+					      const struct ipv4_prefix *dst);
+const struct route_failure *route_sync_failure(const struct route_sync *rs,
+					       const struct ipv4_prefix *dst);
+
 #endif /* AXON_NODES_ROUTES_SYNC_H */

@@ -132,7 +132,7 @@ def test_both_veth_ends_and_the_native_device_get_196608(lab1, api, start_agent)
     wait_devices(agent, 7)
     assert sizes(a, p3.host_if) == (BIG, BIG)
     assert sizes(p3, "eth0") == (BIG, BIG)
-    line = next(l for l in agent.ctl("status").stdout.splitlines() if "big-tcp" in l)
+    line = next(l for l in agent.ctl("status").stdout.splitlines() if l.startswith("  big-tcp "))
     assert re.search(rf"\bok\b.*GSO/GRO max {BIG} on 7 device\(s\)", line), line
     # Each device was set once: link changes (p3's veth) read them again, no rewrite.
     log = agent.log_tail(400)
@@ -177,7 +177,7 @@ def test_flag_off_leaves_every_size_as_it_is(lab1, api, start_agent):
     agent = up(lab1, api, start_agent)
     st = big_tcp_status(agent)
     assert st["ipv4"] is False and st["devices"] == 0 and st["gso_ipv4_max_size"] is None, st
-    line = next(l for l in agent.ctl("status").stdout.splitlines() if "big-tcp" in l)
+    line = next(l for l in agent.ctl("status").stdout.splitlines() if l.startswith("  big-tcp "))
     assert re.search(r"\boff\b", line), line
     for ns, dev in all_veth_ends([client]) + [(server, "eth0"), (a, "ext0")]:
         assert sizes(ns, dev) == (DEFAULT, DEFAULT), dev
@@ -214,7 +214,7 @@ def test_refusals_are_warned_once_counted_and_do_not_stop_attach(lab1, api, star
         assert sizes(ns, dev) == (BIG, BIG), dev
     assert sizes(a, "axbrn") == (DEFAULT, DEFAULT)
     assert sizes(a, "axbrp") == (DEFAULT, DEFAULT)
-    line = next(l for l in agent.ctl("status").stdout.splitlines() if "big-tcp" in l)
+    line = next(l for l in agent.ctl("status").stdout.splitlines() if l.startswith("  big-tcp "))
     assert "degraded" in line and "axbrp" in line, line
     # Link changes make the agent read every device again; the refusal is not
     # retried, so it is warned about once.

@@ -16,12 +16,11 @@ import signal
 import socket
 import struct
 import subprocess
-import threading
 import time
 
 import pytest
 
-from harness import AGENTCTL, OUT
+from harness import AGENTCTL, OUT, FakeAgent
 
 MAPFILL = OUT / "tests" / "tools" / "mapfill"
 _seq = itertools.count()
@@ -372,10 +371,11 @@ def test_wrong_map_layout_is_refused(maps):
 
 def test_bad_arguments(maps):
     r = maps.ctl("bpf", "ct", "list", "--bogus", check=False)
-    assert (r.returncode, r.stderr) == (1, "agentctl: bpf ct list: unknown argument '--bogus'; run 'agentctl --help'\n")
+    assert (r.returncode, r.stderr) == (
+        2, "agentctl: bpf ct list: unknown argument '--bogus'; run 'agentctl --help'\n")
     r = maps.ctl("monitor", "--type", "flow", check=False)
     assert (r.returncode, r.stderr) == (
-        1, "agentctl: monitor: --type takes drop or trace, not 'flow'\n")
+        2, "agentctl: monitor: --type takes drop or trace, not 'flow'\n")
 
 
 def test_help_lists_commands():
@@ -588,33 +588,6 @@ def test_monitor_survives_malformed_captures(maps, monitor):
 
 
 # --- status: extra sections rendered generically -------------------------------------------
-
-class FakeAgent:
-    """A unix socket answering every request with one status document."""
-
-    def __init__(self, path, doc):
-        self.path = path
-        self.doc = json.dumps(doc).encode()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(4)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(4096)
-                conn.sendall(self.doc)
-
-    def close(self):
-        self.sock.close()
-        os.unlink(self.path)
-
 
 STATUS = {
     "kubernetes": {"connected": True, "server": "https://127.0.0.1:6443", "version": "v1.30.0",

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "axon/lb.h"
+#include "cgroup2.h"
 #include "config.h"
 #include "dp_config.h"
 
@@ -257,6 +258,114 @@ static void test_config_dir(void **state)
 	}
 }
 
+static const struct agent_setting *setting(const struct agent_setting *v, int n,
+					   const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name))
+			return &v[i];
+	fail_msg("setting %s not listed", name);
+	return NULL;
+}
+
+static void expect_setting(const struct agent_setting *v, int n, const char *name,
+			   const char *value, const char *source)
+{
+	const struct agent_setting *st = setting(v, n, name);
+
+	if (strcmp(st->value, value) || strcmp(agent_config_source_name(st->source), source))
+		fail_msg("%s: %s (%s), want %s (%s)", name, st->value,
+			 agent_config_source_name(st->source), value, source);
+}
+
+/* agentctl config view: every option of the table, its effective value, and
+ * whether the command line, the --config-dir or the default gave it. */
+static void test_settings_and_sources(void **state)
+{
+	char dir[] = "/tmp/axon-cfgsrc-XXXXXX", arg[64], cmd[128];
+	struct agent_setting v[AGENT_OPTIONS_MAX];
+	struct agent_config cfg;
+	int n;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	write_file(dir, "debug", "true\n");
+	write_file(dir, "node-port-range", "31000-31100\n");
+	write_file(dir, "reconcile-interval", "90s");
+	write_file(dir, "bpf-lb-algorithm", "maglev");
+	snprintf(arg, sizeof(arg), "--config-dir=%s", dir);
+	assert_int_equal(parse(&cfg, "--node-name=n1", arg, "--bpf-lb-algorithm=random",
+			       "--state-dir", "/run/s", "--map-dynamic-size-ratio=0.5",
+			       "--bpf-lb-service-map-max=1000", NULL), 0);
+	n = agent_config_settings(&cfg, v, AGENT_OPTIONS_MAX);
+	assert_true(n > 40);
+	for (int i = 0; i < n; i++) {
+		if (!v[i].known)
+			fail_msg("--%s: in the options table, but config.c cannot show its value "
+				 "(add it to option_value())", v[i].name);
+		if (i)
+			assert_true(strcmp(v[i - 1].name, v[i].name) < 0);	/* sorted, once */
+		assert_string_not_equal(v[i].name, "help");
+		assert_string_not_equal(v[i].name, "version");
+		assert_string_not_equal(v[i].name, "map-dynamic-size-ratio");	/* an alias */
+	}
+	/* The directory's, unless the command line says otherwise. */
+	expect_setting(v, n, "debug", "true", "config-dir");
+	expect_setting(v, n, "node-port-range", "31000-31100", "config-dir");
+	expect_setting(v, n, "reconcile-interval", "1m30s", "config-dir");
+	expect_setting(v, n, "bpf-lb-algorithm", "random", "flag");
+	/* --flag VALUE, an alias, a map size, the directory itself. */
+	expect_setting(v, n, "state-dir", "/run/s", "flag");
+	expect_setting(v, n, "bpf-map-dynamic-size-ratio", "0.5", "flag");
+	expect_setting(v, n, "bpf-lb-service-map-max", "1000", "flag");
+	expect_setting(v, n, "config-dir", dir, "flag");
+	expect_setting(v, n, "node-name", "n1", "flag");
+	/* Untouched: the defaults, as the flags would write them. */
+	expect_setting(v, n, "enable-tcx", "true", "default");
+	expect_setting(v, n, "bpf-root", "/sys/fs/bpf/axon", "default");
+	expect_setting(v, n, "conntrack-gc-max-interval", "12h", "default");
+	expect_setting(v, n, "conntrack-gc-interval", "0s", "default");
+	expect_setting(v, n, "bpf-ct-timeout-regular-tcp", "8000s", "default");
+	expect_setting(v, n, "bpf-lb-map-max", "65536", "default");
+	expect_setting(v, n, "bpf-lb-rev-nat-map-max", "65536", "default");
+	expect_setting(v, n, "k8s-client-qps", "10", "default");
+	expect_setting(v, n, "k8s-backoff-base", "1s", "default");
+	expect_setting(v, n, "ipv4-native-routing-cidr", "", "default");
+	expect_setting(v, n, "kubeconfig", "", "default");
+
+	/* A second parse starts from scratch: nothing carried over. */
+	assert_int_equal(parse(&cfg, "--node-name=n1", "--ipv4-native-routing-cidr=10.0.0.0/8",
+			       NULL), 0);
+	n = agent_config_settings(&cfg, v, AGENT_OPTIONS_MAX);
+	expect_setting(v, n, "debug", "false", "default");
+	expect_setting(v, n, "ipv4-native-routing-cidr", "10.0.0.0/8", "flag");
+	expect_setting(v, n, "config-dir", "", "default");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The default --cgroup-root is a cgroup v2 directory; other directories are
+ * refused with a reason naming the path. */
+static void test_cgroup_root(void **state)
+{
+	const char *root = cgroup2_default_root();
+	struct agent_config cfg;
+	char err[256];
+
+	(void)state;
+	/* This machine has cgroup v2 (the tests attach to it). */
+	assert_non_null(root);
+	assert_int_equal(cgroup2_check(root, err, sizeof(err)), 0);
+	assert_int_equal(parse(&cfg, "--node-name=n1", NULL), 0);
+	assert_string_equal(cfg.cgroup_root, root);
+
+	assert_int_equal(cgroup2_check("/proc", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/proc is on proc, not cgroup v2");
+	assert_int_equal(cgroup2_check("/nonexistent-cgroup", err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "/nonexistent-cgroup: No such file or directory");
+	assert_int_equal(cgroup2_check("/proc/self/status", err, sizeof(err)), -ENOTDIR);
+}
+
 static void test_datapath_config_from_flags(void **state)
 {
 	struct datapath_config a, b;
@@ -354,6 +463,8 @@ int main(void)
 		cmocka_unit_test(test_errors_name_the_flag),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_config_dir),
+		cmocka_unit_test(test_settings_and_sources),
+		cmocka_unit_test(test_cgroup_root),
 		cmocka_unit_test(test_datapath_config_from_flags),
 		cmocka_unit_test(test_health_flags),
 	};

@@ -120,6 +120,15 @@ static void test_errors_name_the_flag(void **state)
 	expect_error("--k8s-list-limit=500000", NULL, "--k8s-list-limit: '500000' is above");
 	expect_error("--k8s-prefer-service-address=yes", NULL,
 		     "--k8s-prefer-service-address: 'yes' is not true or false");
+	/* URL syntax, as libcurl will parse it for every request. */
+	expect_error("--k8s-api-server-urls=https://a:1,https://[::1", NULL,
+		     "--k8s-api-server-urls: 'https://[::1' is not a valid URL: Bad IPv6 address");
+	expect_error("--k8s-api-server-urls=https://a:99999", NULL,
+		     "--k8s-api-server-urls: 'https://a:99999' is not a valid URL: Port number");
+	expect_error("--k8s-api-server=http://a b", NULL,
+		     "--k8s-api-server: 'http://a b' is not a valid URL");
+	expect_error("--k8s-api-server=ftp://a", NULL,
+		     "--k8s-api-server: 'ftp://a' is not an http(s):// URL");
 }
 
 static const char *write_kubeconfig(char *dir)
@@ -181,6 +190,87 @@ static void test_client_config(void **state)
 	assert_string_equal(kc.servers[2], "http://c:3");
 	assert_string_equal(kc.token, "t");
 	k8s_config_free(&kc);
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[300];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* --k8s-api-server-urls without a kubeconfig: the servers from the flag, the
+ * token and CA from the service account, KUBERNETES_SERVICE_HOST unset. */
+static void test_flag_servers_in_cluster(void **state)
+{
+	char dir[] = "/tmp/axon-k8ssa-XXXXXX", want[300], cmd[300];
+	struct k8s_client_config kc;
+	struct agent_config cfg;
+	struct k8s_client *c;
+
+	(void)state;
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
+	assert_non_null(mkdtemp(dir));
+
+	/* No files yet: the error says where the credentials were looked for. */
+	assert_int_equal(parse(&cfg, "--k8s-api-server-urls=https://10.0.0.1:6443", NULL), 0);
+	assert_int_equal(agent_k8s_client_config_sa(&cfg, dir, &kc, errbuf, sizeof(errbuf)),
+			 -ENOENT);
+	snprintf(want, sizeof(want), "service account: %s/token: No such file or directory", dir);
+	assert_non_null(strstr(errbuf, want));
+	assert_non_null(strstr(errbuf, "--k8s-api-server-urls come from the pod's service account"));
+
+	write_file(dir, "token", "sa-token\n");
+	write_file(dir, "ca.crt", "-----BEGIN CERTIFICATE-----\n");
+	assert_int_equal(parse(&cfg, "--k8s-api-server-urls=https://10.0.0.1:6443,https://b:6443",
+			       "--k8s-client-qps=4", NULL), 0);
+	assert_int_equal(agent_k8s_client_config_sa(&cfg, dir, &kc, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(kc.n_servers, 2);
+	assert_string_equal(kc.servers[0], "https://10.0.0.1:6443");
+	assert_string_equal(kc.servers[1], "https://b:6443");
+	snprintf(want, sizeof(want), "%s/token", dir);
+	assert_string_equal(kc.token_file, want);
+	snprintf(want, sizeof(want), "%s/ca.crt", dir);
+	assert_string_equal(kc.ca_file, want);
+	assert_null(kc.token);
+	assert_true(kc.qps == 4.0);
+	/* The client takes it: the token is read from the file. */
+	c = k8s_client_new(&kc, errbuf, sizeof(errbuf));
+	assert_non_null(c);
+	assert_string_equal(k8s_client_server(c), "https://10.0.0.1:6443");
+	k8s_client_free(c);
+	k8s_config_free(&kc);
+
+	/* --k8s-api-server: the same, one URL. */
+	assert_int_equal(parse(&cfg, "--k8s-api-server=https://one:443", NULL), 0);
+	assert_int_equal(agent_k8s_client_config_sa(&cfg, dir, &kc, errbuf, sizeof(errbuf)), 0);
+	assert_int_equal(kc.n_servers, 1);
+	assert_string_equal(kc.servers[0], "https://one:443");
+	snprintf(want, sizeof(want), "%s/token", dir);
+	assert_string_equal(kc.token_file, want);
+	k8s_config_free(&kc);
+
+	/* Neither flag nor kubeconfig: in-cluster needs the environment. */
+	assert_int_equal(parse(&cfg, NULL), 0);
+	assert_int_equal(agent_k8s_client_config_sa(&cfg, dir, &kc, errbuf, sizeof(errbuf)),
+			 -ENOENT);
+	assert_non_null(strstr(errbuf, "KUBERNETES_SERVICE_HOST"));
+	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+	assert_int_equal(agent_k8s_client_config_sa(&cfg, dir, &kc, errbuf, sizeof(errbuf)), 0);
+	assert_string_equal(kc.servers[0], "https://10.96.0.1:443");
+	k8s_config_free(&kc);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	unsetenv("KUBERNETES_SERVICE_PORT");
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
@@ -257,6 +347,7 @@ int main(void)
 		cmocka_unit_test(test_all_flags),
 		cmocka_unit_test(test_errors_name_the_flag),
 		cmocka_unit_test(test_client_config),
+		cmocka_unit_test(test_flag_servers_in_cluster),
 		cmocka_unit_test(test_service_url),
 		cmocka_unit_test(test_prefer_server),
 	};

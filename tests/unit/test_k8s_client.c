@@ -545,7 +545,7 @@ static void test_config_errors(void **state)
 	cfg.servers = &bad_url;
 	cfg.n_servers = 1;
 	assert_null(k8s_client_new(&cfg, err, sizeof(err)));
-	assert_string_equal(err, "server 0: \"ftp://x\" is not an http(s):// URL");
+	assert_string_equal(err, "server 0: 'ftp://x' is not an http(s):// URL");
 
 	cfg.servers = &ok;
 	cfg.token = "abc\r\nX-Injected: 1";

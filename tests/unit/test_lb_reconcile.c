@@ -340,6 +340,42 @@ static void test_map_full_reported_and_recovered(void **state)
 	assert_string_equal(got, "10.244.0.5:8080,10.244.0.6:8080");
 }
 
+/* The services map filled by the slots of a service whose slot 0 never fit:
+ * after a scale-down the stale slots go first, so slot 0 fits. */
+static void test_scale_down_after_slots_filled_the_map(void **state)
+{
+	struct fixture *fx = *state;
+	char eps[4096], got[512];
+	size_t off = 0;
+	uint64_t next;
+
+	fx->maps.capacity[LB_MAP_SERVICES] = 16;
+	put_service(fx, "shop", "big", "10.96.0.10", WEB_PORTS);
+	off += snprintf(eps + off, sizeof(eps) - off, "[");
+	for (int i = 0; i < 20; i++)
+		off += snprintf(eps + off, sizeof(eps) - off, "%s{\"addresses\":[\"10.244.0.%d\"],"
+				"\"conditions\":{\"ready\":true}}", i ? "," : "", 10 + i);
+	snprintf(eps + off, sizeof(eps) - off, "]");
+	put_slice(fx, "shop", "big-1", "big", WEB_EPS_PORTS, eps);
+	assert_int_equal(sync_all(fx), 1);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 16);
+	assert_null(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0));
+
+	/* Ten endpoints: 11 entries, which fit once the stale slots are gone. */
+	eps[0] = '\0';
+	off = snprintf(eps, sizeof(eps), "[");
+	for (int i = 0; i < 10; i++)
+		off += snprintf(eps + off, sizeof(eps) - off, "%s{\"addresses\":[\"10.244.0.%d\"],"
+				"\"conditions\":{\"ready\":true}}", i ? "," : "", 10 + i);
+	snprintf(eps + off, sizeof(eps) - off, "]");
+	put_slice(fx, "shop", "big-1", "big", WEB_EPS_PORTS, eps);
+	assert_int_equal(lb_reconcile_dirty(&fx->lb, &fx->store, UINT64_MAX / 2, &next), 0);
+	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 11);
+	frontend_backends(fx, "10.96.0.10", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_int_equal(slot(fx, "10.96.0.10", 80, IPPROTO_TCP, 0)->count, 10);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
 static void test_transient_error_keeps_mirror_true(void **state)
 {
 	struct fixture *fx = *state;
@@ -584,6 +620,60 @@ static void test_terminating_backends_kept_for_existing_flows(void **state)
 	assert_int_equal(sync_all(fx), 0);
 	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 1);
 	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+/* Whether every frontend of the service is realized, as agentctl service list asks. */
+static bool realized(struct fixture *fx, const char *key)
+{
+	struct lb_service_spec spec;
+	bool all = true;
+
+	assert_int_equal(lb_desired_service(&fx->store, key, false, &spec), 0);
+	assert_true(spec.n_frontends > 0);
+	for (size_t i = 0; i < spec.n_frontends; i++)
+		all = all && lb_reconciler_realized(&fx->lb, key, &spec.frontends[i]);
+	lb_service_spec_free(&spec);
+	return all;
+}
+
+static void test_realized_follows_the_maps(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t next;
+
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") "]");
+	assert_false(realized(fx, "shop/web"));		/* not reconciled yet */
+	assert_int_equal(sync_all(fx), 0);
+	assert_true(realized(fx, "shop/web"));
+
+	/* A new endpoint the maps do not have yet. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") ","
+		  EP("10.244.0.7", "true") "]");
+	assert_false(realized(fx, "shop/web"));
+	/* The map is full: the write fails and the frontend stays unrealized. */
+	fx->maps.capacity[LB_MAP_BACKENDS] = 2;
+	assert_int_equal(sync_all(fx), 1);
+	assert_false(realized(fx, "shop/web"));
+	fx->maps.capacity[LB_MAP_BACKENDS] = 16;
+	assert_int_equal(lb_reconcile_dirty(&fx->lb, &fx->store, UINT64_MAX / 2, &next), 0);
+	assert_true(realized(fx, "shop/web"));
+
+	/* A terminating, serving endpoint: kept, in state terminating. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") ",{\"addresses\":[\"10.244.0.6\"],\"conditions\":"
+		  "{\"ready\":false,\"serving\":true,\"terminating\":true}}]");
+	assert_false(realized(fx, "shop/web"));
+	assert_int_equal(sync_all(fx), 0);
+	assert_true(realized(fx, "shop/web"));
+
+	/* Another service claiming the same frontend is never realized by it. */
+	put_service(fx, "shop", "web2", "10.96.0.10", WEB_PORTS);
+	assert_int_equal(sync_all(fx), 1);
+	assert_false(realized(fx, "shop/web2"));
+	assert_true(realized(fx, "shop/web"));
 }
 
 static const struct lb4_maglev_table *maglev_of(struct fixture *fx, const char *ip, int port)
@@ -1138,6 +1228,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminating_backends_kept_for_existing_flows,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_realized_follows_the_maps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_scale_down_after_slots_filled_the_map, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_maglev_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_maglev_default_restart_and_delete, setup,
 						teardown),

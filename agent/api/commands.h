@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The local API's commands beside status: each builds its answer from the
+ * agent's state on the agent's thread, between events, and never writes.
+ *
+ *   services  one object per Service frontend: the service, its type, the
+ *             frontend, its backends with their state, and whether the maps
+ *             hold it exactly so (agentctl service list)
+ *   nodes     the Nodes the agent holds: addresses, pod CIDRs, and the route
+ *             to each CIDR (agentctl node list)
+ *   config    every setting of the options table, its effective value and
+ *             its source: flag, config-dir or default (agentctl config view)
+ *
+ * Each answers {"<command>": [...]}: the CLI prints the array.
+ */
+#ifndef AXON_API_COMMANDS_H
+#define AXON_API_COMMANDS_H
+
+#include <cjson/cJSON.h>
+
+struct agent;
+
+cJSON *api_cmd_services(struct agent *a);
+cJSON *api_cmd_nodes(struct agent *a);
+cJSON *api_cmd_config(struct agent *a);
+
+#endif /* AXON_API_COMMANDS_H */

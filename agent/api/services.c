@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * `services`: the frontends the store asks for (lb/desired.c, the same
+ * derivation the reconciler writes from), each with whether the maps hold it
+ * exactly so (lb_reconciler_realized). Sorted by service, frontends in the
+ * order the service lists them.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "axon/lb.h"
+#include "addr.h"
+#include "agent.h"
+#include "api/commands.h"
+
+static const char *frontend_type(__u8 flags)
+{
+	if (flags & SVC_FLAG_NODE_PORT)
+		return "NodePort";
+	if (flags & SVC_FLAG_LOAD_BALANCER)
+		return "LoadBalancer";
+	if (flags & SVC_FLAG_EXTERNAL_IP)
+		return "ExternalIP";
+	return "ClusterIP";
+}
+
+static const char *backend_state(__u8 state)
+{
+	switch (state) {
+	case BACKEND_STATE_ACTIVE:	return "active";
+	case BACKEND_STATE_TERMINATING:	return "terminating";
+	default:			return "maintenance";
+	}
+}
+
+static void add_backends(cJSON *arr, const struct lb_backend_spec *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		cJSON *b = cJSON_CreateObject();
+		char a[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &v[i].addr, a, sizeof(a));
+		cJSON_AddStringToObject(b, "address", a);
+		cJSON_AddNumberToObject(b, "port", ntohs(v[i].port));
+		cJSON_AddStringToObject(b, "state", backend_state(v[i].state));
+		cJSON_AddItemToArray(arr, b);
+	}
+}
+
+static cJSON *frontend_json(struct agent *a, const struct store_service *ss,
+			    const struct lb_frontend_spec *fe)
+{
+	cJSON *o = cJSON_CreateObject(), *backends;
+	char buf[ADDR_STR_MAX], ip[INET_ADDRSTRLEN];
+	bool local = fe->flags & (SVC_FLAG_EXT_LOCAL | SVC_FLAG_INT_LOCAL);
+
+	cJSON_AddStringToObject(o, "service", ss->key);
+	cJSON_AddStringToObject(o, "namespace", ss->svc.meta.namespace);
+	cJSON_AddStringToObject(o, "name", ss->svc.meta.name);
+	cJSON_AddStringToObject(o, "type", frontend_type(fe->flags));
+	cJSON_AddStringToObject(o, "frontend",
+				format_addr_port(buf, sizeof(buf), fe->addr, fe->port, fe->proto));
+	inet_ntop(AF_INET, &fe->addr, ip, sizeof(ip));
+	cJSON_AddStringToObject(o, "address", ip);
+	cJSON_AddNumberToObject(o, "port", ntohs(fe->port));
+	cJSON_AddStringToObject(o, "protocol", k8s_proto_name(fe->proto));
+	cJSON_AddStringToObject(o, "traffic_policy", local ? "Local" : "Cluster");
+	cJSON_AddBoolToObject(o, "session_affinity", fe->flags & SVC_FLAG_AFFINITY);
+	cJSON_AddStringToObject(o, "algorithm", fe->flags2 & SVC_FLAG2_MAGLEV ? "maglev" : "random");
+	/* Slots first (picked for new connections), then the terminating
+	 * backends kept for the flows they already have. */
+	backends = cJSON_AddArrayToObject(o, "backends");
+	add_backends(backends, fe->backends, fe->n_backends);
+	add_backends(backends, fe->kept, fe->n_kept);
+	cJSON_AddBoolToObject(o, "realized", lb_reconciler_realized(&a->lb, ss->key, fe));
+	return o;
+}
+
+static int key_cmp(const void *x, const void *y)
+{
+	return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+cJSON *api_cmd_services(struct agent *a)
+{
+	const struct htable *h = &a->store.services;
+	cJSON *r = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(r, "services");
+	const char **keys = calloc(h->count + 1, sizeof(*keys));
+	size_t n = 0;
+
+	if (!keys) {
+		cJSON_Delete(r);
+		return NULL;
+	}
+	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
+		keys[n++] = ((const struct store_service *)e->value)->key;
+	qsort(keys, n, sizeof(*keys), key_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_service *ss = store_get_service(&a->store, keys[i]);
+		struct lb_service_spec spec;
+
+		if (!ss || lb_desired_service(&a->store, keys[i], a->lb.maglev_default, &spec))
+			continue;
+		for (size_t j = 0; j < spec.n_frontends; j++)
+			cJSON_AddItemToArray(arr, frontend_json(a, ss, &spec.frontends[j]));
+		lb_service_spec_free(&spec);
+	}
+	free(keys);
+	return r;
+}
