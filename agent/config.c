@@ -15,7 +15,7 @@
 #include "axon/maps.h"
 #include "api/server.h"
 #include "datapath/map_sizes.h"
-#include "cgroup2.h"
+#include "start/cgroup2.h"
 #include "health/server.h"
 #include "health/taint.h"
 #include "config.h"

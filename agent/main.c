@@ -19,8 +19,8 @@
 #include "agent.h"
 #include "bpffs.h"
 #include "log.h"
-#include "preflight.h"
-#include "start_undo.h"
+#include "start/preflight.h"
+#include "start/start_undo.h"
 #include "version.h"
 
 static int signals_open(void)

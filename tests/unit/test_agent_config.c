@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "axon/lb.h"
-#include "cgroup2.h"
+#include "start/cgroup2.h"
 #include "config.h"
 #include "dp_config.h"
 

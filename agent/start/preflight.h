@@ -7,8 +7,8 @@
  * by the parser and the apiserver configuration by building the client,
  * both before this.)
  */
-#ifndef AXON_AGENT_PREFLIGHT_H
-#define AXON_AGENT_PREFLIGHT_H
+#ifndef AXON_AGENT_START_PREFLIGHT_H
+#define AXON_AGENT_START_PREFLIGHT_H
 
 #include <stddef.h>
 
@@ -17,4 +17,4 @@
 /* 0, or -errno with one line in err naming the flag. */
 int agent_preflight(const struct agent_config *cfg, char *err, size_t errlen);
 
-#endif /* AXON_AGENT_PREFLIGHT_H */
+#endif /* AXON_AGENT_START_PREFLIGHT_H */

@@ -8,7 +8,7 @@
 #include <sys/vfs.h>
 #include <linux/magic.h>
 
-#include "cgroup2.h"
+#include "start/cgroup2.h"
 
 static const char *fs_name(long type)
 {

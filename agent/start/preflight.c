@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cgroup2.h"
+#include "start/cgroup2.h"
 #include "errmsg.h"
-#include "preflight.h"
+#include "start/preflight.h"
 
 static int check_cgroup_root(const struct agent_config *cfg, char *err, size_t errlen)
 {

@@ -5,8 +5,8 @@
  * attach either fails late or hooks nothing. Checked by statfs magic
  * (CGROUP2_SUPER_MAGIC), before the agent loads anything.
  */
-#ifndef AXON_AGENT_CGROUP2_H
-#define AXON_AGENT_CGROUP2_H
+#ifndef AXON_AGENT_START_CGROUP2_H
+#define AXON_AGENT_START_CGROUP2_H
 
 #include <stddef.h>
 
@@ -18,4 +18,4 @@ const char *cgroup2_default_root(void);
  * line in err ("/x is on tmpfs, not cgroup v2"). */
 int cgroup2_check(const char *path, char *err, size_t errlen);
 
-#endif /* AXON_AGENT_CGROUP2_H */
+#endif /* AXON_AGENT_START_CGROUP2_H */

@@ -10,7 +10,7 @@
 #include "bpffs.h"
 #include "datapath/tc_attach.h"
 #include "log.h"
-#include "start_undo.h"
+#include "start/start_undo.h"
 
 /* Does root/sub hold anything? */
 static bool dir_has_entries(const char *root, const char *sub)
