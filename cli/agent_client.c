@@ -8,6 +8,7 @@
 #include <sys/un.h>
 
 #include "cli.h"
+#include "cmd_util.h"
 
 #define RESPONSE_MAX (64 << 20)
 
@@ -130,4 +131,18 @@ cJSON *cli_agent_list(const char *cmd, const char *key, int *exit_code)
 	}
 	cJSON_Delete(doc);
 	return arr;
+}
+
+int cli_agent_list_command(int argc, char **argv, const char *cmd, const char *key,
+			   void (*text)(const cJSON *doc))
+{
+	int ret = cmd_flags(argc, argv, NULL, NULL, 0);
+	cJSON *list;
+
+	if (ret)
+		return ret;
+	list = cli_agent_list(cmd, key, &ret);
+	if (!list)
+		return ret;
+	return cli_print(list, text);
 }

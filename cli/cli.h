@@ -58,6 +58,10 @@ const char *cli_unreachable_msg(int err, char *buf, size_t len);
  * the error printed and *exit_code set (CLI_EXIT_UNREACHABLE, or
  * CLI_EXIT_FAIL when the agent answered an error). */
 cJSON *cli_agent_list(const char *cmd, const char *key, int *exit_code);
+/* A whole list command: no flags but -o, the agent's list under key, text
+ * renders it. Returns the exit code. */
+int cli_agent_list_command(int argc, char **argv, const char *cmd, const char *key,
+			   void (*text)(const cJSON *doc));
 
 /* Simple aligned table for text output. */
 struct table;

@@ -23,13 +23,5 @@ static void config_text(const cJSON *doc)
 
 int cmd_config_view(int argc, char **argv)
 {
-	int ret = cmd_flags(argc, argv, NULL, NULL, 0);
-	cJSON *list;
-
-	if (ret)
-		return ret;
-	list = cli_agent_list("config", "config", &ret);
-	if (!list)
-		return ret;
-	return cli_print(list, config_text);
+	return cli_agent_list_command(argc, argv, "config", "config", config_text);
 }

@@ -58,13 +58,5 @@ static void nodes_text(const cJSON *doc)
 
 int cmd_node_list(int argc, char **argv)
 {
-	int ret = cmd_flags(argc, argv, NULL, NULL, 0);
-	cJSON *list;
-
-	if (ret)
-		return ret;
-	list = cli_agent_list("nodes", "nodes", &ret);
-	if (!list)
-		return ret;
-	return cli_print(list, nodes_text);
+	return cli_agent_list_command(argc, argv, "nodes", "nodes", nodes_text);
 }

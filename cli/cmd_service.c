@@ -45,13 +45,5 @@ static void services_text(const cJSON *doc)
 
 int cmd_service_list(int argc, char **argv)
 {
-	int ret = cmd_flags(argc, argv, NULL, NULL, 0);
-	cJSON *list;
-
-	if (ret)
-		return ret;
-	list = cli_agent_list("services", "services", &ret);
-	if (!list)
-		return ret;
-	return cli_print(list, services_text);
+	return cli_agent_list_command(argc, argv, "services", "services", services_text);
 }

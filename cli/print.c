@@ -42,28 +42,35 @@ static void error_line(const char *msg)
 	}
 }
 
-int cli_error(const char *fmt, ...)
+static int error_exit(int code, const char *fmt, va_list ap)
 {
 	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	error_line(msg);
+	return code;
+}
+
+int cli_error(const char *fmt, ...)
+{
 	va_list ap;
+	int code;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	code = error_exit(CLI_EXIT_FAIL, fmt, ap);
 	va_end(ap);
-	error_line(msg);
-	return CLI_EXIT_FAIL;
+	return code;
 }
 
 int cli_usage_error(const char *fmt, ...)
 {
-	char msg[1024];
 	va_list ap;
+	int code;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	code = error_exit(CLI_EXIT_USAGE, fmt, ap);
 	va_end(ap);
-	error_line(msg);
-	return CLI_EXIT_USAGE;
+	return code;
 }
 
 struct table {

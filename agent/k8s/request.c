@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* One HTTP transfer to the apiserver: a curl easy handle on the client's multi. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,43 +115,47 @@ static int set_tls(struct k8s_req *r, const struct k8s_client_config *cfg)
 	return 0;
 }
 
+/* Append one header line, formatted, to *h; -ENOMEM leaves *h as it was. */
+static int __attribute__((format(printf, 2, 3))) add_header(struct curl_slist **h,
+							    const char *fmt, ...)
+{
+	struct curl_slist *n;
+	char *line;
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vasprintf(&line, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		return -ENOMEM;
+	n = curl_slist_append(*h, line);
+	free(line);
+	if (!n)
+		return -ENOMEM;
+	*h = n;
+	return 0;
+}
+
 static int set_headers(struct k8s_req *r, const char *token, const char *content_type)
 {
-	struct curl_slist *h = NULL, *n;
-	char *auth = NULL;
+	struct curl_slist *h = NULL;
+	int err;
 
-	n = curl_slist_append(h, "Accept: application/json");
-	if (!n)
-		goto nomem;
-	h = n;
-	n = curl_slist_append(h, "User-Agent: axon-agent");
-	if (!n)
-		goto nomem;
-	h = n;
-	if (content_type) {
-		if (asprintf(&auth, "Content-Type: %s", content_type) < 0)
-			goto nomem;
-		n = curl_slist_append(h, auth);
-		free(auth);
-		if (!n)
-			goto nomem;
-		h = n;
-	}
-	if (token && *token) {
-		if (asprintf(&auth, "Authorization: Bearer %s", token) < 0)
-			goto nomem;
-		n = curl_slist_append(h, auth);
-		free(auth);
-		if (!n)
-			goto nomem;
-		h = n;
+	err = add_header(&h, "Accept: application/json");
+	if (!err)
+		err = add_header(&h, "User-Agent: axon-agent");
+	if (!err && content_type)
+		err = add_header(&h, "Content-Type: %s", content_type);
+	if (!err && token && *token)
+		err = add_header(&h, "Authorization: Bearer %s", token);
+	if (err) {
+		curl_slist_free_all(h);
+		return err;
 	}
 	r->headers = h;
 	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, h);
 	return 0;
-nomem:
-	curl_slist_free_all(h);
-	return -ENOMEM;
 }
 
 static struct k8s_req *req_start(struct k8s_client *c, struct k8s_informer *inf,
