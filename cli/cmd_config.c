@@ -13,7 +13,8 @@ static void config_text(const cJSON *doc)
 	struct table *t = table_new(3, "NAME", "VALUE", "SOURCE");
 	const cJSON *o;
 
-	cJSON_ArrayForEach(o, doc) {
+	cJSON_ArrayForEach(o, doc)
+	{
 		const char *v = json_str(o, "value");
 
 		table_row(t, json_str(o, "name"), *v ? v : "\"\"", json_str(o, "source"));

@@ -17,9 +17,9 @@ static void route_text(const cJSON *routes, char *buf, size_t len)
 	bool same = true;
 	size_t off = 0;
 
-	cJSON_ArrayForEach(r, routes)
-		same = same && !strcmp(json_str(r, "state"), json_str(first, "state")) &&
-		       !json_str(r, "error")[0];
+	cJSON_ArrayForEach(r, routes) same =
+	    same && !strcmp(json_str(r, "state"), json_str(first, "state")) &&
+	    !json_str(r, "error")[0];
 	if (!first) {
 		snprintf(buf, len, "-");
 		return;
@@ -29,10 +29,12 @@ static void route_text(const cJSON *routes, char *buf, size_t len)
 		return;
 	}
 	buf[0] = '\0';
-	cJSON_ArrayForEach(r, routes) {
+	cJSON_ArrayForEach(r, routes)
+	{
 		const char *err = json_str(r, "error");
-		int n = snprintf(buf + off, len - off, "%s%s %s%s%s", off ? ", " : "",
-				 json_str(r, "pod_cidr"), json_str(r, "state"), *err ? ": " : "", err);
+		int n =
+		    snprintf(buf + off, len - off, "%s%s %s%s%s", off ? ", " : "",
+			     json_str(r, "pod_cidr"), json_str(r, "state"), *err ? ": " : "", err);
 
 		if (n < 0 || (size_t)n >= len - off)
 			break;
@@ -46,7 +48,8 @@ static void nodes_text(const cJSON *doc)
 	const cJSON *n;
 	char cidrs[512], route[1024];
 
-	cJSON_ArrayForEach(n, doc) {
+	cJSON_ArrayForEach(n, doc)
+	{
 		const char *ip = json_str(n, "internal_ip");
 
 		cli_join_strings(cJSON_GetObjectItem(n, "pod_cidrs"), ",", cidrs, sizeof(cidrs));

@@ -17,7 +17,8 @@ static void backends_text(const cJSON *arr, char *buf, size_t len)
 	size_t off = 0;
 
 	buf[0] = '\0';
-	cJSON_ArrayForEach(b, arr) {
+	cJSON_ArrayForEach(b, arr)
+	{
 		int n = snprintf(buf + off, len - off, "%s%s:%d (%s)", off ? ", " : "",
 				 json_str(b, "address"), json_int(b, "port"), json_str(b, "state"));
 
@@ -35,10 +36,12 @@ static void services_text(const cJSON *doc)
 	const cJSON *fe;
 	char backends[4096];
 
-	cJSON_ArrayForEach(fe, doc) {
+	cJSON_ArrayForEach(fe, doc)
+	{
 		backends_text(cJSON_GetObjectItem(fe, "backends"), backends, sizeof(backends));
-		table_row(t, json_str(fe, "service"), json_str(fe, "type"), json_str(fe, "frontend"),
-			  backends, cJSON_IsTrue(cJSON_GetObjectItem(fe, "realized")) ? "yes" : "no");
+		table_row(t, json_str(fe, "service"), json_str(fe, "type"),
+			  json_str(fe, "frontend"), backends,
+			  cJSON_IsTrue(cJSON_GetObjectItem(fe, "realized")) ? "yes" : "no");
 	}
 	table_print(t);
 }

@@ -15,7 +15,8 @@ static void version_text(const cJSON *doc)
 {
 	const cJSON *agent = cJSON_GetObjectItem(doc, "agent");
 
-	printf("Client: agentctl %s (commit %s)\n", json_str(doc, "version"), json_str(doc, "commit"));
+	printf("Client: agentctl %s (commit %s)\n", json_str(doc, "version"),
+	       json_str(doc, "commit"));
 	if (json_str(agent, "error")[0])
 		printf("Agent:  unreachable (%s)\n", json_str(agent, "error"));
 	else

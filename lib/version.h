@@ -8,7 +8,7 @@
 #ifndef AXON_VERSION_H
 #define AXON_VERSION_H
 
-extern const char axon_version[];	/* "0.2.0" */
-extern const char axon_git_commit[];	/* "01ecfa5e1b2c", "…-dirty" or "unknown" */
+extern const char axon_version[];    /* "0.2.0" */
+extern const char axon_git_commit[]; /* "01ecfa5e1b2c", "…-dirty" or "unknown" */
 
 #endif /* AXON_VERSION_H */

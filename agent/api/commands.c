@@ -20,11 +20,8 @@ static const struct {
 	const char *name;
 	cJSON *(*fn)(struct agent *a);
 } commands[] = {
-	{ "status", agent_status },
-	{ "version", version },
-	{ "services", api_cmd_services },
-	{ "nodes", api_cmd_nodes },
-	{ "config", api_cmd_config },
+    {"status", agent_status}, {"version", version},	  {"services", api_cmd_services},
+    {"nodes", api_cmd_nodes}, {"config", api_cmd_config},
 };
 
 cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req)

@@ -28,9 +28,12 @@ static const char *frontend_type(__u8 flags)
 static const char *backend_state(__u8 state)
 {
 	switch (state) {
-	case BACKEND_STATE_ACTIVE:	return "active";
-	case BACKEND_STATE_TERMINATING:	return "terminating";
-	default:			return "maintenance";
+	case BACKEND_STATE_ACTIVE:
+		return "active";
+	case BACKEND_STATE_TERMINATING:
+		return "terminating";
+	default:
+		return "maintenance";
 	}
 }
 
@@ -67,7 +70,8 @@ static cJSON *frontend_json(struct agent *a, const struct store_service *ss,
 	cJSON_AddStringToObject(o, "protocol", k8s_proto_name(fe->proto));
 	cJSON_AddStringToObject(o, "traffic_policy", local ? "Local" : "Cluster");
 	cJSON_AddBoolToObject(o, "session_affinity", fe->flags & SVC_FLAG_AFFINITY);
-	cJSON_AddStringToObject(o, "algorithm", fe->flags2 & SVC_FLAG2_MAGLEV ? "maglev" : "random");
+	cJSON_AddStringToObject(o, "algorithm",
+				fe->flags2 & SVC_FLAG2_MAGLEV ? "maglev" : "random");
 	/* Slots first (picked for new connections), then the terminating
 	 * backends kept for the flows they already have. */
 	backends = cJSON_AddArrayToObject(o, "backends");

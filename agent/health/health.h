@@ -24,11 +24,11 @@
 struct agent;
 
 struct agent_health {
-	struct health_server *server;	/* --agent-health-port; NULL: off */
+	struct health_server *server; /* --agent-health-port; NULL: off */
 	struct node_taint taint;
 	bool ready;
 	bool was_ready;			/* ready at least once (logged once) */
-	char reason[HEALTH_REASON_MAX];	/* "ok", or what readiness waits for */
+	char reason[HEALTH_REASON_MAX]; /* "ok", or what readiness waits for */
 };
 
 /* Start the endpoint: early and cheap, so a port in use fails the start

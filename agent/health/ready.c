@@ -10,7 +10,7 @@
 
 static bool watches_synced(struct agent *a, char *reason, size_t len)
 {
-	struct agent_watch *ws[] = { &a->services, &a->slices, &a->nodes, &a->ces };
+	struct agent_watch *ws[] = {&a->services, &a->slices, &a->nodes, &a->ces};
 	char names[160] = "";
 	size_t n = 0;
 
@@ -77,8 +77,7 @@ int agent_health_open(struct agent *a)
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", a->cfg.health_port);
 	err = health_server_start(&h->server, addr);
 	if (err) {
-		pr_err("cannot serve health checks", "addr=%s error=\"%s\"%s", addr,
-		       strerror(-err),
+		pr_err("cannot serve health checks", "addr=%s error=\"%s\"%s", addr, strerror(-err),
 		       err == -EADDRINUSE ? " hint=\"another agent on this node, or pick another "
 					    "--agent-health-port\""
 					  : "");

@@ -11,7 +11,7 @@
 
 struct health_server {
 	struct httpd *http;
-	pthread_mutex_t lock;		/* guards the snapshot below */
+	pthread_mutex_t lock; /* guards the snapshot below */
 	bool ready;
 	char reason[HEALTH_REASON_MAX];
 	uint64_t turn_ms;

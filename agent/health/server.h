@@ -23,9 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HEALTH_STALL_MS	     30000
-#define HEALTH_PORT_DEFAULT  9879
-#define HEALTH_REASON_MAX    256
+#define HEALTH_STALL_MS	    30000
+#define HEALTH_PORT_DEFAULT 9879
+#define HEALTH_REASON_MAX   256
 
 struct health_server;
 

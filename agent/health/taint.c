@@ -13,8 +13,8 @@
 #define CONFLICT_BASE_MS 200
 #define CONFLICT_MAX_MS	 5000
 /* RBAC, server errors, no answer: not soon. */
-#define ERROR_BASE_MS	 1000
-#define ERROR_MAX_MS	 60000
+#define ERROR_BASE_MS 1000
+#define ERROR_MAX_MS  60000
 
 #define JSON_PATCH_TYPE "application/json-patch+json"
 
@@ -50,7 +50,8 @@ int node_taint_patch(const cJSON *node, const char *key, char **patch, unsigned 
 	left = cJSON_CreateArray();
 	if (!left)
 		return -ENOMEM;
-	cJSON_ArrayForEach(t, taints) {
+	cJSON_ArrayForEach(t, taints)
+	{
 		const cJSON *k = cJSON_GetObjectItemCaseSensitive(t, "key");
 
 		if (!cJSON_IsObject(t) || !cJSON_IsString(k)) {
@@ -129,8 +130,8 @@ static void patched(void *ctx, const struct k8s_call_result *res)
 	t->state = NODE_TAINT_REMOVED;
 	t->failing = false;
 	t->error[0] = '\0';
-	pr_info("agent ready: not-ready taint removed", "node=%s key=%s taints=%u", t->node,
-		t->key, t->removed);
+	pr_info("agent ready: not-ready taint removed", "node=%s key=%s taints=%u", t->node, t->key,
+		t->removed);
 }
 
 static void got_node(void *ctx, const struct k8s_call_result *res)
@@ -190,10 +191,10 @@ static void read_node(struct node_taint *t)
 void node_taint_init(struct node_taint *t, const char *node, const char *key)
 {
 	*t = (struct node_taint){
-		.node = node,
-		.key = key,
-		.state = key && key[0] ? NODE_TAINT_WAITING : NODE_TAINT_OFF,
-		.rnd = (uint32_t)health_now_ms() | 1,
+	    .node = node,
+	    .key = key,
+	    .state = key && key[0] ? NODE_TAINT_WAITING : NODE_TAINT_OFF,
+	    .rnd = (uint32_t)health_now_ms() | 1,
 	};
 }
 
@@ -219,13 +220,18 @@ void node_taint_stop(struct node_taint *t)
 const char *node_taint_state_name(const struct node_taint *t)
 {
 	switch (t->state) {
-	case NODE_TAINT_OFF:		return "off";
-	case NODE_TAINT_WAITING:	return "waiting";
+	case NODE_TAINT_OFF:
+		return "off";
+	case NODE_TAINT_WAITING:
+		return "waiting";
 	case NODE_TAINT_READING:
 	case NODE_TAINT_PATCHING:
-	case NODE_TAINT_RETRY:		return t->failing ? "error" : "removing";
-	case NODE_TAINT_REMOVED:	return "removed";
-	case NODE_TAINT_ABSENT:		return "absent";
+	case NODE_TAINT_RETRY:
+		return t->failing ? "error" : "removing";
+	case NODE_TAINT_REMOVED:
+		return "removed";
+	case NODE_TAINT_ABSENT:
+		return "absent";
 	}
 	return "unknown";
 }

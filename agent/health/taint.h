@@ -25,28 +25,28 @@
 #define NODE_TAINT_KEY_DEFAULT "node.axon.io/agent-not-ready"
 
 enum node_taint_state {
-	NODE_TAINT_OFF = 0,	/* no key configured */
-	NODE_TAINT_WAITING,	/* the agent is not ready yet */
-	NODE_TAINT_READING,	/* GET of the Node in flight */
-	NODE_TAINT_PATCHING,	/* the JSON patch in flight */
-	NODE_TAINT_RETRY,	/* read again at due_ms (after a conflict or an error) */
-	NODE_TAINT_REMOVED,	/* done: this run removed it */
-	NODE_TAINT_ABSENT,	/* done: the Node had no such taint */
+	NODE_TAINT_OFF = 0,  /* no key configured */
+	NODE_TAINT_WAITING,  /* the agent is not ready yet */
+	NODE_TAINT_READING,  /* GET of the Node in flight */
+	NODE_TAINT_PATCHING, /* the JSON patch in flight */
+	NODE_TAINT_RETRY,    /* read again at due_ms (after a conflict or an error) */
+	NODE_TAINT_REMOVED,  /* done: this run removed it */
+	NODE_TAINT_ABSENT,   /* done: the Node had no such taint */
 };
 
 struct node_taint {
-	const char *node;		/* the Node's name */
-	const char *key;		/* "" or NULL: off */
+	const char *node; /* the Node's name */
+	const char *key;  /* "" or NULL: off */
 	enum node_taint_state state;
-	struct k8s_client *k8s;		/* of the call in flight */
+	struct k8s_client *k8s; /* of the call in flight */
 	struct k8s_call *call;
 	uint64_t due_ms;
-	unsigned int attempts;		/* consecutive failures, for backoff */
+	unsigned int attempts; /* consecutive failures, for backoff */
 	unsigned long reads, patches, conflicts;
-	unsigned int removed;		/* taints removed (one per effect) */
-	uint32_t rnd;			/* jitter */
-	bool failing;			/* the last attempt failed, not by a conflict */
-	char error[320];		/* last failure or conflict; "" once done */
+	unsigned int removed; /* taints removed (one per effect) */
+	uint32_t rnd;	      /* jitter */
+	bool failing;	      /* the last attempt failed, not by a conflict */
+	char error[320];      /* last failure or conflict; "" once done */
 };
 
 /* node and key must outlive t. */

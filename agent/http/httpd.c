@@ -50,8 +50,7 @@ static int split_addr(const char *addr, char *host, size_t hlen, char *port, siz
 
 static int listen_on(const char *addr)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
-			*res, *ai;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res, *ai;
 	char host[256], port[16];
 	int fd = -1, err, one = 1, zero = 0;
 
@@ -107,7 +106,7 @@ static void write_all(int fd, const char *p, size_t len)
 		ssize_t n = write(fd, p, len);
 
 		if (n <= 0)
-			return;		/* the client went away or stalled */
+			return; /* the client went away or stalled */
 		p += n;
 		len -= n;
 	}
@@ -116,13 +115,20 @@ static void write_all(int fd, const char *p, size_t len)
 static const char *reason_phrase(int code)
 {
 	switch (code) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default:  return "Unknown";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -132,7 +138,8 @@ void httpd_respond(const struct httpd_request *req, int code, const char *type, 
 	char hdr[256];
 	int n = snprintf(hdr, sizeof(hdr),
 			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			 "Connection: close\r\n\r\n", code, reason_phrase(code), type, len);
+			 "Connection: close\r\n\r\n",
+			 code, reason_phrase(code), type, len);
 
 	write_all(req->fd, hdr, n);
 	if (!req->head)
@@ -141,9 +148,9 @@ void httpd_respond(const struct httpd_request *req, int code, const char *type, 
 
 static void serve(struct httpd *h, int fd)
 {
-	struct timeval tv = { .tv_sec = CLIENT_DEADLINE_S };
+	struct timeval tv = {.tv_sec = CLIENT_DEADLINE_S};
 	char req[REQUEST_MAX + 1], method[8], path[256];
-	struct httpd_request r = { .fd = fd, .path = path };
+	struct httpd_request r = {.fd = fd, .path = path};
 	size_t len = 0;
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -177,8 +184,8 @@ static void *run(void *arg)
 	struct httpd *h = arg;
 
 	for (;;) {
-		struct pollfd p[2] = { { .fd = h->listen_fd, .events = POLLIN },
-				       { .fd = h->stop_pipe[0], .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = h->listen_fd, .events = POLLIN},
+				      {.fd = h->stop_pipe[0], .events = POLLIN}};
 		int fd;
 
 		if (poll(p, 2, -1) < 0) {

@@ -22,8 +22,8 @@ struct httpd;
 
 struct httpd_request {
 	int fd;
-	const char *path;	/* without the query string */
-	bool head;		/* HEAD: headers only */
+	const char *path; /* without the query string */
+	bool head;	  /* HEAD: headers only */
 };
 
 /* Answer req once, with httpd_respond(). */

@@ -88,7 +88,7 @@ void k8s_calls_start_due(struct k8s_client *c, uint64_t now)
 		}
 		call->req = k8s_req_start_call(c, call);
 		if (!call->req)
-			call->due_ms = now + c->cfg.backoff_base_ms;	/* out of memory */
+			call->due_ms = now + c->cfg.backoff_base_ms; /* out of memory */
 	}
 }
 
@@ -105,7 +105,7 @@ uint64_t k8s_calls_next_due(const struct k8s_client *c)
 void k8s_call_done(struct k8s_client *c, struct k8s_req *r, CURLcode res)
 {
 	struct k8s_call *call = r->call;
-	struct k8s_call_result out = { .body = "" };
+	struct k8s_call_result out = {.body = ""};
 	bool answered = res == CURLE_OK && r->status, next_server;
 	char err[320] = "";
 

@@ -116,8 +116,8 @@ static int set_tls(struct k8s_req *r, const struct k8s_client_config *cfg)
 }
 
 /* Append one header line, formatted, to *h; -ENOMEM leaves *h as it was. */
-static int __attribute__((format(printf, 2, 3))) add_header(struct curl_slist **h,
-							    const char *fmt, ...)
+static int __attribute__((format(printf, 2, 3)))
+add_header(struct curl_slist **h, const char *fmt, ...)
 {
 	struct curl_slist *n;
 	char *line;
@@ -214,8 +214,7 @@ static struct k8s_req *req_start(struct k8s_client *c, struct k8s_informer *inf,
 	free(url);
 	url = NULL;
 	k8s_client_refresh_token(c);
-	if (set_tls(r, cfg) ||
-	    set_headers(r, c->token, call ? call->content_type : NULL))
+	if (set_tls(r, cfg) || set_headers(r, c->token, call ? call->content_type : NULL))
 		goto fail;
 	if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK)
 		goto fail;

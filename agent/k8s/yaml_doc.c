@@ -16,25 +16,25 @@
 
 struct anchor {
 	char *name;
-	cJSON *node;		/* in the tree, or a merge key's value in b->detached */
-	size_t nodes;		/* its size, counted once */
-	int height;		/* collections nested in it, itself included; 0: a scalar */
+	cJSON *node;  /* in the tree, or a merge key's value in b->detached */
+	size_t nodes; /* its size, counted once */
+	int height;   /* collections nested in it, itself included; 0: a scalar */
 };
 
 struct frame {
-	cJSON *node;		/* the mapping or sequence being filled */
-	char *anchor;		/* defined when the collection ends */
-	char *key;		/* mapping: the key waiting for its value */
-	bool merge;		/* that key is the merge key "<<" */
-	cJSON **merges;		/* mapping: its merge keys' values (in b->detached) */
+	cJSON *node;	/* the mapping or sequence being filled */
+	char *anchor;	/* defined when the collection ends */
+	char *key;	/* mapping: the key waiting for its value */
+	bool merge;	/* that key is the merge key "<<" */
+	cJSON **merges; /* mapping: its merge keys' values (in b->detached) */
 	size_t n_merges;
-	size_t first_node;	/* b->nodes before it: its size at the end */
-	int height;		/* the highest child's height so far */
+	size_t first_node; /* b->nodes before it: its size at the end */
+	int height;	   /* the highest child's height so far */
 };
 
 struct builder {
 	cJSON *root;
-	cJSON *detached;	/* merge keys' values: merged, not in the tree */
+	cJSON *detached; /* merge keys' values: merged, not in the tree */
 	struct frame stack[K8S_YAML_MAX_DEPTH];
 	int depth;
 	struct anchor *anchors;
@@ -46,7 +46,7 @@ struct builder {
 };
 
 static void fail_at(struct builder *b, const yaml_mark_t *m, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void fail_at(struct builder *b, const yaml_mark_t *m, const char *fmt, ...)
 {
 	size_t n = 0;
@@ -59,8 +59,8 @@ static void fail_at(struct builder *b, const yaml_mark_t *m, const char *fmt, ..
 		n = snprintf(b->err, b->errlen, "line %zu, column %zu: ", m->line + 1,
 			     m->column + 1);
 	va_start(ap, fmt);
-	vsnprintf(b->err + (n < b->errlen ? n : b->errlen), n < b->errlen ? b->errlen - n : 0,
-		  fmt, ap);
+	vsnprintf(b->err + (n < b->errlen ? n : b->errlen), n < b->errlen ? b->errlen - n : 0, fmt,
+		  ap);
 	va_end(ap);
 }
 
@@ -78,8 +78,7 @@ static bool add_nodes(struct builder *b, size_t n, const yaml_mark_t *m)
 	b->nodes += n;
 	if (b->nodes <= K8S_YAML_MAX_NODES)
 		return true;
-	fail_at(b, m, "more than %d nodes (aliases expanding without bound?)",
-		K8S_YAML_MAX_NODES);
+	fail_at(b, m, "more than %d nodes (aliases expanding without bound?)", K8S_YAML_MAX_NODES);
 	return false;
 }
 
@@ -181,9 +180,9 @@ static bool is_one_of(const char *v, const char *const *set)
 	return false;
 }
 
-static const char *const yaml_true[] = { "true", "True", "TRUE", NULL };
-static const char *const yaml_false[] = { "false", "False", "FALSE", NULL };
-static const char *const yaml_null[] = { "null", "Null", "NULL", "~", "", NULL };
+static const char *const yaml_true[] = {"true", "True", "TRUE", NULL};
+static const char *const yaml_false[] = {"false", "False", "FALSE", NULL};
+static const char *const yaml_null[] = {"null", "Null", "NULL", "~", "", NULL};
 
 static cJSON *scalar_value(struct builder *b, const yaml_event_t *e)
 {
@@ -199,8 +198,8 @@ static cJSON *scalar_value(struct builder *b, const yaml_event_t *e)
 		if (!strcmp(tag, YAML_STR_TAG) || !strcmp(tag, YAML_INT_TAG) ||
 		    !strcmp(tag, YAML_FLOAT_TAG))
 			return cJSON_CreateString(v);
-		if (!strcmp(tag, YAML_BOOL_TAG) && (is_one_of(v, yaml_true) ||
-						     is_one_of(v, yaml_false)))
+		if (!strcmp(tag, YAML_BOOL_TAG) &&
+		    (is_one_of(v, yaml_true) || is_one_of(v, yaml_false)))
 			return cJSON_CreateBool(is_one_of(v, yaml_true));
 		if (!strcmp(tag, YAML_NULL_TAG) && is_one_of(v, yaml_null))
 			return cJSON_CreateNull();
@@ -232,7 +231,7 @@ static void on_scalar(struct builder *b, const yaml_event_t *e)
 		}
 		set_key(b, (const char *)e->data.scalar.value,
 			e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-				!strcmp((const char *)e->data.scalar.value, "<<"),
+			    !strcmp((const char *)e->data.scalar.value, "<<"),
 			&e->start_mark);
 		return;
 	}
@@ -288,10 +287,10 @@ static bool collection_tag(const char *tag, const char *own)
 
 static void on_start(struct builder *b, const yaml_event_t *e, bool mapping)
 {
-	const char *tag = (const char *)(mapping ? e->data.mapping_start.tag
-						 : e->data.sequence_start.tag);
-	const char *anchor = (const char *)(mapping ? e->data.mapping_start.anchor
-						    : e->data.sequence_start.anchor);
+	const char *tag =
+	    (const char *)(mapping ? e->data.mapping_start.tag : e->data.sequence_start.tag);
+	const char *anchor =
+	    (const char *)(mapping ? e->data.mapping_start.anchor : e->data.sequence_start.anchor);
 	struct frame *f;
 	cJSON *v;
 
@@ -315,7 +314,7 @@ static void on_start(struct builder *b, const yaml_event_t *e, bool mapping)
 		return;
 	}
 	f = &b->stack[b->depth];
-	*f = (struct frame){ .node = v, .first_node = b->nodes - 1 };
+	*f = (struct frame){.node = v, .first_node = b->nodes - 1};
 	if (anchor && !(f->anchor = strdup(anchor))) {
 		free(f->anchor);
 		cJSON_Delete(v);
@@ -327,12 +326,12 @@ static void on_start(struct builder *b, const yaml_event_t *e, bool mapping)
 	b->depth++;
 }
 
-static void merge_from(struct builder *b, struct frame *f, const cJSON *src,
-		       const yaml_mark_t *m)
+static void merge_from(struct builder *b, struct frame *f, const cJSON *src, const yaml_mark_t *m)
 {
 	const cJSON *item;
 
-	cJSON_ArrayForEach(item, src) {
+	cJSON_ArrayForEach(item, src)
+	{
 		cJSON *copy;
 
 		if (b->failed || cJSON_GetObjectItemCaseSensitive(f->node, item->string))
@@ -361,7 +360,8 @@ static void apply_merges(struct builder *b, struct frame *f, const yaml_mark_t *
 			merge_from(b, f, ref, m);
 			continue;
 		}
-		cJSON_ArrayForEach(src, ref) {
+		cJSON_ArrayForEach(src, ref)
+		{
 			if (!cJSON_IsObject(src)) {
 				fail_at(b, m, "a merge key (<<) takes mappings only");
 				return;
@@ -375,7 +375,7 @@ static void frame_free(struct frame *f)
 {
 	free(f->anchor);
 	free(f->key);
-	free(f->merges);		/* the values are b->detached's */
+	free(f->merges); /* the values are b->detached's */
 	f->anchor = f->key = NULL;
 	f->merges = NULL;
 	f->n_merges = 0;
@@ -418,7 +418,7 @@ static void parser_error(struct builder *b, const yaml_parser_t *p)
 
 cJSON *k8s_yaml_parse(const char *text, size_t len, char *err, size_t errlen)
 {
-	struct builder b = { .err = err, .errlen = errlen };
+	struct builder b = {.err = err, .errlen = errlen};
 	int documents = 0;
 	yaml_parser_t p;
 	bool done = false;
@@ -446,7 +446,8 @@ cJSON *k8s_yaml_parse(const char *text, size_t len, char *err, size_t errlen)
 		switch (e.type) {
 		case YAML_DOCUMENT_START_EVENT:
 			if (documents++)
-				fail_at(&b, &e.start_mark, "a second YAML document: a kubeconfig "
+				fail_at(&b, &e.start_mark,
+					"a second YAML document: a kubeconfig "
 					"is one document");
 			break;
 		case YAML_SCALAR_EVENT:
@@ -466,7 +467,7 @@ cJSON *k8s_yaml_parse(const char *text, size_t len, char *err, size_t errlen)
 		case YAML_STREAM_END_EVENT:
 			done = true;
 			break;
-		default:	/* stream start, document end */
+		default: /* stream start, document end */
 			break;
 		}
 		yaml_event_delete(&e);

@@ -21,7 +21,7 @@ static bool backends_match(const struct lb_reconciler *r, const struct lb_backen
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		const struct lb_backend *b =
-			lb_backend_find(r, specs[i].addr, specs[i].port, specs[i].proto);
+		    lb_backend_find(r, specs[i].addr, specs[i].port, specs[i].proto);
 
 		if (!b || b->state != specs[i].state ||
 		    !bsearch(&b->id, ids, n_ids, sizeof(*ids), id_cmp))
@@ -30,8 +30,8 @@ static bool backends_match(const struct lb_reconciler *r, const struct lb_backen
 	return true;
 }
 
-static bool ids_match(const struct lb_reconciler *r, const struct lb_backend_spec *specs,
-		      size_t n, const __u32 *ids, size_t n_ids)
+static bool ids_match(const struct lb_reconciler *r, const struct lb_backend_spec *specs, size_t n,
+		      const __u32 *ids, size_t n_ids)
 {
 	__u32 *sorted;
 	bool ok;
@@ -57,7 +57,7 @@ static bool ids_match(const struct lb_reconciler *r, const struct lb_backend_spe
 bool lb_reconciler_realized(const struct lb_reconciler *r, const char *svc_key,
 			    const struct lb_frontend_spec *fe)
 {
-	struct lb_fe_key k = { .addr = fe->addr, .port = fe->port, .proto = fe->proto };
+	struct lb_fe_key k = {.addr = fe->addr, .port = fe->port, .proto = fe->proto};
 	const struct lb_frontend *rf = ht_get(&r->frontends, &k, sizeof(k));
 	__u8 flags2 = fe->flags2;
 

@@ -13,14 +13,22 @@
 static const char *fs_name(long type)
 {
 	switch (type) {
-	case CGROUP_SUPER_MAGIC:	return "cgroup v1";
-	case TMPFS_MAGIC:		return "tmpfs";
-	case SYSFS_MAGIC:		return "sysfs";
-	case PROC_SUPER_MAGIC:		return "proc";
-	case BPF_FS_MAGIC:		return "bpffs";
-	case EXT4_SUPER_MAGIC:		return "ext4";
-	case OVERLAYFS_SUPER_MAGIC:	return "overlayfs";
-	default:			return NULL;
+	case CGROUP_SUPER_MAGIC:
+		return "cgroup v1";
+	case TMPFS_MAGIC:
+		return "tmpfs";
+	case SYSFS_MAGIC:
+		return "sysfs";
+	case PROC_SUPER_MAGIC:
+		return "proc";
+	case BPF_FS_MAGIC:
+		return "bpffs";
+	case EXT4_SUPER_MAGIC:
+		return "ext4";
+	case OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs";
+	default:
+		return NULL;
 	}
 }
 
@@ -63,8 +71,8 @@ int cgroup2_check(const char *path, char *err, size_t errlen)
 		if (name)
 			snprintf(err, errlen, "%s is on %s, not cgroup v2", path, name);
 		else
-			snprintf(err, errlen, "%s is not on cgroup v2 (filesystem magic %#lx)", path,
-				 (unsigned long)st.f_type);
+			snprintf(err, errlen, "%s is not on cgroup v2 (filesystem magic %#lx)",
+				 path, (unsigned long)st.f_type);
 	}
 	close(fd);
 	return ret;

@@ -14,10 +14,11 @@ static int check_cgroup_root(const struct agent_config *cfg, char *err, size_t e
 	int ret;
 
 	if (!cfg->cgroup_root[0])
-		return errmsg_invalid(err, errlen,
-				      "--cgroup-root: not given, and neither /sys/fs/cgroup/unified nor "
-				      "/sys/fs/cgroup is a cgroup v2 mount: give the cgroup v2 "
-				      "directory to attach the socket hooks to");
+		return errmsg_invalid(
+		    err, errlen,
+		    "--cgroup-root: not given, and neither /sys/fs/cgroup/unified nor "
+		    "/sys/fs/cgroup is a cgroup v2 mount: give the cgroup v2 "
+		    "directory to attach the socket hooks to");
 	ret = cgroup2_check(cfg->cgroup_root, why, sizeof(why));
 	if (ret)
 		snprintf(err, errlen, "--cgroup-root: %s", why);
@@ -39,8 +40,9 @@ static int check_devices(const char *list, char *err, size_t errlen)
 		if (!if_nametoindex(name)) {
 			int ret = -errno;
 
-			snprintf(err, errlen, "--devices: '%s': %s in the agent's network namespace",
-				 name, ret == -ENODEV ? "no such device" : strerror(-ret));
+			snprintf(err, errlen,
+				 "--devices: '%s': %s in the agent's network namespace", name,
+				 ret == -ENODEV ? "no such device" : strerror(-ret));
 			return ret;
 		}
 		p += len + (p[len] == ',');

@@ -66,7 +66,7 @@ static void remove_created(const char *path, const char *top)
 
 void start_record_take(struct start_record *r, const struct agent_config *cfg)
 {
-	struct tc_attach_ctx tc = { .bpf_root = cfg->bpf_root, .state_dir = cfg->state_dir };
+	struct tc_attach_ctx tc = {.bpf_root = cfg->bpf_root, .state_dir = cfg->state_dir};
 	struct tc_attachment one;
 	char sock_dir[START_PATH_MAX];
 
@@ -87,8 +87,7 @@ void start_record_undo(const struct start_record *r, const struct agent_config *
 	if (!r->taken)
 		return;
 	if (r->fresh) {
-		struct tc_attach_ctx tc = { .bpf_root = cfg->bpf_root,
-					    .state_dir = cfg->state_dir };
+		struct tc_attach_ctx tc = {.bpf_root = cfg->bpf_root, .state_dir = cfg->state_dir};
 		int filters = tc_detach_all(&tc), links = 0, maps = 0;
 		int err = bpffs_unpin_all(cfg->bpf_root, &links, &maps);
 

@@ -21,8 +21,8 @@
 
 /* Not in libbpf 1.1's headers (linux/bpf.h of 6.6+). */
 #define TQ_BPF_TCX_INGRESS 46
-#define TQ_BPF_TCX_EGRESS 47
-#define TQ_MAX_PROGS 64
+#define TQ_BPF_TCX_EGRESS  47
+#define TQ_MAX_PROGS	   64
 
 static int query(const struct if_nameindex *dev, const char *dir, int type, bool *first)
 {
@@ -44,8 +44,9 @@ static int query(const struct if_nameindex *dev, const char *dir, int type, bool
 			bpf_obj_get_info_by_fd(fd, &info, &len);
 			close(fd);
 		}
-		printf("%s\n  {\"dev\": \"%s\", \"dir\": \"%s\", \"prog_id\": %u, \"name\": \"%s\"}",
-		       *first ? "" : ",", dev->if_name, dir, ids[i], info.name);
+		printf(
+		    "%s\n  {\"dev\": \"%s\", \"dir\": \"%s\", \"prog_id\": %u, \"name\": \"%s\"}",
+		    *first ? "" : ",", dev->if_name, dir, ids[i], info.name);
 		*first = false;
 	}
 	return 0;

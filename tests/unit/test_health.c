@@ -43,7 +43,8 @@ static void test_stall_detector(void **state)
 	assert_int_equal(health_healthz(true, "ok", 1000, 2000, body, sizeof(body)), 200);
 	assert_string_equal(body, "ok");
 	assert_int_equal(health_healthz(false, "waiting for initial sync: nodes", 1000, 2000, body,
-					sizeof(body)), 503);
+					sizeof(body)),
+			 503);
 	assert_string_equal(body, "waiting for initial sync: nodes");
 	/* What a stuck loop last said is stale: not ready either. */
 	assert_int_equal(health_healthz(true, "ok", 1000, 40000, body, sizeof(body)), 503);
@@ -53,8 +54,9 @@ static void test_stall_detector(void **state)
 /* GET or another method on 127.0.0.1:port; returns the status, body in body. */
 static int request(int port, const char *method, const char *path, char *body, size_t len)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_port = htons(port),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	char req[256], resp[2048], *p;
 	size_t n = 0;
 	ssize_t r;
@@ -126,9 +128,9 @@ static const struct k8s_informer_ops no_ops;
 static void agent_setup(struct k8s_client **c)
 {
 	char *url = "http://127.0.0.1:1", err[256];
-	struct k8s_client_config cfg = { .servers = &url, .n_servers = 1 };
-	struct agent_watch *ws[] = { &ag.services, &ag.slices, &ag.nodes, &ag.ces };
-	const char *names[] = { "services", "endpointslices", "nodes", "ciliumendpointslices" };
+	struct k8s_client_config cfg = {.servers = &url, .n_servers = 1};
+	struct agent_watch *ws[] = {&ag.services, &ag.slices, &ag.nodes, &ag.ces};
+	const char *names[] = {"services", "endpointslices", "nodes", "ciliumendpointslices"};
 
 	memset(&ag, 0, sizeof(ag));
 	*c = k8s_client_new(&cfg, err, sizeof(err));
@@ -139,7 +141,8 @@ static void agent_setup(struct k8s_client **c)
 		assert_non_null(ws[i]->informer);
 	}
 	ag.cfg.bpf_lb_sock = true;
-	snprintf(ag.dpx.state, sizeof(ag.dpx.state), "waiting for the Node and "
+	snprintf(ag.dpx.state, sizeof(ag.dpx.state),
+		 "waiting for the Node and "
 		 "CiliumEndpointSlice watches");
 }
 
@@ -208,31 +211,33 @@ static void test_taint_patch(void **state)
 		      "\"taints\":[{\"key\":\"" KEY "\",\"effect\":\"NoSchedule\"},"
 		      "{\"key\":\"a\",\"value\":\"1\",\"effect\":\"NoExecute\"},"
 		      "{\"key\":\"" KEY "\",\"effect\":\"NoExecute\"},"
-		      "{\"key\":\"b\",\"effect\":\"NoSchedule\"}]}}", KEY, &removed, &ret);
+		      "{\"key\":\"b\",\"effect\":\"NoSchedule\"}]}}",
+		      KEY, &removed, &ret);
 	assert_int_equal(ret, 0);
 	assert_int_equal(removed, 2);
-	assert_string_equal(p,
-		"[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"42\"},"
-		"{\"op\":\"test\",\"path\":\"/spec/taints\",\"value\":["
-		"{\"key\":\"" KEY "\",\"effect\":\"NoSchedule\"},"
-		"{\"key\":\"a\",\"value\":\"1\",\"effect\":\"NoExecute\"},"
-		"{\"key\":\"" KEY "\",\"effect\":\"NoExecute\"},"
-		"{\"key\":\"b\",\"effect\":\"NoSchedule\"}]},"
-		"{\"op\":\"replace\",\"path\":\"/spec/taints\",\"value\":["
-		"{\"key\":\"a\",\"value\":\"1\",\"effect\":\"NoExecute\"},"
-		"{\"key\":\"b\",\"effect\":\"NoSchedule\"}]}]");
+	assert_string_equal(
+	    p, "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"42\"},"
+	       "{\"op\":\"test\",\"path\":\"/spec/taints\",\"value\":["
+	       "{\"key\":\"" KEY "\",\"effect\":\"NoSchedule\"},"
+	       "{\"key\":\"a\",\"value\":\"1\",\"effect\":\"NoExecute\"},"
+	       "{\"key\":\"" KEY "\",\"effect\":\"NoExecute\"},"
+	       "{\"key\":\"b\",\"effect\":\"NoSchedule\"}]},"
+	       "{\"op\":\"replace\",\"path\":\"/spec/taints\",\"value\":["
+	       "{\"key\":\"a\",\"value\":\"1\",\"effect\":\"NoExecute\"},"
+	       "{\"key\":\"b\",\"effect\":\"NoSchedule\"}]}]");
 	free(p);
 
 	/* The only taint: the field goes. */
 	p = patch_for("{\"metadata\":{\"resourceVersion\":\"7\"},\"spec\":{\"taints\":["
-		      "{\"key\":\"" KEY "\",\"effect\":\"NoSchedule\"}]}}", KEY, &removed, &ret);
+		      "{\"key\":\"" KEY "\",\"effect\":\"NoSchedule\"}]}}",
+		      KEY, &removed, &ret);
 	assert_int_equal(ret, 0);
 	assert_int_equal(removed, 1);
-	assert_string_equal(p,
-		"[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"7\"},"
-		"{\"op\":\"test\",\"path\":\"/spec/taints\",\"value\":["
-		"{\"key\":\"" KEY "\",\"effect\":\"NoSchedule\"}]},"
-		"{\"op\":\"remove\",\"path\":\"/spec/taints\"}]");
+	assert_string_equal(
+	    p, "[{\"op\":\"test\",\"path\":\"/metadata/resourceVersion\",\"value\":\"7\"},"
+	       "{\"op\":\"test\",\"path\":\"/spec/taints\",\"value\":["
+	       "{\"key\":\"" KEY "\",\"effect\":\"NoSchedule\"}]},"
+	       "{\"op\":\"remove\",\"path\":\"/spec/taints\"}]");
 	free(p);
 
 	/* Nothing to remove: nothing to write. */
@@ -240,25 +245,27 @@ static void test_taint_patch(void **state)
 			      &removed, &ret));
 	assert_int_equal(ret, -ENOENT);
 	assert_null(patch_for("{\"metadata\":{\"resourceVersion\":\"7\"},\"spec\":{\"taints\":"
-			      "[{\"key\":\"" KEY "x\",\"effect\":\"NoSchedule\"}]}}", KEY,
-			      &removed, &ret));
+			      "[{\"key\":\"" KEY "x\",\"effect\":\"NoSchedule\"}]}}",
+			      KEY, &removed, &ret));
 	assert_int_equal(ret, -ENOENT);
 	assert_int_equal(removed, 0);
 	/* Not a Node as the apiserver writes one. */
 	assert_null(patch_for("{\"metadata\":{},\"spec\":{\"taints\":[]}}", KEY, &removed, &ret));
 	assert_int_equal(ret, -EINVAL);
 	assert_null(patch_for("{\"metadata\":{\"resourceVersion\":\"7\"},\"spec\":{\"taints\":"
-			      "{\"key\":\"" KEY "\"}}}", KEY, &removed, &ret));
+			      "{\"key\":\"" KEY "\"}}}",
+			      KEY, &removed, &ret));
 	assert_int_equal(ret, -EINVAL);
 	assert_null(patch_for("{\"metadata\":{\"resourceVersion\":\"7\"},\"spec\":{\"taints\":"
-			      "[\"" KEY "\"]}}", KEY, &removed, &ret));
+			      "[\"" KEY "\"]}}",
+			      KEY, &removed, &ret));
 	assert_int_equal(ret, -EINVAL);
 }
 
 static void test_taint_states(void **state)
 {
 	char *url = "http://127.0.0.1:1", err[256];
-	struct k8s_client_config cfg = { .servers = &url, .n_servers = 1 };
+	struct k8s_client_config cfg = {.servers = &url, .n_servers = 1};
 	struct k8s_client *c = k8s_client_new(&cfg, err, sizeof(err));
 	struct node_taint t;
 
@@ -288,11 +295,9 @@ static void test_taint_states(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stall_detector),
-		cmocka_unit_test(test_endpoint),
-		cmocka_unit_test(test_readiness),
-		cmocka_unit_test(test_taint_patch),
-		cmocka_unit_test(test_taint_states),
+	    cmocka_unit_test(test_stall_detector), cmocka_unit_test(test_endpoint),
+	    cmocka_unit_test(test_readiness),	   cmocka_unit_test(test_taint_patch),
+	    cmocka_unit_test(test_taint_states),
 	};
 
 	if (!getenv("AXON_TEST_VERBOSE"))
