@@ -311,18 +311,44 @@ def test_cgroup_root():
                                                               "type": "Directory"}
 
 
+def volumes(values=None):
+    return {v["name"]: v for v in daemonset(values)["spec"]["template"]["spec"]["volumes"]}
+
+
 def test_state_dir_and_bpffs_mounts():
     m = mounts()
     assert m["/sys/fs/bpf"]["hostPath"]["path"] == "/sys/fs/bpf"
     assert m["/var/run/axon"]["hostPath"]["path"] == "/var/run/axon"
-    assert config_data()["bpf-root"] == "/sys/fs/bpf/axon"
-    # A state directory elsewhere is mounted too; the API socket stays in /var/run/axon.
-    m = mounts({"stateDir": "/var/lib/axon"})
-    assert m["/var/lib/axon"]["hostPath"]["path"] == "/var/lib/axon"
-    assert m["/var/run/axon"]["hostPath"]["path"] == "/var/run/axon"
+    data = config_data()
+    assert data["bpf-root"] == "/sys/fs/bpf/axon"
+    assert (data["state-dir"], data["socket"]) == ("/var/run/axon", "/var/run/axon/agent.sock")
     assert "/netns" not in str(mounts())
     assert mounts({"bigTCP": {"ipv4": True}})["/var/run/netns"]["hostPath"]["path"] == \
         "/var/run/netns"
+
+
+def test_state_dir_elsewhere_is_the_hostpath_holding_the_socket():
+    """stateDir is the agent's --state-dir and the directory of its --socket, and it is
+    the hostPath mounted there: what the agent keeps survives a container restart, and
+    agentctl on the host finds the socket in it. In the pod it is mounted at
+    /var/run/axon too, where agentctl looks by default; the host's own /var/run/axon is
+    not used at all."""
+    vals = {"stateDir": "/var/lib/axon/"}
+    data = config_data(vals)
+    assert (data["state-dir"], data["socket"]) == ("/var/lib/axon", "/var/lib/axon/agent.sock")
+    m = mounts(vals)
+    assert m["/var/lib/axon"]["hostPath"] == {"path": "/var/lib/axon",
+                                              "type": "DirectoryOrCreate"}
+    assert m["/var/run/axon"] is m["/var/lib/axon"]
+    host_paths = [v["hostPath"]["path"] for v in volumes(vals).values() if "hostPath" in v]
+    assert "/var/run/axon" not in host_paths, host_paths
+    # The rendered flags reach the agent as the ConfigMap mounts them.
+    c = agent_container(vals)
+    assert c["args"][0] == "--config-dir=/etc/axon/config"
+    assert m["/etc/axon/config"]["configMap"]["name"] == "axon-config"
+    # A socket path has 108 bytes: the schema keeps STATEDIR/agent.sock within them.
+    assert "stateDir: String length must be less than or equal to 96" in \
+        helm.render_error({"stateDir": "/" + "x" * 96})
 
 
 def test_clean_bpf_state_init_container():
