@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO / "tests" / "lib"))
 import helm  # noqa: E402
 import k8s  # noqa: E402
 import kubelet_node as kn  # noqa: E402
+from poll import wait_for  # noqa: E402
 from harness import AGENTCTL, OUT  # noqa: E402
 
 VERSION = (REPO / "VERSION").read_text().strip()
@@ -105,7 +106,7 @@ class Cluster(SimpleNamespace):
 
     def wait(self, pred, timeout, what, interval=0.5):
         try:
-            return kn.wait_for(pred, timeout, what, interval=interval)
+            return wait_for(pred, timeout, interval=interval, what=what)
         except AssertionError as e:
             raise AssertionError(f"{e}\n{self.diagnose()}") from None
 

@@ -70,7 +70,8 @@ import uuid
 import yaml
 
 import k8s_assets
-from realk8s import Process, die_with_parent, free_port, wait_for
+from poll import wait_for
+from realk8s import Process, die_with_parent, free_port
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 PAUSE_SRC = REPO / "tests" / "lib" / "pause.c"
@@ -358,8 +359,8 @@ class KubeletNode:
             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
         own = _ns_inode("self")
         self.mnt_ns = wait_for(lambda: (_ns_inode(self.holder.pid) or own) != own and
-                               _ns_inode(self.holder.pid), 10, "the node's mount namespace",
-                               interval=0.01)
+                               _ns_inode(self.holder.pid), 10, interval=0.01,
+                               what="the node's mount namespace")
         lines = [f"mount --make-shared {BPFFS}"]
         for d in KUBELET_FIXED_DIRS + CONTAINERD_FIXED_DIRS:
             self._mkdir_host(d)
@@ -415,8 +416,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 """
         (d / "config.toml").write_text(config)
         p = self._spawn("containerd", ["containerd", "--config", d / "config.toml"])
-        wait_for(lambda: self.ctr("version", check=False).returncode == 0, 30, "containerd",
-                 proc=p)
+        wait_for(lambda: self.ctr("version", check=False).returncode == 0, 30,
+                 what="containerd", proc=p)
 
     def _kubelet(self):
         d = self.workdir / "kubelet"
@@ -456,7 +457,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         self.api_objects.append(f"/api/v1/nodes/{self.name}")
         c = self.api.client()
         wait_for(lambda: c.request("GET", f"/api/v1/nodes/{self.name}").json(), 60,
-                 f"Node {self.name} registered", proc=p)
+                 what=f"Node {self.name} registered", proc=p)
 
     # -- use --
 
@@ -562,8 +563,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                 self.ctr("tasks", "delete", "--force", cid, check=False, timeout=20)
         if "containerd" in self.procs:
             self.procs["containerd"].stop()
-        wait_for(self._kill_node_processes, 20, f"node {self.name}'s processes gone",
-                 interval=0.1)
+        wait_for(self._kill_node_processes, 20, interval=0.1,
+                 what=f"node {self.name}'s processes gone")
         if self.holder is not None:
             self.holder.wait()
         for d in self._cgroup_dirs():

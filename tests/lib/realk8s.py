@@ -69,7 +69,6 @@ import ssl
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.request
 import uuid
 
@@ -77,6 +76,7 @@ import k8s
 import k8s_assets
 import netns as netns_sockets      # tests/apiserver/netns.py (k8s puts it on sys.path)
 from k8s_assets import binary
+from poll import wait_for
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "helm" / "axon" / "crds"
@@ -147,28 +147,6 @@ class Process:
         except OSError:
             return f"--- {self.name}: (no log)"
         return f"--- {self.name} ({self.log_path}):\n" + "\n".join(text[-lines:])
-
-
-def wait_for(pred, timeout, what, proc=None, interval=0.1):
-    """Poll pred() until it returns a truthy value, and return that. An exception from
-    pred counts as not yet (what is polled may not exist yet). AssertionError naming what
-    on timeout; RuntimeError, with its log, as soon as proc (a Process) has exited."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        if proc is not None and not proc.alive():
-            raise RuntimeError(f"{proc.name} exited ({proc.proc.returncode}) while waiting "
-                               f"for {what}\n{proc.log_tail()}")
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:
-            last = e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} "
-                                 f"(last: {last!r})")
-        time.sleep(interval)
 
 
 # The TCP forwarder for agents in test nodes' network namespaces -----------------------------
@@ -312,7 +290,7 @@ class RealApiServer:
         def healthy():
             with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=1) as r:
                 return json.loads(r.read()).get("health") == "true"
-        wait_for(healthy, 20, "etcd /health", p)
+        wait_for(healthy, 20, what="etcd /health", proc=p)
 
     def _start_apiserver(self):
         w = self.workdir
@@ -339,11 +317,11 @@ class RealApiServer:
 
         def ready():
             return c.request("GET", "/readyz", check=False).code == 200
-        wait_for(ready, 60, "kube-apiserver /readyz", p)
+        wait_for(ready, 60, what="kube-apiserver /readyz", proc=p)
         # The bootstrap controller makes `default` and the kubernetes Service just after
         # /readyz: wait, so every test starts from the same cluster.
         wait_for(lambda: c.get("services", "default", "kubernetes"), 30,
-              "the kubernetes Service", p)
+                 what="the kubernetes Service", proc=p)
         self.version = c.request("GET", "/version").json()["gitVersion"]
 
     def sign_client_cert(self, stem, cn, org=None):
@@ -392,8 +370,8 @@ class RealApiServer:
             conds = {x["type"]: x["status"] for x in crd.get("status", {}).get("conditions", [])}
             return conds.get("Established") == "True"
         for name in names:
-            wait_for(lambda: established(name), 30, f"CRD {name} Established",
-                  self.procs["kube-apiserver"])
+            wait_for(lambda: established(name), 30, what=f"CRD {name} Established",
+                     proc=self.procs["kube-apiserver"])
         return names
 
     @contextlib.contextmanager
@@ -430,7 +408,7 @@ class RealApiServer:
                                         context=insecure) as r:
                 return r.status == 200
         try:
-            wait_for(healthy, 60, "kube-controller-manager /healthz", p)
+            wait_for(healthy, 60, what="kube-controller-manager /healthz", proc=p)
             yield p
         finally:
             p.stop()
