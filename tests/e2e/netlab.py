@@ -38,10 +38,10 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import uuid
 
 import k8s
+from poll import wait_for  # noqa: F401  (the tests' one wait, offered here too)
 
 CGROUP2 = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
 BPFFS = "/sys/fs/bpf"
@@ -392,18 +392,3 @@ class NetLab:
             except OSError:
                 pass
         shutil.rmtree(node.run_dir, ignore_errors=True)
-
-
-def wait_for(pred, timeout=10.0, interval=0.05, what="condition"):
-    """Poll pred() until it returns a truthy value; return it or raise."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:  # the thing polled may not exist yet
-            last = e
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")

@@ -16,6 +16,7 @@ import subprocess
 import k8s
 from harness import PY, REPO, reason, wait_attached
 from netlab import wait_for
+from test_datapath import up
 
 BIG = 196608          # Cilium's bigTCPGSOMaxSize / bigTCPGROMaxSize
 DEFAULT = 65536
@@ -68,14 +69,6 @@ def big_tcp_status(agent):
 def wait_devices(agent, n):
     return wait_for(lambda: (lambda s: s if s["devices"] == n else None)(big_tcp_status(agent)),
                     10, what=f"BIG TCP on {n} devices")
-
-
-def up(lab, api, start_agent, *flags, devs=()):
-    a = lab.node("a")
-    lab.publish(api)
-    agent = start_agent(a, *flags)
-    wait_attached(agent, a.native, *[p.host_if for p in a.pods.values()], *devs)
-    return agent
 
 
 def bulk(client, server_ip, nbytes):

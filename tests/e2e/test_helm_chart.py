@@ -4,6 +4,10 @@
   every optional part on; the values schema refuses a misspelt value or a wrong type.
 - `helm template` for the defaults and a matrix of values, asserted object by object:
   the environment, probes, placement, image, mounts, initContainer, RBAC, monitoring.
+- Every object of every values case the module renders (CASES) passes a server-side dry
+  run against the real apiserver (the session's, tests/lib/realk8s.py), the
+  ServiceMonitor and PrometheusRule too, with minimal CRDs of the Prometheus Operator's
+  kinds (tests/fixtures/crds/monitoring-coreos.yaml), and is kept as sent.
 - The chart and the agent agree: every ConfigMap key is a flag in `axon-agent --help`;
   each rendered ConfigMap, written out as the volume mounts it, plus the DaemonSet's
   args, passes the agent's own parser; the cleanBpfState initContainer's command, run
@@ -13,7 +17,8 @@
   dashboard parses; every axon_* metric the rules and the dashboard name is one a live
   agent exposes, and that exposition passes `promtool check metrics`.
 
-helm comes from tests/lib/k8s_assets.py: skipped without shared/k8s, failed under CI=true.
+helm and the apiserver come from tests/lib/k8s_assets.py: skipped without shared/k8s,
+failed under CI=true.
 """
 
 import functools
@@ -22,6 +27,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -34,6 +40,7 @@ from metrics import http, metrics_flag
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 RULES_TEST = REPO / "tests" / "helm" / "rules_test.yaml"
+MONITORING_CRDS = REPO / "tests" / "fixtures" / "crds"
 VALUES_REF = re.compile(r"\.Values\.([A-Za-z0-9_.]+)")
 METRIC_NAME = re.compile(r"\b(axon_[a-z0-9_]+)\b")
 
@@ -61,6 +68,52 @@ ALL_ON = {
 }
 
 
+# Value sets whose ConfigMap the agent's parser reads.
+MATRIX = [{}, ALL_ON, {"k8sApiServerUrls": "https://10.0.0.1:6443"},
+          {"cgroupRoot": "/sys/fs/cgroup", "healthPort": 0, "agentNotReadyTaintKey": ""},
+          {"bpfLbServiceMapMax": 4096, "bpfCtGlobalTcpMax": "1000000",
+           "bpfMapDynamicSizeRatio": 0.005, "k8sClientQps": 20.5, "debug": True}]
+
+
+# Every values set this module renders, by name: render() refuses one that is not here, so
+# that test_every_object_passes_the_apiservers_validation (a server-side dry run of each
+# set's objects against the real apiserver) covers every case the tests look at.
+CASES = {
+    "defaults": {}, "all-on": ALL_ON, "urls": MATRIX[2], "no-health": MATRIX[3],
+    "sizes": MATRIX[4],
+    "clean-bpf-state": {"cleanBpfState": True},
+    "clean-bpf-state-paths": {"cleanBpfState": True, "bpfRoot": "/sys/fs/bpf/axon-x",
+                              "stateDir": "/var/lib/axon"},
+    "image": {"image": {"repository": "reg.example/axon", "tag": "dev", "pullPolicy": "Never"}},
+    "service-port-alone": {"k8sServicePort": "443"},
+    "service-host": {"k8sServiceHost": "10.0.0.1"},
+    "service-host-and-port": {"k8sServiceHost": "api.internal", "k8sServicePort": 443},
+    "two-urls": {"k8sApiServerUrls": "https://10.0.0.1:6443,https://10.0.0.2:6443"},
+    "health-port": {"healthPort": 9900},
+    "health-port-and-liveness": {"healthPort": 9900, "livenessProbe": {
+        "periodSeconds": 20, "timeoutSeconds": 3, "failureThreshold": 4}},
+    "taint-off": {"agentNotReadyTaintKey": ""},
+    "health-off": {"healthPort": 0},
+    "placement": {"updateStrategy": {"type": "RollingUpdate",
+                                     "rollingUpdate": {"maxUnavailable": "10%"}},
+                  "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "net",
+                                   "effect": "NoSchedule"}],
+                  "priorityClassName": "", "nodeSelector": {"kubernetes.io/os": None},
+                  "resources": {"requests": {"cpu": "250m"}}},
+    "on-delete": {"updateStrategy": {"type": "OnDelete"}},
+    "cgroup-unified": {"cgroupRoot": "/sys/fs/cgroup/unified"},
+    "cgroup-elsewhere": {"cgroupRoot": "/run/axon/cgroupv2"},
+    "big-tcp": {"bigTCP": {"ipv4": True}},
+    "state-dir": {"stateDir": "/var/lib/axon/"},
+    "rules": {"monitoring": {"prometheusRule": {"enabled": True}}},
+    "rules-tuned": {"monitoring": {"prometheusRule": {
+        "enabled": True, "job": "kubernetes-pods", "mapPressureThreshold": 0.75,
+        "dropRateThreshold": 5}}},
+    "dashboard": {"monitoring": {"dashboard": {"enabled": True}}},
+}
+_CASE_KEYS = {json.dumps(v, sort_keys=True): k for k, v in CASES.items()}
+
+
 def need_helm():
     """Skip (fail under CI=true) a test that needs helm when shared/k8s is missing."""
     return k8s_assets.binary_or_skip("helm")
@@ -72,9 +125,13 @@ def _render(values_json):
 
 
 def render(values=None):
-    """The chart's objects for these values (cached: each set is rendered once)."""
+    """The chart's objects for these values, one of CASES (cached: each set is rendered
+    once)."""
     need_helm()
-    return _render(json.dumps(values or {}, sort_keys=True))
+    key = json.dumps(values or {}, sort_keys=True)
+    assert key in _CASE_KEYS, f"values {key} are not in CASES: add them there, so that " \
+        "the server-side dry run covers them too"
+    return _render(key)
 
 
 def daemonset(values=None):
@@ -311,18 +368,44 @@ def test_cgroup_root():
                                                               "type": "Directory"}
 
 
+def volumes(values=None):
+    return {v["name"]: v for v in daemonset(values)["spec"]["template"]["spec"]["volumes"]}
+
+
 def test_state_dir_and_bpffs_mounts():
     m = mounts()
     assert m["/sys/fs/bpf"]["hostPath"]["path"] == "/sys/fs/bpf"
     assert m["/var/run/axon"]["hostPath"]["path"] == "/var/run/axon"
-    assert config_data()["bpf-root"] == "/sys/fs/bpf/axon"
-    # A state directory elsewhere is mounted too; the API socket stays in /var/run/axon.
-    m = mounts({"stateDir": "/var/lib/axon"})
-    assert m["/var/lib/axon"]["hostPath"]["path"] == "/var/lib/axon"
-    assert m["/var/run/axon"]["hostPath"]["path"] == "/var/run/axon"
+    data = config_data()
+    assert data["bpf-root"] == "/sys/fs/bpf/axon"
+    assert (data["state-dir"], data["socket"]) == ("/var/run/axon", "/var/run/axon/agent.sock")
     assert "/netns" not in str(mounts())
     assert mounts({"bigTCP": {"ipv4": True}})["/var/run/netns"]["hostPath"]["path"] == \
         "/var/run/netns"
+
+
+def test_state_dir_elsewhere_is_the_hostpath_holding_the_socket():
+    """stateDir is the agent's --state-dir and the directory of its --socket, and it is
+    the hostPath mounted there: what the agent keeps survives a container restart, and
+    agentctl on the host finds the socket in it. In the pod it is mounted at
+    /var/run/axon too, where agentctl looks by default; the host's own /var/run/axon is
+    not used at all."""
+    vals = {"stateDir": "/var/lib/axon/"}
+    data = config_data(vals)
+    assert (data["state-dir"], data["socket"]) == ("/var/lib/axon", "/var/lib/axon/agent.sock")
+    m = mounts(vals)
+    assert m["/var/lib/axon"]["hostPath"] == {"path": "/var/lib/axon",
+                                              "type": "DirectoryOrCreate"}
+    assert m["/var/run/axon"] is m["/var/lib/axon"]
+    host_paths = [v["hostPath"]["path"] for v in volumes(vals).values() if "hostPath" in v]
+    assert "/var/run/axon" not in host_paths, host_paths
+    # The rendered flags reach the agent as the ConfigMap mounts them.
+    c = agent_container(vals)
+    assert c["args"][0] == "--config-dir=/etc/axon/config"
+    assert m["/etc/axon/config"]["configMap"]["name"] == "axon-config"
+    # A socket path has 108 bytes: the schema keeps STATEDIR/agent.sock within them.
+    assert "stateDir: String length must be less than or equal to 96" in \
+        helm.render_error({"stateDir": "/" + "x" * 96})
 
 
 def test_clean_bpf_state_init_container():
@@ -351,6 +434,89 @@ def test_rbac_reads_and_patches_nodes_only():
     assert daemonset()["spec"]["template"]["spec"]["serviceAccountName"] == "axon"
 
 
+# ---- what a real apiserver accepts ----
+
+def differences(sent, stored, path=""):
+    """Where stored (what the apiserver would keep) lacks or changed what was sent; fields
+    it adds (defaults) are fine, and so is a zero value it leaves out (omitempty: false,
+    0, "", an empty list or map, null)."""
+    if isinstance(sent, dict):
+        if not isinstance(stored, dict):
+            return [f"{path}: {stored!r}"]
+        return [d for k, v in sent.items()
+                for d in (differences(v, stored[k], f"{path}.{k}") if k in stored
+                          else [] if not v else [f"{path}.{k}: dropped"])]
+    if isinstance(sent, list):
+        if not isinstance(stored, list) or len(stored) != len(sent):
+            return [f"{path}: {stored!r}"]
+        return [d for i, (a, b) in enumerate(zip(sent, stored))
+                for d in differences(a, b, f"{path}[{i}]")]
+    return [] if sent == stored else [f"{path}: sent {sent!r}, stored {stored!r}"]
+
+
+@pytest.fixture(scope="module")
+def dry_run(real_apiserver):
+    """The session's real apiserver with the Prometheus Operator's two kinds (a fixture's
+    minimal CRDs) and the dashboard's namespace; seen: the objects accepted already."""
+    need_helm()
+    scope = real_apiserver.scope()
+    try:
+        real_apiserver.install_crds(MONITORING_CRDS, client=scope.client())
+        scope.client().create({"apiVersion": "v1", "kind": "Namespace",
+                               "metadata": {"name": "monitoring"}})
+        yield SimpleNamespace(server=real_apiserver, seen=set())
+    finally:
+        scope.close()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_object_passes_the_apiservers_validation(dry_run, case):
+    """Each object a values case renders, CRDs and monitoring kinds included, under a
+    server-side apply with dryRun=All (kubectl apply --server-side --dry-run=server):
+    defaulted, validated (every field must be one the schema declares) and admitted as
+    `helm install` would have it created, and kept as sent. An object already accepted
+    for an earlier case is not sent again."""
+    objs = render(CASES[case])
+    kinds = set()
+    for obj in objs:
+        key = json.dumps(obj, sort_keys=True)
+        if key in dry_run.seen:
+            continue
+        try:
+            out = dry_run.server.dry_run_apply(obj)
+        except k8s.ApiError as e:
+            raise AssertionError(f"{obj['kind']} {obj['metadata']['name']}: {e}") from None
+        assert (out["kind"], out["metadata"]["name"]) == (obj["kind"], obj["metadata"]["name"])
+        assert not differences(obj, out), (obj["kind"], differences(obj, out))
+        dry_run.seen.add(key)
+        kinds.add(obj["kind"])
+    if case == "all-on":
+        assert {"DaemonSet", "ConfigMap", "Service", "ServiceMonitor",
+                "PrometheusRule"} <= kinds, kinds
+    if case == "defaults":
+        assert kinds == {"CustomResourceDefinition", "ServiceAccount", "ConfigMap",
+                         "ClusterRole", "ClusterRoleBinding", "DaemonSet"}, kinds
+
+
+def test_dry_run_refuses_what_a_cluster_would(dry_run):
+    """The dry run is a real check: a field no schema declares, a value of the wrong
+    type, a ServiceMonitor without its spec, each refused with the apiserver's reason."""
+    ds = json.loads(json.dumps(daemonset()))
+    ds["spec"]["template"]["spec"]["containers"][0]["probe"] = {"path": "/healthz"}
+    sm = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+          "metadata": {"name": "axon-agent", "namespace": helm.NAMESPACE}}
+    cm = json.loads(json.dumps(helm.find(render(), "ConfigMap", "axon-config")))
+    cm["data"]["agent-health-port"] = 9879
+    for obj, words in ((ds, [".probe", "field not declared in schema"]),
+                       (sm, ["spec: Required value"]),
+                       (cm, ["data.agent-health-port", "string"])):
+        with pytest.raises(k8s.ApiError) as e:
+            dry_run.server.dry_run_apply(obj)
+        # (v1.26 answers a field server-side apply cannot place with 500.)
+        assert e.value.code in (400, 422, 500) and all(w in str(e.value) for w in words), \
+            e.value
+
+
 # ---- the chart and the agent agree ----
 
 def test_every_configmap_key_is_an_agent_flag():
@@ -361,12 +527,6 @@ def test_every_configmap_key_is_an_agent_flag():
     assert len(data) >= 30, data
     unknown = [k for k in data if k not in flags]
     assert not unknown, f"ConfigMap keys the agent does not document: {unknown}"
-
-
-MATRIX = [{}, ALL_ON, {"k8sApiServerUrls": "https://10.0.0.1:6443"},
-          {"cgroupRoot": "/sys/fs/cgroup", "healthPort": 0, "agentNotReadyTaintKey": ""},
-          {"bpfLbServiceMapMax": 4096, "bpfCtGlobalTcpMax": "1000000",
-           "bpfMapDynamicSizeRatio": 0.005, "k8sClientQps": 20.5, "debug": True}]
 
 
 @pytest.mark.parametrize("values", MATRIX, ids=["defaults", "all-on", "urls", "no-health",
@@ -401,8 +561,10 @@ def test_clean_bpf_state_command_removes_what_an_agent_left(lab1, api, start_age
     agent.stop()
     assert all(r["ok"] for r in tcp(p1, p2.ip, 8080, 2))      # the datapath outlives it
 
+    # CASES["clean-bpf-state-paths"] with this node's paths.
     vals = {"cleanBpfState": True, "bpfRoot": a.bpf_root, "stateDir": a.state_dir}
-    (init,) = daemonset(vals)["spec"]["template"]["spec"]["initContainers"]
+    (init,) = helm.find(helm.render(vals), "DaemonSet", "axon")["spec"]["template"]["spec"][
+        "initContainers"]
     cmd = init["command"]
     assert cmd[0] == "/usr/local/bin/agentctl"
     r = a.exec(str(AGENTCTL), *cmd[1:], check=False)

@@ -15,6 +15,7 @@ import time
 import pytest
 
 import k8s
+from poll import wait_for
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 OUT = pathlib.Path(os.environ.get("OUT", REPO / ".output"))
@@ -127,15 +128,6 @@ def _fields(line):
         out["last_error"] = err[:-1]
     return out
 
-
-def wait_for(pred, timeout=10, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import urllib.parse
 
 import pytest
 
+import helm
 import k8s
 import realk8s
 from harness import Agent, serve, tcp, udp, wait_attached
@@ -30,10 +31,10 @@ from test_restart import Cluster, converged, revnat_ids
 
 pytestmark = pytest.mark.parametrize("apiserver", ["real"], indirect=True)
 
-CHART = pathlib.Path(__file__).resolve().parents[2] / "helm" / "axon"
 KUBERNETES_FRONTEND = f"{realk8s.KUBERNETES_SERVICE_IP}:443/TCP"
 RTPROT_AXON = "196"                 # agent/datapath/routes.h
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+NOT_READY_TAINT = "node.axon.io/agent-not-ready"
 HTTP = 8080
 
 # Cilium's own CRDs (cilium/cilium pkg/k8s/apis/cilium.io/client/crds): a cluster that runs
@@ -71,13 +72,17 @@ def axon_routes(node):
     return {r["dst"]: r["gateway"] for r in node.routes("proto", RTPROT_AXON)}
 
 
-def chart_rbac(api, namespace):
+def chart_rbac(api, namespace, nodes_verbs=None):
     """Apply the ServiceAccount, ClusterRole and ClusterRoleBinding the chart renders (the
-    real helm) for a release in namespace; returns (ServiceAccount name, ClusterRole)."""
-    objs = realk8s.helm_template(CHART, "axon", namespace)
+    real helm) for a release in namespace; returns (ServiceAccount name, ClusterRole).
+    nodes_verbs: the role's verbs on nodes instead of the chart's."""
+    objs = helm.render(namespace=namespace, include_crds=False)
     rbac = {o["kind"]: o for o in objs
             if o["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")}
     assert set(rbac) == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding"}, list(rbac)
+    if nodes_verbs is not None:
+        (rule,) = [r for r in rbac["ClusterRole"]["rules"] if r["resources"] == ["nodes"]]
+        rule["verbs"] = nodes_verbs
     for kind in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding"):
         api.create(rbac[kind])
     return rbac["ServiceAccount"]["metadata"]["name"], rbac["ClusterRole"]
@@ -98,22 +103,13 @@ def test_chart_crds_are_ciliums_and_keep_its_objects_as_written(apiserver):
     realk8s.require(helm=True)
     api = apiserver.client()
     # helm picks up crds/ (what `helm install` creates first) and lints the chart clean.
-    rendered = realk8s.helm_template(CHART, "axon", "default", "--include-crds")
-    crds = sorted(o["metadata"]["name"] for o in rendered
+    # helm picks up crds/ (what `helm install` creates first); every object the chart
+    # renders passes the apiserver's validation (test_helm_chart.py: a server-side dry
+    # run of each values case).
+    crds = sorted(o["metadata"]["name"] for o in helm.render(namespace="default")
                   if o["kind"] == "CustomResourceDefinition")
     assert crds == sorted(f"{p}.cilium.io" for p in CILIUM_CRDS), crds
-    lint = subprocess.run([str(realk8s.binary("helm")), "lint", str(CHART)],
-                          capture_output=True, text=True)
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    # The chart's namespaced objects pass the apiserver's validation and admission (a
-    # server-side dry run: nothing is stored).
     ns = apiserver.create_namespace("chart")
-    kinds = []
-    for obj in realk8s.helm_template(CHART, "axon", ns):
-        if obj["kind"] in ("ConfigMap", "DaemonSet", "ServiceAccount"):
-            assert apiserver.dry_run_apply(obj)["metadata"]["namespace"] == ns
-            kinds.append(obj["kind"])
-    assert sorted(kinds) == ["ConfigMap", "DaemonSet", "ServiceAccount"], kinds
     # Served as Cilium serves them: versions, scope, short names (API discovery).
     for plural, (version, namespaced, short) in CILIUM_CRDS.items():
         disc = api.request("GET", f"/apis/cilium.io/{version}").json()
@@ -379,6 +375,59 @@ def test_chart_rbac_lets_the_agent_sync_and_nothing_more(lab1, apiserver, api, s
     assert api.get("services", ns, "web")
     # And with the same token the agent's own reads are answered.
     assert sa_client.list("services")["items"]
+
+
+@pytest.mark.parametrize("nodes_verbs", [None, ["get", "list", "watch"]],
+                         ids=["chart-role", "role-without-patch"])
+def test_not_ready_taint_under_the_real_authorizer(lab1, apiserver, api, start_agent,
+                                                   nodes_verbs):
+    """The agent, as the chart's ServiceAccount, removes the not-ready taint from its own
+    Node once ready; the other taints stay. With a role that cannot patch nodes the
+    apiserver refuses (403), the agent says so in status and the taint stays."""
+    realk8s.require(helm=True)
+    a = lab1.node("a")
+    ns = apiserver.create_namespace("taint")
+    sa, role = chart_rbac(api, ns, nodes_verbs)
+    node = a.k8s_node()
+    node["spec"]["taints"] = [{"key": "example.com/keep", "value": "x", "effect": "NoSchedule"},
+                              {"key": NOT_READY_TAINT, "effect": "NoSchedule"},
+                              {"key": "example.com/evict", "effect": "NoExecute"}]
+    # As stored: with the admission's node.kubernetes.io/not-ready too (a new Node is not
+    # Ready), which is none of the agent's business either.
+    registered = api.create(node)["spec"]["taints"]
+    keep = [t for t in registered if t["key"] != NOT_READY_TAINT]
+    assert len(keep) == 3, registered
+    token = apiserver.token_for(ns, sa)
+    kubeconfig = apiserver.write_kubeconfig(pathlib.Path(a.run_dir) / "kubeconfig-sa", token)
+    agent = start_agent(a, "--k8s-backoff-max=1s", kubeconfig=kubeconfig)
+    assert agent.status()["health"]["ready"] is True
+
+    def taints():
+        return api.get("nodes", None, a.name)["spec"].get("taints", [])
+    if nodes_verbs is None:
+        st = wait_for(lambda: (t := agent.status()["taint"])["state"] == "removed" and t, 10,
+                      what="the taint removed")
+        assert (st["removed"], st["error"]) == (1, ""), st
+        # The others, as they were, in their order.
+        assert taints() == keep
+        n = api.get("nodes", None, a.name)
+        writers = {m["manager"] for m in n["metadata"]["managedFields"]
+                   if "f:taints" in str(m.get("fieldsV1"))}
+        # The list is atomic: its last writer, the agent, owns it now.
+        assert writers == {"axon-agent"}, n["metadata"]["managedFields"]
+        return
+    user = f"system:serviceaccount:{ns}:{sa}"
+    assert apiserver.can_i(user, "patch", "nodes")[0] is False
+    st = wait_for(lambda: (t := agent.status()["taint"])["state"] == "error" and t, 10,
+                  what="the taint removal failing")
+    assert "403" in st["error"] and "patch" in st["error"] and user in st["error"], st
+    assert st["removed"] == 0 and st["reads"] >= 1 and st["patches"] >= 1, st
+    # Retried, refused each time; the Node keeps every taint, and the agent serves on.
+    wait_for(lambda: agent.status()["taint"]["patches"] >= 2, 10, what="a second attempt")
+    assert taints() == registered
+    assert agent.status()["taint"]["state"] == "error"
+    assert agent.status()["health"]["ready"] is True and agent.alive()
+    assert 'msg="cannot remove the not-ready taint"' in agent.log_tail(200)
 
 
 # -- in-cluster configuration, as in a pod --------------------------------------------------

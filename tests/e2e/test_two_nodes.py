@@ -8,15 +8,12 @@ import subprocess
 
 import pytest
 
-import k8s
 from harness import reason, metric_packets, nat_entries, serve, tcp, udp, wait_attached
 from netlab import WORLD_IP, wait_for
+from test_datapath import service
 
 RTPROT_AXON = "196"       # agent/datapath/routes.h: `ip route` shows the number
 VIP = "10.96.30.10"
-SVC_PORTS = [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"},
-             {"name": "dns", "port": 53, "targetPort": 5353, "protocol": "UDP"}]
-EPS_PORTS = [("http", 8080, "TCP"), ("dns", 5353, "UDP")]
 
 
 def cluster(lab, api, start_agent, *flags):
@@ -38,15 +35,6 @@ def cluster(lab, api, start_agent, *flags):
 def axon_route(node, prefix):
     routes = node.routes(prefix, "proto", RTPROT_AXON)
     return routes[0] if routes else None
-
-
-def service(api, name, backends, vip=None, type="ClusterIP", node_ports=None, **spec):
-    ports = [dict(p) for p in SVC_PORTS]
-    for p, np in zip(ports, node_ports or ()):
-        p["nodePort"] = np
-    api.create(k8s.service("default", name, ports, cluster_ip=vip, type=type, **spec))
-    api.create(k8s.endpointslice("default", f"{name}-1", name,
-                                 [(ip, True, node) for ip, node in backends], EPS_PORTS))
 
 
 def test_pod_to_pod_across_nodes_over_direct_routes(lab2, api, start_agent):

@@ -430,8 +430,10 @@ def ciliumendpointslice(name, namespace, endpoints):
 
 # Kubeconfig -------------------------------------------------------------------------------
 
-def write_kubeconfig(path, url, token=None, ca=None, embed_ca=False, name="axon-test"):
-    """A kubeconfig (block-style YAML, as kubectl writes it) for the agent or kubectl."""
+def write_kubeconfig(path, url, token=None, ca=None, embed_ca=False, name="axon-test",
+                     client_cert=None):
+    """A kubeconfig (block-style YAML, as kubectl writes it) for the agent or kubectl;
+    the user has token, or client_cert ((certificate file, key file)), or nothing."""
     lines = ["apiVersion: v1", "kind: Config", "clusters:", "- cluster:"]
     if ca and embed_ca:
         data = base64.b64encode(pathlib.Path(ca).read_bytes()).decode()
@@ -441,7 +443,13 @@ def write_kubeconfig(path, url, token=None, ca=None, embed_ca=False, name="axon-
     lines += [f"    server: {url}", f"  name: {name}", "contexts:", "- context:",
               f"    cluster: {name}", f"    user: {name}", f"  name: {name}",
               f"current-context: {name}", "preferences: {}", "users:", f"- name: {name}"]
-    lines += ["  user:", f"    token: {token}"] if token else ["  user: {}"]
+    if token:
+        lines += ["  user:", f"    token: {token}"]
+    elif client_cert:
+        lines += ["  user:", f"    client-certificate: {client_cert[0]}",
+                  f"    client-key: {client_cert[1]}"]
+    else:
+        lines += ["  user: {}"]
     pathlib.Path(path).write_text("\n".join(lines) + "\n")
     return str(path)
 

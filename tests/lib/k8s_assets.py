@@ -1,18 +1,25 @@
 """The real Kubernetes binaries tests run (shared/k8s: helm, kube-apiserver, ...), unpacked.
 
-    from k8s_assets import binary, binary_or_skip
-    helm = binary("helm")            # path of the unpacked helm, checksum verified
-    helm = binary_or_skip("helm")    # in a pytest test: skip when the assets are missing
+    from k8s_assets import binary, require
+    require("kube-apiserver", etcd=True)   # in a pytest test: skip (fail under CI) if missing
+    apiserver = binary("kube-apiserver")   # path of the unpacked binary, checksum verified
 
-The assets directory is $AXON_K8S_ASSETS, else shared/k8s beside the repository. It holds
-NAME.xz and SHA256SUMS.unpacked (the checksums of the unpacked files). Each binary is
-unpacked once into $AXON_K8S_CACHE (default /tmp/axon-k8s-cache)/<sha256>/NAME, written
-under a temporary name and renamed, so concurrent test processes never see half a file;
-a cached file is checked against its checksum again before it is used (a truncated or
-replaced file is unpacked anew).
+The one place tests find these binaries (tests/lib/helm.py, realk8s.py and
+kubelet_node.py all come here), so there is one cache, one checksum check and one rule for
+what a missing binary means.
 
-Missing assets skip a test, except under CI=true, where they fail it: CI has shared/
-beside its clone, so a skip there would hide a broken setup.
+The assets directory is $AXON_K8S_ASSETS, else shared/k8s beside the repository, else
+beside the repository this one was cloned from (git remote origin: a clone of a local
+repository, as tests/run.sh finds the fixtures). It holds NAME.xz and SHA256SUMS.unpacked
+(the checksums of the unpacked files). Each binary is unpacked once into $AXON_K8S_CACHE
+(default /var/cache/axon-k8s)/<sha256>/NAME, written under a temporary name and renamed, so
+concurrent test processes never see half a file; a cached file is checked against its
+checksum again (once per process) before it is used, so a truncated or replaced one is
+unpacked anew. A checksum mismatch of the unpacked asset is always an error.
+
+Missing assets (or etcd, Debian's etcd-server, or openssl, which the control plane needs)
+skip a test, except under CI=true, where they fail it naming what is missing: CI has
+shared/ beside its clone, so a skip there would hide a broken setup.
 """
 
 import functools
@@ -21,21 +28,40 @@ import lzma
 import os
 import pathlib
 import shutil
+import subprocess
 import tempfile
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+ETCD = "/usr/bin/etcd"
 
 
 class AssetsMissing(Exception):
-    pass
+    """A binary (or its checksum) is not there: a reason to skip, except under CI."""
 
 
+@functools.lru_cache(maxsize=None)
 def assets_dir():
-    return pathlib.Path(os.environ.get("AXON_K8S_ASSETS", REPO_ROOT.parent / "shared" / "k8s"))
+    """The directory of the xz-compressed binaries (see the module docstring); it may not
+    exist, which binary() and missing() report."""
+    env = os.environ.get("AXON_K8S_ASSETS")
+    if env:
+        return pathlib.Path(env)
+    beside = REPO_ROOT.parent / "shared" / "k8s"
+    if beside.is_dir():
+        return beside.resolve()
+    r = subprocess.run(["git", "-C", str(REPO_ROOT), "config", "--get", "remote.origin.url"],
+                       capture_output=True, text=True)
+    origin = r.stdout.strip().removeprefix("file://")
+    if r.returncode == 0 and origin:
+        # A relative origin is relative to this checkout.
+        cand = pathlib.Path(REPO_ROOT, origin, "..", "shared", "k8s")
+        if cand.is_dir():
+            return cand.resolve()
+    return beside
 
 
 def cache_dir():
-    return pathlib.Path(os.environ.get("AXON_K8S_CACHE", "/tmp/axon-k8s-cache"))
+    return pathlib.Path(os.environ.get("AXON_K8S_CACHE", "/var/cache/axon-k8s"))
 
 
 def _sha256(path):
@@ -50,7 +76,8 @@ def expected_sha256(name):
     """The checksum SHA256SUMS.unpacked gives for NAME (sha256sum's format)."""
     sums = assets_dir() / "SHA256SUMS.unpacked"
     if not sums.is_file():
-        raise AssetsMissing(f"{sums}: not found (set AXON_K8S_ASSETS to the shared/k8s directory)")
+        raise AssetsMissing(f"{sums}: not found (set AXON_K8S_ASSETS to the shared/k8s "
+                            "directory)")
     for line in sums.read_text().splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].lstrip("*") == name:
@@ -60,7 +87,8 @@ def expected_sha256(name):
 
 @functools.lru_cache(maxsize=None)
 def binary(name):
-    """Path of the unpacked, verified binary NAME; AssetsMissing when it cannot be had."""
+    """Path (str) of the unpacked, verified binary NAME; AssetsMissing when it cannot be
+    had, RuntimeError when the asset does not match its checksum."""
     want = expected_sha256(name)
     src = assets_dir() / f"{name}.xz"
     if not src.is_file():
@@ -76,7 +104,8 @@ def binary(name):
         got = _sha256(tmp)
         if got != want:
             # Not a missing asset: a corrupt one fails everywhere, CI or not.
-            raise RuntimeError(f"{src}: unpacks to sha256 {got}, SHA256SUMS.unpacked says {want}")
+            raise RuntimeError(f"{src}: unpacks to sha256 {got}, SHA256SUMS.unpacked says "
+                               f"{want}")
         os.chmod(tmp, 0o755)
         os.replace(tmp, dest)
     finally:
@@ -85,13 +114,39 @@ def binary(name):
     return str(dest)
 
 
-def binary_or_skip(name):
-    """binary(NAME) in a pytest test: skipped when the assets are missing, failed under CI."""
+def missing(*names, etcd=False):
+    """What of the binaries NAMES (and etcd and openssl, for a control plane) this machine
+    lacks, as a list of phrases; empty: nothing."""
+    out = []
+    for name in names:
+        try:
+            expected_sha256(name)
+            if not (assets_dir() / f"{name}.xz").is_file():
+                out.append(f"{assets_dir() / name}.xz")
+        except AssetsMissing as e:
+            out.append(str(e))
+    if etcd:
+        if not os.access(ETCD, os.X_OK):
+            out.append(f"{ETCD} (Debian package etcd-server; scripts/deps.sh)")
+        if not shutil.which("openssl"):
+            out.append("openssl")
+    return list(dict.fromkeys(out))
+
+
+def require(*names, etcd=False):
+    """In a pytest test: skip it when something is missing, or fail it under CI=true."""
+    lack = missing(*names, etcd=etcd)
+    if not lack:
+        return
     import pytest
 
-    try:
-        return binary(name)
-    except AssetsMissing as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and the Kubernetes test assets are missing: {e}")
-        pytest.skip(f"Kubernetes test assets missing: {e}")
+    msg = "Kubernetes test assets missing: " + "; ".join(lack)
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true and {msg}", pytrace=False)
+    pytest.skip(msg)
+
+
+def binary_or_skip(name):
+    """binary(NAME) in a pytest test: skipped when the assets are missing, failed under CI."""
+    require(name)
+    return binary(name)

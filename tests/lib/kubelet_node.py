@@ -1,28 +1,21 @@
 """A real Kubernetes node (kubelet + containerd + runc) on the machine running the tests, for
 end-to-end tests that start Axon the way a cluster does (chart -> DaemonSet -> kubelet).
 
-    assets = k8s_assets()                       # AssetsMissing when the binaries are absent
-    with ControlPlane(assets) as api:           # etcd + kube-apiserver + kube-controller-manager
-        with KubeletNode(api, assets, agentctl=".output/agentctl") as node:  # Node registered
+    api = real_apiserver.scope()                # tests/lib/realk8s.py (conftest: real_apiserver)
+    with api.controller_manager(NODE_CONTROLLERS):
+        with KubeletNode(api, agentctl=".output/agentctl",
+                         taints=["node.axon.io/agent-not-ready=:NoSchedule"]) as node:
             node.import_image(".output/image/axon-agent-0.2.0.tar")
-            objs = helm_template(assets["helm"], "helm/axon", "axon", "kube-system",
-                                 {"bpfRoot": node.bpf_root, ...}, node.workdir)
-            apply_objects(api.client(), objs)
+            api.apply(helm.render({"bpfRoot": node.bpf_root, ...}))
             bind_pending_pods(api.client(), "kube-system")   # no kube-scheduler here
         assert not node.leftovers()
 
-Assets: the xz-compressed binaries of $AXON_K8S_ASSETS (default: shared/k8s beside the
-repository) unpacked once into a cache directory ($AXON_K8S_CACHE, default
-/var/tmp/axon-k8s-<digest of SHA256SUMS.unpacked>) and checked against SHA256SUMS.unpacked
-before use; etcd is Debian's /usr/bin/etcd.
-
-ControlPlane: any object with .url .ca .token .client() .write_kubeconfig(path, token=None)
-.close() serves KubeletNode (tests/lib/realk8s.py's RealApiServer has that shape). The
-ControlPlane class below is a stand-in of that shape: etcd, a kube-apiserver (RBAC; a
-system:masters static token; one generated CA signs the serving certificate and is the
-cluster's root CA; the chart's CRDs when helm/axon/crds exists) and a kube-controller-manager
-(DaemonSet, ServiceAccount, root-CA publisher, ... controllers; node CIDRs from
-10.244.0.0/16).
+The control plane is realk8s.RealApiServer (or a Scope of it), the one launcher the tests
+have: its CA signs the kubelet's client certificate (CN=system:node:NAME, O=system:nodes:
+the Node authorizer's node identity), its kubelet client certificate reaches this kubelet
+(logs, the node proxy), and NODE_CONTROLLERS are the controllers a node with a DaemonSet
+needs. The kubelet binary comes from tests/lib/k8s_assets.py; require() skips a test
+without it (fails it under CI=true).
 
 KubeletNode: everything a node needs, created for it and removed by close(), also after a
 failure:
@@ -43,57 +36,53 @@ failure:
     own root, restrict_oom_score_adj), the CNI conf dir empty (so the Node stays NotReady;
     hostNetwork pods run regardless), the pause image built from tests/lib/pause.c.
   - the kubelet with its own root and cert dirs, cgroupfs driver, its pods under the cgroup
-    `kubelet_cgroup` in every hierarchy, no iptables chains, authenticated by a
-    ServiceAccount token bound to the built-in system:node ClusterRole (works with any
-    apiserver of the shape above, no access to its CA key needed).
-  - for an agent: `bpf_root` (a directory of the machine's bpffs), `state_dir` (under the
-    chart's hostPath /var/run/axon) and `cgroup` (the kubelet's cgroup in the v2 hierarchy,
-    where runc puts the node's containers too); close() runs `agentctl cleanup --force`
-    when given agentctl, then removes the pins (which detaches links).
+    `kubelet_cgroup` in every hierarchy, no iptables chains, registering its Node with
+    `taints` (--register-with-taints, as an operator starts a node).
+  - for an agent: `bpf_root` (a directory of the machine's bpffs), `state_dir` (the chart's
+    stateDir: its hostPath, holding the agent's API socket) and `cgroup` (the kubelet's
+    cgroup in the v2 hierarchy, where runc puts the node's containers too); close() runs
+    `agentctl cleanup --force` when given agentctl, then removes the pins (which detaches
+    links).
   leftovers() lists what is still on the machine: mounts, processes, links, namespaces,
   directories, cgroups, bpffs pins.
-One node per machine at a time: the chart's agent socket (/var/run/axon/agent.sock) and its
-host ports are the machine's.
+One node per machine at a time: a chart's agent has the host's network, so its health and
+metrics ports are the machine's.
 
 There is no kube-scheduler among the assets: bind_pending_pods() binds a pending pod whose
 node affinity names one node (how the DaemonSet controller writes them) to that node, as
 kube-scheduler would.
 """
 
-import ctypes
 import fcntl
 import hashlib
 import io
 import json
-import lzma
 import os
 import pathlib
-import secrets
 import shlex
 import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import tarfile
 import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
 
 import yaml
 
-import k8s
+import k8s_assets
+from poll import wait_for
+from realk8s import Process, die_with_parent, free_port
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-ASSETS_DIR = pathlib.Path(os.environ.get("AXON_K8S_ASSETS", REPO.parent / "shared" / "k8s"))
-ASSET_NAMES = ("kube-apiserver", "kube-controller-manager", "kubelet", "helm")
-ETCD = "/usr/bin/etcd"
 PAUSE_SRC = REPO / "tests" / "lib" / "pause.c"
 PAUSE_IMAGE = "localhost/axon-test/pause:1"
-SERVICE_CIDR = "10.96.0.0/16"
-CLUSTER_CIDR = "10.244.0.0/16"
+# What a node running a DaemonSet needs of kube-controller-manager: the DaemonSet's pods;
+# the ConfigMaps every service-account token volume projects (kube-root-ca.crt, and
+# openshift-service-ca.crt, which this apiserver, OpenShift's fork, adds to them);
+# ServiceAccounts and EndpointSlices as in any cluster. Not nodeipam (Nodes' podCIDR): it
+# holds every controller's start for 10 s (its first list of Nodes waits one poll period).
+NODE_CONTROLLERS = ("daemonset,serviceaccount,endpointslice,root-ca-cert-publisher,"
+                    "service-ca-cert-publisher")
 CGROUP_V1 = "/sys/fs/cgroup"
 CGROUP2 = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else CGROUP_V1
 BPFFS = "/sys/fs/bpf"
@@ -105,41 +94,16 @@ CONTAINERD_FIXED_DIRS = ("/run/containerd",)
 KUBELET_SYSCTLS = {"vm/overcommit_memory": "1", "vm/panic_on_oom": "0", "kernel/panic": "10",
                    "kernel/panic_on_oops": "1", "kernel/keys/root_maxkeys": "1000000",
                    "kernel/keys/root_maxbytes": "25000000"}
-# The agent's API socket: the chart mounts the host's /var/run/axon and sets no --socket.
-AGENT_SOCKET = "/var/run/axon/agent.sock"
-PR_SET_PDEATHSIG = 1
 
 
-class AssetsMissing(Exception):
-    """The Kubernetes binaries (or etcd) are not installed."""
+def require():
+    """Skip the calling test (fail it under CI=true) when a node cannot be had here."""
+    import pytest
 
-
-def wait_for(pred, timeout, what, interval=0.2):
-    """Poll pred() until truthy and return it; AssertionError naming what on timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:  # what is polled may not exist yet
-            last = e
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what} "
-                                 f"(last: {last!r})")
-        time.sleep(interval)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent():
-    """preexec_fn: SIGKILL when the test process dies, so a killed run leaves no daemons."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.geteuid() != 0:
+        pytest.skip("a kubelet node needs root")
+    k8s_assets.require("kube-apiserver", "kube-controller-manager", "kubelet", "helm",
+                       etcd=True)
 
 
 def _run(*argv, check=True, **kw):
@@ -150,318 +114,7 @@ def _run(*argv, check=True, **kw):
     return r
 
 
-def _tail(path, lines=40):
-    try:
-        return "\n".join(pathlib.Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-# Assets -----------------------------------------------------------------------------------
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def k8s_assets(names=ASSET_NAMES):
-    """{name: path} of the unpacked, checksum-verified binaries, plus "etcd".
-
-    Unpacks each NAME.xz of ASSETS_DIR once into the cache directory (under a lock, so
-    concurrent tests share the work); raises AssetsMissing when a binary is absent and
-    RuntimeError when one does not match SHA256SUMS.unpacked."""
-    sums_file = ASSETS_DIR / "SHA256SUMS.unpacked"
-    if not sums_file.exists():
-        raise AssetsMissing(f"no Kubernetes binaries: {sums_file} missing "
-                            "(set AXON_K8S_ASSETS)")
-    if not os.access(ETCD, os.X_OK):
-        raise AssetsMissing(f"{ETCD} missing (Debian package etcd-server; make deps)")
-    sums = {}
-    for line in sums_file.read_text().splitlines():
-        digest, name = line.split()
-        sums[name.lstrip("*")] = digest
-    cache = pathlib.Path(os.environ.get(
-        "AXON_K8S_CACHE",
-        f"/var/tmp/axon-k8s-{hashlib.sha256(sums_file.read_bytes()).hexdigest()[:12]}"))
-    cache.mkdir(parents=True, exist_ok=True)
-    out = {"etcd": pathlib.Path(ETCD)}
-    with open(cache / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for name in names:
-            dst = cache / name
-            out[name] = dst
-            if dst.exists():        # renamed into place only once verified
-                continue
-            src = ASSETS_DIR / f"{name}.xz"
-            if not src.exists() or name not in sums:
-                raise AssetsMissing(f"{src} missing or not in {sums_file}")
-            tmp = cache / f".{name}.tmp"
-            with lzma.open(src) as fin, open(tmp, "wb") as fout:
-                shutil.copyfileobj(fin, fout, 1 << 20)
-            if _sha256(tmp) != sums[name]:
-                tmp.unlink()
-                raise RuntimeError(f"{src}: unpacked binary does not match {sums_file}")
-            tmp.chmod(0o755)
-            tmp.rename(dst)
-    return out
-
-
-# Certificates -----------------------------------------------------------------------------
-
-def _openssl(*args):
-    _run("openssl", *args)
-
-
-def make_ca(d, name="axon-test-ca"):
-    """d/ca.key, d/ca.crt: an ECDSA P-256 CA."""
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", d / "ca.key", "-out", d / "ca.crt", "-days", "2", "-subj", f"/CN={name}")
-
-
-def make_cert(d, stem, cn, org=None, sans=(), server=False):
-    """d/STEM.key, d/STEM.crt signed by d/ca.*; sans: "IP:1.2.3.4", "DNS:name"."""
-    subj = f"/CN={cn}" + (f"/O={org}" if org else "")
-    _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", d / f"{stem}.key", "-out", d / f"{stem}.csr", "-subj", subj)
-    ext = d / f"{stem}.ext"
-    lines = ["basicConstraints=CA:FALSE", "keyUsage=critical,digitalSignature,keyEncipherment",
-             "extendedKeyUsage=" + ("serverAuth" if server else "clientAuth")]
-    if sans:
-        lines.append("subjectAltName=" + ",".join(sans))
-    ext.write_text("\n".join(lines) + "\n")
-    _openssl("x509", "-req", "-in", d / f"{stem}.csr", "-CA", d / "ca.crt", "-CAkey",
-             d / "ca.key", "-CAcreateserial", "-out", d / f"{stem}.crt", "-days", "2",
-             "-extfile", ext)
-
-
-# Control plane: a stand-in for tests/lib/realk8s.py's RealApiServer -------------------------
-
-class ControlPlane:
-    """etcd + kube-apiserver + kube-controller-manager on 127.0.0.1, files in workdir.
-
-    Started by the constructor; url, ca (the root CA file), token (a system:masters static
-    token); close() stops all three and removes workdir."""
-
-    def __init__(self, assets, workdir=None, controller_manager=True):
-        self.assets = assets
-        # etcd syncs every write: on tmpfs that costs nothing.
-        shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
-        self.workdir = pathlib.Path(workdir or tempfile.mkdtemp(prefix="axon-k8s-cp-", dir=shm))
-        self.procs = {}
-        self.token = secrets.token_hex(16)
-        self.ca = str(self.workdir / "ca.crt")
-        self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
-        try:
-            self._certs()
-            self._etcd()
-            self._apiserver()
-            if controller_manager:
-                self._controller_manager()
-            self._crds()
-        except BaseException:
-            self.close()
-            raise
-
-    def _spawn(self, name, argv):
-        log = open(self.workdir / f"{name}.log", "w")
-        self.procs[name] = subprocess.Popen(
-            [str(a) for a in argv], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent)
-        log.close()
-
-    def _alive(self, name):
-        p = self.procs[name]
-        if p.poll() is not None:
-            raise RuntimeError(f"{name} exited ({p.returncode}):\n"
-                               f"{_tail(self.workdir / f'{name}.log')}")
-
-    def _certs(self):
-        d = self.workdir
-        make_ca(d)
-        make_cert(d, "apiserver", "kube-apiserver", sans=("IP:127.0.0.1", "DNS:localhost"),
-                  server=True)
-        make_cert(d, "kubelet-client", "kube-apiserver-kubelet-client", org="system:masters")
-        _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", d / "sa.key")
-        _openssl("ec", "-in", d / "sa.key", "-pubout", "-out", d / "sa.pub")
-        (d / "tokens.csv").write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
-
-    def _etcd(self):
-        client, peer = free_port(), free_port()
-        self.etcd_url = f"http://127.0.0.1:{client}"
-        self._spawn("etcd", [
-            self.assets["etcd"], "--name", "axon-test", "--data-dir", self.workdir / "etcd",
-            "--listen-client-urls", self.etcd_url, "--advertise-client-urls", self.etcd_url,
-            "--listen-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-            "--initial-cluster", f"axon-test=http://127.0.0.1:{peer}"])
-
-        def healthy():
-            self._alive("etcd")
-            with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as r:
-                return json.load(r).get("health") == "true"
-        wait_for(healthy, 20, "etcd healthy")
-
-    def _apiserver(self):
-        d = self.workdir
-        issuer = "https://kubernetes.default.svc.cluster.local"
-        self._spawn("kube-apiserver", [
-            self.assets["kube-apiserver"], "--etcd-servers", self.etcd_url,
-            "--bind-address=127.0.0.1", f"--secure-port={self.port}",
-            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
-            f"--tls-cert-file={d / 'apiserver.crt'}",
-            f"--tls-private-key-file={d / 'apiserver.key'}",
-            f"--client-ca-file={d / 'ca.crt'}", f"--token-auth-file={d / 'tokens.csv'}",
-            "--authorization-mode=RBAC", "--allow-privileged=true",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--service-node-port-range=30000-32767",
-            f"--service-account-issuer={issuer}", f"--api-audiences={issuer}",
-            f"--service-account-key-file={d / 'sa.pub'}",
-            f"--service-account-signing-key-file={d / 'sa.key'}",
-            f"--kubelet-client-certificate={d / 'kubelet-client.crt'}",
-            f"--kubelet-client-key={d / 'kubelet-client.key'}",
-            "--kubelet-preferred-address-types=InternalIP", "--profiling=false"])
-        ctx = ssl.create_default_context(cafile=self.ca)
-
-        def ready():
-            self._alive("kube-apiserver")
-            req = urllib.request.Request(f"{self.url}/readyz",
-                                         headers={"Authorization": f"Bearer {self.token}"})
-            with urllib.request.urlopen(req, timeout=2, context=ctx) as r:
-                return r.status == 200
-        wait_for(ready, 60, "kube-apiserver /readyz")
-
-    def _controller_manager(self):
-        d = self.workdir
-        kubeconfig = self.write_kubeconfig(d / "controller-manager.kubeconfig")
-        plugins = d / "flexvolume"
-        plugins.mkdir()
-        self.cm_port = free_port()
-        self._spawn("kube-controller-manager", [
-            self.assets["kube-controller-manager"], f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}",
-            f"--authorization-kubeconfig={kubeconfig}", "--authentication-skip-lookup=true",
-            "--bind-address=127.0.0.1", f"--secure-port={self.cm_port}",
-            f"--root-ca-file={d / 'ca.crt'}",
-            f"--service-account-private-key-file={d / 'sa.key'}",
-            "--use-service-account-credentials=false", "--leader-elect=false",
-            "--allocate-node-cidrs=true", f"--cluster-cidr={CLUSTER_CIDR}",
-            "--node-cidr-mask-size=24", f"--service-cluster-ip-range={SERVICE_CIDR}",
-            f"--flex-volume-plugin-dir={plugins}", "--profiling=false"])
-
-    def wait_controller_manager(self, timeout=60):
-        """Until the controller manager answers /healthz (its controllers are running)."""
-        ctx = ssl._create_unverified_context()  # its self-signed serving certificate
-
-        def healthy():
-            self._alive("kube-controller-manager")
-            url = f"https://127.0.0.1:{self.cm_port}/healthz"
-            with urllib.request.urlopen(url, timeout=2, context=ctx) as r:
-                return r.status == 200
-        wait_for(healthy, timeout, "kube-controller-manager /healthz")
-
-    def _crds(self):
-        """The chart's CRDs (helm/axon/crds), when it has any, as a cluster would have them."""
-        crds = REPO / "helm" / "axon" / "crds"
-        if not crds.is_dir():
-            return
-        c = self.client()
-        for f in sorted(crds.glob("*.yaml")):
-            apply_objects(c, [o for o in yaml.safe_load_all(f.read_text()) if o])
-
-    def client(self, **kw):
-        return k8s.Client(self.url, self.token, self.ca, **kw)
-
-    def write_kubeconfig(self, path, token=None):
-        return k8s.write_kubeconfig(path, self.url, token or self.token, self.ca,
-                                    embed_ca=True)
-
-    def log_tails(self, lines=30):
-        return "\n".join(f"--- {n}:\n{_tail(self.workdir / f'{n}.log', lines)}"
-                         for n in self.procs)
-
-    def close(self):
-        for name in reversed(list(self.procs)):
-            p = self.procs[name]
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        self.procs = {}
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
 # Objects ----------------------------------------------------------------------------------
-
-_DISCOVERY = {}
-
-
-def resource_path(client, api_version, kind, namespace=None, name=None, subresource=None):
-    """The REST path of a kind (any the apiserver serves), from its discovery document."""
-    key = (client.url, api_version)
-    if key not in _DISCOVERY:
-        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-        doc = client.request("GET", prefix).json()
-        _DISCOVERY[key] = (prefix, {r["kind"]: r for r in doc["resources"]
-                                    if "/" not in r["name"]})
-    prefix, kinds = _DISCOVERY[key]
-    r = kinds[kind]
-    p = prefix
-    if r["namespaced"]:
-        p += f"/namespaces/{namespace or 'default'}"
-    p += f"/{r['name']}"
-    if name:
-        p += f"/{name}"
-    if subresource:
-        p += f"/{subresource}"
-    return p
-
-
-def obj_path(client, obj, with_name=False):
-    meta = obj["metadata"]
-    return resource_path(client, obj["apiVersion"], obj["kind"], meta.get("namespace"),
-                         meta["name"] if with_name else None)
-
-
-def apply_objects(client, objs):
-    """Create each object, replacing one that exists (kubectl apply without the merge)."""
-    out = []
-    for obj in objs:
-        try:
-            out.append(client.request("POST", obj_path(client, obj), obj).json())
-        except k8s.ApiError as e:
-            if e.code != 409:
-                raise AssertionError(f"creating {obj['kind']} {obj['metadata']['name']}: {e}")
-            cur = client.request("GET", obj_path(client, obj, True)).json()
-            body = dict(obj, metadata=dict(obj["metadata"],
-                                           resourceVersion=cur["metadata"]["resourceVersion"]))
-            out.append(client.request("PUT", obj_path(client, obj, True), body).json())
-    return out
-
-
-def helm_template(helm, chart, release, namespace, values, workdir):
-    """The objects `helm template RELEASE CHART -n NAMESPACE --set-string k=v ...` renders
-    (values as strings: paths, URLs, device lists; never numbers or booleans here)."""
-    env = dict(os.environ, HELM_CACHE_HOME=f"{workdir}/helm/cache",
-               HELM_CONFIG_HOME=f"{workdir}/helm/config", HELM_DATA_HOME=f"{workdir}/helm/data")
-    argv = [helm, "template", release, chart, "-n", namespace]
-    for k, v in values.items():
-        argv += ["--set-string", f"{k}={v}"]
-    r = _run(*argv, env=env)
-    return [o for o in yaml.safe_load_all(r.stdout) if o]
-
 
 def daemon_pod_node(pod):
     """The node a DaemonSet pod's required node affinity names (the controller writes one
@@ -492,20 +145,6 @@ def bind_pending_pods(client, namespace):
                         "target": {"apiVersion": "v1", "kind": "Node", "name": node}})
         bound.append((name, node))
     return bound
-
-
-def service_ca_configmap(client, namespace, ca_file):
-    """The ConfigMap openshift-service-ca.crt that this apiserver (OpenShift's fork) adds to
-    every service-account token volume: without it such pods never start. Created from
-    ca_file unless the controller manager's service-ca-cert-publisher made it already."""
-    cm = {"apiVersion": "v1", "kind": "ConfigMap",
-          "metadata": {"name": "openshift-service-ca.crt", "namespace": namespace},
-          "data": {"service-ca.crt": pathlib.Path(ca_file).read_text()}}
-    try:
-        client.request("POST", f"/api/v1/namespaces/{namespace}/configmaps", cm)
-    except k8s.ApiError as e:
-        if e.code != 409:
-            raise
 
 
 # Images -----------------------------------------------------------------------------------
@@ -587,7 +226,7 @@ def _cmdline(pid):
 
 # What node.json records: enough to tear down the node of a killed run.
 MANIFEST = ("id", "name", "device", "peer_netns", "kubelet_cgroup", "cgroup", "bpf_root",
-            "state_dir", "started")
+            "state_dir")
 
 
 def sweep_stale_nodes():
@@ -613,17 +252,17 @@ class KubeletNode:
     """A kubelet + containerd node, registered with api once constructed (the module's
     docstring says what it creates).
 
-    name, ip (the InternalIP), device (the veth holding ip), bpf_root, state_dir, cgroup
-    (for an agent's chart values), workdir; ctr(...), import_image(archive), containers(),
-    exec(container_id, *argv), task_pid(container_id), pod_log(ns, pod, container),
-    log_tails(); close() (with agentctl: `agentctl cleanup --force` on bpf_root first),
-    leftovers()."""
+    api: a realk8s.RealApiServer or Scope. taints: "KEY=[VALUE]:EFFECT" the Node registers
+    with. name, ip (the InternalIP), device (the veth holding ip), bpf_root, state_dir,
+    cgroup (for an agent's chart values), workdir; ctr(...), import_image(archive),
+    containers(), exec(container_id, *argv), task_pid(container_id),
+    pod_log(ns, pod, container), log_tails(); close() (with agentctl: `agentctl cleanup
+    --force` on bpf_root first), leftovers()."""
 
-    def __init__(self, api, assets, workdir=None, name=None, agentctl=None):
+    def __init__(self, api, workdir=None, name=None, agentctl=None, taints=()):
         self.api = api
-        self.assets = assets
         self.agentctl = agentctl
-        self.started = time.time()
+        self.taints = list(taints)
         self.id = uuid.uuid4().hex[:6]
         self.name = name or f"axon-kn-{self.id}"
         sweep_stale_nodes()
@@ -641,7 +280,7 @@ class KubeletNode:
         # pods' cgroup v2, where an agent's socket hooks serve this node's pods only.
         self.cgroup = CGROUP2 + self.kubelet_cgroup
         self.bpf_root = os.path.join(BPFFS, f"axon-kn-{self.id}")
-        self.state_dir = f"/var/run/axon/kn-{self.id}"
+        self.state_dir = f"/var/run/axon-kn-{self.id}"
         self.socket = self.workdir / "containerd" / "containerd.sock"
         self.procs = {}
         self.holder = None
@@ -717,11 +356,11 @@ class KubeletNode:
     def _mount_namespace(self):
         self.holder = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "sleep", "infinity"],
-            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent)
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
         own = _ns_inode("self")
         self.mnt_ns = wait_for(lambda: (_ns_inode(self.holder.pid) or own) != own and
-                               _ns_inode(self.holder.pid), 10, "the node's mount namespace",
-                               interval=0.01)
+                               _ns_inode(self.holder.pid), 10, interval=0.01,
+                               what="the node's mount namespace")
         lines = [f"mount --make-shared {BPFFS}"]
         for d in KUBELET_FIXED_DIRS + CONTAINERD_FIXED_DIRS:
             self._mkdir_host(d)
@@ -735,20 +374,11 @@ class KubeletNode:
             lines.append(f"mount --bind {shlex.quote(str(f))} /proc/sys/{key}")
         self._in_ns("\n".join(lines))
 
-    def _spawn(self, name, argv, env=None):
-        log = open(self.workdir / f"{name}.log", "w")
-        self.procs[name] = subprocess.Popen(
-            ["nsenter", "-t", str(self.holder.pid), "-m", "--"] + [str(a) for a in argv],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=_die_with_parent, env=env)
-        log.close()
-
-    def _alive(self, name):
-        p = self.procs[name]
-        if p.poll() is not None:
-            raise RuntimeError(f"{name} exited ({p.returncode}):\n"
-                               f"{_tail(self.workdir / f'{name}.log')}")
-        return True
+    def _spawn(self, name, argv):
+        """Run argv in the node's mount namespace; returns its Process."""
+        p = self.procs[name] = Process(name, ["nsenter", "-t", self.holder.pid, "-m", "--",
+                                              *argv], self.workdir)
+        return p
 
     def _containerd(self):
         d = self.workdir / "containerd"
@@ -785,34 +415,15 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       conf_dir = "{d / 'cni' / 'net.d'}"
 """
         (d / "config.toml").write_text(config)
-        self._spawn("containerd", ["containerd", "--config", d / "config.toml"])
-        wait_for(lambda: self._alive("containerd") and
-                 self.ctr("version", check=False).returncode == 0, 30, "containerd")
-
-    def _kubelet_credentials(self):
-        """A ServiceAccount bound to system:node and a token for it: the kubelet's
-        identity on an apiserver whose CA key the node does not hold."""
-        c = self.api.client()
-        sa = f"{self.name}-kubelet"
-        objs = apply_objects(c, [
-            {"apiVersion": "v1", "kind": "ServiceAccount",
-             "metadata": {"name": sa, "namespace": "kube-system"}},
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-             "metadata": {"name": sa},
-             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                         "name": "system:node"},
-             "subjects": [{"kind": "ServiceAccount", "name": sa,
-                           "namespace": "kube-system"}]}])
-        self.api_objects += [obj_path(c, o, True) for o in objs]
-        tr = c.request("POST", f"/api/v1/namespaces/kube-system/serviceaccounts/{sa}/token",
-                       {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                        "spec": {"expirationSeconds": 7200}}).json()
-        return tr["status"]["token"]
+        p = self._spawn("containerd", ["containerd", "--config", d / "config.toml"])
+        wait_for(lambda: self.ctr("version", check=False).returncode == 0, 30,
+                 what="containerd", proc=p)
 
     def _kubelet(self):
         d = self.workdir / "kubelet"
         d.mkdir()
-        kubeconfig = self.api.write_kubeconfig(d / "kubeconfig", self._kubelet_credentials())
+        kubeconfig = self.api.write_kubeconfig(
+            d / "kubeconfig", cert=self.api.node_credentials(d, self.name))
         self.kubelet_port = free_port()
         self.kubelet_healthz_port = free_port()
         config = {
@@ -836,17 +447,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
             "fileCheckFrequency": "5s",
         }
         (d / "config.yaml").write_text(yaml.safe_dump(config))
-        self._spawn("kubelet", [
-            self.assets["kubelet"], f"--config={d / 'config.yaml'}", f"--kubeconfig={kubeconfig}",
-            f"--container-runtime-endpoint=unix://{self.socket}",
+        p = self._spawn("kubelet", [
+            k8s_assets.binary("kubelet"), f"--config={d / 'config.yaml'}",
+            f"--kubeconfig={kubeconfig}", f"--container-runtime-endpoint=unix://{self.socket}",
             f"--root-dir={d / 'root'}", f"--cert-dir={d / 'pki'}",
             f"--hostname-override={self.name}", f"--node-ip={self.ip}",
-            f"--pod-infra-container-image={PAUSE_IMAGE}", "--v=2"])
-        c = self.api.client()
-        wait_for(lambda: self._alive("kubelet") and
-                 c.request("GET", f"/api/v1/nodes/{self.name}").json(), 60,
-                 f"Node {self.name} registered")
+            f"--pod-infra-container-image={PAUSE_IMAGE}", "--v=2"] +
+            ([f"--register-with-taints={','.join(self.taints)}"] if self.taints else []))
         self.api_objects.append(f"/api/v1/nodes/{self.name}")
+        c = self.api.client()
+        wait_for(lambda: c.request("GET", f"/api/v1/nodes/{self.name}").json(), 60,
+                 what=f"Node {self.name} registered", proc=p)
 
     # -- use --
 
@@ -893,21 +504,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         return "".join(p.read_text(errors="replace") for p in logs)
 
     def log_tails(self, lines=30):
-        return "\n".join(f"--- {n}:\n{_tail(self.workdir / f'{n}.log', lines)}"
-                         for n in self.procs)
+        return "\n".join(p.log_tail(lines) for p in self.procs.values())
 
     # -- teardown --
-
-    def _stop(self, name, timeout=10):
-        p = self.procs.get(name)
-        if p is None or p.poll() is not None:
-            return
-        p.terminate()
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
     def _cgroup_dirs(self):
         """Every cgroup directory of the node, children before parents."""
@@ -947,26 +546,25 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
                  "cleanup", "--force", check=False, timeout=30)
         if os.path.isdir(self.bpf_root):
             shutil.rmtree(self.bpf_root, ignore_errors=True)   # unpinning detaches links
-        # The chart's hostPath /var/run/axon holds the agent's socket whatever stateDir is.
-        if os.path.exists(AGENT_SOCKET) and os.stat(AGENT_SOCKET).st_mtime >= self.started:
-            os.unlink(AGENT_SOCKET)
 
     def close(self):
         """Stop and remove everything the node made; safe to call again."""
         if self._closed:
             return
         self._closed = True
-        self._stop("kubelet")
-        if self.procs.get("containerd") and self.procs["containerd"].poll() is None:
+        if "kubelet" in self.procs:
+            self.procs["kubelet"].stop()
+        if "containerd" in self.procs and self.procs["containerd"].alive():
             # Containers first, so containerd unmounts their root filesystems itself.
             for d in self._cgroup_dirs():
                 self._kill_cgroup(d)
             for cid in self.ctr("tasks", "list", "--quiet", check=False,
                                 timeout=20).stdout.split():
                 self.ctr("tasks", "delete", "--force", cid, check=False, timeout=20)
-        self._stop("containerd")
-        wait_for(self._kill_node_processes, 20, f"node {self.name}'s processes gone",
-                 interval=0.1)
+        if "containerd" in self.procs:
+            self.procs["containerd"].stop()
+        wait_for(self._kill_node_processes, 20, interval=0.1,
+                 what=f"node {self.name}'s processes gone")
         if self.holder is not None:
             self.holder.wait()
         for d in self._cgroup_dirs():
@@ -1025,8 +623,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         paths = [self.workdir, self.bpf_root, self.state_dir, *self.created_dirs,
                  *self._cgroup_dirs()]
         out += [f"path {p}" for p in paths if os.path.exists(p)]
-        if os.path.exists(AGENT_SOCKET) and os.stat(AGENT_SOCKET).st_mtime >= self.started:
-            out.append(f"path {AGENT_SOCKET}")
         return out
 
     def __enter__(self):

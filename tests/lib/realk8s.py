@@ -7,7 +7,9 @@
         real.create_service_account(ns, "axon")
         token = real.token_for(ns, "axon")        # TokenRequest: the ServiceAccount's token
         real.write_kubeconfig(path, token=token)  # for the agent, as that ServiceAccount
+        real.write_kubeconfig(path, cert=real.node_credentials(dir, "node-a"))  # a kubelet
         real.listen_in("axdp123456-node")         # also 127.0.0.1:PORT in that netns
+        real.apply(objs)                          # create, or replace what exists (any kind)
         real.dry_run_apply(obj)                   # validated and admitted, nothing stored
         real.can_i("system:serviceaccount:NS:axon", "list", "secrets")
         with real.controller_manager():           # EndpointSlices derived from Pods
@@ -18,11 +20,13 @@ when there is one: etcd's fsyncs stay off the disk):
   - etcd (Debian's etcd-server, /usr/bin/etcd), a single member;
   - kube-apiserver with certificates it makes (tests/apiserver/gencerts.sh: a CA, a serving
     certificate for 127.0.0.1, localhost and the kubernetes Service's 10.96.0.1, an ECDSA
-    service-account signing key), a static admin token (--token-auth-file, group
-    system:masters), --authorization-mode=Node,RBAC, --service-cluster-ip-range 10.96.0.0/12
-    (the range the e2e tests' ClusterIPs are in), NodePorts 30000-32767 and
-    --endpoint-reconciler-type=none (a loopback address is refused in Endpoints, so the
-    `kubernetes` Service, 10.96.0.1:443, has no endpoints); ready at /readyz in about 5 s;
+    service-account signing key; a client certificate of system:masters for its calls to
+    kubelets, --kubelet-client-certificate, reaching them at their InternalIP), a static
+    admin token (--token-auth-file, group system:masters), --authorization-mode=Node,RBAC,
+    --service-cluster-ip-range 10.96.0.0/12 (the range the e2e tests' ClusterIPs are in),
+    NodePorts 30000-32767 and --endpoint-reconciler-type=none (a loopback address is
+    refused in Endpoints, so the `kubernetes` Service, 10.96.0.1:443, has no endpoints);
+    ready at /readyz in about 5 s;
   - then the CRDs of helm/axon/crds/ (Cilium's CiliumEndpointSlice, CiliumIdentity,
     CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy), each waited on until Established.
   - On demand, controller_manager(controllers) runs kube-controller-manager until the block
@@ -30,20 +34,17 @@ when there is one: etcd's fsyncs stay off the disk):
     of them take about 17 s (one waits 10 s). Not by default: its EndpointSlice controller
     owns every slice labelled endpointslice.kubernetes.io/managed-by=
     endpointslice-controller.k8s.io, which is what k8s.endpointslice() writes, and would
-    empty the slices tests make by hand.
+    empty the slices tests make by hand. One at a time.
+  - node_credentials(dir, name) signs a client certificate CN=system:node:NAME,
+    O=system:nodes with the cluster's CA: a kubelet's identity, which the Node authorizer
+    knows (tests/lib/kubelet_node.py).
 close() stops every process (SIGTERM, then SIGKILL), the forwarders, and removes the directory;
 log_tail() shows each process's log (printed when starting fails, and by the e2e fixtures
 when a test fails).
 
-Binaries: kube-apiserver.xz, kube-controller-manager.xz and helm.xz from the assets directory,
-AXON_K8S_ASSETS, else ../shared/k8s beside the repository, else beside the repository this one
-was cloned from (git remote origin), as tests/run.sh finds the fixtures. Each is unpacked once
-into AXON_K8S_CACHE (default /var/cache/axon-k8s) as <sha256>/<name>, checked against the
-assets' SHA256SUMS.unpacked; a file is only renamed into place after its checksum matched.
-
-When something is missing (the assets, one of the binaries, /usr/bin/etcd, openssl),
-require() skips the test with the reason, except under CI=true, where it fails naming what is
-missing: CI must not pass by skipping. A checksum mismatch is always an error.
+Binaries: kube-apiserver and kube-controller-manager from tests/lib/k8s_assets.py (the
+assets directory, its cache, its checksum check); require() there skips a test when they
+(or etcd, or openssl) are missing, or fails it under CI=true.
 
 One apiserver serves a whole test session (tests/e2e/conftest.py: the session fixture
 `real_apiserver`); each test borrows it through a Scope (real.scope()), which offers the same
@@ -56,9 +57,8 @@ Standard library, PyYAML (the CRD manifests) and tests/lib/k8s.py.
 """
 
 import contextlib
-import hashlib
+import ctypes
 import json
-import lzma
 import os
 import pathlib
 import secrets
@@ -69,127 +69,38 @@ import ssl
 import subprocess
 import tempfile
 import threading
-import time
 import urllib.request
 import uuid
 
 import k8s
+import k8s_assets
 import netns as netns_sockets      # tests/apiserver/netns.py (k8s puts it on sys.path)
+from k8s_assets import binary
+from poll import wait_for
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
 CRD_DIR = REPO_ROOT / "helm" / "axon" / "crds"
 GENCERTS = REPO_ROOT / "tests" / "apiserver" / "gencerts.sh"
-ETCD = "/usr/bin/etcd"
-CACHE = pathlib.Path(os.environ.get("AXON_K8S_CACHE", "/var/cache/axon-k8s"))
-BINARIES = ("kube-apiserver", "kube-controller-manager", "helm")
+ETCD = k8s_assets.ETCD
 
 SERVICE_CIDR = "10.96.0.0/12"
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 CLUSTER_CIDR = "10.244.0.0/16"
 NODE_PORT_RANGE = "30000-32767"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
+PR_SET_PDEATHSIG = 1
 # The controllers a test gets by default: all but two that misbehave without a kubelet
 # (nodelifecycle marks every Node NotReady after ~50 s, which empties EndpointSlices) or
 # exist only in OpenShift's fork (service-ca-cert-publisher).
 DEFAULT_CONTROLLERS = "*,-nodelifecycle,-service-ca-cert-publisher"
 
 
-class AssetError(Exception):
-    """The binaries cannot be used as they are (e.g. a checksum mismatch)."""
-
-
-# Assets -----------------------------------------------------------------------------------
-
-def assets_dir():
-    """The directory of the xz-compressed binaries, or None (see the module docstring)."""
-    env = os.environ.get("AXON_K8S_ASSETS")
-    if env:
-        return pathlib.Path(env)
-    beside = REPO_ROOT.parent / "shared" / "k8s"
-    if beside.is_dir():
-        return beside.resolve()
-    try:
-        r = subprocess.run(["git", "-C", str(REPO_ROOT), "config", "--get",
-                            "remote.origin.url"], capture_output=True, text=True)
-    except OSError:
-        return None
-    origin = r.stdout.strip().removeprefix("file://")
-    if r.returncode == 0 and origin:
-        # A clone of a local repository: origin is its path (relative: to this checkout).
-        cand = pathlib.Path(REPO_ROOT, origin, "..", "shared", "k8s")
-        if cand.is_dir():
-            return cand.resolve()
-    return None
-
-
-def missing(controller_manager=False, helm=False):
-    """What a RealApiServer would lack here, as a list of phrases (empty: nothing)."""
-    out = []
-    d = assets_dir()
-    if d is None or not d.is_dir():
-        where = os.environ.get("AXON_K8S_ASSETS") or REPO_ROOT.parent / "shared" / "k8s"
-        out.append(f"Kubernetes binaries: no directory {where} (set AXON_K8S_ASSETS)")
-    else:
-        names = ["kube-apiserver"] + (["kube-controller-manager"] if controller_manager
-                                      else []) + (["helm"] if helm else [])
-        out += [f"{d / n}.xz" for n in names if not (d / f"{n}.xz").is_file()]
-        if not (d / "SHA256SUMS.unpacked").is_file():
-            out.append(f"{d / 'SHA256SUMS.unpacked'}")
-    if not os.access(ETCD, os.X_OK):
-        out.append(f"{ETCD} (Debian package etcd-server; scripts/deps.sh)")
-    if not shutil.which("openssl"):
-        out.append("openssl")
-    return out
-
-
 def require(controller_manager=False, helm=False):
-    """Skip the calling test when something is missing, or fail it under CI=true."""
-    import pytest
-    lack = missing(controller_manager, helm)
-    if not lack:
-        return
-    msg = "real apiserver: missing " + "; ".join(lack)
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg, pytrace=False)
-    pytest.skip(msg)
-
-
-def _checksums(d):
-    sums = {}
-    for line in (d / "SHA256SUMS.unpacked").read_text().splitlines():
-        if line.strip():
-            digest, name = line.split()
-            sums[name.lstrip("*")] = digest
-    return sums
-
-
-def binary(name):
-    """The path of an unpacked, verified binary (unpacking it on first use)."""
-    d = assets_dir()
-    if d is None:
-        raise AssetError("no Kubernetes assets directory (set AXON_K8S_ASSETS)")
-    want = _checksums(d).get(name)
-    if not want:
-        raise AssetError(f"{d}/SHA256SUMS.unpacked has no line for {name}")
-    dest = CACHE / want / name
-    if dest.is_file():                  # only ever renamed into place once verified
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
-    h = hashlib.sha256()
-    try:
-        with lzma.open(d / f"{name}.xz") as src, open(tmp, "wb") as out:
-            while chunk := src.read(1 << 20):
-                h.update(chunk)
-                out.write(chunk)
-        if h.hexdigest() != want:
-            raise AssetError(f"{d / name}.xz unpacks to sha256 {h.hexdigest()}, "
-                             f"SHA256SUMS.unpacked says {want}")
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return dest
+    """Skip the calling test when the binaries a RealApiServer needs are missing, or fail
+    it under CI=true (k8s_assets.require)."""
+    names = ["kube-apiserver"] + (["kube-controller-manager"] if controller_manager else []) \
+        + (["helm"] if helm else [])
+    k8s_assets.require(*names, etcd=True)
 
 
 # Processes and ports ----------------------------------------------------------------------
@@ -200,16 +111,23 @@ def free_port():
         return s.getsockname()[1]
 
 
+def die_with_parent():
+    """preexec_fn: SIGKILL when the test process dies, so a killed run leaves no daemons."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 class Process:
-    """One child process with its log file; stop() is idempotent."""
+    """One child process with its log file (appended to: a process started again keeps
+    what the last one wrote); stop() is idempotent."""
 
     def __init__(self, name, argv, workdir, env=None):
         self.name = name
         self.log_path = pathlib.Path(workdir) / f"{name}.log"
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True,
-                                         env=env)
+            self.proc = subprocess.Popen([str(a) for a in argv], stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True, env=env,
+                                         preexec_fn=die_with_parent)
 
     def alive(self):
         return self.proc.poll() is None
@@ -229,23 +147,6 @@ class Process:
         except OSError:
             return f"--- {self.name}: (no log)"
         return f"--- {self.name} ({self.log_path}):\n" + "\n".join(text[-lines:])
-
-
-def _wait(pred, timeout, what, proc=None):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        if proc is not None and not proc.alive():
-            raise RuntimeError(f"{proc.name} exited ({proc.proc.returncode}) while waiting "
-                               f"for {what}\n{proc.log_tail()}")
-        try:
-            last = pred()
-            if last:
-                return last
-        except (OSError, k8s.ApiError, ValueError) as e:
-            last = e
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 # The TCP forwarder for agents in test nodes' network namespaces -----------------------------
@@ -338,6 +239,7 @@ class RealApiServer:
         self.procs = {}
         self.forwarders = []
         self.version = None
+        self._discovery = {}        # apiVersion: {kind: (path prefix, API resource)}
 
     # -- lifecycle --
 
@@ -366,6 +268,9 @@ class RealApiServer:
                        check=True, capture_output=True)
         subprocess.run(["openssl", "pkey", "-in", str(w / "sa.key"), "-pubout", "-out",
                         str(w / "sa.pub")], check=True, capture_output=True)
+        # What the apiserver shows a kubelet for logs, exec and the node proxy.
+        self.sign_client_cert(w / "kubelet-client", "kube-apiserver-kubelet-client",
+                              "system:masters")
         # token,user,uid,"groups": the admin every fixture's client speaks as.
         (w / "tokens.csv").write_text(f'{self.token},axon-test-admin,axon-test-admin,'
                                       f'"system:masters"\n')
@@ -385,7 +290,7 @@ class RealApiServer:
         def healthy():
             with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=1) as r:
                 return json.loads(r.read()).get("health") == "true"
-        _wait(healthy, 20, "etcd /health", p)
+        wait_for(healthy, 20, what="etcd /health", proc=p)
 
     def _start_apiserver(self):
         w = self.workdir
@@ -403,22 +308,56 @@ class RealApiServer:
             f"--service-account-issuer={ISSUER}", f"--api-audiences={ISSUER}",
             f"--service-account-key-file={w / 'sa.pub'}",
             f"--service-account-signing-key-file={w / 'sa.key'}",
+            f"--kubelet-client-certificate={w / 'kubelet-client.crt'}",
+            f"--kubelet-client-key={w / 'kubelet-client.key'}",
+            # A node's address is that of its veth (tests/lib/kubelet_node.py).
+            "--kubelet-preferred-address-types=InternalIP",
             f"--cert-dir={w / 'apiserver-certs'}", "--profiling=false"], w)
         c = self.client(timeout=5)
 
         def ready():
             return c.request("GET", "/readyz", check=False).code == 200
-        _wait(ready, 60, "kube-apiserver /readyz", p)
+        wait_for(ready, 60, what="kube-apiserver /readyz", proc=p)
         # The bootstrap controller makes `default` and the kubernetes Service just after
         # /readyz: wait, so every test starts from the same cluster.
-        _wait(lambda: c.get("services", "default", "kubernetes"), 30,
-              "the kubernetes Service", p)
+        wait_for(lambda: c.get("services", "default", "kubernetes"), 30,
+                 what="the kubernetes Service", proc=p)
         self.version = c.request("GET", "/version").json()["gitVersion"]
 
-    def install_crds(self, directory=CRD_DIR):
-        """Create every CRD of the manifests in directory; wait until each is Established."""
+    def sign_client_cert(self, stem, cn, org=None):
+        """STEM.key and STEM.crt: an ECDSA client certificate for CN (and O) signed by the
+        cluster's CA, which the apiserver's --client-ca-file trusts. Returns (crt, key)."""
+        stem = pathlib.Path(stem)
+        crt, key, csr = (stem.with_suffix(s) for s in (".crt", ".key", ".csr"))
+        subj = f"/CN={cn}" + (f"/O={org}" if org else "")
+        ext = stem.with_suffix(".ext")
+        ext.write_text("basicConstraints=critical,CA:FALSE\n"
+                       "keyUsage=critical,digitalSignature,keyEncipherment\n"
+                       "extendedKeyUsage=clientAuth\n")
+        for argv in (["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-out", key],
+                     ["req", "-new", "-key", key, "-subj", subj, "-out", csr],
+                     ["x509", "-req", "-in", csr, "-CA", self.workdir / "ca.crt", "-CAkey",
+                      self.workdir / "ca.key", "-CAcreateserial", "-days", "2", "-out", crt,
+                      "-extfile", ext]):
+            subprocess.run(["openssl", *map(str, argv)], check=True, capture_output=True)
+        csr.unlink()
+        ext.unlink()
+        os.chmod(key, 0o600)
+        return str(crt), str(key)
+
+    def node_credentials(self, directory, node):
+        """(crt, key) in directory: the identity of the kubelet of Node `node`
+        (system:node:NODE in group system:nodes), as kubeadm gives a kubelet; the Node
+        authorizer grants it what a node may do, and only for its own Node and pods."""
+        return self.sign_client_cert(pathlib.Path(directory) / "kubelet", f"system:node:{node}",
+                                     "system:nodes")
+
+    def install_crds(self, directory=CRD_DIR, client=None):
+        """Create every CRD of the manifests in directory (through client: a Scope's, to
+        have them deleted with it); wait until each is Established."""
         import yaml
-        c = self.client()
+        c = client or self.client()
         names = []
         for f in sorted(pathlib.Path(directory).glob("*.yaml")):
             for doc in yaml.safe_load_all(f.read_text()):
@@ -431,8 +370,8 @@ class RealApiServer:
             conds = {x["type"]: x["status"] for x in crd.get("status", {}).get("conditions", [])}
             return conds.get("Established") == "True"
         for name in names:
-            _wait(lambda: established(name), 30, f"CRD {name} Established",
-                  self.procs["kube-apiserver"])
+            wait_for(lambda: established(name), 30, what=f"CRD {name} Established",
+                     proc=self.procs["kube-apiserver"])
         return names
 
     @contextlib.contextmanager
@@ -440,6 +379,10 @@ class RealApiServer:
         """kube-controller-manager for the block (EndpointSlices derived from Pods, the
         namespace, serviceaccount and garbage-collector controllers, ...)."""
         w = self.workdir
+        running = self.procs.get("kube-controller-manager")
+        if running is not None and running.alive():
+            raise RuntimeError("a kube-controller-manager runs already (one at a time: they "
+                               "would fight over the same objects)")
         kubeconfig = self.write_kubeconfig(w / "controller-manager.kubeconfig")
         port = free_port()
         plugins = w / "flexvolume"
@@ -465,7 +408,7 @@ class RealApiServer:
                                         context=insecure) as r:
                 return r.status == 200
         try:
-            _wait(healthy, 60, "kube-controller-manager /healthz", p)
+            wait_for(healthy, 60, what="kube-controller-manager /healthz", proc=p)
             yield p
         finally:
             p.stop()
@@ -514,8 +457,11 @@ class RealApiServer:
         """A k8s.Client; the admin's unless token (e.g. from token_for) is given."""
         return k8s.Client(self.url, token or self.token, self.ca, **kw)
 
-    def write_kubeconfig(self, path, token=None, embed_ca=False):
-        return k8s.write_kubeconfig(path, self.url, token or self.token, self.ca, embed_ca)
+    def write_kubeconfig(self, path, token=None, embed_ca=False, cert=None):
+        """A kubeconfig for this server: the admin's token, another token, or cert (a
+        (crt, key) pair, e.g. from node_credentials) instead of a token."""
+        return k8s.write_kubeconfig(path, self.url, None if cert else token or self.token,
+                                    self.ca, embed_ca, client_cert=cert)
 
     def listen_in(self, netns):
         """Serve at self.url inside network namespace netns too (a forwarder); returns it.
@@ -552,17 +498,41 @@ class RealApiServer:
                 "spec": {"expirationSeconds": seconds}}
         return self.client().request("POST", path, body).json()["status"]["token"]
 
+    def path(self, obj, with_name=True):
+        """The REST path of obj, of any kind the apiserver serves (from its discovery
+        document, fetched once per group version; again for a kind not seen yet, e.g. a
+        CRD installed since)."""
+        api_version, kind = obj["apiVersion"], obj["kind"]
+        kinds = self._discovery.get(api_version, {})
+        if kind not in kinds:
+            prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+            doc = self.client().request("GET", prefix).json()
+            kinds = self._discovery[api_version] = {
+                r["kind"]: (prefix, r) for r in doc["resources"] if "/" not in r["name"]}
+        prefix, r = kinds[kind]
+        meta = obj["metadata"]
+        if r["namespaced"]:
+            prefix += f"/namespaces/{meta.get('namespace') or 'default'}"
+        return f"{prefix}/{r['name']}" + (f"/{meta['name']}" if with_name else "")
+
+    def _apply(self, obj, client, dry_run):
+        params = {"fieldManager": "axon-tests", "force": "true"}
+        if dry_run:
+            params["dryRun"] = "All"
+        return (client or self.client()).request(
+            "PATCH", self.path(obj), obj, params,
+            content_type="application/apply-patch+yaml").json()
+
+    def apply(self, objs, client=None):
+        """Server-side apply of each object (kubectl apply --server-side): created, or
+        updated to what it says; returns them as stored."""
+        return [self._apply(o, client, False) for o in objs]
+
     def dry_run_apply(self, obj, client=None):
         """Server-side apply with dryRun=All (kubectl apply --server-side --dry-run=server):
         the object as the apiserver would store it after defaulting, validation and
         admission; nothing is stored. Raises k8s.ApiError (e.g. 422 Invalid)."""
-        meta = obj["metadata"]
-        res = k8s._resource(obj)
-        path = res.path(meta.get("namespace") or "default", meta["name"])
-        return (client or self.client()).request(
-            "PATCH", path, obj, {"dryRun": "All", "fieldManager": "axon-tests",
-                                 "force": "true"},
-            content_type="application/apply-patch+yaml").json()
+        return self._apply(obj, client, True)
 
     def can_i(self, user, verb, resource, group="", namespace=None, groups=None):
         """SubjectAccessReview: (allowed, reason) for user doing verb on resource."""
@@ -595,10 +565,9 @@ class TrackingClient(k8s.Client):
 
     def create(self, obj, strict=False):
         out = super().create(obj, strict)
-        if out.get("kind") not in ("SubjectAccessReview", "TokenRequest"):
-            meta = out["metadata"]
-            self.scope.created.append((k8s._resource(obj), meta.get("namespace"),
-                                       meta["name"]))
+        # Reviews and token requests are answers, not objects: nothing is stored.
+        if out.get("metadata", {}).get("name") and out.get("kind") != "TokenRequest":
+            self.scope.track(out)
         return out
 
 
@@ -609,7 +578,7 @@ class Scope:
 
     def __init__(self, server):
         self.server = server
-        self.created = []           # (Resource, namespace, name), oldest first
+        self.created = []           # (path, kind, name), oldest first
         self.forwarders = []
         self.log_start = server.log_offsets()
 
@@ -622,8 +591,11 @@ class Scope:
         return TrackingClient(self, self.server.url, token or self.server.token,
                               self.server.ca, **kw)
 
-    def write_kubeconfig(self, path, token=None, embed_ca=False):
-        return self.server.write_kubeconfig(path, token, embed_ca)
+    def write_kubeconfig(self, path, token=None, embed_ca=False, cert=None):
+        return self.server.write_kubeconfig(path, token, embed_ca, cert)
+
+    def node_credentials(self, directory, node):
+        return self.server.node_credentials(directory, node)
 
     def listen_in(self, netns):
         f = self.server.listen_in(netns)
@@ -639,8 +611,21 @@ class Scope:
     def token_for(self, namespace, serviceaccount, seconds=3600):
         return self.server.token_for(namespace, serviceaccount, seconds)
 
+    def track(self, obj):
+        """Delete obj (as stored: apiVersion, kind, metadata) on close()."""
+        self.created.append((self.server.path(obj), obj["kind"], obj["metadata"]["name"]))
+
+    def apply(self, objs):
+        out = self.server.apply(objs)
+        for o in out:
+            self.track(o)
+        return out
+
     def dry_run_apply(self, obj):
         return self.server.dry_run_apply(obj)
+
+    def path(self, obj, with_name=True):
+        return self.server.path(obj, with_name)
 
     def can_i(self, *a, **kw):
         return self.server.can_i(*a, **kw)
@@ -658,15 +643,15 @@ class Scope:
         self.forwarders = []
         c = self.server.client()
         errors = []
-        for res, ns, name in reversed(self.created):
+        for path, kind, name in reversed(self.created):
             try:
-                if res.plural == "namespaces":
+                if kind == "Namespace":
                     self._empty(c, name)
                 # No grace: with no kubelet a Pod would wait for one forever.
-                c.request("DELETE", res.path(ns, name), params={"gracePeriodSeconds": 0})
+                c.request("DELETE", path, params={"gracePeriodSeconds": 0})
             except k8s.ApiError as e:
                 if e.code not in (404, 409):      # gone, or a namespace already terminating
-                    errors.append(f"{res.plural} {ns or ''}/{name}: {e}")
+                    errors.append(f"{path}: {e}")
         self.created = []
         if errors:
             raise RuntimeError("cleanup left objects behind: " + "; ".join(errors))
@@ -679,13 +664,3 @@ class Scope:
         for plural in ("endpointslices", "pods"):
             c.request("DELETE", k8s._resource(plural).path(namespace),
                       params={"gracePeriodSeconds": 0})
-
-
-def helm_template(chart, release, namespace, *args):
-    """The objects `helm template RELEASE CHART --namespace NS ARGS...` renders, as dicts."""
-    import yaml
-    r = subprocess.run([str(binary("helm")), "template", release, str(chart), "--namespace",
-                        namespace, *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise AssertionError(f"helm template failed: {r.stderr}")
-    return [d for d in yaml.safe_load_all(r.stdout) if d]
