@@ -48,6 +48,7 @@
 #include <axon/reasons.h>
 
 #include "pkt_craft.h"
+#include "policy/map.h"
 #include "tc_datapath.skel.h"
 
 #define TC_ACT_OK	0
@@ -779,6 +780,47 @@ static void test_missing_map_fails_closed(void **state)
 	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
 }
 
+/* Through the agent's writer (agent/policy/map.c): a deny of A on TCP
+ * 0-1023 beats the allow of A on TCP 80 though the trie would return the
+ * longer allow, because the writer leaves that allow out; A's other ports
+ * are allowed by A's identity alone. */
+static void test_writer_deny_precedence_same_identity(void **state)
+{
+	const struct policy_map_entry e[] = {
+	    {.identity = ID_A,
+	     .dir = ING,
+	     .proto = IPPROTO_TCP,
+	     .port = 0,
+	     .port_prefix = 6,
+	     .deny = true},
+	    {.identity = ID_A, .dir = ING, .proto = IPPROTO_TCP, .port = 80, .port_prefix = 16},
+	    {.identity = ID_A, .dir = ING},
+	};
+	struct flow low = {POD_A, 40000, POD_B, 80, IPPROTO_TCP};
+	struct flow high = {POD_A, 40001, POD_B, 8080, IPPROTO_TCP};
+	struct policy_map_result res;
+	struct policy_maps pm;
+	struct run r;
+
+	(void)state;
+	enforce(0, ENDPOINT_POLICY_INGRESS);
+	policy_maps_init(&pm, MAP(policy), 64);
+	assert_int_equal(policy_map_set(&pm, EP_B, e, 3, &res), 0);
+	assert_int_equal(res.shadowed, 1);
+	send_flow(FROM_CONTAINER, fx.if_lxca, &low, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_POLICY_DENY, METRIC_DIR_INGRESS), 1);
+	send_flow(FROM_CONTAINER, fx.if_lxca, &high, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+
+	/* The endpoint's map removed while it is enforced: fail closed. */
+	assert_int_equal(policy_map_delete(&pm, EP_B), 0);
+	high.sport++;
+	send_flow(FROM_CONTAINER, fx.if_lxca, &high, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_POLICY, METRIC_DIR_INGRESS), 1);
+}
+
 /* ---- once per flow: conntrack carries the verdict ----------------------- */
 
 /* The first packet is looked up; with the entries gone, the reply and the
@@ -1198,6 +1240,7 @@ int main(void)
 	    T(test_port_range_prefix),
 	    T(test_wildcard_identity),
 	    T(test_deny_over_allow),
+	    T(test_writer_deny_precedence_same_identity),
 	    T(test_map_miss_drops),
 	    T(test_enforcement_off_allows),
 	    T(test_missing_map_fails_closed),
