@@ -2,7 +2,7 @@
 # make bench: side-by-side benchmarks (see each script's header).
 #
 #   BENCHES="connect datapath packet sync" (default all)   which ones run, in this order
-#   packet: ns/packet of the established-flow tc paths (BPF_PROG_TEST_RUN)
+#   packet: ns/packet of the tc paths, new and established flows, policy off and on
 #   connect takes the service counts as arguments; ROUNDS=5 for both.
 #   sync: control plane (initial sync, RSS, programming latency; kube-proxy rule loads),
 #   sized by SERVICES ENDPOINTS CES_ENDPOINTS CHANGES RATE, SYNC_ROUNDS=3
@@ -14,7 +14,7 @@ for b in ${BENCHES:-connect datapath packet sync}; do
 	case $b in
 	connect)  /usr/bin/python3 tests/bench/bench_connect.py "$@" || rc=1 ;;
 	datapath) /usr/bin/python3 tests/bench/bench_datapath.py || rc=1 ;;
-	packet)   echo "tc programs, established flow, BPF_PROG_TEST_RUN (median of 5 x 1M):"
+	packet)   echo "tc programs, BPF_PROG_TEST_RUN, median of 5 rounds: established flows 1M runs, new flows 20000 SYNs; policy off and on:"
 		  .output/tests/tools/tc_bench || rc=1 ;;
 	sync)     ROUNDS=${SYNC_ROUNDS:-3} /usr/bin/python3 tests/bench/bench_sync.py || rc=1 ;;
 	*)        echo "bench: unknown benchmark $b" >&2; rc=1 ;;
