@@ -21,7 +21,8 @@ static const struct {
 	cJSON *(*fn)(struct agent *a);
 } commands[] = {
     {"status", agent_status}, {"version", version},	  {"services", api_cmd_services},
-    {"nodes", api_cmd_nodes}, {"config", api_cmd_config},
+    {"nodes", api_cmd_nodes}, {"config", api_cmd_config}, {"policies", api_cmd_policies},
+    {"identities", api_cmd_identities},
 };
 
 cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req)

@@ -10,6 +10,10 @@
  *             to each CIDR (agentctl node list)
  *   config    every setting of the options table, its effective value and
  *             its source: flag, config-dir or default (agentctl config view)
+ *   policies  every network policy as the parsed model the policy engine
+ *             consumes: subjects, entries, peers, ports, what is unsupported
+ *   identities  every identity (reserved ones built in, CiliumIdentities)
+ *             and its labels
  *
  * Each answers {"<command>": [...]}: the CLI prints the array.
  */
@@ -23,5 +27,7 @@ struct agent;
 cJSON *api_cmd_services(struct agent *a);
 cJSON *api_cmd_nodes(struct agent *a);
 cJSON *api_cmd_config(struct agent *a);
+cJSON *api_cmd_policies(struct agent *a);
+cJSON *api_cmd_identities(struct agent *a);
 
 #endif /* AXON_API_COMMANDS_H */
