@@ -72,7 +72,7 @@ static const char *proto_name(__u8 proto)
 	}
 }
 
-static cJSON *entry_json(const struct policy_entry *e)
+static cJSON *entry_json(const struct policy_rule_entry *e)
 {
 	cJSON *o = cJSON_CreateObject(), *arr;
 	char what[256];

@@ -149,7 +149,7 @@ static int selector_list(struct cnp_ctx *c, const cJSON *obj, const char *path, 
 
 static int cidr_peers(struct cnp_ctx *c, const cJSON *obj, const char *path,
 		      const struct dir_keys *k, struct policy_peer *peers, size_t *np,
-		      struct policy_entry *e, char *err, size_t errlen)
+		      struct policy_rule_entry *e, char *err, size_t errlen)
 {
 	char lp[K8S_PATH_MAX], ip[K8S_PATH_MAX], cp[K8S_PATH_MAX];
 	const cJSON *arr, *it;
@@ -240,7 +240,7 @@ static int entities(const cJSON *obj, const char *path, const char *key, int *li
 	return 0;
 }
 
-static int parse_auth(const cJSON *it, const char *path, struct policy_entry *e, char *err,
+static int parse_auth(const cJSON *it, const char *path, struct policy_rule_entry *e, char *err,
 		      size_t errlen)
 {
 	const cJSON *auth;
@@ -259,7 +259,7 @@ static int parse_auth(const cJSON *it, const char *path, struct policy_entry *e,
 }
 
 static int parse_entry(struct cnp_ctx *c, const cJSON *it, const char *path, bool ingress,
-		       bool deny, struct policy_entry *e, char *err, size_t errlen)
+		       bool deny, struct policy_rule_entry *e, char *err, size_t errlen)
 {
 	const struct dir_keys *k = ingress ? &ingress_keys : &egress_keys;
 	struct policy_arena *a = &c->p->arena;
@@ -343,13 +343,13 @@ static int parse_entry(struct cnp_ctx *c, const cJSON *it, const char *path, boo
 
 /* ingress + ingressDeny (or egress + egressDeny): allow entries, then deny. */
 static int parse_direction(struct cnp_ctx *c, const cJSON *r, const char *path, bool ingress,
-			   const struct policy_entry **out, size_t *n_out, char *err, size_t errlen)
+			   const struct policy_rule_entry **out, size_t *n_out, char *err, size_t errlen)
 {
 	const char *keys[2] = {ingress ? "ingress" : "egress",
 			       ingress ? "ingressDeny" : "egressDeny"};
 	char lp[K8S_PATH_MAX], ip[K8S_PATH_MAX];
 	const cJSON *arr[2], *it;
-	struct policy_entry *entries;
+	struct policy_rule_entry *entries;
 	size_t n[2], k = 0;
 	int ret;
 

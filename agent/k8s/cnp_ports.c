@@ -206,7 +206,7 @@ static bool wants_l7(const cJSON *pr)
 }
 
 static int parse_to_ports(const cJSON *arr, const char *path, bool deny, struct policy_arena *a,
-			  struct policy_entry *e, char *err, size_t errlen)
+			  struct policy_rule_entry *e, char *err, size_t errlen)
 {
 	char rp[K8S_PATH_MAX], lp[K8S_PATH_MAX], ip[K8S_PATH_MAX];
 	const cJSON *pr, *ports, *pp;
@@ -287,7 +287,7 @@ static int parse_icmp_type(const cJSON *f, const char *path, __u8 family, __u8 *
 }
 
 static int parse_icmps(const cJSON *arr, const char *path, struct policy_arena *a,
-		       struct policy_entry *e, char *err, size_t errlen)
+		       struct policy_rule_entry *e, char *err, size_t errlen)
 {
 	char rp[K8S_PATH_MAX], lp[K8S_PATH_MAX], ip[K8S_PATH_MAX], shown[64];
 	const cJSON *r, *fields, *f;
@@ -348,7 +348,7 @@ static int parse_icmps(const cJSON *arr, const char *path, struct policy_arena *
 }
 
 int k8s_cnp_l4(const cJSON *obj, const char *path, bool deny, struct policy_arena *a,
-	       struct policy_entry *e, bool *given, char *err, size_t errlen)
+	       struct policy_rule_entry *e, bool *given, char *err, size_t errlen)
 {
 	char p[K8S_PATH_MAX];
 	const cJSON *ports, *icmps;

@@ -157,7 +157,7 @@ static int parse_port(const cJSON *it, const char *path, struct policy *p, struc
 
 /* One ingress (peers: "from") or egress ("to") rule. */
 static int parse_entry(struct policy *p, const cJSON *it, const char *path, const char *peers_key,
-		       struct policy_entry *e, char *err, size_t errlen)
+		       struct policy_rule_entry *e, char *err, size_t errlen)
 {
 	char lp[K8S_PATH_MAX], ip[K8S_PATH_MAX];
 	const cJSON *arr, *x;
@@ -210,11 +210,11 @@ static int parse_entry(struct policy *p, const cJSON *it, const char *path, cons
 }
 
 static int parse_direction(struct policy *p, const cJSON *spec, const char *key,
-			   const char *peers_key, const struct policy_entry **out, size_t *n_out,
+			   const char *peers_key, const struct policy_rule_entry **out, size_t *n_out,
 			   char *err, size_t errlen)
 {
 	char lp[K8S_PATH_MAX], ip[K8S_PATH_MAX];
-	struct policy_entry *entries;
+	struct policy_rule_entry *entries;
 	const cJSON *arr, *it;
 	size_t n, i = 0;
 	int ret;

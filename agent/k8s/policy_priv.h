@@ -87,7 +87,7 @@ bool k8s_port_name_valid(const char *s, bool ignore_case);
  * peers match any peer (Cilium's L4-only rule).
  */
 int k8s_cnp_l4(const cJSON *obj, const char *path, bool deny, struct policy_arena *a,
-	       struct policy_entry *e, bool *given, char *err, size_t errlen);
+	       struct policy_rule_entry *e, bool *given, char *err, size_t errlen);
 
 /* Out of memory, said once the same way everywhere. */
 int k8s_policy_nomem(char *err, size_t errlen);

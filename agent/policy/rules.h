@@ -105,7 +105,7 @@ struct policy_icmp {
 	__u8 type;
 };
 
-struct policy_entry {
+struct policy_rule_entry {
 	bool deny; /* ingressDeny / egressDeny */
 	bool all_peers;
 	const struct policy_peer *peers;
@@ -131,9 +131,9 @@ struct policy_rule {
 	 * what no entry allows: NetworkPolicy's policyTypes, Cilium's
 	 * enableDefaultDeny with its default (a direction with entries). */
 	__u8 default_deny;
-	const struct policy_entry *ingress; /* allow and deny, in the object's order */
+	const struct policy_rule_entry *ingress; /* allow and deny, in the object's order */
 	size_t n_ingress;
-	const struct policy_entry *egress;
+	const struct policy_rule_entry *egress;
 	size_t n_egress;
 };
 

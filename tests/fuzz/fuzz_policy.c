@@ -40,7 +40,7 @@ static void use_selector(const struct batch *b, const struct policy_selector *se
 		sink += selector_matches(sel, &b->ids[i].labels);
 }
 
-static void use_entry(const struct batch *b, const struct policy_entry *e)
+static void use_entry(const struct batch *b, const struct policy_rule_entry *e)
 {
 	char buf[64];
 

@@ -172,7 +172,7 @@ static void test_fixtures_parse(void **state)
 static void test_np_web_selectors_ports_ipblock(void **state)
 {
 	const struct policy_rule *r;
-	const struct policy_entry *in, *out;
+	const struct policy_rule_entry *in, *out;
 	struct policy p;
 	cJSON *list;
 
@@ -229,7 +229,7 @@ static void test_np_web_selectors_ports_ipblock(void **state)
 
 static void test_np_db_expressions_sctp(void **state)
 {
-	const struct policy_entry *in;
+	const struct policy_rule_entry *in;
 	struct policy p;
 	cJSON *list;
 
@@ -319,7 +319,7 @@ static void test_np_policy_types_defaults(void **state)
 
 static void test_np_label_mapping(void **state)
 {
-	const struct policy_entry *e;
+	const struct policy_rule_entry *e;
 	struct policy p;
 
 	(void)state;
@@ -356,7 +356,7 @@ static void test_np_label_mapping(void **state)
 
 static void test_np_ports(void **state)
 {
-	const struct policy_entry *e;
+	const struct policy_rule_entry *e;
 	struct policy p;
 
 	(void)state;
@@ -381,7 +381,7 @@ static void test_np_ports(void **state)
 static void test_cnp_web(void **state)
 {
 	const struct policy_rule *r;
-	const struct policy_entry *e;
+	const struct policy_rule_entry *e;
 	struct policy p;
 	cJSON *list;
 
@@ -527,7 +527,7 @@ static void test_ccnp(void **state)
 
 static void test_cnp_namespaces(void **state)
 {
-	const struct policy_entry *e;
+	const struct policy_rule_entry *e;
 	struct policy p;
 
 	(void)state;
