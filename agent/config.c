@@ -13,6 +13,7 @@
 #include "axon/config.h"
 #include "axon/lb.h"
 #include "axon/maps.h"
+#include "axon/policy.h"
 #include "api/server.h"
 #include "datapath/map_sizes.h"
 #include "start/cgroup2.h"
@@ -57,6 +58,8 @@ const char agent_usage_text[] =
 	"  --bpf-ct-global-tcp-max N conntrack entries for TCP (default 524288)\n"
 	"  --bpf-ct-global-any-max N conntrack entries for other protocols (default 262144)\n"
 	"  --bpf-nat-global-max N    NAT entries (default 524288)\n"
+	"  --bpf-policy-map-max N    entries in each endpoint's network policy map,\n"
+	"                            256..65536 (default 16384)\n"
 	"  --bpf-map-dynamic-size-ratio R  size the conntrack, NAT and socket reverse-NAT\n"
 	"                            maps from this share of the node's memory, (0, 1]\n"
 	"                            (default 0: off); the explicit flags above win\n"
@@ -141,6 +144,7 @@ enum {
 	OPT_BIG_TCP_IPV4,
 	OPT_HEALTH_PORT,
 	OPT_TAINT_KEY,
+	OPT_POLICY_MAP_MAX,
 	OPT_MAP_SIZE,		/* + enum map_size_id */
 };
 
@@ -184,6 +188,7 @@ static const struct option options[] = {
 	{ "bpf-ct-global-tcp-max", required_argument, NULL, OPT_MAP_SIZE + MS_CT4_TCP },
 	{ "bpf-ct-global-any-max", required_argument, NULL, OPT_MAP_SIZE + MS_CT4_ANY },
 	{ "bpf-nat-global-max", required_argument, NULL, OPT_MAP_SIZE + MS_NAT4 },
+	{ "bpf-policy-map-max", required_argument, NULL, OPT_POLICY_MAP_MAX },
 	{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE_INTERVAL },
 	{ "k8s-api-server-urls", required_argument, NULL, OPT_API_SERVER_URLS },
 	{ "k8s-prefer-service-address", optional_argument, NULL, OPT_PREFER_SERVICE },
@@ -615,6 +620,7 @@ static void defaults(struct agent_config *cfg)
 		.k8s_backoff_max_ms = 120000,
 		.k8s_list_limit = 500,
 		.k8s_watch_list = true,
+		.policy_map_max = POLICY_MAP_MAX,
 	};
 	/* The cgroup v2 hierarchy's root: .../unified on a hybrid host,
 	 * /sys/fs/cgroup on a pure v2 one; "" when neither is cgroup v2, which
@@ -657,6 +663,13 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		return parse_bool(name, arg, &cfg->enable_ipv4_big_tcp, err, errlen);
 	case OPT_LB_MAP_MAX:
 		return parse_u32(name, arg, 16, &cfg->map_size_flags.lb_map_max, err, errlen);
+	case OPT_POLICY_MAP_MAX:
+		if (parse_u32(name, arg, 0, &cfg->policy_map_max, err, errlen))
+			return -EINVAL;
+		if (cfg->policy_map_max < POLICY_MAP_MAX_MIN || cfg->policy_map_max > POLICY_MAP_MAX_MAX)
+			return errmsg_invalid(err, errlen, "--%s: %u must be in %u..%u", name,
+					      cfg->policy_map_max, POLICY_MAP_MAX_MIN, POLICY_MAP_MAX_MAX);
+		return 0;
 	case OPT_SOCK_REV_MAX:
 		return parse_u32(name, arg, 16, &cfg->map_size_flags.max[MS_LB4_SOCK_REV], err,
 				 errlen);
@@ -966,6 +979,7 @@ static int option_value(const struct agent_config *cfg, int opt, char *buf, size
 		return 0;
 	case OPT_TAINT_KEY:		s = cfg->not_ready_taint_key; break;
 	case OPT_HEALTH_PORT:	snprintf(buf, len, "%u", cfg->health_port); return 0;
+	case OPT_POLICY_MAP_MAX: snprintf(buf, len, "%u", cfg->policy_map_max); return 0;
 	case OPT_MAGLEV_SIZE:	snprintf(buf, len, "%u", cfg->maglev_table_size); return 0;
 	case OPT_CLIENT_BURST:	snprintf(buf, len, "%u", cfg->k8s_burst); return 0;
 	case OPT_LIST_LIMIT:	snprintf(buf, len, "%u", cfg->k8s_list_limit); return 0;

@@ -59,6 +59,7 @@ struct agent_config {
 	bool version;			/* --version: print it and exit 0 */
 	struct map_size_flags map_size_flags;	/* as given */
 	struct map_sizes map_sizes;		/* resolved: what the loader uses */
+	__u32 policy_map_max;			/* --bpf-policy-map-max: per endpoint */
 	const char *prometheus_addr;		/* --prometheus-serve-addr; "" = off */
 	__u32 health_port;			/* --agent-health-port; 0 = off */
 	const char *not_ready_taint_key;	/* --agent-not-ready-taint-key; "" = off */

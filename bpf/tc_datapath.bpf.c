@@ -23,7 +23,10 @@
  * REASON_CT_NEW, REASON_CT_REOPENED, REASON_LB_XLATED (+ REASON_NODE_PORT for
  * a NodePort frontend), REASON_LB_REV_XLATED, REASON_SNAT, REASON_REV_SNAT,
  * REASON_UNKNOWN_L4_PASSED (an L4 other than TCP/UDP/ICMP, routed on L3 with
- * ports 0), REASON_EVENTS_SUPPRESSED.
+ * ports 0), REASON_EVENTS_SUPPRESSED, REASON_POLICY_ALLOWED (per enforced
+ * policy that allowed a new flow, in the policy's direction; a policy's
+ * drops, DROP_POLICY and DROP_POLICY_DENY, are counted in its direction
+ * too).
  * Directions: from_container EGRESS, to_container INGRESS, from_netdev
  * INGRESS, to_netdev EGRESS.
  *
@@ -43,6 +46,14 @@
  *                   node's own connections to it);
  *   to_netdev       CT_EGRESS gets CT_F_SNAT when masqueraded (created if
  *                   from_container did not see the flow).
+ * Network policy (lib/policy.h), on a flow's first packet, after any DNAT,
+ * before its entry is created (a denied packet creates none):
+ *   from_container  the source pod's egress policy; the destination pod's
+ *                   ingress policy when it is delivered here (redirect_peer);
+ *   to_container    the pod's ingress policy (the node itself is HOST);
+ *   from_netdev     a local pod's ingress policy, also a NodePort backend's.
+ * The entry carries the verdicts (CT_F_*_ALLOWED): later packets and replies
+ * are never looked up. An ICMP error gets no entry of its own.
  * Lookups per packet of an established flow: from the initiator's side one CT
  * lookup (and one endpoints lookup for the delivery); a service flow's
  * forward packets the CT_SERVICE entry, its backend and the post-DNAT entry;
@@ -68,6 +79,8 @@ const volatile struct datapath_config CONFIG = {};
 #include "lib/lb_tc.h"
 #include "lib/snat.h"
 #include "lib/route.h"
+#include "lib/identity.h"
+#include "lib/policy.h"
 
 /* The verdict of the program: count it, send its event, return it. */
 static __always_inline int dp_finish(struct dp_ctx *c, int ret)
@@ -115,23 +128,26 @@ static __always_inline int dp_parse(struct dp_ctx *c)
 }
 
 /* New flow entry @flags for the packet's tuple, with rev_nat_index from a
- * DNAT done on it. */
+ * DNAT done on it. An ICMP message without an identifier (an error) is no
+ * flow and gets none: it belongs to the flow it quotes, or stands alone; an
+ * entry keyed by the address pair alone would pass every later error
+ * between the two as "established", past the policy. */
 static __always_inline int dp_ct_new(struct dp_ctx *c, __u8 flags, __u16 ct_flags, __be32 nat_addr,
 				     __be16 nat_port)
 {
 	struct ct4_entry tmpl = {};
 	struct ct4_key key;
 
-	/* Identity of the source, looked up once per flow, at its creation. */
-	if (!c->src_identity) {
-		struct ipcache_key ikey = {.prefixlen = 32, .address = c->pkt.saddr};
-		const struct ipcache_value *ic = bpf_map_lookup_elem(&ipcache, &ikey);
+	if (c->pkt.proto == IPPROTO_ICMP && !c->pkt.has_ports)
+		return 0;
 
-		c->src_identity = ic && ic->identity ? ic->identity : IDENTITY_WORLD;
-	}
+	/* Identity of the source, looked up once per flow, at its creation. */
+	if (!c->src_identity)
+		c->src_identity = identity_ipcache(c->pkt.saddr);
 	ct4_key_fwd(&key, &c->pkt, flags);
 	tmpl.rev_nat_index = c->rev_nat_index;
-	tmpl.flags = ct_flags | (c->node_port ? CT_F_NODE_PORT : 0);
+	/* The policy verdicts policy_enforce() took on this packet. */
+	tmpl.flags = ct_flags | (c->node_port ? CT_F_NODE_PORT : 0) | c->policy_ct_flags;
 	tmpl.nat_addr = nat_addr;
 	tmpl.nat_port = nat_port;
 	return ct4_create(c, &key, &tmpl);
@@ -145,6 +161,34 @@ static __always_inline int route_from_pod(struct dp_ctx *c, const struct endpoin
 	if (ep)
 		return route4_to_pod(c, ep);
 	return route4_fib(c);
+}
+
+/*
+ * A new flow out of pod @src (NULL: its address is no local endpoint) to
+ * @dst (a local pod, or NULL): @src's egress policy, towards the identity of
+ * the destination (after any DNAT: the backend); then @dst's ingress policy,
+ * which to_container never sees when the packet is delivered with
+ * redirect_peer (without host routing the stack delivers it, and
+ * to_container decides).
+ */
+static __always_inline int from_container_policy(struct dp_ctx *c, const struct endpoint_info *src,
+						 const struct endpoint_info *dst)
+{
+	__u32 remote;
+	int ret;
+
+	if (src && (src->policy & ENDPOINT_POLICY_EGRESS)) {
+		remote = dst && dst->identity ? dst->identity : identity_local(c->pkt.daddr);
+		ret = policy_enforce(c, src, POLICY_DIR_EGRESS, remote);
+		if (ret)
+			return ret;
+	}
+	if (dst && (dst->policy & ENDPOINT_POLICY_INGRESS) && cfg_has(CFG_HOST_ROUTING)) {
+		remote = src && src->identity ? src->identity
+					      : identity_not_host(identity_ipcache(c->pkt.saddr));
+		return policy_enforce(c, dst, POLICY_DIR_INGRESS, remote);
+	}
+	return 0;
 }
 
 static __always_inline int from_container4(struct dp_ctx *c)
@@ -208,6 +252,7 @@ static __always_inline int from_container4(struct dp_ctx *c)
 	if (ret < 0)
 		return ret;
 	if (ret == LB_TRANSLATED) {
+		dst = route4_local_pod(p->daddr);
 		ct4_key_fwd(&key, p, CT_EGRESS);
 		e = ct4_lookup(c, &key);
 		if (e) {
@@ -215,12 +260,13 @@ static __always_inline int from_container4(struct dp_ctx *c)
 			 * another service: the translation is this packet's. */
 			ct4_set_xlate(e, c->rev_nat_index, c->node_port);
 			ct4_account(c, e, CT_DIR_TX);
+			return route_from_pod(c, dst);
 		}
-		else if ((ret = dp_ct_new(c, CT_EGRESS, 0, 0, 0)))
-			return ret;
-		return route_from_pod(c, route4_local_pod(p->daddr));
 	}
 
+	ret = from_container_policy(c, src, dst);
+	if (ret)
+		return ret;
 	ret = dp_ct_new(c, CT_EGRESS, 0, 0, 0);
 	if (ret)
 		return ret;
@@ -247,6 +293,7 @@ int from_container(struct __sk_buff *skb)
 static __always_inline int to_container4(struct dp_ctx *c)
 {
 	struct pkt4 *p = &c->pkt;
+	const struct endpoint_info *dst;
 	struct ct4_entry *e;
 	struct ct4_key key;
 	int ret;
@@ -266,6 +313,14 @@ static __always_inline int to_container4(struct dp_ctx *c)
 		ct4_account(c, e, CT_DIR_RX);
 		ret = lb4_rev_dnat(c, e);
 		return ret ?: TC_ACT_OK;
+	}
+	/* A new flow the stack delivers: the destination pod's ingress
+	 * policy; the node's own traffic is HOST (allowed). */
+	dst = route4_local_pod(p->daddr);
+	if (dst && (dst->policy & ENDPOINT_POLICY_INGRESS)) {
+		ret = policy_enforce(c, dst, POLICY_DIR_INGRESS, identity_local(p->saddr));
+		if (ret)
+			return ret;
 	}
 	ret = dp_ct_new(c, CT_INGRESS, 0, 0, 0);
 	return ret ?: TC_ACT_OK;
@@ -297,6 +352,16 @@ static __always_inline bool is_node_addr(__be32 addr)
 		return true;
 	ep = bpf_map_lookup_elem(&endpoints, &key);
 	return ep && (ep->flags & ENDPOINT_F_HOST);
+}
+
+/* A new flow from the network to local pod @ep: its ingress policy, the
+ * source's identity from the IP cache (never HOST: it came off the wire). */
+static __always_inline int from_netdev_policy(struct dp_ctx *c, const struct endpoint_info *ep)
+{
+	if (!(ep->policy & ENDPOINT_POLICY_INGRESS))
+		return 0;
+	return policy_enforce(c, ep, POLICY_DIR_INGRESS,
+			      identity_not_host(identity_ipcache(c->pkt.saddr)));
 }
 
 /* After a translation on the way in: a local pod gets it directly, anything
@@ -362,6 +427,11 @@ static __always_inline int from_netdev_service(struct dp_ctx *c)
 				return ret;
 		}
 	} else if (ep || !nat_addr) {
+		if (ep && !(ep->flags & ENDPOINT_F_HOST)) {
+			ret = from_netdev_policy(c, ep);
+			if (ret)
+				return ret;
+		}
 		ret = dp_ct_new(c, CT_INGRESS, 0, 0, 0);
 		if (ret)
 			return ret;
@@ -430,6 +500,9 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 				return ret;
 			return route4_to_pod(c, ep);
 		}
+		ret = from_netdev_policy(c, ep);
+		if (ret)
+			return ret;
 		ret = dp_ct_new(c, CT_INGRESS, 0, 0, 0);
 		if (ret)
 			return ret;

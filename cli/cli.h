@@ -90,6 +90,7 @@ int cmd_bpf_nat_flush(int argc, char **argv);
 int cmd_bpf_ipcache_list(int argc, char **argv);
 int cmd_bpf_endpoint_list(int argc, char **argv);
 int cmd_bpf_metrics_list(int argc, char **argv);
+int cmd_bpf_policy_get(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_service_list(int argc, char **argv);

@@ -39,6 +39,7 @@ static const struct {
 	{ CT_F_SEEN_NON_SYN, "SeenNonSyn" },	{ CT_F_NODE_PORT, "NodePort" },
 	{ CT_F_SNAT, "SNAT" },			{ CT_F_DSR_LOCAL, "DSRLocal" },
 	{ CT_F_PROXY_REDIRECT, "ProxyRedirect" },
+	{ CT_F_INGRESS_ALLOWED, "IngressAllowed" },	{ CT_F_EGRESS_ALLOWED, "EgressAllowed" },
 };
 
 static const char *ct_dir_name(__u8 dir)

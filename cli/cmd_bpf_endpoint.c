@@ -3,9 +3,13 @@
  * agentctl bpf endpoint list: the local endpoints map (include/axon/endpoint.h)
  * from its pin, one pod per row, sorted by address:
  *
- *   IPv4 ADDRESS   IFINDEX   DEVICE    MAC                 NODE MAC            IDENTITY   FLAGS
- *   10.244.1.10    12        lxc1a2b   0a:58:0a:f4:01:0a   6e:1f:..:..:..:..   12345      <none>
+ *   IPv4 ADDRESS   ID   IFINDEX   DEVICE    MAC ...   IDENTITY   POLICY           FLAGS
+ *   10.244.1.10    12   12        lxc1a2b   0a:58 ...   12345      ingress,egress   <none>
  *
+ * (MAC and NODE MAC left out here).
+ * ID is the endpoint id (its slot in the "policy" map, `bpf policy get ID`),
+ * POLICY the directions its network policy is enforced in (<none>: all
+ * allowed).
  * DEVICE is the name of the host-side ifindex in agentctl's network namespace,
  * "-" when no device there has it (agentctl runs in another namespace than the
  * agent, or the pod went away).
@@ -42,10 +46,11 @@ static cJSON *endpoint_json(const void *key, const void *value,
 {
 	const struct endpoint_key *k = key;
 	const struct endpoint_info *v = value;
-	cJSON *o = cJSON_CreateObject(), *flags;
+	cJSON *o = cJSON_CreateObject(), *flags, *policy;
 	char a[ADDR_STR_MAX], mac[18], ifname[IF_NAMESIZE];
 
 	cJSON_AddStringToObject(o, "address", format_addr(a, sizeof(a), k->address));
+	cJSON_AddNumberToObject(o, "id", v->id);
 	cJSON_AddNumberToObject(o, "ifindex", v->ifindex);
 	if (v->ifindex && if_indextoname(v->ifindex, ifname))
 		cJSON_AddStringToObject(o, "device", ifname);
@@ -58,25 +63,33 @@ static cJSON *endpoint_json(const void *key, const void *value,
 	flags = cJSON_AddArrayToObject(o, "flag_names");
 	if (v->flags & ENDPOINT_F_HOST)
 		cJSON_AddItemToArray(flags, cJSON_CreateString("host"));
+	policy = cJSON_AddArrayToObject(o, "policy_enforced");
+	if (v->policy & ENDPOINT_POLICY_INGRESS)
+		cJSON_AddItemToArray(policy, cJSON_CreateString("ingress"));
+	if (v->policy & ENDPOINT_POLICY_EGRESS)
+		cJSON_AddItemToArray(policy, cJSON_CreateString("egress"));
 	return o;
 }
 
 static void endpoint_text(const cJSON *doc)
 {
-	struct table *t = table_new(7, "IPv4 ADDRESS", "IFINDEX", "DEVICE", "MAC", "NODE MAC",
-				    "IDENTITY", "FLAGS");
+	struct table *t = table_new(9, "IPv4 ADDRESS", "ID", "IFINDEX", "DEVICE", "MAC",
+				    "NODE MAC", "IDENTITY", "POLICY", "FLAGS");
 	const cJSON *o;
 
 	cJSON_ArrayForEach(o, doc) {
-		char ifindex[16], id[16], flags[64];
+		char ep[8], ifindex[16], id[16], flags[64], policy[32];
 		const char *dev = json_str(o, "device");
 
+		snprintf(ep, sizeof(ep), "%d", json_int(o, "id"));
 		snprintf(ifindex, sizeof(ifindex), "%.0f", json_num(o, "ifindex"));
 		snprintf(id, sizeof(id), "%.0f", json_num(o, "identity"));
 		cli_join_strings(cJSON_GetObjectItem(o, "flag_names"), ",", flags, sizeof(flags));
-		table_row(t, json_str(o, "address"), ifindex, dev[0] ? dev : "-",
+		cli_join_strings(cJSON_GetObjectItem(o, "policy_enforced"), ",", policy,
+				 sizeof(policy));
+		table_row(t, json_str(o, "address"), ep, ifindex, dev[0] ? dev : "-",
 			  json_str(o, "mac"), json_str(o, "node_mac"), id,
-			  flags[0] ? flags : "<none>");
+			  policy[0] ? policy : "<none>", flags[0] ? flags : "<none>");
 	}
 	table_print(t);
 }

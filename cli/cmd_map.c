@@ -24,6 +24,7 @@ static const char *map_type_name(__u32 type)
 	case BPF_MAP_TYPE_ARRAY:	return "array";
 	case BPF_MAP_TYPE_SK_STORAGE:	return "sk_storage";
 	case BPF_MAP_TYPE_RINGBUF:	return "ringbuf";
+	case BPF_MAP_TYPE_ARRAY_OF_MAPS: return "array_of_maps";
 	default:			return "other";
 	}
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * agentctl monitor [--type drop|trace] [-o json]: stream the datapath's drop
- * and trace events (include/axon/events.h) from the pinned "events" ring
- * buffer until SIGINT or SIGTERM, one line per event:
+ * agentctl monitor [--type drop|trace|policy-verdict] [-o json]: stream the
+ * datapath's drop, trace and policy-verdict events (include/axon/events.h)
+ * from the pinned "events" ring buffer until SIGINT or SIGTERM, one line per
+ * event:
  *
  *   12:00:01.123456 drop (Invalid packet header, 134) INGRESS ifindex=5 (veth0)
  *       identity 0->0 len=60: 10.244.1.10:1234 -> 10.96.0.10:80 tcp SYN
@@ -13,9 +14,18 @@
  * device the program ran on (its name when it exists in agentctl's network
  * namespace), for traces the device the packet went to, the identities, the
  * packet's length, and a summary of the captured headers (cli/pkt_summary.h;
- * "[truncated]" and the like when the capture is short or malformed). The
- * listening notice and the closing count go to stderr. With -o json each
- * event is one JSON object on its own line, with the parsed packet fields.
+ * "[truncated]" and the like when the capture is short or malformed).
+ * A policy verdict (the first packet of a flow an enforced policy decided)
+ * is printed after the time in the layout of Cilium's monitor:
+ *
+ *   12:00:01.300000 Policy verdict log: flow 0x3c1e5a77 local EP ID 12,
+ *       remote ID world, proto 6, ingress, action allow, auth: disabled,
+ *       match L3-L4, 203.0.113.10:40000 -> 10.244.1.12:8080 tcp SYN
+ *
+ * (one line; a reserved remote identity by its name). The listening notice
+ * and the closing count go to stderr. With -o json each event is one JSON
+ * object on its own line, with the parsed packet fields (and, for policy
+ * verdicts, endpoint_id, remote_identity, policy_direction, action, match).
  *
  * A BPF ring buffer has a single consumer position, stored in the map: two
  * monitors on one node split the events between them, and events sent while
@@ -34,7 +44,9 @@
 #include <bpf/libbpf.h>
 
 #include "axon/events.h"
+#include "axon/ipcache.h"
 #include "axon/maps.h"
+#include "axon/policy.h"
 #include "axon/reasons.h"
 #include "cli.h"
 #include "cmd_util.h"
@@ -68,10 +80,44 @@ static __s64 ts_ns(clockid_t clk)
 static const char *event_type_name(__u8 type)
 {
 	switch (type) {
-	case EVENT_DROP:	return "drop";
-	case EVENT_TRACE:	return "trace";
-	default:		return NULL;
+	case EVENT_DROP:		return "drop";
+	case EVENT_TRACE:		return "trace";
+	case EVENT_POLICY_VERDICT:	return "policy-verdict";
+	default:			return NULL;
 	}
+}
+
+/* Cilium's names for how a policy entry matched. */
+static const char *match_name(__u8 match)
+{
+	switch (match) {
+	case POLICY_MATCH_NONE:		return "none";
+	case POLICY_MATCH_L3_ONLY:	return "L3-Only";
+	case POLICY_MATCH_L3_L4:	return "L3-L4";
+	case POLICY_MATCH_L4_ONLY:	return "L4-Only";
+	case POLICY_MATCH_ALL:		return "all";
+	case POLICY_MATCH_L3_PROTO:	return "L3-Proto";
+	case POLICY_MATCH_PROTO_ONLY:	return "Proto-Only";
+	default:			return "unknown";
+	}
+}
+
+/* A policy verdict's extra fields. */
+static void verdict_json(cJSON *o, const struct event_hdr *e)
+{
+	const char *name = axon_identity_reserved_name(e->remote_identity);
+	char num[16];
+
+	snprintf(num, sizeof(num), "%u", e->remote_identity);
+	cJSON_AddNumberToObject(o, "endpoint_id", e->endpoint_id);
+	cJSON_AddNumberToObject(o, "remote_identity", e->remote_identity);
+	cJSON_AddStringToObject(o, "remote_identity_name", name ? name : num);
+	cJSON_AddStringToObject(o, "policy_direction",
+				e->dir == METRIC_DIR_EGRESS ? "egress" : "ingress");
+	cJSON_AddStringToObject(o, "action", e->action == POLICY_ACTION_ALLOW ? "allow" : "deny");
+	cJSON_AddStringToObject(o, "match", match_name(e->match_type));
+	cJSON_AddNumberToObject(o, "match_type", e->match_type);
+	cJSON_AddNumberToObject(o, "flow_hash", e->flow_hash);
 }
 
 static void format_time(const struct monitor *m, __u64 mono_ns, char *text, size_t tlen,
@@ -178,7 +224,21 @@ static cJSON *event_json(const struct monitor *m, const struct event_hdr *e, siz
 	cJSON_AddNumberToObject(o, "cap_len", e->cap_len);
 	cJSON_AddStringToObject(o, "summary", summary);
 	cJSON_AddItemToObject(o, "packet", packet_json(&p));
+	if (e->type == EVENT_POLICY_VERDICT)
+		verdict_json(o, e);
 	return o;
+}
+
+static void print_verdict(const cJSON *o)
+{
+	const cJSON *proto = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "packet"), "protocol");
+
+	printf("%s Policy verdict log: flow 0x%x local EP ID %d, remote ID %s, proto %d, %s, "
+	       "action %s, auth: disabled, match %s, %s\n",
+	       json_str(o, "time_local"), (unsigned int)json_num(o, "flow_hash"),
+	       json_int(o, "endpoint_id"), json_str(o, "remote_identity_name"),
+	       cJSON_IsNumber(proto) ? proto->valueint : 0, json_str(o, "policy_direction"),
+	       json_str(o, "action"), json_str(o, "match"), json_str(o, "summary"));
 }
 
 static void print_text(const cJSON *o)
@@ -186,6 +246,10 @@ static void print_text(const cJSON *o)
 	const cJSON *ifname = cJSON_GetObjectItem(o, "ifname");
 	const cJSON *ifname_out = cJSON_GetObjectItem(o, "ifname_out");
 
+	if (!strcmp(json_str(o, "type"), "policy-verdict")) {
+		print_verdict(o);
+		return;
+	}
 	printf("%s %s (%s, %d) %s ifindex=%d", json_str(o, "time_local"), json_str(o, "type"),
 	       json_str(o, "reason_name"), json_int(o, "reason"), json_str(o, "direction"),
 	       json_int(o, "ifindex"));
@@ -248,7 +312,8 @@ static int parse_type(int *argc, char **argv, int *type)
 
 		if (!strcmp(argv[i], "--type")) {
 			if (i + 1 >= *argc)
-				return cli_usage_error("%s: --type needs drop or trace", cli.command);
+				return cli_usage_error("%s: --type needs drop, trace or policy-verdict",
+						       cli.command);
 			v = argv[++i];
 		} else if (!strncmp(argv[i], "--type=", 7)) {
 			v = argv[i] + 7;
@@ -260,9 +325,11 @@ static int parse_type(int *argc, char **argv, int *type)
 			*type = EVENT_DROP;
 		else if (!strcmp(v, "trace"))
 			*type = EVENT_TRACE;
+		else if (!strcmp(v, "policy-verdict"))
+			*type = EVENT_POLICY_VERDICT;
 		else
-			return cli_usage_error("%s: --type takes drop or trace, not '%s'",
-					       cli.command, v);
+			return cli_usage_error("%s: --type takes drop, trace or policy-verdict, "
+					       "not '%s'", cli.command, v);
 	}
 	*argc = out;
 	return 0;
@@ -296,7 +363,8 @@ int cmd_monitor(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	m.mono_to_real_ns = ts_ns(CLOCK_REALTIME) - ts_ns(CLOCK_MONOTONIC);
 	fprintf(stderr, "Listening for %s events on %s/%s/%s (Ctrl-C to stop)\n",
-		m.type ? event_type_name(m.type) : "drop and trace", cli.bpf_root, AXON_MAPS_DIR,
+		m.type ? event_type_name(m.type) : "drop, trace and policy-verdict", cli.bpf_root,
+		AXON_MAPS_DIR,
 		MAP_EVENTS);
 	ret = 0;
 	while (!stop) {

@@ -33,7 +33,40 @@ const char *const dp_prog_names[DP_PROG_MAX] = {
  * without knowing both layouts, so the caller recreates the map, deliberately
  * and loudly: the LB, endpoint and ipcache maps are refilled from the cluster
  * after the first sync; conntrack, NAT and affinity entries in it are lost. */
-static bool pinned_layout_differs(int fd, const struct bpf_map *map)
+/*
+ * An array of maps fixes the layout of the maps it takes when it is created,
+ * and the kernel refuses others (programs built for another one would not
+ * load against it either). bpf_map_info does not tell that layout: try a
+ * throwaway map of the template's layout in slot 0, which holds no
+ * endpoint's map (endpoint ids start at 1). EINVAL: another layout.
+ */
+static bool pinned_inner_differs(int fd, struct bpf_map *map)
+{
+	struct bpf_map *inner = bpf_map__inner_map(map);
+	LIBBPF_OPTS(bpf_map_create_opts, opts);
+	__u32 zero = 0;
+	int probe, err;
+
+	if (!inner)
+		return false;
+	opts.map_flags = bpf_map__map_flags(inner);
+	probe = bpf_map_create(bpf_map__type(inner), "axon_probe", bpf_map__key_size(inner),
+			       bpf_map__value_size(inner), 1, &opts);
+	if (probe < 0)
+		return false;	/* cannot tell: loading will */
+	err = bpf_map_update_elem(fd, &zero, &probe, BPF_ANY) ? -errno : 0;
+	if (!err)
+		bpf_map_delete_elem(fd, &zero);
+	close(probe);
+	if (err != -EINVAL)
+		return false;
+	pr_warn("pinned map holds maps of another layout: recreated, its entries are lost",
+		"map=%s inner_key_size=%u inner_value_size=%u", bpf_map__name(map),
+		bpf_map__key_size(inner), bpf_map__value_size(inner));
+	return true;
+}
+
+static bool pinned_layout_differs(int fd, struct bpf_map *map)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
@@ -43,7 +76,7 @@ static bool pinned_layout_differs(int fd, const struct bpf_map *map)
 	if (info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
 	    info.value_size == bpf_map__value_size(map) &&
 	    info.map_flags == bpf_map__map_flags(map))
-		return false;
+		return pinned_inner_differs(fd, map);
 	pr_warn("pinned map has another layout: recreated, its entries are lost",
 		"map=%s type=%u->%u key_size=%u->%u value_size=%u->%u flags=%#x->%#x",
 		bpf_map__name(map), info.type, bpf_map__type(map), info.key_size,
@@ -63,7 +96,10 @@ static bool pinned_layout_differs(int fd, const struct bpf_map *map)
  * so the pinned size is what the object is given. The mismatch is logged and
  * shown in status (configured vs max_entries); `agentctl cleanup` and a start
  * resize, at the cost of that state. A pin whose layout changed (key, value,
- * type, flags: an upgrade) is removed first, so that map is created anew.
+ * type, flags, the layout of the maps an array of maps holds: an upgrade) is
+ * removed first, so that map is created anew. (The policy tries are the
+ * agent's, sized by --bpf-policy-map-max: the kernel compares an inner map's
+ * layout with the template's, not its size.)
  */
 static int maps_prepare(struct bpf_object *obj, const struct loader_config *cfg)
 {
@@ -201,6 +237,7 @@ static int *tc_map_fd_slot(struct datapath *dp, const char *name)
 		{MAP_LB4_AFFINITY, offsetof(struct datapath, lb4_affinity_fd)},
 		{MAP_LB4_MAGLEV, offsetof(struct datapath, lb4_maglev_fd)},
 		{MAP_EVENTS, offsetof(struct datapath, events_fd)},
+		{MAP_POLICY, offsetof(struct datapath, policy_fd)},
 	};
 
 	for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
@@ -272,7 +309,7 @@ static void tc_maps_close(struct datapath *dp)
 {
 	int *fds[] = {&dp->endpoints_fd,    &dp->ipcache_fd,	 &dp->ct4_tcp_fd,
 		      &dp->ct4_any_fd,	    &dp->nat4_fd,	 &dp->lb4_affinity_fd,
-		      &dp->lb4_maglev_fd,   &dp->events_fd};
+		      &dp->lb4_maglev_fd,   &dp->events_fd,	 &dp->policy_fd};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] >= 0)
@@ -390,7 +427,7 @@ int datapath_load(struct datapath *dp, const struct loader_config *cfg)
 
 	memset(dp, 0, sizeof(*dp));
 	dp->endpoints_fd = dp->ipcache_fd = dp->ct4_tcp_fd = dp->ct4_any_fd = dp->nat4_fd = -1;
-	dp->lb4_affinity_fd = dp->lb4_maglev_fd = dp->events_fd = -1;
+	dp->lb4_affinity_fd = dp->lb4_maglev_fd = dp->events_fd = dp->policy_fd = -1;
 	dp->cfg = *cfg;
 	dp->tc_attach = (struct tc_attach_ctx){
 		.bpf_root = cfg->bpf_root,

@@ -3,7 +3,9 @@
  * Loading Axon's BPF programs and attaching them so they outlive the agent.
  *
  * Every map is pinned at <bpf-root>/maps/<name> and reused by the next agent
- * (same layout) so state survives restarts. Every attachment is a BPF link
+ * (same layout) so state survives restarts. The policy tries the agent puts
+ * into the "policy" array of maps are not pinned themselves: the array holds
+ * them, and with it the endpoints' policies outlive the agent. Every attachment is a BPF link
  * pinned at <bpf-root>/links/<program>: the pins are the record of what Axon
  * attached. On start an existing link is updated in place with the new
  * program (BPF_LINK_UPDATE), so there is no moment without a program; a link
@@ -84,6 +86,7 @@ struct datapath {
 	int prog_fd[DP_PROG_MAX];
 	int endpoints_fd, ipcache_fd, ct4_tcp_fd, ct4_any_fd, nat4_fd;
 	int lb4_affinity_fd, lb4_maglev_fd, events_fd;
+	int policy_fd;	/* the array of maps: endpoint id -> policy trie */
 	struct loader_config cfg;
 };
 

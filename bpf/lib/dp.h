@@ -38,6 +38,7 @@ struct dp_ctx {
 	__u8 translated;     /* the packet was NATed here: route it, do not pass it up */
 	__u8 node_port;	     /* the DNAT was of a NodePort frontend */
 	__u8 ct_new;	     /* the flow's entry was created by this packet */
+	__u16 policy_ct_flags; /* CT_F_*_ALLOWED: verdicts for the entry this packet creates */
 };
 
 #define NSEC_PER_SEC 1000000000ULL

@@ -16,6 +16,7 @@
 #include <axon/events.h>
 #include <axon/ipcache.h>
 #include <axon/nat.h>
+#include <axon/policy.h>
 
 /* Pod IP -> host-side device and MACs, for the pods on this node. Written by
  * the agent; read by every tc program to deliver with bpf_redirect_peer. */
@@ -94,5 +95,37 @@ struct {
 	__type(value, struct event_limit);
 	__uint(max_entries, 1);
 } events_limit SEC(".maps");
+
+/* The same for policy-verdict events: a bucket of their own. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct event_limit);
+	__uint(max_entries, 1);
+} policy_events_limit SEC(".maps");
+
+/*
+ * Network policy (include/axon/policy.h): endpoint id -> that endpoint's
+ * LPM trie. The agent creates each trie (the template below gives its
+ * layout; its size is --bpf-policy-map-max) and puts it in the endpoint's
+ * slot; the tc programs read it on a flow's first packet and add to the
+ * matched entry's counters. Sizes, not BTF types, for the template: clang
+ * emits a struct reached only through the outer map's pointers as a forward
+ * declaration, which libbpf cannot size.
+ */
+struct policy_map {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(key_size, sizeof(struct policy_key));
+	__uint(value_size, sizeof(struct policy_entry));
+	__uint(max_entries, POLICY_MAP_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, POLICY_ENDPOINTS_MAX);
+	__array(values, struct policy_map);
+} policy SEC(".maps");
 
 #endif /* AXON_BPF_MAPS_DP_H */

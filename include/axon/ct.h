@@ -48,6 +48,12 @@ struct ct4_key {
 #define CT_F_PROXY_REDIRECT	(1 << 6)	/* reserved */
 #define CT_F_TX_NON_SYN		(1 << 7)	/* initiator sent a packet without SYN */
 #define CT_F_RX_NON_SYN		(1 << 8)	/* responder sent a packet without SYN */
+/* Network policy's verdict on the flow, taken on its first packet (an entry
+ * exists only for flows that were let through; neither flag: no policy was
+ * enforced on it). Later packets and replies follow the entry, never the
+ * policy. */
+#define CT_F_INGRESS_ALLOWED	(1 << 9)	/* the destination endpoint's ingress policy allowed it */
+#define CT_F_EGRESS_ALLOWED	(1 << 10)	/* the source endpoint's egress policy allowed it */
 
 struct ct4_entry {
 	__u64 rx_packets;

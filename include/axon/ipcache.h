@@ -31,10 +31,36 @@ struct ipcache_value {
 	__u8 pad[3];
 };
 
-/* Identities the datapath knows without being told (Cilium's numbers). */
+/* Reserved identities (Cilium's numbers). The datapath gives HOST to what
+ * the node's own stack sends and WORLD to an address the IP cache does not
+ * know. */
 #define IDENTITY_UNKNOWN	0
 #define IDENTITY_HOST		1
 #define IDENTITY_WORLD		2
+#define IDENTITY_UNMANAGED	3
+#define IDENTITY_HEALTH		4
+#define IDENTITY_INIT		5
 #define IDENTITY_REMOTE_NODE	6
+#define IDENTITY_KUBE_APISERVER	7
+#define IDENTITY_RESERVED_MAX	7
+
+#ifndef __bpf__
+/* Cilium's name of a reserved identity ("host", "world"), NULL for others. */
+static inline const char *axon_identity_reserved_name(__u32 id)
+{
+	static const char *const names[IDENTITY_RESERVED_MAX + 1] = {
+		[IDENTITY_UNKNOWN] = "unknown",
+		[IDENTITY_HOST] = "host",
+		[IDENTITY_WORLD] = "world",
+		[IDENTITY_UNMANAGED] = "unmanaged",
+		[IDENTITY_HEALTH] = "health",
+		[IDENTITY_INIT] = "init",
+		[IDENTITY_REMOTE_NODE] = "remote-node",
+		[IDENTITY_KUBE_APISERVER] = "kube-apiserver",
+	};
+
+	return id <= IDENTITY_RESERVED_MAX ? names[id] : NULL;
+}
+#endif
 
 #endif /* AXON_IPCACHE_H */

@@ -28,6 +28,8 @@
 #define MAP_NAT4		"nat4"		/* include/axon/nat.h */
 #define MAP_EVENTS		"events"	/* include/axon/events.h: ring buffer */
 #define MAP_EVENTS_LIMIT	"events_limit"	/* per-CPU rate limiter state */
+#define MAP_POLICY_EVENTS_LIMIT	"policy_events_limit"	/* the same, for policy verdicts */
+#define MAP_POLICY		"policy"	/* include/axon/policy.h: endpoint id -> policy trie */
 
 /* Default capacities (entries). Cilium's defaults for the same maps. */
 #define LB4_SERVICES_MAX	65536

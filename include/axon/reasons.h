@@ -35,6 +35,7 @@ enum axon_reason {
 	REASON_NODE_PORT		= 13,	/* NodePort frontend translated */
 	REASON_EVENTS_SUPPRESSED	= 14,	/* an event the rate limiter did not send */
 	REASON_TO_STACK_MTU		= 15,	/* too long for the FIB's way out: to the stack (ICMP/fragments) */
+	REASON_POLICY_ALLOWED		= 16,	/* a new flow an enforced network policy allowed */
 
 	REASON_DROP_BASE		= 130,
 	DROP_NO_SERVICE_BACKEND		= 130,	/* service has no usable backend */
@@ -55,7 +56,8 @@ enum axon_reason {
 	DROP_UNKNOWN_L4			= 145,	/* L4 protocol not allowed where it was seen */
 	DROP_REDIRECT			= 146,	/* bpf_redirect*() refused the packet */
 	DROP_NODE_PORT_RANGE		= 147,	/* port in the NodePort range but no such service */
-	DROP_POLICY			= 148,	/* reserved: denied by network policy */
+	DROP_POLICY			= 148,	/* enforced network policy: no entry allows it (or no map) */
+	DROP_POLICY_DENY		= 149,	/* enforced network policy: a deny entry matched */
 
 	REASON_MAX			= 256,
 };
@@ -107,6 +109,7 @@ static inline const char *axon_reason_name(unsigned int reason)
 	case REASON_NODE_PORT:		return "NodePort translated";
 	case REASON_EVENTS_SUPPRESSED:	return "Event suppressed by rate limit";
 	case REASON_TO_STACK_MTU:	return "Passed to stack: over egress MTU";
+	case REASON_POLICY_ALLOWED:	return "Allowed by policy";
 	case DROP_INVALID_HDR:		return "Invalid packet header";
 	case DROP_FRAG_NOT_SUPPORTED:	return "Fragment not supported";
 	case DROP_UNKNOWN_L3:		return "Unknown L3 protocol";
@@ -122,6 +125,7 @@ static inline const char *axon_reason_name(unsigned int reason)
 	case DROP_REDIRECT:		return "Redirect failed";
 	case DROP_NODE_PORT_RANGE:	return "No service on NodePort";
 	case DROP_POLICY:		return "Policy denied";
+	case DROP_POLICY_DENY:		return "Policy denied by denylist";
 	default:			return "Unknown reason";
 	}
 }

@@ -22,6 +22,7 @@
 #include "dp_fixture.h"
 #include "axon/ct.h"
 #include "axon/maps.h"
+#include "axon/policy.h"
 #include "log.h"
 #include "pin.h"
 #include "datapath/loader.h"
@@ -37,6 +38,7 @@ static struct {
 	struct datapath dp;
 	bool loaded;
 	__u32 services_id;
+	__u32 trie_id; /* a policy trie put in endpoint 7's slot */
 } fx;
 
 static const char *cgroup2_root(void)
@@ -69,6 +71,29 @@ static struct loader_config loader_cfg(const struct datapath_config *tc_config)
 	    .tc_mode = TC_MODE_AUTO,
 	    .tc_config = tc_config,
 	};
+}
+
+/* A policy trie of @value_size-byte values, 0 on failure. */
+static int trie_create(__u32 value_size)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+
+	return bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "test_trie", sizeof(struct policy_key),
+			      value_size, 16, &opts);
+}
+
+/* The id of the map in slot @slot of the pinned policy array, 0 if none. */
+static __u32 policy_slot_id(__u32 slot)
+{
+	int fd = pin_map_open(dp_fx.bpf_root, MAP_POLICY);
+	__u32 id = 0;
+
+	if (fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(fd, &slot, &id))
+		id = 0;
+	close(fd);
+	return id;
 }
 
 static __u32 pinned_map_id(const char *name)
@@ -161,7 +186,19 @@ static void test_load_shares_pinned_maps(void **state)
 	assert_int_equal(map_id_of(dp->lb4_affinity_fd), pinned_map_id(MAP_LB4_AFFINITY));
 	assert_int_equal(map_id_of(dp->lb4_maglev_fd), pinned_map_id(MAP_LB4_MAGLEV));
 	assert_int_equal(map_id_of(dp->events_fd), pinned_map_id(MAP_EVENTS));
+	assert_int_equal(map_id_of(dp->policy_fd), pinned_map_id(MAP_POLICY));
 	assert_int_not_equal(pinned_map_id(MAP_ENDPOINTS), 0);
+	/* One slot per endpoint id; it takes the agent's tries of any size. */
+	assert_int_equal(bpf_map__max_entries(dp->tc->maps.policy), POLICY_ENDPOINTS_MAX);
+	{
+		int trie = trie_create(sizeof(struct policy_entry));
+		__u32 slot = 7;
+
+		assert_true(trie >= 0);
+		assert_int_equal(bpf_map_update_elem(dp->policy_fd, &slot, &trie, BPF_ANY), 0);
+		fx.trie_id = map_id_of(trie);
+		close(trie); /* the array holds it */
+	}
 	for (int i = 0; i < DP_PROG_MAX; i++)
 		assert_true(dp->prog_fd[i] >= 0);
 
@@ -257,6 +294,10 @@ static void test_restart_reuses_pins_and_links(void **state)
 	fx.loaded = true;
 	assert_int_equal(map_id_of(bpf_map__fd(dp->sock->maps.lb4_services)), fx.services_id);
 	assert_int_equal(map_id_of(bpf_map__fd(dp->tc->maps.lb4_services)), fx.services_id);
+	/* The endpoints' policies outlived the agent, and the layout probe
+	 * left slot 0 empty. */
+	assert_int_equal(policy_slot_id(7), fx.trie_id);
+	assert_int_equal(policy_slot_id(0), 0);
 	assert_int_equal(link_id_at("ld0", "ingress"), link_in);
 	assert_int_equal(tcx_prog("ld0", TCX_INGRESS, &id), 1);
 	assert_int_equal(id, prog_id_of(dp->prog_fd[DP_PROG_FROM_NETDEV]));
@@ -294,6 +335,30 @@ static __u32 pin_old_layout(const char *name, int value_delta)
 	return id;
 }
 
+/* Pin, in place of the policy array, one whose tries had 8 bytes more per
+ * value, holding such a trie in slot 3. Returns the array's id. */
+static __u32 pin_old_policy_layout(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts);
+	int trie = trie_create(sizeof(struct policy_entry) + 8), fd;
+	char path[4096];
+	__u32 id, slot = 3;
+
+	assert_true(trie >= 0);
+	assert_int_equal(pin_map_path(path, sizeof(path), dp_fx.bpf_root, MAP_POLICY), 0);
+	assert_int_equal(unlink(path), 0);
+	opts.inner_map_fd = trie;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, MAP_POLICY, sizeof(__u32), sizeof(__u32),
+			    POLICY_ENDPOINTS_MAX, &opts);
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_update_elem(fd, &slot, &trie, BPF_ANY), 0);
+	assert_int_equal(bpf_obj_pin(fd, path), 0);
+	id = map_id_of(fd);
+	close(fd);
+	close(trie);
+	return id;
+}
+
 static __u32 map_value_size(int fd)
 {
 	struct bpf_map_info info = {};
@@ -311,7 +376,8 @@ static void test_changed_layout_recreates_the_map(void **state)
 {
 	struct datapath *dp = &fx.dp;
 	struct loader_config cfg = loader_cfg(NULL);
-	__u32 old_ct, old_revnat;
+	__u32 old_ct, old_revnat, old_policy, slot = 1;
+	int trie;
 	char *log = NULL;
 	size_t log_len = 0;
 	FILE *logf;
@@ -322,6 +388,7 @@ static void test_changed_layout_recreates_the_map(void **state)
 	fx.loaded = false;
 	old_ct = pin_old_layout(MAP_CT4_ANY, 8);
 	old_revnat = pin_old_layout(MAP_LB4_REVERSE_NAT, -4);
+	old_policy = pin_old_policy_layout();
 
 	logf = open_memstream(&log, &log_len);
 	assert_non_null(logf);
@@ -340,9 +407,21 @@ static void test_changed_layout_recreates_the_map(void **state)
 			 pinned_map_id(MAP_LB4_REVERSE_NAT));
 	assert_int_equal(map_id_of(bpf_map__fd(dp->tc->maps.lb4_reverse_nat)),
 			 pinned_map_id(MAP_LB4_REVERSE_NAT));
+	/* The policy array takes tries of today's layout, and only those. */
+	assert_int_not_equal(pinned_map_id(MAP_POLICY), old_policy);
+	assert_int_equal(map_id_of(dp->policy_fd), pinned_map_id(MAP_POLICY));
+	assert_int_equal(policy_slot_id(3), 0);
+	trie = trie_create(sizeof(struct policy_entry));
+	assert_int_equal(bpf_map_update_elem(dp->policy_fd, &slot, &trie, BPF_ANY), 0);
+	close(trie);
+	trie = trie_create(sizeof(struct policy_entry) + 8);
+	assert_int_equal(bpf_map_update_elem(dp->policy_fd, &slot, &trie, BPF_ANY), -EINVAL);
+	close(trie);
 	/* The rest is what it was. */
 	assert_int_equal(pinned_map_id(MAP_LB4_SERVICES), fx.services_id);
 	/* Each replacement said so, with the layouts. */
+	assert_non_null(strstr(log, "pinned map holds maps of another layout"));
+	assert_non_null(strstr(log, "map=policy"));
 	assert_non_null(strstr(log, "map=ct4_any"));
 	assert_non_null(strstr(log, "map=lb4_reverse_nat"));
 	assert_non_null(strstr(log, "pinned map has another layout"));

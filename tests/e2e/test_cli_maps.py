@@ -29,9 +29,14 @@ _seq = itertools.count()
 TCP, UDP, ICMP = 6, 17, 1
 CT_EGRESS, CT_INGRESS, CT_SERVICE = 0, 1, 2
 CT_F_SEEN_NON_SYN, CT_F_SNAT = 1 << 2, 1 << 4
-EVENT_DROP, EVENT_TRACE = 1, 2
+CT_F_INGRESS_ALLOWED, CT_F_EGRESS_ALLOWED = 1 << 9, 1 << 10
+EVENT_DROP, EVENT_TRACE, EVENT_POLICY_VERDICT = 1, 2, 3
 DIR_INGRESS, DIR_EGRESS = 1, 2
 DROP_INVALID_HDR, REASON_TO_ENDPOINT = 134, 5
+DROP_POLICY, DROP_POLICY_DENY, REASON_POLICY_ALLOWED = 148, 149, 16
+POLICY_INGRESS, POLICY_EGRESS = 0, 1
+POLICY_ACTION_ALLOW, POLICY_ACTION_DENY = 1, 2
+POLICY_MATCH_NONE, POLICY_MATCH_L3_L4, POLICY_MATCH_L4_ONLY = 0, 2, 3
 
 
 def possible_cpus():
@@ -117,7 +122,8 @@ def fill_ct(maps):
              proto=UDP, dir=CT_SERVICE, tx_packets=4, tx_bytes=400, flags=CT_F_SNAT,
              nat_addr="192.168.50.10", nat_port=32768, lifetime_in=-5)
     maps.put("ct4_any", saddr="10.244.1.10", sport=7, daddr="10.244.2.20", dport=7,
-             proto=ICMP, dir=CT_EGRESS, lifetime_in=60)
+             proto=ICMP, dir=CT_EGRESS, lifetime_in=60,
+             flags=CT_F_INGRESS_ALLOWED | CT_F_EGRESS_ALLOWED)
     maps.put("ct4_any", saddr="10.244.1.10", sport=0, daddr="10.244.2.20", dport=0,
              proto=47, dir=CT_EGRESS, lifetime_in=60)
 
@@ -156,7 +162,8 @@ def test_ct_list_cilium_layout(maps):
          "Flags=0x0000 [ ] RevNAT=0 SourceSecurityID=0 BackendID=0", 60),
         ("ICMP OUT 10.244.1.10:7 -> 10.244.2.20:7 expires={} (remaining: N sec(s)) "
          "RxPackets=0 RxBytes=0 RxFlagsSeen=0x00 TxPackets=0 TxBytes=0 TxFlagsSeen=0x00 "
-         "LastReport=0 Flags=0x0000 [ ] RevNAT=0 SourceSecurityID=0 BackendID=0", 60),
+         "LastReport=0 Flags=0x0600 [ IngressAllowed EgressAllowed ] RevNAT=0 "
+         "SourceSecurityID=0 BackendID=0", 60),
         ("UDP SVC 10.244.1.10:53000 -> 203.0.113.5:53 expires={} (remaining: N sec(s)) "
          "RxPackets=0 RxBytes=0 RxFlagsSeen=0x00 TxPackets=4 TxBytes=400 TxFlagsSeen=0x00 "
          "LastReport=0 Flags=0x0010 [ SNAT ] RevNAT=0 SourceSecurityID=0 BackendID=0 "
@@ -188,6 +195,7 @@ def test_ct_list_json(maps):
         "rx_flags_seen": 0x12, "tx_packets": 1, "tx_bytes": 74, "tx_flags_seen": 2,
         "last_report": 0, "flags": 4, "flag_names": ["SeenNonSyn"], "rev_nat_id": 5,
         "source_identity": 0, "backend_id": 3}
+    assert entries[3]["flag_names"] == ["IngressAllowed", "EgressAllowed"]
     svc = entries[4]
     assert svc["flag_names"] == ["SNAT"]
     assert (svc["nat_address"], svc["nat_port"]) == ("192.168.50.10", 32768)
@@ -298,20 +306,96 @@ def test_endpoint_list(maps):
     maps.put("endpoints", address="10.244.1.11", ifindex=999999, identity=7,
              mac="0a:58:0a:f4:01:0b", node_mac="6e:1f:00:00:00:02", flags=1)
     maps.put("endpoints", address="10.244.1.10", ifindex=1, identity=12345,
-             mac="0a:58:0a:f4:01:0a", node_mac="6e:1f:00:00:00:01")
+             mac="0a:58:0a:f4:01:0a", node_mac="6e:1f:00:00:00:01", id=12, policy=3)
     assert maps.text("bpf", "endpoint", "list") == (
-        "IPv4 ADDRESS   IFINDEX   DEVICE   MAC                 NODE MAC            IDENTITY   "
-        "FLAGS\n"
-        "10.244.1.10    1         lo       0a:58:0a:f4:01:0a   6e:1f:00:00:00:01   12345      "
-        "<none>\n"
-        "10.244.1.11    999999    -        0a:58:0a:f4:01:0b   6e:1f:00:00:00:02   7          "
-        "host\n")
+        "IPv4 ADDRESS   ID   IFINDEX   DEVICE   MAC                 NODE MAC            "
+        "IDENTITY   POLICY           FLAGS\n"
+        "10.244.1.10    12   1         lo       0a:58:0a:f4:01:0a   6e:1f:00:00:00:01   "
+        "12345      ingress,egress   <none>\n"
+        "10.244.1.11    0    999999    -        0a:58:0a:f4:01:0b   6e:1f:00:00:00:02   "
+        "7          <none>           host\n")
     assert maps.json("bpf", "endpoint", "list") == [
-        {"address": "10.244.1.10", "ifindex": 1, "device": "lo", "mac": "0a:58:0a:f4:01:0a",
-         "node_mac": "6e:1f:00:00:00:01", "identity": 12345, "flags": 0, "flag_names": []},
-        {"address": "10.244.1.11", "ifindex": 999999, "device": None,
+        {"address": "10.244.1.10", "id": 12, "ifindex": 1, "device": "lo",
+         "mac": "0a:58:0a:f4:01:0a", "node_mac": "6e:1f:00:00:00:01", "identity": 12345,
+         "flags": 0, "flag_names": [], "policy_enforced": ["ingress", "egress"]},
+        {"address": "10.244.1.11", "id": 0, "ifindex": 999999, "device": None,
          "mac": "0a:58:0a:f4:01:0b", "node_mac": "6e:1f:00:00:00:02", "identity": 7,
-         "flags": 1, "flag_names": ["host"]}]
+         "flags": 1, "flag_names": ["host"], "policy_enforced": []}]
+
+
+# --- network policy ------------------------------------------------------------------------
+
+def fill_policy(maps):
+    maps.put("policy", endpoint=12, identity=1001, proto=TCP, port=8080, port_prefix=16,
+             packets=2, bytes=148)
+    maps.put("policy", endpoint=12, identity=0, proto=TCP, port=0, port_prefix=6, deny=True,
+             packets=1, bytes=74)
+    maps.put("policy", endpoint=12, identity=1)
+    maps.put("policy", endpoint=12, identity=2, dir=POLICY_EGRESS, proto=UDP)
+    maps.put("policy", endpoint=12, identity=70000, dir=POLICY_EGRESS, proto=TCP, port=8080,
+             port_prefix=13)
+    maps.put("policy", endpoint=3, identity=6, proto=ICMP, port=8, port_prefix=16)
+
+
+POLICY_HEADER = ("POLICY   DIRECTION   LABELS (source:key[=value])   PORT/PROTO      "
+                 "PROXY PORT   AUTH TYPE   BYTES   PACKETS   PREFIX\n")
+
+
+def test_policy_get(maps):
+    fill_policy(maps)
+    assert maps.text("bpf", "policy", "get", "12") == POLICY_HEADER + (
+        "Deny     Ingress     ANY                           0-1023/TCP      NONE         "
+        "disabled    74      1         14\n"
+        "Allow    Ingress     reserved:host                 ANY             NONE         "
+        "disabled    0       0         0\n"
+        "Allow    Ingress     1001                          8080/TCP        NONE         "
+        "disabled    148     2         24\n"
+        "Allow    Egress      reserved:world                UDP             NONE         "
+        "disabled    0       0         8\n"
+        "Allow    Egress      70000                         8080-8087/TCP   NONE         "
+        "disabled    0       0         21\n")
+    doc = maps.json("bpf", "policy", "get", "12")
+    assert doc[2] == {"policy": "Allow", "direction": "Ingress", "identity": 1001,
+                      "labels": "1001", "protocol": 6, "port": 8080, "port_proto": "8080/TCP",
+                      "prefix": 24, "proxy_port": 0, "auth_type": "disabled", "bytes": 148,
+                      "packets": 2}
+    assert [e["port_proto"] for e in doc] == ["0-1023/TCP", "ANY", "8080/TCP", "UDP",
+                                              "8080-8087/TCP"]
+
+
+def test_policy_get_all(maps):
+    fill_policy(maps)
+    out = maps.text("bpf", "policy", "get", "--all")
+    first, second = out.split("\n\nEndpoint ID: 12\n\n")
+    assert first.splitlines() == [
+        "Endpoint ID: 3", "",
+        "POLICY   DIRECTION   LABELS (source:key[=value])   PORT/PROTO   PROXY PORT   "
+        "AUTH TYPE   BYTES   PACKETS   PREFIX",
+        "Allow    Ingress     reserved:remote-node          8/ICMP       NONE         "
+        "disabled    0       0         24"]
+    assert second == maps.text("bpf", "policy", "get", "12")
+    doc = maps.json("bpf", "policy", "get", "--all")
+    assert [(ep["endpoint_id"], len(ep["entries"])) for ep in doc] == [(3, 1), (12, 5)]
+    assert doc[0]["entries"][0]["port_proto"] == "8/ICMP"
+
+
+def test_policy_get_errors(maps):
+    r = maps.ctl("bpf", "policy", "get", "4", check=False)
+    assert (r.returncode, r.stderr) == (
+        1, f"agentctl: endpoint 4 has no policy map in {maps.root}/maps/policy\n")
+    r = maps.ctl("bpf", "policy", "get", check=False)
+    assert (r.returncode, r.stderr) == (
+        2, "agentctl: bpf policy get: give an endpoint id or --all\n")
+    r = maps.ctl("bpf", "policy", "get", "0", check=False)
+    assert (r.returncode, r.stderr) == (
+        2, "agentctl: bpf policy get: '0' is not an endpoint id (1-65535)\n")
+    r = maps.ctl("bpf", "policy", "get", "1", "--all", check=False)
+    assert r.returncode == 2
+    r = maps.ctl("-o", "json", "bpf", "policy", "get", "4", check=False)
+    assert r.returncode == 1
+    assert json.loads(r.stdout) == {"error": f"endpoint 4 has no policy map in {maps.root}/maps/policy"}
+    assert maps.text("bpf", "policy", "get", "--all") == "no maps found\n"
+    assert maps.json("bpf", "policy", "get", "--all") == []
 
 
 def test_metrics_list_sums_cpus(maps):
@@ -375,7 +459,7 @@ def test_bad_arguments(maps):
         2, "agentctl: bpf ct list: unknown argument '--bogus'; run 'agentctl --help'\n")
     r = maps.ctl("monitor", "--type", "flow", check=False)
     assert (r.returncode, r.stderr) == (
-        2, "agentctl: monitor: --type takes drop or trace, not 'flow'\n")
+        2, "agentctl: monitor: --type takes drop, trace or policy-verdict, not 'flow'\n")
 
 
 def test_help_lists_commands():
@@ -383,7 +467,8 @@ def test_help_lists_commands():
     assert r.returncode == 0
     for cmd in ("bpf ct list [global]", "bpf ct flush [global]", "bpf nat list",
                 "bpf nat flush", "bpf ipcache list", "bpf endpoint list", "bpf metrics list",
-                "monitor [--type drop|trace]"):
+                "bpf policy get <id>|--all",
+                "monitor [--type drop|trace|policy-verdict]"):
         assert f"  {cmd} " in r.stdout, cmd
     assert "one read position" in r.stdout
 
@@ -524,6 +609,46 @@ def test_monitor_type_filter(maps, monitor):
     assert mon.stop()[0] == 0
 
 
+def test_monitor_policy_verdict(maps, monitor):
+    syn = ipv4_tcp("203.0.113.10", 40000, "10.244.1.12", 8080, 0x02)
+    out = ipv4_tcp("10.244.1.12", 40001, "10.244.2.20", 22, 0x02)
+    mon = monitor("--type", "policy-verdict")
+    maps.emit(type=EVENT_DROP, reason=DROP_POLICY, data=out.hex())
+    maps.emit(type=EVENT_POLICY_VERDICT, dir=DIR_INGRESS, reason=REASON_POLICY_ALLOWED,
+              endpoint_id=12, remote_identity=2, src_identity=2, dst_identity=1002,
+              action=POLICY_ACTION_ALLOW, match_type=POLICY_MATCH_L3_L4,
+              flow_hash=0x3c1e5a77, orig_len=len(syn), data=syn.hex())
+    line = mon.line()
+    assert re.fullmatch(TIME + r" Policy verdict log: flow 0x3c1e5a77 local EP ID 12, remote "
+                        r"ID world, proto 6, ingress, action allow, auth: disabled, match "
+                        r"L3-L4, 203\.0\.113\.10:40000 -> 10\.244\.1\.12:8080 tcp SYN",
+                        line), line
+    maps.emit(type=EVENT_POLICY_VERDICT, dir=DIR_EGRESS, reason=DROP_POLICY_DENY,
+              endpoint_id=12, remote_identity=3005, action=POLICY_ACTION_DENY,
+              match_type=POLICY_MATCH_L4_ONLY, data=out.hex())
+    line = mon.line()
+    assert line.endswith(" Policy verdict log: flow 0x0 local EP ID 12, remote ID 3005, proto 6, "
+                         "egress, action deny, auth: disabled, match L4-Only, "
+                         "10.244.1.12:40001 -> 10.244.2.20:22 tcp SYN"), line
+    assert mon.no_line()
+    rc, _, err = mon.stop()
+    assert rc == 0 and err.endswith("3 event(s) received, 2 shown\n"), err
+
+    mon = monitor("-o", "json")
+    maps.emit(type=EVENT_POLICY_VERDICT, dir=DIR_INGRESS, reason=DROP_POLICY, endpoint_id=7,
+              remote_identity=12345, action=POLICY_ACTION_DENY, match_type=POLICY_MATCH_NONE,
+              data=syn.hex())
+    ev = json.loads(mon.line())
+    assert {k: ev[k] for k in ("type", "reason_name", "endpoint_id", "remote_identity",
+                               "remote_identity_name", "policy_direction", "action",
+                               "match")} == {
+        "type": "policy-verdict", "reason_name": "Policy denied", "endpoint_id": 7,
+        "remote_identity": 12345, "remote_identity_name": "12345",
+        "policy_direction": "ingress", "action": "deny", "match": "none"}
+    assert ev["packet"]["destination_port"] == 8080
+    assert mon.stop()[0] == 0
+
+
 def test_monitor_json(maps, monitor):
     syn = ipv4_tcp("10.244.1.10", 1234, "10.96.0.10", 80, 0x02)
     mon = monitor("-o", "json")
@@ -577,7 +702,7 @@ def test_monitor_survives_malformed_captures(maps, monitor):
         assert line.endswith(": " + summary), (line, summary)
     # A record shorter than an event header, and an unknown event type.
     maps.emit(type=EVENT_DROP, size=12)
-    assert mon.line() == "short event: 12 bytes, a header is 40"
+    assert mon.line() == "short event: 12 bytes, a header is 48"
     maps.emit(type=9, reason=250, data=syn.hex())
     assert " type-9 (Unknown reason, 250) " in mon.line()
     # Still decoding afterwards.

@@ -360,7 +360,8 @@ def test_status_brief_lines(tmp_path):
 
 @pytest.mark.parametrize("group,commands", [
     (["bpf"], ["bpf lb list", "bpf ct list", "bpf ct flush", "bpf nat list", "bpf nat flush",
-               "bpf ipcache list", "bpf endpoint list", "bpf metrics list"]),
+               "bpf ipcache list", "bpf endpoint list", "bpf metrics list", "bpf policy get"]),
+    (["bpf", "policy"], ["bpf policy get"]),
     (["bpf", "lb"], ["bpf lb list"]),
     (["bpf", "ct"], ["bpf ct list", "bpf ct flush"]),
     (["service"], ["service list"]),
@@ -373,7 +374,7 @@ def test_group_word_prints_its_usage(group, commands):
     lines = err.splitlines()
     assert lines[0] == f"Usage: agentctl {' '.join(group)} COMMAND"
     listed = [re.split(r"\s{2,}", x.strip())[0] for x in lines[3:]]
-    assert [x.split(" [")[0] for x in listed] == commands
+    assert [re.split(r" [\[<]", x)[0] for x in listed] == commands
     for json_args in (["-o", "json"] + group, group + ["-o", "json"]):
         rc, out, err = run_ctl(*json_args)
         assert (rc, err) == (2, ""), json_args
@@ -383,7 +384,7 @@ def test_group_word_prints_its_usage(group, commands):
 
 @pytest.mark.parametrize("args,msg", [
     (["bpf", "bogus"], "unknown command 'bpf bogus': 'bpf' takes lb, ct, nat, ipcache, "
-                       "endpoint, metrics"),
+                       "endpoint, metrics, policy"),
     (["bpf", "lb", "bogus"], "unknown command 'bpf lb bogus': 'bpf lb' takes list"),
     (["bpf", "ct", "lst"], "unknown command 'bpf ct lst': 'bpf ct' takes list, flush"),
     (["service", "show"], "unknown command 'service show': 'service' takes list"),

@@ -18,11 +18,16 @@
  *                     created | created_ago, needed | needed_ago
  *   ipcache           prefix ("10.0.0.0/24") identity tunnel_endpoint flags
  *   endpoints         address ifindex identity mac node_mac ("aa:bb:cc:dd:ee:ff") flags
+ *                     id policy
  *   metrics           reason dir packets bytes (arrays: one number per CPU, from CPU 0)
+ *   policy            endpoint (its trie is created the first time) identity dir
+ *                     (0 ingress, 1 egress) proto port port_prefix (0-16; ignored
+ *                     without proto) deny (bool) proxy_port auth_type packets bytes
  * emit fields: type dir reason ifindex ifindex_out ts_ns (default now) orig_len
  *   src_identity dst_identity data (hex of the captured bytes) cap_len (default: bytes
  *   of data) size (bytes of the record to send, default the whole struct event_hdr:
- *   less makes a short, malformed event).
+ *   less makes a short, malformed event); policy verdicts also endpoint_id match_type
+ *   action remote_identity flow_hash.
  *
  * Userspace cannot write into a BPF ring buffer, so emit loads a tiny tc
  * program that copies its test packet (the crafted event) to the stack and
@@ -52,6 +57,7 @@
 #include "axon/ipcache.h"
 #include "axon/maps.h"
 #include "axon/nat.h"
+#include "axon/policy.h"
 #include "axon/reasons.h"
 #include "pin.h"
 
@@ -75,6 +81,8 @@ static const struct map_spec specs[] = {
 	{ MAP_METRICS, BPF_MAP_TYPE_PERCPU_HASH, sizeof(struct metrics_key),
 	  sizeof(struct metrics_value), 0 },
 	{ MAP_EVENTS, BPF_MAP_TYPE_RINGBUF, 0, 0, 0 },
+	/* Its values are policy tries (created with a template trie). */
+	{ MAP_POLICY, BPF_MAP_TYPE_ARRAY_OF_MAPS, sizeof(__u32), sizeof(__u32), 0 },
 };
 
 static const char *root;
@@ -100,15 +108,31 @@ static const struct map_spec *find_spec(const char *name)
 	return NULL;
 }
 
+static int trie_create(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+
+	return bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "policy_trie", sizeof(struct policy_key),
+			      sizeof(struct policy_entry), TEST_MAP_MAX, &opts);
+}
+
 static int create_map(const struct map_spec *s)
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = s->flags);
 	char path[4096];
-	int fd, ret;
+	int fd, ret, tmpl = -1;
 
 	pin_map_path(path, sizeof(path), root, s->name);
+	if (s->type == BPF_MAP_TYPE_ARRAY_OF_MAPS) {
+		tmpl = trie_create();
+		if (tmpl < 0)
+			return fail("create %s's template: %s", s->name, strerror(errno));
+		opts.inner_map_fd = tmpl;
+	}
 	fd = bpf_map_create(s->type, s->name, s->key_size, s->value_size,
 			    s->type == BPF_MAP_TYPE_RINGBUF ? TEST_RING_SIZE : TEST_MAP_MAX, &opts);
+	if (tmpl >= 0)
+		close(tmpl);
 	if (fd < 0)
 		return fail("create %s: %s", s->name, strerror(errno));
 	ret = bpf_obj_pin(fd, path) ? -errno : 0;
@@ -251,7 +275,7 @@ static int put_endpoint(int fd, const cJSON *o)
 	struct endpoint_key k = { .address = addr(o, "address") };
 	struct endpoint_info v = {
 		.ifindex = num(o, "ifindex"), .identity = num(o, "identity"),
-		.flags = num(o, "flags"),
+		.flags = num(o, "flags"), .policy = num(o, "policy"), .id = num(o, "id"),
 	};
 
 	mac(o, "mac", v.mac);
@@ -283,6 +307,42 @@ static int put_metrics(int fd, const cJSON *o)
 	return ret;
 }
 
+/* One entry into an endpoint's trie, as the agent's writer would lay it out
+ * (plus counters, as the datapath would have left them). */
+static int put_policy(int fd, const cJSON *o)
+{
+	const cJSON *deny = cJSON_GetObjectItem(o, "deny");
+	__u32 slot = num(o, "endpoint"), id;
+	__u8 proto = num(o, "proto");
+	__u8 l4 = proto ? POLICY_PREFIX_PROTO + (__u8)num(o, "port_prefix") : 0;
+	struct policy_key k = {
+		.prefixlen = POLICY_KEY_PREFIXLEN(l4), .sec_label = num(o, "identity"),
+		.egress = num(o, "dir"), .protocol = proto, .dport = htons(num(o, "port")),
+	};
+	struct policy_entry v = {
+		.proxy_port = htons(num(o, "proxy_port")), .auth_type = num(o, "auth_type"),
+		.flags = cJSON_IsTrue(deny) ? POLICY_F_DENY : 0, .lpm_prefix_length = l4,
+		.packets = num(o, "packets"), .bytes = num(o, "bytes"),
+	};
+	int trie, ret;
+
+	if (!bpf_map_lookup_elem(fd, &slot, &id)) {
+		trie = bpf_map_get_fd_by_id(id);
+	} else {
+		trie = trie_create();
+		if (trie >= 0 && bpf_map_update_elem(fd, &slot, &trie, BPF_ANY)) {
+			ret = -errno;
+			close(trie);
+			return ret;
+		}
+	}
+	if (trie < 0)
+		return -errno;
+	ret = bpf_map_update_elem(trie, &k, &v, BPF_ANY) ? -errno : 0;
+	close(trie);
+	return ret;
+}
+
 static int cmd_put(const char *name, const char *json)
 {
 	cJSON *o = cJSON_Parse(json);
@@ -307,6 +367,8 @@ static int cmd_put(const char *name, const char *json)
 		ret = put_endpoint(fd, o);
 	else if (!strcmp(name, MAP_METRICS))
 		ret = put_metrics(fd, o);
+	else if (!strcmp(name, MAP_POLICY))
+		ret = put_policy(fd, o);
 	else
 		ret = -EOPNOTSUPP;
 	close(fd);
@@ -399,6 +461,11 @@ static int cmd_emit(const char *json)
 	e->orig_len = num(o, "orig_len");
 	e->src_identity = num(o, "src_identity");
 	e->dst_identity = num(o, "dst_identity");
+	e->endpoint_id = num(o, "endpoint_id");
+	e->match_type = num(o, "match_type");
+	e->action = num(o, "action");
+	e->remote_identity = num(o, "remote_identity");
+	e->flow_hash = num(o, "flow_hash");
 	data = cJSON_GetObjectItem(o, "data");
 	if (cJSON_IsString(data) && hex_decode(data->valuestring, e->data, sizeof(e->data), &cap)) {
 		ret = fail("emit: data is not hex of at most %d bytes", EVENT_CAPTURE_LEN);

@@ -73,6 +73,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.ct_gc_max_interval_ms, 12u * 3600 * 1000);
 	assert_string_equal(cfg.state_dir, "/var/run/axon");
 	assert_string_equal(cfg.devices, "");
+	assert_int_equal(cfg.policy_map_max, 16384);
 	unsetenv("NODE_NAME");
 }
 
@@ -113,8 +114,10 @@ static void test_all_flags(void **state)
 			       "--bpf-ct-timeout-regular-tcp=2h13m20s",
 			       "--bpf-ct-timeout-regular-tcp-syn=1m",
 			       "--bpf-ct-timeout-regular-tcp-fin=5s",
-			       "--bpf-ct-timeout-regular-any=90s", "--state-dir=/tmp/x", NULL),
+			       "--bpf-ct-timeout-regular-any=90s", "--state-dir=/tmp/x",
+			       "--bpf-policy-map-max=256", NULL),
 			 0);
+	assert_int_equal(cfg.policy_map_max, 256);
 	assert_string_equal(cfg.node_name, "n1");
 	assert_string_equal(cfg.devices, "eth0,eth1");
 	assert_false(cfg.enable_tcx);
@@ -168,6 +171,10 @@ static void test_errors_name_the_flag(void **state)
 	expect_error("--devices=eth0,,eth1", "--devices: 'eth0,,eth1'");
 	expect_error("--devices=averyveryverylongname0", "--devices:");
 	expect_error("--bpf-lb-map-max=abc", "--bpf-lb-map-max: 'abc' is not a number");
+	expect_error("--bpf-policy-map-max=255", "--bpf-policy-map-max: 255 must be in 256..65536");
+	expect_error("--bpf-policy-map-max=65537",
+		     "--bpf-policy-map-max: 65537 must be in 256..65536");
+	expect_error("--bpf-policy-map-max=many", "--bpf-policy-map-max: 'many' is not a number");
 	expect_error("--no-such-flag", "--no-such-flag: unknown option");
 	expect_error("--state-dir=", "--state-dir: must not be empty");
 }

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+
+#include "policy/map.h"
+
+/* One entry of a trie. Sets of them are sorted by key bytes (the key has no
+ * padding), so a key is found with bsearch. */
+struct slot {
+	struct policy_key k;
+	struct policy_entry v;
+};
+
+static int slot_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct policy_key));
+}
+
+static const struct slot *slot_find(const struct slot *set, size_t n, const struct slot *key)
+{
+	return n ? bsearch(key, set, n, sizeof(*set), slot_cmp) : NULL;
+}
+
+static bool is_deny(const struct slot *s)
+{
+	return s->v.flags & POLICY_F_DENY;
+}
+
+/* Same verdict and matching, whatever the counters say. */
+static bool same_value(const struct slot *a, const struct slot *b)
+{
+	return a->v.flags == b->v.flags && a->v.lpm_prefix_length == b->v.lpm_prefix_length &&
+	       a->v.proxy_port == b->v.proxy_port && a->v.auth_type == b->v.auth_type;
+}
+
+void policy_maps_init(struct policy_maps *pm, int outer_fd, __u32 map_max)
+{
+	pm->outer_fd = outer_fd;
+	pm->map_max = map_max ? map_max : POLICY_MAP_MAX;
+}
+
+static int entry_slot(const struct policy_map_entry *e, struct slot *s)
+{
+	__u8 l4;
+
+	if (e->dir > POLICY_DIR_EGRESS || e->port_prefix > 16)
+		return -EINVAL;
+	if (!e->proto && (e->port || e->port_prefix))
+		return -EINVAL;
+	if (e->port & (0xffffu >> e->port_prefix))
+		return -EINVAL;
+	l4 = e->proto ? POLICY_PREFIX_PROTO + e->port_prefix : 0;
+	memset(s, 0, sizeof(*s));
+	s->k.prefixlen = POLICY_KEY_PREFIXLEN(l4);
+	s->k.sec_label = e->identity;
+	s->k.egress = e->dir;
+	s->k.protocol = e->proto;
+	s->k.dport = htons(e->port);
+	s->v.flags = e->deny ? POLICY_F_DENY : 0;
+	s->v.lpm_prefix_length = l4;
+	return 0;
+}
+
+/* Is allow @a inside a deny of @set with its identity and direction? Each
+ * shorter prefix of @a's key is looked up: any protocol, the protocol
+ * alone, then each port prefix. */
+static bool shadowed(const struct slot *set, size_t n, const struct slot *a)
+{
+	unsigned int len = a->v.lpm_prefix_length;
+	struct slot probe = *a;
+	const struct slot *d;
+
+	for (unsigned int p = 0; p < len; p = p ? p + 1 : POLICY_PREFIX_PROTO) {
+		probe.k.prefixlen = POLICY_KEY_PREFIXLEN(p);
+		probe.k.protocol = p ? a->k.protocol : 0;
+		probe.k.dport = p > POLICY_PREFIX_PROTO
+				    ? htons(ntohs(a->k.dport) & (__u16)(0xffffu << (24 - p)))
+				    : 0;
+		d = slot_find(set, n, &probe);
+		if (d && is_deny(d))
+			return true;
+	}
+	return false;
+}
+
+/* The entries as the trie must hold them, sorted. */
+static int desired_build(const struct policy_map_entry *e, size_t n, struct slot **out,
+			 size_t *nout, struct policy_map_result *res)
+{
+	struct slot *s = calloc(n ? n : 1, sizeof(*s));
+	bool *drop = calloc(n ? n : 1, sizeof(*drop));
+	size_t m = 0, k = 0;
+	int err = 0;
+
+	if (!s || !drop) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (entry_slot(&e[i], &s[i])) {
+			res->bad = i;
+			err = -EINVAL;
+			goto cleanup;
+		}
+	}
+	qsort(s, n, sizeof(*s), slot_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (m && !slot_cmp(&s[m - 1], &s[i])) {
+			s[m - 1].v.flags |= s[i].v.flags; /* deny wins */
+			continue;
+		}
+		s[m++] = s[i];
+	}
+	for (size_t i = 0; i < m; i++)
+		drop[i] = !is_deny(&s[i]) && shadowed(s, m, &s[i]);
+	for (size_t i = 0; i < m; i++) {
+		if (drop[i])
+			res->shadowed++;
+		else
+			s[k++] = s[i];
+	}
+	*out = s;
+	*nout = k;
+	s = NULL;
+cleanup:
+	free(s);
+	free(drop);
+	return err;
+}
+
+/* Every entry of trie @fd, sorted. */
+static int trie_read(int fd, struct slot **out, size_t *nout)
+{
+	struct slot *s = NULL, *p;
+	struct policy_key key, last;
+	size_t n = 0, cap = 0;
+	bool first = true;
+	int err = 0;
+
+	while (!bpf_map_get_next_key(fd, first ? NULL : &last, &key)) {
+		first = false;
+		last = key;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			p = realloc(s, cap * sizeof(*s));
+			if (!p) {
+				err = -ENOMEM;
+				goto fail;
+			}
+			s = p;
+		}
+		s[n].k = key;
+		if (bpf_map_lookup_elem(fd, &key, &s[n].v))
+			continue; /* deleted since it was listed */
+		n++;
+	}
+	if (errno != ENOENT) {
+		err = -errno;
+		goto fail;
+	}
+	if (n)
+		qsort(s, n, sizeof(*s), slot_cmp);
+	*out = s;
+	*nout = n;
+	return 0;
+fail:
+	free(s);
+	return err;
+}
+
+static int trie_create(const struct policy_maps *pm, __u16 id)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	char name[16];
+	int fd;
+
+	snprintf(name, sizeof(name), "axon_pol_%u", id);
+	fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, sizeof(struct policy_key),
+			    sizeof(struct policy_entry), pm->map_max, &opts);
+	return fd < 0 ? -errno : fd;
+}
+
+/* The trie in slot @id, -ENOENT if none. */
+static int trie_open(const struct policy_maps *pm, __u32 slot)
+{
+	__u32 map_id;
+	int fd;
+
+	if (bpf_map_lookup_elem(pm->outer_fd, &slot, &map_id))
+		return -errno;
+	fd = bpf_map_get_fd_by_id(map_id);
+	return fd < 0 ? -errno : fd;
+}
+
+static int slot_write(int fd, const struct slot *s)
+{
+	return bpf_map_update_elem(fd, &s->k, &s->v, BPF_ANY) ? -errno : 0;
+}
+
+static int slot_delete(int fd, const struct slot *s)
+{
+	if (bpf_map_delete_elem(fd, &s->k) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/* Write @want's entries of one verdict: new ones added, changed ones
+ * rewritten (their counters start again). */
+static int write_verdict(int fd, const struct slot *want, size_t nwant, const struct slot *have,
+			 size_t nhave, bool deny, struct policy_map_result *res)
+{
+	int err;
+
+	for (size_t i = 0; i < nwant; i++) {
+		const struct slot *h;
+
+		if (is_deny(&want[i]) != deny)
+			continue;
+		h = slot_find(have, nhave, &want[i]);
+		if (h && same_value(h, &want[i])) {
+			res->unchanged++;
+			continue;
+		}
+		err = slot_write(fd, &want[i]);
+		if (err)
+			return err;
+		if (h)
+			res->updated++;
+		else
+			res->added++;
+	}
+	return 0;
+}
+
+/* Delete @have's entries of one verdict that @want has not. */
+static int delete_verdict(int fd, const struct slot *want, size_t nwant, const struct slot *have,
+			  size_t nhave, bool deny, struct policy_map_result *res)
+{
+	int err;
+
+	for (size_t i = 0; i < nhave; i++) {
+		if (is_deny(&have[i]) != deny || slot_find(want, nwant, &have[i]))
+			continue;
+		err = slot_delete(fd, &have[i]);
+		if (err)
+			return err;
+		res->deleted++;
+	}
+	return 0;
+}
+
+/* A new trie with @want (counters of unchanged entries carried over) in
+ * place of the old one, in one update of the slot. */
+static int trie_replace(const struct policy_maps *pm, __u16 id, const struct slot *want,
+			size_t nwant, const struct slot *have, size_t nhave,
+			struct policy_map_result *res)
+{
+	__u32 slot = id;
+	int fd, err = 0;
+
+	fd = trie_create(pm, id);
+	if (fd < 0)
+		return fd;
+	for (size_t i = 0; i < nwant && !err; i++) {
+		const struct slot *h = slot_find(have, nhave, &want[i]);
+		struct slot s = want[i];
+
+		if (h && same_value(h, &s)) {
+			s.v.packets = h->v.packets;
+			s.v.bytes = h->v.bytes;
+			res->unchanged++;
+		} else if (h) {
+			res->updated++;
+		} else {
+			res->added++;
+		}
+		err = slot_write(fd, &s);
+	}
+	for (size_t i = 0; i < nhave; i++)
+		res->deleted += !slot_find(want, nwant, &have[i]);
+	if (!err && bpf_map_update_elem(pm->outer_fd, &slot, &fd, BPF_ANY))
+		err = -errno;
+	close(fd);
+	res->replaced = !err;
+	return err;
+}
+
+int policy_map_set(const struct policy_maps *pm, __u16 id, const struct policy_map_entry *entries,
+		   size_t n, struct policy_map_result *res)
+{
+	struct slot *want = NULL, *have = NULL;
+	size_t nwant = 0, nhave = 0, peak;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int fd = -1, err;
+
+	memset(res, 0, sizeof(*res));
+	if (!id)
+		return -EINVAL;
+	err = desired_build(entries, n, &want, &nwant, res);
+	if (err)
+		return err;
+	if (nwant > pm->map_max) {
+		err = -ENOSPC;
+		goto cleanup;
+	}
+	fd = trie_open(pm, id);
+	if (fd == -ENOENT) {
+		fd = -1;
+		err = trie_replace(pm, id, want, nwant, NULL, 0, res);
+		goto cleanup;
+	}
+	if (fd < 0) {
+		err = fd;
+		goto cleanup;
+	}
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+		goto cleanup;
+	}
+	err = trie_read(fd, &have, &nhave);
+	if (err)
+		goto cleanup;
+
+	/* The most entries the trie holds on the way: all it has, less the
+	 * stale allows, plus the new denies. */
+	peak = nhave;
+	for (size_t i = 0; i < nhave; i++)
+		peak -= !is_deny(&have[i]) && !slot_find(want, nwant, &have[i]);
+	for (size_t i = 0; i < nwant; i++)
+		peak += is_deny(&want[i]) && !slot_find(have, nhave, &want[i]);
+	if (info.max_entries != pm->map_max || peak > info.max_entries) {
+		err = trie_replace(pm, id, want, nwant, have, nhave, res);
+		goto cleanup;
+	}
+
+	err = delete_verdict(fd, want, nwant, have, nhave, false, res);
+	if (!err)
+		err = write_verdict(fd, want, nwant, have, nhave, true, res);
+	if (!err)
+		err = delete_verdict(fd, want, nwant, have, nhave, true, res);
+	if (!err)
+		err = write_verdict(fd, want, nwant, have, nhave, false, res);
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	free(want);
+	free(have);
+	return err;
+}
+
+int policy_map_delete(const struct policy_maps *pm, __u16 id)
+{
+	__u32 slot = id;
+
+	if (!id)
+		return -EINVAL;
+	if (bpf_map_delete_elem(pm->outer_fd, &slot) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
