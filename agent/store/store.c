@@ -21,7 +21,9 @@ int store_init(struct store *s)
 	memset(s, 0, sizeof(*s));
 	if ((err = ht_init(&s->services)) || (err = ht_init(&s->slices)) ||
 	    (err = ht_init(&s->slices_by_svc)) || (err = ht_init(&s->dirty)) ||
-	    (err = ht_init(&s->nodes)) || (err = ht_init(&s->ces))) {
+	    (err = ht_init(&s->nodes)) || (err = ht_init(&s->ces)) ||
+	    (err = ht_init(&s->policies)) || (err = ht_init(&s->identities)) ||
+	    (err = ht_init(&s->namespaces))) {
 		store_destroy(s);
 		return err;
 	}
@@ -67,6 +69,7 @@ void store_destroy(struct store *s)
 			free(set);
 		}
 	store_nodes_destroy(s);
+	store_policy_destroy(s);
 	ht_destroy(&s->services);
 	ht_destroy(&s->slices);
 	ht_destroy(&s->slices_by_svc);

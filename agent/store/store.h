@@ -17,6 +17,13 @@
  * table has a revision bumped on every change: a consumer remembers the
  * revision it realized and works again when it moved.
  *
+ * Network policies (NetworkPolicy, CiliumNetworkPolicy, CCNP), CiliumIdentities
+ * and Namespaces are tables of their own too (store/policy.c), each with its
+ * revision: the policy engine derives everything from them. Identity labels
+ * come from here: the reserved identities built in (policy/labels.h), the
+ * others from their CiliumIdentity; an endpoint's identity is its
+ * CiliumEndpointSlice entry's id.
+ *
  * "Self" is this node: the Node named store->self_name gives its addresses
  * and pod CIDRs. When its addresses change every service is marked dirty
  * (NodePort frontends live on them).
@@ -29,6 +36,7 @@
 
 #include "htable.h"
 #include "k8s/objects.h"
+#include "k8s/policy_objects.h"
 
 #define STORE_KEY_MAX (K8S_NS_MAX + K8S_NAME_MAX)
 
@@ -61,6 +69,20 @@ struct store_ces {
 	struct k8s_cilium_endpointslice ces;
 };
 
+/* Keyed "<Kind>/<namespace>/<name>" ("CiliumClusterwideNetworkPolicy//name"). */
+struct store_policy {
+	struct policy pol;
+	char key[];
+};
+
+struct store_identity {
+	struct k8s_identity ident;
+};
+
+struct store_namespace {
+	struct k8s_namespace ns;
+};
+
 /* Service options that come from annotations rather than the spec. */
 enum store_lb_algorithm {
 	STORE_LB_ALGO_DEFAULT = 0,	/* --bpf-lb-algorithm */
@@ -83,6 +105,15 @@ struct store {
 	uint64_t nodes_revision;	/* bumped by every node change */
 	uint64_t ces_revision;		/* bumped by every CiliumEndpointSlice change */
 	size_t n_ces_endpoints;
+
+	struct htable policies;		/* "<Kind>/ns/name" -> struct store_policy */
+	struct htable identities;	/* __u32 id -> struct store_identity */
+	struct htable namespaces;	/* name -> struct store_namespace */
+	uint64_t policies_revision;	/* bumped by every policy change */
+	uint64_t identities_revision;	/* ... every CiliumIdentity change */
+	uint64_t namespaces_revision;	/* ... every Namespace change */
+	size_t n_policies[POLICY_KIND__NR];
+	size_t n_policies_unsupported;	/* policies with a part Axon cannot enforce */
 
 	char self_name[K8S_NAME_MAX];	/* this node's Node name */
 	bool self_known;		/* the Node named self_name is held */
@@ -115,6 +146,24 @@ void store_set_self_name(struct store *s, const char *name);
 const struct store_node *store_get_node(const struct store *s, const char *name);
 /* A node's address: InternalIP, else ExternalIP, else 0. */
 __be32 store_node_ip(const struct k8s_node *node);
+
+/* Policies, identities, namespaces: take ownership of the object's contents. */
+int store_set_policy(struct store *s, struct policy *p);
+int store_delete_policy(struct store *s, enum policy_kind kind, const char *ns, const char *name);
+const struct store_policy *store_get_policy(const struct store *s, enum policy_kind kind,
+					    const char *ns, const char *name);
+int store_set_identity(struct store *s, struct k8s_identity *id);
+int store_delete_identity(struct store *s, __u32 id);
+int store_set_namespace(struct store *s, struct k8s_namespace *ns);
+int store_delete_namespace(struct store *s, const char *name);
+const struct k8s_namespace *store_get_namespace(const struct store *s, const char *name);
+/* An identity's labels: a reserved one's (built in) or its CiliumIdentity's;
+ * NULL when the identity is not known (yet). */
+const struct label_set *store_identity_labels(const struct store *s, __u32 id);
+/* Whether sel selects identity id: over its labels, and, when they carry no
+ * k8s:io.cilium.k8s.namespace.labels.* label (an identity allocated before
+ * Cilium added them), its Namespace's labels. false for an unknown identity. */
+bool store_identity_selected(const struct store *s, __u32 id, const struct policy_selector *sel);
 
 const struct store_service *store_get_service(const struct store *s, const char *key);
 const struct store_slice_set *store_service_slices(const struct store *s, const char *key);

@@ -1,6 +1,7 @@
 """Shared pytest fixtures: a test apiserver subprocess and helpers to talk to it raw.
 
-Most tests share one plain-HTTP server per module (fixtures loaded, 1 s bookmarks) and
+Most tests share one plain-HTTP server per module (fixtures loaded, the network-policy ones
+too, 1 s bookmarks) and
 create objects in their own namespace, so they neither see nor disturb each other.
 """
 
@@ -22,7 +23,8 @@ _ns_counter = itertools.count()
 
 @pytest.fixture(scope="module")
 def api():
-    with k8s.ApiServer(tls=False, fixtures=True, bookmark_interval=1, history=200) as server:
+    with k8s.ApiServer(tls=False, fixtures=True, bookmark_interval=1, history=200,
+                       load=[k8s.FIXTURES_DIR / f for f in k8s.POLICY_FIXTURE_LISTS]) as server:
         yield server
 
 

@@ -18,6 +18,7 @@ import random
 import time
 import uuid
 
+import defaults
 import patch as patching
 import schema
 import services
@@ -129,6 +130,10 @@ class Registry:
                 if isinstance(p, dict):      # SetDefaults_EndpointPort
                     p.setdefault("name", "")
                     p.setdefault("protocol", "TCP")
+        elif res.kind == "NetworkPolicy":
+            defaults.network_policy(obj)
+        elif res.kind == "Namespace":
+            defaults.namespace(obj, old)
         return lambda: None
 
     def _release(self, res, obj):

@@ -65,6 +65,20 @@ RESOURCES = (
     # Cilium's CRD: cluster-scoped, with the namespace as a top-level field of the object.
     Resource("ciliumendpointslices", "CiliumEndpointSlice", "cilium.io", "v2alpha1",
              namespaced=False, builtin=False, has_generation=True, short_names=("ces",)),
+    # Network policy: the policies, the identities they select, the namespaces' labels.
+    Resource("networkpolicies", "NetworkPolicy", "networking.k8s.io", "v1", namespaced=True,
+             builtin=True, has_generation=True, short_names=("netpol",)),
+    Resource("ciliumnetworkpolicies", "CiliumNetworkPolicy", "cilium.io", "v2",
+             namespaced=True, builtin=False, has_generation=True, subresources=("status",),
+             short_names=("cnp", "ciliumnp")),
+    Resource("ciliumclusterwidenetworkpolicies", "CiliumClusterwideNetworkPolicy", "cilium.io",
+             "v2", namespaced=False, builtin=False, has_generation=True,
+             subresources=("status",), short_names=("ccnp",)),
+    Resource("ciliumidentities", "CiliumIdentity", "cilium.io", "v2", namespaced=False,
+             builtin=False, has_generation=True, subresources=("status",),
+             short_names=("ciliumid",)),
+    Resource("namespaces", "Namespace", "", "v1", namespaced=False, builtin=True,
+             has_generation=False, subresources=("status",), short_names=("ns",)),
 )
 
 BY_PLURAL = {r.plural: r for r in RESOURCES}
@@ -119,7 +133,10 @@ def _route_parts(parts, served):
     if parts[0] == "watch":
         legacy_watch, parts = True, parts[1:]
     namespace = None
-    if len(parts) >= 3 and parts[0] == "namespaces":
+    # /api/v1/namespaces/NS/status is the Namespace NS's subresource, not a resource of NS.
+    ns_object = (len(parts) == 3 and parts[0] == "namespaces" and "namespaces" in served
+                 and parts[2] not in served)
+    if len(parts) >= 3 and parts[0] == "namespaces" and not ns_object:
         namespace, parts = parts[1], parts[2:]
         if not namespace:
             raise NotRouted()

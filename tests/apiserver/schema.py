@@ -55,6 +55,21 @@ _NODE = [
                 "images", "volumesInUse", "volumesAttached", "config"]),
 ]
 
+_SELECTOR = ["matchLabels", ("matchExpressions", ["key", "operator", "values"])]
+_NP_PEER = [("podSelector", _SELECTOR), ("namespaceSelector", _SELECTOR),
+            ("ipBlock", ["cidr", "except"])]
+_NP_PORT = ["protocol", "port", "endPort"]
+
+_NETWORKPOLICY = [
+    ("metadata", _META),
+    ("spec", [("podSelector", _SELECTOR), ("ingress", [("ports", _NP_PORT), ("from", _NP_PEER)]),
+              ("egress", [("ports", _NP_PORT), ("to", _NP_PEER)]), "policyTypes"]),
+    "status",
+]
+
+_NAMESPACE = [("metadata", _META), ("spec", ["finalizers"]), ("status", ["phase", "conditions"])]
+
+
 def _compile(spec):
     """An order spec as (field names in order, {field: compiled nested spec})."""
     names, subs = [], {}
@@ -67,7 +82,8 @@ def _compile(spec):
 
 
 _ORDER = {kind: _compile(spec) for kind, spec in
-          (("Service", _SERVICE), ("EndpointSlice", _ENDPOINTSLICE), ("Node", _NODE))}
+          (("Service", _SERVICE), ("EndpointSlice", _ENDPOINTSLICE), ("Node", _NODE),
+           ("NetworkPolicy", _NETWORKPOLICY), ("Namespace", _NAMESPACE))}
 _DEFAULT_ORDER = _compile([("metadata", _META)])
 
 
@@ -110,6 +126,15 @@ def _fill_zero(kind, obj):
             if isinstance(info, dict):
                 for f in _NODE_INFO:
                     info.setdefault(f, "")
+    elif kind == "NetworkPolicy":
+        # podSelector is not omitempty. (1.26 also wrote "status": {}, as the recorded list
+        # shows; the status field was removed in 1.27, so a 1.34 server writes none.)
+        spec = obj.setdefault("spec", {})
+        if isinstance(spec, dict):
+            spec.setdefault("podSelector", {})
+    elif kind == "Namespace":
+        obj.setdefault("spec", {})
+        obj.setdefault("status", {})
 
 
 def normalize(resource, obj):

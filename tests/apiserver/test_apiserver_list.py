@@ -13,7 +13,12 @@ from apiserver_testutil import fixture_bytes, fixture_json
 LISTS = [("services", "services-list.json"),
          ("endpointslices", "endpointslices-list.json"),
          ("nodes", "nodes-list.json"),
-         ("ciliumendpointslices", "ciliumendpointslices-list.json")]
+         ("ciliumendpointslices", "ciliumendpointslices-list.json"),
+         ("networkpolicies", "networkpolicies-list.json"),
+         ("ciliumnetworkpolicies", "ciliumnetworkpolicies-list.json"),
+         ("ciliumclusterwidenetworkpolicies", "ciliumclusterwidenetworkpolicies-list.json"),
+         ("ciliumidentities", "ciliumidentities-list.json"),
+         ("namespaces", "namespaces-list.json")]
 
 
 def _blank_rvs(data):

@@ -141,14 +141,67 @@ def _check_endpointslice(obj):
     return errs
 
 
+def _check_cidr(field, value, within=None):
+    try:
+        net = ipaddress.ip_network(value, strict=False)
+    except (TypeError, ValueError):
+        return None, [_bad(field, value, "must be a valid CIDR value, (e.g. 10.9.8.0/24 or "
+                           "2001:db8::/64)")]
+    if within is not None and (net.version != within.version or not net.subnet_of(within)
+                               or net == within):
+        return net, [_bad(field, value, "must be a strict subset of `cidr`")]
+    return net, []
+
+
+def _check_networkpolicy(obj):
+    """What ValidateNetworkPolicy checks of the parts a datapath reads."""
+    errs = []
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return [_required("spec")]
+    for i, t in enumerate(spec.get("policyTypes") or []):
+        if t not in ("Ingress", "Egress"):
+            errs.append(_unsupported(f"spec.policyTypes[{i}]", t, ("Ingress", "Egress")))
+    for direction, peers_key in (("ingress", "from"), ("egress", "to")):
+        for i, rule in enumerate(spec.get(direction) or []):
+            f = f"spec.{direction}[{i}]"
+            for j, port in enumerate(rule.get("ports") or []):
+                pf = f"{f}.ports[{j}]"
+                if port.get("protocol", "TCP") not in _PROTOCOLS:
+                    errs.append(_unsupported(pf + ".protocol", port.get("protocol"),
+                                             _PROTOCOLS))
+                if isinstance(port.get("port"), int):
+                    errs += _check_port_number(pf + ".port", port["port"])
+            for j, peer in enumerate(rule.get(peers_key) or []):
+                pf = f"{f}.{peers_key}[{j}]"
+                block = peer.get("ipBlock")
+                if block is not None and (peer.get("podSelector") is not None
+                                          or peer.get("namespaceSelector") is not None):
+                    errs.append((pf, "FieldValueForbidden", "Forbidden: may not specify more "
+                                 "than 1 peer type"))
+                elif block is None and peer.get("podSelector") is None \
+                        and peer.get("namespaceSelector") is None:
+                    errs.append((pf, "FieldValueRequired", "Required value: must specify a "
+                                 "peer"))
+                if block is not None:
+                    net, e = _check_cidr(pf + ".ipBlock.cidr", block.get("cidr"))
+                    errs += e
+                    for k, exc in enumerate(block.get("except") or []):
+                        if net is not None:
+                            errs += _check_cidr(f"{pf}.ipBlock.except[{k}]", exc, net)[1]
+    return errs
+
+
 def validate(resource, obj, alloc):
     """[(field, reason, message)] for obj; empty when valid."""
     meta = obj.get("metadata") or {}
-    errs = _check_name(meta.get("name"), label_only=resource.kind == "Service")
+    errs = _check_name(meta.get("name"), label_only=resource.kind in ("Service", "Namespace"))
     if resource.kind == "Service":
         errs += _check_service(obj, alloc)
     elif resource.kind == "EndpointSlice":
         errs += _check_endpointslice(obj)
+    elif resource.kind == "NetworkPolicy":
+        errs += _check_networkpolicy(obj)
     elif resource.kind == "CiliumEndpointSlice":
         if not isinstance(obj.get("endpoints", []), list):
             errs.append(_bad("endpoints", obj.get("endpoints"), "must be a list"))

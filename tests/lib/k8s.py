@@ -14,7 +14,8 @@
 ApiServer runs tests/apiserver/apiserver.py as a subprocess (plain HTTP with tls=False;
 watch_list=False for a server that refuses streaming lists).
 Client speaks the API with http.client + ssl; non-2xx answers raise ApiError carrying the
-code and the Status. Builders (service, endpointslice, node, ciliumendpointslice) make
+code and the Status. Builders (service, endpointslice, node, ciliumendpointslice, namespace,
+networkpolicy, ciliumnetworkpolicy, ciliumclusterwidenetworkpolicy, ciliumidentity) make
 realistic objects. Standard library only.
 """
 
@@ -42,6 +43,10 @@ FIXTURES_DIR = pathlib.Path(os.environ.get("AXON_FIXTURES") or
                             REPO_ROOT / "tests" / "fixtures" / "k8s")
 FIXTURE_LISTS = ("services-list.json", "endpointslices-list.json", "nodes-list.json",
                  "ciliumendpointslices-list.json")
+# The network-policy kinds' recorded lists: loaded only where a test asks for them (load=).
+POLICY_FIXTURE_LISTS = ("networkpolicies-list.json", "ciliumnetworkpolicies-list.json",
+                        "ciliumclusterwidenetworkpolicies-list.json",
+                        "ciliumidentities-list.json", "namespaces-list.json")
 PYTHON = "/usr/bin/python3"
 
 sys.path.insert(0, str(APISERVER_DIR))
@@ -91,7 +96,6 @@ class Response:
 REAL_ONLY = tuple(resources.Resource(plural, kind, group, version, namespaced, builtin=True,
                                      has_generation=False, subresources=sub)
                   for plural, kind, group, version, namespaced, sub in (
-    ("namespaces", "Namespace", "", "v1", False, ("status",)),
     ("serviceaccounts", "ServiceAccount", "", "v1", True, ()),
     ("secrets", "Secret", "", "v1", True, ()),
     ("configmaps", "ConfigMap", "", "v1", True, ()),
@@ -103,10 +107,6 @@ REAL_ONLY = tuple(resources.Resource(plural, kind, group, version, namespaced, b
     ("customresourcedefinitions", "CustomResourceDefinition", "apiextensions.k8s.io", "v1",
      False, ("status",)),
     ("subjectaccessreviews", "SubjectAccessReview", "authorization.k8s.io", "v1", False, ()),
-    ("ciliumidentities", "CiliumIdentity", "cilium.io", "v2", False, ("status",)),
-    ("ciliumnetworkpolicies", "CiliumNetworkPolicy", "cilium.io", "v2", True, ("status",)),
-    ("ciliumclusterwidenetworkpolicies", "CiliumClusterwideNetworkPolicy", "cilium.io", "v2",
-     False, ("status",)),
 ))
 _REAL_ONLY_BY_NAME = {n: r for r in REAL_ONLY for n in (r.plural, r.kind, r.kind.lower())}
 
@@ -426,6 +426,64 @@ def ciliumendpointslice(name, namespace, endpoints):
                     "networking": {"addressing": [{"ipv4": ip}], "node": node_ip}})
     return {"apiVersion": "cilium.io/v2alpha1", "kind": "CiliumEndpointSlice",
             "metadata": {"name": name}, "namespace": namespace, "endpoints": eps}
+
+
+def namespace(name, labels=None):
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, **({"labels": dict(labels)} if labels else {})}}
+
+
+def networkpolicy(namespace, name, pod_selector=None, ingress=None, egress=None,
+                  policy_types=None):
+    """A NetworkPolicy; pod_selector is matchLabels ({} or None: every pod), ingress and
+    egress lists of rules as the API writes them (None: the field is absent)."""
+    spec = {"podSelector": {"matchLabels": dict(pod_selector)} if pod_selector else {}}
+    if ingress is not None:
+        spec["ingress"] = ingress
+    if egress is not None:
+        spec["egress"] = egress
+    if policy_types is not None:
+        spec["policyTypes"] = list(policy_types)
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def ciliumnetworkpolicy(namespace, name, spec=None, specs=None):
+    """A CiliumNetworkPolicy with one rule (spec) or several (specs), as Cilium writes them."""
+    obj = {"apiVersion": "cilium.io/v2", "kind": "CiliumNetworkPolicy",
+           "metadata": {"name": name, "namespace": namespace}}
+    if spec is not None:
+        obj["spec"] = spec
+    if specs is not None:
+        obj["specs"] = specs
+    return obj
+
+
+def ciliumclusterwidenetworkpolicy(name, spec=None, specs=None):
+    obj = ciliumnetworkpolicy(None, name, spec, specs)
+    obj["kind"] = "CiliumClusterwideNetworkPolicy"
+    del obj["metadata"]["namespace"]
+    return obj
+
+
+def ciliumidentity(number, namespace, labels, serviceaccount="default", cluster="default",
+                   namespace_labels=None):
+    """A CiliumIdentity as Cilium's operator writes one for a pod's labels: security-labels
+    with the k8s: source, the namespace, its labels, the service account and the cluster;
+    metadata.labels the same without the source (what kubectl's columns show)."""
+    sec = {f"k8s:{k}": v for k, v in labels.items()}
+    sec["k8s:io.kubernetes.pod.namespace"] = namespace
+    sec["k8s:io.cilium.k8s.policy.serviceaccount"] = serviceaccount
+    sec["k8s:io.cilium.k8s.policy.cluster"] = cluster
+    for k, v in dict({"kubernetes.io/metadata.name": namespace},
+                     **(namespace_labels or {})).items():
+        sec[f"k8s:io.cilium.k8s.namespace.labels.{k}"] = v
+    meta_labels = dict(labels, **{"io.kubernetes.pod.namespace": namespace,
+                                  "io.cilium.k8s.policy.serviceaccount": serviceaccount,
+                                  "io.cilium.k8s.policy.cluster": cluster})
+    return {"apiVersion": "cilium.io/v2", "kind": "CiliumIdentity",
+            "metadata": {"name": str(number), "labels": dict(sorted(meta_labels.items()))},
+            "security-labels": dict(sorted(sec.items()))}
 
 
 # Kubeconfig -------------------------------------------------------------------------------
