@@ -23,5 +23,8 @@ struct agent;
 cJSON *api_cmd_services(struct agent *a);
 cJSON *api_cmd_nodes(struct agent *a);
 cJSON *api_cmd_config(struct agent *a);
+/* agent/api/policy.c: the selector cache, and the local endpoints' policy. */
+cJSON *api_cmd_policy_selectors(struct agent *a);
+cJSON *api_cmd_endpoints(struct agent *a);
 
 #endif /* AXON_API_COMMANDS_H */

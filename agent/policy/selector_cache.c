@@ -206,6 +206,22 @@ int sc_identity_set(struct selector_cache *sc, __u32 id, const struct label_set 
 	return 0;
 }
 
+int sc_identity_repoint(struct selector_cache *sc, __u32 id, const struct label_set *const *sets,
+			size_t n_sets)
+{
+	bool found;
+	size_t i = ident_find(sc, id, &found);
+
+	if (!found)
+		return -ENOENT;
+	if (n_sets > SC_SETS_MAX)
+		return -EINVAL;
+	for (size_t k = 0; k < n_sets; k++)
+		sc->ids[i].sets[k] = sets[k];
+	sc->ids[i].n_sets = n_sets;
+	return 0;
+}
+
 void sc_identity_delete(struct selector_cache *sc, __u32 id)
 {
 	bool found;

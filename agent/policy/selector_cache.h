@@ -71,6 +71,10 @@ void sc_destroy(struct selector_cache *sc);
 
 int sc_identity_set(struct selector_cache *sc, __u32 id, const struct label_set *const *sets,
 		    size_t n_sets);
+/* The same labels at new addresses (the owner copied them): nothing evaluated.
+ * -ENOENT for an identity not held. */
+int sc_identity_repoint(struct selector_cache *sc, __u32 id, const struct label_set *const *sets,
+			size_t n_sets);
 void sc_identity_delete(struct selector_cache *sc, __u32 id);
 const struct sc_identity *sc_identity_get(const struct selector_cache *sc, __u32 id);
 
