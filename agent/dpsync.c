@@ -563,7 +563,7 @@ void agent_datapath_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
 		lower(next_ms, d->gc_next_ms);
 	}
 	snprintf(d->state, sizeof(d->state), "%s",
-		 d->ep.failures.count || d->routes.failures.count || d->pol_failing || d->native_error[0] ||
+		 d->ep.failures.count || d->routes.failures.count || d->native_error[0] ||
 				 d->attach_error[0]
 			 ? "degraded"
 			 : "ready");
