@@ -49,6 +49,8 @@ struct agent {
 	struct datapath dp;
 	struct k8s_client *k8s;
 	struct agent_watch services, slices, nodes, ces;
+	/* Network policy: the objects and the identities they select (watchers.c). */
+	struct agent_watch netpols, cnps, ccnps, identities, namespaces;
 	bool pruned;			/* stale state removed after first full sync */
 	/* The LB maps held nothing at start: services may be realized before
 	 * every list is in (watchers.c), as they cannot take anything away. */
@@ -72,6 +74,10 @@ enum store_lb_algorithm agent_service_lb_algorithm(const cJSON *obj);
 /* The watch's resource is not installed (its last request got a 404). */
 bool agent_watch_not_installed(const struct agent_watch *w);
 
+/* Every watch, in the order status lists them: ws has room for AGENT_WATCHES. */
+#define AGENT_WATCHES 9
+size_t agent_watches(struct agent *a, struct agent_watch **ws);
+
 /* agent/k8s_setup.c: the apiserver client from the flags. */
 int agent_k8s_client_config(const struct agent_config *cfg, struct k8s_client_config *kc,
 			    char *err, size_t errlen);
@@ -90,7 +96,9 @@ void agent_k8s_service_seen(struct agent *a, const struct k8s_service *svc);
 /* Add "servers": [URL, ...] to the status's kubernetes object. */
 void agent_status_servers(cJSON *k, const struct k8s_client *c);
 
-/* Register the Service, EndpointSlice, Node and CiliumEndpointSlice watches. */
+/* Register the watches: Services, EndpointSlices, Nodes, CiliumEndpointSlices;
+ * NetworkPolicies, CiliumNetworkPolicies, CiliumClusterwideNetworkPolicies,
+ * CiliumIdentities, Namespaces. */
 int agent_watches_add(struct agent *a);
 /* After each batch of events: realize what changed; prune once synced.
  * Returns the ms until the next retry is due (or -1 for none). */
@@ -103,5 +111,8 @@ void agent_metrics_publish(struct agent *a);
 cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req);
 /* The answer to `agentctl status` (status.c). */
 cJSON *agent_status(struct agent *a);
+/* Its "policy" section: policies by kind, identities, what is not enforced
+ * (policy_status.c). */
+cJSON *agent_policy_status(struct agent *a);
 
 #endif /* AXON_AGENT_H */

@@ -7,7 +7,8 @@
 
 void agent_metrics_publish(struct agent *a)
 {
-	struct agent_watch *ws[] = { &a->services, &a->slices, &a->nodes, &a->ces };
+	struct agent_watch *ws[AGENT_WATCHES];
+	size_t n = agent_watches(a, ws);
 	struct metrics_state st = {};
 
 	if (!a->metrics)
@@ -21,7 +22,7 @@ void agent_metrics_publish(struct agent *a)
 	st.rec[METRICS_REC_ROUTES].errors = a->dpx.routes.errors;
 	st.rec[METRICS_REC_ROUTES].retries = METRICS_NOT_TRACKED;
 	st.rec[METRICS_REC_ROUTES].unrealized = a->dpx.routes.failures.count;
-	for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]) && i < METRICS_WATCHES_MAX; i++) {
+	for (size_t i = 0; i < n && i < METRICS_WATCHES_MAX; i++) {
 		struct metrics_watch *w = &st.watch[st.n_watch];
 		struct k8s_informer_status is;
 

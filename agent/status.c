@@ -35,14 +35,15 @@ static void add_time(cJSON *obj, const char *key, time_t t)
 static cJSON *kubernetes_status(struct agent *a)
 {
 	cJSON *k = cJSON_CreateObject(), *watches = cJSON_AddArrayToObject(k, "watches");
-	struct agent_watch *ws[] = { &a->services, &a->slices, &a->nodes, &a->ces };
+	struct agent_watch *ws[AGENT_WATCHES];
+	size_t n = agent_watches(a, ws);
 	time_t last = 0;
 
 	cJSON_AddStringToObject(k, "server", k8s_client_server(a->k8s));
 	agent_status_servers(k, a->k8s);
 	cJSON_AddStringToObject(k, "version", k8s_client_version(a->k8s));
 	cJSON_AddBoolToObject(k, "connected", k8s_client_connected(a->k8s));
-	for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		struct k8s_informer_status st;
 		cJSON *w = cJSON_CreateObject();
 
@@ -182,24 +183,45 @@ static void big_tcp_module(struct agent *a, cJSON *arr)
 	cJSON_AddItemToArray(arr, m);
 }
 
+/* The k8s-watch module: every watch synced, or the first that is not. */
+static void watch_module(struct agent *a, cJSON *arr)
+{
+	struct agent_watch *ws[AGENT_WATCHES], *missing = NULL;
+	size_t n = agent_watches(a, ws);
+	cJSON *m = cJSON_CreateObject();
+	bool synced = true;
+	char msg[128];
+
+	for (size_t i = 0; i < n; i++) {
+		if (ws[i]->synced)
+			continue;
+		synced = false;
+		if (!missing && agent_watch_not_installed(ws[i]))
+			missing = ws[i];
+	}
+	cJSON_AddStringToObject(m, "name", "k8s-watch");
+	cJSON_AddStringToObject(m, "health", !synced ? "degraded" : "ok");
+	if (missing) {
+		struct k8s_informer_status st;
+
+		/* Not fatal: everything that does not need it works without it. */
+		k8s_informer_status(missing->informer, &st);
+		snprintf(msg, sizeof(msg), "%s: resource not installed (404), retrying", st.name);
+		cJSON_AddStringToObject(m, "message", msg);
+	} else {
+		cJSON_AddStringToObject(m, "message",
+					synced ? "all watches synced" : "waiting for sync");
+	}
+	cJSON_AddItemToArray(arr, m);
+}
+
 static cJSON *modules_status(struct agent *a)
 {
 	cJSON *arr = cJSON_CreateArray(), *m;
 	char msg[128];
-	bool synced = a->services.synced && a->slices.synced && a->nodes.synced && a->ces.synced;
 	size_t ep_fail = a->dpx.ep.failures.count, rt_fail = a->dpx.routes.failures.count;
 
-	m = cJSON_CreateObject();
-	cJSON_AddStringToObject(m, "name", "k8s-watch");
-	cJSON_AddStringToObject(m, "health", !synced ? "degraded" : "ok");
-	if (!a->ces.synced && agent_watch_not_installed(&a->ces))
-		/* Not fatal: everything but the endpoints works without it. */
-		cJSON_AddStringToObject(m, "message", "ciliumendpointslices: resource not "
-						      "installed (404), retrying");
-	else
-		cJSON_AddStringToObject(m, "message",
-					synced ? "all watches synced" : "waiting for sync");
-	cJSON_AddItemToArray(arr, m);
+	watch_module(a, arr);
 
 	m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "name", "lb-reconciler");
@@ -302,6 +324,7 @@ cJSON *agent_status(struct agent *a)
 	cJSON_AddNumberToObject(lb, "map_updates", a->lb.stats.updates);
 	cJSON_AddNumberToObject(lb, "map_deletes", a->lb.stats.deletes);
 	cJSON_AddNumberToObject(lb, "map_errors", a->lb.stats.errors);
+	cJSON_AddItemToObject(r, "policy", agent_policy_status(a));
 	cJSON_AddItemToObject(r, "maps", maps_status(a));
 	cJSON_AddItemToObject(r, "map_sizes", map_sizes_status(a));
 	cJSON_AddItemToObject(r, "attach", attach_status(a));

@@ -4,17 +4,25 @@
  *
  * Services and EndpointSlices feed the load balancer; Nodes and
  * CiliumEndpointSlices feed the ipcache, the local endpoints and the node
- * routes. A CiliumEndpointSlice CRD that is not installed answers 404: the
- * informer reports it in status and retries with backoff, and everything
- * that does not need it keeps working.
+ * routes; NetworkPolicies, CiliumNetworkPolicies, CCNPs, CiliumIdentities and
+ * Namespaces feed the policy model (agent/policy, store/policy.c). A CRD that
+ * is not installed answers 404: the informer reports it in status and
+ * retries with backoff, and everything that does not need it keeps working.
+ *
+ * A malformed object is logged with its name, counted in status and skipped;
+ * the last good version of it (if any) stays in effect, as Cilium keeps a
+ * policy's previous rules when an update fails to parse.
  */
 #include <errno.h>
 #include <malloc.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
 #include "log.h"
+#include "policy/rules.h"
 
 /* Name an object we could not decode, as best its metadata allows. */
 static void object_name(const cJSON *obj, char *buf, size_t len)
@@ -161,6 +169,129 @@ static int ces_delete(void *ctx, const char *ns, const char *name)
 	return ret == -ENOENT ? 0 : ret;
 }
 
+static int policy_upsert(struct agent_watch *w, const cJSON *obj, enum policy_kind kind)
+{
+	struct policy p = {};
+	char err[256] = "", what[256];
+	int ret;
+
+	ret = kind == POLICY_KIND_NP ? k8s_network_policy_from_json(obj, &p, err, sizeof(err))
+				     : k8s_cilium_policy_from_json(obj, kind == POLICY_KIND_CCNP, &p,
+								   err, sizeof(err));
+	if (ret) {
+		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	if (p.unsupported) {
+		policy_unsupported_text(p.unsupported, what, sizeof(what));
+		pr_warn("policy has parts Axon does not enforce",
+			"kind=%s name=%s/%s unsupported=\"%s\"", w->kind, p.namespace, p.name, what);
+	}
+	ret = store_set_policy(&w->agent->store, &p);
+	policy_free(&p);
+	return ret;
+}
+
+static int netpol_upsert(void *ctx, const cJSON *obj)
+{
+	return policy_upsert(ctx, obj, POLICY_KIND_NP);
+}
+
+static int cnp_upsert(void *ctx, const cJSON *obj)
+{
+	return policy_upsert(ctx, obj, POLICY_KIND_CNP);
+}
+
+static int ccnp_upsert(void *ctx, const cJSON *obj)
+{
+	return policy_upsert(ctx, obj, POLICY_KIND_CCNP);
+}
+
+static int policy_delete(struct agent_watch *w, enum policy_kind kind, const char *ns,
+			 const char *name)
+{
+	int ret = store_delete_policy(&w->agent->store, kind, ns, name);
+
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static int netpol_delete(void *ctx, const char *ns, const char *name)
+{
+	return policy_delete(ctx, POLICY_KIND_NP, ns, name);
+}
+
+static int cnp_delete(void *ctx, const char *ns, const char *name)
+{
+	return policy_delete(ctx, POLICY_KIND_CNP, ns, name);
+}
+
+static int ccnp_delete(void *ctx, const char *ns, const char *name)
+{
+	(void)ns;
+	return policy_delete(ctx, POLICY_KIND_CCNP, "", name);
+}
+
+static int identity_upsert(void *ctx, const cJSON *obj)
+{
+	struct agent_watch *w = ctx;
+	struct k8s_identity id = {};
+	char err[256] = "";
+	int ret;
+
+	ret = k8s_identity_from_json(obj, &id, err, sizeof(err));
+	if (ret) {
+		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	ret = store_set_identity(&w->agent->store, &id);
+	k8s_identity_free(&id);
+	return ret;
+}
+
+static int identity_delete(void *ctx, const char *ns, const char *name)
+{
+	struct agent_watch *w = ctx;
+	unsigned long long id;
+	char *end;
+	int ret;
+
+	(void)ns;
+	/* A name that is no number was never held (it was refused). */
+	errno = 0;
+	id = strtoull(name, &end, 10);
+	if (errno || *end || !*name || id > 0xffffffffULL)
+		return 0;
+	ret = store_delete_identity(&w->agent->store, (__u32)id);
+	return ret == -ENOENT ? 0 : ret;
+}
+
+static int namespace_upsert(void *ctx, const cJSON *obj)
+{
+	struct agent_watch *w = ctx;
+	struct k8s_namespace ns = {};
+	char err[256] = "";
+	int ret;
+
+	ret = k8s_namespace_from_json(obj, &ns, err, sizeof(err));
+	if (ret) {
+		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	ret = store_set_namespace(&w->agent->store, &ns);
+	k8s_namespace_free(&ns);
+	return ret;
+}
+
+static int namespace_delete(void *ctx, const char *ns, const char *name)
+{
+	struct agent_watch *w = ctx;
+	int ret;
+
+	(void)ns;
+	ret = store_delete_namespace(&w->agent->store, name);
+	return ret == -ENOENT ? 0 : ret;
+}
+
 bool agent_watch_not_installed(const struct agent_watch *w)
 {
 	struct k8s_informer_status st;
@@ -205,6 +336,68 @@ static const struct k8s_informer_ops ces_ops = {
 	.on_synced = watch_synced,
 };
 
+static const struct k8s_informer_ops netpol_ops = {
+	.on_upsert = netpol_upsert,
+	.on_delete = netpol_delete,
+	.on_synced = watch_synced,
+};
+
+static const struct k8s_informer_ops cnp_ops = {
+	.on_upsert = cnp_upsert,
+	.on_delete = cnp_delete,
+	.on_synced = watch_synced,
+};
+
+static const struct k8s_informer_ops ccnp_ops = {
+	.on_upsert = ccnp_upsert,
+	.on_delete = ccnp_delete,
+	.on_synced = watch_synced,
+};
+
+static const struct k8s_informer_ops identity_ops = {
+	.on_upsert = identity_upsert,
+	.on_delete = identity_delete,
+	.on_synced = watch_synced,
+};
+
+static const struct k8s_informer_ops namespace_ops = {
+	.on_upsert = namespace_upsert,
+	.on_delete = namespace_delete,
+	.on_synced = watch_synced,
+};
+
+/* The network-policy watches: what they list, under which informer name. */
+static const struct {
+	size_t off;			/* offsetof(struct agent, <watch>) */
+	const char *kind, *name, *path;
+	const struct k8s_informer_ops *ops;
+} policy_watches[] = {
+	{ offsetof(struct agent, netpols), "NetworkPolicy", "networkpolicies",
+	  "/apis/networking.k8s.io/v1/networkpolicies", &netpol_ops },
+	{ offsetof(struct agent, cnps), "CiliumNetworkPolicy", "ciliumnetworkpolicies",
+	  "/apis/cilium.io/v2/ciliumnetworkpolicies", &cnp_ops },
+	{ offsetof(struct agent, ccnps), "CiliumClusterwideNetworkPolicy",
+	  "ciliumclusterwidenetworkpolicies", "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies",
+	  &ccnp_ops },
+	{ offsetof(struct agent, identities), "CiliumIdentity", "ciliumidentities",
+	  "/apis/cilium.io/v2/ciliumidentities", &identity_ops },
+	{ offsetof(struct agent, namespaces), "Namespace", "namespaces", "/api/v1/namespaces",
+	  &namespace_ops },
+};
+
+size_t agent_watches(struct agent *a, struct agent_watch **ws)
+{
+	size_t n = 0;
+
+	ws[n++] = &a->services;
+	ws[n++] = &a->slices;
+	ws[n++] = &a->nodes;
+	ws[n++] = &a->ces;
+	for (size_t i = 0; i < sizeof(policy_watches) / sizeof(policy_watches[0]); i++)
+		ws[n++] = (struct agent_watch *)((char *)a + policy_watches[i].off);
+	return n;
+}
+
 int agent_watches_add(struct agent *a)
 {
 	a->services = (struct agent_watch){ .agent = a, .kind = "Service" };
@@ -222,10 +415,20 @@ int agent_watches_add(struct agent *a)
 	a->ces.informer = k8s_informer_add(a->k8s, "ciliumendpointslices",
 					   "/apis/cilium.io/v2alpha1/ciliumendpointslices", NULL,
 					   &ces_ops, &a->ces);
-	return a->services.informer && a->slices.informer && a->nodes.informer &&
-			       a->ces.informer
-		       ? 0
-		       : -ENOMEM;
+	if (!a->services.informer || !a->slices.informer || !a->nodes.informer ||
+	    !a->ces.informer)
+		return -ENOMEM;
+	for (size_t i = 0; i < sizeof(policy_watches) / sizeof(policy_watches[0]); i++) {
+		struct agent_watch *w = (struct agent_watch *)((char *)a + policy_watches[i].off);
+
+		*w = (struct agent_watch){ .agent = a, .kind = policy_watches[i].kind };
+		w->informer = k8s_informer_add(a->k8s, policy_watches[i].name,
+					       policy_watches[i].path, NULL, policy_watches[i].ops,
+					       w);
+		if (!w->informer)
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 /*

@@ -45,7 +45,7 @@ static void kubernetes_text(const cJSON *k)
 	       str(k, "last_event")[0] ? str(k, "last_event") : "never");
 	printf("%-18s\n", "Watches:");
 	cJSON_ArrayForEach(w, cJSON_GetObjectItem(k, "watches")) {
-		printf("  %-21s %-8s %-9s objects=%-6.0f events=%-6.0f rv=%s%s%s%s%s\n",
+		printf("  %-32s %-8s %-9s objects=%-6.0f events=%-6.0f rv=%s%s%s%s%s\n",
 		       str(w, "name"),
 		       cJSON_IsTrue(cJSON_GetObjectItem(w, "synced")) ? "synced" : "syncing",
 		       str(w, "state"), num(w, "objects"), num(w, "events"),

@@ -28,6 +28,11 @@ static const char *watch_kind(const char *name)
 	    {"endpointslices", "EndpointSlice"},
 	    {"nodes", "Node"},
 	    {"ciliumendpointslices", "CiliumEndpointSlice"},
+	    {"networkpolicies", "NetworkPolicy"},
+	    {"ciliumnetworkpolicies", "CiliumNetworkPolicy"},
+	    {"ciliumclusterwidenetworkpolicies", "CiliumClusterwideNetworkPolicy"},
+	    {"ciliumidentities", "CiliumIdentity"},
+	    {"namespaces", "Namespace"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
@@ -45,7 +50,8 @@ static void k8s_watch_problem(const cJSON *doc, const cJSON *m, char *buf, size_
 		snprintf(buf, len, "k8s-watch: %s" DASH "see 'agentctl status'",
 			 json_str(m, "message"));
 	} else if (cJSON_IsTrue(cJSON_GetObjectItem(w, "not_installed"))) {
-		if (!strcmp(name, "ciliumendpointslices"))
+		/* Cilium's resources are CRDs the chart installs (helm/axon/crds). */
+		if (!strncmp(json_str(w, "path"), "/apis/cilium.io/", 16))
 			snprintf(buf, len,
 				 "k8s-watch: waiting for sync (%s: resource not installed)" DASH
 				 "install the %s CRD",

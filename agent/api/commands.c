@@ -21,8 +21,9 @@ static const struct {
 	cJSON *(*fn)(struct agent *a);
 } commands[] = {
     {"status", agent_status}, {"version", version},	  {"services", api_cmd_services},
-    {"nodes", api_cmd_nodes}, {"config", api_cmd_config},
-    {"policy selectors", api_cmd_policy_selectors}, {"endpoints", api_cmd_endpoints},
+    {"nodes", api_cmd_nodes}, {"config", api_cmd_config}, {"policies", api_cmd_policies},
+    {"identities", api_cmd_identities}, {"policy selectors", api_cmd_policy_selectors},
+    {"endpoints", api_cmd_endpoints},
 };
 
 cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req)

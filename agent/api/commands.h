@@ -10,6 +10,10 @@
  *             to each CIDR (agentctl node list)
  *   config    every setting of the options table, its effective value and
  *             its source: flag, config-dir or default (agentctl config view)
+ *   policies  every network policy as the parsed model the policy engine
+ *             consumes: subjects, entries, peers, ports, what is unsupported
+ *   identities  every identity (reserved ones built in, CiliumIdentities)
+ *             and its labels
  *
  * Each answers {"<command>": [...]}: the CLI prints the array.
  */
@@ -23,7 +27,9 @@ struct agent;
 cJSON *api_cmd_services(struct agent *a);
 cJSON *api_cmd_nodes(struct agent *a);
 cJSON *api_cmd_config(struct agent *a);
-/* agent/api/policy.c: the selector cache, and the local endpoints' policy. */
+cJSON *api_cmd_policies(struct agent *a);
+cJSON *api_cmd_identities(struct agent *a);
+/* agent/api/policy_engine.c: the selector cache, and the local endpoints' policy. */
 cJSON *api_cmd_policy_selectors(struct agent *a);
 cJSON *api_cmd_endpoints(struct agent *a);
 

@@ -10,11 +10,12 @@
 
 static bool watches_synced(struct agent *a, char *reason, size_t len)
 {
-	struct agent_watch *ws[] = {&a->services, &a->slices, &a->nodes, &a->ces};
-	char names[160] = "";
+	struct agent_watch *ws[AGENT_WATCHES];
+	size_t count = agent_watches(a, ws);
+	char names[256] = "";
 	size_t n = 0;
 
-	for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
+	for (size_t i = 0; i < count; i++) {
 		struct k8s_informer_status st;
 
 		if (!ws[i]->informer) {

@@ -28,12 +28,12 @@ enum metrics_reconciler {
 };
 
 struct metrics_watch {
-	char resource[32];		/* "services" */
+	char resource[48];		/* "services" */
 	uint64_t lists, events, errors, objects;
 	bool synced;
 };
 
-#define METRICS_WATCHES_MAX 8
+#define METRICS_WATCHES_MAX 16
 #define METRICS_NOT_TRACKED UINT64_MAX	/* a counter a module does not keep */
 
 struct metrics_state {

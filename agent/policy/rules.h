@@ -122,8 +122,9 @@ struct policy_entry {
 };
 
 struct policy_rule {
-	/* The subjects: identities the selector matches; node_subject: a Cilium
-	 * host policy (nodeSelector), which selects nodes, not endpoints. */
+	/* The subjects: endpoints whose identity the selector matches (never
+	 * the host, even with no requirement); node_subject: a Cilium host
+	 * policy (nodeSelector), which selects nodes, not endpoints. */
 	struct policy_selector subject;
 	bool node_subject;
 	/* Directions (POLICY_INGRESS, POLICY_EGRESS) in which the subjects drop

@@ -426,8 +426,13 @@ def test_rbac_reads_and_patches_nodes_only():
              for g in rule["apiGroups"] for r in rule["resources"]}
     read = ["get", "list", "watch"]
     assert rules == {("", "services"): read, ("", "nodes"): sorted(read + ["patch"]),
+                     ("", "namespaces"): read,
                      ("discovery.k8s.io", "endpointslices"): read,
-                     ("cilium.io", "ciliumendpointslices"): read}
+                     ("networking.k8s.io", "networkpolicies"): read,
+                     ("cilium.io", "ciliumendpointslices"): read,
+                     ("cilium.io", "ciliumnetworkpolicies"): read,
+                     ("cilium.io", "ciliumclusterwidenetworkpolicies"): read,
+                     ("cilium.io", "ciliumidentities"): read}
     binding = helm.find(render(), "ClusterRoleBinding", "axon")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "axon",
                                     "namespace": helm.NAMESPACE}]

@@ -23,10 +23,11 @@ K8S=agent/k8s
 declare -A SRCS=(
 	[fuzz_stream]="$K8S/stream.c $K8S/json.c $K8S/objects.c $K8S/strpool.c"
 	[fuzz_objects]="$K8S/objects.c $K8S/json.c $K8S/strpool.c $K8S/service.c $K8S/endpointslice.c $K8S/cilium.c $K8S/node.c"
+	[fuzz_policy]="$K8S/objects.c $K8S/json.c $K8S/strpool.c $K8S/labelselector.c $K8S/policy_common.c $K8S/netpol.c $K8S/cnp.c $K8S/cnp_ports.c $K8S/identity.c $K8S/namespace.c $(echo agent/policy/*.c)"
 	[fuzz_yaml]="$K8S/yaml_doc.c"
 	[fuzz_capture]="cli/pkt_summary.c"
 )
-targets=(fuzz_stream fuzz_objects fuzz_yaml fuzz_capture)
+targets=(fuzz_stream fuzz_objects fuzz_policy fuzz_yaml fuzz_capture)
 
 mkdir -p "$OUT/bin"
 for t in "${targets[@]}"; do
@@ -39,8 +40,9 @@ done
 # seeds under tests/fuzz/corpus/<kind>/.
 seeds=$OUT/seeds
 rm -rf "$seeds"
-mkdir -p "$seeds"/{objects,stream,yaml,capture}
+mkdir -p "$seeds"/{objects,policy,stream,yaml,capture}
 cp tests/fuzz/corpus/objects/* "$seeds/objects/" 2>/dev/null || true
+cp tests/fuzz/corpus/policy/* "$seeds/policy/" 2>/dev/null || true
 cp tests/fuzz/corpus/stream/* "$seeds/stream/" 2>/dev/null || true
 cp tests/fuzz/corpus/yaml/* "$seeds/yaml/" 2>/dev/null || true
 cp tests/fuzz/corpus/capture/* "$seeds/capture/" 2>/dev/null || true
@@ -59,13 +61,17 @@ for f in sorted(fix.glob("*.json")):
     items = data.get("items") if isinstance(data, dict) else None
     for i, item in enumerate(items or [data]):
         (out / "objects" / f"{f.stem}-{i}.json").write_text(json.dumps(item))
+        (out / "policy" / f"{f.stem}-{i}.json").write_text(json.dumps(item))
+    if items:
+        # Whole lists too: the policy target evaluates policies against identities.
+        (out / "policy" / f.name).write_text(json.dumps(data))
 for f in sorted(fix.glob("*.jsonl")):
     # The first byte picks the fragment size in fuzz_stream.
     (out / "stream" / f.name).write_bytes(b"\x07" + f.read_bytes())
 PY
 
-declare -A SEEDS=([fuzz_stream]=stream [fuzz_objects]=objects [fuzz_yaml]=yaml
-	[fuzz_capture]=capture)
+declare -A SEEDS=([fuzz_stream]=stream [fuzz_objects]=objects [fuzz_policy]=policy
+	[fuzz_yaml]=yaml [fuzz_capture]=capture)
 status=0
 for t in "${targets[@]}"; do
 	work=$OUT/$t

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "k8s/client.h"
 #include "k8s/objects.h"
+#include "k8s/policy_objects.h"
 
 #define MAX_INFORMERS 32
 
@@ -85,6 +86,25 @@ static int parse_object(const struct dump *d, const cJSON *obj, char *err, size_
 
 		ret = k8s_node_from_json(obj, &o, err, errlen);
 		k8s_node_free(&o);
+	} else if (!strcmp(kind, "networkpolicies") || !strcmp(kind, "ciliumnetworkpolicies") ||
+		   !strcmp(kind, "ciliumclusterwidenetworkpolicies")) {
+		struct policy o;
+
+		ret = !strcmp(kind, "networkpolicies")
+			  ? k8s_network_policy_from_json(obj, &o, err, errlen)
+			  : k8s_cilium_policy_from_json(
+				obj, !strcmp(kind, "ciliumclusterwidenetworkpolicies"), &o, err, errlen);
+		policy_free(&o);
+	} else if (!strcmp(kind, "ciliumidentities")) {
+		struct k8s_identity o;
+
+		ret = k8s_identity_from_json(obj, &o, err, errlen);
+		k8s_identity_free(&o);
+	} else if (!strcmp(kind, "namespaces")) {
+		struct k8s_namespace o;
+
+		ret = k8s_namespace_from_json(obj, &o, err, errlen);
+		k8s_namespace_free(&o);
 	}
 	return ret;
 }

@@ -129,13 +129,18 @@ static void agent_setup(struct k8s_client **c)
 {
 	char *url = "http://127.0.0.1:1", err[256];
 	struct k8s_client_config cfg = {.servers = &url, .n_servers = 1};
-	struct agent_watch *ws[] = {&ag.services, &ag.slices, &ag.nodes, &ag.ces};
-	const char *names[] = {"services", "endpointslices", "nodes", "ciliumendpointslices"};
+	const char *names[] = {"services", "endpointslices", "nodes", "ciliumendpointslices",
+			       "networkpolicies", "ciliumnetworkpolicies",
+			       "ciliumclusterwidenetworkpolicies", "ciliumidentities", "namespaces"};
+	struct agent_watch *ws[AGENT_WATCHES];
+	size_t n;
 
 	memset(&ag, 0, sizeof(ag));
 	*c = k8s_client_new(&cfg, err, sizeof(err));
 	assert_non_null(*c);
-	for (int i = 0; i < 4; i++) {
+	n = agent_watches(&ag, ws);
+	assert_int_equal(n, 9);
+	for (size_t i = 0; i < n; i++) {
 		ws[i]->agent = &ag;
 		ws[i]->informer = k8s_informer_add(*c, names[i], "/x", NULL, &no_ops, NULL);
 		assert_non_null(ws[i]->informer);
@@ -153,7 +158,14 @@ static void test_readiness(void **state)
 
 	(void)state;
 	agent_setup(&c);
-	ag.services.synced = true;
+	/* The policy watches hold readiness too, until their lists are in. */
+	ag.services.synced = ag.slices.synced = ag.nodes.synced = ag.ces.synced = true;
+	ag.netpols.synced = ag.ccnps.synced = ag.namespaces.synced = true;
+	assert_false(agent_ready(&ag, reason, sizeof(reason)));
+	assert_string_equal(reason, "waiting for initial sync: ciliumnetworkpolicies, "
+				    "ciliumidentities");
+	ag.cnps.synced = ag.identities.synced = true;
+	ag.slices.synced = ag.nodes.synced = ag.ces.synced = false;
 	assert_false(agent_ready(&ag, reason, sizeof(reason)));
 	assert_string_equal(reason, "waiting for initial sync: endpointslices, nodes, "
 				    "ciliumendpointslices");
