@@ -8,6 +8,8 @@ from a and c to b, with the agent's view (`agentctl endpoint list`) and with b's
 policy trie (`agentctl bpf policy get <id>`).
 """
 
+import signal
+
 import k8s
 from harness import serve, tcp
 from netlab import wait_for
@@ -87,3 +89,29 @@ def test_policy_default_deny_allow_and_deny(lab1, api, start_agent):
     st = agent.status()
     mod = next(m for m in st["modules"] if m["name"] == "policy-reconciler")
     assert mod["health"] == "ok", mod
+
+
+def test_policy_survives_an_agent_restart(lab1, api, start_agent):
+    node = lab1.node("a")
+    a, b, c = node.add_pod("pa"), node.add_pod("pb"), node.add_pod("pc")
+    for pod, app in ((a, "a"), (b, "b"), (c, "c")):
+        api.create(k8s.ciliumidentity(pod.identity, NS, {"app": app}))
+    api.create(k8s.networkpolicy(NS, "allow-a", {"app": "b"}, ingress=[
+        {"from": [{"podSelector": {"matchLabels": {"app": "a"}}}]}]))
+    serve(b)
+    agent = up(lab1, api, start_agent)
+    wait_reach(c, b, False, "c -> b dropped")
+    assert reaches(a, b)
+    before = endpoint(agent, b)
+
+    # The agent down: the pinned maps keep enforcing b's policy.
+    agent.stop(signal.SIGKILL)
+    assert reaches(a, b) and not reaches(c, b)
+
+    # Back: b keeps its id (its slot) and its policy, never unenforced in between.
+    agent.start()
+    wait_for(lambda: endpoint(agent, b)["entries"] == 1, timeout=20, what="b's policy realized")
+    after = endpoint(agent, b)
+    assert (after["id"], after["ingress"]) == (before["id"], "enabled"), (before, after)
+    assert trie(agent, b) == [("Allow", a.identity, "ANY")]
+    assert reaches(a, b) and not reaches(c, b)
