@@ -192,6 +192,44 @@ static void sock_lb_detach(struct agent *a)
 
 static void preload(struct agent *a);
 
+/* Before the policy watches have synced, an endpoint keeps the id and
+ * enforcement its entry already has (a restarted agent enforces what the
+ * previous run did, never less). */
+static bool ep_policy_of(void *ctx, __be32 ip, __u16 *id, __u8 *enforce)
+{
+	struct agent_dp *d = ctx;
+	const struct ep_local *l;
+
+	if (d->pol.ran)
+		return pol_reconciler_lookup(&d->pol, ip, id, enforce);
+	l = ht_get(&d->ep.endpoints, &ip, sizeof(ip));
+	if (!l)
+		return false;
+	*id = l->info.id;
+	*enforce = l->info.policy;
+	return true;
+}
+
+static bool policy_watches_synced(struct agent *a)
+{
+	struct agent_watch *w[] = {&a->netpols, &a->cnps, &a->ccnps, &a->identities,
+				   &a->namespaces};
+
+	for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+		if (!w[i]->synced && !agent_watch_not_installed(w[i]))
+			return false;
+	return true;
+}
+
+/* The id the endpoints map already gives ip (restored at start): an
+ * endpoint keeps its policy slot across restarts. */
+static __u16 pol_id_hint(void *ctx, __be32 ip)
+{
+	const struct ep_local *l = ht_get(&((struct agent_dp *)ctx)->ep.endpoints, &ip, sizeof(ip));
+
+	return l ? l->info.id : 0;
+}
+
 int agent_datapath_init(struct agent *a)
 {
 	struct agent_dp *d = &a->dpx;
@@ -219,6 +257,12 @@ int agent_datapath_init(struct agent *a)
 		err = big_tcp_init(&d->big_tcp, a->cfg.enable_ipv4_big_tcp);
 	if (!err)
 		err = ep_reconciler_init(&d->ep, &ep_bpf_ops, &d->ep_maps, &ep_dev_real, d);
+	if (!err)
+		err = pol_reconciler_init(&d->pol, a->dp.policy_fd, a->cfg.policy_map_max);
+	if (!err) {
+		d->ep.policy_of = ep_policy_of;
+		d->ep.policy_ctx = d;
+	}
 	if (!err)
 		err = route_sync_init(&d->routes, &route_real, d, a->cfg.auto_direct_node_routes);
 	if (err)
@@ -253,6 +297,7 @@ void agent_datapath_close(struct agent *a)
 		return;		/* never initialized */
 	route_sync_destroy(&d->routes);
 	ep_reconciler_destroy(&d->ep);
+	pol_reconciler_destroy(&d->pol);
 	ht_destroy_with(&d->attached, free);
 	big_tcp_destroy(&d->big_tcp);
 	for (int i = 0; i < EP_MAP__NR; i++)
@@ -519,6 +564,15 @@ void agent_datapath_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
 	}
 	if (native_sync(a))
 		lower(next_ms, now_ms + 5000);
+	/* Tries first, then the endpoints map that enforces them. */
+	if (policy_watches_synced(a)) {
+		d->pol_failing = pol_reconcile(&d->pol, &a->store, pol_id_hint, d, now_ms, &t);
+		lower(next_ms, t);
+	}
+	if (d->pol.enforcement_changed) {
+		d->pol.enforcement_changed = false;
+		ep_reconciler_policy_changed(&d->ep);
+	}
 	ep_reconcile(&d->ep, &a->store, now_ms, &t);
 	lower(next_ms, t);
 	endpoints_attach(a);

@@ -13,8 +13,10 @@
  *      (tc_attach(), which updates an existing attachment in place); with
  *      --enable-ipv4-big-tcp, gives the same devices (and each pod's end of
  *      its veth) the BIG TCP sizes (datapath/bigtcp.h);
- *   3. reconciles the ipcache and endpoints maps (endpoints/reconcile.h) and
- *      the node routes (nodes/routes_sync.h);
+ *   3. reconciles every local endpoint's policy trie (policy/reconcile.h),
+ *      then the ipcache and endpoints maps (endpoints/reconcile.h), which
+ *      carry each endpoint's policy id and enforcement, and the node routes
+ *      (nodes/routes_sync.h);
  *   4. runs a conntrack GC pass when one is due (ct_gc_run()).
  * Nothing is loaded or attached before the Node is known: without the node's
  * address the programs cannot be configured (and an agent pointed at a
@@ -36,6 +38,7 @@
 #include "endpoints/reconcile.h"
 #include "htable.h"
 #include "nodes/routes_sync.h"
+#include "policy/reconcile.h"
 
 struct agent;
 
@@ -68,6 +71,8 @@ struct agent_dp {
 	struct ep_reconciler ep;
 	bool ep_restored;
 	struct route_sync routes;
+	struct pol_reconciler pol;	/* policy tries and enforcement (policy/reconcile.h) */
+	int pol_failing;
 	/* Conntrack GC */
 	struct ct_gc gc;
 	bool gc_ready;

@@ -232,5 +232,6 @@ cJSON *agent_datapath_status(struct agent *a)
 		cJSON_Delete(more);
 	}
 	cJSON_AddItemToObject(r, "unrealized", arr);
+	cJSON_AddItemToObject(r, "policy", pol_reconciler_status(&d->pol));
 	return r;
 }

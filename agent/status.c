@@ -247,6 +247,16 @@ static cJSON *modules_status(struct agent *a)
 									       : "disabled");
 	cJSON_AddItemToArray(arr, m);
 
+	/* One endpoint's policy failing is its own (fail closed), not the node's
+	 * readiness: degraded here, never in the datapath state /healthz reads. */
+	m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "name", "policy-reconciler");
+	cJSON_AddStringToObject(m, "health", a->dpx.pol_failing > 0 ? "degraded" : "ok");
+	snprintf(msg, sizeof(msg), "%d endpoint(s) whose policy is not realized (policy revision "
+		 "%llu realized)", a->dpx.pol_failing, (unsigned long long)a->dpx.pol.realized_pol_rev);
+	cJSON_AddStringToObject(m, "message", msg);
+	cJSON_AddItemToArray(arr, m);
+
 	m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "name", "datapath");
 	cJSON_AddStringToObject(m, "health", !strcmp(a->dpx.state, "ready") ? "ok"

@@ -95,6 +95,8 @@ int cmd_monitor(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_service_list(int argc, char **argv);
 int cmd_node_list(int argc, char **argv);
+int cmd_policy_selectors(int argc, char **argv);
+int cmd_endpoint_list(int argc, char **argv);
 int cmd_config_view(int argc, char **argv);
 
 #endif /* AXON_CLI_H */

@@ -41,6 +41,10 @@ static const struct cli_cmd commands[] = {
 	{ "map list", "", "Axon's pinned maps with size and fill", cmd_map_list },
 	{ "service list", "", "Service frontends, their backends and whether the maps hold them "
 	  "(agent)", cmd_service_list },
+	{ "policy selectors", "", "each selector the policies use and the identities it selects "
+	  "(agent)", cmd_policy_selectors },
+	{ "endpoint list", "", "local endpoints: policy id, pod, identity, ingress/egress "
+	  "enforcement, entries, error (agent)", cmd_endpoint_list },
 	{ "node list", "", "Nodes the agent knows: address, pod CIDRs, route to them (agent)",
 	  cmd_node_list },
 	{ "config view", "", "every agent setting, its value and source: flag, config-dir, "

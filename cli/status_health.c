@@ -156,6 +156,11 @@ static void module_problem(const cJSON *doc, const cJSON *m, char *buf, size_t l
 			 "%s: %s" DASH "see 'agentctl node list'; each node's address must "
 			 "be reachable through a native device (--devices)",
 			 name, msg);
+	else if (!strcmp(name, "policy-reconciler"))
+		snprintf(buf, len,
+			 "%s: %s" DASH "see 'agentctl endpoint list' for each endpoint's error; "
+			 "\"No space left on device\": raise --bpf-policy-map-max",
+			 name, msg);
 	else if (!strcmp(name, "big-tcp") && strstr(msg, "refused"))
 		snprintf(buf, len,
 			 "%s: %s" DASH "that device's driver refuses the size: it keeps "

@@ -22,7 +22,8 @@ static const struct {
 } commands[] = {
     {"status", agent_status}, {"version", version},	  {"services", api_cmd_services},
     {"nodes", api_cmd_nodes}, {"config", api_cmd_config}, {"policies", api_cmd_policies},
-    {"identities", api_cmd_identities},
+    {"identities", api_cmd_identities}, {"policy selectors", api_cmd_policy_selectors},
+    {"endpoints", api_cmd_endpoints},
 };
 
 cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req)

@@ -29,5 +29,8 @@ cJSON *api_cmd_nodes(struct agent *a);
 cJSON *api_cmd_config(struct agent *a);
 cJSON *api_cmd_policies(struct agent *a);
 cJSON *api_cmd_identities(struct agent *a);
+/* agent/api/policy_engine.c: the selector cache, and the local endpoints' policy. */
+cJSON *api_cmd_policy_selectors(struct agent *a);
+cJSON *api_cmd_endpoints(struct agent *a);
 
 #endif /* AXON_API_COMMANDS_H */

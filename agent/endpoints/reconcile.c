@@ -234,6 +234,8 @@ static int endpoint_apply(struct ep_reconciler *r, const struct local_endpoint *
 	}
 	pending_clear(r, le->ip);
 	info = (struct endpoint_info){ .ifindex = dev.ifindex, .identity = le->identity };
+	if (r->policy_of && !r->policy_of(r->policy_ctx, le->ip, &info.id, &info.policy))
+		info.id = info.policy = 0;
 	memcpy(info.mac, dev.pod_mac, sizeof(info.mac));
 	memcpy(info.node_mac, dev.mac, sizeof(info.node_mac));
 	if (have && !memcmp(&have->info, &info, sizeof(info))) {

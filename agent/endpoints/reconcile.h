@@ -93,8 +93,14 @@ struct ep_stats {
 	unsigned long resyncs, repairs, last_repairs;
 };
 
+/* An endpoint's policy slot and enforced directions (the policy reconciler's
+ * pol_reconciler_lookup()); false when it has none yet: id 0, not enforced. */
+typedef bool (*ep_policy_fn)(void *ctx, __be32 ip, __u16 *id, __u8 *enforce);
+
 struct ep_reconciler {
 	const struct ep_map_ops *ops;
+	ep_policy_fn policy_of;		/* NULL: no policy (unit tests) */
+	void *policy_ctx;
 	void *ops_ctx;
 	const struct ep_dev_ops *dev;
 	void *dev_ctx;
@@ -118,6 +124,11 @@ int ep_reconciler_restore(struct ep_reconciler *r);
 /* Devices changed: pending endpoints (and every local one's device) are
  * looked up again on the next pass. */
 static inline void ep_reconciler_devices_changed(struct ep_reconciler *r)
+{
+	r->devices_changed = true;
+}
+/* An endpoint's policy id or enforcement changed: a pass rewrites it. */
+static inline void ep_reconciler_policy_changed(struct ep_reconciler *r)
 {
 	r->devices_changed = true;
 }

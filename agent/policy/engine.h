@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The policy engine: from the policies, the identities known and one local
+ * endpoint, what the endpoint's policy trie must hold (policy/map.h, struct policy_map_entry, as
+ * struct engine_entry) and in which directions it is enforced. Pure computation: no map, no store.
+ *
+ * engine_register() puts every selector of the policies (rule subjects,
+ * peers, requirements) in the selector cache, once per policy change; the
+ * cache then answers which identities each selects, and keeps that current
+ * as identities come and go (selector_cache.h). engine_compute() reads only
+ * the cache:
+ *
+ *   enforcement  a direction is enforced when a rule selecting the
+ *                endpoint's identity has default_deny in it; selected by
+ *                no such rule, the direction allows everything.
+ *   entries      for every rule selecting the endpoint, every entry of a
+ *                direction, every identity its peers select (all_peers: 0,
+ *                any identity; a peer with the wildcard selector, the
+ *                "all" entity: 0 as well) times every L4 item:
+ *                  no port, no ICMP      protocol 0 (any protocol and port)
+ *                  protocol, port 0      the protocol, any port
+ *                  port (range)          the range split into prefix-aligned
+ *                                        blocks (8080-8090: 8080/13,
+ *                                        8088/15, 8090/16); protocol ANY is
+ *                                        TCP and UDP
+ *                  named port            resolved against the endpoint's
+ *                                        named ports (ingress); unresolved
+ *                                        allows nothing (fail closed)
+ *                  ICMP type             protocol ICMP, the type as port /16
+ *                Deny entries (ingressDeny, egressDeny) become deny entries;
+ *                policy_map_set() keeps deny over allow.
+ *   fromRequires / toRequires of any entry of a rule selecting the endpoint
+ *                restrict the allow entries of that direction: a peer
+ *                identity must also be selected by every requirement, and
+ *                all_peers becomes the identities every requirement selects.
+ *
+ * Not enforced, counted in engine_result.skipped (fail closed for allows:
+ * nothing is allowed for them):
+ *   - CIDR peers (ipBlock, fromCIDR, toCIDRSet): Axon has no CIDR
+ *     identities, so an address is only ever world (2) or a pod's identity;
+ *     an allow for a CIDR allows nothing, a deny for a CIDR denies nothing.
+ *   - named ports in egress (they name the destination's ports, which the
+ *     engine does not know per peer): nothing allowed.
+ *   - SCTP ports, ICMPv6 types: the datapath parses neither.
+ *   - host policies (nodeSelector subjects): they select no endpoint.
+ */
+#ifndef AXON_POLICY_ENGINE_H
+#define AXON_POLICY_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <linux/types.h>
+
+#include "k8s/objects.h"
+#include "policy/engine_entry.h"
+#include "policy/rules.h"
+#include "policy/selector_cache.h"
+
+struct engine_endpoint {
+	__u32 identity;
+	const struct k8s_named_port *named_ports;
+	size_t n_named_ports;
+};
+
+struct engine_result {
+	__u8 enforce; /* POLICY_INGRESS | POLICY_EGRESS */
+	struct engine_entry *entries;
+	size_t n, cap;
+	unsigned int rules;   /* rules selecting the endpoint */
+	unsigned int skipped; /* peers or ports not enforced (see above) */
+};
+
+/* Every selector of pols into the cache (between sc_begin and sc_end). */
+int engine_register(struct selector_cache *sc, const struct policy *const *pols, size_t n);
+
+/* The endpoint's enforcement and entries into *res (reset first). -ENOMEM,
+ * or -ENOENT when a selector was not registered. */
+int engine_compute(const struct selector_cache *sc, const struct policy *const *pols, size_t n,
+		   const struct engine_endpoint *ep, struct engine_result *res);
+
+void engine_result_free(struct engine_result *res);
+
+/* Split first..last into prefix-aligned blocks (at most 32): out[i].port and
+ * out[i].port_prefix; returns how many. */
+size_t engine_port_blocks(__u16 first, __u16 last, struct engine_entry *out, size_t max);
+
+#endif /* AXON_POLICY_ENGINE_H */

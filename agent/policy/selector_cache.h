@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The identities each distinct selector selects, kept up to date as
+ * identities come and go (Cilium's pkg/policy/selectorcache.go).
+ *
+ * Policies repeat selectors (every rule of a namespace says "pods of this
+ * namespace"), and an identity change would otherwise evaluate every peer of
+ * every policy again. The cache holds each distinct selector once, keyed by
+ * its canonical text (requirements are sorted by the parsers), with the
+ * sorted set of identities it selects:
+ *
+ *   sc_identity_set()    an identity added or relabelled: every selector
+ *                        evaluated once against it, its id put in or taken
+ *                        out of each set; nothing else is evaluated.
+ *   sc_identity_delete() its id taken out of every set; nothing evaluated.
+ *   sc_begin() ... sc_add() ... sc_end()
+ *                        the selectors in use after a policy change: one
+ *                        already held keeps its set (not evaluated again), a
+ *                        new one is evaluated against every identity, one no
+ *                        longer added is dropped.
+ *
+ * An identity is its labels as one or two label sets (its own and, for an
+ * identity without namespace labels, its Namespace's): the caller's pointers,
+ * valid until the identity is set again or deleted. A selector is the
+ * caller's too, valid until the next sc_begin().
+ *
+ * A change to a selector's set stamps it with the cache's revision, bumped
+ * by every sc_identity_set() and sc_identity_delete(), so a consumer that
+ * remembers the revision it computed at can tell which selections moved.
+ */
+#ifndef AXON_POLICY_SELECTOR_CACHE_H
+#define AXON_POLICY_SELECTOR_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/types.h>
+
+#include "policy/labels.h"
+#include "policy/selector.h"
+
+#define SC_SETS_MAX 2
+
+struct sc_identity {
+	__u32 id;
+	const struct label_set *sets[SC_SETS_MAX];
+	size_t n_sets;
+};
+
+struct sc_selector {
+	char *key; /* canonical text; "" for the wildcard selector */
+	const struct policy_selector *sel;
+	__u32 *ids; /* sorted */
+	size_t n_ids, cap;
+	uint64_t revision; /* the cache's revision when ids last changed */
+	bool used;	   /* added since the last sc_begin() */
+};
+
+struct selector_cache {
+	struct sc_selector **sels; /* sorted by key */
+	size_t n_sels, cap_sels;
+	struct sc_identity *ids; /* sorted by id */
+	size_t n_ids, cap_ids;
+	uint64_t revision;
+	/* Selector evaluations done, for tests and status. */
+	unsigned long evaluations;
+};
+
+void sc_init(struct selector_cache *sc);
+void sc_destroy(struct selector_cache *sc);
+
+int sc_identity_set(struct selector_cache *sc, __u32 id, const struct label_set *const *sets,
+		    size_t n_sets);
+/* The same labels at new addresses (the owner copied them): nothing evaluated.
+ * -ENOENT for an identity not held. */
+int sc_identity_repoint(struct selector_cache *sc, __u32 id, const struct label_set *const *sets,
+			size_t n_sets);
+void sc_identity_delete(struct selector_cache *sc, __u32 id);
+const struct sc_identity *sc_identity_get(const struct selector_cache *sc, __u32 id);
+
+void sc_begin(struct selector_cache *sc);
+/* The cached entry for sel (created and evaluated if new). */
+const struct sc_selector *sc_add(struct selector_cache *sc, const struct policy_selector *sel,
+				 int *err);
+void sc_end(struct selector_cache *sc);
+
+/* The entry of sel, or NULL when it was not added. */
+const struct sc_selector *sc_lookup(const struct selector_cache *sc,
+				    const struct policy_selector *sel);
+bool sc_selects(const struct sc_selector *s, __u32 id);
+
+/* The canonical text of sel into buf; -ENOSPC when it does not fit. */
+int sc_selector_key(const struct policy_selector *sel, char *buf, size_t len);
+
+#endif /* AXON_POLICY_SELECTOR_CACHE_H */
