@@ -13,7 +13,7 @@
 
 #define REQS_MAX 64
 
-static int add_entries(struct selector_cache *sc, const struct policy_entry *e, size_t n)
+static int add_entries(struct selector_cache *sc, const struct policy_rule_entry *e, size_t n)
 {
 	int err = 0;
 
@@ -59,7 +59,7 @@ void engine_result_free(struct engine_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
-size_t engine_port_blocks(__u16 first, __u16 last, struct engine_entry *out, size_t max)
+size_t engine_port_blocks(__u16 first, __u16 last, struct policy_map_entry *out, size_t max)
 {
 	__u32 p = first, end = last;
 	size_t n = 0;
@@ -90,11 +90,11 @@ struct emit {
 static int push(struct emit *em, __u32 id, __u8 proto, __u16 port, __u8 prefix)
 {
 	struct engine_result *res = em->res;
-	struct engine_entry *e;
+	struct policy_map_entry *e;
 
 	if (res->n == res->cap) {
 		size_t cap = res->cap ? res->cap * 2 : 64;
-		struct engine_entry *n = realloc(res->entries, cap * sizeof(*n));
+		struct policy_map_entry *n = realloc(res->entries, cap * sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
@@ -114,7 +114,7 @@ static int push(struct emit *em, __u32 id, __u8 proto, __u16 port, __u8 prefix)
 
 static int push_range(struct emit *em, __u32 id, __u8 proto, __u16 first, __u16 last)
 {
-	struct engine_entry blocks[32];
+	struct policy_map_entry blocks[32];
 	size_t n = engine_port_blocks(first, last, blocks, 32);
 	int err;
 
@@ -140,7 +140,7 @@ static bool port_resolve(const struct emit *em, const struct policy_port *pp, __
 	}
 	/* A named port names the destination's port: the endpoint's own on
 	 * ingress; on egress the peer's, which is not known here. */
-	if (em->dir != ENGINE_DIR_INGRESS)
+	if (em->dir != POLICY_DIR_INGRESS)
 		return false;
 	for (size_t i = 0; i < em->ep->n_named_ports; i++) {
 		const struct k8s_named_port *np = &em->ep->named_ports[i];
@@ -156,7 +156,7 @@ static bool port_resolve(const struct emit *em, const struct policy_port *pp, __
 	return false;
 }
 
-static int emit_l4(struct emit *em, const struct policy_entry *e, __u32 id)
+static int emit_l4(struct emit *em, const struct policy_rule_entry *e, __u32 id)
 {
 	int err = 0;
 
@@ -188,7 +188,7 @@ static int emit_l4(struct emit *em, const struct policy_entry *e, __u32 id)
 }
 
 /* What of the entry the engine does not enforce, counted once per entry. */
-static unsigned int entry_skipped(const struct emit *em, const struct policy_entry *e)
+static unsigned int entry_skipped(const struct emit *em, const struct policy_rule_entry *e)
 {
 	unsigned int n = 0;
 	__u16 first, last;
@@ -211,7 +211,7 @@ static bool required(const struct sc_selector *const *reqs, size_t n_reqs, __u32
 	return true;
 }
 
-static int emit_entry(struct emit *em, const struct policy_entry *e,
+static int emit_entry(struct emit *em, const struct policy_rule_entry *e,
 		      const struct sc_selector *const *reqs, size_t n_reqs)
 {
 	const struct selector_cache *sc = em->sc;
@@ -280,7 +280,7 @@ static int gather_requires(const struct selector_cache *sc, const struct policy 
 	for (size_t i = 0; i < n; i++) {
 		for (size_t r = 0; r < pols[i]->n_rules; r++) {
 			const struct policy_rule *rule = &pols[i]->rules[r];
-			const struct policy_entry *e = egress ? rule->egress : rule->ingress;
+			const struct policy_rule_entry *e = egress ? rule->egress : rule->ingress;
 			size_t ne = egress ? rule->n_egress : rule->n_ingress;
 
 			if (!rule_selects(sc, rule, id, &err)) {
@@ -334,10 +334,10 @@ int engine_compute(const struct selector_cache *sc, const struct policy *const *
 			}
 			res->rules++;
 			res->enforce |= rule->default_deny & (POLICY_INGRESS | POLICY_EGRESS);
-			em.dir = ENGINE_DIR_INGRESS;
+			em.dir = POLICY_DIR_INGRESS;
 			for (size_t k = 0; k < rule->n_ingress && !err; k++)
 				err = emit_entry(&em, &rule->ingress[k], reqs[0], n_reqs[0]);
-			em.dir = ENGINE_DIR_EGRESS;
+			em.dir = POLICY_DIR_EGRESS;
 			for (size_t k = 0; k < rule->n_egress && !err; k++)
 				err = emit_entry(&em, &rule->egress[k], reqs[1], n_reqs[1]);
 			if (err)

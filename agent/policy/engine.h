@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The policy engine: from the policies, the identities known and one local
- * endpoint, what the endpoint's policy trie must hold (policy/map.h, struct policy_map_entry, as
- * struct engine_entry) and in which directions it is enforced. Pure computation: no map, no store.
+ * endpoint, what the endpoint's policy trie must hold (struct policy_map_entry,
+ * policy/map.h) and in which directions it is enforced. Pure computation: no
+ * map, no store.
  *
  * engine_register() puts every selector of the policies (rule subjects,
  * peers, requirements) in the selector cache, once per policy change; the
@@ -52,7 +53,7 @@
 #include <linux/types.h>
 
 #include "k8s/objects.h"
-#include "policy/engine_entry.h"
+#include "policy/map.h"
 #include "policy/rules.h"
 #include "policy/selector_cache.h"
 
@@ -64,7 +65,7 @@ struct engine_endpoint {
 
 struct engine_result {
 	__u8 enforce; /* POLICY_INGRESS | POLICY_EGRESS */
-	struct engine_entry *entries;
+	struct policy_map_entry *entries;
 	size_t n, cap;
 	unsigned int rules;   /* rules selecting the endpoint */
 	unsigned int skipped; /* peers or ports not enforced (see above) */
@@ -82,6 +83,6 @@ void engine_result_free(struct engine_result *res);
 
 /* Split first..last into prefix-aligned blocks (at most 32): out[i].port and
  * out[i].port_prefix; returns how many. */
-size_t engine_port_blocks(__u16 first, __u16 last, struct engine_entry *out, size_t max);
+size_t engine_port_blocks(__u16 first, __u16 last, struct policy_map_entry *out, size_t max);
 
 #endif /* AXON_POLICY_ENGINE_H */

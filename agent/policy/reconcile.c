@@ -11,7 +11,7 @@
 #include "backoff.h"
 #include "endpoints/desired.h"
 #include "log.h"
-#include "policy/apply.h"
+#include "policy/map.h"
 #include "policy/reconcile.h"
 
 #define BACKOFF_BASE_MS 500
@@ -50,8 +50,8 @@ int pol_reconciler_init(struct pol_reconciler *r, int outer_fd, __u32 map_max)
 	memset(r, 0, sizeof(*r));
 	sc_init(&r->sc);
 	r->used_ids = calloc(65536 / 8, 1);
-	r->pm = policy_apply_maps_new(outer_fd, map_max);
-	if (!r->used_ids || !r->pm)
+	policy_maps_init(&r->pm, outer_fd, map_max);
+	if (!r->used_ids)
 		goto nomem;
 	err = ht_init(&r->endpoints);
 	if (!err)
@@ -77,7 +77,6 @@ void pol_reconciler_destroy(struct pol_reconciler *r)
 	if (r->idents.buckets)
 		ht_destroy_with(&r->idents, free);
 	sc_destroy(&r->sc);
-	policy_apply_maps_free(r->pm);
 	free(r->used_ids);
 	free(r->pols);
 	memset(r, 0, sizeof(*r));
@@ -204,7 +203,7 @@ static int identities_put_in(struct pol_reconciler *r, const struct store *s)
 
 static int entry_cmp(const void *a, const void *b)
 {
-	return memcmp(a, b, sizeof(struct engine_entry));
+	return memcmp(a, b, sizeof(struct policy_map_entry));
 }
 
 static uint64_t result_digest(struct engine_result *res)
@@ -212,9 +211,9 @@ static uint64_t result_digest(struct engine_result *res)
 	uint64_t h = 1469598103934665603ull;
 
 	for (size_t i = 0; i < res->n; i++) {
-		struct engine_entry *e = &res->entries[i];
-		struct engine_entry c = {e->identity, e->dir,	      e->proto,
-					 e->port,     e->port_prefix, e->deny};
+		struct policy_map_entry *e = &res->entries[i];
+		struct policy_map_entry c = {e->identity, e->dir,	  e->proto,
+					     e->port,	  e->port_prefix, e->deny};
 
 		*e = c; /* padding zeroed: entries compare as bytes */
 	}
@@ -296,7 +295,12 @@ static int endpoint_sync(struct pol_reconciler *r, const struct store *s,
 		pe->err = -ENOSPC; /* no id left: not enforced, no slot */
 		return pe->err;
 	}
-	err = policy_apply_set(r->pm, pe->id, res->entries, res->n, &changed);
+	{
+		struct policy_map_result mres = {0};
+
+		err = policy_map_set(&r->pm, pe->id, res->entries, res->n, &mres);
+		changed = mres.added + mres.updated + mres.deleted;
+	}
 	r->writes++;
 	/* Enforced either way: a failed write keeps the old trie, or an
 	 * empty slot, which denies everything. */
@@ -382,7 +386,7 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 			e = ht_next(&r->endpoints, e);
 			continue;
 		}
-		if (pe->id && policy_apply_delete(r->pm, pe->id)) {
+		if (pe->id && policy_map_delete(&r->pm, pe->id)) {
 			failing++;
 			e = ht_next(&r->endpoints, e);
 			continue;

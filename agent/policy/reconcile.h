@@ -59,7 +59,7 @@ struct pol_ident {
 };
 
 struct pol_reconciler {
-	struct policy_maps *pm;
+	struct policy_maps pm;
 	struct selector_cache sc;
 	struct htable endpoints; /* __be32 ip -> struct pol_endpoint */
 	struct htable idents;	 /* __u32 id -> struct pol_ident */

@@ -18,14 +18,13 @@
 #include <bpf/bpf.h>
 #include <cmocka.h>
 
+#include "axon/policy.h"
 #include "k8s/policy_objects.h"
 #include "policy/reconcile.h"
 #include "store/store.h"
 
-/* include/axon/policy.h's policy_key and map value (that header cannot be
- * included with the policy model: both define a struct policy_entry). */
-#define KEY_SIZE   12
-#define VALUE_SIZE 24
+#define KEY_SIZE   sizeof(struct policy_key)
+#define VALUE_SIZE sizeof(struct policy_entry)
 
 static struct {
 	int outer;

@@ -146,7 +146,7 @@ static void compute(__u32 identity, const struct k8s_named_port *np, size_t n_np
 static bool has(__u32 id, __u8 dir, __u8 proto, __u16 port, __u8 prefix, bool deny)
 {
 	for (size_t i = 0; i < fx.res.n; i++) {
-		const struct engine_entry *e = &fx.res.entries[i];
+		const struct policy_map_entry *e = &fx.res.entries[i];
 
 		if (e->identity == id && e->dir == dir && e->proto == proto && e->port == port &&
 		    e->port_prefix == prefix && e->deny == deny)
@@ -188,9 +188,9 @@ static void test_pod_selector_same_namespace(void **state)
 	compute(1001, NULL, 0);
 	assert_int_equal(fx.res.enforce, POLICY_INGRESS);
 	assert_int_equal(fx.res.n, 1);
-	assert_true(has(1000, ENGINE_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(1000, POLICY_DIR_INGRESS, 0, 0, 0, false));
 	/* ns2's app=a is another namespace's pod. */
-	assert_false(has(1003, ENGINE_DIR_INGRESS, 0, 0, 0, false));
+	assert_false(has(1003, POLICY_DIR_INGRESS, 0, 0, 0, false));
 }
 
 static void test_namespace_selector(void **state)
@@ -199,7 +199,7 @@ static void test_namespace_selector(void **state)
 	add_policy(NP(FROM("{\"namespaceSelector\":{\"matchLabels\":{\"team\":\"y\"}}}")));
 	compute(1001, NULL, 0);
 	assert_int_equal(fx.res.n, 1);
-	assert_true(has(1003, ENGINE_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(1003, POLICY_DIR_INGRESS, 0, 0, 0, false));
 }
 
 static void test_both_in_one_peer_and(void **state)
@@ -211,7 +211,7 @@ static void test_both_in_one_peer_and(void **state)
 			   "\"podSelector\":{\"matchLabels\":{\"app\":\"c\"}}}")));
 	compute(1001, NULL, 0);
 	assert_int_equal(fx.res.n, 1);
-	assert_true(has(1002, ENGINE_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(1002, POLICY_DIR_INGRESS, 0, 0, 0, false));
 }
 
 static void test_two_peers_or(void **state)
@@ -220,8 +220,8 @@ static void test_two_peers_or(void **state)
 	add_policy(NP(FROM(POD("a") "," POD("c"))));
 	compute(1001, NULL, 0);
 	assert_int_equal(fx.res.n, 2);
-	assert_true(has(1000, ENGINE_DIR_INGRESS, 0, 0, 0, false));
-	assert_true(has(1002, ENGINE_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(1000, POLICY_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(1002, POLICY_DIR_INGRESS, 0, 0, 0, false));
 }
 
 static void test_match_expressions(void **state)
@@ -232,13 +232,13 @@ static void test_match_expressions(void **state)
 	compute(1001, NULL, 0);
 	/* b itself and c: ns1's pods other than a. */
 	assert_int_equal(fx.res.n, 2);
-	assert_true(has(1001, ENGINE_DIR_INGRESS, 0, 0, 0, false));
-	assert_true(has(1002, ENGINE_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(1001, POLICY_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(1002, POLICY_DIR_INGRESS, 0, 0, 0, false));
 }
 
 static void test_end_port_prefixes(void **state)
 {
-	struct engine_entry b[32];
+	struct policy_map_entry b[32];
 
 	(void)state;
 	add_policy(NP("\"policyTypes\":[\"Ingress\"],\"ingress\":[{\"from\":[" POD(
@@ -246,9 +246,9 @@ static void test_end_port_prefixes(void **state)
 		 "\"ports\":[{\"protocol\":\"TCP\",\"port\":8080,\"endPort\":8090}]}]"));
 	compute(1001, NULL, 0);
 	assert_int_equal(fx.res.n, 3);
-	assert_true(has(1000, ENGINE_DIR_INGRESS, IPPROTO_TCP, 8080, 13, false));
-	assert_true(has(1000, ENGINE_DIR_INGRESS, IPPROTO_TCP, 8088, 15, false));
-	assert_true(has(1000, ENGINE_DIR_INGRESS, IPPROTO_TCP, 8090, 16, false));
+	assert_true(has(1000, POLICY_DIR_INGRESS, IPPROTO_TCP, 8080, 13, false));
+	assert_true(has(1000, POLICY_DIR_INGRESS, IPPROTO_TCP, 8088, 15, false));
+	assert_true(has(1000, POLICY_DIR_INGRESS, IPPROTO_TCP, 8090, 16, false));
 	/* Edges: the whole range, one port, 1-65535. */
 	assert_int_equal(engine_port_blocks(0, 65535, b, 32), 1);
 	assert_int_equal(b[0].port_prefix, 0);
@@ -268,8 +268,8 @@ static void test_deny_over_allow(void **state)
 	compute(1001, NULL, 0);
 	assert_int_equal(fx.res.enforce, POLICY_INGRESS);
 	assert_int_equal(fx.res.n, 2);
-	assert_true(has(1000, ENGINE_DIR_INGRESS, 0, 0, 0, false));
-	assert_true(has(1000, ENGINE_DIR_INGRESS, IPPROTO_TCP, 80, 16, true));
+	assert_true(has(1000, POLICY_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(1000, POLICY_DIR_INGRESS, IPPROTO_TCP, 80, 16, true));
 }
 
 static void test_egress(void **state)
@@ -282,8 +282,8 @@ static void test_egress(void **state)
 	assert_int_equal(fx.res.enforce, POLICY_EGRESS);
 	/* A port without protocol is TCP in a NetworkPolicy. */
 	assert_int_equal(fx.res.n, 2);
-	assert_true(has(1002, ENGINE_DIR_EGRESS, IPPROTO_UDP, 53, 16, false));
-	assert_true(has(1002, ENGINE_DIR_EGRESS, IPPROTO_TCP, 443, 16, false));
+	assert_true(has(1002, POLICY_DIR_EGRESS, IPPROTO_UDP, 53, 16, false));
+	assert_true(has(1002, POLICY_DIR_EGRESS, IPPROTO_TCP, 443, 16, false));
 }
 
 static void test_entities(void **state)
@@ -293,11 +293,11 @@ static void test_entities(void **state)
 		       "\"egress\":[{\"toEntities\":[\"all\"]}]"));
 	compute(1001, NULL, 0);
 	assert_int_equal(fx.res.enforce, POLICY_INGRESS | POLICY_EGRESS);
-	assert_true(has(RESERVED_IDENTITY_WORLD, ENGINE_DIR_INGRESS, 0, 0, 0, false));
-	assert_true(has(RESERVED_IDENTITY_HOST, ENGINE_DIR_INGRESS, 0, 0, 0, false));
-	assert_false(has(1000, ENGINE_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(RESERVED_IDENTITY_WORLD, POLICY_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(RESERVED_IDENTITY_HOST, POLICY_DIR_INGRESS, 0, 0, 0, false));
+	assert_false(has(1000, POLICY_DIR_INGRESS, 0, 0, 0, false));
 	/* all: any identity, one entry. */
-	assert_true(has(0, ENGINE_DIR_EGRESS, 0, 0, 0, false));
+	assert_true(has(0, POLICY_DIR_EGRESS, 0, 0, 0, false));
 	assert_int_equal(fx.res.n, 3);
 }
 
@@ -312,7 +312,7 @@ static void test_named_port(void **state)
 		 "\"ports\":[{\"protocol\":\"TCP\",\"port\":\"http\"}]}]"));
 	compute(1001, np, 2);
 	assert_int_equal(fx.res.n, 1);
-	assert_true(has(1000, ENGINE_DIR_INGRESS, IPPROTO_TCP, 8080, 16, false));
+	assert_true(has(1000, POLICY_DIR_INGRESS, IPPROTO_TCP, 8080, 16, false));
 	assert_int_equal(fx.res.skipped, 0);
 	/* The endpoint has no such port: nothing allowed, still enforced. */
 	compute(1001, np, 1);
@@ -330,11 +330,11 @@ static void test_identity_added_later(void **state)
 	ident_add(&idents[4]);
 	compute(1001, NULL, 0);
 	assert_int_equal(fx.res.n, 2);
-	assert_true(has(1004, ENGINE_DIR_INGRESS, 0, 0, 0, false));
+	assert_true(has(1004, POLICY_DIR_INGRESS, 0, 0, 0, false));
 	sc_identity_delete(&fx.sc, 1000);
 	compute(1001, NULL, 0);
 	assert_int_equal(fx.res.n, 1);
-	assert_false(has(1000, ENGINE_DIR_INGRESS, 0, 0, 0, false));
+	assert_false(has(1000, POLICY_DIR_INGRESS, 0, 0, 0, false));
 }
 
 static void test_cache_evaluations(void **state)
