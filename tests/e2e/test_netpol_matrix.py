@@ -16,7 +16,9 @@ expected, observed and comparison ("." agrees, "X" does not) tables, sources in 
 
 ipBlock: Axon has no CIDR identities (docs/control-plane.md, "Not done, or not enforced"):
 an allow for a CIDR allows nothing. The ipBlock case asserts that documented fail-closed
-behaviour (the selected pod isolated from every pod), not Kubernetes' answer.
+behaviour (the selected pod isolated from every pod, the entry counted `not_enforced` in
+status), not Kubernetes' answer; so does an egress named port (the engine does not resolve a
+destination's named ports: nothing is allowed).
 """
 
 import concurrent.futures
@@ -71,6 +73,9 @@ class Matrix:
                     st["policy_revision_realized"] == st["policy_revision"] and
                     not st["failed"])
         wait_for(realized, timeout=15, what="the policy change realized")
+
+    def endpoint(self, p):
+        return next(e for e in self.policy_status()["endpoints"] if e["pod"] == repr(p))
 
     # -- probing --
 
@@ -269,6 +274,8 @@ def test_netpol_matrix(lab1, api, start_agent):
         "ipBlock": {"cidr": "10.244.0.0/16", "except": [f"{xb.pod.ip}/32"]}}]}])))
     m.check("ipBlock with except: fail closed (no CIDR identities)",
             only_to_xa(lambda s, proto, port: False))
+    ep = m.endpoint(xa)
+    assert (ep["ingress"], ep["entries"], ep["not_enforced"]) == ("enabled", 0, 1), ep
     m.change(lambda: api.delete("networkpolicies", "x", "cidr"))
 
     # Two policies on x/a: the union of what each allows.
@@ -297,6 +304,16 @@ def test_netpol_matrix(lab1, api, start_agent):
     m.check("egress from x/a to namespace y only",
             lambda s, d, proto, port: s is not xa or d.ns == "y")
     m.change(lambda: api.delete("networkpolicies", "x", "egress-y"))
+
+    # A named port on egress names the destination's port, which the engine does not
+    # resolve per peer (docs/control-plane.md): documented fail closed, x/a reaches nothing.
+    m.change(lambda: api.create(netpol("x", "egress-named", sel(pod="a"), egress=[{
+        "ports": [{"port": "serve-80-tcp"}]}], types=["Egress"])))
+    m.check("egress from x/a on named port serve-80-tcp: fail closed (not resolved)",
+            lambda s, d, proto, port: s is not xa)
+    ep = m.endpoint(xa)
+    assert (ep["egress"], ep["entries"], ep["not_enforced"]) == ("enabled", 0, 1), ep
+    m.change(lambda: api.delete("networkpolicies", "x", "egress-named"))
     m.change(lambda: api.create(netpol("y", "no-egress", {}, egress=[], types=["Egress"])))
     m.check("egress denied for namespace y", lambda s, d, proto, port: s.ns != "y")
     m.change(lambda: api.delete("networkpolicies", "y", "no-egress"))
