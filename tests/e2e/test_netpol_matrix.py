@@ -167,6 +167,24 @@ def netpol(ns, name, pod_selector, ingress=None, egress=None, types=None):
     return obj
 
 
+def ces(p):
+    """p's CiliumEndpointSlice: its id, address and named ports."""
+    pod = p.pod
+    named = [{"name": f"serve-{port}-{proto}", "port": port, "protocol": proto.upper()}
+             for proto, port in PORTS]
+    return k8s.ciliumendpointslice(f"ces-{p.ns}{p.name}", p.ns, [{
+        "id": pod.identity, "name": p.name, "named-ports": named,
+        "networking": {"addressing": [{"ipv4": pod.ip}],
+                       "node": pod.node.ip or pod.node.router_ip}}])
+
+
+def relabel(api, p, identity, labels, namespace_labels):
+    """p's labels (or its namespace's) changed: a new identity, the CES entry its id."""
+    api.create(k8s.ciliumidentity(identity, p.ns, labels, namespace_labels=namespace_labels))
+    p.pod.identity = identity
+    api.apply(ces(p))
+
+
 def build(lab, api, start_agent):
     node = lab.node("a")
     pods = []
@@ -177,12 +195,7 @@ def build(lab, api, start_agent):
             pods.append(P(ns, name, pod))
             api.create(k8s.ciliumidentity(pod.identity, ns, {"pod": name},
                                           namespace_labels={"ns": ns}))
-            named = [{"name": f"serve-{port}-{proto}", "port": port,
-                      "protocol": proto.upper()} for proto, port in PORTS]
-            api.create(k8s.ciliumendpointslice(f"ces-{ns}{name}", ns, [{
-                "id": pod.identity, "name": name, "named-ports": named,
-                "networking": {"addressing": [{"ipv4": pod.ip}],
-                               "node": node.ip or node.router_ip}}]))
+            api.create(ces(pods[-1]))
             serve(pod, 80, 80)
             serve(pod, 81, 81)
     for obj in lab.k8s_objects():
@@ -317,6 +330,62 @@ def test_netpol_matrix(lab1, api, start_agent):
     m.change(lambda: api.create(netpol("y", "no-egress", {}, egress=[], types=["Egress"])))
     m.check("egress denied for namespace y", lambda s, d, proto, port: s.ns != "y")
     m.change(lambda: api.delete("networkpolicies", "y", "no-egress"))
+
+    # Egress: stacked, the allow-all policy wins the union over one allowing y only;
+    # Ingress and Egress in one policy.
+    m.change(lambda: api.create(netpol("x", "egress-y", sel(pod="a"), egress=[{
+        "to": [{"namespaceSelector": sel(ns="y")}]}], types=["Egress"])))
+    m.change(lambda: api.create(netpol("x", "egress-all", sel(pod="a"), egress=[{}],
+                                       types=["Egress"])))
+    m.check("egress from x/a to y, and to everything", lambda s, d, proto, port: True)
+    m.change(lambda: api.delete("networkpolicies", "x", "egress-all"))
+    m.change(lambda: api.delete("networkpolicies", "x", "egress-y"))
+    m.change(lambda: api.create(netpol("x", "both", sel(pod="a"), types=["Ingress", "Egress"],
+                                       ingress=[{"from": [{"namespaceSelector": sel(ns="z")}]}],
+                                       egress=[{"to": [{"podSelector": sel(pod="b")}],
+                                                "ports": [{"protocol": "UDP", "port": 81}]}])))
+    m.check("x/a: ingress from z, egress to x/b on UDP 81",
+            lambda s, d, proto, port: (d is not xa or s.ns == "z") and
+            (s is not xa or (d is xb and (proto, port) == ("udp", 81))))
+    m.change(lambda: api.delete("networkpolicies", "x", "both"))
+
+    # An empty podSelector peer: every pod of the policy's namespace, and only those.
+    m.change(lambda: api.create(netpol("x", "same-ns", {}, ingress=[{
+        "from": [{"podSelector": {}}]}])))
+    m.check("ingress to x from x only", lambda s, d, proto, port: d.ns != "x" or s.ns == "x")
+    m.change(lambda: api.delete("networkpolicies", "x", "same-ns"))
+
+    # Updated namespace labels: y gains team=blue, which a namespaceSelector names. As with
+    # Cilium, an identity's labels are fixed and carry its namespace's: y's pods get new
+    # identities with the new labels, their CiliumEndpointSlice entries the new ids.
+    m.change(lambda: api.create(netpol("x", "team", sel(pod="a"), ingress=[{
+        "from": [{"namespaceSelector": sel(team="blue")}]}])))
+    m.check("ingress to x/a from team=blue (none yet)", only_to_xa(lambda s, proto, port: False))
+    api.apply(k8s.namespace("y", {"ns": "y", "kubernetes.io/metadata.name": "y",
+                                  "team": "blue"}))
+    ys = [p for p in m.pods if p.ns == "y"]
+    for i, p in enumerate(ys):
+        relabel(api, p, 30000 + i, {"pod": p.name}, {"ns": "y", "team": "blue"})
+    wait_for(lambda: all(m.endpoint(p)["identity"] == p.pod.identity for p in ys) and
+             m.endpoint(xa)["entries"] == 3, timeout=15,
+             what="y's pods with their new identities, in x/a's trie")
+    m.check("ingress to x/a from team=blue (namespace y relabelled)",
+            only_to_xa(lambda s, proto, port: s.ns == "y"))
+    m.change(lambda: api.delete("networkpolicies", "x", "team"))
+
+    # Updated pod labels: x/b gets a new identity (role=updated), its CiliumEndpointSlice
+    # entry the new id.
+    m.change(lambda: api.create(netpol("x", "role", sel(pod="a"), ingress=[{
+        "from": [{"podSelector": sel(role="updated")}]}])))
+    m.check("ingress to x/a from role=updated (none yet)",
+            only_to_xa(lambda s, proto, port: False))
+    relabel(api, xb, 20000, {"pod": "b", "role": "updated"}, {"ns": "x"})
+    wait_for(lambda: m.endpoint(xb)["identity"] == xb.pod.identity and
+             m.endpoint(xa)["entries"] == 1, timeout=15,
+             what="x/b with its new identity, in x/a's trie")
+    m.check("ingress to x/a from role=updated (x/b relabelled)",
+            only_to_xa(lambda s, proto, port: s is xb))
+    m.change(lambda: api.delete("networkpolicies", "x", "role"))
     m.check("restored", lambda s, d, proto, port: True)
 
     took = time.monotonic() - t0
