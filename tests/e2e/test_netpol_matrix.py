@@ -355,6 +355,14 @@ def test_netpol_matrix(lab1, api, start_agent):
     m.check("ingress to x from x only", lambda s, d, proto, port: d.ns != "x" or s.ns == "x")
     m.change(lambda: api.delete("networkpolicies", "x", "same-ns"))
 
+    # Default deny ingress in x, and an empty rule (every peer, every port) for x/a.
+    m.change(lambda: api.create(netpol("x", "deny-ingress", {}, types=["Ingress"])))
+    m.change(lambda: api.create(netpol("x", "allow-all", sel(pod="a"), ingress=[{}])))
+    m.check("ingress to x denied, to x/a allowed from all",
+            lambda s, d, proto, port: d.ns != "x" or d is xa)
+    m.change(lambda: api.delete("networkpolicies", "x", "allow-all"))
+    m.change(lambda: api.delete("networkpolicies", "x", "deny-ingress"))
+
     # Updated namespace labels: y gains team=blue, which a namespaceSelector names. As with
     # Cilium, an identity's labels are fixed and carry its namespace's: y's pods get new
     # identities with the new labels, their CiliumEndpointSlice entries the new ids.
