@@ -11,6 +11,10 @@
       --sport: every connection from source port P (bound with SO_REUSEADDR first)
   podtool.py udp IP PORT [COUNT] [--connected] [--timeout S]
       sends COUNT datagrams; prints the reply and the address it came from.
+  podtool.py probe [--timeout S] PROTO:IP:PORT:SPORT...
+      probes every target at once (tcp: connect and read the reply; udp: one datagram
+      and its reply), each from its own source port SPORT; prints one JSON line per
+      target, in order: {"target": ..., "ok": bool, "pod": NAME or null}
 Timeouts default to 3 s per connection or datagram.
 """
 
@@ -118,6 +122,49 @@ def udp_client(ip, port, count, connected, timeout=3.0):
         sys.stdout.flush()
 
 
+def probe_one(target, timeout):
+    proto, ip, port, sport = target.split(":")
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    s = socket.socket(socket.AF_INET, kind)
+    s.settimeout(timeout)
+    try:
+        # A source port of its own: a port reused within a conntrack lifetime would
+        # follow the old flow's entry (and its verdict) instead of asking the policy.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", int(sport)))
+        if proto == "tcp":
+            s.connect((ip, int(port)))
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        else:
+            s.sendto(b"hi", (ip, int(port)))
+            data, _ = s.recvfrom(4096)
+        return {"target": target, "ok": True, "pod": json.loads(data)["pod"]}
+    except (OSError, ValueError):
+        return {"target": target, "ok": False, "pod": None}
+    finally:
+        s.close()
+
+
+def probe(targets, timeout):
+    results = [None] * len(targets)
+
+    def run(i):
+        results[i] = probe_one(targets[i], timeout)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in results:
+        print(json.dumps(r))
+
+
 def main(argv):
     timeout = 3.0
     sport = 0
@@ -130,7 +177,9 @@ def main(argv):
         sport = int(argv[i + 1])
         del argv[i:i + 2]
     cmd = argv[1]
-    if cmd == "serve":
+    if cmd == "probe":
+        probe(argv[2:], timeout)
+    elif cmd == "serve":
         serve(argv[2], int(argv[3]), int(argv[4]))
     elif cmd == "tcp":
         tcp_client(argv[2], int(argv[3]), int(argv[4]) if len(argv) > 4 else 1, timeout,
