@@ -109,9 +109,11 @@ int agent_reconcile(struct agent *a);
 
 /* CLOCK_MONOTONIC in ns. */
 uint64_t agent_mono_ns(void);
-/* A policy, identity or namespace event delivered: its time kept unless an
- * older one is still waiting to be enforced. */
-void agent_policy_event(struct agent *a);
+/* A policy, identity or namespace event delivered by w: its time kept unless
+ * an older one is still waiting to be enforced. Objects of a LIST (the
+ * initial sync, a relist) are not counted: w is not synced while it delivers
+ * them. */
+void agent_policy_event(struct agent_watch *w);
 
 /* Hand the metrics thread a copy of the agent's state (agent_metrics.c). */
 void agent_metrics_publish(struct agent *a);

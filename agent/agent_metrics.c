@@ -14,10 +14,10 @@ uint64_t agent_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
-void agent_policy_event(struct agent *a)
+void agent_policy_event(struct agent_watch *w)
 {
-	if (!a->pol_event_ns)
-		a->pol_event_ns = agent_mono_ns();
+	if (w->synced && !w->agent->pol_event_ns)
+		w->agent->pol_event_ns = agent_mono_ns();
 }
 
 static void policy_publish(struct agent *a, struct metrics_state *st)
