@@ -21,7 +21,7 @@ void expo_histogram(struct expo *e, const char *name, const char *help,
 		    const struct metrics_hist *h, const double *bounds, size_t n)
 {
 	char sample[128], le[32];
-	struct expo_label l = { "le", le };
+	struct expo_label l = {"le", le};
 	uint64_t cum = 0;
 
 	if (n > METRICS_HIST_MAX)

@@ -47,13 +47,13 @@
 #include "policy/reconcile.h"
 #include "store/store.h"
 
-#define N_NS	   50
-#define MAP_MAX	   16384 /* --bpf-policy-map-max's default */
-#define JSON_MAX   4096
-#define ID_BASE	   1000
+#define N_NS	 50
+#define MAP_MAX	 16384 /* --bpf-policy-map-max's default */
+#define JSON_MAX 4096
+#define ID_BASE	 1000
 
-static const char *const tiers[] = { "web", "api", "db", "cache" };
-static const char *const envs[] = { "prod", "staging", "dev" };
+static const char *const tiers[] = {"web", "api", "db", "cache"};
+static const char *const envs[] = {"prod", "staging", "dev"};
 
 static struct store store;
 static struct pol_reconciler rec;
@@ -179,8 +179,9 @@ static void put_policy(unsigned int k, unsigned int port_shift)
 	char js[JSON_MAX], subj[256];
 
 	if (m % 5 == 4)
-		snprintf(subj, sizeof(subj), "{\"matchExpressions\":[{\"key\":\"tier\","
-					     "\"operator\":\"In\",\"values\":[\"web\",\"api\"]}]}");
+		snprintf(subj, sizeof(subj),
+			 "{\"matchExpressions\":[{\"key\":\"tier\","
+			 "\"operator\":\"In\",\"values\":[\"web\",\"api\"]}]}");
 	else
 		snprintf(subj, sizeof(subj), "{\"matchLabels\":{\"app\":\"app-%u\"}}", app);
 	if (m % 4 == 1) {
@@ -208,24 +209,25 @@ static void put_policy(unsigned int k, unsigned int port_shift)
 		put("CiliumNetworkPolicy", js);
 		return;
 	}
-	snprintf(js, sizeof(js),
-		 "{\"metadata\":{\"name\":\"np-%u\",\"namespace\":\"ns-%u\",\"resourceVersion\":"
-		 "\"1\"},\"spec\":{\"podSelector\":%s,\"policyTypes\":[\"Ingress\"%s],"
-		 "\"ingress\":[{\"from\":["
-		 "{\"podSelector\":{\"matchLabels\":{\"tier\":\"web\"}}},"
-		 "{\"namespaceSelector\":{\"matchLabels\":{\"team\":\"t%u\"}},"
-		 "\"podSelector\":{\"matchLabels\":{\"app\":\"app-%u\"}}},"
-		 "{\"namespaceSelector\":{\"matchExpressions\":[{\"key\":\"env\",\"operator\":"
-		 "\"In\",\"values\":[\"prod\"]}]},\"podSelector\":{\"matchExpressions\":[{\"key\":"
-		 "\"app\",\"operator\":\"In\",\"values\":[\"app-%u\",\"app-%u\"]}]}}],"
-		 "\"ports\":[{\"protocol\":\"TCP\",\"port\":%u},{\"protocol\":\"TCP\",\"port\":443},"
-		 "{\"protocol\":\"TCP\",\"port\":9000,\"endPort\":9015}]}]%s}}",
-		 k, n, subj, m % 3 == 0 ? ",\"Egress\"" : "", n % 10, (m + 1) % 40, (m + 3) % 40,
-		 (m + 5) % 40, port,
-		 m % 3 == 0 ? ",\"egress\":[{\"to\":[{\"podSelector\":{\"matchLabels\":{\"tier\":"
-			      "\"db\"}}}],\"ports\":[{\"protocol\":\"TCP\",\"port\":5432}]},"
-			      "{\"ports\":[{\"protocol\":\"UDP\",\"port\":53}]}]"
-			    : "");
+	snprintf(
+	    js, sizeof(js),
+	    "{\"metadata\":{\"name\":\"np-%u\",\"namespace\":\"ns-%u\",\"resourceVersion\":"
+	    "\"1\"},\"spec\":{\"podSelector\":%s,\"policyTypes\":[\"Ingress\"%s],"
+	    "\"ingress\":[{\"from\":["
+	    "{\"podSelector\":{\"matchLabels\":{\"tier\":\"web\"}}},"
+	    "{\"namespaceSelector\":{\"matchLabels\":{\"team\":\"t%u\"}},"
+	    "\"podSelector\":{\"matchLabels\":{\"app\":\"app-%u\"}}},"
+	    "{\"namespaceSelector\":{\"matchExpressions\":[{\"key\":\"env\",\"operator\":"
+	    "\"In\",\"values\":[\"prod\"]}]},\"podSelector\":{\"matchExpressions\":[{\"key\":"
+	    "\"app\",\"operator\":\"In\",\"values\":[\"app-%u\",\"app-%u\"]}]}}],"
+	    "\"ports\":[{\"protocol\":\"TCP\",\"port\":%u},{\"protocol\":\"TCP\",\"port\":443},"
+	    "{\"protocol\":\"TCP\",\"port\":9000,\"endPort\":9015}]}]%s}}",
+	    k, n, subj, m % 3 == 0 ? ",\"Egress\"" : "", n % 10, (m + 1) % 40, (m + 3) % 40,
+	    (m + 5) % 40, port,
+	    m % 3 == 0 ? ",\"egress\":[{\"to\":[{\"podSelector\":{\"matchLabels\":{\"tier\":"
+			 "\"db\"}}}],\"ports\":[{\"protocol\":\"TCP\",\"port\":5432}]},"
+			 "{\"ports\":[{\"protocol\":\"UDP\",\"port\":53}]}]"
+		       : "");
 	put("NetworkPolicy", js);
 }
 
@@ -243,8 +245,8 @@ static void put_endpoints(unsigned int n_eps)
 			       n, n);
 		for (unsigned int e = n, first = 1; e < n_eps; e += N_NS, first = 0) {
 			/* app 3e % 40, version e % 5 when there are that many */
-			unsigned int ident = n + N_NS * ((e * 3 % 40 + 40 * (e % 5)) %
-							  (n_ids / N_NS));
+			unsigned int ident =
+			    n + N_NS * ((e * 3 % 40 + 40 * (e % 5)) % (n_ids / N_NS));
 
 			off += snprintf(js + off, sizeof(js) - off,
 					"%s{\"name\":\"pod-%u\",\"id\":%u,\"networking\":{"
@@ -286,8 +288,8 @@ static void report_changes(const char *what, uint64_t *v, uint64_t *cpu, size_t 
 	qsort(cpu, n, sizeof(*cpu), cmp_u64);
 	printf("  time to enforce, %s (%zu): p50 %.2f ms  p99 %.2f ms  max %.2f ms; "
 	       "CPU p50 %.2f ms  p99 %.2f ms\n",
-	       what, n, pct_ms(v, n, 0.5), pct_ms(v, n, 0.99), v[n - 1] / 1e6,
-	       pct_ms(cpu, n, 0.5), pct_ms(cpu, n, 0.99));
+	       what, n, pct_ms(v, n, 0.5), pct_ms(v, n, 0.99), v[n - 1] / 1e6, pct_ms(cpu, n, 0.5),
+	       pct_ms(cpu, n, 0.99));
 }
 
 int main(int argc, char **argv)
@@ -305,7 +307,8 @@ int main(int argc, char **argv)
 
 	n_ids = argc > 2 ? atoi(argv[2]) : 10000;
 	if (n_ids < N_NS || n_eps < 1 || n_eps > 250 * 250 || !n_changes)
-		die("usage: policy_bench [POLICIES [IDENTITIES>=%d [ENDPOINTS [CHANGES>0]]]]", N_NS);
+		die("usage: policy_bench [POLICIES [IDENTITIES>=%d [ENDPOINTS [CHANGES>0]]]]",
+		    N_NS);
 	getrusage(RUSAGE_SELF, &ru);
 	rss0 = ru.ru_maxrss;
 	tmpl = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "tmpl", sizeof(struct policy_key),
@@ -313,8 +316,8 @@ int main(int argc, char **argv)
 	if (tmpl < 0)
 		die("creating an LPM trie: %s (run as root)", strerror(errno));
 	oopts.inner_map_fd = tmpl;
-	outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "policy", sizeof(__u32),
-			       sizeof(__u32), n_eps + 1, &oopts);
+	outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "policy", sizeof(__u32), sizeof(__u32),
+			       n_eps + 1, &oopts);
 	close(tmpl);
 	if (outer < 0)
 		die("creating the array of maps: %s", strerror(errno));
@@ -386,8 +389,7 @@ int main(int argc, char **argv)
 		cpu[c] = cpu_ns() - c0;
 	}
 	report_changes("one policy changed", lat, cpu, n_changes);
-	printf("  selector evaluations over the policy changes: %lu\n",
-	       rec.sc.evaluations - evals);
+	printf("  selector evaluations over the policy changes: %lu\n", rec.sc.evaluations - evals);
 	evals = rec.sc.evaluations;
 	for (unsigned int c = 0; c < n_changes; c++) {
 		t0 = now_ns();
