@@ -63,6 +63,9 @@ struct agent {
 	struct metrics_server *metrics;	/* --prometheus-serve-addr; NULL: off */
 	struct agent_health health;	/* --agent-health-port, the not-ready taint */
 	time_t started;
+	/* CLOCK_MONOTONIC ns of the oldest policy, identity or namespace event
+	 * not yet enforced (0: none): axon_policy_time_to_enforce_seconds. */
+	uint64_t pol_event_ns;
 	unsigned long skipped_total;
 	struct skipped_object skipped[AGENT_SKIPPED_MAX];	/* ring of the latest */
 };
@@ -103,6 +106,14 @@ int agent_watches_add(struct agent *a);
 /* After each batch of events: realize what changed; prune once synced.
  * Returns the ms until the next retry is due (or -1 for none). */
 int agent_reconcile(struct agent *a);
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t agent_mono_ns(void);
+/* A policy, identity or namespace event delivered by w: its time kept unless
+ * an older one is still waiting to be enforced. Objects of a LIST (the
+ * initial sync, a relist) are not counted: w is not synced while it delivers
+ * them. */
+void agent_policy_event(struct agent_watch *w);
 
 /* Hand the metrics thread a copy of the agent's state (agent_metrics.c). */
 void agent_metrics_publish(struct agent *a);

@@ -2,8 +2,42 @@
 /* The agent's state, copied for the metrics thread (metrics/collect.h). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent.h"
+
+uint64_t agent_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+void agent_policy_event(struct agent_watch *w)
+{
+	if (w->synced && !w->agent->pol_event_ns)
+		w->agent->pol_event_ns = agent_mono_ns();
+}
+
+static void policy_publish(struct agent *a, struct metrics_state *st)
+{
+	const struct pol_reconciler *r = &a->dpx.pol;
+
+	st->pol.compute = a->dpx.pol_compute;
+	st->pol.enforce = a->dpx.pol_enforce;
+	if (!r->endpoints.buckets)
+		return;
+	for (struct ht_entry *e = ht_first(&r->endpoints); e; e = ht_next(&r->endpoints, e)) {
+		const struct pol_endpoint *pe = e->value;
+
+		if (pe->err)
+			st->pol.endpoints_failed++;
+		else
+			metrics_hist_observe(&st->pol.entries, metrics_pol_entries_bounds,
+					     metrics_pol_entries_n, pe->n_entries);
+	}
+}
 
 void agent_metrics_publish(struct agent *a)
 {
@@ -38,6 +72,7 @@ void agent_metrics_publish(struct agent *a)
 		st.n_watch++;
 	}
 	st.skipped_objects = a->skipped_total;
+	policy_publish(a, &st);
 	st.ready = a->health.ready;
 	metrics_server_publish(a->metrics, &st);
 }

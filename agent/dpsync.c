@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "dp_config.h"
 #include "log.h"
+#include "metrics/collect.h"
 #include "metrics/map_ops.h"
 #include "pin.h"
 
@@ -208,6 +209,26 @@ static bool ep_policy_of(void *ctx, __be32 ip, __u16 *id, __u8 *enforce)
 	*id = l->info.id;
 	*enforce = l->info.policy;
 	return true;
+}
+
+/* After the tries (pol_reconcile) and endpoint_info (ep_reconcile) are
+ * written: the pass's engine time, and the time since the oldest event it
+ * enforces once every endpoint's policy is realized. */
+static void policy_observe(struct agent *a)
+{
+	struct agent_dp *d = &a->dpx;
+
+	if (d->pol.passes == d->pol_passes_seen)
+		return;
+	d->pol_passes_seen = d->pol.passes;
+	metrics_hist_observe(&d->pol_compute, metrics_pol_seconds_bounds, metrics_pol_seconds_n,
+			     d->pol.compute_ns / 1e9);
+	if (a->pol_event_ns && !d->pol_failing) {
+		metrics_hist_observe(&d->pol_enforce, metrics_pol_seconds_bounds,
+				     metrics_pol_seconds_n,
+				     (agent_mono_ns() - a->pol_event_ns) / 1e9);
+		a->pol_event_ns = 0;
+	}
 }
 
 static bool policy_watches_synced(struct agent *a)
@@ -568,6 +589,8 @@ void agent_datapath_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
 	if (policy_watches_synced(a)) {
 		d->pol_failing = pol_reconcile(&d->pol, &a->store, pol_id_hint, d, now_ms, &t);
 		lower(next_ms, t);
+	} else {
+		a->pol_event_ns = 0; /* the initial sync is not a change to enforce */
 	}
 	if (d->pol.enforcement_changed) {
 		d->pol.enforcement_changed = false;
@@ -575,6 +598,7 @@ void agent_datapath_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
 	}
 	ep_reconcile(&d->ep, &a->store, now_ms, &t);
 	lower(next_ms, t);
+	policy_observe(a);
 	endpoints_attach(a);
 	route_sync_run(&d->routes, &a->store, now_ms, &t);
 	lower(next_ms, t);

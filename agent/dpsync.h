@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "metrics/hist.h"
+
 #include "axon/config.h"
 #include "datapath/bigtcp.h"
 #include "datapath/ct_gc.h"
@@ -73,6 +75,8 @@ struct agent_dp {
 	struct route_sync routes;
 	struct pol_reconciler pol;	/* policy tries and enforcement (policy/reconcile.h) */
 	int pol_failing;
+	uint64_t pol_passes_seen;	/* pol.passes last observed */
+	struct metrics_hist pol_compute, pol_enforce;	/* metrics/collect.h */
 	/* Conntrack GC */
 	struct ct_gc gc;
 	bool gc_ready;

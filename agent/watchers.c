@@ -187,6 +187,7 @@ static int policy_upsert(struct agent_watch *w, const cJSON *obj, enum policy_ki
 		pr_warn("policy has parts Axon does not enforce",
 			"kind=%s name=%s/%s unsupported=\"%s\"", w->kind, p.namespace, p.name, what);
 	}
+	agent_policy_event(w);
 	ret = store_set_policy(&w->agent->store, &p);
 	policy_free(&p);
 	return ret;
@@ -210,8 +211,10 @@ static int ccnp_upsert(void *ctx, const cJSON *obj)
 static int policy_delete(struct agent_watch *w, enum policy_kind kind, const char *ns,
 			 const char *name)
 {
-	int ret = store_delete_policy(&w->agent->store, kind, ns, name);
+	int ret;
 
+	agent_policy_event(w);
+	ret = store_delete_policy(&w->agent->store, kind, ns, name);
 	return ret == -ENOENT ? 0 : ret;
 }
 
@@ -243,6 +246,7 @@ static int identity_upsert(void *ctx, const cJSON *obj)
 		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
 		return ret;
 	}
+	agent_policy_event(w);
 	ret = store_set_identity(&w->agent->store, &id);
 	k8s_identity_free(&id);
 	return ret;
@@ -261,6 +265,7 @@ static int identity_delete(void *ctx, const char *ns, const char *name)
 	id = strtoull(name, &end, 10);
 	if (errno || *end || !*name || id > 0xffffffffULL)
 		return 0;
+	agent_policy_event(w);
 	ret = store_delete_identity(&w->agent->store, (__u32)id);
 	return ret == -ENOENT ? 0 : ret;
 }
@@ -277,6 +282,7 @@ static int namespace_upsert(void *ctx, const cJSON *obj)
 		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
 		return ret;
 	}
+	agent_policy_event(w);
 	ret = store_set_namespace(&w->agent->store, &ns);
 	k8s_namespace_free(&ns);
 	return ret;
@@ -288,6 +294,7 @@ static int namespace_delete(void *ctx, const char *ns, const char *name)
 	int ret;
 
 	(void)ns;
+	agent_policy_event(w);
 	ret = store_delete_namespace(&w->agent->store, name);
 	return ret == -ENOENT ? 0 : ret;
 }

@@ -9,6 +9,7 @@
  *    the agent's thread may read: it publishes a struct metrics_state after
  *    every loop iteration (metrics_server_publish), and the scrape renders the
  *    latest copy;
+ *  - histograms the agent keeps (hist.h), copied with that snapshot;
  *  - the build: axon_build_info{version,commit} (lib/version.h).
  */
 #ifndef AXON_METRICS_COLLECT_H
@@ -18,6 +19,7 @@
 #include <stdint.h>
 
 #include "expo.h"
+#include "hist.h"
 #include "map_fill.h"
 
 enum metrics_reconciler {
@@ -45,8 +47,20 @@ struct metrics_state {
 	struct metrics_watch watch[METRICS_WATCHES_MAX];
 	int n_watch;
 	uint64_t skipped_objects;
+	/* Network policy (policy/reconcile.h), bucketed with the bounds below. */
+	struct {
+		struct metrics_hist compute;	/* seconds of engine work per pass */
+		struct metrics_hist enforce;	/* seconds from event to maps written */
+		struct metrics_hist entries;	/* entries per endpoint trie, now */
+		uint64_t endpoints_failed;	/* endpoints whose policy is not realized */
+	} pol;
 	bool ready;			/* what /healthz answers (health/health.h) */
 };
+
+extern const double metrics_pol_seconds_bounds[];	/* compute and enforce */
+extern const size_t metrics_pol_seconds_n;
+extern const double metrics_pol_entries_bounds[];
+extern const size_t metrics_pol_entries_n;
 
 /* Render everything into e. metrics_fd: the datapath's metrics map (-1: none). */
 void metrics_render(struct expo *e, struct map_fill *fill, int metrics_fd,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <arpa/inet.h>
 
 #include "backoff.h"
@@ -41,6 +42,14 @@ static uint64_t set_digest(uint64_t h, const struct label_set *set)
 		h = fnv_str(h, set->labels[i].value);
 	}
 	return fnv(h, "|", 1);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 int pol_reconciler_init(struct pol_reconciler *r, int outer_fd, __u32 map_max)
@@ -262,7 +271,7 @@ static int endpoint_sync(struct pol_reconciler *r, const struct store *s,
 	const struct k8s_cilium_endpoint *cep = ces_endpoint(s, le->ip);
 	struct engine_endpoint ep = {.identity = le->identity};
 	unsigned int changed = 0;
-	uint64_t digest;
+	uint64_t digest, t0;
 	int err;
 
 	if (!pe) {
@@ -283,7 +292,9 @@ static int endpoint_sync(struct pol_reconciler *r, const struct store *s,
 		ep.named_ports = cep->named_ports;
 		ep.n_named_ports = cep->n_named_ports;
 	}
+	t0 = mono_ns();
 	err = engine_compute(&r->sc, r->pols, r->n_pols, &ep, res);
+	r->compute_ns += mono_ns() - t0;
 	if (err)
 		return err;
 	pe->rules = res->rules;
@@ -342,6 +353,7 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 	uint64_t pol_rev = s->policies_revision;
 	int failing = 0, err;
 	size_t n = 0;
+	uint64_t t0;
 
 	*next_ms = UINT64_MAX;
 	moved = !r->ran || s->policies_revision != r->seen_pol_rev ||
@@ -352,6 +364,9 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 			*next_ms = r->next_retry_ms;
 		return 0;
 	}
+	r->passes++;
+	r->compute_ns = 0;
+	t0 = mono_ns();
 	ids_moved = !r->ran || s->identities_revision != r->seen_id_rev ||
 		    s->namespaces_revision != r->seen_ns_rev;
 	err = ids_moved ? identities_take_out(r, s) : 0;
@@ -359,6 +374,7 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 		err = policies_sync(r, s);
 	if (!err && ids_moved)
 		err = identities_put_in(r, s);
+	r->compute_ns = mono_ns() - t0;
 	if (!err)
 		err = local_endpoints_desired(s, &want, &n);
 	if (err) {

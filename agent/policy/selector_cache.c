@@ -31,6 +31,8 @@ void sc_destroy(struct selector_cache *sc)
 		sel_free(sc->sels[i]);
 	free(sc->sels);
 	free(sc->ids);
+	if (sc->by_ptr.buckets)
+		ht_destroy(&sc->by_ptr);
 	memset(sc, 0, sizeof(*sc));
 }
 
@@ -251,6 +253,20 @@ void sc_begin(struct selector_cache *sc)
 		sc->sels[i]->used = false;
 		sc->sels[i]->sel = NULL;
 	}
+	if (sc->by_ptr.buckets)
+		ht_destroy(&sc->by_ptr);
+	memset(&sc->by_ptr, 0, sizeof(sc->by_ptr));
+}
+
+/* Remembered by pointer, when memory allows (sc_lookup() falls back to the key). */
+static void by_ptr_put(struct selector_cache *sc, const struct policy_selector *sel,
+		       struct sc_selector *s)
+{
+	if (!sc->by_ptr.buckets && ht_init(&sc->by_ptr)) {
+		memset(&sc->by_ptr, 0, sizeof(sc->by_ptr));
+		return;
+	}
+	ht_put(&sc->by_ptr, &sel, sizeof(sel), s, NULL);
 }
 
 const struct sc_selector *sc_add(struct selector_cache *sc, const struct policy_selector *sel,
@@ -269,6 +285,7 @@ const struct sc_selector *sc_add(struct selector_cache *sc, const struct policy_
 		s = sc->sels[i];
 		s->used = true;
 		s->sel = sel;
+		by_ptr_put(sc, sel, s);
 		return s;
 	}
 	if (sc->n_sels == sc->cap_sels) {
@@ -303,6 +320,7 @@ const struct sc_selector *sc_add(struct selector_cache *sc, const struct policy_
 	memmove(&sc->sels[i + 1], &sc->sels[i], (sc->n_sels - i) * sizeof(*sc->sels));
 	sc->sels[i] = s;
 	sc->n_sels++;
+	by_ptr_put(sc, sel, s);
 	return s;
 nomem:
 	*err = -ENOMEM;
@@ -326,9 +344,12 @@ const struct sc_selector *sc_lookup(const struct selector_cache *sc,
 				    const struct policy_selector *sel)
 {
 	char key[SC_KEY_MAX];
+	struct sc_selector *s;
 	bool found;
 	size_t i;
 
+	if (sc->by_ptr.buckets && (s = ht_get(&sc->by_ptr, &sel, sizeof(sel))))
+		return s;
 	if (sc_selector_key(sel, key, sizeof(key)))
 		return NULL;
 	i = sel_find(sc, key, &found);

@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <linux/types.h>
 
+#include "htable.h"
 #include "policy/labels.h"
 #include "policy/selector.h"
 
@@ -62,6 +63,10 @@ struct selector_cache {
 	struct sc_identity *ids; /* sorted by id */
 	size_t n_ids, cap_ids;
 	uint64_t revision;
+	/* The selectors added since sc_begin(), by the caller's pointer:
+	 * sc_lookup() of one of them (the engine looks up every rule's
+	 * selectors for every endpoint) costs no key text. */
+	struct htable by_ptr;
 	/* Selector evaluations done, for tests and status. */
 	unsigned long evaluations;
 };

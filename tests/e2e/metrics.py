@@ -27,7 +27,10 @@ def parse(text):
     out, typed = {}, set()
     for line in text.splitlines():
         if line.startswith("# TYPE "):
-            typed.add(line.split()[2])
+            family, kind = line.split()[2:4]
+            typed.add(family)
+            if kind == "histogram":
+                typed |= {family + "_bucket", family + "_sum", family + "_count"}
             continue
         if line.startswith("#") or not line:
             continue

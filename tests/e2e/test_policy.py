@@ -12,6 +12,7 @@ import signal
 
 import k8s
 from harness import serve, tcp
+from metrics import metrics_flag, scrape, value
 from netlab import wait_for
 from test_datapath import up
 
@@ -115,3 +116,39 @@ def test_policy_survives_an_agent_restart(lab1, api, start_agent):
     assert (after["id"], after["ingress"]) == (before["id"], "enabled"), (before, after)
     assert trie(agent, b) == [("Allow", a.identity, "ANY")]
     assert reaches(a, b) and not reaches(c, b)
+
+
+def test_policy_metrics(lab1, api, start_agent):
+    """The policy families on /metrics follow what the agent does: a policy created after
+    the sync is a time to enforce, every pass a computation; the tries' sizes are the
+    entries histogram; the drops it causes are the verdict counters by reason and direction."""
+    node = lab1.node("a")
+    a, b, c = node.add_pod("pa"), node.add_pod("pb"), node.add_pod("pc")
+    for pod, app in ((a, "a"), (b, "b"), (c, "c")):
+        api.create(k8s.ciliumidentity(pod.identity, NS, {"app": app}))
+    serve(b)
+    agent = up(lab1, api, start_agent, metrics_flag())
+    wait_for(lambda: value(scrape(agent), "axon_policy_entries_count") == 3, timeout=15,
+             what="three endpoints realized")
+    s = scrape(agent)
+    assert value(s, "axon_policy_computation_seconds_count") >= 1
+    assert value(s, "axon_policy_time_to_enforce_seconds_count") == 0, "the sync is not a change"
+    assert value(s, "axon_policy_entries_bucket", le="0") == 3
+    assert value(s, "axon_policy_endpoints_failed") == 0
+
+    api.create(k8s.networkpolicy(NS, "allow-a", {"app": "b"}, ingress=[
+        {"from": [{"podSelector": {"matchLabels": {"app": "a"}}}]}]))
+    wait_reach(c, b, False, "c -> b dropped")
+    assert reaches(a, b)
+    s = scrape(agent)
+    enforced = value(s, "axon_policy_time_to_enforce_seconds_count")
+    assert enforced >= 1, "the policy's arrival to its trie is observed"
+    assert 0 < value(s, "axon_policy_time_to_enforce_seconds_sum") < 15 * enforced
+    assert value(s, "axon_policy_time_to_enforce_seconds_bucket", le="+Inf") == enforced
+    # b's trie holds one entry, a and c none.
+    assert value(s, "axon_policy_entries_bucket", le="0") == 2
+    assert value(s, "axon_policy_entries_bucket", le="4") == 3
+    assert value(s, "axon_policy_entries_sum") == 1
+    assert value(s, "axon_drop_count_total", reason="Policy denied", direction="INGRESS") >= 1
+    assert value(s, "axon_forward_count_total", reason="Allowed by policy",
+                 direction="INGRESS") >= 1

@@ -17,7 +17,9 @@
 #include "axon/nat.h"
 #include "config.h"
 #include "datapath/map_sizes.h"
+#include "metrics/collect.h"
 #include "metrics/expo.h"
+#include "metrics/hist.h"
 #include "metrics/map_ops.h"
 
 #define GiB (1ull << 30)
@@ -230,6 +232,80 @@ static void test_expo_grows(void **state)
 	expo_free(&e);
 }
 
+static void test_histogram_cumulative_with_inf(void **state)
+{
+	static const double b[] = { 0.25, 0.5, 1 };
+	struct metrics_hist h = {};
+	struct expo e;
+
+	(void)state;
+	/* On a bound counts in that bucket; above the last only in +Inf. */
+	metrics_hist_observe(&h, b, 3, 0.125);
+	metrics_hist_observe(&h, b, 3, 0.25);
+	metrics_hist_observe(&h, b, 3, 0.75);
+	metrics_hist_observe(&h, b, 3, 2.5);
+	expo_init(&e);
+	expo_histogram(&e, "axon_t_seconds", "T.", &h, b, 3);
+	assert_int_equal(e.err, 0);
+	assert_string_equal(e.buf, "# HELP axon_t_seconds T.\n"
+				   "# TYPE axon_t_seconds histogram\n"
+				   "axon_t_seconds_bucket{le=\"0.25\"} 2\n"
+				   "axon_t_seconds_bucket{le=\"0.5\"} 2\n"
+				   "axon_t_seconds_bucket{le=\"1\"} 3\n"
+				   "axon_t_seconds_bucket{le=\"+Inf\"} 4\n"
+				   "axon_t_seconds_sum 3.625\n"
+				   "axon_t_seconds_count 4\n");
+	expo_free(&e);
+}
+
+/* The policy families in a full render, from a published state. */
+static void test_policy_metrics_rendered(void **state)
+{
+	struct metrics_state st = {};
+	struct map_fill fill = {};
+	struct expo e;
+	const char *want[] = {
+		"# TYPE axon_policy_computation_seconds histogram\n",
+		"axon_policy_computation_seconds_bucket{le=\"0.005\"} 1\n",
+		"axon_policy_computation_seconds_bucket{le=\"+Inf\"} 2\n",
+		"axon_policy_computation_seconds_count 2\n",
+		"# TYPE axon_policy_time_to_enforce_seconds histogram\n",
+		"axon_policy_time_to_enforce_seconds_bucket{le=\"0.05\"} 0\n",
+		"axon_policy_time_to_enforce_seconds_bucket{le=\"0.1\"} 1\n",
+		"axon_policy_time_to_enforce_seconds_sum 0.0625\n",
+		"# TYPE axon_policy_entries histogram\n",
+		"axon_policy_entries_bucket{le=\"0\"} 1\n",
+		"axon_policy_entries_bucket{le=\"16\"} 1\n",
+		"axon_policy_entries_bucket{le=\"64\"} 2\n",
+		"axon_policy_entries_bucket{le=\"65536\"} 3\n",
+		"axon_policy_entries_sum 20050\n",
+		"axon_policy_entries_count 3\n",
+		"# TYPE axon_policy_endpoints_failed gauge\naxon_policy_endpoints_failed 2\n",
+	};
+
+	(void)state;
+	metrics_hist_observe(&st.pol.compute, metrics_pol_seconds_bounds, metrics_pol_seconds_n,
+			     0.004);
+	metrics_hist_observe(&st.pol.compute, metrics_pol_seconds_bounds, metrics_pol_seconds_n,
+			     12);
+	metrics_hist_observe(&st.pol.enforce, metrics_pol_seconds_bounds, metrics_pol_seconds_n,
+			     0.0625);
+	metrics_hist_observe(&st.pol.entries, metrics_pol_entries_bounds, metrics_pol_entries_n, 0);
+	metrics_hist_observe(&st.pol.entries, metrics_pol_entries_bounds, metrics_pol_entries_n,
+			     50);
+	metrics_hist_observe(&st.pol.entries, metrics_pol_entries_bounds, metrics_pol_entries_n,
+			     20000);
+	st.pol.endpoints_failed = 2;
+	expo_init(&e);
+	metrics_render(&e, &fill, -1, &st);
+	assert_int_equal(e.err, 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (!strstr(e.buf, want[i]))
+			fail_msg("missing: %s", want[i]);
+	}
+	expo_free(&e);
+}
+
 static void count_visit(void *ctx, const char *map, const char *op, const char *outcome,
 			uint64_t v)
 {
@@ -289,6 +365,8 @@ int main(void)
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_expo_format_and_escaping),
 		cmocka_unit_test(test_expo_grows),
+		cmocka_unit_test(test_histogram_cumulative_with_inf),
+		cmocka_unit_test(test_policy_metrics_rendered),
 		cmocka_unit_test(test_map_ops_counted_by_outcome),
 		cmocka_unit_test(test_map_batches_counted_per_element),
 	};
