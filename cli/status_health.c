@@ -88,19 +88,19 @@ static void lb_problem(const cJSON *doc, const cJSON *m, char *buf, size_t len)
 {
 	const cJSON *f = cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "unrealized"), 0);
 	const char *err = json_str(f, "error");
-	const char *todo = "see 'agentctl status --verbose' and the agent's log";
+	const char *advice = "see 'agentctl status --verbose' and the agent's log";
 
 	if (strstr(err, "map full"))
-		todo =
+		advice =
 		    "raise --bpf-lb-map-max (or the map's own flag), then 'agentctl cleanup' and "
 		    "restart: a pinned map keeps its size";
 	else if (strstr(err, "already used by service"))
-		todo = "two Services claim one frontend: change one's address";
+		advice = "two Services claim one frontend: change one's address";
 	if (f)
 		snprintf(buf, len, "lb-reconciler: %s (%s: %s)" DASH "%s", json_str(m, "message"),
-			 json_str(f, "service"), err, todo);
+			 json_str(f, "service"), err, advice);
 	else
-		snprintf(buf, len, "lb-reconciler: %s" DASH "%s", json_str(m, "message"), todo);
+		snprintf(buf, len, "lb-reconciler: %s" DASH "%s", json_str(m, "message"), advice);
 }
 
 static void datapath_problem(const cJSON *doc, const cJSON *m, char *buf, size_t len)

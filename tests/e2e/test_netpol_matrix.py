@@ -91,15 +91,15 @@ class Matrix:
             by_src.setdefault(cell[0], []).append(cell)
 
         def run(src):
-            todo = by_src[src]
+            pending = by_src[src]
             targets = [f"{proto}:{dst.pod.ip}:{port}:{self._sport(src)}"
-                       for _, dst, proto, port in todo]
+                       for _, dst, proto, port in pending]
             r = src.pod.run([PY, str(PODTOOL), "probe", "--timeout", str(timeout), *targets],
                             timeout=30)
             lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
-            assert len(lines) == len(todo), (src, r.stdout, r.stderr)
+            assert len(lines) == len(pending), (src, r.stdout, r.stderr)
             out = {}
-            for cell, line in zip(todo, lines):
+            for cell, line in zip(pending, lines):
                 res = json.loads(line)
                 # A reply names the pod that answered: the destination, nothing else.
                 assert not res["ok"] or res["pod"] == cell[1].pod.name, (cell, res)
