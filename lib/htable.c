@@ -162,3 +162,41 @@ struct ht_entry *ht_del_iter(struct htable *h, struct ht_entry *e)
 	ht_del(h, e->key, e->klen);
 	return next;
 }
+
+struct sort_by {
+	int (*cmp)(const void *a, const void *b);
+};
+
+static int entry_cmp(const void *x, const void *y, void *arg)
+{
+	const struct ht_entry *a = *(const struct ht_entry *const *)x;
+	const struct ht_entry *b = *(const struct ht_entry *const *)y;
+	const struct sort_by *by = arg;
+	int r;
+
+	if (by->cmp)
+		return by->cmp(a->value, b->value);
+	r = memcmp(a->key, b->key, a->klen < b->klen ? a->klen : b->klen);
+	return r ? r : (a->klen > b->klen) - (a->klen < b->klen);
+}
+
+void **ht_sorted_values(const struct htable *h, int (*cmp)(const void *a, const void *b))
+{
+	struct ht_entry **entries = calloc(h->count + 1, sizeof(*entries));
+	void **values = calloc(h->count + 1, sizeof(*values));
+	struct sort_by by = {cmp};
+	size_t n = 0;
+
+	if (!entries || !values) {
+		free(entries);
+		free(values);
+		return NULL;
+	}
+	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
+		entries[n++] = e;
+	qsort_r(entries, n, sizeof(*entries), entry_cmp, &by);
+	for (size_t i = 0; i < n; i++)
+		values[i] = entries[i]->value;
+	free(entries);
+	return values;
+}

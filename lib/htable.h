@@ -45,6 +45,12 @@ struct ht_entry *ht_next(const struct htable *h, const struct ht_entry *e);
 /* Remove the entry e points at and return the next one. */
 struct ht_entry *ht_del_iter(struct htable *h, struct ht_entry *e);
 
+/* The values in key order (cmp NULL: the keys' bytes, which orders string
+ * keys as strcmp does) or as cmp(value_a, value_b) orders them: an array of
+ * h->count values and a NULL, which the caller frees; NULL when out of
+ * memory. For listings that must not depend on hash order. */
+void **ht_sorted_values(const struct htable *h, int (*cmp)(const void *a, const void *b));
+
 static inline int ht_puts(struct htable *h, const char *key, size_t klen, void *value)
 {
 	return ht_put(h, key, klen, value, NULL);

@@ -85,29 +85,16 @@ static cJSON *node_json(struct agent *a, const struct store_node *sn)
 	return o;
 }
 
-static int name_cmp(const void *x, const void *y)
-{
-	const struct store_node *a = *(const struct store_node *const *)x;
-	const struct store_node *b = *(const struct store_node *const *)y;
-
-	return strcmp(a->name, b->name);
-}
-
 cJSON *api_cmd_nodes(struct agent *a)
 {
-	const struct htable *h = &a->store.nodes;
 	cJSON *r = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(r, "nodes");
-	const struct store_node **v = calloc(h->count + 1, sizeof(*v));
-	size_t n = 0;
+	void **v = ht_sorted_values(&a->store.nodes, NULL); /* by name */
 
 	if (!v) {
 		cJSON_Delete(r);
 		return NULL;
 	}
-	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
-		v[n++] = e->value;
-	qsort(v, n, sizeof(*v), name_cmp);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; v[i]; i++)
 		cJSON_AddItemToArray(arr, node_json(a, v[i]));
 	free(v);
 	return r;

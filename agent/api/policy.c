@@ -149,30 +149,17 @@ static cJSON *policy_json(const struct policy *p)
 	return o;
 }
 
-static int policy_cmp(const void *x, const void *y)
-{
-	const struct store_policy *a = *(const struct store_policy *const *)x;
-	const struct store_policy *b = *(const struct store_policy *const *)y;
-
-	return strcmp(a->key, b->key);
-}
-
 cJSON *api_cmd_policies(struct agent *a)
 {
-	const struct htable *h = &a->store.policies;
 	cJSON *r = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(r, "policies");
-	const struct store_policy **v = calloc(h->count + 1, sizeof(*v));
-	size_t n = 0;
+	void **v = ht_sorted_values(&a->store.policies, NULL); /* by key */
 
 	if (!v) {
 		cJSON_Delete(r);
 		return NULL;
 	}
-	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
-		v[n++] = e->value;
-	qsort(v, n, sizeof(*v), policy_cmp);
-	for (size_t i = 0; i < n; i++)
-		cJSON_AddItemToArray(arr, policy_json(&v[i]->pol));
+	for (size_t i = 0; v[i]; i++)
+		cJSON_AddItemToArray(arr, policy_json(&((const struct store_policy *)v[i])->pol));
 	free(v);
 	return r;
 }
@@ -198,18 +185,16 @@ static cJSON *identity_json(__u32 id, const struct label_set *labels, const char
 
 static int id_cmp(const void *x, const void *y)
 {
-	__u32 a = (*(const struct store_identity *const *)x)->ident.id;
-	__u32 b = (*(const struct store_identity *const *)y)->ident.id;
+	__u32 a = ((const struct store_identity *)x)->ident.id;
+	__u32 b = ((const struct store_identity *)y)->ident.id;
 
 	return a < b ? -1 : a > b;
 }
 
 cJSON *api_cmd_identities(struct agent *a)
 {
-	const struct htable *h = &a->store.identities;
 	cJSON *r = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(r, "identities");
-	const struct store_identity **v = calloc(h->count + 1, sizeof(*v));
-	size_t n = 0;
+	void **v = ht_sorted_values(&a->store.identities, id_cmp);
 
 	if (!v) {
 		cJSON_Delete(r);
@@ -217,12 +202,12 @@ cJSON *api_cmd_identities(struct agent *a)
 	}
 	for (__u32 id = 1; id <= RESERVED_IDENTITY_LAST; id++)
 		cJSON_AddItemToArray(arr, identity_json(id, identity_reserved_labels(id), ""));
-	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
-		v[n++] = e->value;
-	qsort(v, n, sizeof(*v), id_cmp);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; v[i]; i++) {
+		const struct store_identity *si = v[i];
+
 		cJSON_AddItemToArray(
-		    arr, identity_json(v[i]->ident.id, &v[i]->ident.labels, v[i]->ident.namespace));
+		    arr, identity_json(si->ident.id, &si->ident.labels, si->ident.namespace));
+	}
 	free(v);
 	return r;
 }

@@ -81,35 +81,25 @@ static cJSON *frontend_json(struct agent *a, const struct store_service *ss,
 	return o;
 }
 
-static int key_cmp(const void *x, const void *y)
-{
-	return strcmp(*(const char *const *)x, *(const char *const *)y);
-}
-
 cJSON *api_cmd_services(struct agent *a)
 {
-	const struct htable *h = &a->store.services;
 	cJSON *r = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(r, "services");
-	const char **keys = calloc(h->count + 1, sizeof(*keys));
-	size_t n = 0;
+	void **v = ht_sorted_values(&a->store.services, NULL); /* by namespace/name */
 
-	if (!keys) {
+	if (!v) {
 		cJSON_Delete(r);
 		return NULL;
 	}
-	for (struct ht_entry *e = ht_first(h); e; e = ht_next(h, e))
-		keys[n++] = ((const struct store_service *)e->value)->key;
-	qsort(keys, n, sizeof(*keys), key_cmp);
-	for (size_t i = 0; i < n; i++) {
-		const struct store_service *ss = store_get_service(&a->store, keys[i]);
+	for (size_t i = 0; v[i]; i++) {
+		const struct store_service *ss = v[i];
 		struct lb_service_spec spec;
 
-		if (!ss || lb_desired_service(&a->store, keys[i], a->lb.maglev_default, &spec))
+		if (lb_desired_service(&a->store, ss->key, a->lb.maglev_default, &spec))
 			continue;
 		for (size_t j = 0; j < spec.n_frontends; j++)
 			cJSON_AddItemToArray(arr, frontend_json(a, ss, &spec.frontends[j]));
 		lb_service_spec_free(&spec);
 	}
-	free(keys);
+	free(v);
 	return r;
 }
