@@ -9,30 +9,27 @@
 
 #include "policy/map.h"
 
-/* One entry of a trie. Sets of them are sorted by key bytes (the key has no
- * padding), so a key is found with bsearch. */
-struct slot {
-	struct policy_key k;
-	struct policy_entry v;
-};
+/* Sets of trie entries are sorted by key bytes (the key has no padding), so
+ * a key is found with bsearch. */
 
 static int slot_cmp(const void *a, const void *b)
 {
 	return memcmp(a, b, sizeof(struct policy_key));
 }
 
-static const struct slot *slot_find(const struct slot *set, size_t n, const struct slot *key)
+static const struct policy_map_slot *slot_find(const struct policy_map_slot *set, size_t n,
+					       const struct policy_map_slot *key)
 {
 	return n ? bsearch(key, set, n, sizeof(*set), slot_cmp) : NULL;
 }
 
-static bool is_deny(const struct slot *s)
+static bool is_deny(const struct policy_map_slot *s)
 {
 	return s->v.flags & POLICY_F_DENY;
 }
 
 /* Same verdict and matching, whatever the counters say. */
-static bool same_value(const struct slot *a, const struct slot *b)
+static bool same_value(const struct policy_map_slot *a, const struct policy_map_slot *b)
 {
 	return a->v.flags == b->v.flags && a->v.lpm_prefix_length == b->v.lpm_prefix_length &&
 	       a->v.proxy_port == b->v.proxy_port && a->v.auth_type == b->v.auth_type;
@@ -44,7 +41,7 @@ void policy_maps_init(struct policy_maps *pm, int outer_fd, __u32 map_max)
 	pm->map_max = map_max ? map_max : POLICY_MAP_MAX;
 }
 
-static int entry_slot(const struct policy_map_entry *e, struct slot *s)
+static int entry_slot(const struct policy_map_entry *e, struct policy_map_slot *s)
 {
 	__u8 l4;
 
@@ -69,11 +66,11 @@ static int entry_slot(const struct policy_map_entry *e, struct slot *s)
 /* Is allow @a inside a deny of @set with its identity and direction? Each
  * shorter prefix of @a's key is looked up: any protocol, the protocol
  * alone, then each port prefix. */
-static bool shadowed(const struct slot *set, size_t n, const struct slot *a)
+static bool shadowed(const struct policy_map_slot *set, size_t n, const struct policy_map_slot *a)
 {
 	unsigned int len = a->v.lpm_prefix_length;
-	struct slot probe = *a;
-	const struct slot *d;
+	struct policy_map_slot probe = *a;
+	const struct policy_map_slot *d;
 
 	for (unsigned int p = 0; p < len; p = p ? p + 1 : POLICY_PREFIX_PROTO) {
 		probe.k.prefixlen = POLICY_KEY_PREFIXLEN(p);
@@ -89,10 +86,10 @@ static bool shadowed(const struct slot *set, size_t n, const struct slot *a)
 }
 
 /* The entries as the trie must hold them, sorted. */
-static int desired_build(const struct policy_map_entry *e, size_t n, struct slot **out,
+static int desired_build(const struct policy_map_entry *e, size_t n, struct policy_map_slot **out,
 			 size_t *nout, struct policy_map_result *res)
 {
-	struct slot *s = calloc(n ? n : 1, sizeof(*s));
+	struct policy_map_slot *s = calloc(n ? n : 1, sizeof(*s));
 	bool *drop = calloc(n ? n : 1, sizeof(*drop));
 	size_t m = 0, k = 0;
 	int err = 0;
@@ -134,9 +131,9 @@ cleanup:
 }
 
 /* Every entry of trie @fd, sorted. */
-static int trie_read(int fd, struct slot **out, size_t *nout)
+static int trie_read(int fd, struct policy_map_slot **out, size_t *nout)
 {
-	struct slot *s = NULL, *p;
+	struct policy_map_slot *s = NULL, *p;
 	struct policy_key key, last;
 	size_t n = 0, cap = 0;
 	bool first = true;
@@ -197,12 +194,12 @@ static int trie_open(const struct policy_maps *pm, __u32 slot)
 	return fd < 0 ? -errno : fd;
 }
 
-static int slot_write(int fd, const struct slot *s)
+static int slot_write(int fd, const struct policy_map_slot *s)
 {
 	return bpf_map_update_elem(fd, &s->k, &s->v, BPF_ANY) ? -errno : 0;
 }
 
-static int slot_delete(int fd, const struct slot *s)
+static int slot_delete(int fd, const struct policy_map_slot *s)
 {
 	if (bpf_map_delete_elem(fd, &s->k) && errno != ENOENT)
 		return -errno;
@@ -211,13 +208,14 @@ static int slot_delete(int fd, const struct slot *s)
 
 /* Write @want's entries of one verdict: new ones added, changed ones
  * rewritten (their counters start again). */
-static int write_verdict(int fd, const struct slot *want, size_t nwant, const struct slot *have,
-			 size_t nhave, bool deny, struct policy_map_result *res)
+static int write_verdict(int fd, const struct policy_map_slot *want, size_t nwant,
+			 const struct policy_map_slot *have, size_t nhave, bool deny,
+			 struct policy_map_result *res)
 {
 	int err;
 
 	for (size_t i = 0; i < nwant; i++) {
-		const struct slot *h;
+		const struct policy_map_slot *h;
 
 		if (is_deny(&want[i]) != deny)
 			continue;
@@ -238,8 +236,9 @@ static int write_verdict(int fd, const struct slot *want, size_t nwant, const st
 }
 
 /* Delete @have's entries of one verdict that @want has not. */
-static int delete_verdict(int fd, const struct slot *want, size_t nwant, const struct slot *have,
-			  size_t nhave, bool deny, struct policy_map_result *res)
+static int delete_verdict(int fd, const struct policy_map_slot *want, size_t nwant,
+			  const struct policy_map_slot *have, size_t nhave, bool deny,
+			  struct policy_map_result *res)
 {
 	int err;
 
@@ -256,8 +255,8 @@ static int delete_verdict(int fd, const struct slot *want, size_t nwant, const s
 
 /* A new trie with @want (counters of unchanged entries carried over) in
  * place of the old one, in one update of the slot. */
-static int trie_replace(const struct policy_maps *pm, __u16 id, const struct slot *want,
-			size_t nwant, const struct slot *have, size_t nhave,
+static int trie_replace(const struct policy_maps *pm, __u16 id, const struct policy_map_slot *want,
+			size_t nwant, const struct policy_map_slot *have, size_t nhave,
 			struct policy_map_result *res)
 {
 	__u32 slot = id;
@@ -267,8 +266,8 @@ static int trie_replace(const struct policy_maps *pm, __u16 id, const struct slo
 	if (fd < 0)
 		return fd;
 	for (size_t i = 0; i < nwant && !err; i++) {
-		const struct slot *h = slot_find(have, nhave, &want[i]);
-		struct slot s = want[i];
+		const struct policy_map_slot *h = slot_find(have, nhave, &want[i]);
+		struct policy_map_slot s = want[i];
 
 		if (h && same_value(h, &s)) {
 			s.v.packets = h->v.packets;
@@ -290,13 +289,86 @@ static int trie_replace(const struct policy_maps *pm, __u16 id, const struct slo
 	return err;
 }
 
-int policy_map_set(const struct policy_maps *pm, __u16 id, const struct policy_map_entry *entries,
-		   size_t n, struct policy_map_result *res)
+void policy_map_realized_free(struct policy_map_realized *real)
 {
-	struct slot *want = NULL, *have = NULL;
-	size_t nwant = 0, nhave = 0, peak;
+	free(real->slots);
+	memset(real, 0, sizeof(*real));
+}
+
+/* What slot @id holds, read from the kernel: at start, or after a failure. */
+static int realized_read(const struct policy_maps *pm, __u16 id, struct policy_map_realized *real)
+{
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
+	int fd, err;
+
+	policy_map_realized_free(real);
+	fd = trie_open(pm, id);
+	if (fd == -ENOENT) {
+		real->known = true;
+		return 0;
+	}
+	if (fd < 0)
+		return fd;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = -errno;
+		goto cleanup;
+	}
+	err = trie_read(fd, &real->slots, &real->n);
+	if (err)
+		goto cleanup;
+	real->max_entries = info.max_entries;
+	real->known = true;
+	real->exists = true;
+cleanup:
+	close(fd);
+	return err;
+}
+
+static bool same_set(const struct policy_map_slot *a, size_t na, const struct policy_map_slot *b,
+		     size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (slot_cmp(&a[i], &b[i]) || !same_value(&a[i], &b[i]))
+			return false;
+	return true;
+}
+
+/* A new trie in place of the old one; unchanged entries keep the counters
+ * the old one has now. */
+static int realized_replace(const struct policy_maps *pm, __u16 id,
+			    const struct policy_map_slot *want, size_t nwant,
+			    const struct policy_map_realized *real, struct policy_map_result *res)
+{
+	struct policy_map_slot *have = NULL;
+	size_t nhave = 0;
+	int fd, err;
+
+	if (!real->exists)
+		return trie_replace(pm, id, want, nwant, NULL, 0, res);
+	fd = trie_open(pm, id);
+	if (fd >= 0) {
+		err = trie_read(fd, &have, &nhave);
+		close(fd);
+		if (err)
+			return err;
+	} else if (fd != -ENOENT) {
+		return fd;
+	}
+	err = trie_replace(pm, id, want, nwant, have, nhave, res);
+	free(have);
+	return err;
+}
+
+int policy_map_update(const struct policy_maps *pm, __u16 id, struct policy_map_realized *real,
+		      const struct policy_map_entry *entries, size_t n,
+		      struct policy_map_result *res)
+{
+	struct policy_map_slot *want = NULL;
+	const struct policy_map_slot *have;
+	size_t nwant = 0, nhave, peak;
 	int fd = -1, err;
 
 	memset(res, 0, sizeof(*res));
@@ -309,23 +381,18 @@ int policy_map_set(const struct policy_maps *pm, __u16 id, const struct policy_m
 		err = -ENOSPC;
 		goto cleanup;
 	}
-	fd = trie_open(pm, id);
-	if (fd == -ENOENT) {
-		fd = -1;
-		err = trie_replace(pm, id, want, nwant, NULL, 0, res);
+	if (!real->known) {
+		err = realized_read(pm, id, real);
+		if (err)
+			goto fail;
+	}
+	have = real->slots;
+	nhave = real->n;
+	if (real->exists && real->max_entries == pm->map_max &&
+	    same_set(want, nwant, have, nhave)) {
+		res->unchanged = nwant;
 		goto cleanup;
 	}
-	if (fd < 0) {
-		err = fd;
-		goto cleanup;
-	}
-	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
-		err = -errno;
-		goto cleanup;
-	}
-	err = trie_read(fd, &have, &nhave);
-	if (err)
-		goto cleanup;
 
 	/* The most entries the trie holds on the way: all it has, less the
 	 * stale allows, plus the new denies. */
@@ -334,11 +401,18 @@ int policy_map_set(const struct policy_maps *pm, __u16 id, const struct policy_m
 		peak -= !is_deny(&have[i]) && !slot_find(want, nwant, &have[i]);
 	for (size_t i = 0; i < nwant; i++)
 		peak += is_deny(&want[i]) && !slot_find(have, nhave, &want[i]);
-	if (info.max_entries != pm->map_max || peak > info.max_entries) {
-		err = trie_replace(pm, id, want, nwant, have, nhave, res);
-		goto cleanup;
+	if (!real->exists || real->max_entries != pm->map_max || peak > real->max_entries) {
+		err = realized_replace(pm, id, want, nwant, real, res);
+		if (err)
+			goto fail;
+		real->max_entries = pm->map_max;
+		goto realized;
 	}
-
+	fd = trie_open(pm, id);
+	if (fd < 0) {
+		err = fd;
+		goto fail;
+	}
 	err = delete_verdict(fd, want, nwant, have, nhave, false, res);
 	if (!err)
 		err = write_verdict(fd, want, nwant, have, nhave, true, res);
@@ -346,11 +420,32 @@ int policy_map_set(const struct policy_maps *pm, __u16 id, const struct policy_m
 		err = delete_verdict(fd, want, nwant, have, nhave, true, res);
 	if (!err)
 		err = write_verdict(fd, want, nwant, have, nhave, false, res);
+	if (err)
+		goto fail;
+realized:
+	free(real->slots);
+	real->slots = want;
+	real->n = nwant;
+	real->exists = true;
+	want = NULL;
+	goto cleanup;
+fail:
+	/* What the trie holds is not known any more: read it next time. */
+	policy_map_realized_free(real);
 cleanup:
 	if (fd >= 0)
 		close(fd);
 	free(want);
-	free(have);
+	return err;
+}
+
+int policy_map_set(const struct policy_maps *pm, __u16 id, const struct policy_map_entry *entries,
+		   size_t n, struct policy_map_result *res)
+{
+	struct policy_map_realized real = {0};
+	int err = policy_map_update(pm, id, &real, entries, n, res);
+
+	policy_map_realized_free(&real);
 	return err;
 }
 
