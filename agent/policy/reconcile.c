@@ -215,35 +215,48 @@ static int ids_collect(const struct pol_reconciler *r, const struct store *s, bo
 	return 0;
 }
 
-/*
- * Identities in two steps around the policies' registration, so that no
- * evaluation ever reads labels the store has freed: the changed ones are
- * first taken out of the cache (no evaluation); then, with the selectors
- * registered again, those still there are set again (each evaluated once per
- * distinct selector). The others keep pointing at the store's labels, which
- * have not moved.
- */
-static void identities_take_out(struct pol_reconciler *r, const struct id_list *l)
+/* The label sets id has now: its CiliumIdentity's, else a reserved one's. */
+static size_t id_sets(const struct store *s, __u32 id, const struct label_set **sets)
 {
-	for (size_t i = 0; i < l->n; i++)
-		sc_identity_delete(&r->sc, l->ids[i]);
+	const struct store_identity *si = ht_get(&s->identities, &id, sizeof(id));
+
+	if (si)
+		return ident_sets(s, &si->ident, sets);
+	if (id <= RESERVED_IDENTITY_LAST && (sets[0] = identity_reserved_labels(id)))
+		return 1;
+	return 0;
 }
 
-static int identities_put_in(struct pol_reconciler *r, const struct store *s,
-			     const struct id_list *l)
+/*
+ * Changed identities in two steps around the policies' registration, so
+ * that no evaluation ever reads labels the store has freed: first each held
+ * one is pointed at its new labels, or taken out when it is gone (nothing
+ * evaluated); then, with the selectors registered again, each is set (every
+ * selector evaluated once against it), which stamps only the selectors whose
+ * sets it really enters or leaves. The others keep pointing at the store's
+ * labels, which have not moved.
+ */
+static void identities_repoint(struct pol_reconciler *r, const struct store *s,
+			       const struct id_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		const struct store_identity *si = ht_get(&s->identities, &l->ids[i], sizeof(__u32));
 		const struct label_set *sets[SC_SETS_MAX];
-		size_t n = 0;
+		size_t n = id_sets(s, l->ids[i], sets);
+
+		if (!n)
+			sc_identity_delete(&r->sc, l->ids[i]);
+		else
+			sc_identity_repoint(&r->sc, l->ids[i], sets, n); /* -ENOENT: new */
+	}
+}
+
+static int identities_set(struct pol_reconciler *r, const struct store *s, const struct id_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct label_set *sets[SC_SETS_MAX];
+		size_t n = id_sets(s, l->ids[i], sets);
 		int err;
 
-		if (si) {
-			n = ident_sets(s, &si->ident, sets);
-		} else if (l->ids[i] <= RESERVED_IDENTITY_LAST) {
-			sets[0] = identity_reserved_labels(l->ids[i]);
-			n = !!sets[0];
-		}
 		if (!n)
 			continue;
 		err = sc_identity_set(&r->sc, l->ids[i], sets, n);
@@ -569,12 +582,12 @@ int pol_reconcile(struct pol_reconciler *r, struct store *s, pol_id_hint_fn hint
 	t0 = mono_ns();
 	err = ids_collect(r, s, full, &ids);
 	if (!err) {
-		identities_take_out(r, &ids);
+		identities_repoint(r, s, &ids);
 		if (full || pols_moved)
 			err = policies_sync(r, s);
 	}
 	if (!err)
-		err = identities_put_in(r, s, &ids);
+		err = identities_set(r, s, &ids);
 	r->compute_ns = mono_ns() - t0;
 	if (!err)
 		err = local_endpoints_desired(s, &want, &n);
