@@ -25,14 +25,14 @@ static const struct policy_map_slot *slot_find(const struct policy_map_slot *set
 
 static bool is_deny(const struct policy_map_slot *s)
 {
-	return s->v.flags & POLICY_F_DENY;
+	return s->flags & POLICY_F_DENY;
 }
 
 /* Same verdict and matching, whatever the counters say. */
 static bool same_value(const struct policy_map_slot *a, const struct policy_map_slot *b)
 {
-	return a->v.flags == b->v.flags && a->v.lpm_prefix_length == b->v.lpm_prefix_length &&
-	       a->v.proxy_port == b->v.proxy_port && a->v.auth_type == b->v.auth_type;
+	return a->flags == b->flags && a->lpm_prefix_length == b->lpm_prefix_length &&
+	       a->proxy_port == b->proxy_port && a->auth_type == b->auth_type;
 }
 
 void policy_maps_init(struct policy_maps *pm, int outer_fd, __u32 map_max)
@@ -58,8 +58,8 @@ static int entry_slot(const struct policy_map_entry *e, struct policy_map_slot *
 	s->k.egress = e->dir;
 	s->k.protocol = e->proto;
 	s->k.dport = htons(e->port);
-	s->v.flags = e->deny ? POLICY_F_DENY : 0;
-	s->v.lpm_prefix_length = l4;
+	s->flags = e->deny ? POLICY_F_DENY : 0;
+	s->lpm_prefix_length = l4;
 	return 0;
 }
 
@@ -68,7 +68,7 @@ static int entry_slot(const struct policy_map_entry *e, struct policy_map_slot *
  * alone, then each port prefix. */
 static bool shadowed(const struct policy_map_slot *set, size_t n, const struct policy_map_slot *a)
 {
-	unsigned int len = a->v.lpm_prefix_length;
+	unsigned int len = a->lpm_prefix_length;
 	struct policy_map_slot probe = *a;
 	const struct policy_map_slot *d;
 
@@ -108,7 +108,7 @@ static int desired_build(const struct policy_map_entry *e, size_t n, struct poli
 	qsort(s, n, sizeof(*s), slot_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (m && !slot_cmp(&s[m - 1], &s[i])) {
-			s[m - 1].v.flags |= s[i].v.flags; /* deny wins */
+			s[m - 1].flags |= s[i].flags; /* deny wins */
 			continue;
 		}
 		s[m++] = s[i];
@@ -135,6 +135,7 @@ static int trie_read(int fd, struct policy_map_slot **out, size_t *nout)
 {
 	struct policy_map_slot *s = NULL, *p;
 	struct policy_key key, last;
+	struct policy_entry v;
 	size_t n = 0, cap = 0;
 	bool first = true;
 	int err = 0;
@@ -151,9 +152,14 @@ static int trie_read(int fd, struct policy_map_slot **out, size_t *nout)
 			}
 			s = p;
 		}
-		s[n].k = key;
-		if (bpf_map_lookup_elem(fd, &key, &s[n].v))
+		if (bpf_map_lookup_elem(fd, &key, &v))
 			continue; /* deleted since it was listed */
+		memset(&s[n], 0, sizeof(s[n]));
+		s[n].k = key;
+		s[n].proxy_port = v.proxy_port;
+		s[n].flags = v.flags;
+		s[n].auth_type = v.auth_type;
+		s[n].lpm_prefix_length = v.lpm_prefix_length;
 		n++;
 	}
 	if (errno != ENOENT) {
@@ -194,9 +200,22 @@ static int trie_open(const struct policy_maps *pm, __u32 slot)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Written with counters (a new entry's: 0). */
+static int slot_write_counted(int fd, const struct policy_map_slot *s, __u64 packets, __u64 bytes)
+{
+	struct policy_entry v = {.proxy_port = s->proxy_port,
+				 .flags = s->flags,
+				 .auth_type = s->auth_type,
+				 .lpm_prefix_length = s->lpm_prefix_length,
+				 .packets = packets,
+				 .bytes = bytes};
+
+	return bpf_map_update_elem(fd, &s->k, &v, BPF_ANY) ? -errno : 0;
+}
+
 static int slot_write(int fd, const struct policy_map_slot *s)
 {
-	return bpf_map_update_elem(fd, &s->k, &s->v, BPF_ANY) ? -errno : 0;
+	return slot_write_counted(fd, s, 0, 0);
 }
 
 static int slot_delete(int fd, const struct policy_map_slot *s)
@@ -253,10 +272,11 @@ static int delete_verdict(int fd, const struct policy_map_slot *want, size_t nwa
 	return 0;
 }
 
-/* A new trie with @want (counters of unchanged entries carried over) in
- * place of the old one, in one update of the slot. */
+/* A new trie with @want in place of the old one (@have, in trie @old_fd,
+ * -1 if none), in one update of the slot; unchanged entries keep the
+ * counters the old trie has for them now. */
 static int trie_replace(const struct policy_maps *pm, __u16 id, const struct policy_map_slot *want,
-			size_t nwant, const struct policy_map_slot *have, size_t nhave,
+			size_t nwant, const struct policy_map_slot *have, size_t nhave, int old_fd,
 			struct policy_map_result *res)
 {
 	__u32 slot = id;
@@ -267,18 +287,19 @@ static int trie_replace(const struct policy_maps *pm, __u16 id, const struct pol
 		return fd;
 	for (size_t i = 0; i < nwant && !err; i++) {
 		const struct policy_map_slot *h = slot_find(have, nhave, &want[i]);
-		struct policy_map_slot s = want[i];
+		struct policy_entry old = {0};
 
-		if (h && same_value(h, &s)) {
-			s.v.packets = h->v.packets;
-			s.v.bytes = h->v.bytes;
+		if (h && same_value(h, &want[i])) {
+			/* The exact key is the longest prefix a lookup of it finds. */
+			if (old_fd >= 0 && bpf_map_lookup_elem(old_fd, &want[i].k, &old))
+				memset(&old, 0, sizeof(old));
 			res->unchanged++;
 		} else if (h) {
 			res->updated++;
 		} else {
 			res->added++;
 		}
-		err = slot_write(fd, &s);
+		err = slot_write_counted(fd, &want[i], old.packets, old.bytes);
 	}
 	for (size_t i = 0; i < nhave; i++)
 		res->deleted += !slot_find(want, nwant, &have[i]);
@@ -336,29 +357,21 @@ static bool same_set(const struct policy_map_slot *a, size_t na, const struct po
 	return true;
 }
 
-/* A new trie in place of the old one; unchanged entries keep the counters
- * the old one has now. */
+/* A new trie in place of the old one (realized: *real). */
 static int realized_replace(const struct policy_maps *pm, __u16 id,
 			    const struct policy_map_slot *want, size_t nwant,
 			    const struct policy_map_realized *real, struct policy_map_result *res)
 {
-	struct policy_map_slot *have = NULL;
-	size_t nhave = 0;
 	int fd, err;
 
 	if (!real->exists)
-		return trie_replace(pm, id, want, nwant, NULL, 0, res);
+		return trie_replace(pm, id, want, nwant, NULL, 0, -1, res);
 	fd = trie_open(pm, id);
-	if (fd >= 0) {
-		err = trie_read(fd, &have, &nhave);
-		close(fd);
-		if (err)
-			return err;
-	} else if (fd != -ENOENT) {
+	if (fd < 0 && fd != -ENOENT)
 		return fd;
-	}
-	err = trie_replace(pm, id, want, nwant, have, nhave, res);
-	free(have);
+	err = trie_replace(pm, id, want, nwant, real->slots, real->n, fd, res);
+	if (fd >= 0)
+		close(fd);
 	return err;
 }
 

@@ -80,10 +80,14 @@ struct policy_map_result {
 	size_t bad;	       /* -EINVAL: index of the first invalid entry */
 };
 
-/* One trie entry as written: key and value. */
+/* One trie entry as written: its key and its value's verdict (the
+ * counters are the datapath's). */
 struct policy_map_slot {
 	struct policy_key k;
-	struct policy_entry v;
+	__be16 proxy_port;
+	__u8 flags;
+	__u8 auth_type;
+	__u8 lpm_prefix_length;
 };
 
 /* What an endpoint's trie holds, as far as its writer knows. */
