@@ -63,10 +63,11 @@ static int entry_slot(const struct policy_map_entry *e, struct policy_map_slot *
 	return 0;
 }
 
-/* Is allow @a inside a deny of @set with its identity and direction? Each
- * shorter prefix of @a's key is looked up: any protocol, the protocol
- * alone, then each port prefix. */
-static bool shadowed(const struct policy_map_slot *set, size_t n, const struct policy_map_slot *a)
+/* Is allow @a inside a deny of @denies (sorted, denies only) with its
+ * identity and direction? Each shorter prefix of @a's key is looked up: any
+ * protocol, the protocol alone, then each port prefix. */
+static bool shadowed(const struct policy_map_slot *denies, size_t n,
+		     const struct policy_map_slot *a)
 {
 	unsigned int len = a->lpm_prefix_length;
 	struct policy_map_slot probe = *a;
@@ -78,8 +79,8 @@ static bool shadowed(const struct policy_map_slot *set, size_t n, const struct p
 		probe.k.dport = p > POLICY_PREFIX_PROTO
 				    ? htons(ntohs(a->k.dport) & (__u16)(0xffffu << (24 - p)))
 				    : 0;
-		d = slot_find(set, n, &probe);
-		if (d && is_deny(d))
+		d = slot_find(denies, n, &probe);
+		if (d)
 			return true;
 	}
 	return false;
@@ -89,9 +90,9 @@ static bool shadowed(const struct policy_map_slot *set, size_t n, const struct p
 static int desired_build(const struct policy_map_entry *e, size_t n, struct policy_map_slot **out,
 			 size_t *nout, struct policy_map_result *res)
 {
-	struct policy_map_slot *s = calloc(n ? n : 1, sizeof(*s));
+	struct policy_map_slot *s = calloc(n ? n : 1, sizeof(*s)), *denies = NULL;
 	bool *drop = calloc(n ? n : 1, sizeof(*drop));
-	size_t m = 0, k = 0;
+	size_t m = 0, k = 0, nd = 0;
 	int err = 0;
 
 	if (!s || !drop) {
@@ -113,8 +114,22 @@ static int desired_build(const struct policy_map_entry *e, size_t n, struct poli
 		}
 		s[m++] = s[i];
 	}
+	/* The denies apart: an allow is probed against them only (few, if any). */
 	for (size_t i = 0; i < m; i++)
-		drop[i] = !is_deny(&s[i]) && shadowed(s, m, &s[i]);
+		nd += is_deny(&s[i]);
+	if (nd) {
+		denies = malloc(nd * sizeof(*denies));
+		if (!denies) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		nd = 0;
+		for (size_t i = 0; i < m; i++)
+			if (is_deny(&s[i]))
+				denies[nd++] = s[i];
+	}
+	for (size_t i = 0; nd && i < m; i++)
+		drop[i] = !is_deny(&s[i]) && shadowed(denies, nd, &s[i]);
 	for (size_t i = 0; i < m; i++) {
 		if (drop[i])
 			res->shadowed++;
@@ -126,6 +141,7 @@ static int desired_build(const struct policy_map_entry *e, size_t n, struct poli
 	s = NULL;
 cleanup:
 	free(s);
+	free(denies);
 	free(drop);
 	return err;
 }
@@ -231,14 +247,18 @@ static int write_verdict(int fd, const struct policy_map_slot *want, size_t nwan
 			 const struct policy_map_slot *have, size_t nhave, bool deny,
 			 struct policy_map_result *res)
 {
+	size_t j = 0;
 	int err;
 
+	/* Both sorted: one walk of the two. */
 	for (size_t i = 0; i < nwant; i++) {
 		const struct policy_map_slot *h;
 
 		if (is_deny(&want[i]) != deny)
 			continue;
-		h = slot_find(have, nhave, &want[i]);
+		while (j < nhave && slot_cmp(&have[j], &want[i]) < 0)
+			j++;
+		h = j < nhave && !slot_cmp(&have[j], &want[i]) ? &have[j] : NULL;
 		if (h && same_value(h, &want[i])) {
 			res->unchanged++;
 			continue;
@@ -259,10 +279,15 @@ static int delete_verdict(int fd, const struct policy_map_slot *want, size_t nwa
 			  const struct policy_map_slot *have, size_t nhave, bool deny,
 			  struct policy_map_result *res)
 {
+	size_t j = 0;
 	int err;
 
 	for (size_t i = 0; i < nhave; i++) {
-		if (is_deny(&have[i]) != deny || slot_find(want, nwant, &have[i]))
+		if (is_deny(&have[i]) != deny)
+			continue;
+		while (j < nwant && slot_cmp(&want[j], &have[i]) < 0)
+			j++;
+		if (j < nwant && !slot_cmp(&want[j], &have[i]))
 			continue;
 		err = slot_delete(fd, &have[i]);
 		if (err)
@@ -270,6 +295,27 @@ static int delete_verdict(int fd, const struct policy_map_slot *want, size_t nwa
 		res->deleted++;
 	}
 	return 0;
+}
+
+/* The most entries a trie holding @have holds on the way to @want: all it
+ * has, less the stale allows, plus the new denies. One walk of the two
+ * sorted sets. */
+static size_t transition_peak(const struct policy_map_slot *want, size_t nwant,
+			      const struct policy_map_slot *have, size_t nhave)
+{
+	size_t i = 0, j = 0, peak = nhave;
+
+	while (i < nwant || j < nhave) {
+		int c = i == nwant ? 1 : j == nhave ? -1 : slot_cmp(&want[i], &have[j]);
+
+		if (c < 0)
+			peak += is_deny(&want[i++]); /* only in want */
+		else if (c > 0)
+			peak -= !is_deny(&have[j++]); /* only in have */
+		else
+			i++, j++;
+	}
+	return peak;
 }
 
 /* A new trie with @want in place of the old one (@have, in trie @old_fd,
@@ -407,13 +453,7 @@ int policy_map_update(const struct policy_maps *pm, __u16 id, struct policy_map_
 		goto cleanup;
 	}
 
-	/* The most entries the trie holds on the way: all it has, less the
-	 * stale allows, plus the new denies. */
-	peak = nhave;
-	for (size_t i = 0; i < nhave; i++)
-		peak -= !is_deny(&have[i]) && !slot_find(want, nwant, &have[i]);
-	for (size_t i = 0; i < nwant; i++)
-		peak += is_deny(&want[i]) && !slot_find(have, nhave, &want[i]);
+	peak = transition_peak(want, nwant, have, nhave);
 	if (!real->exists || real->max_entries != pm->map_max || peak > real->max_entries) {
 		err = realized_replace(pm, id, want, nwant, real, res);
 		if (err)
