@@ -82,12 +82,77 @@ void pol_reconciler_destroy(struct pol_reconciler *r)
 	free(r->used_ids);
 	free(r->pols);
 	free(r->pol_hashes);
+	free(r->sel_pols);
+	free(r->rules);
+	free(r->dep_sels);
 	memset(r, 0, sizeof(*r));
 }
 
 static uint64_t key_hash(const void *key, size_t len)
 {
 	return fnv(1469598103934665603ull, key, len);
+}
+
+static size_t entry_deps(const struct selector_cache *sc, const struct policy_rule_entry *e,
+			 size_t n, const struct sc_selector **out)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		/* The wildcard peer is none: the engine writes it as identity 0. */
+		for (size_t p = 0; p < e[i].n_peers; p++) {
+			if (e[i].peers[p].kind != POLICY_PEER_SELECTOR || !e[i].peers[p].sel.n_reqs)
+				continue;
+			if (out)
+				out[k] = sc_lookup(sc, &e[i].peers[p].sel);
+			k++;
+		}
+		for (size_t q = 0; q < e[i].n_requires; q++) {
+			if (out)
+				out[k] = sc_lookup(sc, &e[i].requires[q]);
+			k++;
+		}
+	}
+	return k;
+}
+
+/* Every rule's selectors looked up once, after the policies are registered. */
+static int rules_index(struct pol_reconciler *r)
+{
+	size_t n_rules = 0, n_deps = 0, k = 0, d = 0;
+
+	for (size_t i = 0; i < r->n_pols; i++) {
+		for (size_t j = 0; j < r->pols[i]->n_rules; j++) {
+			const struct policy_rule *rule = &r->pols[i]->rules[j];
+
+			n_rules++;
+			n_deps += entry_deps(&r->sc, rule->ingress, rule->n_ingress, NULL) +
+				  entry_deps(&r->sc, rule->egress, rule->n_egress, NULL);
+		}
+	}
+	free(r->rules);
+	free(r->dep_sels);
+	r->n_rules = 0;
+	r->rules = calloc(n_rules ? n_rules : 1, sizeof(*r->rules));
+	r->dep_sels = calloc(n_deps ? n_deps : 1, sizeof(*r->dep_sels));
+	if (!r->rules || !r->dep_sels)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n_pols; i++) {
+		for (size_t j = 0; j < r->pols[i]->n_rules; j++) {
+			const struct policy_rule *rule = &r->pols[i]->rules[j];
+			struct pol_rule_ref *ref = &r->rules[k++];
+
+			ref->pol = i;
+			ref->subject =
+			    rule->node_subject ? NULL : sc_lookup(&r->sc, &rule->subject);
+			ref->deps = d;
+			d += entry_deps(&r->sc, rule->ingress, rule->n_ingress, r->dep_sels + d);
+			d += entry_deps(&r->sc, rule->egress, rule->n_egress, r->dep_sels + d);
+			ref->n_deps = d - ref->deps;
+		}
+	}
+	r->n_rules = k;
+	return 0;
 }
 
 static int policies_sync(struct pol_reconciler *r, const struct store *s)
@@ -107,6 +172,10 @@ static int policies_sync(struct pol_reconciler *r, const struct store *s)
 		if (!h)
 			return -ENOMEM;
 		r->pol_hashes = h;
+		p = realloc(r->sel_pols, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		r->sel_pols = p;
 		r->cap_pols = cap;
 	}
 	for (struct ht_entry *e = ht_first(&s->policies); e; e = ht_next(&s->policies, e)) {
@@ -117,7 +186,7 @@ static int policies_sync(struct pol_reconciler *r, const struct store *s)
 	sc_begin(&r->sc);
 	err = engine_register(&r->sc, r->pols, n);
 	sc_end(&r->sc);
-	return err;
+	return err ? err : rules_index(r);
 }
 
 /* The label sets selectors see for an identity, as store_identity_selected(). */
@@ -315,16 +384,6 @@ static uint64_t ports_hash(const struct k8s_cilium_endpoint *cep)
 	return h;
 }
 
-static bool rule_selects(const struct selector_cache *sc, const struct policy_rule *rule, __u32 id)
-{
-	const struct sc_selector *sel;
-
-	if (rule->node_subject)
-		return false;
-	sel = sc_lookup(sc, &rule->subject);
-	return sel && sc_selects(sel, id);
-}
-
 static int u64_cmp(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -332,33 +391,36 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The policies with a rule selecting pe now: the ones whose change may
- * change its result. */
-static int endpoint_pols(struct pol_reconciler *r, struct pol_endpoint *pe)
+/* The policies with a rule selecting pe now, into r->sel_pols (*n): all
+ * the engine needs to compute it, and the ones whose change may change its
+ * result (pe->pols). */
+static int endpoint_pols(struct pol_reconciler *r, struct pol_endpoint *pe, size_t *n)
 {
-	size_t n = 0;
+	uint64_t *h = NULL;
 
-	free(pe->pols);
-	pe->pols = NULL;
-	pe->n_pols = 0;
-	for (size_t i = 0; i < r->n_pols; i++) {
-		const struct policy *p = r->pols[i];
-		uint64_t *np;
+	*n = 0;
+	for (size_t i = 0; i < r->n_rules; i++) {
+		const struct pol_rule_ref *ref = &r->rules[i];
 
-		for (size_t k = 0; k < p->n_rules; k++) {
-			if (!rule_selects(&r->sc, &p->rules[k], pe->identity))
-				continue;
-			np = realloc(pe->pols, (n + 1) * sizeof(*np));
-			if (!np)
-				return -ENOMEM;
-			pe->pols = np;
-			pe->pols[n++] = r->pol_hashes[i];
-			break;
-		}
+		if (!ref->subject || !sc_selects(ref->subject, pe->identity))
+			continue;
+		if (*n && r->sel_pols[*n - 1] == r->pols[ref->pol])
+			continue; /* another rule of the same policy */
+		r->sel_pols[(*n)++] = r->pols[ref->pol];
 	}
-	if (n)
-		qsort(pe->pols, n, sizeof(*pe->pols), u64_cmp);
-	pe->n_pols = n;
+	if (*n) {
+		h = malloc(*n * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		/* Rules are in their policies' order: each policy's first rule. */
+		for (size_t i = 0, k = 0; i < r->n_rules && k < *n; i++)
+			if (r->pols[r->rules[i].pol] == r->sel_pols[k])
+				h[k++] = r->pol_hashes[r->rules[i].pol];
+		qsort(h, *n, sizeof(*h), u64_cmp);
+	}
+	free(pe->pols);
+	pe->pols = h;
+	pe->n_pols = *n;
 	return 0;
 }
 
@@ -401,44 +463,27 @@ static void mark_policies_changed(struct pol_reconciler *r, const struct store *
 	}
 }
 
-static bool sel_moved(const struct pol_reconciler *r, const struct policy_selector *sel)
-{
-	const struct sc_selector *s = sc_lookup(&r->sc, sel);
-
-	return !s || s->revision > r->sc_seen_rev;
-}
-
-/* Whether a peer or requirement selector of @e had its identities move. The
- * wildcard peer is none: the engine writes it as identity 0. */
-static bool entries_moved(const struct pol_reconciler *r, const struct policy_rule_entry *e,
-			  size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		for (size_t p = 0; p < e[i].n_peers; p++)
-			if (e[i].peers[p].kind == POLICY_PEER_SELECTOR &&
-			    e[i].peers[p].sel.n_reqs && sel_moved(r, &e[i].peers[p].sel))
-				return true;
-		for (size_t q = 0; q < e[i].n_requires; q++)
-			if (sel_moved(r, &e[i].requires[q]))
-				return true;
-	}
-	return false;
-}
-
-/* Endpoints selected by a rule whose peers' (or requirements') identities moved. */
+/* Endpoints selected by a rule whose peers' (or requirements') identities
+ * moved since the last pass. */
 static void mark_selections_moved(struct pol_reconciler *r)
 {
 	if (r->sc.revision == r->sc_seen_rev)
 		return;
-	for (size_t i = 0; i < r->n_pols; i++) {
-		for (size_t k = 0; k < r->pols[i]->n_rules; k++) {
-			const struct policy_rule *rule = &r->pols[i]->rules[k];
+	for (size_t i = 0; i < r->n_rules; i++) {
+		const struct pol_rule_ref *ref = &r->rules[i];
+		bool moved = false;
 
-			if (rule->node_subject)
-				continue;
-			if (entries_moved(r, rule->ingress, rule->n_ingress) ||
-			    entries_moved(r, rule->egress, rule->n_egress))
-				mark_selected(r, rule);
+		for (size_t k = 0; ref->subject && k < ref->n_deps && !moved; k++) {
+			const struct sc_selector *dep = r->dep_sels[ref->deps + k];
+
+			moved = !dep || dep->revision > r->sc_seen_rev;
+		}
+		for (struct ht_entry *e = moved ? ht_first(&r->endpoints) : NULL; e;
+		     e = ht_next(&r->endpoints, e)) {
+			struct pol_endpoint *pe = e->value;
+
+			if (pe->seen && !pe->stale && sc_selects(ref->subject, pe->identity))
+				pe->stale = true;
 		}
 	}
 }
@@ -448,6 +493,7 @@ static int endpoint_sync(struct pol_reconciler *r, struct pol_endpoint *pe,
 {
 	struct engine_endpoint ep = {.identity = pe->identity};
 	struct policy_map_result mres = {0};
+	size_t n_pols;
 	uint64_t t0;
 	int err;
 
@@ -456,12 +502,12 @@ static int endpoint_sync(struct pol_reconciler *r, struct pol_endpoint *pe,
 		ep.n_named_ports = pe->cep->n_named_ports;
 	}
 	t0 = mono_ns();
-	err = engine_compute(&r->sc, r->pols, r->n_pols, &ep, res);
+	err = endpoint_pols(r, pe, &n_pols);
+	if (!err)
+		err = engine_compute(&r->sc, r->sel_pols, n_pols, &ep, res);
 	r->compute_ns += mono_ns() - t0;
 	r->computations++;
 	r->last_computed++;
-	if (!err)
-		err = endpoint_pols(r, pe);
 	if (err)
 		return err;
 	pe->rules = res->rules;

@@ -64,6 +64,15 @@ struct pol_endpoint {
 	bool stale; /* to be computed (again) */
 };
 
+/* A rule of the policies with its selectors resolved in the cache, rebuilt
+ * at every policy change: which endpoints it selects and which selections
+ * its result reads, without a lookup per endpoint. */
+struct pol_rule_ref {
+	const struct sc_selector *subject; /* NULL: a node subject */
+	size_t deps, n_deps;		   /* in dep_sels: peers but the wildcard, requirements */
+	size_t pol;			   /* index in pols */
+};
+
 struct pol_reconciler {
 	struct policy_maps pm;
 	struct selector_cache sc;
@@ -71,6 +80,10 @@ struct pol_reconciler {
 	const struct policy **pols;
 	uint64_t *pol_hashes; /* of each policy's store key */
 	size_t n_pols, cap_pols;
+	const struct policy **sel_pols; /* the policies selecting one endpoint */
+	struct pol_rule_ref *rules;
+	size_t n_rules;
+	const struct sc_selector **dep_sels;
 	uint64_t sc_seen_rev; /* the selector cache's revision at the last pass */
 	bool need_full;	      /* compute every endpoint at the next pass */
 	__u8 *used_ids;	      /* bitmap of endpoint ids in use */
