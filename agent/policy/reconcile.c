@@ -53,6 +53,8 @@ int pol_reconciler_init(struct pol_reconciler *r, int outer_fd, __u32 map_max)
 	if (!r->used_ids)
 		return -ENOMEM;
 	err = ht_init(&r->endpoints);
+	if (!err)
+		err = ht_init(&r->regs);
 	if (err)
 		return err;
 	/* The reserved identities: built in, never change. */
@@ -78,6 +80,8 @@ void pol_reconciler_destroy(struct pol_reconciler *r)
 {
 	if (r->endpoints.buckets)
 		ht_destroy_with(&r->endpoints, endpoint_free);
+	if (r->regs.buckets)
+		ht_destroy_with(&r->regs, free);
 	sc_destroy(&r->sc);
 	free(r->used_ids);
 	free(r->pols);
@@ -155,7 +159,115 @@ static int rules_index(struct pol_reconciler *r)
 	return 0;
 }
 
-static int policies_sync(struct pol_reconciler *r, const struct store *s)
+/* The selectors of one policy held in the cache (by the policy's pointers,
+ * which may be freed by the store before they are unreferenced). */
+struct pol_reg {
+	size_t n;
+	const struct policy_selector *sels[];
+};
+
+/* Every selector of the policy as engine_register() adds them: rule
+ * subjects, selector peers (the wildcard too), requirements; into out when
+ * not NULL. */
+static size_t policy_sels(const struct policy *p, const struct policy_selector **out)
+{
+	size_t n = 0;
+
+	for (size_t r = 0; r < p->n_rules; r++) {
+		const struct policy_rule *rule = &p->rules[r];
+
+		if (rule->node_subject)
+			continue;
+		if (out)
+			out[n] = &rule->subject;
+		n++;
+		for (int d = 0; d < 2; d++) {
+			const struct policy_rule_entry *e = d ? rule->egress : rule->ingress;
+			size_t ne = d ? rule->n_egress : rule->n_ingress;
+
+			for (size_t i = 0; i < ne; i++) {
+				for (size_t k = 0; k < e[i].n_peers; k++) {
+					if (e[i].peers[k].kind != POLICY_PEER_SELECTOR)
+						continue;
+					if (out)
+						out[n] = &e[i].peers[k].sel;
+					n++;
+				}
+				for (size_t q = 0; q < e[i].n_requires; q++) {
+					if (out)
+					out[n] = &e[i].requires[q];
+					n++;
+				}
+			}
+		}
+	}
+	return n;
+}
+
+static void reg_drop(struct pol_reconciler *r, struct pol_reg *reg)
+{
+	for (size_t i = 0; i < reg->n; i++)
+		sc_unref(&r->sc, reg->sels[i]);
+	free(reg);
+}
+
+static int reg_add(struct pol_reconciler *r, const void *key, size_t klen, const struct policy *p)
+{
+	size_t n = policy_sels(p, NULL);
+	struct pol_reg *reg = calloc(1, sizeof(*reg) + n * sizeof(reg->sels[0]));
+	int err = 0;
+
+	if (!reg)
+		return -ENOMEM;
+	policy_sels(p, reg->sels);
+	for (size_t i = 0; i < n && !err; i++) {
+		if (sc_ref(&r->sc, reg->sels[i], &err))
+			reg->n++;
+	}
+	if (!err)
+		err = ht_put(&r->regs, key, klen, reg, NULL);
+	if (err)
+		reg_drop(r, reg);
+	return err;
+}
+
+/*
+ * The policies' selectors in the cache, from what changed: the selectors of
+ * every changed policy (set or deleted since the last pass) unreferenced
+ * first, then those of the ones in the store referenced, then the ones left
+ * without a reference dropped. A selector still in use by another policy,
+ * or by the policy's new version, is never evaluated again. On a full pass,
+ * every policy is a changed one.
+ */
+static int policies_register(struct pol_reconciler *r, const struct store *s, bool full)
+{
+	const struct htable *keys = full ? &s->policies : &s->pol_changed;
+	struct ht_entry *e;
+	int err = 0;
+
+	if (full) {
+		for (e = ht_first(&r->regs); e;) {
+			reg_drop(r, e->value);
+			e = ht_del_iter(&r->regs, e);
+		}
+	}
+	for (e = ht_first(keys); e; e = ht_next(keys, e)) {
+		struct pol_reg *reg = ht_del(&r->regs, e->key, e->klen);
+
+		if (reg)
+			reg_drop(r, reg);
+	}
+	for (e = ht_first(keys); e && !err; e = ht_next(keys, e)) {
+		const struct store_policy *sp = ht_get(&s->policies, e->key, e->klen);
+
+		if (sp)
+			err = reg_add(r, e->key, e->klen, &sp->pol);
+	}
+	sc_sweep(&r->sc);
+	return err;
+}
+
+static int policies_sync(struct pol_reconciler *r, const struct store *s, bool full)
 {
 	size_t n = 0;
 	int err;
@@ -183,9 +295,7 @@ static int policies_sync(struct pol_reconciler *r, const struct store *s)
 		r->pols[n++] = &((const struct store_policy *)e->value)->pol;
 	}
 	r->n_pols = n;
-	sc_begin(&r->sc);
-	err = engine_register(&r->sc, r->pols, n);
-	sc_end(&r->sc);
+	err = policies_register(r, s, full);
 	return err ? err : rules_index(r);
 }
 
@@ -630,7 +740,7 @@ int pol_reconcile(struct pol_reconciler *r, struct store *s, pol_id_hint_fn hint
 	if (!err) {
 		identities_repoint(r, s, &ids);
 		if (full || pols_moved)
-			err = policies_sync(r, s);
+			err = policies_sync(r, s, full);
 	}
 	if (!err)
 		err = identities_set(r, s, &ids);

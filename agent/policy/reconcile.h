@@ -81,6 +81,7 @@ struct pol_reconciler {
 	uint64_t *pol_hashes; /* of each policy's store key */
 	size_t n_pols, cap_pols;
 	const struct policy **sel_pols; /* the policies selecting one endpoint */
+	struct htable regs; /* policy store key -> struct pol_reg: its selectors in the cache */
 	struct pol_rule_ref *rules;
 	size_t n_rules;
 	const struct sc_selector **dep_sels;

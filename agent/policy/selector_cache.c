@@ -20,6 +20,7 @@ void sc_init(struct selector_cache *sc)
 
 static void sel_free(struct sc_selector *s)
 {
+	free(s->ptrs);
 	free(s->key);
 	free(s->ids);
 	free(s);
@@ -338,6 +339,67 @@ void sc_end(struct selector_cache *sc)
 			sel_free(sc->sels[i]);
 	}
 	sc->n_sels = out;
+}
+
+static int ptr_push(struct sc_selector *s, const struct policy_selector *sel)
+{
+	if (s->refs == s->cap_ptrs) {
+		size_t cap = s->cap_ptrs ? s->cap_ptrs * 2 : 4;
+		const struct policy_selector **n = realloc(s->ptrs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		s->ptrs = n;
+		s->cap_ptrs = cap;
+	}
+	s->ptrs[s->refs++] = sel;
+	return 0;
+}
+
+const struct sc_selector *sc_ref(struct selector_cache *sc, const struct policy_selector *sel,
+				 int *err)
+{
+	struct sc_selector *s;
+
+	if (!sc->by_ptr.buckets && (*err = ht_init(&sc->by_ptr))) {
+		memset(&sc->by_ptr, 0, sizeof(sc->by_ptr));
+		return NULL;
+	}
+	/* sc_add() finds or creates (and evaluates) it, and maps the pointer. */
+	s = (struct sc_selector *)sc_add(sc, sel, err);
+	if (!s)
+		return NULL;
+	if (ht_get(&sc->by_ptr, &sel, sizeof(sel)) != s || (*err = ptr_push(s, sel))) {
+		if (!*err)
+			*err = -ENOMEM;
+		ht_del(&sc->by_ptr, &sel, sizeof(sel));
+		s->used = s->refs > 0;
+		return NULL;
+	}
+	/* Evaluations read the first live pointer. */
+	s->sel = s->ptrs[0];
+	return s;
+}
+
+void sc_unref(struct selector_cache *sc, const struct policy_selector *sel)
+{
+	struct sc_selector *s = sc->by_ptr.buckets ? ht_del(&sc->by_ptr, &sel, sizeof(sel)) : NULL;
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->refs; i++) {
+		if (s->ptrs[i] != sel)
+			continue;
+		s->ptrs[i] = s->ptrs[--s->refs];
+		break;
+	}
+	s->sel = s->refs ? s->ptrs[0] : NULL;
+	s->used = s->refs > 0;
+}
+
+void sc_sweep(struct selector_cache *sc)
+{
+	sc_end(sc);
 }
 
 const struct sc_selector *sc_lookup(const struct selector_cache *sc,

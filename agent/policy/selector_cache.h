@@ -18,6 +18,17 @@
  *                        already held keeps its set (not evaluated again), a
  *                        new one is evaluated against every identity, one no
  *                        longer added is dropped.
+ *   sc_ref() ... sc_unref() ... sc_sweep()
+ *                        the same one policy at a time, for a caller that
+ *                        knows which policies changed: a selector counts the
+ *                        caller's pointers to it; one new is evaluated against
+ *                        every identity; one whose last pointer went is
+ *                        dropped by sc_sweep() unless referenced again before
+ *                        (a policy replaced keeps its selectors' sets without
+ *                        evaluation). A pointer is unreferenced before its
+ *                        memory is freed or reused; no identity is set
+ *                        between sc_unref() and sc_sweep(). Not mixed with
+ *                        sc_begin().
  *
  * An identity is its labels as one or two label sets (its own and, for an
  * identity without namespace labels, its Namespace's): the caller's pointers,
@@ -53,8 +64,10 @@ struct sc_selector {
 	const struct policy_selector *sel;
 	__u32 *ids; /* sorted */
 	size_t n_ids, cap;
-	uint64_t revision; /* the cache's revision when ids last changed */
-	bool used;	   /* added since the last sc_begin() */
+	uint64_t revision;		     /* the cache's revision when ids last changed */
+	bool used;			     /* added since the last sc_begin(), or referenced */
+	const struct policy_selector **ptrs; /* sc_ref(): the pointers to it */
+	size_t refs, cap_ptrs;
 };
 
 struct selector_cache {
@@ -88,6 +101,11 @@ void sc_begin(struct selector_cache *sc);
 const struct sc_selector *sc_add(struct selector_cache *sc, const struct policy_selector *sel,
 				 int *err);
 void sc_end(struct selector_cache *sc);
+
+const struct sc_selector *sc_ref(struct selector_cache *sc, const struct policy_selector *sel,
+				 int *err);
+void sc_unref(struct selector_cache *sc, const struct policy_selector *sel);
+void sc_sweep(struct selector_cache *sc);
 
 /* The entry of sel, or NULL when it was not added. */
 const struct sc_selector *sc_lookup(const struct selector_cache *sc,
