@@ -9,12 +9,26 @@
 
 #include "policy/map.h"
 
-/* Sets of trie entries are sorted by key bytes (the key has no padding), so
- * a key is found with bsearch. */
+/* Sets of trie entries are sorted by key, so a key is found with bsearch
+ * and two sets are diffed in one walk. The order: the key's fields packed
+ * into one integer (identity, direction, protocol, port, prefix length: 64
+ * bits for every key the writer makes), the key's bytes breaking ties (a
+ * key read from a trie with fields out of those ranges). Sorting is most of
+ * an endpoint's update: no memcmp() call per comparison. */
+static inline __u64 key_pack(const struct policy_key *k)
+{
+	return (__u64)k->sec_label << 32 | (__u64)(k->egress & 1) << 31 | (__u64)k->protocol << 23 |
+	       (__u64)ntohs(k->dport) << 7 | (k->prefixlen & 0x7f);
+}
 
 static int slot_cmp(const void *a, const void *b)
 {
-	return memcmp(a, b, sizeof(struct policy_key));
+	const struct policy_map_slot *x = a, *y = b;
+	__u64 px = key_pack(&x->k), py = key_pack(&y->k);
+
+	if (px != py)
+		return px < py ? -1 : 1;
+	return memcmp(&x->k, &y->k, sizeof(x->k));
 }
 
 static const struct policy_map_slot *slot_find(const struct policy_map_slot *set, size_t n,
@@ -86,6 +100,59 @@ static bool shadowed(const struct policy_map_slot *denies, size_t n,
 	return false;
 }
 
+struct sort_item {
+	__u64 pk;
+	size_t i;
+};
+
+/* @s sorted as slot_cmp() orders it, when every key packs (entry_slot()'s
+ * do): a radix sort of the packed keys, a byte per pass, passes where
+ * every key has the same byte skipped. The engine's thousands of entries
+ * per endpoint are sorted at every update; a comparison sort was most of
+ * its cost. */
+static int slots_sort(struct policy_map_slot *s, size_t n)
+{
+	struct sort_item *a = malloc((n ? n : 1) * sizeof(*a)),
+			 *b = malloc((n ? n : 1) * sizeof(*b));
+	struct policy_map_slot *out = malloc((n ? n : 1) * sizeof(*out));
+	int err = 0;
+
+	if (!a || !b || !out) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < n; i++)
+		a[i] = (struct sort_item){key_pack(&s[i].k), i};
+	for (unsigned int shift = 0; shift < 64; shift += 8) {
+		size_t count[256] = {0}, pos = 0;
+		struct sort_item *t;
+
+		for (size_t i = 0; i < n; i++)
+			count[(a[i].pk >> shift) & 0xff]++;
+		if (n && count[(a[0].pk >> shift) & 0xff] == n)
+			continue;
+		for (unsigned int d = 0; d < 256; d++) {
+			size_t c = count[d];
+
+			count[d] = pos;
+			pos += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			b[count[(a[i].pk >> shift) & 0xff]++] = a[i];
+		t = a;
+		a = b;
+		b = t;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = s[a[i].i];
+	memcpy(s, out, n * sizeof(*s));
+cleanup:
+	free(a);
+	free(b);
+	free(out);
+	return err;
+}
+
 /* The entries as the trie must hold them, sorted. */
 static int desired_build(const struct policy_map_entry *e, size_t n, struct policy_map_slot **out,
 			 size_t *nout, struct policy_map_result *res)
@@ -106,7 +173,9 @@ static int desired_build(const struct policy_map_entry *e, size_t n, struct poli
 			goto cleanup;
 		}
 	}
-	qsort(s, n, sizeof(*s), slot_cmp);
+	err = slots_sort(s, n);
+	if (err)
+		goto cleanup;
 	for (size_t i = 0; i < n; i++) {
 		if (m && !slot_cmp(&s[m - 1], &s[i])) {
 			s[m - 1].flags |= s[i].flags; /* deny wins */

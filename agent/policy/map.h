@@ -92,7 +92,7 @@ struct policy_map_slot {
 
 /* What an endpoint's trie holds, as far as its writer knows. */
 struct policy_map_realized {
-	struct policy_map_slot *slots; /* sorted by key bytes */
+	struct policy_map_slot *slots; /* sorted by key (map.c: slot_cmp) */
 	size_t n;
 	__u32 max_entries; /* the trie's size */
 	bool known;	   /* false: read the trie first */
