@@ -42,6 +42,22 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* The selectors of one policy held in the cache, as engine_register()
+ * added them (by the policy's pointers, which may be freed by the store
+ * before they are unreferenced). */
+struct pol_reg {
+	const struct policy_selector **sels;
+	size_t n;
+};
+
+static void reg_free(void *p)
+{
+	struct pol_reg *reg = p;
+
+	free(reg->sels);
+	free(reg);
+}
+
 int pol_reconciler_init(struct pol_reconciler *r, int outer_fd, __u32 map_max)
 {
 	int err;
@@ -81,7 +97,7 @@ void pol_reconciler_destroy(struct pol_reconciler *r)
 	if (r->endpoints.buckets)
 		ht_destroy_with(&r->endpoints, endpoint_free);
 	if (r->regs.buckets)
-		ht_destroy_with(&r->regs, free);
+		ht_destroy_with(&r->regs, reg_free);
 	sc_destroy(&r->sc);
 	free(r->used_ids);
 	free(r->pols);
@@ -159,71 +175,31 @@ static int rules_index(struct pol_reconciler *r)
 	return 0;
 }
 
-/* The selectors of one policy held in the cache (by the policy's pointers,
- * which may be freed by the store before they are unreferenced). */
-struct pol_reg {
-	size_t n;
-	const struct policy_selector *sels[];
-};
-
-/* Every selector of the policy as engine_register() adds them: rule
- * subjects, selector peers (the wildcard too), requirements; into out when
- * not NULL. */
-static size_t policy_sels(const struct policy *p, const struct policy_selector **out)
-{
-	size_t n = 0;
-
-	for (size_t r = 0; r < p->n_rules; r++) {
-		const struct policy_rule *rule = &p->rules[r];
-
-		if (rule->node_subject)
-			continue;
-		if (out)
-			out[n] = &rule->subject;
-		n++;
-		for (int d = 0; d < 2; d++) {
-			const struct policy_rule_entry *e = d ? rule->egress : rule->ingress;
-			size_t ne = d ? rule->n_egress : rule->n_ingress;
-
-			for (size_t i = 0; i < ne; i++) {
-				for (size_t k = 0; k < e[i].n_peers; k++) {
-					if (e[i].peers[k].kind != POLICY_PEER_SELECTOR)
-						continue;
-					if (out)
-						out[n] = &e[i].peers[k].sel;
-					n++;
-				}
-				for (size_t q = 0; q < e[i].n_requires; q++) {
-					if (out)
-					out[n] = &e[i].requires[q];
-					n++;
-				}
-			}
-		}
-	}
-	return n;
-}
-
 static void reg_drop(struct pol_reconciler *r, struct pol_reg *reg)
 {
 	for (size_t i = 0; i < reg->n; i++)
 		sc_unref(&r->sc, reg->sels[i]);
-	free(reg);
+	reg_free(reg);
 }
 
 static int reg_add(struct pol_reconciler *r, const void *key, size_t klen, const struct policy *p)
 {
-	size_t n = policy_sels(p, NULL);
-	struct pol_reg *reg = calloc(1, sizeof(*reg) + n * sizeof(reg->sels[0]));
-	int err = 0;
+	struct sc_capture cap = {0};
+	struct pol_reg *reg;
+	int err;
 
-	if (!reg)
+	sc_capture(&r->sc, &cap);
+	err = engine_register(&r->sc, &p, 1);
+	sc_capture(&r->sc, NULL);
+	reg = malloc(sizeof(*reg));
+	if (!reg) {
+		for (size_t i = 0; i < cap.n; i++)
+			sc_unref(&r->sc, cap.ptrs[i]);
+		free(cap.ptrs);
 		return -ENOMEM;
-	policy_sels(p, reg->sels);
-	for (size_t i = 0; i < n && !err; i++) {
-		if (sc_ref(&r->sc, reg->sels[i], &err))
-			reg->n++;
 	}
+	reg->sels = cap.ptrs;
+	reg->n = cap.n;
 	if (!err)
 		err = ht_put(&r->regs, key, klen, reg, NULL);
 	if (err)

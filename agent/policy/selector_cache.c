@@ -270,6 +270,9 @@ static void by_ptr_put(struct selector_cache *sc, const struct policy_selector *
 	ht_put(&sc->by_ptr, &sel, sizeof(sel), s, NULL);
 }
 
+static const struct sc_selector *capture_ref(struct selector_cache *sc,
+					     const struct policy_selector *sel, int *err);
+
 const struct sc_selector *sc_add(struct selector_cache *sc, const struct policy_selector *sel,
 				 int *err)
 {
@@ -278,6 +281,8 @@ const struct sc_selector *sc_add(struct selector_cache *sc, const struct policy_
 	bool found;
 	size_t i;
 
+	if (sc->capture)
+		return capture_ref(sc, sel, err);
 	*err = sc_selector_key(sel, key, sizeof(key));
 	if (*err)
 		return NULL;
@@ -400,6 +405,36 @@ void sc_unref(struct selector_cache *sc, const struct policy_selector *sel)
 void sc_sweep(struct selector_cache *sc)
 {
 	sc_end(sc);
+}
+
+void sc_capture(struct selector_cache *sc, struct sc_capture *cap)
+{
+	sc->capture = cap;
+}
+
+static const struct sc_selector *capture_ref(struct selector_cache *sc,
+					     const struct policy_selector *sel, int *err)
+{
+	struct sc_capture *c = sc->capture;
+	const struct sc_selector *s;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		const struct policy_selector **n = realloc(c->ptrs, cap * sizeof(*n));
+
+		if (!n) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		c->ptrs = n;
+		c->cap = cap;
+	}
+	sc->capture = NULL; /* sc_ref() adds through sc_add() */
+	s = sc_ref(sc, sel, err);
+	sc->capture = c;
+	if (s)
+		c->ptrs[c->n++] = sel;
+	return s;
 }
 
 const struct sc_selector *sc_lookup(const struct selector_cache *sc,

@@ -28,7 +28,10 @@
  *                        evaluation). A pointer is unreferenced before its
  *                        memory is freed or reused; no identity is set
  *                        between sc_unref() and sc_sweep(). Not mixed with
- *                        sc_begin().
+ *                        sc_begin(). sc_capture() makes sc_add() reference
+ *                        and record each pointer, so that what
+ *                        engine_register() adds for one policy can be
+ *                        unreferenced when the policy changes.
  *
  * An identity is its labels as one or two label sets (its own and, for an
  * identity without namespace labels, its Namespace's): the caller's pointers,
@@ -70,6 +73,12 @@ struct sc_selector {
 	size_t refs, cap_ptrs;
 };
 
+/* The pointers sc_add() referenced while capturing. */
+struct sc_capture {
+	const struct policy_selector **ptrs;
+	size_t n, cap;
+};
+
 struct selector_cache {
 	struct sc_selector **sels; /* sorted by key */
 	size_t n_sels, cap_sels;
@@ -80,6 +89,7 @@ struct selector_cache {
 	 * sc_lookup() of one of them (the engine looks up every rule's
 	 * selectors for every endpoint) costs no key text. */
 	struct htable by_ptr;
+	struct sc_capture *capture; /* sc_capture() */
 	/* Selector evaluations done, for tests and status. */
 	unsigned long evaluations;
 };
@@ -106,6 +116,8 @@ const struct sc_selector *sc_ref(struct selector_cache *sc, const struct policy_
 				 int *err);
 void sc_unref(struct selector_cache *sc, const struct policy_selector *sel);
 void sc_sweep(struct selector_cache *sc);
+/* Until sc_capture(sc, NULL), sc_add() is sc_ref() and appends the pointer to *cap. */
+void sc_capture(struct selector_cache *sc, struct sc_capture *cap);
 
 /* The entry of sel, or NULL when it was not added. */
 const struct sc_selector *sc_lookup(const struct selector_cache *sc,

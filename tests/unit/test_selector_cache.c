@@ -4,8 +4,8 @@
  * sc_unref, sc_sweep): a selector held by several policies' pointers is
  * evaluated once, outlives any one of them, evaluates new identities through
  * a pointer still alive (a freed one is never read: run under ASan), keeps
- * its set without evaluation when a policy is replaced, and goes with its
- * last reference.
+ * its set without evaluation when a policy is replaced, goes with its last
+ * reference, and is referenced through sc_add() while capturing.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -47,7 +47,8 @@ static void test_refs(void **state)
 {
 	struct policy_selector *a = sel_new(&req_web), *b = sel_new(&req_web),
 			       *c = sel_new(&req_web);
-	struct policy_selector *db = sel_new(&req_db), never = {0};
+	struct policy_selector *db = sel_new(&req_db), *db2 = sel_new(&req_db), never = {0};
+	struct sc_capture cap = {0};
 	const struct sc_selector *s;
 	struct selector_cache sc;
 	unsigned long evals;
@@ -101,12 +102,25 @@ static void test_refs(void **state)
 	assert_int_equal(s->n_ids, 1);
 	assert_int_equal(s->ids[0], 1001);
 
+	/* Captured (as the reconciler registers a policy through
+	 * engine_register()): sc_add() references and records the pointer. */
+	sc_capture(&sc, &cap);
+	assert_ptr_equal(sc_add(&sc, db2, &err), s);
+	sc_capture(&sc, NULL);
+	assert_int_equal(cap.n, 1);
+	assert_ptr_equal(cap.ptrs[0], db2);
+	assert_int_equal(s->refs, 2);
+	sc_unref(&sc, db2);
+	assert_int_equal(s->refs, 1);
+	free(cap.ptrs);
+
 	/* Unreferencing a pointer never referenced does nothing. */
 	sc_unref(&sc, &never);
 	assert_int_equal(sc.n_sels, 1);
 	sc_destroy(&sc);
 	free(c);
 	free(db);
+	free(db2);
 }
 
 int main(void)
