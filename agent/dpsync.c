@@ -283,6 +283,7 @@ int agent_datapath_init(struct agent *a)
 	if (!err) {
 		d->ep.policy_of = ep_policy_of;
 		d->ep.policy_ctx = d;
+		d->ep.cidr = &d->pol.cidr;
 	}
 	if (!err)
 		err = route_sync_init(&d->routes, &route_real, d, a->cfg.auto_direct_node_routes);

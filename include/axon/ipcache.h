@@ -44,6 +44,13 @@ struct ipcache_value {
 #define IDENTITY_KUBE_APISERVER	7
 #define IDENTITY_RESERVED_MAX	7
 
+/* Cilium's local identity scope (numbers with bit 24 set, never allocated
+ * cluster-wide): the CIDR identities the agent gives the prefixes policies
+ * name (agent/policy/cidr.h), IDENTITY_CIDR_MIN..IDENTITY_CIDR_MAX. */
+#define IDENTITY_LOCAL_FLAG	(1u << 24)
+#define IDENTITY_CIDR_MIN	(IDENTITY_LOCAL_FLAG | 1)
+#define IDENTITY_CIDR_MAX	(IDENTITY_LOCAL_FLAG | 0xffffffu)
+
 #ifndef __bpf__
 /* Cilium's name of a reserved identity ("host", "world"), NULL for others. */
 static inline const char *axon_identity_reserved_name(__u32 id)
