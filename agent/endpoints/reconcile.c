@@ -420,8 +420,9 @@ static int restore_ipcache(void *ctx, const void *key, const void *value)
 			char what[64];
 
 			ipcache_what(what, sizeof(what), k);
-			pr_warn("CIDR identity not restored", "entry=\"%s\" identity=%u error=\"%s\"",
-				what, v->identity, strerror(-err));
+			pr_warn("CIDR identity not restored",
+				"entry=\"%s\" identity=%u error=\"%s\"", what, v->identity,
+				strerror(-err));
 		}
 		return err == -ENOMEM ? err : 0;
 	}

@@ -65,10 +65,10 @@ struct cidr_ids {
 	struct cidr_prefix **v; /* sorted by address, then length */
 	size_t n, cap;
 	struct htable by_id; /* __u32 id -> struct cidr_prefix: the numbers in use */
-	__u32 max;	   /* identities at most */
-	__u32 last;	   /* the last number given */
-	uint64_t revision; /* bumped when a prefix or its identity changes */
-	bool dirty;	   /* a prefix became (un)written: policies to recompute */
+	__u32 max;	     /* identities at most */
+	__u32 last;	     /* the last number given */
+	uint64_t revision;   /* bumped when a prefix or its identity changes */
+	bool dirty;	     /* a prefix became (un)written: policies to recompute */
 	unsigned int alloc_failures;
 };
 

@@ -62,7 +62,8 @@ struct pol_ident {
 struct pol_reconciler {
 	struct policy_maps pm;
 	struct selector_cache sc;
-	struct cidr_ids cidr; /* the policies' prefixes' identities (policy/cidr.h) */
+	/* The policies' prefixes' identities (policy/cidr.h). */
+	struct cidr_ids cidr;
 	struct htable endpoints; /* __be32 ip -> struct pol_endpoint */
 	struct htable idents;	 /* __u32 id -> struct pol_ident */
 	const struct policy **pols;

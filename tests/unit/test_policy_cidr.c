@@ -214,9 +214,8 @@ static void test_ipblock_except(void **state)
 	assert_true(has(cidr, POLICY_DIR_EGRESS, 0, 0, 0, false));
 	assert_int_equal(fx.res.skipped, 0);
 	/* The selector's text, as `agentctl policy selectors` shows it. */
-	assert_int_equal(sc_cidr_key(&fx.pols[0].rules[0].egress[0].peers[0].cidr, text,
-				     sizeof(text)),
-			 0);
+	assert_int_equal(
+	    sc_cidr_key(&fx.pols[0].rules[0].egress[0].peers[0].cidr, text, sizeof(text)), 0);
 	assert_string_equal(text, "cidr:10.0.0.0/8 except 10.1.0.0/16");
 }
 
