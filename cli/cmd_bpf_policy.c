@@ -13,8 +13,9 @@
  * Sorted as Cilium does: denies first, then ingress before egress, then by
  * identity (then protocol, port, prefix). The agent's identities' labels are
  * not known here: an identity shows as Cilium names a reserved one
- * (reserved:host, reserved:world, ...; 0, any identity, as ANY), otherwise
- * as its number. PORT/PROTO: the protocol alone when the port is any
+ * (reserved:host, reserved:world, ...; 0, any identity, as ANY), a CIDR
+ * identity as its prefix from the pinned ipcache (cidr:10.0.0.0/8),
+ * otherwise as its number. PORT/PROTO: the protocol alone when the port is any
  * (ANY when the protocol is too), FIRST-LAST/PROTO for a port range,
  * PORT/PROTO for one port. PREFIX: the key's protocol-and-port prefix
  * (0-24). BYTES and PACKETS count the new flows the entry decided.
@@ -39,6 +40,7 @@
 #include "cli.h"
 #include "cmd_util.h"
 #include "map_read.h"
+#include "pin.h"
 
 #define EMPTY_NOTE "Policy stats empty. Perhaps the policy enforcement is disabled?"
 
@@ -76,6 +78,34 @@ static const char *proto_name(__u8 proto, char *buf, size_t len)
 	return proto ? cli_proto_name(proto, buf, len) : "ANY";
 }
 
+/* A CIDR identity's prefix, from the pinned ipcache that maps the prefix to
+ * it (the agent gives each prefix its own): "cidr:10.0.0.0/8", or false. */
+static bool cidr_label(__u32 id, char *buf, size_t len)
+{
+	struct map_dump d = {};
+	bool found = false;
+	int fd = pin_map_open(cli.bpf_root, MAP_IPCACHE);
+
+	if (fd < 0)
+		return false;
+	if (!map_dump_read(fd, sizeof(struct ipcache_key), sizeof(struct ipcache_value), &d)) {
+		for (size_t i = 0; i < d.n && !found; i++) {
+			const struct ipcache_key *k = map_dump_key(&d, i);
+			const struct ipcache_value *v = map_dump_value(&d, i);
+			char a[INET_ADDRSTRLEN];
+
+			if (v->identity != id)
+				continue;
+			inet_ntop(AF_INET, &k->address, a, sizeof(a));
+			snprintf(buf, len, "cidr:%s/%u", a, k->prefixlen);
+			found = true;
+		}
+	}
+	map_dump_free(&d);
+	close(fd);
+	return found;
+}
+
 static char *identity_label(__u32 id, char *buf, size_t len)
 {
 	const char *name = axon_identity_reserved_name(id);
@@ -84,7 +114,7 @@ static char *identity_label(__u32 id, char *buf, size_t len)
 		snprintf(buf, len, "ANY");
 	else if (name)
 		snprintf(buf, len, "reserved:%s", name);
-	else
+	else if (id < IDENTITY_LOCAL_FLAG || !cidr_label(id, buf, len))
 		snprintf(buf, len, "%u", id);
 	return buf;
 }

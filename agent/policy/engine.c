@@ -19,9 +19,10 @@ static int add_entries(struct selector_cache *sc, const struct policy_rule_entry
 
 	for (size_t i = 0; i < n; i++) {
 		for (size_t p = 0; p < e[i].n_peers; p++) {
-			if (e[i].peers[p].kind != POLICY_PEER_SELECTOR)
-				continue;
-			if (!sc_add(sc, &e[i].peers[p].sel, &err))
+			const struct policy_peer *peer = &e[i].peers[p];
+
+			if (peer->kind == POLICY_PEER_CIDR ? !sc_add_cidr(sc, &peer->cidr, &err)
+							   : !sc_add(sc, &peer->sel, &err))
 				return err;
 		}
 		for (size_t r = 0; r < e[i].n_requires; r++)
@@ -194,8 +195,6 @@ static unsigned int entry_skipped(const struct emit *em, const struct policy_rul
 	__u16 first, last;
 	__u8 proto;
 
-	for (size_t i = 0; i < e->n_peers; i++)
-		n += e->peers[i].kind == POLICY_PEER_CIDR;
 	for (size_t i = 0; i < e->n_ports; i++)
 		n += !port_resolve(em, &e->ports[i], &proto, &first, &last);
 	for (size_t i = 0; i < e->n_icmps; i++)
@@ -209,6 +208,31 @@ static bool required(const struct sc_selector *const *reqs, size_t n_reqs, __u32
 		if (!sc_selects(reqs[i], id))
 			return false;
 	return true;
+}
+
+/*
+ * A CIDR peer: the CIDR identities its selector selects (cidr.h), under the
+ * requirements like any allowed peer. A selector with a prefix that has no
+ * working identity fails closed: an allow allows nothing of it, a deny
+ * denies every identity on its ports.
+ */
+static int emit_cidr_peer(struct emit *em, const struct policy_rule_entry *e,
+			  const struct policy_peer *peer, const struct sc_selector *const *reqs,
+			  size_t n_reqs)
+{
+	const struct sc_selector *s = sc_lookup_cidr(em->sc, &peer->cidr);
+	int err = 0;
+
+	if (!s)
+		return -ENOENT;
+	if (s->broken) {
+		em->res->skipped++;
+		return e->deny ? emit_l4(em, e, 0) : 0;
+	}
+	for (size_t i = 0; i < s->n_ids && !err; i++)
+		if (required(reqs, n_reqs, s->ids[i]))
+			err = emit_l4(em, e, s->ids[i]);
+	return err;
 }
 
 static int emit_entry(struct emit *em, const struct policy_rule_entry *e,
@@ -230,8 +254,10 @@ static int emit_entry(struct emit *em, const struct policy_rule_entry *e,
 		if (!all) {
 			const struct policy_peer *peer = &e->peers[p];
 
-			if (peer->kind != POLICY_PEER_SELECTOR)
+			if (peer->kind == POLICY_PEER_CIDR) {
+				err = emit_cidr_peer(em, e, peer, reqs, n_reqs);
 				continue;
+			}
 			all = !peer->sel.n_reqs;
 			s = sc_lookup(sc, &peer->sel);
 			if (!s)

@@ -35,11 +35,18 @@
  *                identity must also be selected by every requirement, and
  *                all_peers becomes the identities every requirement selects.
  *
+ * CIDR peers (ipBlock, fromCIDR/toCIDR, fromCIDRSet/toCIDRSet with except)
+ *                select CIDR identities (policy/cidr.h): the identities of
+ *                the prefixes the policies name that lie inside the CIDR and
+ *                outside its excepts (a /0 also selects world), never a
+ *                pod's identity, as in Cilium; an ipBlock on pod addresses
+ *                does not match the pods.
+ *
  * Not enforced, counted in engine_result.skipped (fail closed for allows:
  * nothing is allowed for them):
- *   - CIDR peers (ipBlock, fromCIDR, toCIDRSet): Axon has no CIDR
- *     identities, so an address is only ever world (2) or a pod's identity;
- *     an allow for a CIDR allows nothing, a deny for a CIDR denies nothing.
+ *   - CIDR peers with a prefix inside that has no working CIDR identity (none
+ *     left, or its ipcache entry could not be written): an allow allows
+ *     nothing for that peer, a deny denies everything on its ports.
  *   - named ports in egress (they name the destination's ports, which the
  *     engine does not know per peer): nothing allowed.
  *   - SCTP ports, ICMPv6 types: the datapath parses neither.

@@ -65,6 +65,8 @@ int pol_reconciler_init(struct pol_reconciler *r, int outer_fd, __u32 map_max)
 	err = ht_init(&r->endpoints);
 	if (!err)
 		err = ht_init(&r->idents);
+	if (!err)
+		err = cidr_ids_init(&r->cidr, CIDR_IDS_MAX);
 	if (err)
 		return err;
 	/* The reserved identities: built in, never change. */
@@ -86,6 +88,7 @@ void pol_reconciler_destroy(struct pol_reconciler *r)
 	if (r->idents.buckets)
 		ht_destroy_with(&r->idents, free);
 	sc_destroy(&r->sc);
+	cidr_ids_destroy(&r->cidr);
 	free(r->used_ids);
 	free(r->pols);
 	memset(r, 0, sizeof(*r));
@@ -358,7 +361,8 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 	*next_ms = UINT64_MAX;
 	moved = !r->ran || s->policies_revision != r->seen_pol_rev ||
 		s->identities_revision != r->seen_id_rev ||
-		s->namespaces_revision != r->seen_ns_rev || s->ces_revision != r->seen_ces_rev;
+		s->namespaces_revision != r->seen_ns_rev || s->ces_revision != r->seen_ces_rev ||
+		r->cidr.dirty;
 	if (!moved && !(r->next_retry_ms && r->next_retry_ms <= now_ms)) {
 		if (r->next_retry_ms)
 			*next_ms = r->next_retry_ms;
@@ -372,6 +376,8 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 	err = ids_moved ? identities_take_out(r, s) : 0;
 	if (!err && (!r->ran || s->policies_revision != r->seen_pol_rev))
 		err = policies_sync(r, s);
+	if (!err && (!r->ran || s->policies_revision != r->seen_pol_rev || r->cidr.dirty))
+		err = cidr_ids_sync(&r->cidr, &r->sc, r->pols, r->n_pols) < 0 ? -ENOMEM : 0;
 	if (!err && ids_moved)
 		err = identities_put_in(r, s);
 	r->compute_ns = mono_ns() - t0;
@@ -496,6 +502,7 @@ cJSON *pol_reconciler_status(const struct pol_reconciler *r)
 	cJSON_AddNumberToObject(o, "selector_evaluations", (double)r->sc.evaluations);
 	cJSON_AddNumberToObject(o, "writes", (double)r->writes);
 	cJSON_AddNumberToObject(o, "errors", (double)r->errors);
+	cJSON_AddItemToObject(o, "cidr", cidr_ids_status(&r->cidr));
 	return o;
 }
 
@@ -513,6 +520,8 @@ cJSON *pol_reconciler_selectors(const struct pol_reconciler *r)
 
 		if (!o)
 			break;
+		if (s->cidr && sc_cidr_key(s->cidr, text, sizeof(text)))
+			snprintf(text + sizeof(text) - 4, 4, "...");
 		for (size_t k = 0; s->sel && k < s->sel->n_reqs; k++) {
 			sel_req_format(&s->sel->reqs[k], req, sizeof(req));
 			off += (size_t)snprintf(text + off,

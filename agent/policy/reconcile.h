@@ -33,6 +33,7 @@
 #include <linux/types.h>
 
 #include "htable.h"
+#include "policy/cidr.h"
 #include "policy/engine.h"
 #include "policy/selector_cache.h"
 #include "store/store.h"
@@ -61,6 +62,8 @@ struct pol_ident {
 struct pol_reconciler {
 	struct policy_maps pm;
 	struct selector_cache sc;
+	/* The policies' prefixes' identities (policy/cidr.h). */
+	struct cidr_ids cidr;
 	struct htable endpoints; /* __be32 ip -> struct pol_endpoint */
 	struct htable idents;	 /* __u32 id -> struct pol_ident */
 	const struct policy **pols;

@@ -14,11 +14,13 @@ A cell that disagrees is probed again, up to twice, before it counts (a slow mac
 out an allowed probe); what still disagrees is printed as upstream prints it: per port, the
 expected, observed and comparison ("." agrees, "X" does not) tables, sources in rows.
 
-ipBlock: Axon has no CIDR identities (docs/control-plane.md, "Not done, or not enforced"):
-an allow for a CIDR allows nothing. The ipBlock case asserts that documented fail-closed
-behaviour (the selected pod isolated from every pod, the entry counted `not_enforced` in
-status), not Kubernetes' answer; so does an egress named port (the engine does not resolve a
-destination's named ports: nothing is allowed).
+ipBlock: as in Cilium, a CIDR peer selects the CIDR identities of the prefixes policies name,
+never a pod's identity (docs/control-plane.md, "CIDR identities"): an ipBlock over the pods'
+addresses matches no pod, and the matrix case asserts that (the selected pod isolated from
+every pod), not Kubernetes' answer. test_netpol_ipblock_outside_the_cluster probes ipBlock
+with except, egress and ingress, against hosts outside the cluster (the world namespace beside
+the node, tests/e2e/test_policy_cidr.py). An egress named port is documented fail closed (the
+engine does not resolve a destination's named ports: nothing is allowed).
 """
 
 import concurrent.futures
@@ -29,6 +31,8 @@ import time
 import k8s
 from harness import PODTOOL, PY, serve, wait_attached
 from netlab import wait_for
+from test_policy_cidr import (EXT_DENIED, EXT_EXCEPT, EXT_IN, EXT_NONE, EXT_OTHER,
+                              external_hosts, reach)
 
 NAMESPACES = ("x", "y", "z")
 NAMES = ("a", "b", "c")
@@ -281,14 +285,15 @@ def test_netpol_matrix(lab1, api, start_agent):
         m.check(f"ingress to x/a on {what}", only_to_xa(allowed))
         m.change(lambda: api.delete("networkpolicies", "x", "ports"))
 
-    # ipBlock with except: Kubernetes would let every pod but x/b in. Axon's documented
-    # fail-closed behaviour for CIDR peers: the allow allows nothing, x/a is isolated.
+    # ipBlock with except over the pods' addresses: Kubernetes would let every pod but x/b
+    # in. As in Cilium a CIDR never selects a pod: x/a is isolated from every pod, its trie
+    # allows the CIDR's identity alone.
     m.change(lambda: api.create(netpol("x", "cidr", sel(pod="a"), ingress=[{"from": [{
         "ipBlock": {"cidr": "10.244.0.0/16", "except": [f"{xb.pod.ip}/32"]}}]}])))
-    m.check("ipBlock with except: fail closed (no CIDR identities)",
+    m.check("ipBlock with except over pod addresses: no pod matches (as in Cilium)",
             only_to_xa(lambda s, proto, port: False))
     ep = m.endpoint(xa)
-    assert (ep["ingress"], ep["entries"], ep["not_enforced"]) == ("enabled", 0, 1), ep
+    assert (ep["ingress"], ep["entries"], ep["not_enforced"]) == ("enabled", 1, 0), ep
     m.change(lambda: api.delete("networkpolicies", "x", "cidr"))
 
     # Two policies on x/a: the union of what each allows.
@@ -398,3 +403,47 @@ def test_netpol_matrix(lab1, api, start_agent):
 
     took = time.monotonic() - t0
     print(f"netpol matrix: {m.probes} probes ({m.reprobed} probed again) in {took:.1f} s")
+
+
+def test_netpol_ipblock_outside_the_cluster(lab1, api, start_agent):
+    """ipBlock with except, egress then ingress, against hosts outside the cluster: the
+    world namespace's addresses (test_policy_cidr.py), probed from and to every pod."""
+    m = build(lab1, api, start_agent)
+    external_hosts(lab1)
+    xa = m["x/a"]
+    block = {"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.16/28"]}}
+    outside = (EXT_IN, EXT_EXCEPT, EXT_DENIED, EXT_OTHER, EXT_NONE)
+
+    def egress_from_every_pod(allowed):
+        for p in m.pods:
+            want = {(proto, ip): p is not xa or allowed(ip) for ip in outside
+                    for proto in ("tcp", "udp")}
+            assert reach(p.pod, want) == {}, (p, reach(p.pod, want))
+
+    def ingress_to_every_pod(allowed):
+        want = {(proto, p.pod.ip, src): p is not xa or allowed(src)
+                for p in m.pods for src in outside for proto in ("tcp", "udp")}
+        assert reach(lab1.world, want) == {}, reach(lab1.world, want)
+
+    egress_from_every_pod(lambda ip: True)
+    ingress_to_every_pod(lambda src: True)
+
+    # Egress from x/a to 203.0.113.0/24 except 203.0.113.16/28: .10 and .40 yes, .20 (the
+    # except) no, nor what lies outside the block; x/a reaches no pod.
+    m.change(lambda: api.create(netpol("x", "egress-block", sel(pod="a"), egress=[{
+        "to": [block]}], types=["Egress"])))
+    egress_from_every_pod(lambda ip: ip in (EXT_IN, EXT_DENIED))
+    m.check("egress from x/a to an ipBlock outside the cluster: no pod",
+            lambda s, d, proto, port: s is not xa)
+    m.change(lambda: api.delete("networkpolicies", "x", "egress-block"))
+
+    # Ingress to x/a from the same block: only from .10 and .40, from no pod.
+    m.change(lambda: api.create(netpol("x", "ingress-block", sel(pod="a"), ingress=[{
+        "from": [block]}], types=["Ingress"])))
+    ingress_to_every_pod(lambda src: src in (EXT_IN, EXT_DENIED))
+    m.check("ingress to x/a from an ipBlock outside the cluster: no pod",
+            lambda s, d, proto, port: d is not xa)
+    ep = m.endpoint(xa)
+    assert (ep["ingress"], ep["entries"], ep["not_enforced"]) == ("enabled", 1, 0), ep
+    m.change(lambda: api.delete("networkpolicies", "x", "ingress-block"))
+    ingress_to_every_pod(lambda src: True)
