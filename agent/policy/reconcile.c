@@ -86,6 +86,7 @@ void pol_reconciler_destroy(struct pol_reconciler *r)
 	if (r->idents.buckets)
 		ht_destroy_with(&r->idents, free);
 	sc_destroy(&r->sc);
+	peer_ports_free(&r->peer_ports);
 	free(r->used_ids);
 	free(r->pols);
 	memset(r, 0, sizeof(*r));
@@ -269,7 +270,9 @@ static int endpoint_sync(struct pol_reconciler *r, const struct store *s,
 {
 	struct pol_endpoint *pe = ht_get(&r->endpoints, &le->ip, sizeof(le->ip));
 	const struct k8s_cilium_endpoint *cep = ces_endpoint(s, le->ip);
-	struct engine_endpoint ep = {.identity = le->identity};
+	struct engine_endpoint ep = {.identity = le->identity,
+				     .peer_ports = r->peer_ports.items,
+				     .n_peer_ports = r->peer_ports.n};
 	unsigned int changed = 0;
 	uint64_t digest, t0;
 	int err;
@@ -374,6 +377,8 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 		err = policies_sync(r, s);
 	if (!err && ids_moved)
 		err = identities_put_in(r, s);
+	if (!err && (!r->ran || s->ces_revision != r->seen_ces_rev))
+		err = peer_ports_build(&r->peer_ports, s);
 	r->compute_ns = mono_ns() - t0;
 	if (!err)
 		err = local_endpoints_desired(s, &want, &n);

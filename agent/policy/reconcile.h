@@ -34,6 +34,7 @@
 
 #include "htable.h"
 #include "policy/engine.h"
+#include "policy/peer_ports.h"
 #include "policy/selector_cache.h"
 #include "store/store.h"
 
@@ -63,6 +64,7 @@ struct pol_reconciler {
 	struct selector_cache sc;
 	struct htable endpoints; /* __be32 ip -> struct pol_endpoint */
 	struct htable idents;	 /* __u32 id -> struct pol_ident */
+	struct peer_ports peer_ports; /* egress named ports, from the CES */
 	const struct policy **pols;
 	size_t n_pols, cap_pols;
 	__u8 *used_ids; /* bitmap of endpoint ids in use */

@@ -3,7 +3,8 @@
 Namespaces x, y and z (labels ns=x, ...) each hold pods a, b and c (label pod=a, ...), nine
 pods on node A, each with its CiliumIdentity (pod and namespace labels, as Cilium's operator
 writes them) and its CiliumEndpointSlice entry in its namespace (id, address, named ports
-serve-80-tcp, serve-81-tcp, serve-80-udp, serve-81-udp). Every pod serves TCP and UDP on
+serve-80-tcp, serve-81-tcp, serve-80-udp, serve-81-udp, and "web": TCP 81 on the pods c, TCP 80
+on the others). Every pod serves TCP and UDP on
 ports 80 and 81. After each policy change (once `datapath.policy` in status shows the new
 policy revision realized) every ordered pair of pods is probed on the four ports, 324 probes,
 all at once, and the result is compared with the case's expected reachability: a predicate
@@ -17,8 +18,9 @@ expected, observed and comparison ("." agrees, "X" does not) tables, sources in 
 ipBlock: Axon has no CIDR identities (docs/control-plane.md, "Not done, or not enforced"):
 an allow for a CIDR allows nothing. The ipBlock case asserts that documented fail-closed
 behaviour (the selected pod isolated from every pod, the entry counted `not_enforced` in
-status), not Kubernetes' answer; so does an egress named port (the engine does not resolve a
-destination's named ports: nothing is allowed).
+status), not Kubernetes' answer. An egress named port resolves per destination identity, from
+the named ports of that identity's CiliumEndpointSlice entries; a name no destination has allows
+nothing (fail closed).
 """
 
 import concurrent.futures
@@ -172,6 +174,7 @@ def ces(p):
     pod = p.pod
     named = [{"name": f"serve-{port}-{proto}", "port": port, "protocol": proto.upper()}
              for proto, port in PORTS]
+    named.append({"name": "web", "port": 81 if p.name == "c" else 80, "protocol": "TCP"})
     return k8s.ciliumendpointslice(f"ces-{p.ns}{p.name}", p.ns, [{
         "id": pod.identity, "name": p.name, "named-ports": named,
         "networking": {"addressing": [{"ipv4": pod.ip}],
@@ -318,15 +321,25 @@ def test_netpol_matrix(lab1, api, start_agent):
             lambda s, d, proto, port: s is not xa or d.ns == "y")
     m.change(lambda: api.delete("networkpolicies", "x", "egress-y"))
 
-    # A named port on egress names the destination's port, which the engine does not
-    # resolve per peer (docs/control-plane.md): documented fail closed, x/a reaches nothing.
-    m.change(lambda: api.create(netpol("x", "egress-named", sel(pod="a"), egress=[{
-        "ports": [{"port": "serve-80-tcp"}]}], types=["Egress"])))
-    m.check("egress from x/a on named port serve-80-tcp: fail closed (not resolved)",
-            lambda s, d, proto, port: s is not xa)
-    ep = m.endpoint(xa)
-    assert (ep["egress"], ep["entries"], ep["not_enforced"]) == ("enabled", 0, 1), ep
-    m.change(lambda: api.delete("networkpolicies", "x", "egress-named"))
+    # A named port on egress names the destination's port, resolved per destination
+    # identity: serve-80-tcp is TCP 80 everywhere; "web" is TCP 81 on the pods c, TCP 80 on
+    # the others; a name no destination has allows nothing (fail closed, not_enforced).
+    egress_named = [
+        ("serve-80-tcp", lambda d, proto, port: (proto, port) == ("tcp", 80)),
+        ("web", lambda d, proto, port: (proto, port) == ("tcp", 81 if d.name == "c" else 80)),
+        ("no-such-name", lambda d, proto, port: False),
+    ]
+    for name, allowed in egress_named:
+        m.change(lambda: api.create(netpol("x", "egress-named", sel(pod="a"), egress=[{
+            "ports": [{"port": name}]}], types=["Egress"])))
+        m.check(f"egress from x/a on named port {name}",
+                lambda s, d, proto, port: s is not xa or allowed(d, proto, port))
+        ep = m.endpoint(xa)
+        if name == "no-such-name":
+            assert (ep["egress"], ep["entries"], ep["not_enforced"]) == ("enabled", 0, 1), ep
+        else:
+            assert (ep["egress"], ep["not_enforced"]) == ("enabled", 0), ep
+        m.change(lambda: api.delete("networkpolicies", "x", "egress-named"))
     m.change(lambda: api.create(netpol("y", "no-egress", {}, egress=[], types=["Egress"])))
     m.check("egress denied for namespace y", lambda s, d, proto, port: s.ns != "y")
     m.change(lambda: api.delete("networkpolicies", "y", "no-egress"))
