@@ -67,6 +67,14 @@ def test_policy_default_deny_allow_and_deny(lab1, api, start_agent):
     wait_reach(a, b, True, "a -> b allowed by podSelector app=a")
     assert not reaches(c, b)
     assert trie(agent, b) == [("Allow", a.identity, "ANY")]
+    # The peer by its labels, from the agent's identities (Cilium's LABELS column).
+    doc = agent.ctl_json("bpf", "policy", "get", str(endpoint(agent, b)["id"]))
+    labels = doc[0]["labels"]
+    assert labels == sorted(labels) and labels[0] == "k8s:app=a", doc
+    assert {"k8s:io.cilium.k8s.policy.cluster=default",
+            f"k8s:io.kubernetes.pod.namespace={NS}"} <= set(labels), doc
+    assert "k8s:app=a" in agent.ctl("bpf", "policy", "get",
+                                    str(endpoint(agent, b)["id"])).stdout
     sel = agent.ctl_json("policy", "selectors")
     assert any(s["identities"] == [a.identity] and "k8s:app=a" in s["selector"] for s in sel), sel
 
