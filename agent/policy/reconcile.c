@@ -353,7 +353,7 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 	struct engine_result res = {0};
 	struct local_endpoint *want = NULL;
 	bool moved, ids_moved;
-	uint64_t pol_rev = s->policies_revision;
+	uint64_t pol_rev = s->policies_revision, rev = pol_revision(s);
 	int failing = 0, err;
 	size_t n = 0;
 	uint64_t t0;
@@ -365,7 +365,7 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 	if (!moved && !(r->next_retry_ms && r->next_retry_ms <= now_ms)) {
 		if (r->next_retry_ms)
 			*next_ms = r->next_retry_ms;
-		return 0;
+		return r->failing; /* still failing until the retry */
 	}
 	r->passes++;
 	r->compute_ns = 0;
@@ -418,9 +418,12 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 		free(pe);
 		e = ht_del_iter(&r->endpoints, e);
 	}
-	if (!failing)
+	if (!failing) {
 		r->realized_pol_rev = pol_rev;
+		r->realized_rev = rev;
+	}
 retry:
+	r->failing = failing;
 	free(want);
 	engine_result_free(&res);
 	if (failing) {

@@ -160,3 +160,74 @@ def test_policy_metrics(lab1, api, start_agent):
     assert value(s, "axon_drop_count_total", reason="Policy denied", direction="INGRESS") >= 1
     assert value(s, "axon_forward_count_total", reason="Allowed by policy",
                  direction="INGRESS") >= 1
+
+
+def test_policy_status_revision_and_failed_endpoint(lab1, api, start_agent):
+    """`agentctl status` (text and -o json) follows the policy revision (one more per
+    policy, identity or namespace change) and the revision realized, the policy module's
+    health and the endpoints whose policy failed: a policy larger than
+    --bpf-policy-map-max fails on b, which keeps its old trie (fail closed)."""
+    node = lab1.node("a")
+    a, b, c = node.add_pod("pa"), node.add_pod("pb"), node.add_pod("pc")
+    for pod, app in ((a, "a"), (b, "b"), (c, "c")):
+        api.create(k8s.ciliumidentity(pod.identity, NS, {"app": app}))
+    serve(b)
+    agent = up(lab1, api, start_agent, "--bpf-policy-map-max", "256")
+
+    def pol():
+        return agent.status()["policy"]
+
+    wait_for(lambda: pol()["revision"] == pol()["revision_realized"] > 0, timeout=15,
+             what="the initial policy revision realized")
+    st = pol()
+    assert (st["health"], st["endpoints"], st["endpoints_enforcing"], st["endpoints_failed"],
+            st["failed_endpoints"]) == ("ok", 3, 0, 0, []), st
+    rev = st["revision"]
+
+    # One policy: one revision more, realized; b enforcing.
+    api.create(k8s.networkpolicy(NS, "allow-a", {"app": "b"}, ingress=[
+        {"from": [{"podSelector": {"matchLabels": {"app": "a"}}}]}]))
+    wait_for(lambda: pol()["revision_realized"] == rev + 1, timeout=15,
+             what="the policy's revision realized")
+    st = pol()
+    assert (st["revision"], st["health"], st["endpoints_enforcing"]) == (rev + 1, "ok", 1), st
+    # A namespace change is a revision too (identities' selectors may read its labels).
+    api.create(k8s.namespace("other", {"team": "x"}))
+    wait_for(lambda: pol()["revision_realized"] == rev + 2, timeout=15,
+             what="the namespace's revision realized")
+
+    # 300 ports from a: more entries than b's map holds. b keeps its trie (a in, c out).
+    api.create(k8s.networkpolicy(NS, "too-big", {"app": "b"}, ingress=[
+        {"from": [{"podSelector": {"matchLabels": {"app": "c"}}}],
+         "ports": [{"protocol": "TCP", "port": 10000 + i} for i in range(300)]}]))
+    wait_for(lambda: pol()["endpoints_failed"] == 1, timeout=15, what="b's policy failing")
+    st = pol()
+    assert st["health"] == "degraded", st
+    assert st["revision"] == rev + 3 and st["revision_realized"] == rev + 2, st
+    assert st["failed_endpoints"] == [{"pod": f"{NS}/pb", "id": endpoint(agent, b)["id"],
+                                       "entries": 1, "error": "No space left on device"}], st
+    assert reaches(a, b) and not reaches(c, b)
+    r = agent.ctl("status", check=False)
+    assert r.returncode == 1, r.stdout
+    lines = r.stdout.splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.startswith("Policy:"))
+    assert lines[i] == (f"Policy:           degraded   revision {rev + 3}, realized {rev + 2}   "
+                        "3 endpoints, 1 enforcing, 1 failed"), lines[i]
+    assert lines[i + 1] == ("  objects:        2 NetworkPolicy, 0 CiliumNetworkPolicy, "
+                            f"0 CiliumClusterwideNetworkPolicy; 3 identities, "
+                            f"{st['namespaces']} namespaces"), lines[i + 1]
+    assert lines[i + 2] == (f"  failed:         {NS}/pb (id {endpoint(agent, b)['id']}, "
+                            "1 entries realized): No space left on device"), lines[i + 2]
+    doc = agent.ctl_json("status")
+    assert doc["policy"]["failed_endpoints"] == st["failed_endpoints"]
+    mod = next(m for m in doc["modules"] if m["name"] == "policy-reconciler")
+    assert mod["health"] == "degraded", mod
+    assert f"(revision {rev + 2} of {rev + 3} realized)" in mod["message"], mod
+
+    # Deleted: realized again, healthy.
+    api.delete("networkpolicies", NS, "too-big")
+    wait_for(lambda: pol()["revision_realized"] == pol()["revision"] == rev + 4, timeout=20,
+             what="recovered after the big policy's deletion")
+    st = pol()
+    assert (st["health"], st["endpoints_failed"], st["failed_endpoints"]) == ("ok", 0, []), st
+    assert agent.ctl("status", check=False).returncode == 0
