@@ -265,6 +265,27 @@ def test_netpol_matrix(lab1, api, start_agent):
             lambda s, d, proto, port: d.ns != "x" or s.name == "c")
     m.change(lambda: api.delete("networkpolicies", "x", "exists"))
 
+    # matchExpressions DoesNotExist: x/b relabelled role=temporary is the one pod of x with a
+    # role label; every pod of x without one is selected and takes only pods without one
+    # (podSelector) from any namespace (namespaceSelector with DoesNotExist on a key no
+    # namespace has: every namespace).
+    xb_identity = xb.pod.identity
+    relabel(api, xb, 20100, {"pod": "b", "role": "temporary"}, {"ns": "x"})
+    wait_for(lambda: m.endpoint(xb)["identity"] == xb.pod.identity, timeout=15,
+             what="x/b with its role label")
+    m.change(lambda: api.create(netpol("x", "no-role", expr("role", "DoesNotExist"), ingress=[{
+        "from": [{"namespaceSelector": expr("team", "DoesNotExist"),
+                  "podSelector": expr("role", "DoesNotExist")}]}])))
+    m.check("ingress to x's pods without role from pods without role",
+            lambda s, d, proto, port: d.ns != "x" or d is xb or s is not xb)
+    m.change(lambda: api.delete("networkpolicies", "x", "no-role"))
+    # Back to its first identity; the temporary one deleted, as Cilium's operator does.
+    xb.pod.identity = xb_identity
+    api.apply(ces(xb))
+    api.delete("ciliumidentities", None, "20100")
+    wait_for(lambda: m.endpoint(xb)["identity"] == xb_identity, timeout=15,
+             what="x/b with its first identity again")
+
     # Ports: named (the endpoint's named ports from its CiliumEndpointSlice), endPort
     # ranges, a protocol without a port (TCP allowed, UDP not).
     port_cases = [

@@ -6,14 +6,20 @@ Node A holds pods pa, pb and pc (a, b, c below) in namespace default, each with 
 (app=a, app=b, app=c); b serves TCP 8080. Every step asserts with real connections
 from a and c to b, with the agent's view (`agentctl endpoint list`) and with b's
 policy trie (`agentctl bpf policy get <id>`).
+
+CiliumNetworkPolicy cases with real traffic: b's egress toEntities world (the world
+namespace), host (the node's address), cluster and all, and an egressDeny of world over all;
+an ingress rule with toPorts and no fromEndpoints (any peer, that port only); a
+CiliumClusterwideNetworkPolicy selecting app=web in two namespaces, against the same rule
+as a namespaced CiliumNetworkPolicy.
 """
 
 import signal
 
 import k8s
-from harness import serve, tcp
+from harness import serve, tcp, udp
 from metrics import metrics_flag, scrape, value
-from netlab import wait_for
+from netlab import WORLD_IP, wait_for
 from test_datapath import up
 
 NS = "default"
@@ -231,3 +237,144 @@ def test_policy_status_revision_and_failed_endpoint(lab1, api, start_agent):
     st = pol()
     assert (st["health"], st["endpoints_failed"], st["failed_endpoints"]) == ("ok", 0, []), st
     assert agent.ctl("status", check=False).returncode == 0
+
+
+# -- CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy, with real traffic --------------
+
+def change(agent, fn):
+    """Apply a policy change; wait until every endpoint realizes it (status's policy
+    revision one more, realized, nothing failing)."""
+    before = agent.status()["policy"]["revision"]
+    fn()
+
+    def realized():
+        p = agent.status()["policy"]
+        return p["revision"] > before and p["revision_realized"] == p["revision"] and \
+            p["health"] == "ok"
+    wait_for(realized, timeout=15, what="the policy change realized")
+
+
+def reach_all(src, targets):
+    """{name: reached} for each (name, ip) in targets, TCP 8080."""
+    return {name: tcp(src, ip, 8080, 1, timeout=1)[0]["ok"] for name, ip in targets}
+
+
+def expect_reach(src, targets, want, what):
+    """Probe until the reachability is want (a change may take a moment to cut a fresh
+    flow in); then it must stay so for one more probe."""
+    got = {}
+
+    def ok():
+        got.update(reach_all(src, targets))
+        return got == want
+    try:
+        wait_for(ok, timeout=10, what=what)
+    except AssertionError:
+        raise AssertionError(f"{what}: want {want}, got {got}")
+    assert reach_all(src, targets) == want, what
+
+
+def test_cnp_entities_egress(lab1, api, start_agent):
+    """toEntities world, host, cluster and all on b's egress, each alone, then all with an
+    egressDeny of world over it: to pod a (cluster), to the node's address (host) and to
+    the world namespace (world), with TCP connections."""
+    node = lab1.node("a")
+    a, b = node.add_pod("pa"), node.add_pod("pb")
+    for pod, app in ((a, "a"), (b, "b")):
+        api.create(k8s.ciliumidentity(pod.identity, NS, {"app": app}))
+    serve(a)
+    serve(node, name="node")
+    serve(lab1.world)
+    agent = up(lab1, api, start_agent)
+    targets = (("pod", a.ip), ("host", node.ip), ("world", WORLD_IP))
+    expect_reach(b, targets, {"pod": True, "host": True, "world": True}, "no policy")
+
+    def cnp(egress, deny=None):
+        spec = {"endpointSelector": {"matchLabels": {"app": "b"}}, "egress": egress}
+        if deny:
+            spec["egressDeny"] = deny
+        return k8s.ciliumnetworkpolicy(NS, "entities", spec=spec)
+
+    cases = [
+        ("world", {"pod": False, "host": False, "world": True}),
+        ("host", {"pod": False, "host": True, "world": False}),
+        ("cluster", {"pod": True, "host": True, "world": False}),
+        ("all", {"pod": True, "host": True, "world": True}),
+    ]
+    for entity, want in cases:
+        change(agent, lambda: api.apply(cnp([{"toEntities": [entity]}])))
+        expect_reach(b, targets, want, f"egress toEntities {entity}")
+        assert endpoint(agent, b)["egress"] == "enabled"
+
+    # A deny wins over an allow: everything allowed, world denied.
+    change(agent, lambda: api.apply(cnp([{"toEntities": ["all"]}],
+                                        deny=[{"toEntities": ["world"]}])))
+    expect_reach(b, targets, {"pod": True, "host": True, "world": False},
+                 "egressDeny world over toEntities all")
+    doc = agent.ctl_json("bpf", "policy", "get", str(endpoint(agent, b)["id"]))
+    assert [(e["policy"], e["direction"], e["labels"][0]) for e in doc] == [
+        ("Deny", "Egress", "reserved:world"), ("Allow", "Egress", "ANY")], doc
+
+    change(agent, lambda: api.delete("ciliumnetworkpolicies", NS, "entities"))
+    expect_reach(b, targets, {"pod": True, "host": True, "world": True}, "policy deleted")
+
+
+def test_cnp_l4_only(lab1, api, start_agent):
+    """An ingress rule with toPorts and no fromEndpoints: TCP 8080 from any peer (pods and
+    the world), nothing else (UDP 5353 dropped)."""
+    node = lab1.node("a")
+    a, b = node.add_pod("pa"), node.add_pod("pb")
+    for pod, app in ((a, "a"), (b, "b")):
+        api.create(k8s.ciliumidentity(pod.identity, NS, {"app": app}))
+    serve(b)
+    agent = up(lab1, api, start_agent)
+    assert udp(a, b.ip, 5353, 1, timeout=1)[0]["ok"]
+
+    change(agent, lambda: api.create(k8s.ciliumnetworkpolicy(NS, "l4", spec={
+        "endpointSelector": {"matchLabels": {"app": "b"}},
+        "ingress": [{"toPorts": [{"ports": [{"port": "8080", "protocol": "TCP"}]}]}]})))
+    wait_reach(a, b, True, "a -> b TCP 8080 allowed")
+    assert tcp(lab1.world, b.ip, 8080, 1, timeout=1)[0]["ok"], "the world on TCP 8080 too"
+    assert not udp(a, b.ip, 5353, 1, timeout=1)[0]["ok"], "UDP 5353 is no port of the rule"
+    assert not udp(lab1.world, b.ip, 5353, 1, timeout=1)[0]["ok"]
+    ep = endpoint(agent, b)
+    assert (ep["ingress"], ep["egress"], ep["entries"]) == ("enabled", "disabled", 1), ep
+    doc = agent.ctl_json("bpf", "policy", "get", str(ep["id"]))
+    assert [(e["labels"], e["port_proto"]) for e in doc] == [(["ANY"], "8080/TCP")], doc
+
+
+def test_ccnp_selects_pods_in_two_namespaces(lab1, api, start_agent):
+    """A CiliumClusterwideNetworkPolicy selecting app=web selects it in every namespace
+    (n1 and n2), and its fromEndpoints app=client any namespace's clients; the same rule as
+    a CiliumNetworkPolicy in n1 selects n1's web only, from n1's clients only."""
+    node = lab1.node("a")
+    web1, web2 = node.add_pod("web1"), node.add_pod("web2")
+    client1, client2, other = node.add_pod("client1"), node.add_pod("client2"), \
+        node.add_pod("other")
+    for pod, ns, app in ((web1, "n1", "web"), (web2, "n2", "web"), (client1, "n1", "client"),
+                         (client2, "n2", "client"), (other, "n2", "other")):
+        api.create(k8s.ciliumidentity(pod.identity, ns, {"app": app}))
+    for pod in (web1, web2, other):
+        serve(pod)
+    agent = up(lab1, api, start_agent)
+    spec = {"endpointSelector": {"matchLabels": {"app": "web"}},
+            "ingress": [{"fromEndpoints": [{"matchLabels": {"app": "client"}}]}]}
+    targets = (("web1", web1.ip), ("web2", web2.ip), ("other", other.ip))
+
+    change(agent, lambda: api.create(k8s.ciliumclusterwidenetworkpolicy("web", spec=spec)))
+    for src in (client1, client2):
+        expect_reach(src, targets, {"web1": True, "web2": True, "other": True},
+                     f"CCNP: {src.name} to web in n1 and n2")
+    expect_reach(other, (("web1", web1.ip), ("web2", web2.ip)),
+                 {"web1": False, "web2": False}, "CCNP: other to web denied in n1 and n2")
+    assert all(endpoint(agent, w)["ingress"] == "enabled" for w in (web1, web2))
+    assert endpoint(agent, other)["ingress"] == "disabled"
+
+    # The same rule namespaced in n1: n1's web only, from n1's clients only.
+    change(agent, lambda: api.delete("ciliumclusterwidenetworkpolicies", None, "web"))
+    change(agent, lambda: api.create(k8s.ciliumnetworkpolicy("n1", "web", spec=spec)))
+    expect_reach(client1, targets, {"web1": True, "web2": True, "other": True},
+                 "CNP in n1: client1 to web1; web2 not selected")
+    expect_reach(client2, targets, {"web1": False, "web2": True, "other": True},
+                 "CNP in n1: client2 (n2) to web1 denied")
+    assert endpoint(agent, web2)["ingress"] == "disabled"
