@@ -20,10 +20,11 @@
  *                        k8s:io.kubernetes.pod.namespace=default
  *
  * by its number when the agent cannot be asked (the maps are read all the
- * same), does not know it, or with --numeric (-n). PORT/PROTO: the protocol alone when the port is any
- * (ANY when the protocol is too), FIRST-LAST/PROTO for a port range,
- * PORT/PROTO for one port. PREFIX: the key's protocol-and-port prefix
- * (0-24). BYTES and PACKETS count the new flows the entry decided.
+ * same), does not know it, or with --numeric (-n). PORT/PROTO: the protocol
+ * alone when the port is any (ANY when the protocol is too),
+ * FIRST-LAST/PROTO for a port range, PORT/PROTO for one port. PREFIX: the
+ * key's protocol-and-port prefix (0-24). BYTES and PACKETS count the new
+ * flows the entry decided.
  *
  * --all prints every endpoint that has a trie, each as
  *   Endpoint ID: 12
@@ -111,8 +112,10 @@ static bool agent_labels(__u32 id, cJSON *arr)
 	if (!v)
 		return false;
 	cJSON_ArrayForEach(l, labels)
+	{
 		if (cJSON_IsString(l))
 			v[n++] = l->valuestring;
+	}
 	qsort(v, n, sizeof(*v), str_cmp);
 	for (int i = 0; i < n; i++)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
@@ -249,8 +252,10 @@ static void table_text(const cJSON *entries)
 			  packets, prefix);
 		/* Cilium's layout: every further label on a line of its own. */
 		cJSON_ArrayForEach(l, labels)
+		{
 			if (l != labels->child && cJSON_IsString(l))
 				table_row(t, "", "", l->valuestring, "", "", "", "", "", "");
+		}
 	}
 	table_print(t);
 	if (!cJSON_GetArraySize(entries))

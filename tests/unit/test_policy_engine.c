@@ -138,7 +138,8 @@ static void add_policy(const char *json)
 
 static void compute(__u32 identity, const struct k8s_named_port *np, size_t n_np)
 {
-	struct engine_endpoint ep = {.identity = identity, .named_ports = np, .n_named_ports = n_np};
+	struct engine_endpoint ep = {
+	    .identity = identity, .named_ports = np, .n_named_ports = n_np};
 
 	assert_int_equal(engine_compute(&fx.sc, fx.ptrs, fx.n, &ep, &fx.res), 0);
 }
@@ -333,7 +334,7 @@ static void test_egress_named_port(void **state)
 	/* Two endpoints of identity 1000 name "http" differently (one twice),
 	 * 1002 names it 9090, 1003 has only "dns". */
 	struct engine_peer_port pp[] = {
-	    {1003, {"dns", IPPROTO_UDP, 53}},	{1000, {"http", IPPROTO_TCP, 8081}},
+	    {1003, {"dns", IPPROTO_UDP, 53}},	 {1000, {"http", IPPROTO_TCP, 8081}},
 	    {1002, {"http", IPPROTO_TCP, 9090}}, {1000, {"http", IPPROTO_TCP, 8080}},
 	    {1000, {"http", IPPROTO_TCP, 8080}}, {1000, {"http", IPPROTO_UDP, 8080}},
 	};
