@@ -89,6 +89,7 @@ void pol_reconciler_destroy(struct pol_reconciler *r)
 		ht_destroy_with(&r->idents, free);
 	sc_destroy(&r->sc);
 	cidr_ids_destroy(&r->cidr);
+	peer_ports_free(&r->peer_ports);
 	free(r->used_ids);
 	free(r->pols);
 	memset(r, 0, sizeof(*r));
@@ -272,7 +273,9 @@ static int endpoint_sync(struct pol_reconciler *r, const struct store *s,
 {
 	struct pol_endpoint *pe = ht_get(&r->endpoints, &le->ip, sizeof(le->ip));
 	const struct k8s_cilium_endpoint *cep = ces_endpoint(s, le->ip);
-	struct engine_endpoint ep = {.identity = le->identity};
+	struct engine_endpoint ep = {.identity = le->identity,
+				     .peer_ports = r->peer_ports.items,
+				     .n_peer_ports = r->peer_ports.n};
 	unsigned int changed = 0;
 	uint64_t digest, t0;
 	int err;
@@ -353,7 +356,7 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 	struct engine_result res = {0};
 	struct local_endpoint *want = NULL;
 	bool moved, ids_moved;
-	uint64_t pol_rev = s->policies_revision;
+	uint64_t pol_rev = s->policies_revision, rev = pol_revision(s);
 	int failing = 0, err;
 	size_t n = 0;
 	uint64_t t0;
@@ -366,7 +369,7 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 	if (!moved && !(r->next_retry_ms && r->next_retry_ms <= now_ms)) {
 		if (r->next_retry_ms)
 			*next_ms = r->next_retry_ms;
-		return 0;
+		return r->failing; /* still failing until the retry */
 	}
 	r->passes++;
 	r->compute_ns = 0;
@@ -380,6 +383,8 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 		err = cidr_ids_sync(&r->cidr, &r->sc, r->pols, r->n_pols) < 0 ? -ENOMEM : 0;
 	if (!err && ids_moved)
 		err = identities_put_in(r, s);
+	if (!err && (!r->ran || s->ces_revision != r->seen_ces_rev))
+		err = peer_ports_build(&r->peer_ports, s);
 	r->compute_ns = mono_ns() - t0;
 	if (!err)
 		err = local_endpoints_desired(s, &want, &n);
@@ -419,9 +424,12 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 		free(pe);
 		e = ht_del_iter(&r->endpoints, e);
 	}
-	if (!failing)
+	if (!failing) {
 		r->realized_pol_rev = pol_rev;
+		r->realized_rev = rev;
+	}
 retry:
+	r->failing = failing;
 	free(want);
 	engine_result_free(&res);
 	if (failing) {

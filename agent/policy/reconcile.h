@@ -35,6 +35,7 @@
 #include "htable.h"
 #include "policy/cidr.h"
 #include "policy/engine.h"
+#include "policy/peer_ports.h"
 #include "policy/selector_cache.h"
 #include "store/store.h"
 
@@ -66,6 +67,7 @@ struct pol_reconciler {
 	struct cidr_ids cidr;
 	struct htable endpoints; /* __be32 ip -> struct pol_endpoint */
 	struct htable idents;	 /* __u32 id -> struct pol_ident */
+	struct peer_ports peer_ports; /* egress named ports, from the CES */
 	const struct policy **pols;
 	size_t n_pols, cap_pols;
 	__u8 *used_ids; /* bitmap of endpoint ids in use */
@@ -73,9 +75,11 @@ struct pol_reconciler {
 	bool ran;
 	bool enforcement_changed; /* an endpoint's id or enforcement moved */
 	uint64_t next_retry_ms;
+	int failing; /* the last pass's failing endpoints */
 	unsigned int backoff_attempts;
 	uint64_t revision;	   /* passes that changed something */
 	uint64_t realized_pol_rev; /* the policy revision every endpoint realizes */
+	uint64_t realized_rev;	   /* the pol_revision() every endpoint realizes */
 	unsigned long writes, errors;
 	uint64_t passes;     /* passes run (a retry or a store change each) */
 	uint64_t compute_ns; /* the last pass's engine work: selector cache updates
@@ -84,6 +88,13 @@ struct pol_reconciler {
 
 /* id_hint(ctx, ip): the id an endpoints map entry already gives ip, 0 if none. */
 typedef __u16 (*pol_id_hint_fn)(void *ctx, __be32 ip);
+
+/* The revision of what policy is computed from: one more with every policy,
+ * CiliumIdentity or Namespace change the store takes. */
+static inline uint64_t pol_revision(const struct store *s)
+{
+	return s->policies_revision + s->identities_revision + s->namespaces_revision;
+}
 
 int pol_reconciler_init(struct pol_reconciler *r, int outer_fd, __u32 map_max);
 void pol_reconciler_destroy(struct pol_reconciler *r);
