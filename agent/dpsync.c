@@ -283,6 +283,7 @@ int agent_datapath_init(struct agent *a)
 	if (!err) {
 		d->ep.policy_of = ep_policy_of;
 		d->ep.policy_ctx = d;
+		d->ep.cidr = &d->pol.cidr;
 	}
 	if (!err)
 		err = route_sync_init(&d->routes, &route_real, d, a->cfg.auto_direct_node_routes);
@@ -598,6 +599,18 @@ void agent_datapath_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms)
 	}
 	ep_reconcile(&d->ep, &a->store, now_ms, &t);
 	lower(next_ms, t);
+	/* A CIDR prefix the ipcache refused (or took again): its rules fail
+	 * closed (or are enforced again) in this turn, not at the next retry. */
+	if (d->pol.cidr.dirty && d->pol.ran) {
+		d->pol_failing = pol_reconcile(&d->pol, &a->store, pol_id_hint, d, now_ms, &t);
+		lower(next_ms, t);
+		if (d->pol.enforcement_changed) {
+			d->pol.enforcement_changed = false;
+			ep_reconciler_policy_changed(&d->ep);
+			ep_reconcile(&d->ep, &a->store, now_ms, &t);
+			lower(next_ms, t);
+		}
+	}
 	policy_observe(a);
 	endpoints_attach(a);
 	route_sync_run(&d->routes, &a->store, now_ms, &t);

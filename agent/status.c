@@ -252,8 +252,10 @@ static cJSON *modules_status(struct agent *a)
 	m = cJSON_CreateObject();
 	cJSON_AddStringToObject(m, "name", "policy-reconciler");
 	cJSON_AddStringToObject(m, "health", a->dpx.pol_failing > 0 ? "degraded" : "ok");
-	snprintf(msg, sizeof(msg), "%d endpoint(s) whose policy is not realized (policy revision "
-		 "%llu realized)", a->dpx.pol_failing, (unsigned long long)a->dpx.pol.realized_pol_rev);
+	snprintf(msg, sizeof(msg),
+		 "%d endpoint(s) whose policy is not realized (revision %llu of %llu realized)",
+		 a->dpx.pol_failing, (unsigned long long)a->dpx.pol.realized_rev,
+		 (unsigned long long)pol_revision(&a->store));
 	cJSON_AddStringToObject(m, "message", msg);
 	cJSON_AddItemToArray(arr, m);
 

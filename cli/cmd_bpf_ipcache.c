@@ -50,6 +50,9 @@ static cJSON *ipcache_entry_json(const void *key, const void *value,
 		cJSON_AddItemToArray(flags, cJSON_CreateString("local"));
 	if (v->flags & IPCACHE_F_POD_CIDR)
 		cJSON_AddItemToArray(flags, cJSON_CreateString("pod-cidr"));
+	/* A prefix a network policy names, with its CIDR identity. */
+	if (v->identity >= IDENTITY_LOCAL_FLAG)
+		cJSON_AddItemToArray(flags, cJSON_CreateString("cidr"));
 	return o;
 }
 

@@ -11,19 +11,28 @@
  *   Allow    Ingress     1001            8080/TCP     ...   148     2         24
  *
  * Sorted as Cilium does: denies first, then ingress before egress, then by
- * identity (then protocol, port, prefix). The agent's identities' labels are
- * not known here: an identity shows as Cilium names a reserved one
- * (reserved:host, reserved:world, ...; 0, any identity, as ANY), otherwise
- * as its number. PORT/PROTO: the protocol alone when the port is any
- * (ANY when the protocol is too), FIRST-LAST/PROTO for a port range,
- * PORT/PROTO for one port. PREFIX: the key's protocol-and-port prefix
- * (0-24). BYTES and PACKETS count the new flows the entry decided.
+ * identity (then protocol, port, prefix). LABELS: a reserved identity as
+ * Cilium names it (reserved:host, reserved:world, ...; 0, any identity, as
+ * ANY); another one by its labels from the agent's identities (the
+ * "identities" API command), sorted, one per line as Cilium prints them:
+ *
+ *   Allow    Ingress     k8s:app=web                  80/TCP   ...
+ *                        k8s:io.kubernetes.pod.namespace=default
+ *
+ * a CIDR identity as its prefix from the pinned ipcache (cidr:10.0.0.0/8);
+ * by its number when the agent cannot be asked (the maps are read all the
+ * same), does not know it, or with --numeric (-n). PORT/PROTO: the protocol
+ * alone when the port is any (ANY when the protocol is too),
+ * FIRST-LAST/PROTO for a port range, PORT/PROTO for one port. PREFIX: the
+ * key's protocol-and-port prefix (0-24). BYTES and PACKETS count the new
+ * flows the entry decided.
  *
  * --all prints every endpoint that has a trie, each as
  *   Endpoint ID: 12
  *   <table>
- * and -o json an array of {"endpoint_id", "entries"}. The maps are read
- * directly, so this works while the agent is down.
+ * and -o json an array of {"endpoint_id", "entries"}, each entry's "labels"
+ * an array of those strings. The maps are read directly, so this works
+ * while the agent is down.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +48,7 @@
 #include "cli.h"
 #include "cmd_util.h"
 #include "map_read.h"
+#include "pin.h"
 
 #define EMPTY_NOTE "Policy stats empty. Perhaps the policy enforcement is disabled?"
 
@@ -76,17 +86,91 @@ static const char *proto_name(__u8 proto, char *buf, size_t len)
 	return proto ? cli_proto_name(proto, buf, len) : "ANY";
 }
 
-static char *identity_label(__u32 id, char *buf, size_t len)
+/* A CIDR identity's prefix, from the pinned ipcache that maps the prefix to
+ * it (the agent gives each prefix its own): "cidr:10.0.0.0/8", or false. */
+static bool cidr_label(__u32 id, char *buf, size_t len)
+{
+	struct map_dump d = {};
+	bool found = false;
+	int fd = pin_map_open(cli.bpf_root, MAP_IPCACHE);
+
+	if (fd < 0)
+		return false;
+	if (!map_dump_read(fd, sizeof(struct ipcache_key), sizeof(struct ipcache_value), &d)) {
+		for (size_t i = 0; i < d.n && !found; i++) {
+			const struct ipcache_key *k = map_dump_key(&d, i);
+			const struct ipcache_value *v = map_dump_value(&d, i);
+			char a[INET_ADDRSTRLEN];
+
+			if (v->identity != id)
+				continue;
+			inet_ntop(AF_INET, &k->address, a, sizeof(a));
+			snprintf(buf, len, "cidr:%s/%u", a, k->prefixlen);
+			found = true;
+		}
+	}
+	map_dump_free(&d);
+	close(fd);
+	return found;
+}
+
+/* The agent's identities ("identities" array), NULL for numbers only. */
+static const cJSON *known_identities;
+/* --numeric: numbers for every identity but the reserved ones. */
+static bool numeric_only;
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The agent's labels of id, sorted, into arr; false when it has none. */
+static bool agent_labels(__u32 id, cJSON *arr)
+{
+	const cJSON *it, *labels = NULL, *l;
+	const char **v;
+	int n = 0;
+
+	cJSON_ArrayForEach(it, known_identities)
+	{
+		if (json_num(it, "id") == id) {
+			labels = cJSON_GetObjectItem(it, "labels");
+			break;
+		}
+	}
+	if (!cJSON_GetArraySize(labels))
+		return false;
+	v = calloc(cJSON_GetArraySize(labels), sizeof(*v));
+	if (!v)
+		return false;
+	cJSON_ArrayForEach(l, labels)
+	{
+		if (cJSON_IsString(l))
+			v[n++] = l->valuestring;
+	}
+	qsort(v, n, sizeof(*v), str_cmp);
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
+	free(v);
+	return n > 0;
+}
+
+static cJSON *identity_labels(__u32 id)
 {
 	const char *name = axon_identity_reserved_name(id);
+	cJSON *arr = cJSON_CreateArray();
+	char buf[32];
 
 	if (!id)
-		snprintf(buf, len, "ANY");
+		snprintf(buf, sizeof(buf), "ANY");
 	else if (name)
-		snprintf(buf, len, "reserved:%s", name);
-	else
-		snprintf(buf, len, "%u", id);
-	return buf;
+		snprintf(buf, sizeof(buf), "reserved:%s", name);
+	else if (agent_labels(id, arr))
+		return arr;
+	else if (numeric_only || id < IDENTITY_LOCAL_FLAG || !cidr_label(id, buf, sizeof(buf)))
+		snprintf(buf, sizeof(buf), "%u", id);
+	cJSON_AddItemToArray(arr, cJSON_CreateString(buf));
+	return arr;
 }
 
 static char *port_proto(const struct policy_key *k, char *buf, size_t len)
@@ -116,7 +200,7 @@ static cJSON *entry_json(const struct policy_key *k, const struct policy_entry *
 	cJSON_AddStringToObject(o, "policy", is_deny(v) ? "Deny" : "Allow");
 	cJSON_AddStringToObject(o, "direction", k->egress ? "Egress" : "Ingress");
 	cJSON_AddNumberToObject(o, "identity", k->sec_label);
-	cJSON_AddStringToObject(o, "labels", identity_label(k->sec_label, buf, sizeof(buf)));
+	cJSON_AddItemToObject(o, "labels", identity_labels(k->sec_label));
 	cJSON_AddNumberToObject(o, "protocol", k->protocol);
 	cJSON_AddNumberToObject(o, "port", ntohs(k->dport));
 	cJSON_AddStringToObject(o, "port_proto", port_proto(k, buf, sizeof(buf)));
@@ -185,15 +269,25 @@ static void table_text(const cJSON *entries)
 	cJSON_ArrayForEach(o, entries)
 	{
 		char proxy[16] = "NONE", bytes[24], packets[24], prefix[8];
+		const cJSON *labels = cJSON_GetObjectItem(o, "labels"), *l;
+		const char *first = cJSON_IsString(cJSON_GetArrayItem(labels, 0))
+					? cJSON_GetArrayItem(labels, 0)->valuestring
+					: "";
 
 		if (json_int(o, "proxy_port"))
 			snprintf(proxy, sizeof(proxy), "%d", json_int(o, "proxy_port"));
 		snprintf(bytes, sizeof(bytes), "%.0f", json_num(o, "bytes"));
 		snprintf(packets, sizeof(packets), "%.0f", json_num(o, "packets"));
 		snprintf(prefix, sizeof(prefix), "%d", json_int(o, "prefix"));
-		table_row(t, json_str(o, "policy"), json_str(o, "direction"), json_str(o, "labels"),
+		table_row(t, json_str(o, "policy"), json_str(o, "direction"), first,
 			  json_str(o, "port_proto"), proxy, json_str(o, "auth_type"), bytes,
 			  packets, prefix);
+		/* Cilium's layout: every further label on a line of its own. */
+		cJSON_ArrayForEach(l, labels)
+		{
+			if (l != labels->child && cJSON_IsString(l))
+				table_row(t, "", "", l->valuestring, "", "", "", "", "", "");
+		}
 	}
 	table_print(t);
 	if (!cJSON_GetArraySize(entries))
@@ -257,12 +351,32 @@ static int get_all(int outer)
 	return cli_print(doc, all_text);
 }
 
+static int get(int outer, bool all, __u32 id)
+{
+	cJSON *entries;
+	int err;
+
+	if (all)
+		return get_all(outer);
+	err = trie_entries(outer, id, &entries);
+	if (err == -ENOENT)
+		return cli_error("endpoint %u has no policy map in %s/%s/%s", id, cli.bpf_root,
+				 AXON_MAPS_DIR, MAP_POLICY);
+	if (err == -EPROTO)
+		return cli_error("endpoint %u's policy map has another layout than this agentctl "
+				 "expects (agent and agentctl from different builds?)",
+				 id);
+	if (err)
+		return cli_error("endpoint %u's policy map: %s", id, strerror(-err));
+	return cli_print(entries, table_text);
+}
+
 int cmd_bpf_policy_get(int argc, char **argv)
 {
-	static const char *const names[] = {"--all"};
-	bool all = false;
+	static const char *const names[] = {"--all", "--numeric", "-n"};
+	bool flags[3] = {false};
 	const char *id_arg = NULL;
-	cJSON *entries;
+	cJSON *idents = NULL;
 	__u32 id = 0;
 	int outer, ret, err;
 
@@ -279,10 +393,10 @@ int cmd_bpf_policy_get(int argc, char **argv)
 		argc--;
 		i--;
 	}
-	ret = cmd_flags(argc, argv, names, &all, 1);
+	ret = cmd_flags(argc, argv, names, flags, 3);
 	if (ret)
 		return ret;
-	if (all == !!id_arg)
+	if (flags[0] == !!id_arg)
 		return cli_usage_error("%s: give an endpoint id or --all", cli.command);
 	if (id_arg && parse_id(id_arg, &id))
 		return cli_usage_error("%s: '%s' is not an endpoint id (1-%u)", cli.command, id_arg,
@@ -291,21 +405,14 @@ int cmd_bpf_policy_get(int argc, char **argv)
 	ret = cli_map_open(MAP_POLICY, sizeof(__u32), sizeof(__u32), &outer);
 	if (ret)
 		return ret;
-	if (all) {
-		ret = get_all(outer);
-		close(outer);
-		return ret;
-	}
-	err = trie_entries(outer, id, &entries);
+	/* Labels if the agent answers; the maps are read either way. */
+	if (!flags[1] && !flags[2])
+		idents = cli_agent_request("identities", &err);
+	known_identities = cJSON_GetObjectItem(idents, "identities");
+	numeric_only = flags[1] || flags[2];
+	ret = get(outer, flags[0], id);
+	known_identities = NULL;
+	cJSON_Delete(idents);
 	close(outer);
-	if (err == -ENOENT)
-		return cli_error("endpoint %u has no policy map in %s/%s/%s", id, cli.bpf_root,
-				 AXON_MAPS_DIR, MAP_POLICY);
-	if (err == -EPROTO)
-		return cli_error("endpoint %u's policy map has another layout than this agentctl "
-				 "expects (agent and agentctl from different builds?)",
-				 id);
-	if (err)
-		return cli_error("endpoint %u's policy map: %s", id, strerror(-err));
-	return cli_print(entries, table_text);
+	return ret;
 }

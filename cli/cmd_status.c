@@ -55,9 +55,40 @@ static void kubernetes_text(const cJSON *k)
 	}
 }
 
+/*
+ * Policy:           ok   revision 42, realized 42   9 endpoints, 1 enforcing, 0 failed
+ *   objects:        2 NetworkPolicy, 1 CiliumNetworkPolicy, 0 CiliumClusterwideNetworkPolicy;
+ *                   12 identities, 3 namespaces
+ *   not enforced:   CiliumNetworkPolicy default/l7: L7 rules
+ *   failed:         x/a (id 3, 0 entries realized): No space left on device
+ */
+static void policy_text(const cJSON *p)
+{
+	const cJSON *o;
+
+	if (!p)
+		return;
+	printf("%-18s%s   revision %.0f, realized %.0f   %.0f endpoints, %.0f enforcing, %.0f "
+	       "failed\n", "Policy:", str(p, "health")[0] ? str(p, "health") : "-",
+	       num(p, "revision"), num(p, "revision_realized"), num(p, "endpoints"),
+	       num(p, "endpoints_enforcing"), num(p, "endpoints_failed"));
+	printf("  %-16s%.0f NetworkPolicy, %.0f CiliumNetworkPolicy, %.0f "
+	       "CiliumClusterwideNetworkPolicy; %.0f identities, %.0f namespaces\n", "objects:",
+	       num(p, "network_policies"), num(p, "cilium_network_policies"),
+	       num(p, "cilium_clusterwide_network_policies"), num(p, "identities"),
+	       num(p, "namespaces"));
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(p, "unsupported_policies"))
+		printf("  %-16s%s %s: %s\n", "not enforced:", str(o, "kind"), str(o, "name"),
+		       str(o, "unsupported"));
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(p, "failed_endpoints"))
+		printf("  %-16s%s (id %.0f, %.0f entries realized): %s\n", "failed:", str(o, "pod"),
+		       num(o, "id"), num(o, "entries"), str(o, "error"));
+}
+
 static const char *const known_sections[] = {
 	"version", "commit", "started", "healthy", "summary", "kubernetes", "load_balancing",
 	"maps", "attach", "modules", "unrealized", "skipped_objects_total", "skipped_objects",
+	"policy",
 };
 
 static bool is_known_section(const char *key)
@@ -233,6 +264,7 @@ static void status_text(const cJSON *doc)
 	printf("%-18s\n", "Modules:");
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(doc, "modules"))
 		printf("  %-21s %-9s %s\n", str(o, "name"), str(o, "health"), str(o, "message"));
+	policy_text(cJSON_GetObjectItem(doc, "policy"));
 	extra_sections_text(doc);
 	if (!verbose) {
 		if (cJSON_GetArraySize(unrealized))

@@ -34,8 +34,9 @@ static const struct cli_cmd commands[] = {
 	  cmd_bpf_endpoint_list },
 	{ "bpf metrics list", "", "verdicts by reason and direction, summed over CPUs",
 	  cmd_bpf_metrics_list },
-	{ "bpf policy get", "<id>|--all", "endpoint <id>'s network policy entries, Cilium's "
-	  "layout (pinned maps)", cmd_bpf_policy_get },
+	{ "bpf policy get", "<id>|--all [--numeric]", "endpoint <id>'s network policy entries, "
+	  "Cilium's layout (pinned maps; labels from the agent unless --numeric)",
+	  cmd_bpf_policy_get },
 	{ "monitor", "[--type drop|trace|policy-verdict]", "stream drop/trace/policy-verdict "
 	  "events until Ctrl-C (one reader at a time)", cmd_monitor },
 	{ "map list", "", "Axon's pinned maps with size and fill", cmd_map_list },

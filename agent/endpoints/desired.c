@@ -93,6 +93,24 @@ int ipcache_desired(const struct store *s, struct htable *out)
 	return pod_cidrs(s, out);
 }
 
+int ipcache_desired_cidr(const struct cidr_ids *c, struct htable *out)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		const struct cidr_prefix *p = c->v[i];
+		struct ipcache_key k = ipcache_key_of(cidr_prefix_addr(p), p->prefix.len);
+		struct ipcache_value v = {.identity = p->id};
+		int err;
+
+		/* A pod's /32 or a pod CIDR on the same key keeps its entry. */
+		if (!p->id || ht_get(out, &k, sizeof(k)))
+			continue;
+		err = put(out, &k, &v, p->text);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 void ipcache_desired_free(struct htable *h)
 {
 	if (!h->buckets)

@@ -10,6 +10,11 @@
  *   listed twice (a pod moving between slices) keeps the entry of the slice
  *   whose name sorts first, so the answer does not depend on event order.
  *
+ * CIDR prefixes (ipcache_desired_cidr()): every prefix a policy names that
+ *   has a CIDR identity (policy/cidr.h) -> { that identity, no tunnel
+ *   endpoint, no flag }, unless the store already gives the same key (a
+ *   pod's /32, a node's pod CIDR), which keeps its entry.
+ *
  * local endpoints: the endpoints whose networking.node is this node's
  *   address; the reconciler finds each one's host-side device.
  *
@@ -24,6 +29,7 @@
 
 #include "axon/ipcache.h"
 #include "htable.h"
+#include "policy/cidr.h"
 #include "store/store.h"
 
 #define EP_NAME_MAX (K8S_NS_MAX + K8S_NAME_MAX)
@@ -43,6 +49,8 @@ struct local_endpoint {
 
 /* Fill out (initialized, empty) with the desired ipcache. 0 or -ENOMEM. */
 int ipcache_desired(const struct store *s, struct htable *out);
+/* Add the CIDR prefixes of c to a table ipcache_desired() filled. 0, -ENOMEM. */
+int ipcache_desired_cidr(const struct cidr_ids *c, struct htable *out);
 /* Free the values of a table filled by ipcache_desired() and destroy it. */
 void ipcache_desired_free(struct htable *h);
 

@@ -112,6 +112,14 @@ static void ipcache_what(char *buf, size_t len, const struct ipcache_key *k)
 	snprintf(buf, len, "ipcache %s/%u", a, k->prefixlen);
 }
 
+/* A CIDR prefix's write, for the policies to fail closed on (policy/cidr.h). */
+static void cidr_outcome(struct ep_reconciler *r, const struct ipcache_key *k,
+			 const struct ipcache_value *v, int err)
+{
+	if (r->cidr && v->identity >= IDENTITY_LOCAL_FLAG)
+		cidr_ids_written(r->cidr, k->address, (__u8)k->prefixlen, err);
+}
+
 static int ipcache_pass(struct ep_reconciler *r, const struct store *s)
 {
 	struct htable want;
@@ -122,6 +130,8 @@ static int ipcache_pass(struct ep_reconciler *r, const struct store *s)
 	err = ht_init(&want);
 	if (!err)
 		err = ipcache_desired(s, &want);
+	if (!err && r->cidr)
+		err = ipcache_desired_cidr(r->cidr, &want);
 	if (err) {
 		ipcache_desired_free(&want);
 		return err;
@@ -140,9 +150,11 @@ static int ipcache_pass(struct ep_reconciler *r, const struct store *s)
 			ipcache_what(what, sizeof(what), k);
 		if (err) {
 			failure_set(r, what, err, "update");
+			cidr_outcome(r, k, &d->value, err);
 			failing++;
 			continue;
 		}
+		cidr_outcome(r, k, &d->value, 0);
 		if (!have) {
 			have = malloc(sizeof(*have));
 			if (!have || ht_put(&r->ipcache, k, sizeof(*k), have, NULL)) {
@@ -335,7 +347,8 @@ int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms
 		 uint64_t *next_ms)
 {
 	bool moved = !r->ran || r->seen_nodes_rev != s->nodes_revision ||
-		     r->seen_ces_rev != s->ces_revision || r->seen_self_ip != s->self_ip;
+		     r->seen_ces_rev != s->ces_revision || r->seen_self_ip != s->self_ip ||
+		     (r->cidr && r->cidr->revision != r->seen_cidr_rev);
 	bool retry = r->next_retry_ms && r->next_retry_ms <= now_ms;
 	int failing = 0, ret;
 
@@ -347,6 +360,7 @@ int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms
 	r->seen_nodes_rev = s->nodes_revision;
 	r->seen_ces_rev = s->ces_revision;
 	r->seen_self_ip = s->self_ip;
+	r->seen_cidr_rev = r->cidr ? r->cidr->revision : 0;
 	r->stats.passes++;
 	for (struct ht_entry *e = ht_first(&r->failures); e; e = ht_next(&r->failures, e))
 		((struct ep_failure *)e->value)->seen = false;
@@ -395,6 +409,22 @@ static int restore_ipcache(void *ctx, const void *key, const void *value)
 	if (ht_put(&r->ipcache, key, sizeof(struct ipcache_key), v, NULL)) {
 		free(v);
 		return -ENOMEM;
+	}
+	/* A CIDR prefix keeps its identity: the policies computed before the
+	 * first ipcache write use the same numbers the maps hold. */
+	if (r->cidr && v->identity >= IDENTITY_LOCAL_FLAG) {
+		const struct ipcache_key *k = key;
+		int err = cidr_ids_restore(r->cidr, k->address, (__u8)k->prefixlen, v->identity);
+
+		if (err && err != -ENOMEM) {
+			char what[64];
+
+			ipcache_what(what, sizeof(what), k);
+			pr_warn("CIDR identity not restored",
+				"entry=\"%s\" identity=%u error=\"%s\"", what, v->identity,
+				strerror(-err));
+		}
+		return err == -ENOMEM ? err : 0;
 	}
 	return 0;
 }

@@ -101,6 +101,9 @@ struct ep_reconciler {
 	const struct ep_map_ops *ops;
 	ep_policy_fn policy_of;		/* NULL: no policy (unit tests) */
 	void *policy_ctx;
+	/* The policies' CIDR prefixes (policy/cidr.h): written into the
+	 * ipcache, each one's outcome reported back; NULL: none. */
+	struct cidr_ids *cidr;
 	void *ops_ctx;
 	const struct ep_dev_ops *dev;
 	void *dev_ctx;
@@ -108,7 +111,7 @@ struct ep_reconciler {
 	struct htable endpoints;	/* __be32 -> struct ep_local (mirror) */
 	struct htable pending;		/* __be32 -> struct ep_pending */
 	struct htable failures;		/* what -> struct ep_failure */
-	uint64_t seen_nodes_rev, seen_ces_rev, seen_self_ip;
+	uint64_t seen_nodes_rev, seen_ces_rev, seen_self_ip, seen_cidr_rev;
 	bool ran, devices_changed;
 	uint64_t next_retry_ms;		/* 0: none due */
 	unsigned int backoff_attempts;
@@ -119,7 +122,8 @@ struct ep_reconciler {
 int ep_reconciler_init(struct ep_reconciler *r, const struct ep_map_ops *ops, void *ops_ctx,
 		       const struct ep_dev_ops *dev, void *dev_ctx);
 void ep_reconciler_destroy(struct ep_reconciler *r);
-/* Rebuild the mirror from the maps (agent start). */
+/* Rebuild the mirror from the maps (agent start); CIDR entries (identity
+ * >= IDENTITY_LOCAL_FLAG) also give r->cidr back its prefixes' identities. */
 int ep_reconciler_restore(struct ep_reconciler *r);
 /* Devices changed: pending endpoints (and every local one's device) are
  * looked up again on the next pass. */

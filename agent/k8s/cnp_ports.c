@@ -205,41 +205,71 @@ static bool wants_l7(const cJSON *pr)
 	return false;
 }
 
+/*
+ * rules: an array of objects, each with an optional array `key` of at most max
+ * items (toPorts[].ports, icmps[].fields). Checks them all, then allocates
+ * one array of size-byte elements for every rule's items, in order, so the
+ * caller fills it in a second pass (nested_items()).
+ */
+static int nested_alloc(const cJSON *rules, const char *path, const char *key, size_t max,
+			struct policy_arena *a, size_t size, void **out, size_t *total, char *err,
+			size_t errlen)
+{
+	char rp[K8S_PATH_MAX];
+	const cJSON *r, *items;
+	size_t n, i = 0;
+	int ret;
+
+	*total = 0;
+	cJSON_ArrayForEach(r, rules)
+	{
+		k8s_json_index(rp, sizeof(rp), path, i++);
+		if (!cJSON_IsObject(r))
+			return k8s_json_fail(err, errlen, rp, NULL, "expected an object");
+		ret = k8s_json_array(r, rp, key, false, max, &items, &n, err, errlen);
+		if (ret)
+			return ret;
+		*total += n;
+	}
+	*out = policy_arena_alloc(a, *total, size);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* Rule i's `key` array (checked by nested_alloc()), its path into rp and the
+ * array's into lp. */
+static const cJSON *nested_items(const cJSON *rule, const char *path, size_t i, const char *key,
+				 size_t max, char *rp, char *lp)
+{
+	const cJSON *items = NULL;
+	size_t n;
+
+	k8s_json_index(rp, K8S_PATH_MAX, path, i);
+	k8s_json_array(rule, rp, key, false, max, &items, &n, NULL, 0);
+	k8s_json_path(lp, K8S_PATH_MAX, rp, key);
+	return items;
+}
+
 static int parse_to_ports(const cJSON *arr, const char *path, bool deny, struct policy_arena *a,
 			  struct policy_rule_entry *e, char *err, size_t errlen)
 {
 	char rp[K8S_PATH_MAX], lp[K8S_PATH_MAX], ip[K8S_PATH_MAX];
 	const cJSON *pr, *ports, *pp;
 	struct policy_port *out;
-	size_t total = 0, n, i = 0, k = 0;
+	size_t total, i = 0, k = 0;
 	int ret;
 
-	/* Count first: one array for every PortRule's ports. */
-	cJSON_ArrayForEach(pr, arr)
-	{
-		k8s_json_index(rp, sizeof(rp), path, i++);
-		if (!cJSON_IsObject(pr))
-			return k8s_json_fail(err, errlen, rp, NULL, "expected an object");
-		ret = k8s_json_array(pr, rp, "ports", false, K8S_MAX_CNP_PORTS, &ports, &n, err,
-				     errlen);
-		if (ret)
-			return ret;
-		total += n;
-	}
-	out = policy_arena_alloc(a, total, sizeof(*out));
-	if (!out)
-		return -ENOMEM;
-	i = 0;
+	ret = nested_alloc(arr, path, "ports", K8S_MAX_CNP_PORTS, a, sizeof(*out), (void **)&out,
+			   &total, err, errlen);
+	if (ret)
+		return ret;
 	cJSON_ArrayForEach(pr, arr)
 	{
 		size_t j = 0;
 
-		k8s_json_index(rp, sizeof(rp), path, i++);
+		ports = nested_items(pr, path, i++, "ports", K8S_MAX_CNP_PORTS, rp, lp);
 		/* A PortDenyRule has ports only: anything else is not Cilium's. */
 		if (!deny && wants_l7(pr))
 			e->unsupported |= POLICY_UNSUP_L7;
-		k8s_json_array(pr, rp, "ports", false, K8S_MAX_CNP_PORTS, &ports, &n, err, errlen);
-		k8s_json_path(lp, sizeof(lp), rp, "ports");
 		cJSON_ArrayForEach(pp, ports)
 		{
 			k8s_json_index(ip, sizeof(ip), lp, j++);
@@ -292,31 +322,18 @@ static int parse_icmps(const cJSON *arr, const char *path, struct policy_arena *
 	char rp[K8S_PATH_MAX], lp[K8S_PATH_MAX], ip[K8S_PATH_MAX], shown[64];
 	const cJSON *r, *fields, *f;
 	struct policy_icmp *out;
-	size_t total = 0, n, i = 0, k = 0;
+	size_t total, i = 0, k = 0;
 	int ret;
 
-	cJSON_ArrayForEach(r, arr)
-	{
-		k8s_json_index(rp, sizeof(rp), path, i++);
-		if (!cJSON_IsObject(r))
-			return k8s_json_fail(err, errlen, rp, NULL, "expected an object");
-		ret = k8s_json_array(r, rp, "fields", false, K8S_MAX_CNP_ICMP, &fields, &n, err,
-				     errlen);
-		if (ret)
-			return ret;
-		total += n;
-	}
-	out = policy_arena_alloc(a, total, sizeof(*out));
-	if (!out)
-		return -ENOMEM;
-	i = 0;
+	ret = nested_alloc(arr, path, "fields", K8S_MAX_CNP_ICMP, a, sizeof(*out), (void **)&out,
+			   &total, err, errlen);
+	if (ret)
+		return ret;
 	cJSON_ArrayForEach(r, arr)
 	{
 		size_t j = 0;
 
-		k8s_json_index(rp, sizeof(rp), path, i++);
-		k8s_json_array(r, rp, "fields", false, K8S_MAX_CNP_ICMP, &fields, &n, err, errlen);
-		k8s_json_path(lp, sizeof(lp), rp, "fields");
+		fields = nested_items(r, path, i++, "fields", K8S_MAX_CNP_ICMP, rp, lp);
 		cJSON_ArrayForEach(f, fields)
 		{
 			struct policy_icmp *o = &out[k++];

@@ -19,9 +19,10 @@ static int add_entries(struct selector_cache *sc, const struct policy_rule_entry
 
 	for (size_t i = 0; i < n; i++) {
 		for (size_t p = 0; p < e[i].n_peers; p++) {
-			if (e[i].peers[p].kind != POLICY_PEER_SELECTOR)
-				continue;
-			if (!sc_add(sc, &e[i].peers[p].sel, &err))
+			const struct policy_peer *peer = &e[i].peers[p];
+
+			if (peer->kind == POLICY_PEER_CIDR ? !sc_add_cidr(sc, &peer->cidr, &err)
+							   : !sc_add(sc, &peer->sel, &err))
 				return err;
 		}
 		for (size_t r = 0; r < e[i].n_requires; r++)
@@ -139,7 +140,7 @@ static bool port_resolve(const struct emit *em, const struct policy_port *pp, __
 		return true;
 	}
 	/* A named port names the destination's port: the endpoint's own on
-	 * ingress; on egress the peer's, which is not known here. */
+	 * ingress; on egress the peer's (emit_peer_named()). */
 	if (em->dir != POLICY_DIR_INGRESS)
 		return false;
 	for (size_t i = 0; i < em->ep->n_named_ports; i++) {
@@ -156,6 +157,82 @@ static bool port_resolve(const struct emit *em, const struct policy_port *pp, __
 	return false;
 }
 
+static bool egress_named(const struct emit *em, const struct policy_port *pp)
+{
+	return em->dir == POLICY_DIR_EGRESS && pp->name && pp->name[0] && pp->proto != IPPROTO_SCTP;
+}
+
+static bool peer_port_matches(const struct engine_peer_port *it, const struct policy_port *pp)
+{
+	return !strcmp(it->np.name, pp->name) && (!pp->proto || it->np.proto == pp->proto) &&
+	       (it->np.proto == IPPROTO_TCP || it->np.proto == IPPROTO_UDP);
+}
+
+static int peer_port_cmp(const void *a, const void *b)
+{
+	const struct engine_peer_port *x = a, *y = b;
+	int c;
+
+	if (x->identity != y->identity)
+		return x->identity < y->identity ? -1 : 1;
+	c = strcmp(x->np.name, y->np.name);
+	if (c)
+		return c;
+	if (x->np.proto != y->np.proto)
+		return x->np.proto < y->np.proto ? -1 : 1;
+	return x->np.port < y->np.port ? -1 : x->np.port > y->np.port;
+}
+
+size_t engine_peer_ports_sort(struct engine_peer_port *pp, size_t n)
+{
+	size_t k = 0;
+
+	if (!n)
+		return 0;
+	qsort(pp, n, sizeof(*pp), peer_port_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (peer_port_cmp(&pp[k], &pp[i]))
+			pp[++k] = pp[i];
+	return k + 1;
+}
+
+/*
+ * An egress named port names the destination's port: for peer id, what the
+ * name is on the endpoints of that identity; for id 0 (any peer), on those
+ * of every identity, each allowed to its own. Resolved nowhere: nothing.
+ */
+static int emit_peer_named(struct emit *em, const struct policy_port *pp, __u32 id)
+{
+	const struct engine_peer_port *it = em->ep->peer_ports, *end = it + em->ep->n_peer_ports;
+	int err = 0;
+
+	if (id) {
+		size_t lo = 0, hi = em->ep->n_peer_ports;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (it[mid].identity < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		it += lo;
+	}
+	for (; it < end && (!id || it->identity == id) && !err; it++)
+		if (peer_port_matches(it, pp))
+			err = push(em, it->identity, it->np.proto, it->np.port, 16);
+	return err;
+}
+
+static bool peer_named_resolves(const struct emit *em, const struct policy_port *pp)
+{
+	for (size_t i = 0; i < em->ep->n_peer_ports; i++)
+		if (peer_port_matches(&em->ep->peer_ports[i], pp))
+			return true;
+	return false;
+}
+
 static int emit_l4(struct emit *em, const struct policy_rule_entry *e, __u32 id)
 {
 	int err = 0;
@@ -166,6 +243,10 @@ static int emit_l4(struct emit *em, const struct policy_rule_entry *e, __u32 id)
 		__u16 first, last;
 		__u8 proto;
 
+		if (egress_named(em, &e->ports[i])) {
+			err = emit_peer_named(em, &e->ports[i], id);
+			continue;
+		}
 		if (!port_resolve(em, &e->ports[i], &proto, &first, &last))
 			continue;
 		if (!first && !proto) {
@@ -194,10 +275,10 @@ static unsigned int entry_skipped(const struct emit *em, const struct policy_rul
 	__u16 first, last;
 	__u8 proto;
 
-	for (size_t i = 0; i < e->n_peers; i++)
-		n += e->peers[i].kind == POLICY_PEER_CIDR;
 	for (size_t i = 0; i < e->n_ports; i++)
-		n += !port_resolve(em, &e->ports[i], &proto, &first, &last);
+		n += egress_named(em, &e->ports[i])
+			 ? !peer_named_resolves(em, &e->ports[i])
+			 : !port_resolve(em, &e->ports[i], &proto, &first, &last);
 	for (size_t i = 0; i < e->n_icmps; i++)
 		n += e->icmps[i].family != AF_INET;
 	return n;
@@ -209,6 +290,31 @@ static bool required(const struct sc_selector *const *reqs, size_t n_reqs, __u32
 		if (!sc_selects(reqs[i], id))
 			return false;
 	return true;
+}
+
+/*
+ * A CIDR peer: the CIDR identities its selector selects (cidr.h), under the
+ * requirements like any allowed peer. A selector with a prefix that has no
+ * working identity fails closed: an allow allows nothing of it, a deny
+ * denies every identity on its ports.
+ */
+static int emit_cidr_peer(struct emit *em, const struct policy_rule_entry *e,
+			  const struct policy_peer *peer, const struct sc_selector *const *reqs,
+			  size_t n_reqs)
+{
+	const struct sc_selector *s = sc_lookup_cidr(em->sc, &peer->cidr);
+	int err = 0;
+
+	if (!s)
+		return -ENOENT;
+	if (s->broken) {
+		em->res->skipped++;
+		return e->deny ? emit_l4(em, e, 0) : 0;
+	}
+	for (size_t i = 0; i < s->n_ids && !err; i++)
+		if (required(reqs, n_reqs, s->ids[i]))
+			err = emit_l4(em, e, s->ids[i]);
+	return err;
 }
 
 static int emit_entry(struct emit *em, const struct policy_rule_entry *e,
@@ -230,8 +336,10 @@ static int emit_entry(struct emit *em, const struct policy_rule_entry *e,
 		if (!all) {
 			const struct policy_peer *peer = &e->peers[p];
 
-			if (peer->kind != POLICY_PEER_SELECTOR)
+			if (peer->kind == POLICY_PEER_CIDR) {
+				err = emit_cidr_peer(em, e, peer, reqs, n_reqs);
 				continue;
+			}
 			all = !peer->sel.n_reqs;
 			s = sc_lookup(sc, &peer->sel);
 			if (!s)

@@ -24,9 +24,14 @@
  *                                        blocks (8080-8090: 8080/13,
  *                                        8088/15, 8090/16); protocol ANY is
  *                                        TCP and UDP
- *                  named port            resolved against the endpoint's
- *                                        named ports (ingress); unresolved
- *                                        allows nothing (fail closed)
+ *                  named port            ingress: resolved against the
+ *                                        endpoint's named ports; egress:
+ *                                        per peer identity, against the
+ *                                        named ports of the endpoints that
+ *                                        have it (engine_peer_port); for
+ *                                        "any peer", every identity that
+ *                                        has the name. Unresolved allows
+ *                                        nothing (fail closed)
  *                  ICMP type             protocol ICMP, the type as port /16
  *                Deny entries (ingressDeny, egressDeny) become deny entries;
  *                policy_map_set() keeps deny over allow.
@@ -35,13 +40,19 @@
  *                identity must also be selected by every requirement, and
  *                all_peers becomes the identities every requirement selects.
  *
+ * CIDR peers (ipBlock, fromCIDR/toCIDR, fromCIDRSet/toCIDRSet with except)
+ *                select CIDR identities (policy/cidr.h): the identities of
+ *                the prefixes the policies name that lie inside the CIDR and
+ *                outside its excepts (a /0 also selects world), never a
+ *                pod's identity, as in Cilium; an ipBlock on pod addresses
+ *                does not match the pods.
+ *
  * Not enforced, counted in engine_result.skipped (fail closed for allows:
  * nothing is allowed for them):
- *   - CIDR peers (ipBlock, fromCIDR, toCIDRSet): Axon has no CIDR
- *     identities, so an address is only ever world (2) or a pod's identity;
- *     an allow for a CIDR allows nothing, a deny for a CIDR denies nothing.
- *   - named ports in egress (they name the destination's ports, which the
- *     engine does not know per peer): nothing allowed.
+ *   - CIDR peers with a prefix inside that has no working CIDR identity (none
+ *     left, or its ipcache entry could not be written): an allow allows
+ *     nothing for that peer, a deny denies everything on its ports.
+ *   - named ports in egress that no peer identity resolves: nothing allowed.
  *   - SCTP ports, ICMPv6 types: the datapath parses neither.
  *   - host policies (nodeSelector subjects): they select no endpoint.
  */
@@ -57,10 +68,23 @@
 #include "policy/rules.h"
 #include "policy/selector_cache.h"
 
+/* A named port of the endpoints that have one identity (their
+ * CiliumEndpointSlice named-ports): what an egress named port resolves to
+ * when that identity is the peer. Endpoints of one identity may name
+ * different ports alike; each (identity, name, proto, port) is one item. */
+struct engine_peer_port {
+	__u32 identity;
+	struct k8s_named_port np;
+};
+
 struct engine_endpoint {
 	__u32 identity;
 	const struct k8s_named_port *named_ports;
 	size_t n_named_ports;
+	/* Sorted by identity (engine_peer_ports_sort()); none: every egress
+	 * named port allows nothing. */
+	const struct engine_peer_port *peer_ports;
+	size_t n_peer_ports;
 };
 
 struct engine_result {
@@ -80,6 +104,10 @@ int engine_compute(const struct selector_cache *sc, const struct policy *const *
 		   const struct engine_endpoint *ep, struct engine_result *res);
 
 void engine_result_free(struct engine_result *res);
+
+/* Sort by identity, name, protocol, port and drop duplicates; returns how
+ * many are left. */
+size_t engine_peer_ports_sort(struct engine_peer_port *pp, size_t n);
 
 /* Split first..last into prefix-aligned blocks (at most 32): out[i].port and
  * out[i].port_prefix; returns how many. */

@@ -46,7 +46,7 @@ static uint64_t mono_ns(void)
  * added them (by the policy's pointers, which may be freed by the store
  * before they are unreferenced). */
 struct pol_reg {
-	const struct policy_selector **sels;
+	const void **sels; /* selectors and CIDR rules */
 	size_t n;
 };
 
@@ -71,6 +71,8 @@ int pol_reconciler_init(struct pol_reconciler *r, int outer_fd, __u32 map_max)
 	err = ht_init(&r->endpoints);
 	if (!err)
 		err = ht_init(&r->regs);
+	if (!err)
+		err = cidr_ids_init(&r->cidr, CIDR_IDS_MAX);
 	if (err)
 		return err;
 	/* The reserved identities: built in, never change. */
@@ -99,6 +101,8 @@ void pol_reconciler_destroy(struct pol_reconciler *r)
 	if (r->regs.buckets)
 		ht_destroy_with(&r->regs, reg_free);
 	sc_destroy(&r->sc);
+	cidr_ids_destroy(&r->cidr);
+	peer_ports_free(&r->peer_ports);
 	free(r->used_ids);
 	free(r->pols);
 	free(r->pol_hashes);
@@ -121,10 +125,18 @@ static size_t entry_deps(const struct selector_cache *sc, const struct policy_ru
 	for (size_t i = 0; i < n; i++) {
 		/* The wildcard peer is none: the engine writes it as identity 0. */
 		for (size_t p = 0; p < e[i].n_peers; p++) {
-			if (e[i].peers[p].kind != POLICY_PEER_SELECTOR || !e[i].peers[p].sel.n_reqs)
+			const struct policy_peer *peer = &e[i].peers[p];
+
+			if (peer->kind == POLICY_PEER_CIDR) {
+				if (out)
+					out[k] = sc_lookup_cidr(sc, &peer->cidr);
+				k++;
+				continue;
+			}
+			if (peer->kind != POLICY_PEER_SELECTOR || !peer->sel.n_reqs)
 				continue;
 			if (out)
-				out[k] = sc_lookup(sc, &e[i].peers[p].sel);
+				out[k] = sc_lookup(sc, &peer->sel);
 			k++;
 		}
 		for (size_t q = 0; q < e[i].n_requires; q++) {
@@ -134,6 +146,15 @@ static size_t entry_deps(const struct selector_cache *sc, const struct policy_ru
 		}
 	}
 	return k;
+}
+
+static bool egress_named(const struct policy_rule *rule)
+{
+	for (size_t i = 0; i < rule->n_egress; i++)
+		for (size_t k = 0; k < rule->egress[i].n_ports; k++)
+			if (rule->egress[i].ports[k].name && rule->egress[i].ports[k].name[0])
+				return true;
+	return false;
 }
 
 /* Every rule's selectors looked up once, after the policies are registered. */
@@ -169,6 +190,7 @@ static int rules_index(struct pol_reconciler *r)
 			d += entry_deps(&r->sc, rule->ingress, rule->n_ingress, r->dep_sels + d);
 			d += entry_deps(&r->sc, rule->egress, rule->n_egress, r->dep_sels + d);
 			ref->n_deps = d - ref->deps;
+			ref->egress_named = egress_named(rule);
 		}
 	}
 	r->n_rules = k;
@@ -337,8 +359,10 @@ static int ids_collect(const struct pol_reconciler *r, const struct store *s, bo
 	int err = 0;
 
 	if (full) {
+		/* The CIDR identities are cidr_ids_sync()'s. */
 		for (size_t i = 0; i < r->sc.n_ids && !err; i++)
-			err = id_push(l, r->sc.ids[i].id);
+			if (!r->sc.ids[i].has_prefix)
+				err = id_push(l, r->sc.ids[i].id);
 		for (e = ht_first(&s->identities); e && !err; e = ht_next(&s->identities, e))
 			err = id_push(l, ((const struct store_identity *)e->value)->ident.id);
 	} else {
@@ -549,15 +573,39 @@ static void mark_policies_changed(struct pol_reconciler *r, const struct store *
 	}
 }
 
+/* Egress named ports resolve against every CiliumEndpoint's: when what
+ * they resolve to changes, the endpoints with a rule naming a port on egress
+ * are computed again (mark_selections_moved()). */
+static int peer_ports_sync(struct pol_reconciler *r, const struct store *s)
+{
+	struct peer_ports pp = {0};
+	int err = peer_ports_build(&pp, s);
+	bool same = pp.n == r->peer_ports.n;
+
+	if (err)
+		return err;
+	for (size_t i = 0; same && i < pp.n; i++) {
+		const struct engine_peer_port *a = &pp.items[i], *b = &r->peer_ports.items[i];
+
+		same = a->identity == b->identity && a->np.proto == b->np.proto &&
+		       a->np.port == b->np.port && !strcmp(a->np.name, b->np.name);
+	}
+	r->peer_ports_moved |= !same;
+	peer_ports_free(&r->peer_ports);
+	r->peer_ports = pp;
+	return 0;
+}
+
 /* Endpoints selected by a rule whose peers' (or requirements') identities
- * moved since the last pass. */
+ * moved since the last pass, or that names a port on egress when what those
+ * resolve to moved. */
 static void mark_selections_moved(struct pol_reconciler *r)
 {
-	if (r->sc.revision == r->sc_seen_rev)
+	if (r->sc.revision == r->sc_seen_rev && !r->peer_ports_moved)
 		return;
 	for (size_t i = 0; i < r->n_rules; i++) {
 		const struct pol_rule_ref *ref = &r->rules[i];
-		bool moved = false;
+		bool moved = ref->subject && r->peer_ports_moved && ref->egress_named;
 
 		for (size_t k = 0; ref->subject && k < ref->n_deps && !moved; k++) {
 			const struct sc_selector *dep = r->dep_sels[ref->deps + k];
@@ -577,7 +625,9 @@ static void mark_selections_moved(struct pol_reconciler *r)
 static int endpoint_sync(struct pol_reconciler *r, struct pol_endpoint *pe,
 			 struct engine_result *res)
 {
-	struct engine_endpoint ep = {.identity = pe->identity};
+	struct engine_endpoint ep = {.identity = pe->identity,
+				     .peer_ports = r->peer_ports.items,
+				     .n_peer_ports = r->peer_ports.n};
 	struct policy_map_result mres = {0};
 	size_t n_pols;
 	uint64_t t0;
@@ -690,8 +740,8 @@ int pol_reconcile(struct pol_reconciler *r, struct store *s, pol_id_hint_fn hint
 	struct engine_result res = {0};
 	struct local_endpoint *want = NULL;
 	struct id_list ids = {0};
-	bool moved, full, pols_moved, ces_moved;
-	uint64_t pol_rev = s->policies_revision;
+	bool moved, full, pols_moved, ces_moved, cidr_moved;
+	uint64_t pol_rev = s->policies_revision, rev = pol_revision(s);
 	int failing = 0, err;
 	size_t n = 0;
 	uint64_t t0;
@@ -701,25 +751,32 @@ int pol_reconcile(struct pol_reconciler *r, struct store *s, pol_id_hint_fn hint
 	ces_moved = s->ces_revision != r->seen_ces_rev;
 	moved = !r->ran || r->need_full || pols_moved || ces_moved ||
 		s->identities_revision != r->seen_id_rev ||
-		s->namespaces_revision != r->seen_ns_rev;
+		s->namespaces_revision != r->seen_ns_rev || r->cidr.dirty;
 	if (!moved && !(r->next_retry_ms && r->next_retry_ms <= now_ms)) {
 		if (r->next_retry_ms)
 			*next_ms = r->next_retry_ms;
-		return 0;
+		return r->failing; /* still failing until the retry */
 	}
 	full = !r->ran || r->need_full || s->changes_lost;
 	r->passes++;
 	r->compute_ns = 0;
 	r->last_computed = 0;
 	t0 = mono_ns();
+	cidr_moved = r->cidr.dirty;
 	err = ids_collect(r, s, full, &ids);
 	if (!err) {
 		identities_repoint(r, s, &ids);
 		if (full || pols_moved)
 			err = policies_sync(r, s, full);
 	}
+	/* The policies' prefixes' identities, set in the cache like any other
+	 * (their selectors' revisions mark what they reach). */
+	if (!err && (full || pols_moved || cidr_moved))
+		err = cidr_ids_sync(&r->cidr, &r->sc, r->pols, r->n_pols) < 0 ? -ENOMEM : 0;
 	if (!err)
 		err = identities_set(r, s, &ids);
+	if (!err && (full || ces_moved))
+		err = peer_ports_sync(r, s);
 	r->compute_ns = mono_ns() - t0;
 	if (!err)
 		err = local_endpoints_desired(s, &want, &n);
@@ -739,6 +796,7 @@ int pol_reconcile(struct pol_reconciler *r, struct store *s, pol_id_hint_fn hint
 		((struct pol_endpoint *)e->value)->stale = true;
 	store_policy_changes_clear(s);
 	r->sc_seen_rev = r->sc.revision;
+	r->peer_ports_moved = false;
 	r->ran = true;
 	r->need_full = false;
 	r->seen_pol_rev = s->policies_revision;
@@ -776,9 +834,12 @@ int pol_reconcile(struct pol_reconciler *r, struct store *s, pol_id_hint_fn hint
 		endpoint_free(pe);
 		e = ht_del_iter(&r->endpoints, e);
 	}
-	if (!failing)
+	if (!failing) {
 		r->realized_pol_rev = pol_rev;
+		r->realized_rev = rev;
+	}
 retry:
+	r->failing = failing;
 	free(ids.ids);
 	free(want);
 	engine_result_free(&res);
@@ -861,6 +922,7 @@ cJSON *pol_reconciler_status(const struct pol_reconciler *r)
 	cJSON_AddNumberToObject(o, "writes", (double)r->writes);
 	cJSON_AddNumberToObject(o, "computations", (double)r->computations);
 	cJSON_AddNumberToObject(o, "errors", (double)r->errors);
+	cJSON_AddItemToObject(o, "cidr", cidr_ids_status(&r->cidr));
 	return o;
 }
 
@@ -878,6 +940,8 @@ cJSON *pol_reconciler_selectors(const struct pol_reconciler *r)
 
 		if (!o)
 			break;
+		if (s->cidr && sc_cidr_key(s->cidr, text, sizeof(text)))
+			snprintf(text + sizeof(text) - 4, 4, "...");
 		for (size_t k = 0; s->sel && k < s->sel->n_reqs; k++) {
 			sel_req_format(&s->sel->reqs[k], req, sizeof(req));
 			off += (size_t)snprintf(text + off,

@@ -40,7 +40,9 @@
 #include <linux/types.h>
 
 #include "htable.h"
+#include "policy/cidr.h"
 #include "policy/engine.h"
+#include "policy/peer_ports.h"
 #include "policy/selector_cache.h"
 #include "store/store.h"
 
@@ -71,12 +73,17 @@ struct pol_rule_ref {
 	const struct sc_selector *subject; /* NULL: a node subject */
 	size_t deps, n_deps;		   /* in dep_sels: peers but the wildcard, requirements */
 	size_t pol;			   /* index in pols */
+	bool egress_named;		   /* names a port on egress (peer_ports) */
 };
 
 struct pol_reconciler {
 	struct policy_maps pm;
 	struct selector_cache sc;
-	struct htable endpoints; /* __be32 ip -> struct pol_endpoint */
+	/* The policies' prefixes' identities (policy/cidr.h). */
+	struct cidr_ids cidr;
+	struct htable endpoints;      /* __be32 ip -> struct pol_endpoint */
+	struct peer_ports peer_ports; /* egress named ports, from the CES */
+	bool peer_ports_moved;	      /* since the last pass */
 	const struct policy **pols;
 	uint64_t *pol_hashes; /* of each policy's store key */
 	size_t n_pols, cap_pols;
@@ -92,9 +99,11 @@ struct pol_reconciler {
 	bool ran;
 	bool enforcement_changed; /* an endpoint's id or enforcement moved */
 	uint64_t next_retry_ms;
+	int failing; /* the last pass's failing endpoints */
 	unsigned int backoff_attempts;
 	uint64_t revision;	   /* passes that changed something */
 	uint64_t realized_pol_rev; /* the policy revision every endpoint realizes */
+	uint64_t realized_rev;	   /* the pol_revision() every endpoint realizes */
 	unsigned long writes, errors;
 	/* For tests and status: engine_compute() calls, endpoints computed by
 	 * the last pass, trie entries written or deleted. */
@@ -106,6 +115,13 @@ struct pol_reconciler {
 
 /* id_hint(ctx, ip): the id an endpoints map entry already gives ip, 0 if none. */
 typedef __u16 (*pol_id_hint_fn)(void *ctx, __be32 ip);
+
+/* The revision of what policy is computed from: one more with every policy,
+ * CiliumIdentity or Namespace change the store takes. */
+static inline uint64_t pol_revision(const struct store *s)
+{
+	return s->policies_revision + s->identities_revision + s->namespaces_revision;
+}
 
 int pol_reconciler_init(struct pol_reconciler *r, int outer_fd, __u32 map_max);
 void pol_reconciler_destroy(struct pol_reconciler *r);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * IP cache: every endpoint address in the cluster (and every node's pod
- * CIDR) -> its security identity and the node that hosts it. An LPM trie, so
- * a /32 endpoint entry wins over its node's pod CIDR. Written by the agent
- * from CiliumEndpointSlices and Nodes; read by the tc programs (identity for
- * policy, tunnel_endpoint for the node that owns an address).
+ * CIDR) -> its security identity and the node that hosts it; every prefix a
+ * network policy names -> its CIDR identity (no node). An LPM trie, so a /32
+ * endpoint entry wins over its node's pod CIDR and over a policy's prefix, and
+ * a policy's except over its CIDR. Written by the agent from
+ * CiliumEndpointSlices, Nodes and policies; read by the tc programs (identity
+ * for policy, tunnel_endpoint for the node that owns an address).
  */
 #ifndef AXON_IPCACHE_H
 #define AXON_IPCACHE_H
@@ -43,6 +45,13 @@ struct ipcache_value {
 #define IDENTITY_REMOTE_NODE	6
 #define IDENTITY_KUBE_APISERVER	7
 #define IDENTITY_RESERVED_MAX	7
+
+/* Cilium's local identity scope (numbers with bit 24 set, never allocated
+ * cluster-wide): the CIDR identities the agent gives the prefixes policies
+ * name (agent/policy/cidr.h), IDENTITY_CIDR_MIN..IDENTITY_CIDR_MAX. */
+#define IDENTITY_LOCAL_FLAG	(1u << 24)
+#define IDENTITY_CIDR_MIN	(IDENTITY_LOCAL_FLAG | 1)
+#define IDENTITY_CIDR_MAX	(IDENTITY_LOCAL_FLAG | 0xffffffu)
 
 #ifndef __bpf__
 /* Cilium's name of a reserved identity ("host", "world"), NULL for others. */

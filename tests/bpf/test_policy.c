@@ -1229,6 +1229,73 @@ static void test_icmp_error_related(void **state)
 	assert_int_equal(metric(DROP_POLICY, METRIC_DIR_EGRESS), 1);
 }
 
+/* CIDR identities (agent/policy/cidr.h): prefixes a policy names are in the
+ * IP cache with their own identity, and the trie resolves an address to its
+ * longest prefix: a pod's /32, then an except, then the CIDR; an address no
+ * prefix covers is world. */
+static void test_cidr_identities_by_longest_prefix(void **state)
+{
+	const __u32 cidr24 = IDENTITY_CIDR_MIN, except28 = IDENTITY_CIDR_MIN + 1,
+		    pods16 = IDENTITY_CIDR_MIN + 2;
+	struct flow in_cidr = {POD_A, 40000, "203.0.113.10", 80, IPPROTO_TCP};
+	struct flow in_except = {POD_A, 40001, "203.0.113.20", 80, IPPROTO_TCP};
+	struct flow outside = {POD_A, 40002, "198.51.100.10", 80, IPPROTO_TCP};
+	struct flow remote_pod = {POD_A, 40003, REMOTE_POD, 80, IPPROTO_TCP};
+	struct flow from_cidr = {"203.0.113.10", 40004, POD_B, 80, IPPROTO_TCP};
+	struct flow from_except = {"203.0.113.20", 40005, POD_B, 80, IPPROTO_TCP};
+	const struct {
+		const char *addr;
+		__u32 len, identity;
+	} prefixes[] = {
+	    {"203.0.113.0", 24, cidr24}, {"203.0.113.16", 28, except28}, {"10.2.0.0", 16, pods16}};
+	struct events evs;
+	struct run r;
+
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		struct ipcache_key k = {.prefixlen = prefixes[i].len,
+					.address = ip4(prefixes[i].addr)};
+		struct ipcache_value v = {.identity = prefixes[i].identity};
+
+		assert_int_equal(bpf_map_update_elem(MAP(ipcache), &k, &v, BPF_ANY), 0);
+	}
+	enforce(ENDPOINT_POLICY_EGRESS, ENDPOINT_POLICY_INGRESS);
+	/* 203.0.113.0/24 except 203.0.113.16/28, both ways; 10.2.0.0/16 on egress. */
+	rule(EP_A, cidr24, EGR, 0, 0, 0, ALLOW);
+	rule(EP_A, pods16, EGR, 0, 0, 0, ALLOW);
+	rule(EP_B, cidr24, ING, 0, 0, 0, ALLOW);
+
+	send_flow(FROM_CONTAINER, fx.if_lxca, &in_cidr, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	send_flow(FROM_CONTAINER, fx.if_lxca, &in_except, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	send_flow(FROM_CONTAINER, fx.if_lxca, &outside, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	/* The remote pod's /32 carries its own identity: the CIDR over it
+	 * does not make it 10.2.0.0/16's. */
+	send_flow(FROM_CONTAINER, fx.if_lxca, &remote_pod, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	send_flow(FROM_NETDEV, fx.if_nd0, &from_cidr, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	send_flow(FROM_NETDEV, fx.if_nd0, &from_except, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+
+	events_read(&evs, EVENT_POLICY_VERDICT);
+	assert_int_equal(evs.n, 6);
+	assert_verdict_event(&evs.ev[0], EP_A, EGR, cidr24, POLICY_ACTION_ALLOW,
+			     POLICY_MATCH_L3_ONLY, REASON_POLICY_ALLOWED, &in_cidr);
+	assert_verdict_event(&evs.ev[1], EP_A, EGR, except28, POLICY_ACTION_DENY, POLICY_MATCH_NONE,
+			     DROP_POLICY, &in_except);
+	assert_verdict_event(&evs.ev[2], EP_A, EGR, IDENTITY_WORLD, POLICY_ACTION_DENY,
+			     POLICY_MATCH_NONE, DROP_POLICY, &outside);
+	assert_verdict_event(&evs.ev[3], EP_A, EGR, ID_REMOTE, POLICY_ACTION_DENY,
+			     POLICY_MATCH_NONE, DROP_POLICY, &remote_pod);
+	assert_verdict_event(&evs.ev[4], EP_B, ING, cidr24, POLICY_ACTION_ALLOW,
+			     POLICY_MATCH_L3_ONLY, REASON_POLICY_ALLOWED, &from_cidr);
+	assert_verdict_event(&evs.ev[5], EP_B, ING, except28, POLICY_ACTION_DENY, POLICY_MATCH_NONE,
+			     DROP_POLICY, &from_except);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, test_setup, test_teardown)
 
 int main(void)
@@ -1254,6 +1321,7 @@ int main(void)
 	    T(test_ingress_to_container),
 	    T(test_host_identity_only_from_stack),
 	    T(test_icmp_error_related),
+	    T(test_cidr_identities_by_longest_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -6,7 +6,8 @@
  * reconciler counts engine computations and trie entries written), and after
  * every change the tries must hold exactly what a reconciler starting from
  * scratch on the same store writes, over a long sequence of changes of every
- * kind (policies, identities, namespaces, pods' identities and named ports).
+ * kind (policies, identities, namespaces, pods' identities and named ports,
+ * egress named ports, CIDR peers).
  * Needs root.
  */
 #include <errno.h>
@@ -159,6 +160,19 @@ static void put_policy(const char *ns, const char *name, const char *subject, co
 		 name, ns, subject, from, port);
 	put_json("NP", js);
 }
+
+/* Every ns1 pod: egress to ns1's b on the port named web. */
+#define EGRESS_NAMED                                                                               \
+	"{\"metadata\":{\"name\":\"egress-named\",\"namespace\":\"ns1\"},\"spec\":{"               \
+	"\"podSelector\":{},\"policyTypes\":[\"Egress\"],\"egress\":[{\"to\":[{\"podSelector\":"   \
+	"{\"matchLabels\":{\"app\":\"b\"}}}],\"ports\":[{\"port\":\"web\"}]}]}}"
+
+/* ns2's a: egress to 10.0.0.0/8 but 10.1.0.0/16 (CIDR identities) on port. */
+#define EGRESS_CIDR(port)                                                                          \
+	"{\"metadata\":{\"name\":\"egress-cidr\",\"namespace\":\"ns2\"},\"spec\":{"                \
+	"\"podSelector\":{\"matchLabels\":{\"app\":\"a\"}},\"policyTypes\":[\"Egress\"],"          \
+	"\"egress\":[{\"to\":[{\"ipBlock\":{\"cidr\":\"10.0.0.0/8\",\"except\":"                   \
+	"[\"10.1.0.0/16\"]}}],\"ports\":[{\"protocol\":\"TCP\",\"port\":" port "}]}]}}"
 
 static const unsigned int pod_ids[N_PODS] = {1000, 1001, 1002, 1003, 1004, 1005};
 
@@ -431,6 +445,60 @@ static void test_named_port_change(void **state)
 	assert_equals_full();
 }
 
+/* Egress to ns1's b on its port named "web": what that resolves to is
+ * every b pod's named port, so when pod 1 (b) moves its port, every endpoint
+ * the rule selects is computed again, and only those. */
+static void test_egress_named_port_change(void **state)
+{
+	static struct trie_entry e[TRIE_MAX];
+	__u16 id;
+	__u8 enforce;
+	int n;
+
+	(void)state;
+	put_json("NP", EGRESS_NAMED);
+	assert_int_equal(pass(), N_PODS);
+	web_ports[1] = 9191;
+	put_pods(pod_ids);
+	assert_int_equal(pass(), 3); /* pods 0-2, ns1 */
+	assert_true(pol_reconciler_lookup(&fx.r, htonl(0x0af4000a), &id, &enforce));
+	n = trie_dump(fx.outer, id, e, TRIE_MAX);
+	assert_true(n > 0);
+	for (int i = 0; i < n; i++)
+		if (e[i].k.egress && e[i].k.sec_label == 1001)
+			assert_int_equal(ntohs(e[i].k.dport), 9191);
+	assert_equals_full();
+
+	/* A pod in ns2 moves its port: ns2's b is not a peer of the rule, but
+	 * what egress named ports resolve to moved: pods 0-2 computed again,
+	 * their tries unchanged. */
+	web_ports[4] = 9292;
+	put_pods(pod_ids);
+	assert_int_equal(pass(), 4); /* pods 0-2, and pod 4 for its own port */
+	assert_equals_full();
+}
+
+/* A CIDR peer selects the CIDR identities of the prefixes inside it: a new
+ * policy naming 10.2.0.0/16 (pod 2) gives that prefix an identity, which
+ * 10.0.0.0/8's selector now selects too: pod 3, whose policy did not change,
+ * is computed again and allows it. */
+static void test_cidr_identity_added(void **state)
+{
+	int n;
+
+	(void)state;
+	put_json("NP", EGRESS_CIDR("80"));
+	assert_int_equal(pass(), N_PODS);
+	n = trie_count(3); /* with 10.0.0.0/8's identity on TCP 80 */
+	put_json("NP", "{\"metadata\":{\"name\":\"c-cidr\",\"namespace\":\"ns1\"},\"spec\":{"
+		       "\"podSelector\":{\"matchLabels\":{\"app\":\"c\"}},\"policyTypes\":"
+		       "[\"Egress\"],\"egress\":[{\"to\":[{\"ipBlock\":{\"cidr\":"
+		       "\"10.2.0.0/16\"}}]}]}}");
+	assert_int_equal(pass(), 2);
+	assert_int_equal(trie_count(3), n + 1);
+	assert_equals_full();
+}
+
 /* Many changes of every kind in a row, each pass compared with a reconciler
  * starting from scratch. */
 static void test_sequence_equals_full(void **state)
@@ -450,7 +518,13 @@ static void test_sequence_equals_full(void **state)
 		r = seed >> 8;
 		pick = r % 7;
 		snprintf(name, sizeof(name), "q%u", (r >> 4) % 4);
-		if (pick == 0 && (r >> 20) % 4 == 0) {
+		if (pick == 0 && (r >> 20) % 4 == 1) {
+			put_json("NP", EGRESS_NAMED);
+		} else if (pick == 0 && (r >> 20) % 4 == 2) {
+			/* The same prefixes each time: a from-scratch pass
+			 * numbers their identities the same. */
+			put_json("NP", (r >> 22) % 2 ? EGRESS_CIDR("80") : EGRESS_CIDR("81"));
+		} else if (pick == 0 && (r >> 20) % 4 == 0) {
 			put_json("NP", "{\"metadata\":{\"name\":\"named\",\"namespace\":\"ns1\"},"
 				       "\"spec\":{\"podSelector\":{},\"ingress\":[{\"ports\":[{"
 				       "\"port\":\"web\"}]}]}}");
@@ -487,6 +561,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_identity_change, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_endpoint_identity_change, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_named_port_change, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_egress_named_port_change, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cidr_identity_added, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sequence_equals_full, setup, teardown),
 	};
 

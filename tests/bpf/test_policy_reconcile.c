@@ -238,11 +238,58 @@ static void test_too_many_entries_fails_closed(void **state)
 	assert_int_equal(trie_entries("10.244.0.5", NULL, &enforce), 0);
 }
 
+/* A CIDR peer: its prefixes' identities in b's trie and in the selectors; the
+ * except's ipcache entry refused makes the next pass fail closed, its write on a
+ * retry enforces the rule again. */
+static void test_cidr_peer_fails_closed_on_ipcache_failure(void **state)
+{
+	const cJSON *sel = NULL, *it;
+	cJSON *st, *sels;
+	__u8 enforce;
+	__be32 except;
+
+	(void)state;
+	assert_int_equal(inet_pton(AF_INET, "203.0.113.16", &except), 1);
+	put_json("NP", NP_B("\"policyTypes\":[\"Egress\"],\"egress\":[{\"to\":[{\"ipBlock\":"
+			    "{\"cidr\":\"203.0.113.0/24\",\"except\":[\"203.0.113.16/28\"]}}]}]"));
+	assert_int_equal(pass(), 0);
+	assert_int_equal(trie_entries("10.244.0.6", NULL, &enforce), 1);
+	assert_int_equal(enforce, POLICY_EGRESS);
+	sels = pol_reconciler_selectors(&fx.r);
+	for (int i = 0; i < cJSON_GetArraySize(sels); i++) {
+		it = cJSON_GetArrayItem(sels, i);
+		if (!strcmp(cJSON_GetObjectItem(it, "selector")->valuestring,
+			    "cidr:203.0.113.0/24 except 203.0.113.16/28"))
+			sel = it;
+	}
+	assert_non_null(sel);
+	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(sel, "identities")), 1);
+	assert_int_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(sel, "identities"), 0)->valuedouble,
+			 IDENTITY_CIDR_MIN);
+	cJSON_Delete(sels);
+
+	cidr_ids_written(&fx.r.cidr, except, 28, -E2BIG);
+	assert_int_equal(pass(), 0);
+	assert_int_equal(trie_entries("10.244.0.6", NULL, &enforce), 0);
+	assert_int_equal(enforce, POLICY_EGRESS);
+	st = pol_reconciler_status(&fx.r);
+	it = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "cidr"), "failed"), 0);
+	assert_non_null(it);
+	assert_string_equal(cJSON_GetObjectItem(it, "prefix")->valuestring, "203.0.113.16/28");
+	cJSON_Delete(st);
+
+	cidr_ids_written(&fx.r.cidr, except, 28, 0);
+	assert_int_equal(pass(), 0);
+	assert_int_equal(trie_entries("10.244.0.6", NULL, &enforce), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_policy_realized, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_too_many_entries_fails_closed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cidr_peer_fails_closed_on_ipcache_failure, setup,
+					    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

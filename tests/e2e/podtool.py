@@ -11,10 +11,11 @@
       --sport: every connection from source port P (bound with SO_REUSEADDR first)
   podtool.py udp IP PORT [COUNT] [--connected] [--timeout S]
       sends COUNT datagrams; prints the reply and the address it came from.
-  podtool.py probe [--timeout S] PROTO:IP:PORT:SPORT...
+  podtool.py probe [--timeout S] PROTO:IP:PORT:SPORT[:SRCIP]...
       probes every target at once (tcp: connect and read the reply; udp: one datagram
-      and its reply), each from its own source port SPORT; prints one JSON line per
-      target, in order: {"target": ..., "ok": bool, "pod": NAME or null}
+      and its reply), each from its own source port SPORT (and address SRCIP, when
+      given: a host with several addresses); prints one JSON line per target, in
+      order: {"target": ..., "ok": bool, "pod": NAME or null}
 Timeouts default to 3 s per connection or datagram.
 """
 
@@ -123,7 +124,7 @@ def udp_client(ip, port, count, connected, timeout=3.0):
 
 
 def probe_one(target, timeout):
-    proto, ip, port, sport = target.split(":")
+    proto, ip, port, sport, *src = target.split(":")
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     s = socket.socket(socket.AF_INET, kind)
     s.settimeout(timeout)
@@ -131,7 +132,7 @@ def probe_one(target, timeout):
         # A source port of its own: a port reused within a conntrack lifetime would
         # follow the old flow's entry (and its verdict) instead of asking the policy.
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("0.0.0.0", int(sport)))
+        s.bind((src[0] if src else "0.0.0.0", int(sport)))
         if proto == "tcp":
             s.connect((ip, int(port)))
             data = b""

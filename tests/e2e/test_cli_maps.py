@@ -356,11 +356,63 @@ def test_policy_get(maps):
         "disabled    0       0         21\n")
     doc = maps.json("bpf", "policy", "get", "12")
     assert doc[2] == {"policy": "Allow", "direction": "Ingress", "identity": 1001,
-                      "labels": "1001", "protocol": 6, "port": 8080, "port_proto": "8080/TCP",
+                      "labels": ["1001"], "protocol": 6, "port": 8080, "port_proto": "8080/TCP",
                       "prefix": 24, "proxy_port": 0, "auth_type": "disabled", "bytes": 148,
                       "packets": 2}
     assert [e["port_proto"] for e in doc] == ["0-1023/TCP", "ANY", "8080/TCP", "UDP",
                                               "8080-8087/TCP"]
+
+
+IDENTITIES = {"identities": [
+    {"id": 1, "reserved": True, "name": "host", "labels": ["reserved:host"]},
+    {"id": 1001, "reserved": False, "namespace": "default",
+     "labels": ["k8s:io.kubernetes.pod.namespace=default", "k8s:app=web",
+                "k8s:io.cilium.k8s.policy.cluster=default"]},
+]}
+
+
+def test_policy_get_labels(maps, tmp_path):
+    """With the agent answering, an identity's labels, sorted, one per line (Cilium's
+    layout); one the agent does not know (70000) stays a number, as does every one with
+    --numeric."""
+    fill_policy(maps)
+    sock = str(tmp_path / "agent.sock")
+    agent = FakeAgent(sock, IDENTITIES)
+    try:
+        out = maps.text("--socket", sock, "bpf", "policy", "get", "12")
+        # The LABELS column as wide as its longest label; continuation lines carry the
+        # label alone (every other cell empty, padded as Cilium's tabwriter pads them).
+        w = len("k8s:io.cilium.k8s.policy.cluster=default")
+
+        def row(policy, direction, label, rest):
+            return f"{policy:<6}   {direction:<9}   {label:<{w}}   {rest}"
+        more = " " * len("8080-8087/TCP   NONE         disabled    0       0         ")
+        assert out.splitlines()[3:8] == [
+            row("Allow", "Ingress", "k8s:app=web",
+                "8080/TCP        NONE         disabled    148     2         24"),
+            row("", "", "k8s:io.cilium.k8s.policy.cluster=default", more),
+            row("", "", "k8s:io.kubernetes.pod.namespace=default", more),
+            row("Allow", "Egress", "reserved:world",
+                "UDP             NONE         disabled    0       0         8"),
+            row("Allow", "Egress", "70000",
+                "8080-8087/TCP   NONE         disabled    0       0         21")]
+        doc = maps.json("--socket", sock, "bpf", "policy", "get", "12")
+        assert [e["labels"] for e in doc] == [
+            ["ANY"], ["reserved:host"],
+            ["k8s:app=web", "k8s:io.cilium.k8s.policy.cluster=default",
+             "k8s:io.kubernetes.pod.namespace=default"],
+            ["reserved:world"], ["70000"]]
+        for flag in ("--numeric", "-n"):
+            assert maps.text("--socket", sock, "bpf", "policy", "get", "12", flag) == \
+                maps.text("--socket", str(tmp_path / "none.sock"), "bpf", "policy", "get",
+                          "12")
+        doc = maps.json("--socket", sock, "bpf", "policy", "get", "--all")
+        assert doc[1]["entries"][2]["labels"][0] == "k8s:app=web"
+    finally:
+        agent.close()
+    # No agent at all: the numbers, as before.
+    assert "Allow    Ingress     1001  " in maps.text("--socket", sock, "bpf", "policy", "get",
+                                                      "12")
 
 
 def test_policy_get_all(maps):

@@ -108,7 +108,8 @@ CASES = {
     "rules": {"monitoring": {"prometheusRule": {"enabled": True}}},
     "rules-tuned": {"monitoring": {"prometheusRule": {
         "enabled": True, "job": "kubernetes-pods", "mapPressureThreshold": 0.75,
-        "dropRateThreshold": 5}}},
+        "dropRateThreshold": 5, "policyTimeToEnforceThreshold": 2.5,
+        "policyDropRateThreshold": 3}}},
     "dashboard": {"monitoring": {"dashboard": {"enabled": True}}},
 }
 _CASE_KEYS = {json.dumps(v, sort_keys=True): k for k, v in CASES.items()}
@@ -621,7 +622,8 @@ def test_monitoring_objects_select_the_agents():
     assert rule["metadata"]["labels"]["release"] == "prom"
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
     assert alerts == {"AxonAgentDown", "AxonAgentAbsent", "AxonBpfMapPressureHigh",
-                      "AxonUnrealizedObjects", "AxonDropRateHigh"}
+                      "AxonUnrealizedObjects", "AxonDropRateHigh", "AxonPolicyEndpointsFailed",
+                      "AxonPolicyEnforcementSlow", "AxonPolicyDropsRising"}
 
     cm = helm.find(objs, "ConfigMap", "axon-dashboard")
     assert cm["metadata"]["namespace"] == "monitoring"
@@ -641,7 +643,7 @@ def test_rules_pass_promtool(tmp_path):
     rules.write_text(yaml.safe_dump(rules_spec()))
     r = subprocess.run([promtool(), "check", "rules", str(rules)], capture_output=True,
                        text=True)
-    assert r.returncode == 0 and "SUCCESS: 5 rules found" in r.stdout, r.stdout + r.stderr
+    assert r.returncode == 0 and "SUCCESS: 8 rules found" in r.stdout, r.stdout + r.stderr
     # The unit tests: each alert fires when, and only when, it should, with its text.
     shutil.copy(RULES_TEST, tmp_path / RULES_TEST.name)
     r = subprocess.run([promtool(), "test", "rules", str(tmp_path / RULES_TEST.name)],
@@ -652,12 +654,15 @@ def test_rules_pass_promtool(tmp_path):
 def test_rule_thresholds_and_job_follow_the_values():
     spec = rules_spec({"monitoring": {"prometheusRule": {
         "enabled": True, "job": "kubernetes-pods", "mapPressureThreshold": 0.75,
-        "dropRateThreshold": 5}}})
+        "dropRateThreshold": 5, "policyTimeToEnforceThreshold": 2.5,
+        "policyDropRateThreshold": 3}}})
     exprs = {r["alert"]: r["expr"] for g in spec["groups"] for r in g["rules"]}
     assert exprs["AxonAgentDown"] == 'up{job="kubernetes-pods"} == 0'
     assert exprs["AxonBpfMapPressureHigh"].endswith(") > 0.75")
     assert exprs["AxonDropRateHigh"].endswith(") > 5")
-    assert all('{job="kubernetes-pods"}' in e for e in exprs.values()), exprs
+    assert exprs["AxonPolicyEnforcementSlow"].endswith(")) > 2.5")
+    assert ") > 3) and (" in exprs["AxonPolicyDropsRising"], exprs["AxonPolicyDropsRising"]
+    assert all('{job="kubernetes-pods"' in e for e in exprs.values()), exprs
 
 
 def dashboard():
@@ -692,6 +697,32 @@ def test_dashboard_queries_parse(tmp_path):
     assert variables == {"datasource", "job", "instance"}
 
 
+def test_dashboard_policy_panels():
+    """The network policy row: verdicts by direction and action, time to enforce, entries
+    per endpoint, failed endpoints; every panel with an id and a place of its own."""
+    panels = dashboard()["panels"]
+    by_title = {p["title"]: p for p in panels}
+    exprs = {t: [x["expr"] for x in by_title[t]["targets"]] for t in (
+        "Policy verdicts/s by direction and action", "Time to enforce", "Entries per endpoint",
+        "Endpoints with failed policy")}
+    verdicts = exprs["Policy verdicts/s by direction and action"]
+    assert any('reason="Allowed by policy"' in e and "by (direction)" in e for e in verdicts)
+    assert any('reason=~"Policy denied.*"' in e and "by (direction, reason)" in e
+               for e in verdicts)
+    assert all("axon_policy_time_to_enforce_seconds_bucket" in e
+               for e in exprs["Time to enforce"])
+    assert any("axon_policy_entries_bucket" in e for e in exprs["Entries per endpoint"])
+    assert "axon_policy_endpoints_failed" in exprs["Endpoints with failed policy"][0]
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells = set()
+    for p in panels:
+        g = p["gridPos"]
+        for y in range(g["y"], g["y"] + g["h"]):
+            for x in range(g["x"], g["x"] + g["w"]):
+                assert (x, y) not in cells, f"{p['title']} overlaps another panel"
+                cells.add((x, y))
+
+
 def test_live_metrics_pass_promtool_and_name_every_metric_used(lab, api, agent):
     """An agent with a Service and some traffic: its /metrics passes `promtool check
     metrics`, and every axon_* name the alerts and the dashboard use is a family there."""
@@ -712,7 +743,11 @@ def test_live_metrics_pass_promtool_and_name_every_metric_used(lab, api, agent):
     assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), \
         r.stdout + r.stderr
 
-    families = set(re.findall(r"^# TYPE (\S+) ", body, re.M))
+    families = set()
+    for name, kind in re.findall(r"^# TYPE (\S+) (\S+)", body, re.M):
+        families.add(name)
+        if kind == "histogram":
+            families |= {name + "_bucket", name + "_sum", name + "_count"}
     used = set()
     for text in [yaml.safe_dump(rules_spec())] + dashboard_exprs():
         used |= set(METRIC_NAME.findall(text))

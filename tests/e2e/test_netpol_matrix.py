@@ -3,7 +3,8 @@
 Namespaces x, y and z (labels ns=x, ...) each hold pods a, b and c (label pod=a, ...), nine
 pods on node A, each with its CiliumIdentity (pod and namespace labels, as Cilium's operator
 writes them) and its CiliumEndpointSlice entry in its namespace (id, address, named ports
-serve-80-tcp, serve-81-tcp, serve-80-udp, serve-81-udp). Every pod serves TCP and UDP on
+serve-80-tcp, serve-81-tcp, serve-80-udp, serve-81-udp, and "web": TCP 81 on the pods c, TCP 80
+on the others). Every pod serves TCP and UDP on
 ports 80 and 81. After each policy change (once `datapath.policy` in status shows the new
 policy revision realized) every ordered pair of pods is probed on the four ports, 324 probes,
 all at once, and the result is compared with the case's expected reachability: a predicate
@@ -14,11 +15,14 @@ A cell that disagrees is probed again, up to twice, before it counts (a slow mac
 out an allowed probe); what still disagrees is printed as upstream prints it: per port, the
 expected, observed and comparison ("." agrees, "X" does not) tables, sources in rows.
 
-ipBlock: Axon has no CIDR identities (docs/control-plane.md, "Not done, or not enforced"):
-an allow for a CIDR allows nothing. The ipBlock case asserts that documented fail-closed
-behaviour (the selected pod isolated from every pod, the entry counted `not_enforced` in
-status), not Kubernetes' answer; so does an egress named port (the engine does not resolve a
-destination's named ports: nothing is allowed).
+ipBlock: as in Cilium, a CIDR peer selects the CIDR identities of the prefixes policies name,
+never a pod's identity (docs/control-plane.md, "CIDR identities"): an ipBlock over the pods'
+addresses matches no pod, and the matrix case asserts that (the selected pod isolated from
+every pod), not Kubernetes' answer. test_netpol_ipblock_outside_the_cluster probes ipBlock
+with except, egress and ingress, against hosts outside the cluster (the world namespace beside
+the node, tests/e2e/test_policy_cidr.py). An egress named port resolves per
+destination identity, from the named ports of that identity's CiliumEndpointSlice entries; a
+name no destination has allows nothing (fail closed).
 """
 
 import concurrent.futures
@@ -29,6 +33,8 @@ import time
 import k8s
 from harness import PODTOOL, PY, serve, wait_attached
 from netlab import wait_for
+from test_policy_cidr import (EXT_DENIED, EXT_EXCEPT, EXT_IN, EXT_NONE, EXT_OTHER,
+                              external_hosts, reach)
 
 NAMESPACES = ("x", "y", "z")
 NAMES = ("a", "b", "c")
@@ -172,6 +178,7 @@ def ces(p):
     pod = p.pod
     named = [{"name": f"serve-{port}-{proto}", "port": port, "protocol": proto.upper()}
              for proto, port in PORTS]
+    named.append({"name": "web", "port": 81 if p.name == "c" else 80, "protocol": "TCP"})
     return k8s.ciliumendpointslice(f"ces-{p.ns}{p.name}", p.ns, [{
         "id": pod.identity, "name": p.name, "named-ports": named,
         "networking": {"addressing": [{"ipv4": pod.ip}],
@@ -262,6 +269,27 @@ def test_netpol_matrix(lab1, api, start_agent):
             lambda s, d, proto, port: d.ns != "x" or s.name == "c")
     m.change(lambda: api.delete("networkpolicies", "x", "exists"))
 
+    # matchExpressions DoesNotExist: x/b relabelled role=temporary is the one pod of x with a
+    # role label; every pod of x without one is selected and takes only pods without one
+    # (podSelector) from any namespace (namespaceSelector with DoesNotExist on a key no
+    # namespace has: every namespace).
+    xb_identity = xb.pod.identity
+    relabel(api, xb, 20100, {"pod": "b", "role": "temporary"}, {"ns": "x"})
+    wait_for(lambda: m.endpoint(xb)["identity"] == xb.pod.identity, timeout=15,
+             what="x/b with its role label")
+    m.change(lambda: api.create(netpol("x", "no-role", expr("role", "DoesNotExist"), ingress=[{
+        "from": [{"namespaceSelector": expr("team", "DoesNotExist"),
+                  "podSelector": expr("role", "DoesNotExist")}]}])))
+    m.check("ingress to x's pods without role from pods without role",
+            lambda s, d, proto, port: d.ns != "x" or d is xb or s is not xb)
+    m.change(lambda: api.delete("networkpolicies", "x", "no-role"))
+    # Back to its first identity; the temporary one deleted, as Cilium's operator does.
+    xb.pod.identity = xb_identity
+    api.apply(ces(xb))
+    api.delete("ciliumidentities", None, "20100")
+    wait_for(lambda: m.endpoint(xb)["identity"] == xb_identity, timeout=15,
+             what="x/b with its first identity again")
+
     # Ports: named (the endpoint's named ports from its CiliumEndpointSlice), endPort
     # ranges, a protocol without a port (TCP allowed, UDP not).
     port_cases = [
@@ -281,14 +309,15 @@ def test_netpol_matrix(lab1, api, start_agent):
         m.check(f"ingress to x/a on {what}", only_to_xa(allowed))
         m.change(lambda: api.delete("networkpolicies", "x", "ports"))
 
-    # ipBlock with except: Kubernetes would let every pod but x/b in. Axon's documented
-    # fail-closed behaviour for CIDR peers: the allow allows nothing, x/a is isolated.
+    # ipBlock with except over the pods' addresses: Kubernetes would let every pod but x/b
+    # in. As in Cilium a CIDR never selects a pod: x/a is isolated from every pod, its trie
+    # allows the CIDR's identity alone.
     m.change(lambda: api.create(netpol("x", "cidr", sel(pod="a"), ingress=[{"from": [{
         "ipBlock": {"cidr": "10.244.0.0/16", "except": [f"{xb.pod.ip}/32"]}}]}])))
-    m.check("ipBlock with except: fail closed (no CIDR identities)",
+    m.check("ipBlock with except over pod addresses: no pod matches (as in Cilium)",
             only_to_xa(lambda s, proto, port: False))
     ep = m.endpoint(xa)
-    assert (ep["ingress"], ep["entries"], ep["not_enforced"]) == ("enabled", 0, 1), ep
+    assert (ep["ingress"], ep["entries"], ep["not_enforced"]) == ("enabled", 1, 0), ep
     m.change(lambda: api.delete("networkpolicies", "x", "cidr"))
 
     # Two policies on x/a: the union of what each allows.
@@ -318,15 +347,25 @@ def test_netpol_matrix(lab1, api, start_agent):
             lambda s, d, proto, port: s is not xa or d.ns == "y")
     m.change(lambda: api.delete("networkpolicies", "x", "egress-y"))
 
-    # A named port on egress names the destination's port, which the engine does not
-    # resolve per peer (docs/control-plane.md): documented fail closed, x/a reaches nothing.
-    m.change(lambda: api.create(netpol("x", "egress-named", sel(pod="a"), egress=[{
-        "ports": [{"port": "serve-80-tcp"}]}], types=["Egress"])))
-    m.check("egress from x/a on named port serve-80-tcp: fail closed (not resolved)",
-            lambda s, d, proto, port: s is not xa)
-    ep = m.endpoint(xa)
-    assert (ep["egress"], ep["entries"], ep["not_enforced"]) == ("enabled", 0, 1), ep
-    m.change(lambda: api.delete("networkpolicies", "x", "egress-named"))
+    # A named port on egress names the destination's port, resolved per destination
+    # identity: serve-80-tcp is TCP 80 everywhere; "web" is TCP 81 on the pods c, TCP 80 on
+    # the others; a name no destination has allows nothing (fail closed, not_enforced).
+    egress_named = [
+        ("serve-80-tcp", lambda d, proto, port: (proto, port) == ("tcp", 80)),
+        ("web", lambda d, proto, port: (proto, port) == ("tcp", 81 if d.name == "c" else 80)),
+        ("no-such-name", lambda d, proto, port: False),
+    ]
+    for name, allowed in egress_named:
+        m.change(lambda: api.create(netpol("x", "egress-named", sel(pod="a"), egress=[{
+            "ports": [{"port": name}]}], types=["Egress"])))
+        m.check(f"egress from x/a on named port {name}",
+                lambda s, d, proto, port: s is not xa or allowed(d, proto, port))
+        ep = m.endpoint(xa)
+        if name == "no-such-name":
+            assert (ep["egress"], ep["entries"], ep["not_enforced"]) == ("enabled", 0, 1), ep
+        else:
+            assert (ep["egress"], ep["not_enforced"]) == ("enabled", 0), ep
+        m.change(lambda: api.delete("networkpolicies", "x", "egress-named"))
     m.change(lambda: api.create(netpol("y", "no-egress", {}, egress=[], types=["Egress"])))
     m.check("egress denied for namespace y", lambda s, d, proto, port: s.ns != "y")
     m.change(lambda: api.delete("networkpolicies", "y", "no-egress"))
@@ -398,3 +437,47 @@ def test_netpol_matrix(lab1, api, start_agent):
 
     took = time.monotonic() - t0
     print(f"netpol matrix: {m.probes} probes ({m.reprobed} probed again) in {took:.1f} s")
+
+
+def test_netpol_ipblock_outside_the_cluster(lab1, api, start_agent):
+    """ipBlock with except, egress then ingress, against hosts outside the cluster: the
+    world namespace's addresses (test_policy_cidr.py), probed from and to every pod."""
+    m = build(lab1, api, start_agent)
+    external_hosts(lab1)
+    xa = m["x/a"]
+    block = {"ipBlock": {"cidr": "203.0.113.0/24", "except": ["203.0.113.16/28"]}}
+    outside = (EXT_IN, EXT_EXCEPT, EXT_DENIED, EXT_OTHER, EXT_NONE)
+
+    def egress_from_every_pod(allowed):
+        for p in m.pods:
+            want = {(proto, ip): p is not xa or allowed(ip) for ip in outside
+                    for proto in ("tcp", "udp")}
+            assert reach(p.pod, want) == {}, (p, reach(p.pod, want))
+
+    def ingress_to_every_pod(allowed):
+        want = {(proto, p.pod.ip, src): p is not xa or allowed(src)
+                for p in m.pods for src in outside for proto in ("tcp", "udp")}
+        assert reach(lab1.world, want) == {}, reach(lab1.world, want)
+
+    egress_from_every_pod(lambda ip: True)
+    ingress_to_every_pod(lambda src: True)
+
+    # Egress from x/a to 203.0.113.0/24 except 203.0.113.16/28: .10 and .40 yes, .20 (the
+    # except) no, nor what lies outside the block; x/a reaches no pod.
+    m.change(lambda: api.create(netpol("x", "egress-block", sel(pod="a"), egress=[{
+        "to": [block]}], types=["Egress"])))
+    egress_from_every_pod(lambda ip: ip in (EXT_IN, EXT_DENIED))
+    m.check("egress from x/a to an ipBlock outside the cluster: no pod",
+            lambda s, d, proto, port: s is not xa)
+    m.change(lambda: api.delete("networkpolicies", "x", "egress-block"))
+
+    # Ingress to x/a from the same block: only from .10 and .40, from no pod.
+    m.change(lambda: api.create(netpol("x", "ingress-block", sel(pod="a"), ingress=[{
+        "from": [block]}], types=["Ingress"])))
+    ingress_to_every_pod(lambda src: src in (EXT_IN, EXT_DENIED))
+    m.check("ingress to x/a from an ipBlock outside the cluster: no pod",
+            lambda s, d, proto, port: d is not xa)
+    ep = m.endpoint(xa)
+    assert (ep["ingress"], ep["entries"], ep["not_enforced"]) == ("enabled", 1, 0), ep
+    m.change(lambda: api.delete("networkpolicies", "x", "ingress-block"))
+    ingress_to_every_pod(lambda src: True)

@@ -441,6 +441,71 @@ static void test_restart_writes_nothing_prunes_stale(void **state)
 }
 
 
+/* CIDR prefixes of the policies (policy/cidr.h): written with their
+ * identity and no tunnel endpoint, a pod's /32 on the same key keeps its
+ * entry, a failed write is reported back, and a restart gives the prefixes
+ * their identities back from the map and writes nothing. */
+static void test_cidr_prefixes(void **state)
+{
+	struct fixture *fx = *state;
+	struct cidr_ids cidr, again;
+	struct ep_reconciler fresh;
+	const struct ipcache_value *v;
+	const struct cidr_prefix *p;
+	unsigned long before;
+	uint64_t next;
+
+	cluster(fx);
+	fd_add(&fx->devs, "10.244.0.5", 11);
+	fd_add(&fx->devs, "10.244.0.9", 12);
+	assert_int_equal(cidr_ids_init(&cidr, CIDR_IDS_MAX), 0);
+	assert_int_equal(cidr_ids_restore(&cidr, ip4("172.16.0.0"), 12, IDENTITY_CIDR_MIN + 3), 0);
+	assert_int_equal(cidr_ids_restore(&cidr, ip4("10.244.0.5"), 32, IDENTITY_CIDR_MIN + 4), 0);
+	fx->ep.cidr = &cidr;
+	assert_int_equal(run(fx), 0);
+	v = ipc(fx, "172.16.0.0", 12);
+	assert_non_null(v);
+	assert_int_equal(v->identity, IDENTITY_CIDR_MIN + 3);
+	assert_int_equal(v->tunnel_endpoint, 0);
+	assert_int_equal(v->flags, 0);
+	/* The pod keeps its /32. */
+	v = ipc(fx, "10.244.0.5", 32);
+	assert_int_equal(v->identity, 1001);
+	assert_int_equal(fm_count(&fx->maps, EP_MAP_IPCACHE), 5);
+	/* A new prefix, and the map full: reported back to the policies. */
+	fx->maps.capacity[EP_MAP_IPCACHE] = 5;
+	assert_int_equal(cidr_ids_restore(&cidr, ip4("8.8.0.0"), 16, IDENTITY_CIDR_MIN + 5), 0);
+	assert_int_equal(ep_reconcile(&fx->ep, &fx->store, 1000000 + 1, &next), 1);
+	p = cidr_ids_find(&cidr, ip4("8.8.0.0"), 16);
+	assert_int_equal(p->err, -E2BIG);
+	assert_false(p->written);
+	assert_true(cidr.dirty);
+	assert_null(ipc(fx, "8.8.0.0", 16));
+	fx->maps.capacity[EP_MAP_IPCACHE] = FAKE_N;
+	assert_int_equal(ep_reconcile(&fx->ep, &fx->store, 1000000 + 60000, &next), 0);
+	assert_non_null(ipc(fx, "8.8.0.0", 16));
+	assert_int_equal(cidr_ids_find(&cidr, ip4("8.8.0.0"), 16)->err, 0);
+	assert_int_equal(fm_count(&fx->maps, EP_MAP_IPCACHE), 6);
+
+	/* Restart: the identities come back from the map, nothing is written. */
+	assert_int_equal(cidr_ids_init(&again, CIDR_IDS_MAX), 0);
+	assert_int_equal(ep_reconciler_init(&fresh, &fm_ops, &fx->maps, &fd_ops, &fx->devs), 0);
+	fresh.cidr = &again;
+	assert_int_equal(ep_reconciler_restore(&fresh), 0);
+	assert_int_equal(cidr_ids_find(&again, ip4("172.16.0.0"), 12)->id, IDENTITY_CIDR_MIN + 3);
+	assert_int_equal(cidr_ids_find(&again, ip4("8.8.0.0"), 16)->id, IDENTITY_CIDR_MIN + 5);
+	/* The pod's /32 is the pod's, not a CIDR entry. */
+	assert_null(cidr_ids_find(&again, ip4("10.244.0.5"), 32));
+	before = fx->maps.updates;
+	assert_int_equal(ep_reconcile(&fresh, &fx->store, 1000, &next), 0);
+	assert_int_equal(fx->maps.updates, before);
+	assert_int_equal(fm_count(&fx->maps, EP_MAP_IPCACHE), 6);
+	ep_reconciler_destroy(&fresh);
+	cidr_ids_destroy(&again);
+	fx->ep.cidr = NULL;
+	cidr_ids_destroy(&cidr);
+}
+
 /* The full pass: entries deleted, changed or added behind the agent's back
  * (as bpftool would) are repaired; a pass over maps in sync writes nothing. */
 static void test_resync_repairs_drift(void **state)
@@ -669,6 +734,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_map_full_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_writes_nothing_prunes_stale, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_cidr_prefixes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resync_repairs_drift, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_routes_resync_repairs_drift, setup, teardown),

@@ -138,7 +138,8 @@ static void add_policy(const char *json)
 
 static void compute(__u32 identity, const struct k8s_named_port *np, size_t n_np)
 {
-	struct engine_endpoint ep = {identity, np, n_np};
+	struct engine_endpoint ep = {
+	    .identity = identity, .named_ports = np, .n_named_ports = n_np};
 
 	assert_int_equal(engine_compute(&fx.sc, fx.ptrs, fx.n, &ep, &fx.res), 0);
 }
@@ -321,6 +322,88 @@ static void test_named_port(void **state)
 	assert_int_equal(fx.res.skipped, 1);
 }
 
+static void compute_peers(__u32 identity, struct engine_peer_port *pp, size_t n_pp)
+{
+	struct engine_endpoint ep = {identity, NULL, 0, pp, engine_peer_ports_sort(pp, n_pp)};
+
+	assert_int_equal(engine_compute(&fx.sc, fx.ptrs, fx.n, &ep, &fx.res), 0);
+}
+
+static void test_egress_named_port(void **state)
+{
+	/* Two endpoints of identity 1000 name "http" differently (one twice),
+	 * 1002 names it 9090, 1003 has only "dns". */
+	struct engine_peer_port pp[] = {
+	    {1003, {"dns", IPPROTO_UDP, 53}},	 {1000, {"http", IPPROTO_TCP, 8081}},
+	    {1002, {"http", IPPROTO_TCP, 9090}}, {1000, {"http", IPPROTO_TCP, 8080}},
+	    {1000, {"http", IPPROTO_TCP, 8080}}, {1000, {"http", IPPROTO_UDP, 8080}},
+	};
+	/* Sorted: 1000's "http", then 1003's "dns" alone. */
+	struct engine_peer_port only_a[] = {
+	    {1000, {"http", IPPROTO_TCP, 8081}},
+	    {1003, {"dns", IPPROTO_UDP, 53}},
+	};
+
+	(void)state;
+	/* Peers a (1000) and c (1002) of ns1; a NetworkPolicy port is TCP. */
+	add_policy(NP("\"policyTypes\":[\"Egress\"],\"egress\":[{\"to\":[" POD(
+	    "a") "," POD("c") "],\"ports\":[{\"port\":\"http\"}]}]"));
+	compute_peers(1001, pp, 6);
+	assert_int_equal(fx.res.enforce, POLICY_EGRESS);
+	/* Each peer identity to its own ports; the UDP one not (TCP named). */
+	assert_int_equal(fx.res.n, 3);
+	assert_true(has(1000, POLICY_DIR_EGRESS, IPPROTO_TCP, 8080, 16, false));
+	assert_true(has(1000, POLICY_DIR_EGRESS, IPPROTO_TCP, 8081, 16, false));
+	assert_true(has(1002, POLICY_DIR_EGRESS, IPPROTO_TCP, 9090, 16, false));
+	assert_int_equal(fx.res.skipped, 0);
+
+	/* Resolved for 1000 only: 1002 gets nothing. */
+	compute_peers(1001, only_a, 2);
+	assert_int_equal(fx.res.n, 1);
+	assert_true(has(1000, POLICY_DIR_EGRESS, IPPROTO_TCP, 8081, 16, false));
+
+	/* Resolved nowhere: enforced, nothing allowed, counted not enforced. */
+	compute_peers(1001, only_a + 1, 1);
+	assert_int_equal(fx.res.enforce, POLICY_EGRESS);
+	assert_int_equal(fx.res.n, 0);
+	assert_int_equal(fx.res.skipped, 1);
+}
+
+static void test_egress_named_port_any_peer(void **state)
+{
+	struct engine_peer_port pp[] = {
+	    {1000, {"http", IPPROTO_TCP, 8080}},
+	    {1003, {"http", IPPROTO_TCP, 80}},
+	    {1002, {"dns", IPPROTO_UDP, 53}},
+	};
+
+	(void)state;
+	/* toPorts without toEndpoints: any peer, each identity to what the
+	 * name is on its endpoints; never identity 0 (world has no ports). */
+	add_policy(CNP("\"egress\":[{\"toPorts\":[{\"ports\":[{\"port\":\"http\"}]}]}]"));
+	compute_peers(1001, pp, 3);
+	assert_int_equal(fx.res.enforce, POLICY_EGRESS);
+	assert_int_equal(fx.res.n, 2);
+	assert_true(has(1000, POLICY_DIR_EGRESS, IPPROTO_TCP, 8080, 16, false));
+	assert_true(has(1003, POLICY_DIR_EGRESS, IPPROTO_TCP, 80, 16, false));
+}
+
+static void test_peer_ports_sort(void **state)
+{
+	struct engine_peer_port pp[] = {
+	    {7, {"b", IPPROTO_TCP, 2}}, {5, {"a", IPPROTO_TCP, 1}}, {7, {"b", IPPROTO_TCP, 2}},
+	    {5, {"a", IPPROTO_UDP, 1}}, {5, {"a", IPPROTO_TCP, 1}},
+	};
+
+	(void)state;
+	assert_int_equal(engine_peer_ports_sort(pp, 5), 3);
+	assert_int_equal(pp[0].identity, 5);
+	assert_int_equal(pp[0].np.proto, IPPROTO_TCP);
+	assert_int_equal(pp[1].np.proto, IPPROTO_UDP);
+	assert_int_equal(pp[2].identity, 7);
+	assert_int_equal(engine_peer_ports_sort(pp, 0), 0);
+}
+
 static void test_identity_added_later(void **state)
 {
 	(void)state;
@@ -389,6 +472,9 @@ int main(void)
 	    T(test_egress),
 	    T(test_entities),
 	    T(test_named_port),
+	    T(test_egress_named_port),
+	    T(test_egress_named_port_any_peer),
+	    T(test_peer_ports_sort),
 	    T(test_identity_added_later),
 	    T(test_cache_evaluations),
 	};
