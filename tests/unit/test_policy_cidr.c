@@ -139,7 +139,7 @@ static void del_policy(size_t i)
 
 static void compute(void)
 {
-	struct engine_endpoint ep = {EP, NULL, 0};
+	struct engine_endpoint ep = {.identity = EP};
 
 	assert_int_equal(engine_compute(&fx.sc, fx.ptrs, fx.n, &ep, &fx.res), 0);
 }
