@@ -157,9 +157,9 @@ def test_cnp_to_cidr_set_except_and_deny(lab1, api, start_agent):
     # The trie, labels as Cilium prints a CIDR identity; the /27's allow on TCP 80 lies
     # under its deny, so it is never written (policy/map.c).
     got = sorted((e["policy"], e["labels"], e["port_proto"]) for e in trie(agent, pa))
-    assert got == [("Allow", "cidr:198.51.100.0/24", "ANY"),
-                   ("Allow", "cidr:203.0.113.0/24", "80/TCP"),
-                   ("Deny", "cidr:203.0.113.32/27", "ANY")], got
+    assert got == [("Allow", ["cidr:198.51.100.0/24"], "ANY"),
+                   ("Allow", ["cidr:203.0.113.0/24"], "80/TCP"),
+                   ("Deny", ["cidr:203.0.113.32/27"], "ANY")], got
     table = agent.ctl("bpf", "policy", "get", str(endpoint(agent, pa)["id"])).stdout
     assert "cidr:203.0.113.16/28" not in table and "cidr:203.0.113.32/27" in table, table
 
