@@ -217,8 +217,8 @@ static void render_state(struct expo *e, const struct metrics_state *st)
 		    "Malformed Kubernetes objects the agent refused.");
 	expo_sample(e, "axon_skipped_objects_total", NULL, 0, st->skipped_objects);
 	expo_histogram(e, "axon_policy_computation_seconds",
-		       "Time the policy engine spent per pass: selector cache updates and every "
-		       "local endpoint's computation, map writes excluded.",
+		       "Time the policy engine spent per pass: selector cache updates and the "
+		       "computation of the local endpoints the changes reach, map writes excluded.",
 		       &st->pol.compute, metrics_pol_seconds_bounds, metrics_pol_seconds_n);
 	expo_histogram(e, "axon_policy_time_to_enforce_seconds",
 		       "From a policy, identity or namespace event's delivery by its informer "

@@ -34,6 +34,15 @@
  *   only a concurrent writer can cause: what was written by then is never
  *   more permissive than the old policy), or another -errno from the kernel.
  *
+ * policy_map_update(pm, id, real, entries, n, res): the same, against what
+ * the reconciler keeps of the trie in memory (*real: its entries, sorted)
+ * instead of reading the trie: the trie is read once, when *real is not
+ * known yet (at start, the pinned map being the truth, or after a failed
+ * write), and nothing is written, nor any syscall made, when the new set
+ * equals *real. On success *real is the new set; on failure it is dropped
+ * (known false), so the next update reads the trie again. Counters of
+ * unchanged entries are read from the trie when a new one is swapped in.
+ *
  * policy_map_delete(): the endpoint's slot emptied (the trie goes with its
  * last reference); 0 also when there was none. A still enforced endpoint
  * then denies everything.
@@ -71,10 +80,34 @@ struct policy_map_result {
 	size_t bad;	       /* -EINVAL: index of the first invalid entry */
 };
 
+/* One trie entry as written: its key and its value's verdict (the
+ * counters are the datapath's). */
+struct policy_map_slot {
+	struct policy_key k;
+	__be16 proxy_port;
+	__u8 flags;
+	__u8 auth_type;
+	__u8 lpm_prefix_length;
+};
+
+/* What an endpoint's trie holds, as far as its writer knows. */
+struct policy_map_realized {
+	struct policy_map_slot *slots; /* sorted by key (map.c: slot_cmp) */
+	size_t n;
+	__u32 max_entries; /* the trie's size */
+	bool known;	   /* false: read the trie first */
+	bool exists;	   /* the slot has a trie */
+};
+
 void policy_maps_init(struct policy_maps *pm, int outer_fd, __u32 map_max);
 
 int policy_map_set(const struct policy_maps *pm, __u16 id, const struct policy_map_entry *entries,
 		   size_t n, struct policy_map_result *res);
+
+int policy_map_update(const struct policy_maps *pm, __u16 id, struct policy_map_realized *real,
+		      const struct policy_map_entry *entries, size_t n,
+		      struct policy_map_result *res);
+void policy_map_realized_free(struct policy_map_realized *real);
 
 int policy_map_delete(const struct policy_maps *pm, __u16 id);
 

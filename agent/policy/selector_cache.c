@@ -21,6 +21,7 @@ void sc_init(struct selector_cache *sc)
 
 static void sel_free(struct sc_selector *s)
 {
+	free(s->ptrs);
 	free(s->key);
 	free(s->ids);
 	free(s);
@@ -400,6 +401,11 @@ nomem:
 	return NULL;
 }
 
+static const struct sc_selector *ref_keyed(struct selector_cache *sc, const char *key,
+					   const struct policy_selector *sel,
+					   const struct policy_cidr_rule *rule, const void *ptr,
+					   int *err);
+
 const struct sc_selector *sc_add(struct selector_cache *sc, const struct policy_selector *sel,
 				 int *err)
 {
@@ -408,6 +414,8 @@ const struct sc_selector *sc_add(struct selector_cache *sc, const struct policy_
 	*err = sc_selector_key(sel, key, sizeof(key));
 	if (*err)
 		return NULL;
+	if (sc->capture)
+		return ref_keyed(sc, key, sel, NULL, sel, err);
 	return add_keyed(sc, key, sel, NULL, sel, err);
 }
 
@@ -419,6 +427,8 @@ const struct sc_selector *sc_add_cidr(struct selector_cache *sc,
 	*err = sc_cidr_key(rule, key, sizeof(key));
 	if (*err)
 		return NULL;
+	if (sc->capture)
+		return ref_keyed(sc, key, NULL, rule, rule, err);
 	return add_keyed(sc, key, NULL, rule, rule, err);
 }
 
@@ -433,8 +443,16 @@ int sc_cidr_set_broken(struct selector_cache *sc, const struct policy_cidr *v, s
 	free(sc->broken);
 	sc->broken = copy;
 	sc->n_broken = n;
-	for (size_t i = 0; i < sc->n_sels; i++)
+	/* A selector turning broken or whole again changes what the engine
+	 * writes for it: stamped like a change of its set. */
+	sc->revision++;
+	for (size_t i = 0; i < sc->n_sels; i++) {
+		bool was = sc->sels[i]->broken;
+
 		cidr_broken_eval(sc, sc->sels[i]);
+		if (sc->sels[i]->broken != was)
+			sc->sels[i]->revision = sc->revision;
+	}
 	return 0;
 }
 
@@ -449,6 +467,103 @@ void sc_end(struct selector_cache *sc)
 			sel_free(sc->sels[i]);
 	}
 	sc->n_sels = out;
+}
+
+/* Reference s by ptr: in its pointers, and the capture's when capturing. */
+static int ptr_push(struct selector_cache *sc, struct sc_selector *s, const void *ptr)
+{
+	struct sc_capture *c = sc->capture;
+
+	if (s->refs == s->cap_ptrs) {
+		size_t cap = s->cap_ptrs ? s->cap_ptrs * 2 : 4;
+		const void **n = realloc(s->ptrs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		s->ptrs = n;
+		s->cap_ptrs = cap;
+	}
+	if (c && c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		const void **n = realloc(c->ptrs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->ptrs = n;
+		c->cap = cap;
+	}
+	s->ptrs[s->refs++] = ptr;
+	if (c)
+		c->ptrs[c->n++] = ptr;
+	return 0;
+}
+
+/* Evaluations read the first pointer still referenced. */
+static void ptr_first(struct sc_selector *s, bool cidr)
+{
+	if (cidr)
+		s->cidr = s->refs ? s->ptrs[0] : NULL;
+	else
+		s->sel = s->refs ? s->ptrs[0] : NULL;
+	s->used = s->refs > 0;
+}
+
+static const struct sc_selector *ref_keyed(struct selector_cache *sc, const char *key,
+					   const struct policy_selector *sel,
+					   const struct policy_cidr_rule *rule, const void *ptr,
+					   int *err)
+{
+	struct sc_selector *s = (struct sc_selector *)add_keyed(sc, key, sel, rule, ptr, err);
+
+	if (!s)
+		return NULL;
+	if (ht_get(&sc->by_ptr, &ptr, sizeof(ptr)) != s || (*err = ptr_push(sc, s, ptr))) {
+		if (!*err)
+			*err = -ENOMEM;
+		ht_del(&sc->by_ptr, &ptr, sizeof(ptr));
+		ptr_first(s, rule);
+		return NULL;
+	}
+	ptr_first(s, rule);
+	return s;
+}
+
+const struct sc_selector *sc_ref(struct selector_cache *sc, const struct policy_selector *sel,
+				 int *err)
+{
+	char key[SC_KEY_MAX];
+
+	*err = sc_selector_key(sel, key, sizeof(key));
+	if (*err)
+		return NULL;
+	return ref_keyed(sc, key, sel, NULL, sel, err);
+}
+
+void sc_unref(struct selector_cache *sc, const void *ptr)
+{
+	struct sc_selector *s = sc->by_ptr.buckets ? ht_del(&sc->by_ptr, &ptr, sizeof(ptr)) : NULL;
+	bool cidr;
+
+	if (!s)
+		return;
+	cidr = s->cidr;
+	for (size_t i = 0; i < s->refs; i++) {
+		if (s->ptrs[i] != ptr)
+			continue;
+		s->ptrs[i] = s->ptrs[--s->refs];
+		break;
+	}
+	ptr_first(s, cidr);
+}
+
+void sc_sweep(struct selector_cache *sc)
+{
+	sc_end(sc);
+}
+
+void sc_capture(struct selector_cache *sc, struct sc_capture *cap)
+{
+	sc->capture = cap;
 }
 
 const struct sc_selector *sc_lookup(const struct selector_cache *sc,

@@ -18,6 +18,20 @@
  *                        already held keeps its set (not evaluated again), a
  *                        new one is evaluated against every identity, one no
  *                        longer added is dropped.
+ *   sc_ref() ... sc_unref() ... sc_sweep()
+ *                        the same one policy at a time, for a caller that
+ *                        knows which policies changed: a selector counts the
+ *                        caller's pointers to it; one new is evaluated against
+ *                        every identity; one whose last pointer went is
+ *                        dropped by sc_sweep() unless referenced again before
+ *                        (a policy replaced keeps its selectors' sets without
+ *                        evaluation). A pointer is unreferenced before its
+ *                        memory is freed or reused; no identity is set
+ *                        between sc_unref() and sc_sweep(). Not mixed with
+ *                        sc_begin(). sc_capture() makes sc_add() reference
+ *                        and record each pointer, so that what
+ *                        engine_register() adds for one policy can be
+ *                        unreferenced when the policy changes.
  *
  * An identity is its labels as one or two label sets (its own and, for an
  * identity without namespace labels, its Namespace's): the caller's pointers,
@@ -68,7 +82,15 @@ struct sc_selector {
 	__u32 *ids;			     /* sorted */
 	size_t n_ids, cap;
 	uint64_t revision; /* the cache's revision when ids last changed */
-	bool used;	   /* added since the last sc_begin() */
+	bool used;	   /* added since the last sc_begin(), or referenced */
+	const void **ptrs; /* referenced: the pointers to it (selectors or CIDR rules) */
+	size_t refs, cap_ptrs;
+};
+
+/* The pointers sc_add() referenced while capturing. */
+struct sc_capture {
+	const void **ptrs;
+	size_t n, cap;
 };
 
 struct selector_cache {
@@ -81,6 +103,7 @@ struct selector_cache {
 	 * sc_lookup() of one of them (the engine looks up every rule's
 	 * selectors for every endpoint) costs no key text. */
 	struct htable by_ptr;
+	struct sc_capture *capture; /* sc_capture() */
 	/* Prefixes that have no working CIDR identity (sc_cidr_set_broken()). */
 	struct policy_cidr *broken;
 	size_t n_broken;
@@ -114,6 +137,14 @@ void sc_end(struct selector_cache *sc);
 /* The prefixes without a working identity (copied): every CIDR selector
  * with one of them inside its CIDR is marked broken. -ENOMEM. */
 int sc_cidr_set_broken(struct selector_cache *sc, const struct policy_cidr *v, size_t n);
+
+const struct sc_selector *sc_ref(struct selector_cache *sc, const struct policy_selector *sel,
+				 int *err);
+void sc_unref(struct selector_cache *sc, const void *ptr);
+void sc_sweep(struct selector_cache *sc);
+/* Until sc_capture(sc, NULL), sc_add() and sc_add_cidr() reference (as
+ * sc_ref()) and append the pointer to *cap. */
+void sc_capture(struct selector_cache *sc, struct sc_capture *cap);
 
 /* The entry of sel, or NULL when it was not added. */
 const struct sc_selector *sc_lookup(const struct selector_cache *sc,

@@ -42,6 +42,30 @@ void store_policy_destroy(struct store *s)
 	ht_destroy(&s->policies);
 	ht_destroy(&s->identities);
 	ht_destroy(&s->namespaces);
+	ht_destroy(&s->pol_changed);
+	ht_destroy(&s->ids_changed);
+	ht_destroy(&s->ns_changed);
+}
+
+/* Note a change for the policy reconciler; when that fails it looks at everything. */
+static void changed(struct store *s, struct htable *h, const void *key, size_t klen)
+{
+	if (!s->changes_lost && ht_put(h, key, klen, (void *)1, NULL))
+		s->changes_lost = true;
+}
+
+static void changes_empty(struct htable *h)
+{
+	for (struct ht_entry *e = ht_first(h); e;)
+		e = ht_del_iter(h, e);
+}
+
+void store_policy_changes_clear(struct store *s)
+{
+	changes_empty(&s->pol_changed);
+	changes_empty(&s->ids_changed);
+	changes_empty(&s->ns_changed);
+	s->changes_lost = false;
 }
 
 /* "<Kind>/<ns>/<name>": one table for the three kinds, which may share names. */
@@ -90,6 +114,7 @@ int store_set_policy(struct store *s, struct policy *p)
 		policy_entry_free(old);
 	}
 	policy_count(s, &sp->pol, 1);
+	changed(s, &s->pol_changed, sp->key, klen);
 	s->revision++;
 	s->policies_revision++;
 	return 0;
@@ -108,6 +133,7 @@ int store_delete_policy(struct store *s, enum policy_kind kind, const char *ns, 
 		return -ENOENT;
 	policy_count(s, &sp->pol, -1);
 	policy_entry_free(sp);
+	changed(s, &s->pol_changed, key, klen);
 	s->revision++;
 	s->policies_revision++;
 	return 0;
@@ -139,6 +165,7 @@ int store_set_identity(struct store *s, struct k8s_identity *id)
 	memset(id, 0, sizeof(*id));
 	if (old)
 		identity_entry_free(old);
+	changed(s, &s->ids_changed, &si->ident.id, sizeof(si->ident.id));
 	s->revision++;
 	s->identities_revision++;
 	return 0;
@@ -151,6 +178,7 @@ int store_delete_identity(struct store *s, __u32 id)
 	if (!si)
 		return -ENOENT;
 	identity_entry_free(si);
+	changed(s, &s->ids_changed, &id, sizeof(id));
 	s->revision++;
 	s->identities_revision++;
 	return 0;
@@ -173,6 +201,7 @@ int store_set_namespace(struct store *s, struct k8s_namespace *ns)
 	memset(ns, 0, sizeof(*ns));
 	if (old)
 		namespace_entry_free(old);
+	changed(s, &s->ns_changed, sn->ns.name, strlen(sn->ns.name));
 	s->revision++;
 	s->namespaces_revision++;
 	return 0;
@@ -185,6 +214,7 @@ int store_delete_namespace(struct store *s, const char *name)
 	if (!sn)
 		return -ENOENT;
 	namespace_entry_free(sn);
+	changed(s, &s->ns_changed, name, strlen(name));
 	s->revision++;
 	s->namespaces_revision++;
 	return 0;

@@ -23,7 +23,8 @@ int store_init(struct store *s)
 	    (err = ht_init(&s->slices_by_svc)) || (err = ht_init(&s->dirty)) ||
 	    (err = ht_init(&s->nodes)) || (err = ht_init(&s->ces)) ||
 	    (err = ht_init(&s->policies)) || (err = ht_init(&s->identities)) ||
-	    (err = ht_init(&s->namespaces))) {
+	    (err = ht_init(&s->namespaces)) || (err = ht_init(&s->pol_changed)) ||
+	    (err = ht_init(&s->ids_changed)) || (err = ht_init(&s->ns_changed))) {
 		store_destroy(s);
 		return err;
 	}

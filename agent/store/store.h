@@ -113,6 +113,13 @@ struct store {
 	uint64_t identities_revision;	/* ... every CiliumIdentity change */
 	uint64_t namespaces_revision;	/* ... every Namespace change */
 	size_t n_policies[POLICY_KIND__NR];
+	/* What changed since the policy reconciler (their one consumer) last
+	 * took the changes: it recomputes only what they can affect. */
+	struct htable pol_changed;	/* policy key -> (void *)1 */
+	struct htable ids_changed;	/* __u32 id -> (void *)1, set or deleted */
+	struct htable ns_changed;	/* namespace name -> (void *)1 */
+	bool changes_lost;		/* a change could not be noted (no memory):
+					 * the consumer must look at everything */
 	size_t n_policies_unsupported;	/* policies with a part Axon cannot enforce */
 
 	char self_name[K8S_NAME_MAX];	/* this node's Node name */
@@ -157,6 +164,9 @@ int store_delete_identity(struct store *s, __u32 id);
 int store_set_namespace(struct store *s, struct k8s_namespace *ns);
 int store_delete_namespace(struct store *s, const char *name);
 const struct k8s_namespace *store_get_namespace(const struct store *s, const char *name);
+/* The policy reconciler has taken pol_changed, ids_changed, ns_changed and
+ * changes_lost: emptied. */
+void store_policy_changes_clear(struct store *s);
 /* An identity's labels: a reserved one's (built in) or its CiliumIdentity's;
  * NULL when the identity is not known (yet). */
 const struct label_set *store_identity_labels(const struct store *s, __u32 id);

@@ -429,6 +429,72 @@ static void test_delete(void **state)
 	assert_int_equal(policy_map_delete(&fx.pm, 0), -EINVAL);
 }
 
+/* policy_map_update() diffs against what it keeps in memory: the trie is
+ * read once (while not known) and not again, so an entry written behind
+ * the writer's back stays until the writer forgets what it knew. */
+static void test_update_from_memory(void **state)
+{
+	const struct policy_map_entry e1[] = {
+	    {.identity = 5001, .dir = ING},
+	    {.identity = 5002, .dir = ING, .proto = IPPROTO_TCP, .port = 80, .port_prefix = 16},
+	};
+	const struct policy_map_entry e2[] = {
+	    {.identity = 5001, .dir = ING},
+	    {.identity = 5003, .dir = ING, .proto = IPPROTO_TCP, .port = 80, .port_prefix = 16},
+	};
+	struct policy_map_entry many[9];
+	struct policy_map_realized real = {0};
+	struct policy_key stray = key_of(5999, EGR, 0, 0, 0);
+	struct policy_entry v = {0};
+	struct policy_map_result r;
+	int fd;
+
+	(void)state;
+	assert_int_equal(policy_map_update(&fx.pm, 10, &real, e1, 2, &r), 0);
+	assert_int_equal(r.added, 2);
+	assert_true(real.known && real.exists);
+	assert_int_equal(real.n, 2);
+
+	fd = trie_of(10);
+	assert_int_equal(bpf_map_update_elem(fd, &stray, &v, BPF_ANY), 0);
+	close(fd);
+	entry_count(10, key_of(5001, ING, 0, 0, 0), 7);
+
+	/* The same set: nothing written, the trie not read. */
+	assert_int_equal(policy_map_update(&fx.pm, 10, &real, e1, 2, &r), 0);
+	assert_int_equal(r.added + r.updated + r.deleted, 0);
+	assert_int_equal(r.unchanged, 2);
+	assert_int_equal(trie_count(10), 3);
+
+	/* One entry moved: that one deleted and one added, the rest untouched. */
+	assert_int_equal(policy_map_update(&fx.pm, 10, &real, e2, 2, &r), 0);
+	assert_int_equal(r.added, 1);
+	assert_int_equal(r.deleted, 1);
+	assert_int_equal(r.unchanged, 1);
+	assert_int_equal(entry_get(10, key_of(5003, ING, IPPROTO_TCP, 80, 24), &v), 0);
+	assert_int_equal(entry_get(10, key_of(5002, ING, IPPROTO_TCP, 80, 24), &v), -ENOENT);
+	assert_int_equal(entry_get(10, key_of(5001, ING, 0, 0, 0), &v), 0);
+	assert_int_equal(v.packets, 7);
+	assert_int_equal(entry_get(10, stray, &v), 0);
+
+	/* Too many entries: refused, what is known stays known. */
+	for (int i = 0; i < 9; i++)
+		many[i] = (struct policy_map_entry){.identity = 6000 + i, .dir = ING};
+	assert_int_equal(policy_map_update(&fx.pm, 10, &real, many, 9, &r), -ENOSPC);
+	assert_true(real.known);
+	assert_int_equal(real.n, 2);
+
+	/* Forgotten: read again, and the stray entry goes. */
+	policy_map_realized_free(&real);
+	assert_int_equal(policy_map_update(&fx.pm, 10, &real, e2, 2, &r), 0);
+	assert_int_equal(r.deleted, 1);
+	assert_int_equal(r.unchanged, 2);
+	assert_int_equal(trie_count(10), 2);
+	assert_int_equal(entry_get(10, key_of(5001, ING, 0, 0, 0), &v), 0);
+	assert_int_equal(v.packets, 7);
+	policy_map_realized_free(&real);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +506,7 @@ int main(void)
 	    cmocka_unit_test(test_size_change_swaps_trie),
 	    cmocka_unit_test(test_invalid_entries),
 	    cmocka_unit_test(test_delete),
+	    cmocka_unit_test(test_update_from_memory),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -282,7 +282,8 @@ static int pass(uint64_t *wall_ns)
 	return failing;
 }
 
-static void report_changes(const char *what, uint64_t *v, uint64_t *cpu, size_t n)
+static void report_changes(const char *what, uint64_t *v, uint64_t *cpu, size_t n,
+			   unsigned long computed, unsigned long computed_max, unsigned long written)
 {
 	qsort(v, n, sizeof(*v), cmp_u64);
 	qsort(cpu, n, sizeof(*cpu), cmp_u64);
@@ -290,6 +291,9 @@ static void report_changes(const char *what, uint64_t *v, uint64_t *cpu, size_t 
 	       "CPU p50 %.2f ms  p99 %.2f ms\n",
 	       what, n, pct_ms(v, n, 0.5), pct_ms(v, n, 0.99), v[n - 1] / 1e6, pct_ms(cpu, n, 0.5),
 	       pct_ms(cpu, n, 0.99));
+	printf("    endpoints computed per change: mean %.1f  max %lu; trie entries written or "
+	       "deleted per change: mean %.1f\n",
+	       (double)computed / n, computed_max, (double)written / n);
 }
 
 int main(int argc, char **argv)
@@ -300,6 +304,7 @@ int main(int argc, char **argv)
 	unsigned int n_eps = argc > 3 ? atoi(argv[3]) : 100;
 	unsigned int n_changes = argc > 4 ? atoi(argv[4]) : 200;
 	uint64_t *lat, *cpu, wall, t0, c0, evals;
+	unsigned long computed, computed_max, written;
 	size_t *ents, n_ents = 0, total = 0, enforced = 0;
 	struct rusage ru;
 	int tmpl, outer, failing;
@@ -376,6 +381,9 @@ int main(int argc, char **argv)
 	if (!lat || !cpu)
 		die("out of memory");
 	evals = rec.sc.evaluations;
+	computed = rec.computations;
+	computed_max = 0;
+	written = rec.entries_written;
 	for (unsigned int c = 0; c < n_changes; c++) {
 		/* Any policy (most select no local endpoint), its ports moved. */
 		unsigned int k = (c * 7919) % n_pols;
@@ -387,10 +395,16 @@ int main(int argc, char **argv)
 			die("change %u: endpoints failing", c);
 		lat[c] = now_ns() - t0;
 		cpu[c] = cpu_ns() - c0;
+		if (rec.last_computed > computed_max)
+			computed_max = rec.last_computed;
 	}
-	report_changes("one policy changed", lat, cpu, n_changes);
+	report_changes("one policy changed", lat, cpu, n_changes, rec.computations - computed,
+		       computed_max, rec.entries_written - written);
 	printf("  selector evaluations over the policy changes: %lu\n", rec.sc.evaluations - evals);
 	evals = rec.sc.evaluations;
+	computed = rec.computations;
+	computed_max = 0;
+	written = rec.entries_written;
 	for (unsigned int c = 0; c < n_changes; c++) {
 		t0 = now_ns();
 		c0 = cpu_ns();
@@ -399,8 +413,11 @@ int main(int argc, char **argv)
 			die("identity %u: endpoints failing", c);
 		lat[c] = now_ns() - t0;
 		cpu[c] = cpu_ns() - c0;
+		if (rec.last_computed > computed_max)
+			computed_max = rec.last_computed;
 	}
-	report_changes("one identity added", lat, cpu, n_changes);
+	report_changes("one identity added", lat, cpu, n_changes, rec.computations - computed,
+		       computed_max, rec.entries_written - written);
 	printf("  selector evaluations over the identity adds: %lu (%zu selectors)\n",
 	       rec.sc.evaluations - evals, rec.sc.n_sels);
 	free(lat);

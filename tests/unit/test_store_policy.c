@@ -2,13 +2,15 @@
 /*
  * The store's network-policy tables (agent/store/policy.c): policies of the
  * three kinds side by side, counts and revisions, identity labels (reserved
- * and from CiliumIdentities) and selection with a namespace's labels.
+ * and from CiliumIdentities), selection with a namespace's labels, and the
+ * changes noted for the policy reconciler.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "store/store.h"
@@ -161,11 +163,49 @@ static void test_identities(void **state)
 	store_destroy(&s);
 }
 
+/* Every set and delete is noted for the policy reconciler, by key, once
+ * however often it changes, until it takes them. */
+static void test_changes_noted(void **state)
+{
+	static const char key_np[] = "NetworkPolicy/shop/web";
+	__u32 id = 12345, other = 777;
+	struct store s;
+
+	(void)state;
+	assert_int_equal(store_init(&s), 0);
+	put_policy(&s, NP_WEB, POLICY_KIND_NP);
+	put_policy(&s, NP_SCTP, POLICY_KIND_NP);
+	put_identity(&s, ID_WEB);
+	put_namespace(&s, "{\"metadata\":{\"name\":\"shop\",\"labels\":{\"team\":\"a\"}}}");
+	assert_int_equal(s.pol_changed.count, 1);
+	assert_non_null(ht_get(&s.pol_changed, key_np, strlen(key_np)));
+	assert_int_equal(s.ids_changed.count, 1);
+	assert_non_null(ht_get(&s.ids_changed, &id, sizeof(id)));
+	assert_int_equal(s.ns_changed.count, 1);
+	assert_non_null(ht_get(&s.ns_changed, "shop", 4));
+
+	store_policy_changes_clear(&s);
+	assert_int_equal(s.pol_changed.count + s.ids_changed.count + s.ns_changed.count, 0);
+	assert_int_equal(store_delete_identity(&s, other), -ENOENT);
+	assert_int_equal(s.ids_changed.count, 0);
+
+	/* Deletes are changes too. */
+	assert_int_equal(store_delete_policy(&s, POLICY_KIND_NP, "shop", "web"), 0);
+	assert_int_equal(store_delete_identity(&s, id), 0);
+	assert_int_equal(store_delete_namespace(&s, "shop"), 0);
+	assert_non_null(ht_get(&s.pol_changed, key_np, strlen(key_np)));
+	assert_non_null(ht_get(&s.ids_changed, &id, sizeof(id)));
+	assert_non_null(ht_get(&s.ns_changed, "shop", 4));
+	assert_false(s.changes_lost);
+	store_destroy(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_policies),
 	    cmocka_unit_test(test_identities),
+	    cmocka_unit_test(test_changes_noted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
