@@ -5,7 +5,8 @@ policy and the tc programs enforce it on new connections.
 Node A holds pods pa, pb and pc (a, b, c below) in namespace default, each with its CiliumIdentity
 (app=a, app=b, app=c); b serves TCP 8080. Every step asserts with real connections
 from a and c to b, with the agent's view (`agentctl endpoint list`) and with b's
-policy trie (`agentctl bpf policy get <id>`).
+policy trie (`agentctl bpf policy get <id>`). The default-deny, allow and deny sequence runs
+against the test apiserver and the real one (tests/lib/realk8s.py).
 
 CiliumNetworkPolicy cases with real traffic: b's egress toEntities world (the world
 namespace), host (the node's address), cluster and all, and an egressDeny of world over all;
@@ -15,6 +16,8 @@ as a namespaced CiliumNetworkPolicy.
 """
 
 import signal
+
+import pytest
 
 import k8s
 from harness import serve, tcp, udp
@@ -44,6 +47,7 @@ def wait_reach(src, dst, want, what):
     wait_for(lambda: reaches(src, dst) == want, timeout=15, what=what)
 
 
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_policy_default_deny_allow_and_deny(lab1, api, start_agent):
     node = lab1.node("a")
     a, b, c = node.add_pod("pa"), node.add_pod("pb"), node.add_pod("pc")
