@@ -22,6 +22,7 @@
 #include "policy/cidr.h"
 #include "policy/engine.h"
 #include "policy/selector_cache.h"
+#include "policy_fixture.h"
 
 #define N_POLS_MAX 4
 #define EP	   1001
@@ -166,22 +167,9 @@ static __u32 id_of(const char *s)
 
 static bool has(__u32 id, __u8 dir, __u8 proto, __u16 port, __u8 prefix, bool deny)
 {
-	for (size_t i = 0; i < fx.res.n; i++) {
-		const struct policy_map_entry *e = &fx.res.entries[i];
-
-		if (e->identity == id && e->dir == dir && e->proto == proto && e->port == port &&
-		    e->port_prefix == prefix && e->deny == deny)
-			return true;
-	}
-	return false;
+	return result_has(&fx.res, id, dir, proto, port, prefix, deny);
 }
 
-#define NP(spec)                                                                                   \
-	"{\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"p\",\"namespace\":\"ns1\"},"         \
-	"\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"b\"}}," spec "}}"
-#define CNP(spec)                                                                                  \
-	"{\"kind\":\"CiliumNetworkPolicy\",\"metadata\":{\"name\":\"c\",\"namespace\":\"ns1\"},"   \
-	"\"spec\":{\"endpointSelector\":{\"matchLabels\":{\"app\":\"b\"}}," spec "}}"
 #define NP_EGRESS_EXCEPT                                                                           \
 	NP("\"policyTypes\":[\"Egress\"],\"egress\":[{\"to\":[{\"ipBlock\":{\"cidr\":"             \
 	   "\"10.0.0.0/8\",\"except\":[\"10.1.0.0/16\"]}}]}]")

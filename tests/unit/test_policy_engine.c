@@ -17,6 +17,7 @@
 #include "k8s/policy_objects.h"
 #include "policy/engine.h"
 #include "policy/selector_cache.h"
+#include "policy_fixture.h"
 
 #define NS_LABEL "io.cilium.k8s.namespace.labels.team"
 
@@ -146,22 +147,9 @@ static void compute(__u32 identity, const struct k8s_named_port *np, size_t n_np
 
 static bool has(__u32 id, __u8 dir, __u8 proto, __u16 port, __u8 prefix, bool deny)
 {
-	for (size_t i = 0; i < fx.res.n; i++) {
-		const struct policy_map_entry *e = &fx.res.entries[i];
-
-		if (e->identity == id && e->dir == dir && e->proto == proto && e->port == port &&
-		    e->port_prefix == prefix && e->deny == deny)
-			return true;
-	}
-	return false;
+	return result_has(&fx.res, id, dir, proto, port, prefix, deny);
 }
 
-#define NP(spec)                                                                                   \
-	"{\"kind\":\"NetworkPolicy\",\"metadata\":{\"name\":\"p\",\"namespace\":\"ns1\"},"         \
-	"\"spec\":{\"podSelector\":{\"matchLabels\":{\"app\":\"b\"}}," spec "}}"
-#define CNP(spec)                                                                                  \
-	"{\"kind\":\"CiliumNetworkPolicy\",\"metadata\":{\"name\":\"c\",\"namespace\":\"ns1\"},"   \
-	"\"spec\":{\"endpointSelector\":{\"matchLabels\":{\"app\":\"b\"}}," spec "}}"
 #define FROM(peers) "\"policyTypes\":[\"Ingress\"],\"ingress\":[{\"from\":[" peers "]}]"
 #define POD(app)    "{\"podSelector\":{\"matchLabels\":{\"app\":\"" app "\"}}}"
 
