@@ -11,7 +11,8 @@
  *   whose name sorts first, so the answer does not depend on event order.
  *
  * local endpoints: the endpoints whose networking.node is this node's
- *   address; the reconciler finds each one's host-side device.
+ *   address, and those the CNI plugin created here (store->cni_endpoints)
+ *   that no slice lists yet; the reconciler finds each one's host-side device.
  *
  * Nothing local is derived while this node's address is unknown (its Node
  * has not been seen), since "local" cannot be told apart yet.

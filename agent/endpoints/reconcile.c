@@ -335,7 +335,8 @@ int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms
 		 uint64_t *next_ms)
 {
 	bool moved = !r->ran || r->seen_nodes_rev != s->nodes_revision ||
-		     r->seen_ces_rev != s->ces_revision || r->seen_self_ip != s->self_ip;
+		     r->seen_ces_rev != s->ces_revision || r->seen_self_ip != s->self_ip ||
+		     r->seen_cni_rev != s->cni_revision;
 	bool retry = r->next_retry_ms && r->next_retry_ms <= now_ms;
 	int failing = 0, ret;
 
@@ -346,6 +347,7 @@ int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms
 	r->devices_changed = false;
 	r->seen_nodes_rev = s->nodes_revision;
 	r->seen_ces_rev = s->ces_revision;
+	r->seen_cni_rev = s->cni_revision;
 	r->seen_self_ip = s->self_ip;
 	r->stats.passes++;
 	for (struct ht_entry *e = ht_first(&r->failures); e; e = ht_next(&r->failures, e))

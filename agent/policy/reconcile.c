@@ -358,7 +358,8 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 	*next_ms = UINT64_MAX;
 	moved = !r->ran || s->policies_revision != r->seen_pol_rev ||
 		s->identities_revision != r->seen_id_rev ||
-		s->namespaces_revision != r->seen_ns_rev || s->ces_revision != r->seen_ces_rev;
+		s->namespaces_revision != r->seen_ns_rev || s->ces_revision != r->seen_ces_rev ||
+		s->cni_revision != r->seen_cni_rev;
 	if (!moved && !(r->next_retry_ms && r->next_retry_ms <= now_ms)) {
 		if (r->next_retry_ms)
 			*next_ms = r->next_retry_ms;
@@ -387,6 +388,7 @@ int pol_reconcile(struct pol_reconciler *r, const struct store *s, pol_id_hint_f
 	r->seen_id_rev = s->identities_revision;
 	r->seen_ns_rev = s->namespaces_revision;
 	r->seen_ces_rev = s->ces_revision;
+	r->seen_cni_rev = s->cni_revision;
 
 	for (struct ht_entry *e = ht_first(&r->endpoints); e; e = ht_next(&r->endpoints, e))
 		((struct pol_endpoint *)e->value)->seen = false;

@@ -66,7 +66,7 @@ struct pol_reconciler {
 	const struct policy **pols;
 	size_t n_pols, cap_pols;
 	__u8 *used_ids; /* bitmap of endpoint ids in use */
-	uint64_t seen_pol_rev, seen_id_rev, seen_ns_rev, seen_ces_rev;
+	uint64_t seen_pol_rev, seen_id_rev, seen_ns_rev, seen_ces_rev, seen_cni_rev;
 	bool ran;
 	bool enforcement_changed; /* an endpoint's id or enforcement moved */
 	uint64_t next_retry_ms;
