@@ -17,6 +17,12 @@
 #include "datapath/nl_errno.h"
 #include "veth.h"
 
+/* libnl's result as 0 or -errno (nl_errno() takes errors only). */
+static int nlerr(int ret)
+{
+	return ret < 0 ? nl_errno(ret) : 0;
+}
+
 static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 {
 	va_list ap;
@@ -74,7 +80,7 @@ out:
 
 static int link_get(struct nl_sock *sk, const char *name, struct rtnl_link **l)
 {
-	return nl_errno(rtnl_link_get_kernel(sk, 0, name, l));
+	return nlerr(rtnl_link_get_kernel(sk, 0, name, l));
 }
 
 static int link_up(struct nl_sock *sk, struct rtnl_link *l)
@@ -85,7 +91,7 @@ static int link_up(struct nl_sock *sk, struct rtnl_link *l)
 	if (!chg)
 		return -ENOMEM;
 	rtnl_link_set_flags(chg, IFF_UP);
-	err = nl_errno(rtnl_link_change(sk, l, chg, 0));
+	err = nlerr(rtnl_link_change(sk, l, chg, 0));
 	rtnl_link_put(chg);
 	return err;
 }
@@ -118,7 +124,7 @@ static int route_add(struct nl_sock *sk, __be32 dst, int len, int ifindex, __be3
 		rtnl_route_nh_set_gateway(nh, g);
 	rtnl_route_add_nexthop(r, nh);
 	nh = NULL;
-	err = nl_errno(rtnl_route_add(sk, r, NLM_F_CREATE | NLM_F_REPLACE));
+	err = nlerr(rtnl_route_add(sk, r, NLM_F_CREATE | NLM_F_REPLACE));
 out:
 	if (nh)
 		rtnl_route_nh_free(nh);
@@ -138,7 +144,7 @@ static int addr_add(struct nl_sock *sk, int ifindex, __be32 ip)
 	if (a && local) {
 		rtnl_addr_set_ifindex(a, ifindex);
 		rtnl_addr_set_local(a, local);
-		err = nl_errno(rtnl_addr_add(sk, a, 0));
+		err = nlerr(rtnl_addr_add(sk, a, 0));
 		if (err == -EEXIST)
 			err = 0;
 	}
@@ -188,7 +194,7 @@ static int veth_add(struct nl_sock *host, const struct veth_spec *s, int ns_fd)
 		rtnl_link_set_mtu(peer, s->mtu);
 	}
 	rtnl_link_set_ns_fd(peer, ns_fd);
-	err = nl_errno(rtnl_link_add(host, l, NLM_F_CREATE | NLM_F_EXCL));
+	err = nlerr(rtnl_link_add(host, l, NLM_F_CREATE | NLM_F_EXCL));
 	rtnl_link_put(peer);
 	rtnl_link_veth_release(l);
 	return err;
@@ -302,7 +308,7 @@ int veth_delete(const char *host_if)
 		return -ENOMEM;
 	}
 	rtnl_link_set_name(l, host_if);
-	err = nl_errno(rtnl_link_delete(sk, l));
+	err = nlerr(rtnl_link_delete(sk, l));
 	rtnl_link_put(l);
 	nl_socket_free(sk);
 	return err == -ENODEV || err == -ENOENT ? 0 : err;
