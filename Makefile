@@ -109,10 +109,11 @@ $(OUT)/agentctl: $(CLI_OBJS) $(LIB_OBJS) $(OUT)/agent/datapath/tc_attach.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
 
-# The CNI plugin: one request to the agent per invocation, nothing else.
+# The CNI plugin: one request to the agent per invocation. Static: it is
+# copied onto nodes whose libraries are not the build's.
 $(OUT)/axon-cni: $(CNI_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lcjson -o $@
+	$(Q)$(CC) $(LDFLAGS) -static $^ -o $@
 
 # Unit tests link every agent module (not main) and the shared lib.
 $(OUT)/tests/unit/%: $(OUT)/tests/unit/%.o $(AGENT_OBJS) $(LIB_OBJS)

@@ -2,56 +2,55 @@
 /*
  * axon-cni: the CNI plugin (spec 1.0.0 and 1.1.0). The runtime runs it once
  * per operation with CNI_* in the environment and the network config on
- * stdin; it checks both, sends the agent one request over its API socket
- * (agent/cni/cni.h does the work) and prints the result or the error JSON.
+ * stdin. It forwards both, whole, to the agent over its API socket as one
+ * request ("cni exec": agent/cni/exec.c checks them against the spec and
+ * does the work) and prints what the agent answers: {"exit", "stdout"}.
  *
- * The plugin's own config field: "agent-socket" (default
- * /var/run/axon/agent.sock). Error codes are the spec's; 100+ are Axon's.
+ * The plugin is copied onto nodes whose libraries are not the image's, so it
+ * is linked statically and carries no JSON library: it only escapes strings
+ * into the request and reads the one fixed-shape answer back (json.c). What
+ * it decides alone: VERSION, an unknown CNI_COMMAND, and an agent it cannot
+ * reach (11 "try again later"; 50 "not available" for STATUS).
+ *
+ * The network config's "agent-socket" names the socket (default
+ * /var/run/axon/agent.sock).
  */
 #ifndef AXON_CNI_PLUGIN_H
 #define AXON_CNI_PLUGIN_H
 
-#include <cjson/cJSON.h>
+#include <stddef.h>
 
-#define CNI_SUPPORTED_VERSIONS	{ "1.0.0", "1.1.0" }
 #define CNI_DEFAULT_SOCKET	"/var/run/axon/agent.sock"
+#define CNI_LATEST		"1.1.0"
 
-enum cni_code {
-	CNI_OK = 0,
-	CNI_E_INCOMPATIBLE_VERSION = 1,
-	CNI_E_UNSUPPORTED_FIELD = 2,
-	CNI_E_UNKNOWN_CONTAINER = 3,
-	CNI_E_INVALID_ENV = 4,
-	CNI_E_IO = 5,
-	CNI_E_DECODE = 6,
-	CNI_E_INVALID_CONFIG = 7,
-	CNI_E_TRY_AGAIN_LATER = 11,
-	CNI_E_NOT_AVAILABLE = 50,
+#define CNI_E_INVALID_ENV	4
+#define CNI_E_IO		5
+#define CNI_E_TRY_AGAIN_LATER	11
+#define CNI_E_NOT_AVAILABLE	50
+
+/* A growing string. */
+struct buf {
+	char *s;
+	size_t len, cap;
+	int oom;
 };
 
-/* One invocation: the environment and the parsed config. */
-struct cni_call {
-	const char *command;		/* CNI_COMMAND */
-	const char *container_id;	/* CNI_CONTAINERID */
-	const char *netns;		/* CNI_NETNS */
-	const char *ifname;		/* CNI_IFNAME */
-	char pod_namespace[64];		/* CNI_ARGS K8S_POD_NAMESPACE */
-	char pod_name[254];		/* CNI_ARGS K8S_POD_NAME */
-	cJSON *conf;			/* stdin */
-	const char *version;		/* conf's cniVersion (after checks) */
-	const char *socket;		/* conf's agent-socket, or the default */
-};
+void buf_add(struct buf *b, const char *s, size_t n);
+void buf_adds(struct buf *b, const char *s);
+/* s as a JSON string, quotes included. */
+void buf_add_json_str(struct buf *b, const char *s);
 
-/* The error document on stdout; returns the exit status (1). */
+/* The string value of "key" at the top level of the JSON object text, as
+ * the runtime wrote it (no escapes in the versions and paths it is used
+ * for); 0 when absent or not a plain string. */
+int json_top_str(const char *text, const char *key, char *out, size_t len);
+/* The agent's answer {"exit": N, "stdout": "..."}: 0, or -1 if malformed. */
+int json_answer(const char *text, int *exit_code, struct buf *out);
+
+/* The error document, printed; returns the exit status (1). */
 int cni_fail(const char *version, int code, const char *msg, const char *details);
 
-/* env.c: CNI_* for the command, CNI_ARGS's pod; 0 or a cni_fail(). */
-int cni_env_read(struct cni_call *c);
-/* conf.c: stdin parsed and checked for c->command; 0 or a cni_fail(). */
-int cni_conf_read(struct cni_call *c, const char *text);
-int cni_version_supported(const char *v);
-
-/* agent.c: one request; *resp is the agent's answer. 0 or a cni_fail(). */
-int cni_agent_call(struct cni_call *c, cJSON *req, cJSON **resp);
+/* One request line to the agent at path, its answer into out. 0 or -errno. */
+int agent_call(const char *path, const char *req, struct buf *out);
 
 #endif /* AXON_CNI_PLUGIN_H */

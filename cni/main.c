@@ -6,193 +6,142 @@
 
 #include "cni.h"
 
-#define CNI_STDIN_MAX (1 << 20)
-#define CNI_LATEST "1.1.0"
+#define CNI_STDIN_MAX (60 * 1024)	/* the agent's request limit is 64 KiB */
 
-static void print(cJSON *doc)
-{
-	char *text = cJSON_Print(doc);
-
-	if (text) {
-		fputs(text, stdout);
-		fputc('\n', stdout);
-	}
-	free(text);
-}
+static const char *const versions[] = { "1.0.0", "1.1.0" };
+static const char *const env_names[] = {
+	"CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_ARGS", "CNI_PATH",
+};
 
 int cni_fail(const char *version, int code, const char *msg, const char *details)
 {
-	cJSON *e = cJSON_CreateObject();
+	struct buf b = {};
 
-	cJSON_AddStringToObject(e, "cniVersion", version ? version : CNI_LATEST);
-	cJSON_AddNumberToObject(e, "code", code);
-	cJSON_AddStringToObject(e, "msg", msg);
-	if (details && *details)
-		cJSON_AddStringToObject(e, "details", details);
-	print(e);
-	cJSON_Delete(e);
+	buf_adds(&b, "{\n\t\"cniVersion\": ");
+	buf_add_json_str(&b, version && *version ? version : CNI_LATEST);
+	buf_adds(&b, ",\n\t\"code\": ");
+	{
+		char n[16];
+
+		snprintf(n, sizeof(n), "%d", code);
+		buf_adds(&b, n);
+	}
+	buf_adds(&b, ",\n\t\"msg\": ");
+	buf_add_json_str(&b, msg);
+	if (details && *details) {
+		buf_adds(&b, ",\n\t\"details\": ");
+		buf_add_json_str(&b, details);
+	}
+	buf_adds(&b, "\n}\n");
+	if (b.s)
+		fputs(b.s, stdout);
+	free(b.s);
 	return 1;
 }
 
-static char *read_stdin(void)
+static int read_stdin(struct buf *b)
 {
-	size_t len = 0, cap = 8192;
-	char *buf = malloc(cap);
+	char chunk[8192];
+	size_t n;
 
-	while (buf) {
-		size_t n = fread(buf + len, 1, cap - len - 1, stdin);
-
-		len += n;
-		if (n == 0 || len >= CNI_STDIN_MAX)
-			break;
-		if (cap - len < 2) {
-			char *p = realloc(buf, cap * 2);
-
-			if (!p) {
-				free(buf);
-				return NULL;
-			}
-			buf = p;
-			cap *= 2;
-		}
+	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
+		buf_add(b, chunk, n);
+		if (b->len > CNI_STDIN_MAX)
+			return -1;
 	}
-	if (buf)
-		buf[len] = '\0';
-	return buf;
+	buf_add(b, "", 0);
+	return b->oom ? -1 : 0;
 }
 
-static int cmd_version(const char *text)
+static int supported(const char *v)
 {
-	static const char *const versions[] = CNI_SUPPORTED_VERSIONS;
-	cJSON *in = cJSON_Parse(text), *out = cJSON_CreateObject(), *arr;
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(in, "cniVersion");
-
-	cJSON_AddStringToObject(out, "cniVersion",
-				cJSON_IsString(v) && cni_version_supported(v->valuestring)
-					? v->valuestring
-					: CNI_LATEST);
-	arr = cJSON_AddArrayToObject(out, "supportedVersions");
 	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(versions[i]));
-	print(out);
-	cJSON_Delete(out);
-	cJSON_Delete(in);
+		if (!strcmp(v, versions[i]))
+			return 1;
 	return 0;
 }
 
-/* The attachments the runtime still holds: 1.1.0's "cni.dev/valid-attachments",
- * or the "cni.dev/attachments" libcni also sends. */
-static cJSON *gc_attachments(const struct cni_call *c)
+static int cmd_version(const char *in)
 {
-	cJSON *a = cJSON_GetObjectItemCaseSensitive(c->conf, "cni.dev/valid-attachments");
+	char v[32] = "";
 
-	if (!a)
-		a = cJSON_GetObjectItemCaseSensitive(c->conf, "cni.dev/attachments");
-	return cJSON_IsArray(a) ? a : NULL;
+	if (!json_top_str(in, "cniVersion", v, sizeof(v)) || !supported(v))
+		snprintf(v, sizeof(v), "%s", CNI_LATEST);
+	printf("{\n\t\"cniVersion\": \"%s\",\n\t\"supportedVersions\": [", v);
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+		printf("%s\"%s\"", i ? ", " : "", versions[i]);
+	printf("]\n}\n");
+	return 0;
 }
 
-static int build_request(struct cni_call *c, cJSON *req)
+static int forward(const char *cmd, const char *in)
 {
-	char cmd[16] = "cni ";
+	char version[32] = "", socket[256] = CNI_DEFAULT_SOCKET;
+	struct buf req = {}, ans = {}, out = {};
+	int exit_code = 1, err;
 
-	for (size_t i = 0; c->command[i] && i < 10; i++)
-		cmd[4 + i] = (char)(c->command[i] | 0x20);	/* ADD -> add */
-	cJSON_AddStringToObject(req, "cmd", cmd);
-	if (!strcmp(c->command, "GC")) {
-		cJSON *a = gc_attachments(c);
+	json_top_str(in, "cniVersion", version, sizeof(version));
+	json_top_str(in, "agent-socket", socket, sizeof(socket));
+	buf_adds(&req, "{\"cmd\":\"cni exec\",\"command\":");
+	buf_add_json_str(&req, cmd);
+	buf_adds(&req, ",\"env\":{");
+	for (size_t i = 0; i < sizeof(env_names) / sizeof(env_names[0]); i++) {
+		const char *v = getenv(env_names[i]);
 
-		if (!a)
-			return cni_fail(c->version, CNI_E_INVALID_CONFIG,
-					"GC needs cni.dev/valid-attachments", NULL);
-		cJSON_AddItemReferenceToObject(req, "attachments", a);
-		return 0;
+		buf_adds(&req, i ? "," : "");
+		buf_add_json_str(&req, env_names[i]);
+		buf_adds(&req, ":");
+		buf_add_json_str(&req, v ? v : "");
 	}
-	if (!strcmp(c->command, "STATUS"))
-		return 0;
-	cJSON_AddStringToObject(req, "container_id", c->container_id);
-	cJSON_AddStringToObject(req, "netns", c->netns);
-	cJSON_AddStringToObject(req, "ifname", c->ifname);
-	cJSON_AddStringToObject(req, "pod_namespace", c->pod_namespace);
-	cJSON_AddStringToObject(req, "pod_name", c->pod_name);
-	return 0;
-}
-
-static int run(struct cni_call *c, const char *text)
-{
-	cJSON *req = NULL, *resp = NULL;
-	const cJSON *err, *result;
-	int ret;
-
-	ret = cni_conf_read(c, text);
-	if (!ret)
-		ret = cni_env_read(c);
-	/* axon-cni creates the pod's interface: it comes first in a chain. */
-	if (!ret && !strcmp(c->command, "ADD") &&
-	    cJSON_GetObjectItemCaseSensitive(c->conf, "prevResult"))
-		ret = cni_fail(c->version, CNI_E_INVALID_CONFIG,
-			       "axon-cni must be the first plugin of its list",
-			       "ADD was given a prevResult");
-	if (ret)
-		return ret;
-	req = cJSON_CreateObject();
-	ret = build_request(c, req);
-	if (!ret)
-		ret = cni_agent_call(c, req, &resp);
-	if (ret)
+	buf_adds(&req, "},\"stdin\":");
+	buf_add_json_str(&req, in);
+	buf_adds(&req, "}\n");
+	if (req.oom) {
+		exit_code = cni_fail(version, CNI_E_IO, "out of memory", NULL);
 		goto out;
-	err = cJSON_GetObjectItemCaseSensitive(resp, "cni_error");
-	result = cJSON_GetObjectItemCaseSensitive(resp, "result");
-	if (cJSON_IsObject(err)) {
-		const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
-		const cJSON *msg = cJSON_GetObjectItemCaseSensitive(err, "msg");
-		const cJSON *det = cJSON_GetObjectItemCaseSensitive(err, "details");
-
-		ret = cni_fail(c->version, cJSON_IsNumber(code) ? code->valueint : CNI_E_IO,
-			       cJSON_IsString(msg) ? msg->valuestring : "axon-agent failed",
-			       cJSON_IsString(det) ? det->valuestring : NULL);
-	} else if (!cJSON_IsObject(result)) {
-		const cJSON *e = cJSON_GetObjectItemCaseSensitive(resp, "error");
-
-		/* An agent without the CNI commands answers "unknown command". */
-		ret = cni_fail(c->version, CNI_E_TRY_AGAIN_LATER, "axon-agent cannot serve CNI",
-			       cJSON_IsString(e) ? e->valuestring : "no result");
-	} else if (!strcmp(c->command, "ADD")) {
-		cJSON *out = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(out, "cniVersion", c->version);
-		for (const cJSON *f = result->child; f; f = f->next)
-			cJSON_AddItemReferenceToObject(out, f->string, (cJSON *)f);
-		print(out);
-		cJSON_Delete(out);
 	}
+	err = agent_call(socket, req.s, &ans);
+	if (err) {
+		char details[512];
+
+		snprintf(details, sizeof(details), "%s: %s", socket, strerror(-err));
+		exit_code = cni_fail(version, strcmp(cmd, "STATUS") ? CNI_E_TRY_AGAIN_LATER
+								    : CNI_E_NOT_AVAILABLE,
+				     "axon-agent unreachable", details);
+		goto out;
+	}
+	if (json_answer(ans.s, &exit_code, &out)) {
+		/* An agent without "cni exec" answers {"error": "unknown command"}. */
+		exit_code = cni_fail(version, CNI_E_TRY_AGAIN_LATER,
+				     "axon-agent cannot serve CNI requests", ans.s);
+		goto out;
+	}
+	fputs(out.s, stdout);
 out:
-	cJSON_Delete(resp);
-	cJSON_Delete(req);
-	return ret;
+	free(req.s);
+	free(ans.s);
+	free(out.s);
+	return exit_code;
 }
 
 int main(void)
 {
-	struct cni_call c = {};
 	const char *cmd = getenv("CNI_COMMAND");
-	char *text;
+	struct buf in = {};
 	int ret;
 
 	if (!cmd || !*cmd)
 		return cni_fail(NULL, CNI_E_INVALID_ENV, "CNI_COMMAND is required", NULL);
-	text = read_stdin();
-	if (!text)
-		return cni_fail(NULL, CNI_E_IO, "cannot read stdin", NULL);
-	c.command = cmd;
-	if (!strcmp(cmd, "VERSION")) {
-		ret = cmd_version(text);
-	} else if (!strcmp(cmd, "ADD") || !strcmp(cmd, "DEL") || !strcmp(cmd, "CHECK") ||
-		   !strcmp(cmd, "STATUS") || !strcmp(cmd, "GC")) {
-		ret = run(&c, text);
-	} else {
+	if (read_stdin(&in))
+		return cni_fail(NULL, CNI_E_IO, "cannot read the network configuration",
+				"stdin: more than 60 KiB, or out of memory");
+	if (!strcmp(cmd, "VERSION"))
+		ret = cmd_version(in.s);
+	else if (!strcmp(cmd, "ADD") || !strcmp(cmd, "DEL") || !strcmp(cmd, "CHECK") ||
+		 !strcmp(cmd, "STATUS") || !strcmp(cmd, "GC"))
+		ret = forward(cmd, in.s);
+	else
 		ret = cni_fail(NULL, CNI_E_INVALID_ENV, "unknown CNI_COMMAND", cmd);
-	}
-	cJSON_Delete(c.conf);
-	free(text);
+	free(in.s);
 	return ret;
 }

@@ -3,6 +3,9 @@
  * The agent's side of the axon-cni plugin: the API commands the plugin sends
  * (one per invocation), the endpoints it created, and the conflist.
  *
+ * The plugin forwards each invocation whole ("cni exec", exec.c: the CNI_*
+ * environment and the network config), which is checked here and run as
+ * one of these, with the fields the checks produced:
  *   cni add     {container_id, netns, ifname, pod_namespace, pod_name}:
  *               an address (ipam.h), the veth (veth.h), the endpoint
  *               registered and realized (endpoints map entry written,
@@ -87,6 +90,9 @@ cJSON *agent_cni_ipam_status(struct agent *a);
 /* Tear down ep's device and programs, forget it, release its address
  * (commands.c); the datapath's next pass removes its map entry. */
 void cni_release(struct agent *a, struct cni_endpoint *ep);
+
+/* exec.c: "cni exec", an invocation forwarded whole by the plugin. */
+cJSON *cni_exec(struct agent *a, const cJSON *req);
 
 /* registry.c */
 int cni_registry_load(struct agent_cni *c, struct store *s);

@@ -382,6 +382,8 @@ static cJSON *cmd_status(struct agent *a)
 
 cJSON *agent_cni_handle(struct agent *a, const char *cmd, const cJSON *req)
 {
+	if (!strcmp(cmd, "exec"))
+		return cni_exec(a, req);
 	if (!a->cni.inited)
 		return cni_error(CNI_ERR_TRY_AGAIN_LATER, "axon-agent's CNI state is not loaded",
 				 a->cni.conf_error);

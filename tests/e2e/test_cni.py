@@ -135,7 +135,10 @@ def test_error_paths_answer_the_spec_codes(node_agent):
     lab, node, agent = node_agent
     _, path = new_netns(lab, "perr")
     add = dict(cid="c-err", netns=path)
-    assert cni(node, "ADD", None, stdin="{not json", **add)[1]["code"] == 6
+    # Not JSON (the plugin still finds the socket it names first).
+    bad = f'{{"agent-socket": "{agent.socket}", "cniVersion": "1.0.0", "name": }}'
+    rc, out = cni(node, "ADD", None, stdin=bad, **add)
+    assert (rc, out["code"]) == (1, 6)
     rc, out = cni(node, "ADD", conf(agent, "0.3.1"), **add)
     assert (rc, out["code"], out["msg"]) == (1, 1, "incompatible CNI version")
     rc, out = cni(node, "ADD", conf(agent, ipam={"type": "host-local"}), **add)
