@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /* axon-cni: see cni.h. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "cni.h"
 
@@ -124,11 +127,51 @@ out:
 	return exit_code;
 }
 
-int main(void)
+/* axon-cni install DIR: the chart's init container puts the plugin on the
+ * node. Copied beside, then renamed: a runtime running the old binary keeps
+ * it, the next run gets the new one whole. */
+static int install(const char *dir)
+{
+	char tmp[4096], dst[4096], chunk[65536];
+	FILE *in = fopen("/proc/self/exe", "re"), *out = NULL;
+	size_t n;
+	int err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s/.axon-cni.tmp", dir);
+	snprintf(dst, sizeof(dst), "%s/axon-cni", dir);
+	if (in)
+		out = fopen(tmp, "we");
+	if (!in || !out)
+		err = errno;
+	while (!err && (n = fread(chunk, 1, sizeof(chunk), in)) > 0)
+		if (fwrite(chunk, 1, n, out) != n)
+			err = errno;
+	if (in && ferror(in) && !err)
+		err = EIO;
+	if (out && (fclose(out) || chmod(tmp, 0755)) && !err)
+		err = errno;
+	if (!err && rename(tmp, dst))
+		err = errno;
+	if (in)
+		fclose(in);
+	if (err) {
+		unlink(tmp);
+		fprintf(stderr, "axon-cni: cannot install into %s: %s\n", dir, strerror(err));
+		return 1;
+	}
+	printf("installed %s\n", dst);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	const char *cmd = getenv("CNI_COMMAND");
 	struct buf in = {};
 	int ret;
+
+	/* Runtimes run plugins without arguments. */
+	if (argc == 3 && !strcmp(argv[1], "install"))
+		return install(argv[2]);
 
 	if (!cmd || !*cmd)
 		return cni_fail(NULL, CNI_E_INVALID_ENV, "CNI_COMMAND is required", NULL);
