@@ -182,6 +182,7 @@ static cJSON *cmd_add(struct agent *a, const cJSON *req)
 	struct veth_info vi;
 	char err[320] = "";
 	unsigned int mtu = 0;
+	uint64_t t0 = agent_mono_ns();
 	struct stat st;
 	int ret;
 
@@ -243,8 +244,9 @@ static cJSON *cmd_add(struct agent *a, const cJSON *req)
 		return cni_error(CNI_ERR_SETUP, "the datapath did not take the endpoint", err);
 	}
 	a->cni.adds++;
-	pr_info("CNI endpoint added", "container=%s ifname=%s pod=%s ip=%s dev=%s mtu=%u", id,
-		ifname, ep.pod, inet_ntoa((struct in_addr){ ep.ip }), ep.host_if, mtu);
+	pr_info("CNI endpoint added", "container=%s ifname=%s pod=%s ip=%s dev=%s mtu=%u ms=%.1f",
+		id, ifname, ep.pod, inet_ntoa((struct in_addr){ ep.ip }), ep.host_if, mtu,
+		(agent_mono_ns() - t0) / 1e6);
 	return cni_ok(add_result(&ep, &vi));
 }
 

@@ -47,7 +47,7 @@ CNI_BIN = "/usr/lib/cni"
 def invoke(node, plugin, command, config, cid, netns):
     env = {"PATH": os.environ["PATH"], "CNI_COMMAND": command, "CNI_CONTAINERID": cid,
            "CNI_NETNS": netns, "CNI_IFNAME": "eth0", "CNI_PATH": CNI_BIN,
-           "CNI_ARGS": f"K8S_POD_NAMESPACE=bench;K8S_POD_NAME={cid}"}
+           "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={cid}"}
     t0 = time.perf_counter()
     r = subprocess.run(["nsenter", f"--net=/var/run/netns/{node.netns}", plugin],
                        input=json.dumps(config), env=env, capture_output=True, text=True)
@@ -108,7 +108,7 @@ def main():
         axon = {"cniVersion": "1.0.0", "name": "axon", "type": "axon-cni",
                 "agent-socket": agent.socket}
         wait_for(lambda: subprocess.run(
-            [str(OUT / "axon-cni")], input=json.dumps(axon), capture_output=True,
+            [str(OUT / "axon-cni")], input=json.dumps(axon), capture_output=True, text=True,
             env={"CNI_COMMAND": "STATUS"}).returncode == 0, 20, what="agent ready for pods")
         results["axon-cni"] = measure(lab, node, str(OUT / "axon-cni"), axon, "x")
         if os.path.exists(f"{CNI_BIN}/ptp"):
