@@ -11,7 +11,6 @@
 #include "cni.h"
 #include "lb/reconcile.h"
 #include "log.h"
-#include "pin.h"
 
 int agent_cni_init(struct agent *a)
 {
@@ -27,8 +26,6 @@ int agent_cni_init(struct agent *a)
 		err = ht_init(&c->by_ip);
 	if (!err)
 		err = ipam_init(&c->ipam, dir);
-	if (!err)
-		err = mkdir_p(c->dir);
 	if (!err)
 		err = cni_registry_load(c, &a->store);
 	if (err) {

@@ -11,6 +11,7 @@
 #include "axon/ipcache.h"
 #include "cni.h"
 #include "log.h"
+#include "pin.h"
 #include "store/store.h"
 
 void cni_host_ifname(const char *id, const char *ifname, char *out)
@@ -56,9 +57,10 @@ static int save(const struct agent_cni *c, const struct cni_endpoint *ep)
 		return -ENOMEM;
 	path_of(c, ep, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
+	err = mkdir_p(c->dir);	/* on the first endpoint: an agent without pods writes nothing */
+	f = err ? NULL : fopen(tmp, "we");
 	if (!f) {
-		err = -errno;
+		err = err ? err : -errno;
 		goto out;
 	}
 	if (fputs(text, f) < 0 || fflush(f) || fsync(fileno(f)))
@@ -164,7 +166,7 @@ int cni_registry_load(struct agent_cni *c, struct store *s)
 	int err = 0;
 
 	if (!d)
-		return -errno;
+		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d)) && !err)
 		err = load_one(c, s, de->d_name);
 	closedir(d);

@@ -30,8 +30,13 @@ static int alloc_save(const struct ipam *p, const struct ipam_alloc *a)
 	FILE *f;
 	int err = 0;
 
-	if (!p->dir[0])
-		return 0;
+	if (!p->dir[0] || !strcmp(a->owner, IPAM_ROUTER_OWNER))
+		return 0;	/* the router's follows from the pool */
+	/* Made on the first allocation: an agent no pod was added through
+	 * writes nothing. */
+	err = mkdir_p(p->dir);
+	if (err)
+		return err;
 	alloc_path(p, a->ip, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	f = fopen(tmp, "we");
@@ -122,12 +127,9 @@ int ipam_init(struct ipam *p, const char *dir)
 	if (err || !dir)
 		return err;
 	snprintf(p->dir, sizeof(p->dir), "%s", dir);
-	err = mkdir_p(p->dir);
-	if (err)
-		return err;
 	d = opendir(p->dir);
 	if (!d)
-		return -errno;
+		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d)) && !err)
 		err = alloc_load(p, de->d_name);
 	closedir(d);

@@ -12,7 +12,9 @@
  *
  * Each allocation is a file <dir>/<address> holding its owner (container id,
  * interface, pod "namespace/name"), written atomically before the address is
- * returned: an agent restart finds every allocation again (ipam_init).
+ * returned: an agent restart finds every allocation again (ipam_init). The
+ * router's is not kept (it follows from the pool), and the directory is made
+ * on the first allocation.
  * Allocations may lie outside the current pool (the Node's CIDR changed):
  * they are kept until released, and listed.
  *
@@ -50,7 +52,7 @@ struct ipam {
 	__u32 last;			/* host order: the address last handed out */
 };
 
-/* Load the allocations kept in dir (created when missing; NULL: none kept). */
+/* Load the allocations kept in dir (none when it is missing; NULL: none kept). */
 int ipam_init(struct ipam *p, const char *dir);
 void ipam_destroy(struct ipam *p);
 /* The range to allocate from (idempotent); reserves its router address.

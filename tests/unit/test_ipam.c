@@ -156,24 +156,36 @@ static void test_persistence(void **state)
 	snprintf(path, sizeof(path), "%s/%s", dir, ip_str(c));
 	assert_int_equal(access(path, F_OK), -1);
 
-	/* A restart: the allocations (and the router's) come back with their owners. */
+	/* A restart: the allocations come back with their owners. */
 	assert_int_equal(ipam_init(&p, dir), 0);
 	assert_int_equal(ipam_list(&p, &list, &n), 0);
-	assert_int_equal(n, 3);
-	assert_string_equal(ip_str(list[0].ip), "10.244.2.1");
-	assert_string_equal(list[0].owner, IPAM_ROUTER_OWNER);
-	assert_int_equal(list[1].ip, a);
-	assert_string_equal(list[1].owner, "ca");
-	assert_string_equal(list[1].ifname, "eth0");
-	assert_string_equal(list[1].pod, "default/web");
-	assert_int_equal(list[2].ip, b);
-	assert_string_equal(list[2].pod, "kube-system/dns");
+	assert_int_equal(n, 2);
+	assert_int_equal(list[0].ip, a);
+	assert_string_equal(list[0].owner, "ca");
+	assert_string_equal(list[0].ifname, "eth0");
+	assert_string_equal(list[0].pod, "default/web");
+	assert_int_equal(list[1].ip, b);
+	assert_string_equal(list[1].pod, "kube-system/dns");
 	free(list);
 	assert_int_equal(ipam_lookup(&p, "cb", "net1"), b);
-	/* The pool again: allocation resumes after the highest address in use. */
+	/* The pool again: the router's is reserved again (it is not kept), and
+	 * allocation resumes after the highest address in use. */
 	assert_int_equal(ipam_set_pool(&p, &pool), 0);
 	assert_int_equal(ipam_allocate(&p, "cd", "eth0", "", &c, err, sizeof(err)), 0);
 	assert_string_equal(ip_str(c), "10.244.2.4");
+	assert_int_equal(ipam_list(&p, &list, &n), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(ip_str(list[0].ip), "10.244.2.1");
+	assert_string_equal(list[0].owner, IPAM_ROUTER_OWNER);
+	free(list);
+	ipam_destroy(&p);
+	/* Nothing but allocations on disk, and no directory before the first one. */
+	snprintf(path, sizeof(path), "%s/10.244.2.1", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/none", dir);
+	assert_int_equal(ipam_init(&p, path), 0);
+	assert_int_equal(ipam_set_pool(&p, &pool), 0);
+	assert_int_equal(access(path, F_OK), -1);
 	ipam_destroy(&p);
 }
 
@@ -238,7 +250,7 @@ static void test_concurrent_allocations(void **state)
 	assert_int_equal(ipam_init(&p, dir), 0);
 	ipam_usage(&p, &used, &cap);
 	assert_int_equal(cap, 0);	/* no pool until the Node says */
-	assert_int_equal(p.allocs.count, THREADS * PER_THREAD + 1);
+	assert_int_equal(p.allocs.count, THREADS * PER_THREAD);
 	ipam_destroy(&p);
 }
 
