@@ -187,8 +187,17 @@ static int unescape(const char *p, struct buf *out)
 		case 'f': c = '\f'; break;
 		case '"': case '\\': case '/': c = *p; break;
 		case 'u':
-			if (sscanf(p + 1, "%4x", &cp) != 1)
-				return -1;
+			cp = 0;
+			for (int i = 1; i <= 4; i++) {
+				char h = p[i];
+
+				if (h >= '0' && h <= '9')
+					cp = cp * 16 + (h - '0');
+				else if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f')
+					cp = cp * 16 + ((h | 0x20) - 'a' + 10);
+				else
+					return -1;	/* also the string's end */
+			}
 			add_utf8(out, cp);
 			p += 4;
 			continue;
