@@ -298,3 +298,15 @@ def test_conflist_written_once_ready_and_kept_on_exit(lab1, api, start_agent):
     assert agent.stop(signal.SIGTERM) == 0
     assert json.load(open(path)) == doc
     sh("true")
+
+
+def test_big_tcp_sizes_are_set_before_add_returns(lab1, api, start_agent):
+    from test_big_tcp import BIG, sizes
+    node = lab1.node("a")
+    lab1.publish(api)
+    agent = start_agent(node, "--enable-ipv4-big-tcp")
+    wait_for(lambda: cni(node, "STATUS", conf(agent))[0] == 0, timeout=20, what="ready")
+    pod, _ = add_pod(lab1, node, agent, "pbig")
+    # No wait: both ends of the new veth carry the size when ADD has returned.
+    assert sizes(node, pod.host_if) == (BIG, BIG)
+    assert sizes(pod, "eth0") == (BIG, BIG)
