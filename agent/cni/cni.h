@@ -26,7 +26,8 @@
  * The store sees them as store->cni_endpoints (endpoints/desired.h).
  *
  * Each loop turn (agent_cni_tick): the pool follows this Node's pod CIDR;
- * --write-cni-conf-when-ready writes the conflist once the agent is ready;
+ * --write-cni-conf-when-ready writes the conflist once the agent is ready
+ * and can add pods (the Node has a pod CIDR);
  * every minute, endpoints whose network namespace and host device are both
  * gone (a runtime that never called DEL) are released.
  */
@@ -84,6 +85,9 @@ void agent_cni_close(struct agent *a);
 void agent_cni_tick(struct agent *a);
 /* "cni add" ... (cmd without the "cni " prefix); NULL for an unknown one. */
 cJSON *agent_cni_handle(struct agent *a, const char *cmd, const cJSON *req);
+/* Why pods cannot be added yet (no programs loaded, no Node, no pod CIDR);
+ * NULL when they can. */
+const char *agent_cni_not_ready(struct agent *a);
 /* For status: {"pool", "allocated", "capacity", "allocations": [{ip, owner, pod}]}. */
 cJSON *agent_cni_ipam_status(struct agent *a);
 

@@ -65,8 +65,7 @@ static bool valid_ifname(const char *n)
 	return true;
 }
 
-/* Why pods cannot be added yet; NULL when they can. */
-static const char *not_ready(struct agent *a)
+const char *agent_cni_not_ready(struct agent *a)
 {
 	const char *st = a->dpx.state;
 
@@ -195,7 +194,7 @@ static cJSON *cmd_add(struct agent *a, const cJSON *req)
 	if (stat(netns, &st))
 		return cni_error(CNI_ERR_INVALID_ENV, "CNI_NETNS names no network namespace",
 				 netns);
-	why = not_ready(a);
+	why = agent_cni_not_ready(a);
 	if (why)
 		return cni_error(CNI_ERR_TRY_AGAIN_LATER, "axon-agent is not ready to add pods",
 				 why);
@@ -376,7 +375,7 @@ static cJSON *cmd_status(struct agent *a)
 
 	if (!agent_ready(a, reason, sizeof(reason)))
 		return cni_error(CNI_ERR_NOT_AVAILABLE, "axon-agent is not ready", reason);
-	why = not_ready(a);
+	why = agent_cni_not_ready(a);
 	if (why)
 		return cni_error(CNI_ERR_NOT_AVAILABLE, "axon-agent cannot add pods", why);
 	return cni_ok(NULL);

@@ -2,8 +2,9 @@
 /*
  * --write-cni-conf-when-ready PATH: the runtime (kubelet via containerd or
  * CRI-O) starts pods on a node only once a network config is in its CNI
- * config dir, so writing it when the agent is ready, and not before, keeps
- * pods off a node whose datapath cannot take them yet. Written atomically
+ * config dir, so writing it when the agent is ready (/healthz) and can add
+ * pods (this Node has a pod CIDR), and not before, keeps pods off a node
+ * whose datapath cannot take them yet. Written atomically
  * (a temporary file in the same directory, renamed), rewritten only when
  * its content would change; left in place on shutdown, so a restarting
  * agent does not stop pods from being created on a node whose datapath
@@ -92,7 +93,7 @@ void cni_conf_tick(struct agent *a)
 	char *text;
 	int err;
 
-	if (!path || !*path || c->conf_written || !a->health.ready)
+	if (!path || !*path || c->conf_written || !a->health.ready || agent_cni_not_ready(a))
 		return;
 	text = conflist(a);
 	if (!text)

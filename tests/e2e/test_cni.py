@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from harness import OUT, serve, tcp, udp
-from netlab import GATEWAY_IP, Pod, sh, wait_for
+from netlab import GATEWAY_IP, Pod, wait_for
 
 CNI = OUT / "axon-cni"
 CNI_BIN = "/usr/lib/cni"
@@ -290,6 +290,13 @@ def test_conflist_written_once_ready_and_kept_on_exit(lab1, api, start_agent):
     agent = start_agent(node, "--write-cni-conf-when-ready", path, wait=False)
     agent.wait_synced()
     assert not os.path.exists(path)
+    # Ready, but the Node has no pod CIDR: no address to give, nothing written.
+    bare = node.k8s_node()
+    bare["spec"] = {}
+    api.apply(bare)
+    wait_for(lambda: agent.status()["health"]["ready"], timeout=20, what="agent ready")
+    assert cni(node, "STATUS", conf(agent, "1.1.0"))[1]["code"] == 50
+    assert not os.path.exists(path)
     lab1.publish(api)
     wait_for(lambda: os.path.exists(path), timeout=20, what="conflist written")
     doc = json.load(open(path))
@@ -297,7 +304,7 @@ def test_conflist_written_once_ready_and_kept_on_exit(lab1, api, start_agent):
                    "plugins": [{"type": "axon-cni", "agent-socket": agent.socket}]}
     assert agent.stop(signal.SIGTERM) == 0
     assert json.load(open(path)) == doc
-    sh("true")
+    assert [f for f in os.listdir(os.path.dirname(path))] == ["05-axon.conflist"]
 
 
 def test_big_tcp_sizes_are_set_before_add_returns(lab1, api, start_agent):
