@@ -109,12 +109,11 @@ static const char *realized(struct agent *a, __be32 ip, int ifindex)
 	return attach_state(a, ifindex);
 }
 
-/* Tear down ep's device and programs, forget it, release its address. */
-void cni_release(struct agent *a, struct cni_endpoint *ep)
+/* ep's programs detached (and forgotten), its veth deleted. */
+static void teardown(struct agent *a, const struct cni_endpoint *ep)
 {
 	struct agent_dp *d = &a->dpx;
 	int ifindex = if_nametoindex(ep->host_if);
-	__be32 ip = ep->ip;
 	int err;
 
 	for (int dir = TC_INGRESS; dir <= TC_EGRESS; dir++) {
@@ -129,6 +128,13 @@ void cni_release(struct agent *a, struct cni_endpoint *ep)
 	if (err)
 		pr_warn("cannot delete pod device", "dev=%s error=\"%s\"", ep->host_if,
 			strerror(-err));
+}
+
+void cni_release(struct agent *a, struct cni_endpoint *ep)
+{
+	__be32 ip = ep->ip;
+
+	teardown(a, ep);
 	pr_info("CNI endpoint released", "container=%s ifname=%s pod=%s ip=%s dev=%s", ep->id,
 		ep->ifname, ep->pod, inet_ntoa((struct in_addr){ ip }), ep->host_if);
 	cni_registry_del(&a->cni, &a->store, ep);
@@ -201,7 +207,7 @@ static cJSON *cmd_add(struct agent *a, const cJSON *req)
 	/* A repeated ADD: rebuilt, with the address it already holds. */
 	old = cni_registry_get(&a->cni, id, ifname);
 	if (old) {
-		veth_delete(old->host_if);
+		teardown(a, old);
 		cni_registry_del(&a->cni, &a->store, old);
 	}
 	snprintf(ep.id, sizeof(ep.id), "%s", id);

@@ -198,6 +198,17 @@ int ipam_set_pool(struct ipam *p, const struct ipv4_prefix *pool)
 	p->pool = (struct ipv4_prefix){ .addr = htonl(pool_first(pool)), .len = pool->len };
 	p->last = pool_first(pool) + 1;
 	router = htonl(pool_first(pool) + 1);
+	/* A new CIDR: the old one's router address goes (pods keep theirs). */
+	for (struct ht_entry *e = ht_first(&p->allocs); e;) {
+		struct ipam_alloc *a = e->value;
+
+		if (strcmp(a->owner, IPAM_ROUTER_OWNER) || a->ip == router) {
+			e = ht_next(&p->allocs, e);
+			continue;
+		}
+		free(a);
+		e = ht_del_iter(&p->allocs, e);
+	}
 	if (!ht_get(&p->allocs, &router, sizeof(router)))
 		err = reserve(p, router, IPAM_ROUTER_OWNER, "", "");
 	/* Resume after the highest address in use, as before the restart. */

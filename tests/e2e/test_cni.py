@@ -317,3 +317,21 @@ def test_big_tcp_sizes_are_set_before_add_returns(lab1, api, start_agent):
     # No wait: both ends of the new veth carry the size when ADD has returned.
     assert sizes(node, pod.host_if) == (BIG, BIG)
     assert sizes(pod, "eth0") == (BIG, BIG)
+
+
+def test_repeated_add_rebuilds_with_the_same_address(node_agent):
+    lab, node, agent = node_agent
+    pod, res = add_pod(lab, node, agent, "pre")
+    before = endpoints(agent)[pod.ip]
+    rc, again = cni(node, "ADD", conf(agent), cid="c-pre", netns=f"/var/run/netns/{pod.netns}",
+                    args="K8S_POD_NAMESPACE=default;K8S_POD_NAME=pre")
+    assert rc == 0, again
+    assert again["ips"] == res["ips"] and again["interfaces"][0]["name"] == pod.host_if
+    after = endpoints(agent)[pod.ip]
+    # A new veth pair: the entry follows it, and the old one is gone.
+    assert after["ifindex"] != before["ifindex"] and after["device"] == pod.host_if
+    assert [n for n in node.links() if n.startswith("lxc")] == [pod.host_if]
+    assert ipam(agent)["allocated"] == 2
+    serve(pod)
+    other, _ = add_pod(lab, node, agent, "pre2")
+    assert all(r["ok"] for r in tcp(other, pod.ip, 8080, 3))

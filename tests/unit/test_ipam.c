@@ -95,6 +95,16 @@ static void test_allocation_skips_reserved(void **state)
 	assert_int_equal(ipam_release(&p, inet_addr("10.244.1.3")), -ENOENT);
 	assert_int_equal(ipam_allocate(&p, "c7", "eth0", "", &ip, err, sizeof(err)), 0);
 	assert_string_equal(ip_str(ip), "10.244.1.3");
+
+	/* The Node's CIDR changes: pods keep their addresses, the old router's goes. */
+	pool = prefix("10.244.9.0", 30);
+	assert_int_equal(ipam_set_pool(&p, &pool), 0);
+	assert_int_equal(ipam_lookup(&p, IPAM_ROUTER_OWNER, ""), inet_addr("10.244.9.1"));
+	assert_int_equal(ipam_lookup(&p, "c4", "eth0"), inet_addr("10.244.1.4"));
+	ipam_usage(&p, &used, &cap);
+	assert_int_equal(used, 1);
+	assert_int_equal(cap, 2);
+	assert_int_equal(p.allocs.count, 6);	/* 5 pods + the new router */
 	ipam_destroy(&p);
 
 	/* /31 and /32 have no host addresses to give. */
