@@ -281,7 +281,7 @@ static cJSON *cmd_del(struct agent *a, const cJSON *req)
 static cJSON *cmd_check(struct agent *a, const cJSON *req)
 {
 	const char *id = req_str(req, "container_id"), *ifname = req_str(req, "ifname");
-	const char *netns = req_str(req, "netns");
+	const char *netns = req_str(req, "netns"), *prev = req_str(req, "prev_address");
 	struct cni_endpoint *ep = cni_registry_get(&a->cni, id, ifname);
 	char err[320] = "";
 	const char *why;
@@ -290,6 +290,14 @@ static cJSON *cmd_check(struct agent *a, const cJSON *req)
 		return cni_error(3, "container unknown to axon-agent", id);
 	if (*netns && strcmp(netns, ep->netns))
 		return cni_error(CNI_ERR_CHECK, "CNI_NETNS differs from the one added", ep->netns);
+	if (*prev) {
+		char want[INET_ADDRSTRLEN + 3];
+
+		inet_ntop(AF_INET, &ep->ip, want, INET_ADDRSTRLEN);
+		strcat(want, "/32");
+		if (strcmp(prev, want))
+			return cni_error(CNI_ERR_CHECK, "prevResult's address is not the pod's", want);
+	}
 	if (veth_check(&(struct veth_spec){ .netns = ep->netns, .ifname = ep->ifname,
 					    .host_if = ep->host_if, .ip = ep->ip },
 		       err, sizeof(err)))

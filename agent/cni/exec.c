@@ -182,6 +182,15 @@ static cJSON *run(struct agent *a, const char *command, const cJSON *req, const 
 				    "KEY=VALUE", env(req, "CNI_ARGS"));
 			goto out;
 		}
+		/* CHECK compares the address ADD gave (the runtime's cached result). */
+		if (!strcmp(command, "CHECK")) {
+			const cJSON *prev = cJSON_GetObjectItemCaseSensitive(conf, "prevResult");
+			const cJSON *ips = cJSON_GetObjectItemCaseSensitive(prev, "ips");
+			const char *addr = str(cJSON_GetArrayItem(ips, 0), "address");
+
+			if (addr)
+				cJSON_AddStringToObject(sub, "prev_address", addr);
+		}
 		cJSON_AddStringToObject(sub, "container_id", env(req, "CNI_CONTAINERID"));
 		cJSON_AddStringToObject(sub, "netns", env(req, "CNI_NETNS"));
 		cJSON_AddStringToObject(sub, "ifname", env(req, "CNI_IFNAME"));

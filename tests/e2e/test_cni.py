@@ -188,6 +188,11 @@ def test_check_finds_a_removed_route(node_agent):
     cfg = conf(agent, prevResult=res)
     netns = f"/var/run/netns/{pod.netns}"
     assert cni(node, "CHECK", cfg, cid="c-pc", netns=netns) == (0, None)
+    # A cached result that is not what ADD gave.
+    wrong = json.loads(json.dumps(res))
+    wrong["ips"][0]["address"] = "10.244.1.200/32"
+    rc, out = cni(node, "CHECK", conf(agent, prevResult=wrong), cid="c-pc", netns=netns)
+    assert (rc, out["code"], out["details"]) == (1, 102, f"{pod.ip}/32")
     node.exec("ip", "route", "del", f"{pod.ip}/32")
     rc, out = cni(node, "CHECK", cfg, cid="c-pc", netns=netns)
     assert (rc, out["code"]) == (1, 102)
