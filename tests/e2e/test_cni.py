@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from harness import OUT, serve, tcp, udp
-from netlab import GATEWAY_IP, Pod, wait_for
+from netlab import GATEWAY_IP, Pod, sh, wait_for
 
 CNI = OUT / "axon-cni"
 CNI_BIN = "/usr/lib/cni"
@@ -340,3 +340,20 @@ def test_repeated_add_rebuilds_with_the_same_address(node_agent):
     serve(pod)
     other, _ = add_pod(lab, node, agent, "pre2")
     assert all(r["ok"] for r in tcp(other, pod.ip, 8080, 3))
+
+
+def test_pod_whose_namespace_is_gone_is_released_within_a_minute(node_agent):
+    """A runtime that removed a sandbox without DEL: the agent's periodic check (every
+    60 s) finds the namespace gone and releases the address and the record."""
+    lab, node, agent = node_agent
+    pod, _ = add_pod(lab, node, agent, "gone")
+    keep, _ = add_pod(lab, node, agent, "stay")
+    sh("ip", "netns", "del", pod.netns)
+    lab._netns.remove(pod.netns)
+    # The veth went with the namespace: the map entry goes at once, the address at the check.
+    wait_for(lambda: pod.ip not in endpoints(agent), timeout=10, what="entry removed")
+    st = wait_for(lambda: (s := ipam(agent))["leaks_released"] == 1 and s, timeout=75,
+                  interval=1, what="the leak check")
+    assert [a["pod"] for a in st["allocations"]] == ["", "default/stay"]
+    assert st["endpoints"] == 1 and keep.ip in endpoints(agent)
+    assert cni(node, "DEL", conf(agent), cid="c-gone") == (0, None)
