@@ -1,6 +1,6 @@
 # Axon build. Everything goes to $(OUT); `make V=1` shows full commands.
 #
-#   make            BPF objects + skeletons, axon-agent, agentctl
+#   make            BPF objects + skeletons, axon-agent, agentctl, axon-cni
 #   make deps       install the Debian packages the build and tests need
 #   make test       unit, BPF and end-to-end tests (plus the ASan/UBSan unit run)
 #   make demo       a local demo node (namespaces as pods, test apiserver, agent);
@@ -41,6 +41,8 @@ BPF_HDRS	:= $(wildcard bpf/lib/*.h) $(wildcard include/axon/*.h)
 LIB_SRCS	:= $(wildcard lib/*.c)
 AGENT_SRCS	:= $(shell find agent -name '*.c' ! -name main.c | sort)
 CLI_SRCS	:= $(wildcard cli/*.c)
+CNI_SRCS	:= $(wildcard cni/*.c)
+CNI_OBJS	:= $(patsubst %.c,$(OUT)/%.o,$(CNI_SRCS))
 LIB_OBJS	:= $(patsubst %.c,$(OUT)/%.o,$(LIB_SRCS))
 AGENT_OBJS	:= $(patsubst %.c,$(OUT)/%.o,$(AGENT_SRCS))
 CLI_OBJS	:= $(patsubst %.c,$(OUT)/%.o,$(CLI_SRCS))
@@ -55,12 +57,12 @@ TOOL_BINS	:= $(patsubst tests/tools/%.c,$(OUT)/tests/tools/%,$(TOOL_SRCS))
 BENCH_BPF_SRCS	:= $(wildcard tests/bench/bpf/*.bpf.c)
 BENCH_BPF_OBJS	:= $(patsubst tests/bench/bpf/%.bpf.c,$(OUT)/tests/bench/%.bpf.o,$(BENCH_BPF_SRCS))
 
-HDRS		:= $(shell find include lib agent cli tests -name '*.h') $(SKELS)
+HDRS		:= $(shell find include lib agent cli cni tests -name '*.h') $(SKELS)
 
 .SECONDARY:
 .PHONY: all deps image FORCE test test-unit test-asan test-bpf test-e2e test-apiserver demo demo-stop bench fuzz clean format
 
-all: $(OUT)/axon-agent $(OUT)/agentctl
+all: $(OUT)/axon-agent $(OUT)/agentctl $(OUT)/axon-cni
 
 # The version the binaries print: rewritten only when it changes, so an
 # unchanged tree does not relink.
@@ -106,6 +108,12 @@ $(OUT)/axon-agent: $(OUT)/agent/main.o $(AGENT_OBJS) $(LIB_OBJS)
 $(OUT)/agentctl: $(CLI_OBJS) $(LIB_OBJS) $(OUT)/agent/datapath/tc_attach.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBS) -o $@
+
+# The CNI plugin: one request to the agent per invocation. Static: it is
+# copied onto nodes whose libraries are not the build's.
+$(OUT)/axon-cni: $(CNI_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) -static $^ -o $@
 
 # Unit tests link every agent module (not main) and the shared lib.
 $(OUT)/tests/unit/%: $(OUT)/tests/unit/%.o $(AGENT_OBJS) $(LIB_OBJS)
@@ -163,7 +171,7 @@ fuzz: deps
 	$(Q)./tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 format:
-	$(Q)clang-format -i $$(find bpf include lib agent cli tests -name '*.[ch]')
+	$(Q)clang-format -i $$(find bpf include lib agent cli cni tests -name '*.[ch]')
 
 clean:
 	$(Q)rm -rf .output .output-asan .output-fuzz

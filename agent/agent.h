@@ -14,6 +14,7 @@
 #include <linux/types.h>
 
 #include "api/server.h"
+#include "cni/cni.h"
 #include "config.h"
 #include "dpsync.h"
 #include "datapath/loader.h"
@@ -62,6 +63,7 @@ struct agent {
 	struct map_fill fill;		/* size and fill of every map (status, metrics) */
 	struct metrics_server *metrics;	/* --prometheus-serve-addr; NULL: off */
 	struct agent_health health;	/* --agent-health-port, the not-ready taint */
+	struct agent_cni cni;		/* the axon-cni plugin's endpoints and IPAM (cni/cni.h) */
 	time_t started;
 	/* CLOCK_MONOTONIC ns of the oldest policy, identity or namespace event
 	 * not yet enforced (0: none): axon_policy_time_to_enforce_seconds. */

@@ -49,6 +49,8 @@ const char agent_usage_text[] =
 	"                            /sys/fs/cgroup/unified if cgroup v2, else /sys/fs/cgroup)\n"
 	"  --socket PATH             local API socket (default " AXON_DEFAULT_SOCKET ")\n"
 	"  --state-dir DIR           agent state, e.g. legacy tc records (default /var/run/axon)\n"
+	"  --write-cni-conf-when-ready PATH  write the axon-cni conflist to PATH once ready\n"
+	"                            (default: none)\n"
 	"  --bpf-lb-map-max N        entries in the service, backend, rev-NAT and affinity maps\n"
 	"                            (default 65536); each also alone:\n"
 	"  --bpf-lb-service-map-max N, --bpf-lb-service-backend-map-max N,\n"
@@ -108,6 +110,7 @@ enum {
 	OPT_CGROUP_ROOT,
 	OPT_SOCKET,
 	OPT_STATE_DIR,
+	OPT_WRITE_CNI_CONF,
 	OPT_LB_MAP_MAX,
 	OPT_SOCK_REV_MAX,
 	OPT_FLUSH,
@@ -155,6 +158,7 @@ static const struct option options[] = {
 	{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+	{ "write-cni-conf-when-ready", required_argument, NULL, OPT_WRITE_CNI_CONF },
 	{ "bpf-lb-map-max", required_argument, NULL, OPT_LB_MAP_MAX },
 	{ "bpf-sock-rev-map-max", required_argument, NULL, OPT_SOCK_REV_MAX },
 	{ "flush-on-exit", optional_argument, NULL, OPT_FLUSH },
@@ -597,6 +601,7 @@ static void defaults(struct agent_config *cfg)
 		.bpf_root = AXON_DEFAULT_BPF_ROOT,
 		.socket_path = AXON_DEFAULT_SOCKET,
 		.state_dir = "/var/run/axon",
+		.write_cni_conf = "",
 		.prometheus_addr = "",
 		.health_port = HEALTH_PORT_DEFAULT,
 		.not_ready_taint_key = NODE_TAINT_KEY_DEFAULT,
@@ -645,6 +650,7 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 	case OPT_BPF_ROOT:	cfg->bpf_root = arg; return 0;
 	case OPT_CGROUP_ROOT:	cfg->cgroup_root = arg; return 0;
 	case OPT_SOCKET:	cfg->socket_path = arg; return 0;
+	case OPT_WRITE_CNI_CONF:	cfg->write_cni_conf = arg; return 0;
 	case OPT_CONFIG_DIR:	cfg->config_dir = arg; return 0;	/* expanded before parsing */
 	case OPT_STATE_DIR:
 		if (!*arg)
@@ -944,6 +950,7 @@ static int option_value(const struct agent_config *cfg, int opt, char *buf, size
 	case OPT_CGROUP_ROOT:		s = cfg->cgroup_root; break;
 	case OPT_SOCKET:		s = cfg->socket_path; break;
 	case OPT_STATE_DIR:		s = cfg->state_dir; break;
+	case OPT_WRITE_CNI_CONF:	s = cfg->write_cni_conf; break;
 	case OPT_CONFIG_DIR:		s = cfg->config_dir; break;
 	case OPT_NODE_NAME:		s = cfg->node_name; break;
 	case OPT_DEVICES:		s = cfg->devices; break;

@@ -53,6 +53,7 @@ struct agent_config {
 	const char *cgroup_root;
 	const char *socket_path;
 	const char *state_dir;		/* --state-dir: records of what was attached */
+	const char *write_cni_conf;	/* --write-cni-conf-when-ready; "" = off */
 	bool debug;
 	bool flush_on_exit;
 	bool help;			/* -h: print usage and exit 0 */

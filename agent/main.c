@@ -48,6 +48,7 @@ static int run(struct agent *a, int sig_fd)
 		int timeout = agent_reconcile(a), err;
 
 		agent_health_publish(a);	/* the loop turned: /livez, /healthz, the taint */
+		agent_cni_tick(a);		/* IPAM pool, conflist, leaked endpoints */
 		agent_metrics_publish(a);
 
 		if (timeout < 0 || timeout > 1000)
@@ -143,6 +144,10 @@ int main(int argc, char **argv)
 	err = agent_datapath_init(a);
 	if (err)
 		goto out;
+	/* Before the first pass: the endpoints the plugin created are local ones. */
+	err = agent_cni_init(a);
+	if (err)
+		goto out;
 	map_fill_open(&a->fill, a->cfg.bpf_root, a->dp.maps, a->dp.n_maps);
 	if (a->cfg.prometheus_addr[0]) {
 		err = metrics_server_start(&a->metrics, a->cfg.prometheus_addr, &a->fill,
@@ -173,6 +178,7 @@ out:
 	api_server_close(&a->api);
 	k8s_client_free(a->k8s);
 	agent_datapath_close(a);
+	agent_cni_close(a);
 	lb_reconciler_destroy(&a->lb);
 	map_fill_close(&a->fill);
 	datapath_close(&a->dp);

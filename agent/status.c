@@ -327,6 +327,7 @@ cJSON *agent_status(struct agent *a)
 	cJSON_AddNumberToObject(lb, "map_deletes", a->lb.stats.deletes);
 	cJSON_AddNumberToObject(lb, "map_errors", a->lb.stats.errors);
 	cJSON_AddItemToObject(r, "policy", agent_policy_status(a));
+	cJSON_AddItemToObject(r, "ipam", agent_cni_ipam_status(a));
 	cJSON_AddItemToObject(r, "maps", maps_status(a));
 	cJSON_AddItemToObject(r, "map_sizes", map_sizes_status(a));
 	cJSON_AddItemToObject(r, "attach", attach_status(a));

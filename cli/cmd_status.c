@@ -88,7 +88,7 @@ static void policy_text(const cJSON *p)
 static const char *const known_sections[] = {
 	"version", "commit", "started", "healthy", "summary", "kubernetes", "load_balancing",
 	"maps", "attach", "modules", "unrealized", "skipped_objects_total", "skipped_objects",
-	"policy",
+	"policy", "ipam",
 };
 
 static bool is_known_section(const char *key)
@@ -224,6 +224,31 @@ static void extra_sections_text(const cJSON *doc)
 	}
 }
 
+/* The CNI's pod addresses: "12/254 allocated from 10.244.1.0/24"; with
+ * --verbose each address and its pod. */
+static void ipam_text(const cJSON *ipam)
+{
+	const cJSON *o;
+
+	if (!cJSON_IsObject(ipam) || !cJSON_GetObjectItem(ipam, "pool"))
+		return;
+	if (str(ipam, "pool")[0])
+		printf("%-18s%.0f/%.0f allocated from %s\n", "IPAM:", num(ipam, "allocated"),
+		       num(ipam, "capacity"), str(ipam, "pool"));
+	else
+		printf("%-18sno pod CIDR for this node yet\n", "IPAM:");
+	if (!verbose)
+		return;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(ipam, "allocations")) {
+		const char *owner = str(o, "owner"), *pod = str(o, "pod");
+
+		if (!strcmp(owner, "router"))
+			printf("  %-16s(router)\n", str(o, "ip"));
+		else
+			printf("  %-16s%s (container %s)\n", str(o, "ip"), pod[0] ? pod : "-", owner);
+	}
+}
+
 static void status_text(const cJSON *doc)
 {
 	const cJSON *lb = cJSON_GetObjectItem(doc, "load_balancing"), *o;
@@ -240,6 +265,7 @@ static void status_text(const cJSON *doc)
 	printf("%-18s%.0f services, %.0f frontends, %.0f backends (%.0f endpoints in %.0f "
 	       "slices)\n", "Load balancing:", num(lb, "services"), num(lb, "frontends"),
 	       num(lb, "backends"), num(lb, "endpoints"), num(lb, "endpoint_slices"));
+	ipam_text(cJSON_GetObjectItem(doc, "ipam"));
 	printf("%-18s\n", "Maps:");
 	cJSON_ArrayForEach(o, cJSON_GetObjectItem(doc, "maps")) {
 		char fill[32] = "", resized[64] = "";

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds Axon's OCI image from scratch (no base image is pulled): the two
-# binaries, exactly the shared libraries they link (ldd) and the dynamic
-# loader, CA certificates; the default command is the agent, and both
-# binaries are on PATH (`podman run IMAGE agentctl version`). Output: a
+# Builds Axon's OCI image from scratch (no base image is pulled): the
+# binaries (axon-agent, agentctl, and the static axon-cni the chart's init
+# container copies onto the node), exactly the shared libraries they link
+# (ldd) and the dynamic loader, CA certificates; the default command is the
+# agent, and the binaries are on PATH (`podman run IMAGE agentctl version`). Output: a
 # docker-archive tarball that `podman load`, `docker load` and
 # `ctr -n k8s.io images import` all take.
 #
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 out=$1
 image=$2
 tag=$3
-bins=("$out/axon-agent" "$out/agentctl")
+bins=("$out/axon-agent" "$out/agentctl" "$out/axon-cni")
 work="$out/image"
 rootfs="$work/rootfs"
 storage=(--root "$work/storage" --runroot "$work/run" --storage-driver vfs)
@@ -39,7 +40,8 @@ copy_path() {
 }
 for b in "${bins[@]}"; do
 	install -m 0755 "$b" "$rootfs/usr/local/bin/"
-	ldd "$b" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+	# axon-cni is static: ldd lists nothing (and fails).
+	{ ldd "$b" || true; } | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
 		while read -r lib; do copy_path "$lib"; done
 done
 cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/"

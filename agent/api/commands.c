@@ -28,7 +28,8 @@ static const struct {
 
 cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req)
 {
-	(void)req;
+	if (!strncmp(cmd, "cni ", 4))
+		return agent_cni_handle(ctx, cmd + 4, req);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(cmd, commands[i].name))
 			return commands[i].fn(ctx);

@@ -13,7 +13,8 @@
 #include "pin.h"
 #include "server.h"
 
-#define API_REQUEST_MAX 4096
+/* A CNI GC request lists every attachment on the node (~100 bytes each). */
+#define API_REQUEST_MAX (64 * 1024)
 #define API_DEADLINE_MS 1000
 
 int api_server_open(struct api_server *srv, const char *path)
@@ -78,7 +79,7 @@ static cJSON *error_response(const char *msg)
 void api_server_serve_one(struct api_server *srv, api_handler_fn fn, void *ctx)
 {
 	struct timeval tv = { .tv_sec = 0, .tv_usec = API_DEADLINE_MS * 1000 };
-	char buf[API_REQUEST_MAX + 1];
+	static char buf[API_REQUEST_MAX + 1];	/* one thread serves */
 	size_t len = 0;
 	cJSON *req = NULL, *resp;
 	const cJSON *cmd;

@@ -130,6 +130,56 @@ static int cmp_endpoint(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+static bool listed(const struct local_endpoint *v, size_t n, __be32 ip)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (v[mid].ip == ip)
+			return true;
+		if (ntohl(v[mid].ip) < ntohl(ip))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* The CNI's endpoints that the slices (v, sorted) do not list: once its
+ * CiliumEndpoint is published, a pod's slice entry (with its identity) wins. */
+static int cni_endpoints_add(const struct store *s, struct local_endpoint *v, size_t n,
+			     struct local_endpoint **out, size_t *nout)
+{
+	size_t cnt = n;
+	struct local_endpoint *p;
+
+	if (s->cni_endpoints && s->cni_endpoints->count) {
+		p = realloc(v, (n + s->cni_endpoints->count) * sizeof(*p));
+		if (!p) {
+			free(v);
+			return -ENOMEM;
+		}
+		v = p;
+		for (struct ht_entry *e = ht_first(s->cni_endpoints); e;
+		     e = ht_next(s->cni_endpoints, e)) {
+			const struct local_endpoint *le = e->value;
+
+			if (!listed(v, n, le->ip))
+				v[cnt++] = *le;
+		}
+		qsort(v, cnt, sizeof(*v), cmp_endpoint);
+	}
+	if (!cnt) {
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	*nout = cnt;
+	return 0;
+}
+
 int local_endpoints_desired(const struct store *s, struct local_endpoint **out, size_t *n)
 {
 	struct local_endpoint *v = NULL;
@@ -164,14 +214,12 @@ int local_endpoints_desired(const struct store *s, struct local_endpoint **out, 
 			cnt++;
 		}
 	}
-	if (!cnt)
-		return 0;
-	/* Sorted, then one per address (the name that sorts first). */
-	qsort(v, cnt, sizeof(*v), cmp_endpoint);
-	for (size_t i = 0; i < cnt; i++)
-		if (!w || v[w - 1].ip != v[i].ip)
-			v[w++] = v[i];
-	*out = v;
-	*n = w;
-	return 0;
+	if (cnt) {
+		/* Sorted, then one per address (the name that sorts first). */
+		qsort(v, cnt, sizeof(*v), cmp_endpoint);
+		for (size_t i = 0; i < cnt; i++)
+			if (!w || v[w - 1].ip != v[i].ip)
+				v[w++] = v[i];
+	}
+	return cni_endpoints_add(s, v, w, out, n);
 }

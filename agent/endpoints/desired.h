@@ -16,7 +16,8 @@
  *   pod's /32, a node's pod CIDR), which keeps its entry.
  *
  * local endpoints: the endpoints whose networking.node is this node's
- *   address; the reconciler finds each one's host-side device.
+ *   address, and those the CNI plugin created here (store->cni_endpoints)
+ *   that no slice lists yet; the reconciler finds each one's host-side device.
  *
  * Nothing local is derived while this node's address is unknown (its Node
  * has not been seen), since "local" cannot be told apart yet.

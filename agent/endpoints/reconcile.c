@@ -348,6 +348,7 @@ int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms
 {
 	bool moved = !r->ran || r->seen_nodes_rev != s->nodes_revision ||
 		     r->seen_ces_rev != s->ces_revision || r->seen_self_ip != s->self_ip ||
+		     r->seen_cni_rev != s->cni_revision ||
 		     (r->cidr && r->cidr->revision != r->seen_cidr_rev);
 	bool retry = r->next_retry_ms && r->next_retry_ms <= now_ms;
 	int failing = 0, ret;
@@ -359,6 +360,7 @@ int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms
 	r->devices_changed = false;
 	r->seen_nodes_rev = s->nodes_revision;
 	r->seen_ces_rev = s->ces_revision;
+	r->seen_cni_rev = s->cni_revision;
 	r->seen_self_ip = s->self_ip;
 	r->seen_cidr_rev = r->cidr ? r->cidr->revision : 0;
 	r->stats.passes++;

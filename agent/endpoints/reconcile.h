@@ -111,7 +111,7 @@ struct ep_reconciler {
 	struct htable endpoints;	/* __be32 -> struct ep_local (mirror) */
 	struct htable pending;		/* __be32 -> struct ep_pending */
 	struct htable failures;		/* what -> struct ep_failure */
-	uint64_t seen_nodes_rev, seen_ces_rev, seen_self_ip, seen_cidr_rev;
+	uint64_t seen_nodes_rev, seen_ces_rev, seen_self_ip, seen_cidr_rev, seen_cni_rev;
 	bool ran, devices_changed;
 	uint64_t next_retry_ms;		/* 0: none due */
 	unsigned int backoff_attempts;

@@ -751,7 +751,8 @@ int pol_reconcile(struct pol_reconciler *r, struct store *s, pol_id_hint_fn hint
 	ces_moved = s->ces_revision != r->seen_ces_rev;
 	moved = !r->ran || r->need_full || pols_moved || ces_moved ||
 		s->identities_revision != r->seen_id_rev ||
-		s->namespaces_revision != r->seen_ns_rev || r->cidr.dirty;
+		s->namespaces_revision != r->seen_ns_rev || r->cidr.dirty ||
+		s->cni_revision != r->seen_cni_rev;
 	if (!moved && !(r->next_retry_ms && r->next_retry_ms <= now_ms)) {
 		if (r->next_retry_ms)
 			*next_ms = r->next_retry_ms;
@@ -803,6 +804,7 @@ int pol_reconcile(struct pol_reconciler *r, struct store *s, pol_id_hint_fn hint
 	r->seen_id_rev = s->identities_revision;
 	r->seen_ns_rev = s->namespaces_revision;
 	r->seen_ces_rev = s->ces_revision;
+	r->seen_cni_rev = s->cni_revision;
 
 	for (size_t i = 0; i < n; i++) {
 		struct pol_endpoint *pe = ht_get(&r->endpoints, &want[i].ip, sizeof(want[i].ip));

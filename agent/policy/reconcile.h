@@ -95,7 +95,7 @@ struct pol_reconciler {
 	uint64_t sc_seen_rev; /* the selector cache's revision at the last pass */
 	bool need_full;	      /* compute every endpoint at the next pass */
 	__u8 *used_ids;	      /* bitmap of endpoint ids in use */
-	uint64_t seen_pol_rev, seen_id_rev, seen_ns_rev, seen_ces_rev;
+	uint64_t seen_pol_rev, seen_id_rev, seen_ns_rev, seen_ces_rev, seen_cni_rev;
 	bool ran;
 	bool enforcement_changed; /* an endpoint's id or enforcement moved */
 	uint64_t next_retry_ms;

@@ -127,6 +127,12 @@ struct store {
 	__be32 self_ip;			/* its InternalIP, else ExternalIP; 0 if none */
 	__be32 self_ips[STORE_SELF_IPS_MAX];	/* InternalIP and ExternalIP (NodePort) */
 	size_t n_self_ips;
+
+	/* Endpoints the CNI plugin created on this node (agent/cni/), owned
+	 * there: __be32 address -> struct local_endpoint; NULL: none. Their
+	 * consumers work again when cni_revision moved. */
+	const struct htable *cni_endpoints;
+	uint64_t cni_revision;
 };
 
 int store_init(struct store *s);

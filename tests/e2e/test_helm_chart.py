@@ -104,6 +104,8 @@ CASES = {
     "cgroup-unified": {"cgroupRoot": "/sys/fs/cgroup/unified"},
     "cgroup-elsewhere": {"cgroupRoot": "/run/axon/cgroupv2"},
     "big-tcp": {"bigTCP": {"ipv4": True}},
+    "cni-off": {"cni": {"install": False}},
+    "cni-paths": {"cni": {"binPath": "/usr/libexec/cni", "confPath": "/etc/cni/conf.d"}},
     "state-dir": {"stateDir": "/var/lib/axon/"},
     "rules": {"monitoring": {"prometheusRule": {"enabled": True}}},
     "rules-tuned": {"monitoring": {"prometheusRule": {
@@ -221,7 +223,7 @@ def test_image_tag_is_app_version_is_version_file():
     want = f"axon/axon-agent:{version_file()}"
     assert agent_container()["image"] == want
     init = daemonset({"cleanBpfState": True})["spec"]["template"]["spec"]["initContainers"]
-    assert [c["image"] for c in init] == [want]
+    assert [c["image"] for c in init] == [want, want]
     # An explicit tag wins, everywhere.
     c = agent_container({"image": {"repository": "reg.example/axon", "tag": "dev",
                                    "pullPolicy": "Never"}})
@@ -303,7 +305,8 @@ def test_placement_and_update_defaults():
     assert pod["nodeSelector"] == {"kubernetes.io/os": "linux"}
     assert pod["priorityClassName"] == "system-node-critical"
     assert pod["hostNetwork"] is True
-    assert "affinity" not in pod and "imagePullSecrets" not in pod and "initContainers" not in pod
+    assert "affinity" not in pod and "imagePullSecrets" not in pod
+    assert [c["name"] for c in pod["initContainers"]] == ["install-cni"]
     assert agent_container()["args"] == ["--config-dir=/etc/axon/config"]
     # The selector never changes with values (a DaemonSet's selector is immutable).
     assert spec["selector"]["matchLabels"] == {"app.kubernetes.io/name": "axon",
@@ -380,7 +383,7 @@ def test_state_dir_and_bpffs_mounts():
     data = config_data()
     assert data["bpf-root"] == "/sys/fs/bpf/axon"
     assert (data["state-dir"], data["socket"]) == ("/var/run/axon", "/var/run/axon/agent.sock")
-    assert "/netns" not in str(mounts())
+    assert "/netns" not in str(mounts({"cni": {"install": False}}))
     assert mounts({"bigTCP": {"ipv4": True}})["/var/run/netns"]["hostPath"]["path"] == \
         "/var/run/netns"
 
@@ -412,13 +415,41 @@ def test_state_dir_elsewhere_is_the_hostpath_holding_the_socket():
 def test_clean_bpf_state_init_container():
     vals = {"cleanBpfState": True, "bpfRoot": "/sys/fs/bpf/axon-x", "stateDir": "/var/lib/axon"}
     pod = daemonset(vals)["spec"]["template"]["spec"]
-    (init,) = pod["initContainers"]
+    init, cni = pod["initContainers"]
+    assert (init["name"], cni["name"]) == ("clean-bpf-state", "install-cni")
     assert init["command"] == ["/usr/local/bin/agentctl", "--bpf-root=/sys/fs/bpf/axon-x",
                                "--state-dir=/var/lib/axon", "cleanup", "--force"]
     vols = {v["name"]: v for v in pod["volumes"]}
     paths = {m["mountPath"]: vols[m["name"]]["hostPath"]["path"] for m in init["volumeMounts"]}
     assert paths == {"/sys/fs/bpf": "/sys/fs/bpf", "/var/lib/axon": "/var/lib/axon"}
     assert init["securityContext"] == {"privileged": True}
+
+
+def test_cni_install_copies_the_plugin_and_has_the_agent_write_the_conflist():
+    vals = {"cni": {"binPath": "/usr/libexec/cni", "confPath": "/etc/cni/conf.d"}}
+    ds = daemonset(vals)
+    pod = ds["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    assert init["command"] == ["/usr/local/bin/axon-cni", "install", "/host/opt/cni/bin"]
+    vols = {v["name"]: v for v in pod["volumes"]}
+    paths = {m["mountPath"]: vols[m["name"]]["hostPath"]["path"] for m in init["volumeMounts"]}
+    assert paths == {"/host/opt/cni/bin": "/usr/libexec/cni"}
+    agent = pod["containers"][0]
+    paths = {m["mountPath"]: vols[m["name"]]["hostPath"]["path"] for m in agent["volumeMounts"]
+             if "hostPath" in vols[m["name"]]}
+    assert paths["/host/etc/cni/net.d"] == "/etc/cni/conf.d"
+    assert paths["/var/run/netns"] == "/var/run/netns"
+    cm = helm.find(render(vals), "ConfigMap", "axon-config")["data"]
+    assert cm["write-cni-conf-when-ready"] == "/host/etc/cni/net.d/05-axon.conflist"
+    # Off: no init container, no CNI mounts, no conflist.
+    off = {"cni": {"install": False}}
+    pod = daemonset(off)["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    assert not {"cni-bin", "cni-conf", "netns"} & {v["name"] for v in pod["volumes"]}
+    assert helm.find(render(off), "ConfigMap", "axon-config")["data"][
+        "write-cni-conf-when-ready"] == ""
+    assert "cni.binPath: Does not match pattern" in \
+        helm.render_error({"cni": {"binPath": "opt/cni/bin"}})
 
 
 def test_rbac_reads_and_patches_nodes_only():
@@ -569,8 +600,8 @@ def test_clean_bpf_state_command_removes_what_an_agent_left(lab1, api, start_age
 
     # CASES["clean-bpf-state-paths"] with this node's paths.
     vals = {"cleanBpfState": True, "bpfRoot": a.bpf_root, "stateDir": a.state_dir}
-    (init,) = helm.find(helm.render(vals), "DaemonSet", "axon")["spec"]["template"]["spec"][
-        "initContainers"]
+    init = helm.find(helm.render(vals), "DaemonSet", "axon")["spec"]["template"]["spec"][
+        "initContainers"][0]
     cmd = init["command"]
     assert cmd[0] == "/usr/local/bin/agentctl"
     r = a.exec(str(AGENTCTL), *cmd[1:], check=False)
@@ -763,7 +794,7 @@ def test_readme_cleanup_daemonset_runs_the_charts_cleanup():
     (ds,) = [yaml.safe_load(b) for b in blocks if "name: axon-cleanup" in b]
     pod = ds["spec"]["template"]["spec"]
     (readme,) = pod["initContainers"]
-    (chart,) = daemonset({"cleanBpfState": True})["spec"]["template"]["spec"]["initContainers"]
+    chart = daemonset({"cleanBpfState": True})["spec"]["template"]["spec"]["initContainers"][0]
     assert readme["command"] == chart["command"]
     assert readme["image"] == agent_container()["image"]
     assert pod["hostNetwork"] is True and readme["securityContext"] == {"privileged": True}

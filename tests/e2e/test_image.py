@@ -73,6 +73,19 @@ def test_image_agentctl_runs_and_reports_unreachable_agent(podman):
     assert doc["agent"]["error"], doc
 
 
+def test_image_cni_plugin_runs_and_installs_itself(podman, tmp_path):
+    """axon-cni is static: it runs from the image as it will on any node's CNI bin dir."""
+    p = podman("run", "--rm", "--network", "none", "-i", "-e", "CNI_COMMAND=VERSION", IMAGE,
+               "axon-cni")
+    assert json.loads(p.stdout) == {"cniVersion": "1.1.0",
+                                    "supportedVersions": ["1.0.0", "1.1.0"]}
+    p = podman("run", "--rm", "--network", "none", "-v", f"{tmp_path}:/host/opt/cni/bin",
+               IMAGE, "axon-cni", "install", "/host/opt/cni/bin")
+    r = subprocess.run([str(tmp_path / "axon-cni")], env={"CNI_COMMAND": "VERSION"},
+                       input="", capture_output=True, text=True, timeout=30)
+    assert json.loads(r.stdout)["supportedVersions"] == ["1.0.0", "1.1.0"]
+
+
 def test_image_default_command_is_the_agent(podman):
     p = podman("image", "inspect", IMAGE)
     cfg = json.loads(p.stdout)[0]["Config"]
@@ -89,7 +102,7 @@ def test_image_holds_only_binaries_libraries_and_certificates(archive):
         assert len(layers) == 1, "built from scratch: one layer, no base image"
         with tarfile.open(fileobj=outer.extractfile(layers[0])) as layer:
             names = {n.lstrip("./") for n in layer.getnames()}
-    assert {"usr/local/bin/axon-agent", "usr/local/bin/agentctl",
+    assert {"usr/local/bin/axon-agent", "usr/local/bin/agentctl", "usr/local/bin/axon-cni",
             "etc/ssl/certs/ca-certificates.crt"} <= names
     assert not any(n in names for n in ("bin/sh", "usr/bin/sh", "bin/bash")), "no shell"
     libs = {n for n in names if ".so" in n}

@@ -64,7 +64,11 @@ CONFIGS = ("api-server-urls", "in-cluster")
 
 def chart_values(config, api, node):
     values = {"image": {"pullPolicy": "Never"}, "bpfRoot": node.bpf_root,
-              "stateDir": node.state_dir, "cgroupRoot": node.cgroup, "devices": node.device}
+              "stateDir": node.state_dir, "cgroupRoot": node.cgroup, "devices": node.device,
+              # The node's own directories, not the machine's (nor containerd's conf dir:
+              # the Node stays NotReady, with no CNI configured).
+              "cni": {"install": True, "binPath": str(node.workdir / "cni-bin"),
+                      "confPath": str(node.workdir / "cni-conf")}}
     if config == "api-server-urls":
         values["k8sApiServerUrls"] = api.url
     else:
@@ -323,6 +327,32 @@ def test_charts_probes_pass(cluster):
     st = cluster.wait(ds_ready, 30, "DaemonSet status numberReady=1")
     assert st["desiredNumberScheduled"] == 1 and st["numberAvailable"] == 1, st
     print(f"{cluster.config}: pod Ready {cluster.ready_after:.1f}s after the node's start")
+
+
+def test_init_container_installs_the_plugin_and_the_ready_agent_writes_the_conflist(cluster):
+    node = cluster.node
+    plugin = node.workdir / "cni-bin" / "axon-cni"
+    # The static binary from the image runs on this machine as it is.
+    r = subprocess.run([str(plugin)], env={"CNI_COMMAND": "VERSION"}, input="",
+                       capture_output=True, text=True, timeout=30)
+    assert json.loads(r.stdout)["supportedVersions"] == ["1.0.0", "1.1.0"], r
+    conf = node.workdir / "cni-conf" / "05-axon.conflist"
+    # Ready, but the Node has no pod CIDR (no nodeipam here): no pod could get an address,
+    # so no conflist. Given one (as kube-controller-manager would), it is written.
+    assert health("/healthz") == (200, "ok") and not conf.exists()
+    cluster.client.patch("nodes", None, node.name, {"spec": {"podCIDR": "10.244.7.0/24",
+                                                             "podCIDRs": ["10.244.7.0/24"]}})
+    doc = cluster.wait(lambda: conf.exists() and json.loads(conf.read_text()), 30,
+                       "the conflist")
+    assert doc == {"cniVersion": "1.0.0", "name": "axon",
+                   "plugins": [{"type": "axon-cni",
+                                "agent-socket": f"{node.state_dir}/agent.sock"}]}
+    # Through that socket, from the node: the agent answers the plugin (STATUS: ready).
+    r = subprocess.run([str(plugin)], env={"CNI_COMMAND": "STATUS"},
+                       input=json.dumps(dict(doc["plugins"][0], cniVersion="1.1.0",
+                                             name="axon")),
+                       capture_output=True, text=True, timeout=30)
+    assert (r.returncode, r.stdout) == (0, ""), r
 
 
 def test_agent_logs_that_it_started_with_its_version(cluster):

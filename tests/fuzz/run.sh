@@ -17,7 +17,7 @@ CC=${FUZZ_CC:-clang}
 FIXTURES=${AXON_FIXTURES:-tests/fixtures/k8s}
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 	-fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror
-	-Iinclude -Ilib -Iagent -Icli)
+	-Iinclude -Ilib -Iagent -Icli -Icni)
 
 K8S=agent/k8s
 declare -A SRCS=(
@@ -26,8 +26,9 @@ declare -A SRCS=(
 	[fuzz_policy]="$K8S/objects.c $K8S/json.c $K8S/strpool.c $K8S/labelselector.c $K8S/policy_common.c $K8S/netpol.c $K8S/cnp.c $K8S/cnp_ports.c $K8S/identity.c $K8S/namespace.c agent/policy/arena.c agent/policy/entity.c agent/policy/labels.c agent/policy/rules.c agent/policy/selector.c"
 	[fuzz_yaml]="$K8S/yaml_doc.c"
 	[fuzz_capture]="cli/pkt_summary.c"
+	[fuzz_cni]="cni/json.c"
 )
-targets=(fuzz_stream fuzz_objects fuzz_policy fuzz_yaml fuzz_capture)
+targets=(fuzz_stream fuzz_objects fuzz_policy fuzz_yaml fuzz_capture fuzz_cni)
 
 mkdir -p "$OUT/bin"
 for t in "${targets[@]}"; do
@@ -40,12 +41,13 @@ done
 # seeds under tests/fuzz/corpus/<kind>/.
 seeds=$OUT/seeds
 rm -rf "$seeds"
-mkdir -p "$seeds"/{objects,policy,stream,yaml,capture}
+mkdir -p "$seeds"/{objects,policy,stream,yaml,capture,cni}
 cp tests/fuzz/corpus/objects/* "$seeds/objects/" 2>/dev/null || true
 cp tests/fuzz/corpus/policy/* "$seeds/policy/" 2>/dev/null || true
 cp tests/fuzz/corpus/stream/* "$seeds/stream/" 2>/dev/null || true
 cp tests/fuzz/corpus/yaml/* "$seeds/yaml/" 2>/dev/null || true
 cp tests/fuzz/corpus/capture/* "$seeds/capture/" 2>/dev/null || true
+cp tests/fuzz/corpus/cni/* "$seeds/cni/" 2>/dev/null || true
 if [ ! -d "$FIXTURES" ]; then
 	echo "fuzz: no fixtures at $FIXTURES (AXON_FIXTURES)" >&2
 	exit 1
@@ -71,7 +73,7 @@ for f in sorted(fix.glob("*.jsonl")):
 PY
 
 declare -A SEEDS=([fuzz_stream]=stream [fuzz_objects]=objects [fuzz_policy]=policy
-	[fuzz_yaml]=yaml [fuzz_capture]=capture)
+	[fuzz_yaml]=yaml [fuzz_capture]=capture [fuzz_cni]=cni)
 status=0
 for t in "${targets[@]}"; do
 	work=$OUT/$t

@@ -25,8 +25,8 @@ failure:
     the only device the node's pods should attach to.
   - a mount namespace of the node's own (a holder process keeps it) where containerd, its
     shims and the kubelet run: their overlay, tmpfs and bind mounts live and die there;
-    /sys/fs/bpf is a shared mount there (Bidirectional hostPath volumes need it) and not on
-    the machine; the kubelet's fixed paths (/var/lib/kubelet/device-plugins, /var/log/pods,
+    /sys/fs/bpf, / and /run/netns are shared mounts there (Bidirectional and HostToContainer
+    hostPath volumes need it) and not on the machine; the kubelet's fixed paths (/var/lib/kubelet/device-plugins, /var/log/pods,
     /var/log/containers) and containerd's (/run/containerd) are the node's directories bound
     over the machine's (empty mount points, created if missing and removed again); the
     kernel tunables the kubelet would set machine-wide (vm.overcommit_memory,
@@ -361,7 +361,11 @@ class KubeletNode:
         self.mnt_ns = wait_for(lambda: (_ns_inode(self.holder.pid) or own) != own and
                                _ns_inode(self.holder.pid), 10, interval=0.01,
                                what="the node's mount namespace")
-        lines = [f"mount --make-shared {BPFFS}"]
+        # "/" and the netns directory shared, as on a systemd host: the kubelet's
+        # HostToContainer mounts (the chart's /var/run/netns) need the mount holding
+        # them to be shared; peers only in this namespace, nothing reaches the machine.
+        lines = [f"mount --make-shared {BPFFS}", "mount --make-shared /",
+                 "if mountpoint -q /run/netns; then mount --make-shared /run/netns; fi"]
         for d in KUBELET_FIXED_DIRS + CONTAINERD_FIXED_DIRS:
             self._mkdir_host(d)
             mine = self.workdir / "fixed" / d.lstrip("/")

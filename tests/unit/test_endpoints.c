@@ -336,6 +336,43 @@ static void test_local_endpoints_and_pending(void **state)
 	assert_int_equal(fx->ep.pending.count, 0);
 }
 
+/* Endpoints the CNI plugin registered (store->cni_endpoints) are local ones,
+ * reserved:init until a slice lists the address; then the slice's entry wins. */
+static void test_cni_endpoints(void **state)
+{
+	struct fixture *fx = *state;
+	struct local_endpoint a = { .ip = ip4("10.244.0.5"), .identity = IDENTITY_INIT,
+				    .name = "shop/web-1" };
+	struct local_endpoint b = { .ip = ip4("10.244.0.20"), .identity = IDENTITY_INIT,
+				    .name = "shop/new" };
+	struct htable cni;
+
+	assert_int_equal(ht_init(&cni), 0);
+	assert_int_equal(ht_put(&cni, &a.ip, sizeof(a.ip), &a, NULL), 0);
+	assert_int_equal(ht_put(&cni, &b.ip, sizeof(b.ip), &b, NULL), 0);
+	cluster(fx);
+	fd_add(&fx->devs, "10.244.0.5", 11);
+	fd_add(&fx->devs, "10.244.0.9", 12);
+	fd_add(&fx->devs, "10.244.0.20", 13);
+	assert_int_equal(run(fx), 0);
+	assert_null(epi(fx, "10.244.0.20"));
+	fx->store.cni_endpoints = &cni;
+	fx->store.cni_revision++;
+	assert_int_equal(run(fx), 0);
+	assert_int_equal(fm_count(&fx->maps, EP_MAP_ENDPOINTS), 3);
+	assert_int_equal(epi(fx, "10.244.0.5")->identity, 1001);
+	assert_int_equal(epi(fx, "10.244.0.20")->identity, IDENTITY_INIT);
+	assert_int_equal(epi(fx, "10.244.0.20")->ifindex, 13);
+	/* Released by the plugin: the entry goes on the next pass. */
+	ht_del(&cni, &b.ip, sizeof(b.ip));
+	fx->store.cni_revision++;
+	assert_int_equal(run(fx), 0);
+	assert_null(epi(fx, "10.244.0.20"));
+	assert_int_equal(fm_count(&fx->maps, EP_MAP_ENDPOINTS), 2);
+	fx->store.cni_endpoints = NULL;
+	ht_destroy(&cni);
+}
+
 static void test_changes_and_deletes(void **state)
 {
 	struct fixture *fx = *state;
@@ -728,6 +765,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_ipcache_from_ces_and_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_endpoints_and_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cni_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changes_and_deletes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_local_without_own_node, setup,
 						teardown),

@@ -1,0 +1,142 @@
+#!/usr/bin/python3
+"""CNI ADD and DEL latency: axon-cni against the reference plugins' ptp + host-local.
+
+Both wire the same pod shape (a veth, the pod's /32, a route on the node) in node A of
+a lab (netlab, nodes=["a"]); each invocation is the plugin binary run the way a runtime
+runs it (CNI_* environment, config on stdin, in the node's namespace), timed from exec
+to exit:
+
+  axon-cni   one request to the node's agent, which allocates from the Node's pod CIDR,
+             builds the veth and routes, writes the endpoints map entry and attaches
+             from_container / to_container before answering
+  ptp        containernetworking-plugins' ptp with host-local IPAM (/usr/lib/cni):
+             the same wiring with no datapath to program, for reference
+
+Concurrency 1: ADDS pods added one after the other, then deleted one after the other.
+Concurrency 20: rounds of 20 ADDs started at once (then 20 DELs at once), ROUNDS rounds.
+Figures: p50 and p99 of the per-invocation latency, in ms. Target: axon-cni's ADD p99
+<= 20 ms at both concurrencies.
+
+Usage: bench_cni.py (ADDS=100 ROUNDS=5).
+"""
+
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path.insert(0, str(REPO / "tests" / "lib"))
+
+import k8s  # noqa: E402
+from harness import OUT, Agent  # noqa: E402
+from netlab import NetLab, wait_for  # noqa: E402
+
+ADDS = int(os.environ.get("ADDS", 100))
+ROUNDS = int(os.environ.get("ROUNDS", 5))
+CONCURRENCY = 20
+CNI_BIN = "/usr/lib/cni"
+
+
+def invoke(node, plugin, command, config, cid, netns):
+    env = {"PATH": os.environ["PATH"], "CNI_COMMAND": command, "CNI_CONTAINERID": cid,
+           "CNI_NETNS": netns, "CNI_IFNAME": "eth0", "CNI_PATH": CNI_BIN,
+           "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={cid}"}
+    t0 = time.perf_counter()
+    r = subprocess.run(["nsenter", f"--net=/var/run/netns/{node.netns}", plugin],
+                       input=json.dumps(config), env=env, capture_output=True, text=True)
+    ms = (time.perf_counter() - t0) * 1000
+    if r.returncode:
+        raise RuntimeError(f"{plugin} {command} {cid}: {r.stdout}{r.stderr}")
+    return ms
+
+
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+
+def measure(lab, node, plugin, config, tag):
+    """{(concurrency, command): [ms, ...]}."""
+    out = {}
+    netns = []
+    for i in range(max(ADDS, CONCURRENCY)):
+        name = f"{lab.prefix}-{tag}{i}"
+        lab._add_netns(name)
+        netns.append(f"/var/run/netns/{name}")
+    # Concurrency 1.
+    for cmd in ("ADD", "DEL"):
+        out[(1, cmd)] = [invoke(node, plugin, cmd, config, f"{tag}-{i}", netns[i])
+                         for i in range(ADDS)]
+    # Concurrency 20.
+    for r in range(ROUNDS):
+        for cmd in ("ADD", "DEL"):
+            times = [0.0] * CONCURRENCY
+            errors = []
+
+            def one(i):
+                try:
+                    times[i] = invoke(node, plugin, cmd, config, f"{tag}-r{r}-{i}", netns[i])
+                except RuntimeError as e:
+                    errors.append(str(e))
+            threads = [threading.Thread(target=one, args=(i,)) for i in range(CONCURRENCY)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if errors:
+                raise RuntimeError(errors[0])
+            out.setdefault((CONCURRENCY, cmd), []).extend(times)
+    return out
+
+
+def main():
+    results = {}
+    apiserver = k8s.ApiServer(tls=True, quiet=True).start()
+    lab = NetLab("bc", nodes=["a"])
+    agent = None
+    try:
+        node = lab.node("a")
+        lab.publish(apiserver.client())
+        agent = Agent(lab, apiserver, node=node).start()
+        axon = {"cniVersion": "1.0.0", "name": "axon", "type": "axon-cni",
+                "agent-socket": agent.socket}
+        wait_for(lambda: subprocess.run(
+            [str(OUT / "axon-cni")], input=json.dumps(axon), capture_output=True, text=True,
+            env={"CNI_COMMAND": "STATUS"}).returncode == 0, 20, what="agent ready for pods")
+        results["axon-cni"] = measure(lab, node, str(OUT / "axon-cni"), axon, "x")
+        if os.path.exists(f"{CNI_BIN}/ptp"):
+            data = tempfile.mkdtemp(prefix="axon-bench-ipam-")
+            ptp = {"cniVersion": "1.0.0", "name": "ptp", "type": "ptp",
+                   "ipam": {"type": "host-local", "subnet": "10.244.9.0/24",
+                            "dataDir": data}}
+            results["ptp"] = measure(lab, node, f"{CNI_BIN}/ptp", ptp, "p")
+    finally:
+        if agent and agent.alive():
+            agent.stop()
+        lab.close()
+        apiserver.close()
+    print(f"CNI latency, ms (concurrency 1: {ADDS} pods; concurrency {CONCURRENCY}: "
+          f"{ROUNDS} rounds):")
+    print(f"  {'plugin':<10} {'conc':>4}  {'ADD p50':>8} {'ADD p99':>8}  "
+          f"{'DEL p50':>8} {'DEL p99':>8}")
+    ok = True
+    for plugin, r in results.items():
+        for conc in (1, CONCURRENCY):
+            add, dele = r[(conc, "ADD")], r[(conc, "DEL")]
+            print(f"  {plugin:<10} {conc:>4}  {statistics.median(add):8.1f} "
+                  f"{pct(add, 99):8.1f}  {statistics.median(dele):8.1f} {pct(dele, 99):8.1f}")
+            if plugin == "axon-cni" and pct(add, 99) > 20:
+                ok = False
+    print(f"  target: axon-cni ADD p99 <= 20 ms: {'met' if ok else 'NOT met'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
