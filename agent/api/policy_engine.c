@@ -2,6 +2,9 @@
 /* The local API's policy engine commands: "policy selectors" (each selector the
  * policies use and the identities it selects) and "endpoints" (each local
  * endpoint's policy id, identity and enforcement). */
+#include <stdio.h>
+#include <string.h>
+
 #include "agent.h"
 #include "api/commands.h"
 
@@ -14,7 +17,53 @@ cJSON *api_cmd_policy_selectors(struct agent *a)
 	return r;
 }
 
+/* The policy engine's endpoints (those of this node's CiliumEndpointSlices),
+ * each with its Pod's namespace, address and state when the agent manages
+ * the Pod; then the managed endpoints the engine does not have yet (waiting
+ * for their identity, or their slice not read back yet), with id 0. */
 cJSON *api_cmd_endpoints(struct agent *a)
 {
-	return pol_reconciler_status(&a->dpx.pol);
+	cJSON *r = pol_reconciler_status(&a->dpx.pol), *eps, *leps, *l, *next;
+
+	if (!r || !a->leps_ready)
+		return r;
+	eps = cJSON_GetObjectItem(r, "endpoints");
+	leps = lep_mgr_json(&a->leps);
+	if (!eps || !leps) {
+		cJSON_Delete(leps);
+		return r;
+	}
+	for (l = leps->child; l; l = next) {
+		char key[STORE_KEY_MAX];
+		const cJSON *e;
+		bool merged = false;
+
+		next = l->next;
+		snprintf(key, sizeof(key), "%s/%s", cJSON_GetStringValue(cJSON_GetObjectItem(l, "namespace")),
+			 cJSON_GetStringValue(cJSON_GetObjectItem(l, "pod")));
+		cJSON_ArrayForEach(e, eps)
+		{
+			cJSON *pe = (cJSON *)e;
+
+			if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(pe, "pod")) ?: "", key))
+				continue;
+			cJSON_AddStringToObject(pe, "namespace", cJSON_GetStringValue(cJSON_GetObjectItem(l, "namespace")));
+			cJSON_AddStringToObject(pe, "address", cJSON_GetStringValue(cJSON_GetObjectItem(l, "address")));
+			cJSON_AddStringToObject(pe, "state", cJSON_GetStringValue(cJSON_GetObjectItem(l, "state")));
+			cJSON_AddStringToObject(pe, "reason", cJSON_GetStringValue(cJSON_GetObjectItem(l, "reason")));
+			merged = true;
+			break;
+		}
+		if (merged)
+			continue;
+		cJSON_DetachItemViaPointer(leps, l);
+		cJSON_ReplaceItemInObject(l, "pod", cJSON_CreateString(key));
+		cJSON_AddNumberToObject(l, "id", 0);
+		cJSON_AddStringToObject(l, "ip", cJSON_GetStringValue(cJSON_GetObjectItem(l, "address")));
+		cJSON_AddStringToObject(l, "error", "");
+		cJSON_AddItemToArray(eps, l);
+	}
+	cJSON_Delete(leps);
+	cJSON_AddItemToObject(r, "publishing", lep_mgr_status(&a->leps));
+	return r;
 }

@@ -428,6 +428,27 @@ def ciliumendpointslice(name, namespace, endpoints):
             "metadata": {"name": name}, "namespace": namespace, "endpoints": eps}
 
 
+def pod(namespace, name, node_name, ip=None, labels=None, service_account=None, ports=None,
+        host_network=False, phase="Running"):
+    """A Pod bound to node_name, as the kubelet leaves it once CNI ADD gave it ip (None: not
+    yet). ports: (name, port[, protocol]) of one container."""
+    spec = {"containers": [{"name": "main", "image": "pause"}], "nodeName": node_name}
+    if ports:
+        spec["containers"][0]["ports"] = [
+            {"name": p[0], "containerPort": p[1], "protocol": p[2] if len(p) > 2 else "TCP"}
+            for p in ports]
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    if host_network:
+        spec["hostNetwork"] = True
+    status = {"phase": phase}
+    if ip:
+        status.update(podIP=ip, podIPs=[{"ip": ip}])
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+            "spec": spec, "status": status}
+
+
 def namespace(name, labels=None):
     return {"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": name, **({"labels": dict(labels)} if labels else {})}}
