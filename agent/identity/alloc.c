@@ -96,11 +96,10 @@ static void sync_index(struct ident_alloc *a)
 	}
 	/* What we created and the watch has delivered is known from the store now. */
 	for (struct ht_entry *e = ht_first(&a->created); e;) {
-		if (ht_get(&a->by_key, e->key, e->klen) ||
-		    !ht_get(ids, &(__u32){ (__u32)(uintptr_t)e->value }, sizeof(__u32)))
-			e = ht_next(&a->created, e);
-		else
+		if (ht_get(&a->by_key, e->key, e->klen))
 			e = ht_del_iter(&a->created, e);
+		else
+			e = ht_next(&a->created, e);
 	}
 	a->seen_rev = a->store->identities_revision;
 }

@@ -99,7 +99,6 @@ REAL_ONLY = tuple(resources.Resource(plural, kind, group, version, namespaced, b
     ("serviceaccounts", "ServiceAccount", "", "v1", True, ()),
     ("secrets", "Secret", "", "v1", True, ()),
     ("configmaps", "ConfigMap", "", "v1", True, ()),
-    ("pods", "Pod", "", "v1", True, ("status",)),
     ("daemonsets", "DaemonSet", "apps", "v1", True, ("status",)),
     ("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", "v1", False, ()),
     ("clusterrolebindings", "ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", False,
@@ -206,11 +205,11 @@ class Client:
     def update_status(self, obj):
         return self.update(obj, subresource="status")
 
-    def patch(self, what, namespace, name, patch, patch_type="merge"):
+    def patch(self, what, namespace, name, patch, patch_type="merge", subresource=None):
         ctype = {"merge": "application/merge-patch+json",
                  "strategic": "application/strategic-merge-patch+json",
                  "json": "application/json-patch+json"}[patch_type]
-        return self.request("PATCH", _resource(what).path(namespace, name), patch,
+        return self.request("PATCH", _resource(what).path(namespace, name, subresource), patch,
                             content_type=ctype).json()
 
     def delete(self, what, namespace, name):
