@@ -23,7 +23,7 @@ K8S=agent/k8s
 declare -A SRCS=(
 	[fuzz_stream]="$K8S/stream.c $K8S/json.c $K8S/objects.c $K8S/strpool.c"
 	[fuzz_objects]="$K8S/objects.c $K8S/json.c $K8S/strpool.c $K8S/service.c $K8S/endpointslice.c $K8S/cilium.c $K8S/node.c"
-	[fuzz_policy]="$K8S/objects.c $K8S/json.c $K8S/strpool.c $K8S/labelselector.c $K8S/policy_common.c $K8S/netpol.c $K8S/cnp.c $K8S/cnp_ports.c $K8S/identity.c $K8S/namespace.c agent/policy/arena.c agent/policy/entity.c agent/policy/labels.c agent/policy/rules.c agent/policy/selector.c"
+	[fuzz_policy]="$K8S/objects.c $K8S/json.c $K8S/strpool.c $K8S/labelselector.c $K8S/policy_common.c $K8S/netpol.c $K8S/cnp.c $K8S/cnp_ports.c $K8S/identity.c $K8S/namespace.c $K8S/pod.c agent/identity/labels.c agent/policy/arena.c agent/policy/entity.c agent/policy/labels.c agent/policy/rules.c agent/policy/selector.c"
 	[fuzz_yaml]="$K8S/yaml_doc.c"
 	[fuzz_capture]="cli/pkt_summary.c"
 )
