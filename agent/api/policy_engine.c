@@ -17,13 +17,21 @@ cJSON *api_cmd_policy_selectors(struct agent *a)
 	return r;
 }
 
+static const char *jstr(const cJSON *o, const char *key)
+{
+	const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(o, key));
+
+	return v ? v : "";
+}
+
 /* The policy engine's endpoints (those of this node's CiliumEndpointSlices),
  * each with its Pod's namespace, address and state when the agent manages
  * the Pod; then the managed endpoints the engine does not have yet (waiting
  * for their identity, or their slice not read back yet), with id 0. */
 cJSON *api_cmd_endpoints(struct agent *a)
 {
-	cJSON *r = pol_reconciler_status(&a->dpx.pol), *eps, *leps, *l, *next;
+	cJSON *r = pol_reconciler_status(&a->dpx.pol), *eps, *leps, *l, *next, *e;
+	static const char *const copied[] = { "namespace", "address", "state", "reason" };
 
 	if (!r || !a->leps_ready)
 		return r;
@@ -35,31 +43,21 @@ cJSON *api_cmd_endpoints(struct agent *a)
 	}
 	for (l = leps->child; l; l = next) {
 		char key[STORE_KEY_MAX];
-		const cJSON *e;
-		bool merged = false;
 
 		next = l->next;
-		snprintf(key, sizeof(key), "%s/%s", cJSON_GetStringValue(cJSON_GetObjectItem(l, "namespace")),
-			 cJSON_GetStringValue(cJSON_GetObjectItem(l, "pod")));
+		snprintf(key, sizeof(key), "%s/%s", jstr(l, "namespace"), jstr(l, "pod"));
 		cJSON_ArrayForEach(e, eps)
-		{
-			cJSON *pe = (cJSON *)e;
-
-			if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(pe, "pod")) ?: "", key))
-				continue;
-			cJSON_AddStringToObject(pe, "namespace", cJSON_GetStringValue(cJSON_GetObjectItem(l, "namespace")));
-			cJSON_AddStringToObject(pe, "address", cJSON_GetStringValue(cJSON_GetObjectItem(l, "address")));
-			cJSON_AddStringToObject(pe, "state", cJSON_GetStringValue(cJSON_GetObjectItem(l, "state")));
-			cJSON_AddStringToObject(pe, "reason", cJSON_GetStringValue(cJSON_GetObjectItem(l, "reason")));
-			merged = true;
-			break;
-		}
-		if (merged)
+			if (!strcmp(jstr(e, "pod"), key))
+				break;
+		if (e) {
+			for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
+				cJSON_AddStringToObject(e, copied[i], jstr(l, copied[i]));
 			continue;
+		}
 		cJSON_DetachItemViaPointer(leps, l);
 		cJSON_ReplaceItemInObject(l, "pod", cJSON_CreateString(key));
 		cJSON_AddNumberToObject(l, "id", 0);
-		cJSON_AddStringToObject(l, "ip", cJSON_GetStringValue(cJSON_GetObjectItem(l, "address")));
+		cJSON_AddStringToObject(l, "ip", jstr(l, "address"));
 		cJSON_AddStringToObject(l, "error", "");
 		cJSON_AddItemToArray(eps, l);
 	}

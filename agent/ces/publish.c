@@ -123,8 +123,8 @@ void ces_pub_adopt(struct ces_pub *p, uint64_t now_ms)
 		const struct k8s_cilium_endpointslice *ces = &sc->ces;
 		struct ces_slice *sl;
 
-		if (strncmp(sc->name, p->prefix, plen) || ht_get(&p->slices, sc->name,
-								 strlen(sc->name)))
+		if (strncmp(sc->name, p->prefix, plen) ||
+		    ht_get(&p->slices, sc->name, strlen(sc->name)))
 			continue;
 		sl = slice_new(p, sc->name, ces->namespace, 0);
 		if (!sl)
@@ -164,7 +164,8 @@ static struct ces_slice *place(struct ces_pub *p, const char *key, const char *n
 
 		if (strcmp(sl->ns, ns) || sl->n >= CES_SLICE_MAX)
 			continue;
-		if (!best || sl->n > best->n || (sl->n == best->n && strcmp(sl->name, best->name) < 0))
+		if (!best || sl->n > best->n ||
+		    (sl->n == best->n && strcmp(sl->name, best->name) < 0))
 			best = sl;
 	}
 	if (best)
@@ -315,10 +316,11 @@ cJSON *ces_slice_json(const struct ces_pub *p, const struct ces_slice *sl)
 			cJSON_AddItemToArray(np, port);
 			cJSON_AddStringToObject(port, "name", ep->ports[k].name);
 			cJSON_AddNumberToObject(port, "port", ep->ports[k].port);
-			cJSON_AddStringToObject(port, "protocol", k8s_proto_name(ep->ports[k].proto));
+			cJSON_AddStringToObject(port, "protocol",
+						k8s_proto_name(ep->ports[k].proto));
 		}
 		continue;
-fail_a:
+	fail_a:
 		cJSON_Delete(a);
 		goto fail;
 	}
@@ -485,7 +487,7 @@ started:
 void ces_pub_run(struct ces_pub *p, uint64_t now_ms, uint64_t *next_ms)
 {
 	if (!p->store->self_ip)
-		return;	/* networking.node is not known yet */
+		return; /* networking.node is not known yet */
 	for (struct ht_entry *e = ht_first(&p->slices); e;) {
 		struct ces_slice *sl = e->value;
 		uint64_t due = sl->dirty_since + p->flush_delay_ms;

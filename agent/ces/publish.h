@@ -34,9 +34,9 @@
 #include "k8s/objects.h"
 #include "store/store.h"
 
-#define CES_SLICE_MAX		100
-#define CES_FLUSH_DELAY_MS	200
-#define CES_PATH		"/apis/cilium.io/v2alpha1/ciliumendpointslices"
+#define CES_SLICE_MAX	   100
+#define CES_FLUSH_DELAY_MS 200
+#define CES_PATH	   "/apis/cilium.io/v2alpha1/ciliumendpointslices"
 
 /* What one endpoint publishes. */
 struct ces_ep {
@@ -44,7 +44,7 @@ struct ces_ep {
 	char name[K8S_NAME_MAX];
 	__be32 ipv4;
 	__u32 identity;
-	struct k8s_named_port *ports;	/* sorted by name; owned */
+	struct k8s_named_port *ports; /* sorted by name; owned */
 	size_t n_ports;
 	struct ces_slice *slice;
 };
@@ -53,14 +53,14 @@ struct ces_slice {
 	char name[K8S_NAME_MAX];
 	char ns[K8S_NS_MAX];
 	unsigned int index;
-	size_t n;			/* endpoints in it */
+	size_t n; /* endpoints in it */
 	bool dirty;
-	bool created;			/* written by us since start (the watch may lag) */
-	bool gone;			/* an update answered 404: create it next */
+	bool created; /* written by us since start (the watch may lag) */
+	bool gone;    /* an update answered 404: create it next */
 	uint64_t dirty_since;
 	unsigned int failures;
-	uint64_t retry_ms;		/* after a failed write */
-	struct k8s_call *call;		/* in flight */
+	uint64_t retry_ms;     /* after a failed write */
+	struct k8s_call *call; /* in flight */
 	enum { CES_OP_NONE, CES_OP_CREATE, CES_OP_UPDATE, CES_OP_DELETE } op;
 	struct ces_pub *pub;
 };
@@ -71,11 +71,11 @@ struct ces_pub {
 	ident_call_cancel_fn call_cancel;
 	const struct store *store;
 	char node[K8S_NAME_MAX];
-	char prefix[K8S_NAME_MAX];	/* "axon-<node>-" */
+	char prefix[K8S_NAME_MAX]; /* "axon-<node>-" */
 	unsigned int flush_delay_ms;
-	struct htable eps;		/* "ns/name" -> struct ces_ep */
-	struct htable slices;		/* name -> struct ces_slice */
-	struct htable hints;		/* "ns/name" -> slice name (adopted), until placed */
+	struct htable eps;    /* "ns/name" -> struct ces_ep */
+	struct htable slices; /* name -> struct ces_slice */
+	struct htable hints;  /* "ns/name" -> slice name (adopted), until placed */
 	bool adopted;
 	unsigned long creates, updates, deletes, skipped, errors;
 	char last_error[256];

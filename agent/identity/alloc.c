@@ -81,7 +81,7 @@ static void sync_index(struct ident_alloc *a)
 		return;
 	ht_destroy(&a->by_key);
 	if (ht_init(&a->by_key))
-		return;	/* retried on the next call: seen_rev is not updated */
+		return; /* retried on the next call: seen_rev is not updated */
 	for (struct ht_entry *e = ht_first(ids); e; e = ht_next(ids, e)) {
 		const struct store_identity *si = e->value;
 		char *key = ident_labels_key(&si->ident.labels);

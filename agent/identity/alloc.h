@@ -35,8 +35,8 @@
 #include "k8s/client.h"
 #include "store/store.h"
 
-#define IDENT_MIN 256u
-#define IDENT_MAX 65535u
+#define IDENT_MIN  256u
+#define IDENT_MAX  65535u
 #define IDENT_PATH "/apis/cilium.io/v2/ciliumidentities"
 
 typedef struct k8s_call *(*ident_call_start_fn)(struct k8s_client *c, const char *method,
@@ -51,12 +51,12 @@ struct ident_alloc;
 struct ident_req {
 	struct ident_alloc *alloc;
 	struct ident_labels labels;
-	__u32 candidate;		/* number being created or read */
-	unsigned int probes;		/* numbers tried */
-	unsigned int failures;		/* errors in a row, for backoff */
-	uint64_t due_ms;		/* next attempt */
-	struct k8s_call *call;		/* in flight, or NULL */
-	char error[160];		/* last failure, "" when none */
+	__u32 candidate;       /* number being created or read */
+	unsigned int probes;   /* numbers tried */
+	unsigned int failures; /* errors in a row, for backoff */
+	uint64_t due_ms;       /* next attempt */
+	struct k8s_call *call; /* in flight, or NULL */
+	char error[160];       /* last failure, "" when none */
 };
 
 struct ident_alloc {
@@ -64,11 +64,11 @@ struct ident_alloc {
 	ident_call_start_fn call_start;
 	ident_call_cancel_fn call_cancel;
 	const struct store *store;
-	struct htable by_key;		/* canonical key -> (uintptr_t) lowest id */
-	struct htable created;		/* key -> (uintptr_t) id we created, not yet watched */
-	struct htable reqs;		/* key -> struct ident_req */
-	uint64_t seen_rev;		/* store identities_revision indexed */
-	uint64_t generation;		/* bumped when an allocation completes */
+	struct htable by_key;  /* canonical key -> (uintptr_t) lowest id */
+	struct htable created; /* key -> (uintptr_t) id we created, not yet watched */
+	struct htable reqs;    /* key -> struct ident_req */
+	uint64_t seen_rev;     /* store identities_revision indexed */
+	uint64_t generation;   /* bumped when an allocation completes */
 	unsigned long creates, conflicts, adopted, errors;
 };
 

@@ -19,9 +19,8 @@ int lep_mgr_init(struct lep_mgr *m, struct k8s_client *c, ident_call_start_fn st
 	m->gc_interval_ms = gc_interval_ms;
 	m->gc_timeout_ms = gc_timeout_ms;
 	if ((ret = ident_alloc_init(&m->alloc, c, start, cancel, s)) ||
-	    (ret = ces_pub_init(&m->pub, c, start, cancel, s, node)) ||
-	    (ret = ht_init(&m->eps)) || (ret = ht_init(&m->unused)) ||
-	    (ret = ht_init(&m->gc_queue))) {
+	    (ret = ces_pub_init(&m->pub, c, start, cancel, s, node)) || (ret = ht_init(&m->eps)) ||
+	    (ret = ht_init(&m->unused)) || (ret = ht_init(&m->gc_queue))) {
 		lep_mgr_destroy(m);
 		return ret;
 	}
@@ -75,7 +74,7 @@ static struct lep *lep_get(struct lep_mgr *m, const char *key)
 	nslen = strcspn(ep->key, "/");
 	ep->ns = ep->key;
 	ep->name = ep->key + nslen + 1;
-	ep->key[nslen] = '\0';	/* ns, then name: the key is rebuilt for lookups */
+	ep->key[nslen] = '\0'; /* ns, then name: the key is rebuilt for lookups */
 	if (ht_puts(&m->eps, key, strlen(key), ep)) {
 		free(ep);
 		return NULL;
@@ -97,7 +96,8 @@ static void derive(struct lep_mgr *m, const struct k8s_pod *pod, const char *key
 	ep->ip = pod->ipv4;
 	ep->reason[0] = '\0';
 	if (!ns) {
-		snprintf(ep->reason, sizeof(ep->reason), "namespace %s not seen yet", pod->namespace);
+		snprintf(ep->reason, sizeof(ep->reason), "namespace %s not seen yet",
+			 pod->namespace);
 	} else if (ident_labels_from_pod(pod, ns, IDENT_CLUSTER_DEFAULT, &l)) {
 		snprintf(ep->reason, sizeof(ep->reason), "out of memory");
 	} else {
@@ -105,8 +105,8 @@ static void derive(struct lep_mgr *m, const struct k8s_pod *pod, const char *key
 		if (!id) {
 			const char *err = ident_alloc_error(&m->alloc, l.key);
 
-			snprintf(ep->reason, sizeof(ep->reason), "allocating%s%s",
-				 *err ? ": " : "", err);
+			snprintf(ep->reason, sizeof(ep->reason), "allocating%s%s", *err ? ": " : "",
+				 err);
 		}
 		ident_labels_free(&l);
 	}
@@ -208,8 +208,9 @@ static void gc_run(struct lep_mgr *m, uint64_t now_ms, uint64_t *next_ms)
 		const struct store_ces *sc = e->value;
 
 		for (size_t i = 0; i < sc->ces.n_endpoints; i++)
-			ht_puts((struct htable *)&used, (const char *)&sc->ces.endpoints[i].identity,
-				sizeof(__u32), (void *)1);
+			ht_puts((struct htable *)&used,
+				(const char *)&sc->ces.endpoints[i].identity, sizeof(__u32),
+				(void *)1);
 	}
 	for (struct ht_entry *e = ht_first(&m->eps); e; e = ht_next(&m->eps, e)) {
 		const struct lep *ep = e->value;

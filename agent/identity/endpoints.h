@@ -44,28 +44,28 @@ enum lep_state {
 };
 
 struct lep {
-	char key[STORE_KEY_MAX];	/* "namespace/name" */
-	const char *ns, *name;		/* into key */
+	char key[STORE_KEY_MAX]; /* "namespace/name" */
+	const char *ns, *name;	 /* into key */
 	__be32 ip;
-	__u32 identity;			/* 0 until allocated */
+	__u32 identity; /* 0 until allocated */
 	enum lep_state state;
-	char reason[160];		/* why waiting, "" otherwise */
-	unsigned int pass;		/* last pass that saw its Pod */
+	char reason[160];  /* why waiting, "" otherwise */
+	unsigned int pass; /* last pass that saw its Pod */
 };
 
 struct lep_mgr {
 	const struct store *store;
 	struct ident_alloc alloc;
 	struct ces_pub pub;
-	struct htable eps;		/* key -> struct lep */
+	struct htable eps; /* key -> struct lep */
 	uint64_t seen_pods, seen_ns, seen_ids, seen_gen;
 	unsigned int pass;
 	bool started;
 	/* GC */
 	uint32_t gc_interval_ms, gc_timeout_ms;
 	uint64_t gc_next_ms;
-	struct htable unused;		/* __u32 id -> (uintptr_t) ms first seen unused + 1 */
-	struct htable gc_queue;		/* __u32 id -> 1: to delete, one DELETE at a time */
+	struct htable unused;	/* __u32 id -> (uintptr_t) ms first seen unused + 1 */
+	struct htable gc_queue; /* __u32 id -> 1: to delete, one DELETE at a time */
 	unsigned long gc_deleted, gc_runs;
 	struct k8s_call *gc_call;
 };

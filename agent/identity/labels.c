@@ -10,7 +10,7 @@
 
 enum pat_kind {
 	PAT_PREFIX,	/* a literal matched at the key's start */
-	PAT_PREFIX_ANY,	/* literal then ".*": to the end of the key */
+	PAT_PREFIX_ANY, /* literal then ".*": to the end of the key */
 	PAT_ANY_THEN,	/* ".*" then literal: up to its last occurrence */
 };
 
@@ -21,22 +21,22 @@ static const struct {
 	enum pat_kind kind;
 	bool ignore;
 } patterns[] = {
-	{ LABEL_POD_NAMESPACE, PAT_PREFIX, false },
-	{ "io.cilium.k8s.namespace.labels", PAT_PREFIX, false },
-	{ "app.kubernetes.io", PAT_PREFIX, false },
-	{ LABEL_POLICY_CLUSTER, PAT_PREFIX, false },
-	{ "io.kubernetes", PAT_PREFIX, true },
-	{ "kubernetes.io", PAT_PREFIX, true },
-	{ "statefulset.kubernetes.io/pod-name", PAT_PREFIX, true },
-	{ "apps.kubernetes.io/pod-index", PAT_PREFIX, true },
-	{ "batch.kubernetes.io/job-completion-index", PAT_PREFIX, true },
-	{ "beta.kubernetes.io", PAT_ANY_THEN, true },
-	{ "k8s.io", PAT_PREFIX, true },
-	{ "pod-template-generation", PAT_PREFIX, true },
-	{ "pod-template-hash", PAT_PREFIX, true },
-	{ "controller-revision-hash", PAT_PREFIX, true },
-	{ "annotation", PAT_PREFIX_ANY, true },
-	{ "etcd_node", PAT_PREFIX, true },
+    {LABEL_POD_NAMESPACE, PAT_PREFIX, false},
+    {"io.cilium.k8s.namespace.labels", PAT_PREFIX, false},
+    {"app.kubernetes.io", PAT_PREFIX, false},
+    {LABEL_POLICY_CLUSTER, PAT_PREFIX, false},
+    {"io.kubernetes", PAT_PREFIX, true},
+    {"kubernetes.io", PAT_PREFIX, true},
+    {"statefulset.kubernetes.io/pod-name", PAT_PREFIX, true},
+    {"apps.kubernetes.io/pod-index", PAT_PREFIX, true},
+    {"batch.kubernetes.io/job-completion-index", PAT_PREFIX, true},
+    {"beta.kubernetes.io", PAT_ANY_THEN, true},
+    {"k8s.io", PAT_PREFIX, true},
+    {"pod-template-generation", PAT_PREFIX, true},
+    {"pod-template-hash", PAT_PREFIX, true},
+    {"controller-revision-hash", PAT_PREFIX, true},
+    {"annotation", PAT_PREFIX_ANY, true},
+    {"etcd_node", PAT_PREFIX, true},
 };
 
 /* Length of the match at the key's start, 0 for none. */

@@ -34,8 +34,8 @@
 
 struct ident_labels {
 	struct policy_arena arena;
-	struct label_set set;		/* sorted */
-	const char *key;		/* canonical key, in the arena */
+	struct label_set set; /* sorted */
+	const char *key;      /* canonical key, in the arena */
 };
 
 /* Whether a k8s: label key takes part in the identity (Cilium's default filter). */

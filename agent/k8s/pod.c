@@ -244,8 +244,7 @@ int k8s_pod_from_json(const cJSON *obj, struct k8s_pod *pod, char *err, size_t e
 	}
 	/* The API defaults it to "default"; Cilium labels the identity with it. */
 	pod->service_account = policy_arena_strdup(&pod->arena, s && *s ? s : "default");
-	ret = k8s_json_bool(spec, "spec", "hostNetwork", &pod->host_network, &present, err,
-			    errlen);
+	ret = k8s_json_bool(spec, "spec", "hostNetwork", &pod->host_network, &present, err, errlen);
 	if (ret)
 		goto cleanup;
 	s = NULL;

@@ -28,14 +28,14 @@ struct k8s_pod {
 	struct policy_arena arena;
 	const char *namespace;
 	const char *name;
-	const char *node_name;		/* spec.nodeName, "" when unscheduled */
-	const char *service_account;	/* spec.serviceAccountName, "default" when unset */
-	const char *phase;		/* status.phase, "" when unset */
-	struct label_set labels;	/* metadata.labels, source k8s, sorted */
-	__be32 ipv4;			/* first IPv4 of status.podIPs (or podIP), 0 if none */
-	bool host_network;		/* spec.hostNetwork */
-	bool deleting;			/* metadata.deletionTimestamp is set */
-	struct k8s_named_port *named_ports;	/* sorted by name, names unique */
+	const char *node_name;		    /* spec.nodeName, "" when unscheduled */
+	const char *service_account;	    /* spec.serviceAccountName, "default" when unset */
+	const char *phase;		    /* status.phase, "" when unset */
+	struct label_set labels;	    /* metadata.labels, source k8s, sorted */
+	__be32 ipv4;			    /* first IPv4 of status.podIPs (or podIP), 0 if none */
+	bool host_network;		    /* spec.hostNetwork */
+	bool deleting;			    /* metadata.deletionTimestamp is set */
+	struct k8s_named_port *named_ports; /* sorted by name, names unique */
 	size_t n_named_ports;
 };
 

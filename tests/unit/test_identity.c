@@ -71,9 +71,10 @@ static void fake_reset(void)
 
 static void answer(size_t i, long status, const char *body)
 {
-	struct k8s_call_result r = { .status = status, .body = body ? body : "",
-				     .len = body ? strlen(body) : 0,
-				     .error = status >= 300 ? "HTTP error" : NULL };
+	struct k8s_call_result r = {.status = status,
+				    .body = body ? body : "",
+				    .len = body ? strlen(body) : 0,
+				    .error = status >= 300 ? "HTTP error" : NULL};
 
 	assert_true(i < n_calls);
 	assert_false(calls[i].answered);
@@ -131,20 +132,20 @@ static void put_ces(struct store *s, const cJSON *obj)
 }
 
 static const char *POD_WEB =
-	"{\"metadata\":{\"name\":\"web-1\",\"namespace\":\"shop\",\"labels\":{"
-	"\"app\":\"web\",\"pod-template-hash\":\"5d9c7\",\"controller-revision-hash\":\"x\","
-	"\"statefulset.kubernetes.io/pod-name\":\"web-1\",\"app.kubernetes.io/name\":\"web\","
-	"\"io.kubernetes.pod.namespace\":\"spoofed\"}},"
-	"\"spec\":{\"nodeName\":\"n1\",\"serviceAccountName\":\"web-sa\",\"containers\":["
-	"{\"name\":\"c\",\"ports\":[{\"name\":\"http\",\"containerPort\":8080},"
-	"{\"containerPort\":9090},{\"name\":\"dns\",\"containerPort\":53,\"protocol\":\"UDP\"}]},"
-	"{\"name\":\"d\",\"ports\":[{\"name\":\"http\",\"containerPort\":81}]}]},"
-	"\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.5\",\"podIPs\":["
-	"{\"ip\":\"fd00::5\"},{\"ip\":\"10.0.0.5\"}]}}";
+    "{\"metadata\":{\"name\":\"web-1\",\"namespace\":\"shop\",\"labels\":{"
+    "\"app\":\"web\",\"pod-template-hash\":\"5d9c7\",\"controller-revision-hash\":\"x\","
+    "\"statefulset.kubernetes.io/pod-name\":\"web-1\",\"app.kubernetes.io/name\":\"web\","
+    "\"io.kubernetes.pod.namespace\":\"spoofed\"}},"
+    "\"spec\":{\"nodeName\":\"n1\",\"serviceAccountName\":\"web-sa\",\"containers\":["
+    "{\"name\":\"c\",\"ports\":[{\"name\":\"http\",\"containerPort\":8080},"
+    "{\"containerPort\":9090},{\"name\":\"dns\",\"containerPort\":53,\"protocol\":\"UDP\"}]},"
+    "{\"name\":\"d\",\"ports\":[{\"name\":\"http\",\"containerPort\":81}]}]},"
+    "\"status\":{\"phase\":\"Running\",\"podIP\":\"10.0.0.5\",\"podIPs\":["
+    "{\"ip\":\"fd00::5\"},{\"ip\":\"10.0.0.5\"}]}}";
 
 static const char *NS_SHOP =
-	"{\"metadata\":{\"name\":\"shop\",\"labels\":{\"kubernetes.io/metadata.name\":\"shop\","
-	"\"team\":\"red\"}}}";
+    "{\"metadata\":{\"name\":\"shop\",\"labels\":{\"kubernetes.io/metadata.name\":\"shop\","
+    "\"team\":\"red\"}}}";
 
 /* ---- Pods ---- */
 
@@ -172,7 +173,8 @@ static void test_pod_decode(void **state)
 
 	pod_from("{\"metadata\":{\"name\":\"p\",\"namespace\":\"d\","
 		 "\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"},"
-		 "\"spec\":{\"hostNetwork\":true},\"status\":{\"phase\":\"Failed\"}}", &pod);
+		 "\"spec\":{\"hostNetwork\":true},\"status\":{\"phase\":\"Failed\"}}",
+		 &pod);
 	assert_string_equal(pod.service_account, "default");
 	assert_true(pod.host_network && pod.deleting && k8s_pod_finished(&pod));
 	assert_int_equal(pod.ipv4, 0);
@@ -184,14 +186,15 @@ static void test_pod_malformed(void **state)
 	static const struct {
 		const char *json, *err;
 	} cases[] = {
-		{ "{\"metadata\":{\"name\":\"p\"}}", "metadata.namespace: missing" },
-		{ "{\"metadata\":{\"name\":\"p\",\"namespace\":\"d\"},\"status\":{\"podIPs\":"
-		  "[{\"ip\":\"300.1.1.1\"}]}}", "status.podIPs[0].ip" },
-		{ "{\"metadata\":{\"name\":\"p\",\"namespace\":\"d\"},\"spec\":{\"containers\":"
-		  "[{\"ports\":[{\"name\":\"http\",\"containerPort\":70000}]}]}}",
-		  "spec.containers[0].ports[0].containerPort" },
-		{ "{\"metadata\":{\"name\":\"p\",\"namespace\":\"d\",\"labels\":{\"a\":5}}}",
-		  "metadata.labels.a" },
+	    {"{\"metadata\":{\"name\":\"p\"}}", "metadata.namespace: missing"},
+	    {"{\"metadata\":{\"name\":\"p\",\"namespace\":\"d\"},\"status\":{\"podIPs\":"
+	     "[{\"ip\":\"300.1.1.1\"}]}}",
+	     "status.podIPs[0].ip"},
+	    {"{\"metadata\":{\"name\":\"p\",\"namespace\":\"d\"},\"spec\":{\"containers\":"
+	     "[{\"ports\":[{\"name\":\"http\",\"containerPort\":70000}]}]}}",
+	     "spec.containers[0].ports[0].containerPort"},
+	    {"{\"metadata\":{\"name\":\"p\",\"namespace\":\"d\",\"labels\":{\"a\":5}}}",
+	     "metadata.labels.a"},
 	};
 
 	(void)state;
@@ -216,7 +219,8 @@ static void test_label_filter(void **state)
 	assert_true(ident_label_relevant("app"));
 	assert_true(ident_label_relevant("app.kubernetes.io/name"));
 	assert_true(ident_label_relevant("io.kubernetes.pod.namespace"));
-	assert_true(ident_label_relevant("io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name"));
+	assert_true(
+	    ident_label_relevant("io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name"));
 	assert_true(ident_label_relevant("io.cilium.k8s.policy.cluster"));
 	assert_true(ident_label_relevant("io.cilium.k8s.policy.serviceaccount"));
 	assert_true(ident_label_relevant("my.kubernetes.io/x")); /* matched at the start only */
@@ -242,13 +246,13 @@ static void test_labels_from_pod(void **state)
 	struct k8s_pod pod;
 	char buf[256];
 	static const char *const want[] = {
-		"k8s:app=web",
-		"k8s:app.kubernetes.io/name=web",
-		"k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=shop",
-		"k8s:io.cilium.k8s.namespace.labels.team=red",
-		"k8s:io.cilium.k8s.policy.cluster=default",
-		"k8s:io.cilium.k8s.policy.serviceaccount=web-sa",
-		"k8s:io.kubernetes.pod.namespace=shop",
+	    "k8s:app=web",
+	    "k8s:app.kubernetes.io/name=web",
+	    "k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name=shop",
+	    "k8s:io.cilium.k8s.namespace.labels.team=red",
+	    "k8s:io.cilium.k8s.policy.cluster=default",
+	    "k8s:io.cilium.k8s.policy.serviceaccount=web-sa",
+	    "k8s:io.kubernetes.pod.namespace=shop",
 	};
 	cJSON *obj;
 
@@ -263,10 +267,11 @@ static void test_labels_from_pod(void **state)
 	}
 	/* The CiliumIdentity object: name, security-labels. */
 	obj = ident_labels_object(&l.set, 4242);
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "metadata"), "name")
-				->valuestring, "4242");
+	assert_string_equal(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "metadata"), "name")->valuestring, "4242");
 	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "security-labels"),
-						"k8s:io.kubernetes.pod.namespace")->valuestring,
+						"k8s:io.kubernetes.pod.namespace")
+				->valuestring,
 			    "shop");
 	/* The same key as that identity's labels read back from the apiserver. */
 	{
@@ -287,10 +292,10 @@ static void test_labels_from_pod(void **state)
 
 /* ---- allocation ---- */
 
-#define ID_WEB_JSON(n)                                                                          \
-	"{\"metadata\":{\"name\":\"" n "\"},\"security-labels\":{\"k8s:app\":\"web\","        \
-	"\"k8s:io.cilium.k8s.policy.cluster\":\"default\","                                     \
-	"\"k8s:io.cilium.k8s.policy.serviceaccount\":\"default\","                              \
+#define ID_WEB_JSON(n)                                                                             \
+	"{\"metadata\":{\"name\":\"" n "\"},\"security-labels\":{\"k8s:app\":\"web\","             \
+	"\"k8s:io.cilium.k8s.policy.cluster\":\"default\","                                        \
+	"\"k8s:io.cilium.k8s.policy.serviceaccount\":\"default\","                                 \
 	"\"k8s:io.kubernetes.pod.namespace\":\"shop\"}}"
 
 static void web_labels(struct ident_labels *l)
@@ -298,7 +303,8 @@ static void web_labels(struct ident_labels *l)
 	struct k8s_pod pod;
 
 	pod_from("{\"metadata\":{\"name\":\"w\",\"namespace\":\"shop\",\"labels\":{\"app\":"
-		 "\"web\"}},\"status\":{\"podIP\":\"10.0.0.9\"}}", &pod);
+		 "\"web\"}},\"status\":{\"podIP\":\"10.0.0.9\"}}",
+		 &pod);
 	assert_int_equal(ident_labels_from_pod(&pod, NULL, IDENT_CLUSTER_DEFAULT, l), 0);
 	k8s_pod_free(&pod);
 }
@@ -316,7 +322,7 @@ static void test_alloc_reuses_lowest(void **state)
 	web_labels(&l);
 	ident_alloc_init(&a, NULL, fake_start, fake_cancel, &s);
 	assert_int_equal(ident_alloc_lookup(&a, &l, 0), 7000);
-	assert_int_equal(n_calls, 0);	/* no write */
+	assert_int_equal(n_calls, 0); /* no write */
 	ident_alloc_destroy(&a);
 	ident_labels_free(&l);
 	store_destroy(&s);
@@ -336,8 +342,10 @@ static void test_alloc_create_conflict_adopt(void **state)
 	web_labels(&l);
 	first = ident_alloc_first(l.key);
 	/* The hashed number is held by other labels: the next one is tried. */
-	snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"%u\"},\"security-labels\":"
-		 "{\"k8s:app\":\"other\"}}", first);
+	snprintf(body, sizeof(body),
+		 "{\"metadata\":{\"name\":\"%u\"},\"security-labels\":"
+		 "{\"k8s:app\":\"other\"}}",
+		 first);
 	put_identity(&s, body);
 	ident_alloc_init(&a, NULL, fake_start, fake_cancel, &s);
 	assert_int_equal(ident_alloc_lookup(&a, &l, 0), 0);
@@ -359,10 +367,12 @@ static void test_alloc_create_conflict_adopt(void **state)
 	snprintf(path, sizeof(path), IDENT_PATH "/%u", taken);
 	assert_string_equal(calls[1].path, path);
 	/* ... and they are ours: adopted, no third write. */
-	snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"%u\"},\"security-labels\":"
+	snprintf(body, sizeof(body),
+		 "{\"metadata\":{\"name\":\"%u\"},\"security-labels\":"
 		 "{\"k8s:app\":\"web\",\"k8s:io.cilium.k8s.policy.cluster\":\"default\","
 		 "\"k8s:io.cilium.k8s.policy.serviceaccount\":\"default\","
-		 "\"k8s:io.kubernetes.pod.namespace\":\"shop\"}}", taken);
+		 "\"k8s:io.kubernetes.pod.namespace\":\"shop\"}}",
+		 taken);
 	answer(1, 200, body);
 	assert_int_equal(n_calls, 2);
 	assert_int_equal(a.adopted, 1);
@@ -388,8 +398,10 @@ static void test_alloc_conflict_other_labels_moves_on(void **state)
 	ident_alloc_init(&a, NULL, fake_start, fake_cancel, &s);
 	ident_alloc_lookup(&a, &l, 0);
 	answer(0, 409, NULL);
-	snprintf(body, sizeof(body), "{\"metadata\":{\"name\":\"%u\"},\"security-labels\":"
-		 "{\"k8s:app\":\"db\"}}", first);
+	snprintf(body, sizeof(body),
+		 "{\"metadata\":{\"name\":\"%u\"},\"security-labels\":"
+		 "{\"k8s:app\":\"db\"}}",
+		 first);
 	answer(1, 200, body);
 	/* Not ours: the next number is created. */
 	assert_int_equal(n_calls, 3);
@@ -434,8 +446,10 @@ static void set_self(struct store *s, const char *node, const char *ip)
 	char err[128];
 	cJSON *j;
 
-	snprintf(json, sizeof(json), "{\"metadata\":{\"name\":\"%s\"},\"status\":{\"addresses\":"
-		 "[{\"type\":\"InternalIP\",\"address\":\"%s\"}]}}", node, ip);
+	snprintf(json, sizeof(json),
+		 "{\"metadata\":{\"name\":\"%s\"},\"status\":{\"addresses\":"
+		 "[{\"type\":\"InternalIP\",\"address\":\"%s\"}]}}",
+		 node, ip);
 	j = cJSON_Parse(json);
 	assert_int_equal(k8s_node_from_json(j, &n, err, sizeof(err)), 0);
 	store_set_self_name(s, node);
@@ -458,7 +472,7 @@ static void test_ces_names(void **state)
 	assert_true(!strncmp(a, "axon-n1-", 8) && !strcmp(a + strlen(a) - 2, "-0"));
 	assert_string_not_equal(a, b);
 	assert_string_not_equal(a, c);
-	assert_memory_equal(a, b, strlen(a) - 1);	/* same namespace hash */
+	assert_memory_equal(a, b, strlen(a) - 1); /* same namespace hash */
 	/* A 253-byte node name still makes names of at most 253. */
 	memset(long_node, 'n', 253);
 	long_node[253] = '\0';
@@ -472,7 +486,7 @@ static void test_ces_names(void **state)
 
 static void test_ces_packing_coalescing_and_diff(void **state)
 {
-	struct k8s_named_port http = { .name = "http", .proto = IPPROTO_TCP, .port = 80 };
+	struct k8s_named_port http = {.name = "http", .proto = IPPROTO_TCP, .port = 80};
 	char name[32];
 	struct ces_pub p;
 	struct store s;
@@ -488,7 +502,8 @@ static void test_ces_packing_coalescing_and_diff(void **state)
 	for (int i = 0; i < 150; i++) {
 		snprintf(name, sizeof(name), "p%03d", i);
 		assert_int_equal(ces_pub_set(&p, "shop", name, htonl(0x0a000001 + i), 300,
-					     i ? NULL : &http, i ? 0 : 1, 1000), 0);
+					     i ? NULL : &http, i ? 0 : 1, 1000),
+				 0);
 	}
 	ces_pub_set(&p, "db", "d0", inet_addr("10.1.0.1"), 301, NULL, 0, 1000);
 	assert_int_equal(p.slices.count, 3);
@@ -515,12 +530,18 @@ static void test_ces_packing_coalescing_and_diff(void **state)
 			assert_int_equal(cJSON_GetObjectItem(e0, "id")->valueint, 300);
 			assert_string_equal(cJSON_GetObjectItem(net, "node")->valuestring,
 					    "192.168.1.1");
-			assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
-				cJSON_GetObjectItem(net, "addressing"), 0), "ipv4")->valuestring,
-				"10.0.0.1");
-			assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(
-				cJSON_GetObjectItem(e0, "named-ports"), 0), "name")->valuestring,
-				"http");
+			assert_string_equal(
+			    cJSON_GetObjectItem(
+				cJSON_GetArrayItem(cJSON_GetObjectItem(net, "addressing"), 0),
+				"ipv4")
+				->valuestring,
+			    "10.0.0.1");
+			assert_string_equal(
+			    cJSON_GetObjectItem(
+				cJSON_GetArrayItem(cJSON_GetObjectItem(e0, "named-ports"), 0),
+				"name")
+				->valuestring,
+			    "http");
 		}
 		cJSON_Delete(o);
 		answer(i, 201, "{}");
@@ -533,9 +554,9 @@ static void test_ces_packing_coalescing_and_diff(void **state)
 		put_ces(&s, obj);
 		assert_true(ces_slice_equal(&p, e->value,
 					    &((const struct store_ces *)ht_get(
-						      &s.ces, ((struct ces_slice *)e->value)->name,
-						      strlen(((struct ces_slice *)e->value)->name)))
-						     ->ces));
+						  &s.ces, ((struct ces_slice *)e->value)->name,
+						  strlen(((struct ces_slice *)e->value)->name)))
+						 ->ces));
 		cJSON_Delete(obj);
 	}
 	ces_pub_set(&p, "shop", "p001", htonl(0x0a000002), 300, NULL, 0, 2000);
@@ -632,16 +653,16 @@ static void test_ces_write_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pod_decode),
-		cmocka_unit_test(test_pod_malformed),
-		cmocka_unit_test(test_label_filter),
-		cmocka_unit_test(test_labels_from_pod),
-		cmocka_unit_test(test_alloc_reuses_lowest),
-		cmocka_unit_test(test_alloc_create_conflict_adopt),
-		cmocka_unit_test(test_alloc_conflict_other_labels_moves_on),
-		cmocka_unit_test(test_ces_names),
-		cmocka_unit_test(test_ces_packing_coalescing_and_diff),
-		cmocka_unit_test(test_ces_write_errors),
+	    cmocka_unit_test(test_pod_decode),
+	    cmocka_unit_test(test_pod_malformed),
+	    cmocka_unit_test(test_label_filter),
+	    cmocka_unit_test(test_labels_from_pod),
+	    cmocka_unit_test(test_alloc_reuses_lowest),
+	    cmocka_unit_test(test_alloc_create_conflict_adopt),
+	    cmocka_unit_test(test_alloc_conflict_other_labels_moves_on),
+	    cmocka_unit_test(test_ces_names),
+	    cmocka_unit_test(test_ces_packing_coalescing_and_diff),
+	    cmocka_unit_test(test_ces_write_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
