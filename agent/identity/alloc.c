@@ -142,6 +142,7 @@ static void fail(struct ident_req *r, const char *why)
 		delay = RETRY_MAX_MS;
 	r->failures++;
 	a->errors++;
+	a->generation++;	/* the waiting endpoints show why */
 	r->due_ms = ident_now_ms() + delay;
 	snprintf(r->error, sizeof(r->error), "%s", why);
 	pr_warn("cannot allocate identity", "number=%u error=\"%s\" retry_ms=%llu", r->candidate,

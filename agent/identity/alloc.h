@@ -68,7 +68,7 @@ struct ident_alloc {
 	struct htable created; /* key -> (uintptr_t) id we created, not yet watched */
 	struct htable reqs;    /* key -> struct ident_req */
 	uint64_t seen_rev;     /* store identities_revision indexed */
-	uint64_t generation;   /* bumped when an allocation completes */
+	uint64_t generation; /* bumped when an allocation completes or fails */
 	unsigned long creates, conflicts, adopted, errors;
 };
 
@@ -77,7 +77,8 @@ int ident_alloc_init(struct ident_alloc *a, struct k8s_client *c, ident_call_sta
 void ident_alloc_destroy(struct ident_alloc *a);
 
 /* The identity of these labels, or 0 when none is known yet: then an
- * allocation is started (once) and its completion bumps a->generation. */
+ * allocation is started (once) and its completion (or failure) bumps
+ * a->generation. */
 __u32 ident_alloc_lookup(struct ident_alloc *a, const struct ident_labels *l, uint64_t now_ms);
 /* Start what is due (retries after backoff); *next_ms lowered to the next. */
 void ident_alloc_run(struct ident_alloc *a, uint64_t now_ms, uint64_t *next_ms);

@@ -247,3 +247,27 @@ def test_restart_adopts_slices_and_churn_matches_pods(lab1, api, start_agent):
     assert {k: v["metadata"]["resourceVersion"] for k, v in slices(api, node).items()} == \
         {k: v["metadata"]["resourceVersion"] for k, v in before.items()}
     assert len([e for e in endpoints(agent).values() if e.get("state") == "ready"]) == len(want)
+
+
+def test_endpoint_waits_for_its_identity_while_creates_fail(lab1, api, start_agent):
+    node = lab1.node("a")
+    p1 = node.add_pod("p1")
+    api.create(k8s.namespace(NS))
+    api.create(pod_obj(p1, {"app": "late"}))
+    # The agent's identity creates are refused until the fault is cleared.
+    api.fault(status=403, verb="create", resource="ciliumidentities", count=-1,
+              user_agent="axon-agent")
+    agent = start(lab1, api, start_agent, node)
+    def waiting():
+        e = endpoints(agent).get(f"{NS}/p1")
+        return e if e and "HTTP 403" in e.get("reason", "") else None
+    ep = wait_for(waiting, timeout=10, what="p1 waiting, with the error")
+    assert (ep["state"], ep["identity"], ep["id"]) == ("waiting-for-identity", 0, 0), ep
+    assert ep["reason"].startswith("allocating: "), ep
+    assert not published(api, node)
+    text = agent.ctl("endpoint", "list").stdout
+    assert "waiting-for-identity" in text, text
+    api.clear_faults()
+    wait_for(lambda: endpoints(agent)[f"{NS}/p1"].get("state") == "ready", timeout=15,
+             what="p1 ready once creates succeed (after the backoff)")
+    wait_for(lambda: set(published(api, node)) == {"p1"}, timeout=10, what="p1 published")
