@@ -111,10 +111,27 @@ static struct ces_slice *slice_new(struct ces_pub *p, const char *name, const ch
 	return sl;
 }
 
+bool ces_slice_owned(const char *prefix, const char *name)
+{
+	size_t plen = strlen(prefix), digits;
+	const char *t = name + plen;
+
+	/* prefix, 8 hex digits, '-', a decimal index: "axon-a-" must not take
+	 * node "a-b"'s "axon-a-b-1f2e3d4c-0". */
+	if (strncmp(name, prefix, plen) || strspn(t, "0123456789abcdef") != 8 || t[8] != '-')
+		return false;
+	digits = strspn(t + 9, "0123456789");
+	return digits && digits <= 10 && !t[9 + digits];
+}
+
+void ces_pub_forget_hints(struct ces_pub *p)
+{
+	for (struct ht_entry *e = ht_first(&p->hints); e; e = ht_del_iter(&p->hints, e))
+		free(e->value);
+}
+
 void ces_pub_adopt(struct ces_pub *p, uint64_t now_ms)
 {
-	size_t plen = strlen(p->prefix);
-
 	if (p->adopted)
 		return;
 	p->adopted = true;
@@ -123,7 +140,7 @@ void ces_pub_adopt(struct ces_pub *p, uint64_t now_ms)
 		const struct k8s_cilium_endpointslice *ces = &sc->ces;
 		struct ces_slice *sl;
 
-		if (strncmp(sc->name, p->prefix, plen) ||
+		if (!ces_slice_owned(p->prefix, sc->name) ||
 		    ht_get(&p->slices, sc->name, strlen(sc->name)))
 			continue;
 		sl = slice_new(p, sc->name, ces->namespace, 0);

@@ -88,6 +88,11 @@ void ces_pub_destroy(struct ces_pub *p);
 /* Take over this node's slices from the store (once, after the CES watch's
  * first list): each endpoint goes back to the slice that holds it. */
 void ces_pub_adopt(struct ces_pub *p, uint64_t now_ms);
+/* After the first pass over the Pods: adopted endpoints that did not come back
+ * are gone, their hints with them. */
+void ces_pub_forget_hints(struct ces_pub *p);
+/* Whether a slice name is one of this node's (prefix "axon-<node>-"). */
+bool ces_slice_owned(const char *prefix, const char *name);
 /* Publish (or update) an endpoint; ports are copied. */
 int ces_pub_set(struct ces_pub *p, const char *ns, const char *name, __be32 ipv4, __u32 identity,
 		const struct k8s_named_port *ports, size_t n_ports, uint64_t now_ms);

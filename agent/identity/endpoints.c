@@ -264,6 +264,8 @@ void lep_mgr_run(struct lep_mgr *m, bool synced, uint64_t now_ms, uint64_t *next
 		m->seen_ids = s->identities_revision;
 		m->seen_gen = m->alloc.generation;
 		pass(m, now_ms);
+		if (m->pass == 1)
+			ces_pub_forget_hints(&m->pub);
 	}
 	ident_alloc_run(&m->alloc, now_ms, next_ms);
 	ces_pub_run(&m->pub, now_ms, next_ms);

@@ -473,6 +473,13 @@ static void test_ces_names(void **state)
 	assert_string_not_equal(a, b);
 	assert_string_not_equal(a, c);
 	assert_memory_equal(a, b, strlen(a) - 1); /* same namespace hash */
+	/* Only this node's: node "n1" does not take node "n1-x"'s slices. */
+	assert_true(ces_slice_owned("axon-n1-", a));
+	assert_true(ces_slice_owned("axon-n1-", "axon-n1-0123abcd-17"));
+	assert_false(ces_slice_owned("axon-n1-", "axon-n1-x-0123abcd-0"));
+	assert_false(ces_slice_owned("axon-n1-", "axon-n1-0123abcd-"));
+	assert_false(ces_slice_owned("axon-n1-", "axon-n1-0123abcd-1x"));
+	assert_false(ces_slice_owned("axon-n1-", "ces-n1"));
 	/* A 253-byte node name still makes names of at most 253. */
 	memset(long_node, 'n', 253);
 	long_node[253] = '\0';
