@@ -19,6 +19,7 @@
 
 #include "ces/publish.h"
 #include "identity/alloc.h"
+#include "identity/endpoints.h"
 #include "identity/labels.h"
 #include "store/store.h"
 
@@ -657,6 +658,134 @@ static void test_ces_write_errors(void **state)
 	fake_reset();
 }
 
+static void put_pod(struct store *s, const char *app, const char *extra)
+{
+	char json[512];
+	struct k8s_pod pod;
+
+	snprintf(json, sizeof(json),
+		 "{\"metadata\":{\"name\":\"web-1\",\"namespace\":\"shop\",\"labels\":"
+		 "{\"app\":\"%s\"}%s},\"status\":{\"podIP\":\"10.0.0.5\"}}",
+		 app, extra);
+	pod_from(json, &pod);
+	assert_int_equal(store_set_pod(s, &pod), 0);
+	k8s_pod_free(&pod);
+}
+
+static const struct ces_ep *published_ep(const struct lep_mgr *m)
+{
+	return ht_get(&m->pub.eps, "shop/web-1", strlen("shop/web-1"));
+}
+
+/* A label change allocates first and switches after: the endpoint is never
+ * without an identity, and is never published under the new one early. */
+static void test_endpoint_label_change_switches_after_allocation(void **state)
+{
+	struct k8s_namespace ns;
+	struct lep_mgr m;
+	struct store s;
+	uint64_t next = UINT64_MAX;
+	const struct lep *ep;
+	__u32 created;
+	char *p;
+
+	(void)state;
+	store_init(&s);
+	set_self(&s, "n1", "192.168.1.1");
+	ns_from("{\"metadata\":{\"name\":\"shop\"}}", &ns);
+	store_set_namespace(&s, &ns);
+	k8s_namespace_free(&ns);
+	put_identity(&s, ID_WEB_JSON("5000"));
+	put_pod(&s, "web", "");
+	assert_int_equal(lep_mgr_init(&m, NULL, fake_start, fake_cancel, &s, "n1", 0, 0), 0);
+
+	/* Not synced: nothing derived. */
+	lep_mgr_run(&m, false, 1000, &next);
+	assert_int_equal(m.eps.count, 0);
+	/* The labels' identity exists: reused, no identity write. */
+	lep_mgr_run(&m, true, 1000, &next);
+	ep = ht_get(&m.eps, "shop/web-1", strlen("shop/web-1"));
+	assert_non_null(ep);
+	assert_int_equal(ep->identity, 5000);
+	assert_int_equal(ep->state, LEP_READY);
+	assert_int_equal(published_ep(&m)->identity, 5000);
+	assert_int_equal(n_calls, 0);
+
+	/* app=api: its identity is created (calls[0]; calls[1] is the slice's
+	 * first write, due since 1200); meanwhile web-1 stays on 5000. */
+	put_pod(&s, "api", "");
+	lep_mgr_run(&m, true, 2000, &next);
+	assert_int_equal(n_calls, 2);
+	assert_string_equal(calls[0].method, "POST");
+	assert_string_equal(calls[0].path, IDENT_PATH);
+	assert_non_null(strstr(calls[0].body, "\"k8s:app\":\"api\""));
+	assert_string_equal(calls[1].path, CES_PATH);
+	assert_non_null(strstr(calls[1].body, "\"id\":5000"));
+	assert_int_equal(ep->identity, 5000);
+	assert_int_equal(ep->state, LEP_READY);
+	assert_string_equal(ep->reason, "allocating");
+	assert_int_equal(published_ep(&m)->identity, 5000);
+	p = strstr(calls[0].body, "\"name\":\"");
+	assert_non_null(p);
+	created = (__u32)strtoul(p + 8, NULL, 10);
+	answer(0, 201, "{}");
+	lep_mgr_run(&m, true, 2100, &next);
+	assert_int_equal(ep->identity, created);
+	assert_int_equal(published_ep(&m)->identity, created);
+
+	/* Deleting: still published, disconnecting. Gone: unpublished. */
+	put_pod(&s, "api", ",\"deletionTimestamp\":\"2026-01-01T00:00:00Z\"");
+	lep_mgr_run(&m, true, 3000, &next);
+	assert_int_equal(ep->state, LEP_DISCONNECTING);
+	assert_non_null(published_ep(&m));
+	store_delete_pod(&s, "shop", "web-1");
+	lep_mgr_run(&m, true, 4000, &next);
+	assert_int_equal(m.eps.count, 0);
+	assert_null(published_ep(&m));
+	lep_mgr_destroy(&m);
+	store_destroy(&s);
+	fake_reset();
+}
+
+static void test_identity_gc_after_heartbeat_timeout(void **state)
+{
+	struct lep_mgr m;
+	struct store s;
+	uint64_t next = UINT64_MAX;
+
+	(void)state;
+	store_init(&s);
+	set_self(&s, "n1", "192.168.1.1");
+	put_identity(&s, ID_WEB_JSON("5000"));
+	put_identity(&s, ID_WEB_JSON("5001"));
+	{
+		/* 5001 is another node's endpoint's. */
+		cJSON *o = cJSON_Parse("{\"metadata\":{\"name\":\"ces-x\"},\"namespace\":\"shop\","
+				       "\"endpoints\":[{\"name\":\"r\",\"id\":5001}]}");
+
+		put_ces(&s, o);
+		cJSON_Delete(o);
+	}
+	assert_int_equal(lep_mgr_init(&m, NULL, fake_start, fake_cancel, &s, "n1", 1000, 3000), 0);
+	lep_mgr_run(&m, true, 10000, &next); /* first GC due at 11000 */
+	assert_int_equal(next, 11000);
+	lep_mgr_run(&m, true, 11000, &next); /* 5000 marked */
+	assert_int_equal(m.unused.count, 1);
+	assert_int_equal(n_calls, 0);
+	lep_mgr_run(&m, true, 12000, &next);
+	lep_mgr_run(&m, true, 13000, &next); /* 2 s unused: not yet */
+	assert_int_equal(n_calls, 0);
+	lep_mgr_run(&m, true, 14000, &next); /* 3 s: deleted */
+	assert_int_equal(n_calls, 1);
+	assert_string_equal(calls[0].method, "DELETE");
+	assert_string_equal(calls[0].path, IDENT_PATH "/5000");
+	answer(0, 200, "{}");
+	assert_int_equal(m.gc_deleted, 1);
+	lep_mgr_destroy(&m);
+	store_destroy(&s);
+	fake_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -670,6 +799,8 @@ int main(void)
 	    cmocka_unit_test(test_ces_names),
 	    cmocka_unit_test(test_ces_packing_coalescing_and_diff),
 	    cmocka_unit_test(test_ces_write_errors),
+	    cmocka_unit_test(test_endpoint_label_change_switches_after_allocation),
+	    cmocka_unit_test(test_identity_gc_after_heartbeat_timeout),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
