@@ -10,6 +10,7 @@ import time
 
 import k8s
 from harness import serve, tcp
+from metrics import metrics_flag, scrape, value
 from netlab import wait_for
 from test_datapath import wait_attached
 
@@ -73,7 +74,7 @@ def test_pods_get_identities_and_slices_and_traffic_flows(lab1, api, start_agent
                        ports=[("http", 8080)]))
     api.create(pod_obj(p2, {"app": "web", "pod-template-hash": "77f1a"},
                        ports=[("http", 8080), ("dns", 53, "UDP")]))
-    agent = start(lab1, api, start_agent, node)
+    agent = start(lab1, api, start_agent, node, metrics_flag())
 
     # One identity for both: pod-template-hash is not identity-relevant.
     want = expected_labels({"app": "web"}, ns_labels={"team": "red"})
@@ -94,6 +95,12 @@ def test_pods_get_identities_and_slices_and_traffic_flows(lab1, api, start_agent
         endpoints(agent)), timeout=10, what="both endpoints ready in the policy engine")
     assert {k: (e["address"], e["identity"], e["namespace"]) for k, e in eps.items()} == {
         f"{NS}/p1": (p1.ip, ident, NS), f"{NS}/p2": (p2.ip, ident, NS)}
+    m = scrape(agent)
+    assert value(m, "axon_endpoints", state="ready") == 2
+    assert value(m, "axon_endpoints", state="waiting-for-identity") == 0
+    assert value(m, "axon_identity_allocations_total", result="created") == 1
+    assert value(m, "axon_ciliumendpointslice_writes_total", op="create") == 1
+    assert value(m, "axon_ciliumendpointslice_writes_total", op="error") == 0
     # The slice the agent published is what routes them: pod to pod works.
     wait_attached(agent, p1.host_if, p2.host_if)
     assert tcp(p1, p2.ip, 8080)[0]["ok"]
