@@ -432,10 +432,9 @@ static void written(void *ctx, const struct k8s_call_result *res)
 	} else {
 		p->deletes++;
 		sl->created = false;
-		if (!sl->n && !sl->dirty) {
-			ht_del(&p->slices, sl->name, strlen(sl->name));
-			free(sl);
-		}
+		/* Kept (empty) until the watch has seen it go: until then the
+		 * store's stale copy must not pass for the apiserver's. */
+		sl->gone = true;
 	}
 }
 
@@ -505,10 +504,23 @@ void ces_pub_run(struct ces_pub *p, uint64_t now_ms, uint64_t *next_ms)
 {
 	if (!p->store->self_ip)
 		return; /* networking.node is not known yet */
+	if (p->store->self_ip != p->node_ip) {
+		/* Every endpoint's networking.node changes with it. */
+		for (struct ht_entry *e = ht_first(&p->slices); e; e = ht_next(&p->slices, e))
+			mark_dirty(e->value, now_ms);
+		p->node_ip = p->store->self_ip;
+	}
 	for (struct ht_entry *e = ht_first(&p->slices); e;) {
 		struct ces_slice *sl = e->value;
 		uint64_t due = sl->dirty_since + p->flush_delay_ms;
 
+		if (!sl->n && !sl->dirty && !sl->call &&
+		    !ht_get(&p->store->ces, sl->name, strlen(sl->name))) {
+			/* Empty, written, and gone from the apiserver's view too. */
+			e = ht_del_iter(&p->slices, e);
+			free(sl);
+			continue;
+		}
 		if (sl->retry_ms > due)
 			due = sl->retry_ms;
 		if (!sl->dirty || sl->call) {
@@ -521,11 +533,7 @@ void ces_pub_run(struct ces_pub *p, uint64_t now_ms, uint64_t *next_ms)
 			e = ht_next(&p->slices, e);
 			continue;
 		}
-		if (!flush(p, sl, now_ms) && !sl->n) {
-			e = ht_del_iter(&p->slices, e);
-			free(sl);
-			continue;
-		}
+		flush(p, sl, now_ms);
 		e = ht_next(&p->slices, e);
 	}
 }

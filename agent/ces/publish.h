@@ -56,7 +56,7 @@ struct ces_slice {
 	size_t n; /* endpoints in it */
 	bool dirty;
 	bool created; /* written by us since start (the watch may lag) */
-	bool gone;    /* an update answered 404: create it next */
+	bool gone;    /* deleted, or an update got 404: create it next */
 	uint64_t dirty_since;
 	unsigned int failures;
 	uint64_t retry_ms;     /* after a failed write */
@@ -77,6 +77,7 @@ struct ces_pub {
 	struct htable slices; /* name -> struct ces_slice */
 	struct htable hints;  /* "ns/name" -> slice name (adopted), until placed */
 	bool adopted;
+	__be32 node_ip; /* the address last published as networking.node */
 	unsigned long creates, updates, deletes, skipped, errors;
 	char last_error[256];
 };

@@ -588,17 +588,27 @@ static void test_ces_packing_coalescing_and_diff(void **state)
 	ces_pub_run(&p, 5000 + CES_FLUSH_DELAY_MS, &next);
 	assert_int_equal(n_calls, 6);
 	for (size_t i = 4; i < 6; i++) {
-		if (!strcmp(calls[i].method, "DELETE"))
-			assert_non_null(strstr(calls[i].path, "/axon-n1-"));
-		else
-			assert_string_equal(calls[i].method, "PATCH");
+		if (!strcmp(calls[i].method, "DELETE")) {
+			const char *deleted = strrchr(calls[i].path, '/') + 1;
+
+			assert_true(!strncmp(deleted, "axon-n1-", 8));
+			answer(i, 200, "{}");
+			/* Kept until the watch has seen the delete. */
+			ces_pub_run(&p, 6000, &next);
+			assert_int_equal(p.slices.count, 3);
+			assert_int_equal(store_delete_ces(&s, deleted), 0);
+			continue;
+		}
+		assert_string_equal(calls[i].method, "PATCH");
 		answer(i, 200, "{}");
 	}
+	ces_pub_run(&p, 6000, &next);
 	assert_int_equal(p.slices.count, 2);
 	ces_pub_destroy(&p);
 
 	/* A restarted agent adopts the slices: each endpoint back where it was, and
-	 * what equals the stored copy is not written. */
+	 * what equals the stored copy is not written (the store holds the two shop
+	 * slices as first created, the db one is gone). */
 	fake_reset();
 	ces_pub_init(&p, NULL, fake_start, fake_cancel, &s, "n1");
 	ces_pub_adopt(&p, 0);
@@ -607,11 +617,10 @@ static void test_ces_packing_coalescing_and_diff(void **state)
 		ces_pub_set(&p, "shop", name, htonl(0x0a000001 + i), 300, i ? NULL : &http,
 			    i ? 0 : 1, 0);
 	}
-	ces_pub_set(&p, "db", "d0", inet_addr("10.1.0.1"), 301, NULL, 0, 0);
 	next = UINT64_MAX;
 	ces_pub_run(&p, CES_FLUSH_DELAY_MS, &next);
 	assert_int_equal(n_calls, 0);
-	assert_int_equal(p.skipped, 3);
+	assert_int_equal(p.skipped, 2);
 	ces_pub_destroy(&p);
 	store_destroy(&s);
 	fake_reset();
@@ -652,8 +661,34 @@ static void test_ces_write_errors(void **state)
 	assert_int_equal(p.errors, 1);
 	ces_pub_run(&p, now + 1000 + 60000, &next);
 	assert_int_equal(n_calls, 4);
+	answer(3, 201, "{}");
+	/* The watch reads it back; the node's address changes: rewritten with it. */
+	{
+		cJSON *o = ces_slice_json(&p, ht_first(&p.slices)->value);
+
+		put_ces(&s, o);
+		cJSON_Delete(o);
+	}
+	set_self(&s, "n1", "192.168.1.2");
+	ces_pub_run(&p, now + 70000, &next);
+	ces_pub_run(&p, now + 70000 + CES_FLUSH_DELAY_MS, &next);
+	assert_int_equal(n_calls, 5);
+	assert_string_equal(calls[4].method, "PATCH");
+	assert_non_null(strstr(calls[4].body, "\"node\":\"192.168.1.2\""));
+	answer(4, 200, "{}");
+	/* Emptied and deleted, then the same pod back before the watch has seen the
+	 * delete: the stale copy equals it, yet it is created again. */
+	ces_pub_remove(&p, "shop", "a", now + 80000);
+	ces_pub_run(&p, now + 81000, &next);
+	assert_int_equal(n_calls, 6);
+	assert_string_equal(calls[5].method, "DELETE");
+	answer(5, 200, "{}");
+	ces_pub_set(&p, "shop", "a", inet_addr("10.0.0.1"), 300, NULL, 0, now + 82000);
+	ces_pub_run(&p, now + 83000, &next);
+	assert_int_equal(n_calls, 7);
+	assert_string_equal(calls[6].method, "POST");
 	ces_pub_destroy(&p);
-	assert_true(calls[3].cancelled);
+	assert_true(calls[6].cancelled);
 	store_destroy(&s);
 	fake_reset();
 }
