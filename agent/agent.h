@@ -19,6 +19,7 @@
 #include "dpsync.h"
 #include "datapath/loader.h"
 #include "health/health.h"
+#include "identity/endpoints.h"
 #include "k8s/client.h"
 #include "lb/bpf_ops.h"
 #include "lb/reconcile.h"
@@ -52,6 +53,10 @@ struct agent {
 	struct agent_watch services, slices, nodes, ces;
 	/* Network policy: the objects and the identities they select (watchers.c). */
 	struct agent_watch netpols, cnps, ccnps, identities, namespaces;
+	/* This node's Pods: endpoints, identities, the CES it publishes (identity/endpoints.h). */
+	struct agent_watch pods;
+	struct lep_mgr leps;
+	bool leps_ready;		/* leps initialized */
 	bool pruned;			/* stale state removed after first full sync */
 	/* The LB maps held nothing at start: services may be realized before
 	 * every list is in (watchers.c), as they cannot take anything away. */
@@ -80,7 +85,7 @@ enum store_lb_algorithm agent_service_lb_algorithm(const cJSON *obj);
 bool agent_watch_not_installed(const struct agent_watch *w);
 
 /* Every watch, in the order status lists them: ws has room for AGENT_WATCHES. */
-#define AGENT_WATCHES 9
+#define AGENT_WATCHES 10
 size_t agent_watches(struct agent *a, struct agent_watch **ws);
 
 /* agent/k8s_setup.c: the apiserver client from the flags. */
@@ -103,7 +108,7 @@ void agent_status_servers(cJSON *k, const struct k8s_client *c);
 
 /* Register the watches: Services, EndpointSlices, Nodes, CiliumEndpointSlices;
  * NetworkPolicies, CiliumNetworkPolicies, CiliumClusterwideNetworkPolicies,
- * CiliumIdentities, Namespaces. */
+ * CiliumIdentities, Namespaces; this node's Pods. */
 int agent_watches_add(struct agent *a);
 /* After each batch of events: realize what changed; prune once synced.
  * Returns the ms until the next retry is due (or -1 for none). */

@@ -39,6 +39,28 @@ static void policy_publish(struct agent *a, struct metrics_state *st)
 	}
 }
 
+static void publishing_publish(struct agent *a, struct metrics_state *st)
+{
+	const struct lep_mgr *m = &a->leps;
+
+	if (!a->leps_ready)
+		return;
+	for (struct ht_entry *e = ht_first(&m->eps); e; e = ht_next(&m->eps, e)) {
+		const struct lep *ep = e->value;
+
+		if ((unsigned int)ep->state < 3)
+			st->pub.endpoints[ep->state]++;
+	}
+	st->pub.ces_creates = m->pub.creates;
+	st->pub.ces_updates = m->pub.updates;
+	st->pub.ces_deletes = m->pub.deletes;
+	st->pub.ces_errors = m->pub.errors;
+	st->pub.id_creates = m->alloc.creates;
+	st->pub.id_adopted = m->alloc.adopted;
+	st->pub.id_errors = m->alloc.errors;
+	st->pub.id_collected = m->gc_deleted;
+}
+
 void agent_metrics_publish(struct agent *a)
 {
 	struct agent_watch *ws[AGENT_WATCHES];
@@ -72,6 +94,7 @@ void agent_metrics_publish(struct agent *a)
 		st.n_watch++;
 	}
 	st.skipped_objects = a->skipped_total;
+	publishing_publish(a, &st);
 	policy_publish(a, &st);
 	st.ready = a->health.ready;
 	metrics_server_publish(a->metrics, &st);

@@ -96,6 +96,10 @@ const char agent_usage_text[] =
 	"  --bpf-ct-timeout-regular-any D      non-TCP (default 60s)\n"
 	"  --reconcile-interval D    full pass comparing the maps and routes with the desired\n"
 	"                            state, repairing drift (default 5m; 0 disables)\n"
+	"  --identity-gc-interval D  how often unused CiliumIdentities are looked for\n"
+	"                            (default 15m; 0 disables identity GC)\n"
+	"  --identity-heartbeat-timeout D  an identity unused this long is deleted\n"
+	"                            (default 30m)\n"
 	"  --flush-on-exit           remove all programs, links and maps on exit\n"
 	"  --debug                   verbose logs\n"
 	"  --config-dir DIR          one file per flag (name = flag, content = value), as a\n"
@@ -148,6 +152,8 @@ enum {
 	OPT_HEALTH_PORT,
 	OPT_TAINT_KEY,
 	OPT_POLICY_MAP_MAX,
+	OPT_IDENTITY_GC_INTERVAL,
+	OPT_IDENTITY_HEARTBEAT,
 	OPT_MAP_SIZE,		/* + enum map_size_id */
 };
 
@@ -194,6 +200,8 @@ static const struct option options[] = {
 	{ "bpf-nat-global-max", required_argument, NULL, OPT_MAP_SIZE + MS_NAT4 },
 	{ "bpf-policy-map-max", required_argument, NULL, OPT_POLICY_MAP_MAX },
 	{ "reconcile-interval", required_argument, NULL, OPT_RECONCILE_INTERVAL },
+	{ "identity-gc-interval", required_argument, NULL, OPT_IDENTITY_GC_INTERVAL },
+	{ "identity-heartbeat-timeout", required_argument, NULL, OPT_IDENTITY_HEARTBEAT },
 	{ "k8s-api-server-urls", required_argument, NULL, OPT_API_SERVER_URLS },
 	{ "k8s-prefer-service-address", optional_argument, NULL, OPT_PREFER_SERVICE },
 	{ "k8s-client-qps", required_argument, NULL, OPT_CLIENT_QPS },
@@ -619,6 +627,8 @@ static void defaults(struct agent_config *cfg)
 		.ct_timeout_fin_s = 10,
 		.ct_timeout_any_s = 60,
 		.reconcile_interval_ms = RECONCILE_INTERVAL_MS_DEFAULT,
+		.identity_gc_interval_ms = IDENTITY_GC_INTERVAL_MS_DEFAULT,
+		.identity_heartbeat_ms = IDENTITY_HEARTBEAT_MS_DEFAULT,
 		.k8s_qps = 10,
 		.k8s_burst = 20,
 		.k8s_backoff_base_ms = 1000,
@@ -727,6 +737,10 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		return parse_interval(name, arg, &cfg->ct_gc_max_interval_ms, err, errlen);
 	case OPT_RECONCILE_INTERVAL:
 		return parse_interval(name, arg, &cfg->reconcile_interval_ms, err, errlen);
+	case OPT_IDENTITY_GC_INTERVAL:
+		return parse_interval(name, arg, &cfg->identity_gc_interval_ms, err, errlen);
+	case OPT_IDENTITY_HEARTBEAT:
+		return parse_interval(name, arg, &cfg->identity_heartbeat_ms, err, errlen);
 	case OPT_CT_TCP:
 		return parse_seconds(name, arg, 1, 7 * 86400, &cfg->ct_timeout_tcp_s, err, errlen);
 	case OPT_CT_SYN:
@@ -1006,6 +1020,12 @@ static int option_value(const struct agent_config *cfg, int opt, char *buf, size
 		return 0;
 	case OPT_RECONCILE_INTERVAL:
 		format_duration(cfg->reconcile_interval_ms, buf, len);
+		return 0;
+	case OPT_IDENTITY_GC_INTERVAL:
+		format_duration(cfg->identity_gc_interval_ms, buf, len);
+		return 0;
+	case OPT_IDENTITY_HEARTBEAT:
+		format_duration(cfg->identity_heartbeat_ms, buf, len);
 		return 0;
 	case OPT_BACKOFF_BASE:
 		format_duration(cfg->k8s_backoff_base_ms, buf, len);

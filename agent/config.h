@@ -84,6 +84,8 @@ struct agent_config {
 	__u32 ct_timeout_fin_s;		/* --bpf-ct-timeout-regular-tcp-fin */
 	__u32 ct_timeout_any_s;		/* --bpf-ct-timeout-regular-any */
 	__u32 reconcile_interval_ms;	/* --reconcile-interval: full pass; 0 = never */
+	__u32 identity_gc_interval_ms;	/* --identity-gc-interval; 0 = no identity GC */
+	__u32 identity_heartbeat_ms;	/* --identity-heartbeat-timeout */
 	const char *config_dir;		/* --config-dir; NULL: none */
 	/* Per entry of the options table (an alias shares its flag's entry):
 	 * the source of the value that won. */
@@ -105,6 +107,9 @@ struct agent_setting {
 #define CT_GC_MAX_INTERVAL_MS_DEFAULT	(12u * 3600 * 1000)
 
 #define RECONCILE_INTERVAL_MS_DEFAULT	(5u * 60 * 1000)
+/* Cilium operator's defaults: look every 15m, delete after 30m unused. */
+#define IDENTITY_GC_INTERVAL_MS_DEFAULT	(15u * 60 * 1000)
+#define IDENTITY_HEARTBEAT_MS_DEFAULT	(30u * 60 * 1000)
 /* URLs --k8s-api-server-urls takes. */
 #define AGENT_K8S_SERVERS_MAX 8
 

@@ -176,6 +176,8 @@ out:
 	agent_health_close(a);			/* before the client its taint call uses */
 	metrics_server_stop(a->metrics);	/* before the maps it reads go */
 	api_server_close(&a->api);
+	if (a->leps_ready)
+		lep_mgr_destroy(&a->leps);	/* cancels its calls: before the client */
 	k8s_client_free(a->k8s);
 	agent_datapath_close(a);
 	agent_cni_close(a);

@@ -299,6 +299,31 @@ static int namespace_delete(void *ctx, const char *ns, const char *name)
 	return ret == -ENOENT ? 0 : ret;
 }
 
+static int pod_upsert(void *ctx, const cJSON *obj)
+{
+	struct agent_watch *w = ctx;
+	struct k8s_pod pod = {};
+	char err[256] = "";
+	int ret;
+
+	ret = k8s_pod_from_json(obj, &pod, err, sizeof(err));
+	if (ret) {
+		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	ret = store_set_pod(&w->agent->store, &pod);
+	k8s_pod_free(&pod);
+	return ret;
+}
+
+static int pod_delete(void *ctx, const char *ns, const char *name)
+{
+	struct agent_watch *w = ctx;
+	int ret = store_delete_pod(&w->agent->store, ns, name);
+
+	return ret == -ENOENT ? 0 : ret;
+}
+
 bool agent_watch_not_installed(const struct agent_watch *w)
 {
 	struct k8s_informer_status st;
@@ -367,6 +392,12 @@ static const struct k8s_informer_ops identity_ops = {
 	.on_synced = watch_synced,
 };
 
+static const struct k8s_informer_ops pod_ops = {
+	.on_upsert = pod_upsert,
+	.on_delete = pod_delete,
+	.on_synced = watch_synced,
+};
+
 static const struct k8s_informer_ops namespace_ops = {
 	.on_upsert = namespace_upsert,
 	.on_delete = namespace_delete,
@@ -402,8 +433,11 @@ size_t agent_watches(struct agent *a, struct agent_watch **ws)
 	ws[n++] = &a->ces;
 	for (size_t i = 0; i < sizeof(policy_watches) / sizeof(policy_watches[0]); i++)
 		ws[n++] = (struct agent_watch *)((char *)a + policy_watches[i].off);
+	ws[n++] = &a->pods;
 	return n;
 }
+
+static int agent_pods_add(struct agent *a);
 
 int agent_watches_add(struct agent *a)
 {
@@ -435,7 +469,38 @@ int agent_watches_add(struct agent *a)
 		if (!w->informer)
 			return -ENOMEM;
 	}
+	return agent_pods_add(a);
+}
+
+/* This node's Pods only: what it publishes as endpoints. */
+static int agent_pods_add(struct agent *a)
+{
+	char sel[K8S_NAME_MAX + 16];
+	int ret;
+
+	snprintf(sel, sizeof(sel), "spec.nodeName=%s", a->cfg.node_name);
+	a->pods = (struct agent_watch){ .agent = a, .kind = "Pod" };
+	a->pods.informer = k8s_informer_add(a->k8s, "pods", "/api/v1/pods", NULL, &pod_ops,
+					    &a->pods);
+	if (!a->pods.informer || k8s_informer_set_field_selector(a->pods.informer, sel))
+		return -ENOMEM;
+	ret = lep_mgr_init(&a->leps, a->k8s, k8s_call_start, k8s_call_cancel, &a->store,
+			   a->cfg.node_name, a->cfg.identity_gc_interval_ms,
+			   a->cfg.identity_heartbeat_ms);
+	if (ret)
+		return ret;
+	a->leps_ready = true;
 	return 0;
+}
+
+/* Endpoints, identities and the slices they are published in (identity/endpoints.h). */
+static void endpoints_run(struct agent *a, uint64_t now, uint64_t *next)
+{
+	bool synced = a->pods.synced && a->ces.synced && a->identities.synced &&
+		      a->namespaces.synced && a->nodes.synced;
+
+	if (a->leps_ready)
+		lep_mgr_run(&a->leps, synced, now, next);
 }
 
 /*
@@ -470,6 +535,8 @@ static void reconcile_early(struct agent *a)
 	}
 }
 
+static void endpoints_run(struct agent *a, uint64_t now, uint64_t *next);
+
 int agent_reconcile(struct agent *a)
 {
 	uint64_t now = lb_now_ms(), next = UINT64_MAX;
@@ -478,8 +545,9 @@ int agent_reconcile(struct agent *a)
 	 * list: Services may arrive before their EndpointSlices, and realizing
 	 * them in between would empty the backends a restarted agent found
 	 * pinned, refusing connections for a moment during every upgrade. */
+	endpoints_run(a, now, &next);
 	if (!a->services.synced || !a->slices.synced) {
-		uint64_t dp_next = UINT64_MAX;
+		uint64_t dp_next = next;
 
 		agent_datapath_sync(a, now, &dp_next);
 		reconcile_early(a);

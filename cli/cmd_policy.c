@@ -2,10 +2,12 @@
 /*
  * agentctl policy selectors: every distinct selector the policies use and
  * the identities it selects now (the agent's selector cache).
- * agentctl endpoint list: every local endpoint as the policy engine sees it:
- * its policy id (slot in the "policy" map), pod, identity, the directions
- * enforced, how many rules select it and entries it holds, and the error of
- * a policy that could not be realized (the endpoint keeps its old one).
+ * agentctl endpoint list: every local endpoint: its policy id (slot in the
+ * "policy" map, 0 before the policy engine has it), pod, namespace, address,
+ * identity, state (waiting-for-identity, ready, disconnecting: "-" for one
+ * the agent does not manage the Pod of), the directions enforced, how many
+ * rules select it and entries it holds, and the error of a policy that could
+ * not be realized (the endpoint keeps its old one).
  */
 #include <stdio.h>
 #include <string.h>
@@ -45,8 +47,8 @@ int cmd_policy_selectors(int argc, char **argv)
 
 static void endpoints_text(const cJSON *doc)
 {
-	struct table *t = table_new(9, "ID", "POD", "IP", "IDENTITY", "INGRESS", "EGRESS", "RULES",
-				    "ENTRIES", "ERROR");
+	struct table *t = table_new(10, "ID", "POD", "IP", "IDENTITY", "STATE", "INGRESS", "EGRESS",
+				    "RULES", "ENTRIES", "ERROR");
 	const cJSON *e;
 
 	cJSON_ArrayForEach(e, doc)
@@ -58,8 +60,11 @@ static void endpoints_text(const cJSON *doc)
 		snprintf(ident, sizeof(ident), "%u", (unsigned int)json_num(e, "identity"));
 		snprintf(rules, sizeof(rules), "%u", (unsigned int)json_num(e, "rules"));
 		snprintf(entries, sizeof(entries), "%u", (unsigned int)json_num(e, "entries"));
-		table_row(t, id, json_str(e, "pod"), json_str(e, "ip"), ident,
-			  json_str(e, "ingress"), json_str(e, "egress"), rules, entries,
+		const char *state = json_str(e, "state");
+
+		table_row(t, id, json_str(e, "pod"), json_str(e, "ip"), ident, *state ? state : "-",
+			  *json_str(e, "ingress") ? json_str(e, "ingress") : "-",
+			  *json_str(e, "egress") ? json_str(e, "egress") : "-", rules, entries,
 			  *err ? err : "-");
 	}
 	table_print(t);

@@ -126,6 +126,9 @@ struct k8s_informer *k8s_informer_add(struct k8s_client *c, const char *name, co
 				      const char *label_selector,
 				      const struct k8s_informer_ops *ops, void *ctx);
 
+/* Select by field as well ("spec.nodeName=n1"), before the informer starts. */
+int k8s_informer_set_field_selector(struct k8s_informer *inf, const char *field_selector);
+
 /* Wait up to timeout_ms for apiserver traffic, timers or one of extra's fds,
  * then do all the work that is due. extra[i].revents is filled in as by
  * curl_multi_poll. Returns 0 or -errno on an unrecoverable error. */

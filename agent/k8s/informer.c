@@ -606,6 +606,8 @@ static int build_query(struct k8s_informer *inf, char *buf, size_t size)
 		ret = add_param(buf, size, &off, "resourceVersion", inf->rv);
 	if (!ret && inf->selector)
 		ret = add_param(buf, size, &off, "labelSelector", inf->selector);
+	if (!ret && inf->field_selector)
+		ret = add_param(buf, size, &off, "fieldSelector", inf->field_selector);
 	return ret;
 }
 
@@ -690,7 +692,19 @@ void k8s_informer_free(struct k8s_informer *inf)
 	free(inf->name);
 	free(inf->path);
 	free(inf->selector);
+	free(inf->field_selector);
 	free(inf);
+}
+
+int k8s_informer_set_field_selector(struct k8s_informer *inf, const char *field_selector)
+{
+	char *s = field_selector && *field_selector ? strdup(field_selector) : NULL;
+
+	if (field_selector && *field_selector && !s)
+		return -ENOMEM;
+	free(inf->field_selector);
+	inf->field_selector = s;
+	return 0;
 }
 
 void k8s_informer_status(const struct k8s_informer *inf, struct k8s_informer_status *st)

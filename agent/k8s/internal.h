@@ -69,6 +69,7 @@ struct k8s_informer {
 	char *name;
 	char *path;
 	char *selector; /* NULL = none */
+	char *field_selector; /* NULL = none */
 	struct k8s_informer_ops ops;
 	void *ctx;
 

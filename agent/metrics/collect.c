@@ -155,6 +155,44 @@ static void render_verdicts(struct expo *e, int fd)
 	free(v);
 }
 
+static void render_publishing(struct expo *e, const struct metrics_state *st)
+{
+	static const char *const states[] = { "waiting-for-identity", "ready", "disconnecting" };
+	const struct {
+		const char *family, *op;
+		uint64_t v;
+	} writes[] = {
+		{ "axon_ciliumendpointslice_writes_total", "create", st->pub.ces_creates },
+		{ "axon_ciliumendpointslice_writes_total", "update", st->pub.ces_updates },
+		{ "axon_ciliumendpointslice_writes_total", "delete", st->pub.ces_deletes },
+		{ "axon_ciliumendpointslice_writes_total", "error", st->pub.ces_errors },
+		{ "axon_identity_allocations_total", "created", st->pub.id_creates },
+		{ "axon_identity_allocations_total", "adopted", st->pub.id_adopted },
+		{ "axon_identity_allocations_total", "error", st->pub.id_errors },
+	};
+
+	expo_family(e, "axon_endpoints", "gauge", "This node's endpoints (Pods), by state.");
+	for (size_t i = 0; i < 3; i++) {
+		struct expo_label l = { "state", states[i] };
+
+		expo_sample(e, "axon_endpoints", &l, 1, st->pub.endpoints[i]);
+	}
+	expo_family(e, "axon_ciliumendpointslice_writes_total", "counter",
+		    "Writes of this node's CiliumEndpointSlices, by operation; error: failed.");
+	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+		struct expo_label l = { i < 4 ? "op" : "result", writes[i].op };
+
+		if (i == 4)
+			expo_family(e, "axon_identity_allocations_total", "counter",
+				    "CiliumIdentities this agent created, adopted after losing a "
+				    "race, or failed to allocate.");
+		expo_sample(e, writes[i].family, &l, 1, writes[i].v);
+	}
+	expo_family(e, "axon_identities_collected_total", "counter",
+		    "Unused CiliumIdentities this agent deleted (identity GC).");
+	expo_sample(e, "axon_identities_collected_total", NULL, 0, st->pub.id_collected);
+}
+
 static void render_state(struct expo *e, const struct metrics_state *st)
 {
 	expo_family(e, "axon_reconciler_errors_total", "counter",
@@ -216,6 +254,7 @@ static void render_state(struct expo *e, const struct metrics_state *st)
 	expo_family(e, "axon_skipped_objects_total", "counter",
 		    "Malformed Kubernetes objects the agent refused.");
 	expo_sample(e, "axon_skipped_objects_total", NULL, 0, st->skipped_objects);
+	render_publishing(e, st);
 	expo_histogram(e, "axon_policy_computation_seconds",
 		       "Time the policy engine spent per pass: selector cache updates and the "
 		       "computation of the local endpoints the changes reach, map writes excluded.",
@@ -245,6 +284,7 @@ static void render_build(struct expo *e)
 		    "Always 1; the labels name the agent's version and commit.");
 	expo_sample(e, "axon_build_info", l, 2, 1);
 }
+
 
 void metrics_render(struct expo *e, struct map_fill *fill, int metrics_fd,
 		    const struct metrics_state *st)

@@ -54,6 +54,12 @@ struct metrics_state {
 		struct metrics_hist entries;	/* entries per endpoint trie, now */
 		uint64_t endpoints_failed;	/* endpoints whose policy is not realized */
 	} pol;
+	/* This node's endpoints and what the agent publishes (identity/endpoints.h). */
+	struct {
+		uint64_t endpoints[3];		/* by enum lep_state */
+		uint64_t ces_creates, ces_updates, ces_deletes, ces_errors;
+		uint64_t id_creates, id_adopted, id_collected, id_errors;
+	} pub;
 	bool ready;			/* what /healthz answers (health/health.h) */
 };
 

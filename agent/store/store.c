@@ -24,7 +24,8 @@ int store_init(struct store *s)
 	    (err = ht_init(&s->nodes)) || (err = ht_init(&s->ces)) ||
 	    (err = ht_init(&s->policies)) || (err = ht_init(&s->identities)) ||
 	    (err = ht_init(&s->namespaces)) || (err = ht_init(&s->pol_changed)) ||
-	    (err = ht_init(&s->ids_changed)) || (err = ht_init(&s->ns_changed))) {
+	    (err = ht_init(&s->ids_changed)) || (err = ht_init(&s->ns_changed)) ||
+	    (err = ht_init(&s->pods))) {
 		store_destroy(s);
 		return err;
 	}
@@ -71,6 +72,7 @@ void store_destroy(struct store *s)
 		}
 	store_nodes_destroy(s);
 	store_policy_destroy(s);
+	store_pods_destroy(s);
 	ht_destroy(&s->services);
 	ht_destroy(&s->slices);
 	ht_destroy(&s->slices_by_svc);

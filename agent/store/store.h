@@ -24,6 +24,11 @@
  * others from their CiliumIdentity; an endpoint's identity is its
  * CiliumEndpointSlice entry's id.
  *
+ * Pods are this node's only (the watch selects spec.nodeName): a table keyed
+ * "namespace/name" with its revision, read by the local endpoint manager
+ * (agent/identity/endpoints.c), which derives identities and the
+ * CiliumEndpointSlices it publishes from them.
+ *
  * "Self" is this node: the Node named store->self_name gives its addresses
  * and pod CIDRs. When its addresses change every service is marked dirty
  * (NodePort frontends live on them).
@@ -36,6 +41,7 @@
 
 #include "htable.h"
 #include "k8s/objects.h"
+#include "k8s/pod.h"
 #include "k8s/policy_objects.h"
 
 #define STORE_KEY_MAX (K8S_NS_MAX + K8S_NAME_MAX)
@@ -83,6 +89,11 @@ struct store_namespace {
 	struct k8s_namespace ns;
 };
 
+struct store_pod {
+	struct k8s_pod pod;
+	char key[];			/* "namespace/name" */
+};
+
 /* Service options that come from annotations rather than the spec. */
 enum store_lb_algorithm {
 	STORE_LB_ALGO_DEFAULT = 0,	/* --bpf-lb-algorithm */
@@ -121,6 +132,9 @@ struct store {
 	bool changes_lost;		/* a change could not be noted (no memory):
 					 * the consumer must look at everything */
 	size_t n_policies_unsupported;	/* policies with a part Axon cannot enforce */
+
+	struct htable pods;		/* "ns/name" -> struct store_pod (this node's) */
+	uint64_t pods_revision;		/* bumped by every Pod change */
 
 	char self_name[K8S_NAME_MAX];	/* this node's Node name */
 	bool self_known;		/* the Node named self_name is held */
@@ -180,6 +194,11 @@ const struct label_set *store_identity_labels(const struct store *s, __u32 id);
  * k8s:io.cilium.k8s.namespace.labels.* label (an identity allocated before
  * Cilium added them), its Namespace's labels. false for an unknown identity. */
 bool store_identity_selected(const struct store *s, __u32 id, const struct policy_selector *sel);
+
+/* Pods: take ownership of the object's contents. */
+int store_set_pod(struct store *s, struct k8s_pod *pod);
+int store_delete_pod(struct store *s, const char *ns, const char *name);
+const struct store_pod *store_get_pod(const struct store *s, const char *key);
 
 const struct store_service *store_get_service(const struct store *s, const char *key);
 const struct store_slice_set *store_service_slices(const struct store *s, const char *key);

@@ -79,6 +79,10 @@ RESOURCES = (
              short_names=("ciliumid",)),
     Resource("namespaces", "Namespace", "", "v1", namespaced=False, builtin=True,
              has_generation=False, subresources=("status",), short_names=("ns",)),
+    # Pods: what an agent publishes its endpoints and identities from (fieldSelector
+    # spec.nodeName). No scheduler or kubelet here: tests bind them and write status.podIP.
+    Resource("pods", "Pod", "", "v1", namespaced=True, builtin=True, has_generation=False,
+             subresources=("status",), short_names=("po",)),
 )
 
 BY_PLURAL = {r.plural: r for r in RESOURCES}

@@ -131,11 +131,14 @@ class LabelSelector:
         return True
 
 
-_FIELDS = ("metadata.name", "metadata.namespace")
+# Every kind's metadata fields, and the Pod's spec.nodeName (what a node agent and the kubelet
+# select their own Pods by). The real server takes each kind's own list; a Pod field asked of
+# another kind simply matches nothing here.
+_FIELDS = ("metadata.name", "metadata.namespace", "spec.nodeName")
 
 
 class FieldSelector:
-    """A parsed field selector over metadata.name / metadata.namespace."""
+    """A parsed field selector over metadata.name / metadata.namespace / spec.nodeName."""
 
     def __init__(self, text=""):
         self.text = text or ""
@@ -153,10 +156,10 @@ class FieldSelector:
         return bool(self.reqs)
 
     def matches(self, obj):
-        meta = obj.get("metadata") if isinstance(obj, dict) else None
-        meta = meta if isinstance(meta, dict) else {}
         for field, equal, value in self.reqs:
-            actual = meta.get(field.split(".", 1)[1]) or ""
+            top, key = field.split(".", 1)
+            part = obj.get(top) if isinstance(obj, dict) else None
+            actual = (part.get(key) if isinstance(part, dict) else None) or ""
             if (actual == value) != equal:
                 return False
         return True

@@ -93,7 +93,7 @@ def test_missing_object_is_a_404_status(tls_api):
 
 @pytest.mark.parametrize("path", ["/api/v1/services/web",            # needs a namespace
                                   "/api/v1/namespaces/shop/nodes",    # cluster-scoped
-                                  "/api/v1/pods", "/apis/apps/v1/deployments", "/nope"])
+                                  "/api/v1/configmaps", "/apis/apps/v1/deployments", "/nope"])
 def test_unrouted_paths_are_plain_404(tls_api, path):
     resp = tls_api.client().request("GET", path, check=False)
     assert resp.code == 404 and resp.body == b"404 page not found\n"

@@ -452,19 +452,20 @@ def test_cni_install_copies_the_plugin_and_has_the_agent_write_the_conflist():
         helm.render_error({"cni": {"binPath": "opt/cni/bin"}})
 
 
-def test_rbac_reads_and_patches_nodes_only():
+def test_rbac_reads_and_writes_only_what_the_agent_publishes():
     role = helm.find(render(), "ClusterRole", "axon")
     rules = {(g, r): sorted(rule["verbs"]) for rule in role["rules"]
              for g in rule["apiGroups"] for r in rule["resources"]}
     read = ["get", "list", "watch"]
     assert rules == {("", "services"): read, ("", "nodes"): sorted(read + ["patch"]),
-                     ("", "namespaces"): read,
+                     ("", "namespaces"): read, ("", "pods"): read,
                      ("discovery.k8s.io", "endpointslices"): read,
                      ("networking.k8s.io", "networkpolicies"): read,
-                     ("cilium.io", "ciliumendpointslices"): read,
+                     ("cilium.io", "ciliumendpointslices"):
+                         sorted(read + ["create", "patch", "delete"]),
                      ("cilium.io", "ciliumnetworkpolicies"): read,
                      ("cilium.io", "ciliumclusterwidenetworkpolicies"): read,
-                     ("cilium.io", "ciliumidentities"): read}
+                     ("cilium.io", "ciliumidentities"): sorted(read + ["create", "delete"])}
     binding = helm.find(render(), "ClusterRoleBinding", "axon")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "axon",
                                     "namespace": helm.NAMESPACE}]

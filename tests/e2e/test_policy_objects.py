@@ -281,7 +281,8 @@ def test_chart_rbac_syncs_policy_watches_and_refuses_writes(lab1, apiserver, api
     ns = apiserver.create_namespace("polrbac")
     api.create(k8s.networkpolicy(ns, "web", {"app": "web"}))
     api.create(web_cnp(ns))
-    api.create(k8s.ciliumidentity(random.randrange(100000, 900000), ns, {"app": "web"}))
+    ident = random.randrange(100000, 900000)
+    api.create(k8s.ciliumidentity(ident, ns, {"app": "web"}))
     sa, role = chart_rbac(api, ns)
     user = f"system:serviceaccount:{ns}:{sa}"
     token = apiserver.token_for(ns, sa)
@@ -294,17 +295,20 @@ def test_chart_rbac_syncs_policy_watches_and_refuses_writes(lab1, apiserver, api
     want = server_counts(api)
     wait_for(lambda: counts(agent) == want, 10, what=f"status counts {want}")
 
-    # Least privilege: exactly get, list and watch on each policy kind.
+    # Least privilege: exactly get, list and watch on each policy kind; on identities also
+    # create and delete (the agent allocates its pods' and collects unused ones).
     granted = {(g, r): sorted(rule["verbs"]) for rule in role["rules"]
                for g in rule["apiGroups"] for r in rule["resources"]}
     for group, resource in (("networking.k8s.io", "networkpolicies"),
                             ("cilium.io", "ciliumnetworkpolicies"),
                             ("cilium.io", "ciliumclusterwidenetworkpolicies"),
                             ("cilium.io", "ciliumidentities"), ("", "namespaces")):
-        assert granted[(group, resource)] == ["get", "list", "watch"], (group, resource)
+        writes = ["create", "delete"] if resource == "ciliumidentities" else []
+        assert granted[(group, resource)] == sorted(["get", "list", "watch"] + writes), \
+            (group, resource)
         for verb in ("list", "watch"):
             assert apiserver.can_i(user, verb, resource, group)[0], (verb, resource)
-        for verb in ("create", "update", "patch", "delete"):
+        for verb in sorted({"create", "update", "patch", "delete"} - set(writes)):
             allowed, _ = apiserver.can_i(user, verb, resource, group,
                                          ns if resource in ("networkpolicies",
                                                             "ciliumnetworkpolicies") else None)
@@ -315,7 +319,8 @@ def test_chart_rbac_syncs_policy_watches_and_refuses_writes(lab1, apiserver, api
             ("POST", f"/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
              k8s.networkpolicy(ns, "intruder")),
             ("DELETE", f"/apis/cilium.io/v2/namespaces/{ns}/ciliumnetworkpolicies/web", None),
-            ("POST", "/apis/cilium.io/v2/ciliumidentities", k8s.ciliumidentity(77, ns, {})),
+            ("PATCH", f"/apis/cilium.io/v2/ciliumidentities/{ident}",
+             {"security-labels": {"k8s:app": "intruder"}}),
             ("PATCH", f"/api/v1/namespaces/{ns}", {"metadata": {"labels": {"x": "y"}}})):
         with pytest.raises(k8s.ApiError) as e:
             sa_client.request(method, path, body,

@@ -342,14 +342,21 @@ def test_chart_rbac_lets_the_agent_sync_and_nothing_more(lab1, apiserver, api, s
     assert endpoints(agent) == {p1.ip: p1.identity}
 
     # The role names only what the agent watches, with no wildcard and no verb that makes
-    # or removes objects (the agent reads the cluster; at most it patches its own Node).
+    # or removes objects but the ones it publishes: identities (create, delete unused) and
+    # its node's CiliumEndpointSlices (create, patch, delete); it patches its own Node.
     needs = watched(agent)
+    writes = {("cilium.io", "ciliumidentities"): {"create", "delete"},
+              ("cilium.io", "ciliumendpointslices"): {"create", "patch", "delete"},
+              ("", "nodes"): {"patch"}}
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
         granted = {(g, r) for g in rule["apiGroups"] for r in rule["resources"]}
         assert granted <= needs, f"granted but not watched: {granted - needs}"
-        assert not set(rule["verbs"]) & {"create", "update", "delete", "deletecollection",
-                                         "escalate", "bind", "impersonate"}, rule
+        extra = set(rule["verbs"]) - {"get", "list", "watch"}
+        for gr in granted:
+            assert extra <= writes.get(gr, set()), (gr, rule["verbs"])
+        assert not extra & {"update", "deletecollection", "escalate", "bind",
+                            "impersonate"}, rule
     # What it watches, the authorizer allows it, cluster-wide.
     for group, resource in needs:
         for verb in ("list", "watch"):
@@ -520,3 +527,87 @@ def test_in_cluster_config_from_the_service_account_files(lab1, apiserver, api, 
                          for w in agent.status()["kubernetes"]["watches"]), 10,
              what="the agent reporting 403")
     assert agent.alive()
+
+
+# -- endpoints, identities and slices published by the agent ----------------------------------
+
+def test_identities_and_slices_published_under_the_chart_rbac(lab1, apiserver, api,
+                                                              start_agent):
+    """As the chart's ServiceAccount, against the real validation of Cilium's CRDs: the
+    agent creates its pods' CiliumIdentity, publishes them in a CiliumEndpointSlice,
+    follows a label change, keeps a terminating pod published as disconnecting, deletes
+    the slice once the pods are gone and collects the unused identities."""
+    realk8s.require(helm=True)
+    a = lab1.node("a")
+    p1, p2 = a.add_pod("p1"), a.add_pod("p2")
+    serve(p2)
+    api.apply(a.k8s_node())
+    ns = apiserver.create_namespace("ident")
+    sa, _ = chart_rbac(api, ns)
+    token = apiserver.token_for(ns, sa)
+    kubeconfig = apiserver.write_kubeconfig(pathlib.Path(a.run_dir) / "kubeconfig-sa", token)
+    apiserver.create_service_account(ns, "web")
+    for pod in (p1, p2):
+        api.create({"apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": pod.name, "namespace": ns,
+                                 "labels": {"app": "web", "pod-template-hash": pod.name}},
+                    "spec": {"nodeName": a.name, "serviceAccountName": "web",
+                             "automountServiceAccountToken": False,
+                             "containers": [{"name": "web", "image": "busybox",
+                                             "ports": [{"name": "http",
+                                                        "containerPort": HTTP}]}]}})
+        set_pod_status(api, ns, pod.name, pod.ip, ready=True)
+    agent = start_agent(a, "--identity-gc-interval=1s", "--identity-heartbeat-timeout=2s",
+                        kubeconfig=kubeconfig)
+
+    def node_slices():
+        return [s for s in api.list("ciliumendpointslices")["items"]
+                if s["metadata"]["name"].startswith(f"axon-{a.name}-")]
+
+    def mine():
+        return [s for s in node_slices() if s["namespace"] == ns]
+
+    def ident_of(labels):
+        for o in api.list("ciliumidentities")["items"]:
+            sl = o["security-labels"]
+            if sl.get("k8s:io.kubernetes.pod.namespace") == ns and all(
+                    sl.get(f"k8s:{k}") == v for k, v in labels.items()):
+                return int(o["metadata"]["name"]), sl
+        return None
+
+    ident, labels = wait_for(lambda: ident_of({"app": "web"}), 15, what="the CiliumIdentity")
+    assert labels == {"k8s:app": "web", "k8s:io.kubernetes.pod.namespace": ns,
+                      "k8s:io.cilium.k8s.policy.serviceaccount": "web",
+                      "k8s:io.cilium.k8s.policy.cluster": "default",
+                      f"k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name": ns}
+    (ces,) = wait_for(lambda: (lambda m: m if m and len(m[0]["endpoints"]) == 2 else None)(
+        mine()), 15, what="the node's CiliumEndpointSlice")
+    assert ces["namespace"] == ns
+    assert [(e["name"], e["id"], e["networking"]["addressing"], e["networking"]["node"],
+             e["named-ports"]) for e in ces["endpoints"]] == [
+        (p.name, ident, [{"ipv4": p.ip}], a.ip,
+         [{"name": "http", "port": HTTP, "protocol": "TCP"}]) for p in (p1, p2)]
+    wait_for(lambda: {e["pod"]: e.get("state") for e in agent.ctl_json("endpoint", "list")}
+             == {f"{ns}/p1": "ready", f"{ns}/p2": "ready"}, 10, what="endpoints ready")
+    wait_attached(agent, p1.host_if, p2.host_if)
+    assert tcp(p1, p2.ip, HTTP)[0]["ok"]
+
+    # A label change: p2 moves to a new identity; p1 keeps its own.
+    api.patch("pods", ns, "p2", {"metadata": {"labels": {"app": "api"}}})
+    new, _ = wait_for(lambda: ident_of({"app": "api"}), 15, what="p2's new identity")
+    wait_for(lambda: {e["name"]: e["id"] for e in mine()[0]["endpoints"]}
+             == {"p1": ident, "p2": new}, 15, what="the slice under the new identity")
+
+    # Terminating (no kubelet to finish it): still published, disconnecting.
+    api.request("DELETE", k8s._resource("pods").path(ns, "p1"))
+    wait_for(lambda: {e["pod"]: e.get("state") for e in agent.ctl_json("endpoint", "list")}
+             .get(f"{ns}/p1") == "disconnecting", 10, what="p1 disconnecting")
+    assert "p1" in {e["name"] for e in mine()[0]["endpoints"]}
+    for name in ("p1", "p2"):
+        api.request("DELETE", k8s._resource("pods").path(ns, name),
+                    params={"gracePeriodSeconds": "0"})
+    # Deleted, and so is any slice an earlier agent of this node left behind (killed
+    # before its pods went): the agent adopts the node's slices and keeps only its pods'.
+    wait_for(lambda: not node_slices(), 15, what="the node's slices deleted")
+    wait_for(lambda: not ident_of({"app": "web"}) and not ident_of({"app": "api"}), 15,
+             what="the unused identities collected")

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * libFuzzer target: the network-policy parsers (NetworkPolicy,
- * CiliumNetworkPolicy, CCNP, CiliumIdentity, Namespace) over one JSON input,
+ * CiliumNetworkPolicy, CCNP, CiliumIdentity, Namespace) and the Pod's, whose
+ * identity labels are derived with each Namespace that parsed, over one JSON input,
  * and over each item when it is a List; then every selector of every policy
  * that parsed is evaluated against the identities that did (and the reserved
  * ones) and printed, so selector code runs on what the parsers let through.
@@ -12,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "identity/labels.h"
+#include "k8s/pod.h"
 #include "k8s/policy_objects.h"
 
 #define MAX_IDENTITIES 8
@@ -75,14 +78,25 @@ static void use_policy(const struct batch *b, const struct policy *p)
 
 static void parse_one(struct batch *b, const cJSON *obj)
 {
-	struct k8s_namespace ns;
+	struct k8s_namespace ns = {};
+	struct ident_labels l;
+	struct k8s_pod pod;
 	struct policy p;
 	char err[256];
+	bool have_ns;
 
 	if (b->n_ids < MAX_IDENTITIES &&
 	    !k8s_identity_from_json(obj, &b->ids[b->n_ids], err, sizeof(err)))
 		b->n_ids++;
-	if (!k8s_namespace_from_json(obj, &ns, err, sizeof(err)))
+	have_ns = !k8s_namespace_from_json(obj, &ns, err, sizeof(err));
+	if (!k8s_pod_from_json(obj, &pod, err, sizeof(err))) {
+		if (!ident_labels_from_pod(&pod, have_ns ? &ns : NULL, IDENT_CLUSTER_DEFAULT, &l)) {
+			sink += strlen(l.key);
+			ident_labels_free(&l);
+		}
+		k8s_pod_free(&pod);
+	}
+	if (have_ns)
 		k8s_namespace_free(&ns);
 	for (int kind = 0; kind < 3; kind++) {
 		int ret = kind ? k8s_cilium_policy_from_json(obj, kind == 2, &p, err, sizeof(err))

@@ -99,7 +99,6 @@ REAL_ONLY = tuple(resources.Resource(plural, kind, group, version, namespaced, b
     ("serviceaccounts", "ServiceAccount", "", "v1", True, ()),
     ("secrets", "Secret", "", "v1", True, ()),
     ("configmaps", "ConfigMap", "", "v1", True, ()),
-    ("pods", "Pod", "", "v1", True, ("status",)),
     ("daemonsets", "DaemonSet", "apps", "v1", True, ("status",)),
     ("clusterroles", "ClusterRole", "rbac.authorization.k8s.io", "v1", False, ()),
     ("clusterrolebindings", "ClusterRoleBinding", "rbac.authorization.k8s.io", "v1", False,
@@ -206,11 +205,11 @@ class Client:
     def update_status(self, obj):
         return self.update(obj, subresource="status")
 
-    def patch(self, what, namespace, name, patch, patch_type="merge"):
+    def patch(self, what, namespace, name, patch, patch_type="merge", subresource=None):
         ctype = {"merge": "application/merge-patch+json",
                  "strategic": "application/strategic-merge-patch+json",
                  "json": "application/json-patch+json"}[patch_type]
-        return self.request("PATCH", _resource(what).path(namespace, name), patch,
+        return self.request("PATCH", _resource(what).path(namespace, name, subresource), patch,
                             content_type=ctype).json()
 
     def delete(self, what, namespace, name):
@@ -426,6 +425,27 @@ def ciliumendpointslice(name, namespace, endpoints):
                     "networking": {"addressing": [{"ipv4": ip}], "node": node_ip}})
     return {"apiVersion": "cilium.io/v2alpha1", "kind": "CiliumEndpointSlice",
             "metadata": {"name": name}, "namespace": namespace, "endpoints": eps}
+
+
+def pod(namespace, name, node_name, ip=None, labels=None, service_account=None, ports=None,
+        host_network=False, phase="Running"):
+    """A Pod bound to node_name, as the kubelet leaves it once CNI ADD gave it ip (None: not
+    yet). ports: (name, port[, protocol]) of one container."""
+    spec = {"containers": [{"name": "main", "image": "pause"}], "nodeName": node_name}
+    if ports:
+        spec["containers"][0]["ports"] = [
+            {"name": p[0], "containerPort": p[1], "protocol": p[2] if len(p) > 2 else "TCP"}
+            for p in ports]
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    if host_network:
+        spec["hostNetwork"] = True
+    status = {"phase": phase}
+    if ip:
+        status.update(podIP=ip, podIPs=[{"ip": ip}])
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+            "spec": spec, "status": status}
 
 
 def namespace(name, labels=None):

@@ -131,7 +131,8 @@ static void agent_setup(struct k8s_client **c)
 	struct k8s_client_config cfg = {.servers = &url, .n_servers = 1};
 	const char *names[] = {"services", "endpointslices", "nodes", "ciliumendpointslices",
 			       "networkpolicies", "ciliumnetworkpolicies",
-			       "ciliumclusterwidenetworkpolicies", "ciliumidentities", "namespaces"};
+			       "ciliumclusterwidenetworkpolicies", "ciliumidentities", "namespaces",
+			       "pods"};
 	struct agent_watch *ws[AGENT_WATCHES];
 	size_t n;
 
@@ -139,7 +140,7 @@ static void agent_setup(struct k8s_client **c)
 	*c = k8s_client_new(&cfg, err, sizeof(err));
 	assert_non_null(*c);
 	n = agent_watches(&ag, ws);
-	assert_int_equal(n, 9);
+	assert_int_equal(n, 10);
 	for (size_t i = 0; i < n; i++) {
 		ws[i]->agent = &ag;
 		ws[i]->informer = k8s_informer_add(*c, names[i], "/x", NULL, &no_ops, NULL);
@@ -160,6 +161,7 @@ static void test_readiness(void **state)
 	agent_setup(&c);
 	/* The policy watches hold readiness too, until their lists are in. */
 	ag.services.synced = ag.slices.synced = ag.nodes.synced = ag.ces.synced = true;
+	ag.pods.synced = true;
 	ag.netpols.synced = ag.ccnps.synced = ag.namespaces.synced = true;
 	assert_false(agent_ready(&ag, reason, sizeof(reason)));
 	assert_string_equal(reason, "waiting for initial sync: ciliumnetworkpolicies, "
