@@ -1,0 +1,229 @@
+"""Service behaviour as Kubernetes' e2e tests expect it from a service proxy, with real traffic.
+
+Node A (netlab lab1: native device ext0, pods on 10.244.1.0/24) runs the agent; the world
+namespace plays the remote client for NodePorts. Each test changes a Service or its
+EndpointSlice live and asserts on what clients reach, what the maps hold and what
+`agentctl service list` says.
+"""
+
+import re
+
+import k8s
+from harness import serve, tcp
+from netlab import wait_for
+
+VIP = "10.96.30.10"
+EXT_IP = "198.51.100.7"         # on no node: served all the same
+LB_IP = "203.0.113.77"
+PROXY_NAME = "service.kubernetes.io/service-proxy-name"
+HEADLESS = "service.kubernetes.io/headless"
+
+
+def service(api, name, backends, vip=VIP, ports=(("http", 80, "TCP", 8080),), **spec):
+    """Service name over backends [(ip, ready, node)], with its EndpointSlice name-1."""
+    api.create(k8s.service("default", name, list(ports), cluster_ip=vip, **spec))
+    api.create(k8s.endpointslice("default", f"{name}-1", name, backends,
+                                 [(p[0], p[3], p[2]) for p in ports]))
+
+
+def up(lab1, api, start_agent, *flags):
+    a = lab1.node("a")
+    lab1.publish(api)
+    return start_agent(a, *flags)
+
+
+def reaches(pod, ip, port, want):
+    """Every one of 4 connections lands on pod `want` (None: none connects)."""
+    res = tcp(pod, ip, port, 4, timeout=1)
+    if want is None:
+        return not any(r["ok"] for r in res)
+    return all(r["ok"] and r["reply"]["pod"] == want for r in res)
+
+
+def rows(agent, name):
+    return [r for r in agent.ctl_json("service", "list") if r["service"] == f"default/{name}"]
+
+
+def frontends(agent, name):
+    return sorted(r["frontend"] for r in rows(agent, name) if r["served"])
+
+
+def test_service_proxy_name_label_hands_the_service_to_another_proxy_live(lab1, api,
+                                                                         start_agent):
+    a = lab1.node("a")
+    b1, client = a.add_pod("b1"), a.add_pod("client")
+    serve(b1)
+    service(api, "web", [(b1.ip, True, a.name)])
+    agent = up(lab1, api, start_agent)
+    wait_for(lambda: reaches(client, VIP, 80, "b1"), 10, what="web served")
+
+    api.patch("services", "default", "web", {"metadata": {"labels": {PROXY_NAME: "other"}}})
+    wait_for(lambda: f"{VIP}:80/TCP" not in agent.lb_frontends(), 10, what="frontend removed")
+    assert reaches(client, VIP, 80, None)
+    assert rows(agent, "web") == [{
+        "service": "default/web", "namespace": "default", "name": "web", "type": "ClusterIP",
+        "backends": [], "served": False, "reason": "service-proxy-name label"}]
+
+    api.patch("services", "default", "web", {"metadata": {"labels": {PROXY_NAME: None}}})
+    wait_for(lambda: f"{VIP}:80/TCP" in agent.lb_frontends(), 10, what="frontend restored")
+    assert reaches(client, VIP, 80, "b1")
+    assert [r["served"] for r in rows(agent, "web")] == [True]
+
+
+def test_headless_label_on_an_endpointslice_drops_its_backends_live(lab1, api, start_agent):
+    a = lab1.node("a")
+    b1, client = a.add_pod("b1"), a.add_pod("client")
+    serve(b1)
+    service(api, "web", [(b1.ip, True, a.name)])
+    agent = up(lab1, api, start_agent)
+    wait_for(lambda: agent.lb_frontends().get(f"{VIP}:80/TCP") == [f"{b1.ip}:8080"], 10,
+             what="backend in the maps")
+
+    # kube-proxy's EndpointSlice informer selects !service.kubernetes.io/headless: such a
+    # slice is not there for it. The Service's own label selector is the proxy name only.
+    api.patch("endpointslices", "default", "web-1", {"metadata": {"labels": {HEADLESS: ""}}})
+    wait_for(lambda: agent.lb_frontends().get(f"{VIP}:80/TCP") == [], 10,
+             what="backend dropped")
+    assert reaches(client, VIP, 80, None)
+
+    api.patch("endpointslices", "default", "web-1", {"metadata": {"labels": {HEADLESS: None}}})
+    wait_for(lambda: agent.lb_frontends().get(f"{VIP}:80/TCP") == [f"{b1.ip}:8080"], 10,
+             what="backend restored")
+    assert reaches(client, VIP, 80, "b1")
+
+
+def test_service_list_marks_every_service_axon_does_not_serve(lab1, api, start_agent):
+    a = lab1.node("a")
+    api.create(k8s.service("default", "served", [("http", 80, "TCP")], cluster_ip=VIP))
+    api.create(k8s.service("default", "other-proxy", [("http", 80, "TCP")],
+                           cluster_ip="10.96.30.11", labels={PROXY_NAME: "other"}))
+    api.create(k8s.service("default", "headless", [("http", 80, "TCP")], cluster_ip="None"))
+    api.create(k8s.service("default", "extname", [("http", 80, "TCP")], type="ExternalName",
+                           externalName="example.com"))
+    api.create(k8s.service("default", "v6", [("http", 80, "TCP")], cluster_ip="fd00::10"))
+    api.create(k8s.service("default", "portless", [], cluster_ip="10.96.30.12"))
+    agent = up(lab1, api, start_agent)
+    want = {"default/extname": "ExternalName", "default/headless": "headless",
+            "default/other-proxy": "service-proxy-name label", "default/portless": "no ports",
+            "default/v6": "IPv6-only"}
+    listed = wait_for(lambda: (lambda r: r if len(r) == 6 else None)(
+        agent.ctl_json("service", "list")), 10, what="6 rows")
+    assert {r["service"]: r.get("reason") for r in listed if not r["served"]} == want
+    assert [r["frontend"] for r in listed if r["served"]] == [f"{VIP}:80/TCP"]
+    # Not served means not in the maps either.
+    assert list(agent.lb_frontends()) == [f"{VIP}:80/TCP"]
+
+    out = agent.ctl("service", "list").stdout.splitlines()
+    assert re.split(r"\s{3,}", out[0])[-1] == "SERVED"
+    table = {re.split(r"\s{3,}", x)[0]: re.split(r"\s{3,}", x) for x in out[1:]}
+    assert table["default/headless"] == ["default/headless", "ClusterIP", "-", "-", "-",
+                                         "no: headless"]
+    assert table["default/extname"][1] == "ExternalName"
+    assert table["default/served"][-1] == "yes"
+    assert all(table[k][-1] == f"no: {v}" for k, v in want.items())
+
+
+def test_type_changes_take_effect_live(lab1, api, start_agent):
+    a, world = lab1.node("a"), lab1.world
+    b1, client = a.add_pod("b1"), a.add_pod("client")
+    serve(b1)
+    service(api, "web", [(b1.ip, True, a.name)])
+    agent = up(lab1, api, start_agent)
+    np_fe = f"{a.ip}:30080/TCP"
+    wait_for(lambda: frontends(agent, "web") == [f"{VIP}:80/TCP"], 10, what="ClusterIP only")
+    assert reaches(world, a.ip, 30080, None)
+
+    # ClusterIP -> NodePort: the NodePort frontend appears and serves the world.
+    api.patch("services", "default", "web", {"spec": {"type": "NodePort", "ports": [
+        {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP",
+         "nodePort": 30080}]}})
+    wait_for(lambda: np_fe in agent.lb_frontends(), 10, what="NodePort frontend")
+    assert reaches(world, a.ip, 30080, "b1")
+
+    # NodePort -> LoadBalancer: the NodePort stays, the ingress IP is served too.
+    api.patch("services", "default", "web", {"spec": {"type": "LoadBalancer"}})
+    svc = api.get("services", "default", "web")
+    svc["status"] = {"loadBalancer": {"ingress": [{"ip": LB_IP}]}}
+    api.update_status(svc)
+    wait_for(lambda: f"{LB_IP}:80/TCP" in agent.lb_frontends(), 10, what="LB frontend")
+    assert np_fe in agent.lb_frontends()
+    assert reaches(client, LB_IP, 80, "b1")
+    assert {r["type"] for r in rows(agent, "web")} == {"ClusterIP", "LoadBalancer", "NodePort"}
+
+    # LoadBalancer -> ClusterIP: the NodePort and LB frontends go, the world is refused.
+    api.patch("services", "default", "web", {"spec": {"type": "ClusterIP", "ports": [
+        {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP",
+         "nodePort": None}]}})
+    wait_for(lambda: list(agent.lb_frontends()) == [f"{VIP}:80/TCP"], 10,
+             what="ClusterIP frontend only")
+    assert reaches(world, a.ip, 30080, None)
+    assert reaches(client, VIP, 80, "b1")
+
+    # ClusterIP -> ExternalName: no frontend at all.
+    api.patch("services", "default", "web", {"spec": {
+        "type": "ExternalName", "externalName": "example.com", "clusterIP": None,
+        "clusterIPs": None}})
+    wait_for(lambda: agent.lb_frontends() == {}, 10, what="every frontend removed")
+    assert reaches(client, VIP, 80, None)
+    assert rows(agent, "web")[0]["reason"] == "ExternalName"
+
+
+def test_nodeport_is_released_when_its_service_is_deleted(lab1, api, start_agent):
+    a, world = lab1.node("a"), lab1.world
+    b1, b2 = a.add_pod("b1"), a.add_pod("b2")
+    serve(b1), serve(b2)
+    ports = [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP",
+              "nodePort": 30085}]
+    service(api, "first", [(b1.ip, True, a.name)], type="NodePort",
+            ports=(("http", 80, "TCP", 8080),))
+    api.patch("services", "default", "first", {"spec": {"ports": ports}})
+    agent = up(lab1, api, start_agent)
+    wait_for(lambda: reaches(world, a.ip, 30085, "b1"), 10, what="first on 30085")
+
+    api.delete("services", "default", "first")
+    wait_for(lambda: f"{a.ip}:30085/TCP" not in agent.lb_frontends(), 10,
+             what="NodePort frontend released")
+    assert reaches(world, a.ip, 30085, None)
+    # The port is free again: another Service takes it and serves its own backend.
+    service(api, "second", [(b2.ip, True, a.name)], vip="10.96.30.20", type="NodePort",
+            ports=(("http", 80, "TCP", 8080),))
+    api.patch("services", "default", "second", {"spec": {"ports": ports}})
+    wait_for(lambda: reaches(world, a.ip, 30085, "b2"), 10, what="second on 30085")
+
+
+def test_external_ips_are_served_even_on_no_node(lab1, api, start_agent):
+    a = lab1.node("a")
+    b1, client = a.add_pod("b1"), a.add_pod("client")
+    serve(b1)
+    service(api, "web", [(b1.ip, True, a.name)], externalIPs=[EXT_IP])
+    agent = up(lab1, api, start_agent)
+    wait_for(lambda: f"{EXT_IP}:80/TCP" in agent.lb_frontends(), 10, what="externalIP frontend")
+    for r in tcp(client, EXT_IP, 80, 4):
+        assert r["ok"] and r["reply"]["pod"] == "b1", r
+        assert r["peername"] == f"{EXT_IP}:80"
+    assert [r["type"] for r in rows(agent, "web")] == ["ClusterIP", "ExternalIP"]
+    api.patch("services", "default", "web", {"spec": {"externalIPs": None}})
+    wait_for(lambda: f"{EXT_IP}:80/TCP" not in agent.lb_frontends(), 10,
+             what="externalIP frontend removed")
+
+
+def test_publish_not_ready_addresses_serves_not_ready_endpoints(lab1, api, start_agent):
+    a = lab1.node("a")
+    b1, client = a.add_pod("b1"), a.add_pod("client")
+    serve(b1)
+    service(api, "web", [(b1.ip, False, a.name)])
+    agent = up(lab1, api, start_agent)
+    wait_for(lambda: agent.lb_frontends().get(f"{VIP}:80/TCP") == [], 10,
+             what="frontend without backends")
+    assert reaches(client, VIP, 80, None)
+
+    api.patch("services", "default", "web", {"spec": {"publishNotReadyAddresses": True}})
+    wait_for(lambda: agent.lb_frontends().get(f"{VIP}:80/TCP") == [f"{b1.ip}:8080"], 10,
+             what="not-ready endpoint as backend")
+    assert reaches(client, VIP, 80, "b1")
+    assert rows(agent, "web")[0]["backends"] == [
+        {"address": b1.ip, "port": 8080, "state": "active"}]
+
+    api.patch("services", "default", "web", {"spec": {"publishNotReadyAddresses": False}})
+    wait_for(lambda: agent.lb_frontends().get(f"{VIP}:80/TCP") == [], 10,
+             what="backend withdrawn")
