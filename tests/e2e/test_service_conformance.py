@@ -227,3 +227,53 @@ def test_publish_not_ready_addresses_serves_not_ready_endpoints(lab1, api, start
     api.patch("services", "default", "web", {"spec": {"publishNotReadyAddresses": False}})
     wait_for(lambda: agent.lb_frontends().get(f"{VIP}:80/TCP") == [], 10,
              what="backend withdrawn")
+
+
+def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_agent):
+    a = lab1.node("a")
+    agent = up(lab1, api, start_agent, "--bpf-lb-algorithm=maglev",
+               "--node-port-range=30000-31000")
+    kpr = wait_for(lambda: (lambda k: k if k["devices"] else None)(
+        agent.status()["kube_proxy_replacement"]), 10, what="native device in status")
+    assert kpr == {
+        "status": "True",
+        "socket_lb": {"enabled": True, "coverage": "Full", "tracing": False},
+        "devices": [{"name": a.native, "ipv4": a.ip, "direct_routing": True}],
+        "mode": "SNAT",
+        "backend_selection": {"algorithm": "Maglev", "table_size": 16381},
+        "session_affinity": True, "graceful_termination": True, "nat46_64": False,
+        "xdp_acceleration": "Disabled",
+        "services": {"cluster_ip": True, "node_port": True, "node_port_min": 30000,
+                     "node_port_max": 31000, "load_balancer": True, "external_ips": True,
+                     "host_port": False}}
+
+    out = agent.ctl("status", "--verbose", check=False).stdout.splitlines()
+    start = out.index("KubeProxyReplacement Details:")
+    assert out[start + 1:start + 18] == [
+        "  Status:                 True",
+        "  Socket LB:              Enabled",
+        "  Socket LB Tracing:      Disabled",
+        "  Socket LB Coverage:     Full",
+        f"  Devices:                {a.native}   {a.ip} (Direct Routing)",
+        "  Mode:                   SNAT",
+        "  Backend Selection:      Maglev (Table Size: 16381)",
+        "  Session Affinity:       Enabled",
+        "  Graceful Termination:   Enabled",
+        "  NAT46/64 Support:       Disabled",
+        "  XDP Acceleration:       Disabled",
+        "  Services:",
+        "  - ClusterIP:      Enabled",
+        "  - NodePort:       Enabled (Range: 30000-31000)",
+        "  - LoadBalancer:   Enabled",
+        "  - externalIPs:    Enabled",
+        "  - HostPort:       Disabled"]
+    # Not in the short form.
+    assert "KubeProxyReplacement Details:" not in agent.ctl("status", check=False).stdout
+
+
+def test_status_verbose_random_selection_and_socket_lb_off(lab1, api, start_agent):
+    agent = up(lab1, api, start_agent, "--bpf-lb-sock=false")
+    out = agent.ctl("status", "--verbose", check=False).stdout.splitlines()
+    assert "  Socket LB:              Disabled" in out
+    assert "  Backend Selection:      Random" in out
+    assert "  - NodePort:       Enabled (Range: 30000-32767)" in out
