@@ -19,6 +19,7 @@
 #include "datapath/loader.h"
 #include "health/health.h"
 #include "k8s/client.h"
+#include "kpr_health/kpr_health.h"
 #include "lb/bpf_ops.h"
 #include "lb/reconcile.h"
 #include "metrics/map_fill.h"
@@ -62,6 +63,8 @@ struct agent {
 	struct map_fill fill;		/* size and fill of every map (status, metrics) */
 	struct metrics_server *metrics;	/* --prometheus-serve-addr; NULL: off */
 	struct agent_health health;	/* --agent-health-port, the not-ready taint */
+	/* healthCheckNodePorts, --kube-proxy-replacement-healthz-bind-address */
+	struct kpr_health kpr;
 	time_t started;
 	/* CLOCK_MONOTONIC ns of the oldest policy, identity or namespace event
 	 * not yet enforced (0: none): axon_policy_time_to_enforce_seconds. */

@@ -54,5 +54,7 @@ cJSON *agent_kpr_status(struct agent *a)
 	cJSON_AddBoolToObject(o, "load_balancer", true);
 	cJSON_AddBoolToObject(o, "external_ips", true);
 	cJSON_AddBoolToObject(o, "host_port", false);
+	cJSON_AddStringToObject(r, "healthz_bind_address", c->kpr_healthz_addr);
+	cJSON_AddItemToObject(r, "health_check_node_ports", kpr_health_status(&a->kpr));
 	return r;
 }

@@ -272,6 +272,10 @@ static void kpr_text(const cJSON *k)
 	printf("  %-24s%s\n", "Graceful Termination:", enabled(k, "graceful_termination"));
 	printf("  %-24s%s\n", "NAT46/64 Support:", enabled(k, "nat46_64"));
 	printf("  %-24s%s\n", "XDP Acceleration:", str(k, "xdp_acceleration"));
+	printf("  %-24sEnabled (%d service(s))\n", "Health Check NodePort:",
+	       cJSON_GetArraySize(cJSON_GetObjectItem(k, "health_check_node_ports")));
+	printf("  %-24s%s\n", "Kube-proxy Healthz:",
+	       str(k, "healthz_bind_address")[0] ? str(k, "healthz_bind_address") : "Disabled");
 	printf("  Services:\n");
 	printf("  %-18s%s\n", "- ClusterIP:", enabled(svc, "cluster_ip"));
 	if (cJSON_IsTrue(cJSON_GetObjectItem(svc, "node_port")))

@@ -91,6 +91,7 @@ struct k8s_service {
 	__u32 affinity_timeout;		/* seconds; 10800 when ClientIP and unset */
 	bool ext_traffic_local;		/* externalTrafficPolicy: Local */
 	bool int_traffic_local;		/* internalTrafficPolicy: Local */
+	__u16 health_check_node_port;	/* spec.healthCheckNodePort, 0 when none */
 };
 
 int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, size_t errlen);

@@ -191,6 +191,7 @@ static int parse_policies(const cJSON *spec, struct k8s_service *svc, char *err,
 	/* "Global" is the pre-1.22 spelling of Cluster, still accepted by the API. */
 	static const char *const ext[] = {"Cluster", "Local", "Global"};
 	static const char *const in[] = {"Cluster", "Local"};
+	long long hc = 0;
 	int v = 0, ret;
 
 	ret = enum_field(spec, "spec", "externalTrafficPolicy", ext, 3, 0, &v, err, errlen);
@@ -201,7 +202,9 @@ static int parse_policies(const cJSON *spec, struct k8s_service *svc, char *err,
 	if (ret)
 		return ret;
 	svc->int_traffic_local = v == 1;
-	return 0;
+	ret = k8s_json_int(spec, "spec", "healthCheckNodePort", false, 0, 65535, &hc, err, errlen);
+	svc->health_check_node_port = (__u16)hc;
+	return ret;
 }
 
 static int parse_lb_ingress(const cJSON *obj, struct k8s_service *svc, char *err, size_t errlen)

@@ -242,14 +242,15 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         "mode": "SNAT",
         "backend_selection": {"algorithm": "Maglev", "table_size": 16381},
         "session_affinity": True, "graceful_termination": True, "nat46_64": False,
-        "xdp_acceleration": "Disabled",
+        "xdp_acceleration": "Disabled", "healthz_bind_address": "",
+        "health_check_node_ports": [],
         "services": {"cluster_ip": True, "node_port": True, "node_port_min": 30000,
                      "node_port_max": 31000, "load_balancer": True, "external_ips": True,
                      "host_port": False}}
 
     out = agent.ctl("status", "--verbose", check=False).stdout.splitlines()
     start = out.index("KubeProxyReplacement Details:")
-    assert out[start + 1:start + 18] == [
+    assert out[start + 1:start + 20] == [
         "  Status:                 True",
         "  Socket LB:              Enabled",
         "  Socket LB Tracing:      Disabled",
@@ -261,6 +262,8 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         "  Graceful Termination:   Enabled",
         "  NAT46/64 Support:       Disabled",
         "  XDP Acceleration:       Disabled",
+        "  Health Check NodePort:  Enabled (0 service(s))",
+        "  Kube-proxy Healthz:     Disabled",
         "  Services:",
         "  - ClusterIP:      Enabled",
         "  - NodePort:       Enabled (Range: 30000-31000)",
@@ -277,3 +280,95 @@ def test_status_verbose_random_selection_and_socket_lb_off(lab1, api, start_agen
     assert "  Socket LB:              Disabled" in out
     assert "  Backend Selection:      Random" in out
     assert "  - NodePort:       Enabled (Range: 30000-32767)" in out
+
+
+def http_get(ns, url):
+    """(status, body, headers) of GET url from namespace ns; status 0 when nothing answers."""
+    r = ns.exec("curl", "-s", "--max-time", "3", "-D", "/dev/stderr", "-w", "\n%{http_code}",
+                url, check=False)
+    body, _, code = r.stdout.rpartition("\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in
+               (x.partition(":") for x in r.stderr.splitlines()[1:] if ":" in x)}
+    return int(code or 0), body, headers
+
+
+def hc_body(count, healthy=True):
+    return ('{\n\t"service": {\n\t\t"namespace": "default",\n\t\t"name": "lb"\n\t},\n'
+            f'\t"localEndpoints": {count},\n\t"serviceProxyHealthy": '
+            f'{"true" if healthy else "false"}\n}}')
+
+
+def test_health_check_node_port_counts_local_ready_endpoints(lab1, api, start_agent):
+    a, world = lab1.node("a"), lab1.world
+    b1 = a.add_pod("b1")
+    serve(b1)
+    api.create(k8s.service("default", "lb", [{"name": "http", "port": 80, "targetPort": 8080,
+                                              "protocol": "TCP", "nodePort": 30086}],
+                           cluster_ip=VIP, type="LoadBalancer", externalTrafficPolicy="Local",
+                           healthCheckNodePort=31500))
+    api.create(k8s.endpointslice("default", "lb-1", "lb", [(b1.ip, True, a.name),
+                                                           ("10.244.2.10", True, "node-b")],
+                                 [("http", 8080, "TCP")]))
+    agent = up(lab1, api, start_agent)
+    url = f"http://{a.ip}:31500/healthz"
+    # One ready endpoint here (the one on node-b does not count): 200, kube-proxy's body.
+    code, body, headers = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
+        http_get(world, url)), 10, what="health check 200")
+    assert body == hc_body(1)
+    assert headers["content-type"] == "application/json"
+    assert headers["x-load-balancing-endpoint-weight"] == "1"
+    assert http_get(world, f"http://{a.ip}:31500/")[0] == 200     # any path, as kube-proxy
+    st = agent.status()["kube_proxy_replacement"]["health_check_node_ports"]
+    assert st == [{"service": "default/lb", "port": 31500, "local_endpoints": 1,
+                   "listening": True}]
+
+    # Only a terminating endpoint left here: 503, localEndpoints 0.
+    cur = api.get("endpointslices", "default", "lb-1")
+    cur["endpoints"][0]["conditions"] = {"ready": False, "serving": True, "terminating": True}
+    api.update(cur)
+    code, body, headers = wait_for(lambda: (lambda r: r if r[0] == 503 else None)(
+        http_get(world, url)), 10, what="health check 503")
+    assert body == hc_body(0)
+    assert headers["x-load-balancing-endpoint-weight"] == "0"
+
+    # Policy Cluster: no health check any more, the port closes.
+    api.patch("services", "default", "lb", {"spec": {"externalTrafficPolicy": "Cluster",
+                                                     "healthCheckNodePort": None}})
+    wait_for(lambda: http_get(world, url)[0] == 0, 10, what="health check port closed")
+    assert agent.status()["kube_proxy_replacement"]["health_check_node_ports"] == []
+
+
+GO_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,9})? \+0000 UTC"
+
+
+def test_kube_proxy_replacement_healthz_bind_address(lab1, api, start_agent):
+    a, world = lab1.node("a"), lab1.world
+    agent = up(lab1, api, start_agent,
+               "--kube-proxy-replacement-healthz-bind-address=0.0.0.0:10256")
+    code, body, headers = wait_for(lambda: (lambda r: r if r[0] == 200 else None)(
+        http_get(world, f"http://{a.ip}:10256/healthz")), 10, what="healthz 200")
+    m = re.fullmatch(r'\{"lastUpdated": "(%s)","currentTime": "(%s)", "nodeEligible": true\}'
+                     % (GO_TIME, GO_TIME), body)
+    assert m, body
+    assert m.group(1) == m.group(3)                 # healthy: last updated now
+    assert headers["content-type"] == "application/json"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert http_get(world, f"http://{a.ip}:10256/other")[0] == 404
+    out = agent.ctl("status", "--verbose", check=False).stdout
+    assert "  Kube-proxy Healthz:     0.0.0.0:10256\n" in out
+
+
+def test_kube_proxy_replacement_healthz_503_while_not_ready(lab1, api, start_agent):
+    a = lab1.node("a")
+    # A Service that does not fit the services map: the agent never becomes ready.
+    api.create(k8s.service("default", "big", [("http", 80, "TCP")], cluster_ip=VIP))
+    api.create(k8s.endpointslice("default", "big-1", "big", [
+        (f"10.244.1.{10 + i}", True, a.name) for i in range(20)], [("http", 8080, "TCP")]))
+    up(lab1, api, start_agent, "--bpf-lb-service-map-max=16",
+       "--kube-proxy-replacement-healthz-bind-address=:10256")
+    code, body, _ = wait_for(lambda: (lambda r: r if r[0] else None)(
+        http_get(a, "http://127.0.0.1:10256/healthz")), 10, what="healthz answers")
+    assert code == 503
+    m = re.fullmatch(r'\{"lastUpdated": "(%s)","currentTime": "(%s)", "nodeEligible": true\}'
+                     % (GO_TIME, GO_TIME), body)
+    assert m and m.group(1) == "1970-01-01 00:00:00 +0000 UTC", body
