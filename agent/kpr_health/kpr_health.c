@@ -17,10 +17,10 @@
 struct kpr_hc {
 	struct kpr_hc *next;
 	struct kpr_health *owner;
-	struct httpd *http;		/* NULL: the port could not be bound */
+	struct httpd *http; /* NULL: the port could not be bound */
 	__u16 port;
-	int count;			/* local ready endpoints; under owner->lock */
-	bool wanted;			/* scratch for sync */
+	int count;   /* local ready endpoints; under owner->lock */
+	bool wanted; /* scratch for sync */
 	char key[STORE_KEY_MAX];
 	char ns[64];
 	char name[254];
@@ -29,10 +29,11 @@ struct kpr_hc {
 int kpr_health_service_body(char *buf, size_t len, const char *ns, const char *name, int count,
 			    bool healthy)
 {
-	return snprintf(buf, len,
-			"{\n\t\"service\": {\n\t\t\"namespace\": \"%s\",\n\t\t\"name\": \"%s\"\n\t},"
-			"\n\t\"localEndpoints\": %d,\n\t\"serviceProxyHealthy\": %s\n}",
-			ns, name, count, healthy ? "true" : "false");
+	return snprintf(
+	    buf, len,
+	    "{\n\t\"service\": {\n\t\t\"namespace\": \"%s\",\n\t\t\"name\": \"%s\"\n\t},"
+	    "\n\t\"localEndpoints\": %d,\n\t\"serviceProxyHealthy\": %s\n}",
+	    ns, name, count, healthy ? "true" : "false");
 }
 
 /* Go's time.Time.String() in UTC: fractional seconds without trailing zeros. */
@@ -59,8 +60,10 @@ int kpr_health_proxy_body(char *buf, size_t len, const struct timespec *last,
 
 	go_time(l, sizeof(l), last);
 	go_time(c, sizeof(c), now);
-	return snprintf(buf, len, "{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\", "
-			"\"nodeEligible\": true}", l, c);
+	return snprintf(buf, len,
+			"{\"lastUpdated\": \"%s\",\"currentTime\": \"%s\", "
+			"\"nodeEligible\": true}",
+			l, c);
 }
 
 /* On a service listener's thread: any path, as kube-proxy's. */
@@ -78,8 +81,8 @@ static void serve_service(void *ctx, const struct httpd_request *req)
 	kpr_health_service_body(body, sizeof(body), hc->ns, hc->name, count, healthy);
 	snprintf(headers, sizeof(headers), KPR_HEADERS "X-Load-Balancing-Endpoint-Weight: %d\r\n",
 		 count);
-	httpd_respond_headers(req, count && healthy ? 200 : 503, "application/json", headers,
-			      body, strlen(body));
+	httpd_respond_headers(req, count && healthy ? 200 : 503, "application/json", headers, body,
+			      strlen(body));
 }
 
 /* On the proxy healthz thread. */

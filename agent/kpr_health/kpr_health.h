@@ -50,12 +50,12 @@ struct httpd;
 struct kpr_hc;
 
 struct kpr_health {
-	pthread_mutex_t lock;		/* guards the counts and the fields below */
+	pthread_mutex_t lock; /* guards the counts and the fields below */
 	bool ready;
-	struct timespec last_ready;	/* wall clock of the last ready turn */
-	struct httpd *proxy;		/* /healthz; NULL when off */
-	struct kpr_hc *services;	/* one listener per health-check port */
-	uint64_t revision;		/* store revision the listeners follow */
+	struct timespec last_ready; /* wall clock of the last ready turn */
+	struct httpd *proxy;	    /* /healthz; NULL when off */
+	struct kpr_hc *services;    /* one listener per health-check port */
+	uint64_t revision;	    /* store revision the listeners follow */
 	bool synced_once;
 };
 

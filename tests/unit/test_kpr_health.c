@@ -47,8 +47,8 @@ static void test_proxy_body_times_as_go_prints_them(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_service_body),
-		cmocka_unit_test(test_proxy_body_times_as_go_prints_them),
+	    cmocka_unit_test(test_service_body),
+	    cmocka_unit_test(test_proxy_body_times_as_go_prints_them),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
