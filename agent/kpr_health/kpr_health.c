@@ -178,9 +178,6 @@ static struct kpr_hc *find(struct kpr_health *h, const char *key, __u16 port)
 static struct kpr_hc *open_hc(struct kpr_health *h, const struct store_service *ss)
 {
 	struct kpr_hc *hc = calloc(1, sizeof(*hc));
-	char addr[16];
-	int err;
-
 	if (!hc)
 		return NULL;
 	hc->owner = h;
@@ -188,16 +185,25 @@ static struct kpr_hc *open_hc(struct kpr_health *h, const struct store_service *
 	snprintf(hc->key, sizeof(hc->key), "%s", ss->key);
 	snprintf(hc->ns, sizeof(hc->ns), "%s", ss->svc.meta.namespace);
 	snprintf(hc->name, sizeof(hc->name), "%s", ss->svc.meta.name);
+	hc->next = h->services;
+	h->services = hc;
+	return hc;
+}
+
+/* Listen on the entry's port, all of the node's addresses. A port that cannot
+ * be bound (held by another process) is tried again at the next change. */
+static void listen_hc(struct kpr_hc *hc)
+{
+	char addr[16];
+	int err;
+
 	snprintf(addr, sizeof(addr), ":%u", hc->port);
 	err = httpd_start(&hc->http, addr, "service-health", serve_service, hc);
 	if (err)
 		pr_warn("cannot serve service health check", "service=%s port=%u error=\"%s\"",
-			ss->key, hc->port, strerror(-err));
+			hc->key, hc->port, strerror(-err));
 	else
-		pr_info("serving service health check", "service=%s port=%u", ss->key, hc->port);
-	hc->next = h->services;
-	h->services = hc;
-	return hc;
+		pr_info("serving service health check", "service=%s port=%u", hc->key, hc->port);
 }
 
 static void close_unwanted(struct kpr_health *h)
@@ -244,6 +250,8 @@ void kpr_health_sync(struct kpr_health *h, const struct store *s, bool ready)
 			hc = open_hc(h, ss);
 		if (!hc)
 			continue;
+		if (!hc->http)
+			listen_hc(hc);
 		count = local_ready(s, ss);
 		hc->wanted = true;
 		pthread_mutex_lock(&h->lock);

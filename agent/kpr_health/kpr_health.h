@@ -22,7 +22,8 @@
  * whose endpoints are all terminating takes no new load-balancer traffic.
  * Header X-Load-Balancing-Endpoint-Weight carries the count, as kube-proxy's.
  * Listeners follow the Services live: added, moved and closed as the Services
- * and their EndpointSlices change.
+ * and their EndpointSlices change; a port another process holds is logged and
+ * tried again at the next change.
  *
  * Proxy health (--kube-proxy-replacement-healthz-bind-address, Cilium's flag;
  * "" = off): GET /healthz answers kube-proxy's
