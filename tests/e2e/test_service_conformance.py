@@ -8,6 +8,8 @@ EndpointSlice live and asserts on what clients reach, what the maps hold and wha
 
 import re
 
+import pytest
+
 import k8s
 from harness import serve, tcp
 from netlab import wait_for
@@ -48,6 +50,7 @@ def frontends(agent, name):
     return sorted(r["frontend"] for r in rows(agent, name) if r["served"])
 
 
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_service_proxy_name_label_hands_the_service_to_another_proxy_live(lab1, api,
                                                                          start_agent):
     a = lab1.node("a")
@@ -123,6 +126,7 @@ def test_service_list_marks_every_service_axon_does_not_serve(lab1, api, start_a
     assert all(table[k][-1] == f"no: {v}" for k, v in want.items())
 
 
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_type_changes_take_effect_live(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     b1, client = a.add_pod("b1"), a.add_pod("client")
@@ -154,8 +158,9 @@ def test_type_changes_take_effect_live(lab1, api, start_agent):
     api.patch("services", "default", "web", {"spec": {"type": "ClusterIP", "ports": [
         {"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP",
          "nodePort": None}]}})
-    wait_for(lambda: list(agent.lb_frontends()) == [f"{VIP}:80/TCP"], 10,
+    wait_for(lambda: frontends(agent, "web") == [f"{VIP}:80/TCP"], 10,
              what="ClusterIP frontend only")
+    assert not {np_fe, f"{LB_IP}:80/TCP"} & set(agent.lb_frontends())
     assert reaches(world, a.ip, 30080, None)
     assert reaches(client, VIP, 80, "b1")
 
@@ -163,7 +168,8 @@ def test_type_changes_take_effect_live(lab1, api, start_agent):
     api.patch("services", "default", "web", {"spec": {
         "type": "ExternalName", "externalName": "example.com", "clusterIP": None,
         "clusterIPs": None}})
-    wait_for(lambda: agent.lb_frontends() == {}, 10, what="every frontend removed")
+    wait_for(lambda: frontends(agent, "web") == [], 10, what="every frontend removed")
+    assert f"{VIP}:80/TCP" not in agent.lb_frontends()
     assert reaches(client, VIP, 80, None)
     assert rows(agent, "web")[0]["reason"] == "ExternalName"
 
@@ -298,6 +304,7 @@ def hc_body(count, healthy=True):
             f'{"true" if healthy else "false"}\n}}')
 
 
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_health_check_node_port_counts_local_ready_endpoints(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     b1 = a.add_pod("b1")
