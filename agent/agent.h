@@ -21,6 +21,7 @@
 #include "health/health.h"
 #include "identity/endpoints.h"
 #include "k8s/client.h"
+#include "kpr_health/kpr_health.h"
 #include "lb/bpf_ops.h"
 #include "lb/reconcile.h"
 #include "metrics/map_fill.h"
@@ -69,6 +70,8 @@ struct agent {
 	struct metrics_server *metrics;	/* --prometheus-serve-addr; NULL: off */
 	struct agent_health health;	/* --agent-health-port, the not-ready taint */
 	struct agent_cni cni;		/* the axon-cni plugin's endpoints and IPAM (cni/cni.h) */
+	/* healthCheckNodePorts, --kube-proxy-replacement-healthz-bind-address */
+	struct kpr_health kpr;
 	time_t started;
 	/* CLOCK_MONOTONIC ns of the oldest policy, identity or namespace event
 	 * not yet enforced (0: none): axon_policy_time_to_enforce_seconds. */

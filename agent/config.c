@@ -67,6 +67,10 @@ const char agent_usage_text[] =
 	"                            (default 0: off); the explicit flags above win\n"
 	"  --prometheus-serve-addr [HOST]:PORT  serve Prometheus metrics at /metrics\n"
 	"                            (default \"\": off; the Helm chart uses :9962)\n"
+	"  --kube-proxy-replacement-healthz-bind-address [HOST]:PORT  serve kube-proxy's\n"
+	"                            /healthz (JSON lastUpdated, currentTime, nodeEligible;\n"
+	"                            200 ready, else 503) there, e.g. 0.0.0.0:10256\n"
+	"                            (default \"\": off)\n"
 	"  --agent-health-port N     serve health checks on 127.0.0.1:N (default 9879; 0: off):\n"
 	"                            GET /healthz 200 once every watch has synced and the\n"
 	"                            datapath is programmed, else 503 and what it waits for;\n"
@@ -138,6 +142,7 @@ enum {
 	OPT_CT_ANY,
 	OPT_MAP_RATIO,
 	OPT_PROMETHEUS,
+	OPT_KPR_HEALTHZ,
 	OPT_RECONCILE_INTERVAL,
 	OPT_API_SERVER_URLS,
 	OPT_PREFER_SERVICE,
@@ -189,6 +194,8 @@ static const struct option options[] = {
 	{ "bpf-map-dynamic-size-ratio", required_argument, NULL, OPT_MAP_RATIO },
 	{ "map-dynamic-size-ratio", required_argument, NULL, OPT_MAP_RATIO },
 	{ "prometheus-serve-addr", required_argument, NULL, OPT_PROMETHEUS },
+	{ "kube-proxy-replacement-healthz-bind-address", required_argument, NULL,
+	  OPT_KPR_HEALTHZ },
 	{ "bpf-lb-service-map-max", required_argument, NULL, OPT_MAP_SIZE + MS_LB4_SERVICES },
 	{ "bpf-lb-service-backend-map-max", required_argument, NULL,
 	  OPT_MAP_SIZE + MS_LB4_BACKENDS },
@@ -611,6 +618,7 @@ static void defaults(struct agent_config *cfg)
 		.state_dir = "/var/run/axon",
 		.write_cni_conf = "",
 		.prometheus_addr = "",
+		.kpr_healthz_addr = "",
 		.health_port = HEALTH_PORT_DEFAULT,
 		.not_ready_taint_key = NODE_TAINT_KEY_DEFAULT,
 		.devices = "",
@@ -693,6 +701,9 @@ static int parse_one(int opt, const char *arg, struct agent_config *cfg, char *e
 		return parse_ratio(name, arg, &cfg->map_size_flags.dynamic_ratio, err, errlen);
 	case OPT_PROMETHEUS:
 		cfg->prometheus_addr = arg;
+		return parse_listen_addr(name, arg, err, errlen);
+	case OPT_KPR_HEALTHZ:
+		cfg->kpr_healthz_addr = arg;
 		return parse_listen_addr(name, arg, err, errlen);
 	case OPT_NODE_NAME:	return parse_node_name(arg, cfg->node_name, err, errlen);
 	case OPT_HEALTH_PORT:
@@ -969,6 +980,7 @@ static int option_value(const struct agent_config *cfg, int opt, char *buf, size
 	case OPT_NODE_NAME:		s = cfg->node_name; break;
 	case OPT_DEVICES:		s = cfg->devices; break;
 	case OPT_PROMETHEUS:		s = cfg->prometheus_addr; break;
+	case OPT_KPR_HEALTHZ:		s = cfg->kpr_healthz_addr; break;
 	case OPT_FLUSH:			s = bool_str(cfg->flush_on_exit); break;
 	case OPT_DEBUG:			s = bool_str(cfg->debug); break;
 	case OPT_ENABLE_TCX:		s = bool_str(cfg->enable_tcx); break;

@@ -62,6 +62,8 @@ struct agent_config {
 	struct map_sizes map_sizes;		/* resolved: what the loader uses */
 	__u32 policy_map_max;			/* --bpf-policy-map-max: per endpoint */
 	const char *prometheus_addr;		/* --prometheus-serve-addr; "" = off */
+	/* --kube-proxy-replacement-healthz-bind-address; "" = off */
+	const char *kpr_healthz_addr;
 	__u32 health_port;			/* --agent-health-port; 0 = off */
 	const char *not_ready_taint_key;	/* --agent-not-ready-taint-key; "" = off */
 

@@ -49,6 +49,7 @@ static int run(struct agent *a, int sig_fd)
 
 		agent_health_publish(a);	/* the loop turned: /livez, /healthz, the taint */
 		agent_cni_tick(a);		/* IPAM pool, conflist, leaked endpoints */
+		kpr_health_sync(&a->kpr, &a->store, a->health.ready);
 		agent_metrics_publish(a);
 
 		if (timeout < 0 || timeout > 1000)
@@ -122,6 +123,8 @@ int main(int argc, char **argv)
 	start_record_take(&start, &a->cfg);
 	/* Before anything is attached: a health port in use fails the start here. */
 	err = agent_health_open(a);
+	if (!err)
+		err = kpr_health_open(&a->kpr, a->cfg.kpr_healthz_addr);
 	if (err)
 		goto out;
 	dcfg = (struct loader_config){
@@ -174,6 +177,7 @@ int main(int argc, char **argv)
 	err = run(a, sig_fd);
 out:
 	agent_health_close(a);			/* before the client its taint call uses */
+	kpr_health_close(&a->kpr);
 	metrics_server_stop(a->metrics);	/* before the maps it reads go */
 	api_server_close(&a->api);
 	if (a->leps_ready)

@@ -6,6 +6,7 @@
 
 #include "axon/maps.h"
 #include "agent.h"
+#include "kpr_status.h"
 #include "version.h"
 
 static const char *informer_state_name(enum k8s_informer_state st)
@@ -338,6 +339,7 @@ cJSON *agent_status(struct agent *a)
 	cJSON_AddItemToObject(r, "full_reconcile", agent_resync_status(a));
 	cJSON_AddItemToObject(r, "health", agent_health_status(a));
 	cJSON_AddItemToObject(r, "taint", agent_taint_status(a));
+	cJSON_AddItemToObject(r, "kube_proxy_replacement", agent_kpr_status(a));
 	cJSON_AddNumberToObject(r, "skipped_objects_total", a->skipped_total);
 	cJSON_AddItemToObject(r, "skipped_objects", skipped_status(a));
 	return r;

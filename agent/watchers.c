@@ -86,6 +86,13 @@ static int slice_upsert(void *ctx, const cJSON *obj)
 		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
 		return ret;
 	}
+	/* Like kube-proxy's EndpointSlice informer (selector !headless label):
+	 * labelling a held slice removes it, as a delete would. */
+	if (eps.headless_label) {
+		ret = store_delete_slice(&w->agent->store, eps.meta.namespace, eps.meta.name);
+		k8s_endpointslice_free(&eps);
+		return ret == -ENOENT ? 0 : ret;
+	}
 	ret = store_set_slice(&w->agent->store, &eps);
 	k8s_endpointslice_free(&eps);
 	return ret;

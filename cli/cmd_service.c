@@ -4,7 +4,9 @@
  * the cluster (one row per address:port/protocol), its backends with their
  * state, and whether the load-balancing maps hold it exactly so. Where
  * `bpf lb list` shows what the maps hold, this shows what the cluster asks
- * for and whether the two agree.
+ * for and whether the two agree. Services Axon does not serve (another proxy's
+ * service-proxy-name label, headless, ExternalName, IPv6-only, no ports) are
+ * rows of their own with SERVED "no: <reason>".
  */
 #include <stdio.h>
 
@@ -32,16 +34,23 @@ static void backends_text(const cJSON *arr, char *buf, size_t len)
 
 static void services_text(const cJSON *doc)
 {
-	struct table *t = table_new(5, "SERVICE", "TYPE", "FRONTEND", "BACKENDS", "REALIZED");
+	struct table *t =
+	    table_new(6, "SERVICE", "TYPE", "FRONTEND", "BACKENDS", "REALIZED", "SERVED");
 	const cJSON *fe;
-	char backends[4096];
+	char backends[4096], served[128];
 
 	cJSON_ArrayForEach(fe, doc)
 	{
+		if (cJSON_IsFalse(cJSON_GetObjectItem(fe, "served"))) {
+			snprintf(served, sizeof(served), "no: %s", json_str(fe, "reason"));
+			table_row(t, json_str(fe, "service"), json_str(fe, "type"), "-", "-", "-",
+				  served);
+			continue;
+		}
 		backends_text(cJSON_GetObjectItem(fe, "backends"), backends, sizeof(backends));
 		table_row(t, json_str(fe, "service"), json_str(fe, "type"),
 			  json_str(fe, "frontend"), backends,
-			  cJSON_IsTrue(cJSON_GetObjectItem(fe, "realized")) ? "yes" : "no");
+			  cJSON_IsTrue(cJSON_GetObjectItem(fe, "realized")) ? "yes" : "no", "yes");
 	}
 	table_print(t);
 }

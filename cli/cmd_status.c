@@ -10,7 +10,8 @@
  * field the agent adds (node, endpoints, ipcache, routes, attachments, ct_gc,
  * ...) is rendered generically as "key: value" lines, so a new field shows
  * up without a CLI change; lists inside them are counted ("12 items") unless
- * --verbose, which prints every element.
+ * --verbose, which prints every element. --verbose adds Cilium's
+ * "KubeProxyReplacement Details" section (agent/kpr_status.h).
  */
 #include <stdio.h>
 #include <string.h>
@@ -88,7 +89,7 @@ static void policy_text(const cJSON *p)
 static const char *const known_sections[] = {
 	"version", "commit", "started", "healthy", "summary", "kubernetes", "load_balancing",
 	"maps", "attach", "modules", "unrealized", "skipped_objects_total", "skipped_objects",
-	"policy", "ipam",
+	"policy", "ipam", "kube_proxy_replacement",
 };
 
 static bool is_known_section(const char *key)
@@ -249,6 +250,70 @@ static void ipam_text(const cJSON *ipam)
 	}
 }
 
+static const char *enabled(const cJSON *o, const char *key)
+{
+	return cJSON_IsTrue(cJSON_GetObjectItem(o, key)) ? "Enabled" : "Disabled";
+}
+
+/*
+ * KubeProxyReplacement Details:, laid out as `cilium status --verbose` does
+ * (two tab-aligned blocks: the settings, then the service types).
+ */
+static void kpr_text(const cJSON *k)
+{
+	const cJSON *sock = cJSON_GetObjectItem(k, "socket_lb"), *dev;
+	const cJSON *sel = cJSON_GetObjectItem(k, "backend_selection");
+	const cJSON *svc = cJSON_GetObjectItem(k, "services");
+	char devices[1024] = "", buf[128];
+	size_t off = 0;
+
+	if (!k)
+		return;
+	cJSON_ArrayForEach(dev, cJSON_GetObjectItem(k, "devices")) {
+		int n = snprintf(devices + off, sizeof(devices) - off, "%s%s   %s%s",
+				 off ? ", " : "", str(dev, "name"), str(dev, "ipv4"),
+				 cJSON_IsTrue(cJSON_GetObjectItem(dev, "direct_routing"))
+				     ? " (Direct Routing)" : "");
+
+		if (n < 0 || (size_t)n >= sizeof(devices) - off)
+			break;
+		off += n;
+	}
+	printf("KubeProxyReplacement Details:\n");
+	printf("  %-24s%s\n", "Status:", str(k, "status"));
+	printf("  %-24s%s\n", "Socket LB:", enabled(sock, "enabled"));
+	printf("  %-24s%s\n", "Socket LB Tracing:", enabled(sock, "tracing"));
+	printf("  %-24s%s\n", "Socket LB Coverage:", str(sock, "coverage"));
+	if (devices[0])
+		printf("  %-24s%s\n", "Devices:", devices);
+	printf("  %-24s%s\n", "Mode:", str(k, "mode"));
+	if (cJSON_GetObjectItem(sel, "table_size"))
+		snprintf(buf, sizeof(buf), "%s (Table Size: %.0f)", str(sel, "algorithm"),
+			 num(sel, "table_size"));
+	else
+		snprintf(buf, sizeof(buf), "%s", str(sel, "algorithm"));
+	printf("  %-24s%s\n", "Backend Selection:", buf);
+	printf("  %-24s%s\n", "Session Affinity:", enabled(k, "session_affinity"));
+	printf("  %-24s%s\n", "Graceful Termination:", enabled(k, "graceful_termination"));
+	printf("  %-24s%s\n", "NAT46/64 Support:", enabled(k, "nat46_64"));
+	printf("  %-24s%s\n", "XDP Acceleration:", str(k, "xdp_acceleration"));
+	printf("  %-24sEnabled (%d service(s))\n", "Health Check NodePort:",
+	       cJSON_GetArraySize(cJSON_GetObjectItem(k, "health_check_node_ports")));
+	printf("  %-24s%s\n", "Kube-proxy Healthz:",
+	       str(k, "healthz_bind_address")[0] ? str(k, "healthz_bind_address") : "Disabled");
+	printf("  Services:\n");
+	printf("  %-18s%s\n", "- ClusterIP:", enabled(svc, "cluster_ip"));
+	if (cJSON_IsTrue(cJSON_GetObjectItem(svc, "node_port")))
+		snprintf(buf, sizeof(buf), "Enabled (Range: %.0f-%.0f)", num(svc, "node_port_min"),
+			 num(svc, "node_port_max"));
+	else
+		snprintf(buf, sizeof(buf), "Disabled");
+	printf("  %-18s%s\n", "- NodePort:", buf);
+	printf("  %-18s%s\n", "- LoadBalancer:", enabled(svc, "load_balancer"));
+	printf("  %-18s%s\n", "- externalIPs:", enabled(svc, "external_ips"));
+	printf("  %-18s%s\n", "- HostPort:", enabled(svc, "host_port"));
+}
+
 static void status_text(const cJSON *doc)
 {
 	const cJSON *lb = cJSON_GetObjectItem(doc, "load_balancing"), *o;
@@ -298,6 +363,7 @@ static void status_text(const cJSON *doc)
 			       cJSON_GetArraySize(unrealized));
 		return;
 	}
+	kpr_text(cJSON_GetObjectItem(doc, "kube_proxy_replacement"));
 	printf("%-18s%d\n", "Not realized:", cJSON_GetArraySize(unrealized));
 	cJSON_ArrayForEach(o, unrealized)
 		printf("  service %s: %s (attempts %.0f)\n", str(o, "service"), str(o, "error"),

@@ -3,7 +3,8 @@
  * `services`: the frontends the store asks for (lb/desired.c, the same
  * derivation the reconciler writes from), each with whether the maps hold it
  * exactly so (lb_reconciler_realized). Sorted by service, frontends in the
- * order the service lists them.
+ * order the service lists them. A Service Axon does not serve (lb_service_unserved)
+ * is listed too, as one row without a frontend: "served": false and the reason.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -78,6 +79,34 @@ static cJSON *frontend_json(struct agent *a, const struct store_service *ss,
 	add_backends(backends, fe->backends, fe->n_backends);
 	add_backends(backends, fe->kept, fe->n_kept);
 	cJSON_AddBoolToObject(o, "realized", lb_reconciler_realized(&a->lb, ss->key, fe));
+	cJSON_AddBoolToObject(o, "served", true);
+	return o;
+}
+
+static const char *service_type(enum k8s_service_type t)
+{
+	static const char *const names[] = {
+	    [K8S_SVC_CLUSTER_IP] = "ClusterIP",
+	    [K8S_SVC_NODE_PORT] = "NodePort",
+	    [K8S_SVC_LOAD_BALANCER] = "LoadBalancer",
+	    [K8S_SVC_EXTERNAL_NAME] = "ExternalName",
+	};
+
+	return (size_t)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
+}
+
+/* One row for a Service Axon leaves alone: no frontend, and why. */
+static cJSON *unserved_json(const struct store_service *ss, const char *reason)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "service", ss->key);
+	cJSON_AddStringToObject(o, "namespace", ss->svc.meta.namespace);
+	cJSON_AddStringToObject(o, "name", ss->svc.meta.name);
+	cJSON_AddStringToObject(o, "type", service_type(ss->svc.type));
+	cJSON_AddArrayToObject(o, "backends");
+	cJSON_AddBoolToObject(o, "served", false);
+	cJSON_AddStringToObject(o, "reason", reason);
 	return o;
 }
 
@@ -92,8 +121,13 @@ cJSON *api_cmd_services(struct agent *a)
 	}
 	for (size_t i = 0; v[i]; i++) {
 		const struct store_service *ss = v[i];
+		const char *reason = lb_service_unserved(&ss->svc);
 		struct lb_service_spec spec;
 
+		if (reason) {
+			cJSON_AddItemToArray(arr, unserved_json(ss, reason));
+			continue;
+		}
 		if (lb_desired_service(&a->store, ss->key, a->lb.maglev_default, &spec))
 			continue;
 		for (size_t j = 0; j < spec.n_frontends; j++)

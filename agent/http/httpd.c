@@ -135,12 +135,20 @@ static const char *reason_phrase(int code)
 void httpd_respond(const struct httpd_request *req, int code, const char *type, const char *body,
 		   size_t len)
 {
-	char hdr[256];
-	int n = snprintf(hdr, sizeof(hdr),
-			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			 "Connection: close\r\n\r\n",
-			 code, reason_phrase(code), type, len);
+	httpd_respond_headers(req, code, type, "", body, len);
+}
 
+void httpd_respond_headers(const struct httpd_request *req, int code, const char *type,
+			   const char *headers, const char *body, size_t len)
+{
+	char hdr[512];
+	int n = snprintf(hdr, sizeof(hdr),
+			 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+			 "Connection: close\r\n\r\n",
+			 code, reason_phrase(code), type, len, headers);
+
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return;
 	write_all(req->fd, hdr, n);
 	if (!req->head)
 		write_all(req->fd, body, len);

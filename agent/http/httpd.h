@@ -37,6 +37,10 @@ int httpd_start(struct httpd **out, const char *addr, const char *name, httpd_ha
 /* Write one complete response (Connection: close). */
 void httpd_respond(const struct httpd_request *req, int code, const char *type, const char *body,
 		   size_t len);
+/* The same with extra header lines (each ending in "\r\n"), for the
+ * kube-proxy-compatible answers' X-Content-Type-Options and the like. */
+void httpd_respond_headers(const struct httpd_request *req, int code, const char *type,
+			   const char *headers, const char *body, size_t len);
 /* The port bound (useful after port 0). */
 int httpd_port(const struct httpd *h);
 /* Stop the thread and close the socket; NULL is fine. */

@@ -8,6 +8,7 @@
 #include "k8s/objects_priv.h"
 
 #define SERVICE_NAME_LABEL "kubernetes.io/service-name"
+#define HEADLESS_LABEL	   "service.kubernetes.io/headless"
 
 void k8s_endpointslice_free(struct k8s_endpointslice *eps)
 {
@@ -54,6 +55,7 @@ static int parse_service_name(const cJSON *obj, struct k8s_endpointslice *eps, c
 	ret = k8s_json_object(md, "metadata", "labels", false, &labels, err, errlen);
 	if (ret)
 		return ret;
+	eps->headless_label = k8s_json_get(labels, HEADLESS_LABEL) != NULL;
 	return k8s_json_string_pool(labels, "metadata.labels", SERVICE_NAME_LABEL, false,
 				    K8S_NAME_MAX - 1, &eps->strs, &eps->service_name, err, errlen);
 }

@@ -74,6 +74,11 @@ struct k8s_service {
 	struct k8s_strpool strs;
 	enum k8s_service_type type;
 	bool headless;			/* clusterIP "None" */
+	/* Labelled service.kubernetes.io/service-proxy-name (any value): another
+	 * proxy serves it; kube-proxy's Service informer filters it out. */
+	bool proxy_name_label;
+	bool publish_not_ready;		/* spec.publishNotReadyAddresses */
+	bool ipv6_only;			/* clusterIPs set, none of them IPv4 */
 	__be32 *cluster_ips;		/* spec.clusterIPs (or clusterIP), IPv4 only */
 	size_t n_cluster_ips;
 	__be32 *external_ips;		/* spec.externalIPs */
@@ -86,6 +91,7 @@ struct k8s_service {
 	__u32 affinity_timeout;		/* seconds; 10800 when ClientIP and unset */
 	bool ext_traffic_local;		/* externalTrafficPolicy: Local */
 	bool int_traffic_local;		/* internalTrafficPolicy: Local */
+	__u16 health_check_node_port;	/* spec.healthCheckNodePort, 0 when none */
 };
 
 int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, size_t errlen);
@@ -123,6 +129,10 @@ struct k8s_endpointslice {
 	struct k8s_obj_meta meta;
 	struct k8s_strpool strs;
 	const char *service_name;	/* label kubernetes.io/service-name, "" if none */
+	/* Labelled service.kubernetes.io/headless (the endpointslice controller's
+	 * mark for a headless Service's slices): kube-proxy's EndpointSlice
+	 * informer filters it out, and so does the agent. */
+	bool headless_label;
 	enum k8s_address_type address_type;
 	struct k8s_eps_port *ports;
 	size_t n_ports;

@@ -10,6 +10,7 @@
 /* The API's default for sessionAffinityConfig.clientIP.timeoutSeconds. */
 #define AFFINITY_TIMEOUT_DEFAULT 10800
 #define AFFINITY_TIMEOUT_MAX	 86400
+#define PROXY_NAME_LABEL	 "service.kubernetes.io/service-proxy-name"
 
 void k8s_service_free(struct k8s_service *svc)
 {
@@ -89,8 +90,10 @@ static int parse_cluster_ips(const cJSON *spec, struct k8s_service *svc, char *e
 			svc->headless = true;
 			return 0;
 		}
-		return k8s_ipv4_list(arr, n, "spec.clusterIPs", &svc->cluster_ips,
-				     &svc->n_cluster_ips, err, errlen);
+		ret = k8s_ipv4_list(arr, n, "spec.clusterIPs", &svc->cluster_ips,
+				    &svc->n_cluster_ips, err, errlen);
+		svc->ipv6_only = !ret && !svc->n_cluster_ips;
+		return ret;
 	}
 	single = k8s_json_get(spec, "clusterIP");
 	if (!single)
@@ -100,6 +103,7 @@ static int parse_cluster_ips(const cJSON *spec, struct k8s_service *svc, char *e
 		return 0;
 	}
 	ret = k8s_json_ip(single, "spec.clusterIP", &addr, &v4, err, errlen);
+	svc->ipv6_only = !ret && !v4;
 	if (ret || !v4)
 		return ret;
 	svc->cluster_ips = malloc(sizeof(*svc->cluster_ips));
@@ -187,6 +191,7 @@ static int parse_policies(const cJSON *spec, struct k8s_service *svc, char *err,
 	/* "Global" is the pre-1.22 spelling of Cluster, still accepted by the API. */
 	static const char *const ext[] = {"Cluster", "Local", "Global"};
 	static const char *const in[] = {"Cluster", "Local"};
+	long long hc = 0;
 	int v = 0, ret;
 
 	ret = enum_field(spec, "spec", "externalTrafficPolicy", ext, 3, 0, &v, err, errlen);
@@ -197,7 +202,9 @@ static int parse_policies(const cJSON *spec, struct k8s_service *svc, char *err,
 	if (ret)
 		return ret;
 	svc->int_traffic_local = v == 1;
-	return 0;
+	ret = k8s_json_int(spec, "spec", "healthCheckNodePort", false, 0, 65535, &hc, err, errlen);
+	svc->health_check_node_port = (__u16)hc;
+	return ret;
 }
 
 static int parse_lb_ingress(const cJSON *obj, struct k8s_service *svc, char *err, size_t errlen)
@@ -244,6 +251,23 @@ static int parse_lb_ingress(const cJSON *obj, struct k8s_service *svc, char *err
 	return 0;
 }
 
+/* Labels and flags that decide whether Axon serves the Service at all. */
+static int parse_serving(const cJSON *obj, const cJSON *spec, struct k8s_service *svc, char *err,
+			 size_t errlen)
+{
+	const cJSON *md, *labels;
+	int ret;
+
+	ret = k8s_json_object(obj, NULL, "metadata", true, &md, err, errlen);
+	if (!ret)
+		ret = k8s_json_object(md, "metadata", "labels", false, &labels, err, errlen);
+	if (ret)
+		return ret;
+	svc->proxy_name_label = k8s_json_get(labels, PROXY_NAME_LABEL) != NULL;
+	return k8s_json_bool(spec, "spec", "publishNotReadyAddresses", &svc->publish_not_ready,
+			     NULL, err, errlen);
+}
+
 int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, size_t errlen)
 {
 	const cJSON *spec, *arr;
@@ -255,6 +279,9 @@ int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, 
 	if (ret)
 		goto cleanup;
 	ret = k8s_json_object(obj, NULL, "spec", true, &spec, err, errlen);
+	if (ret)
+		goto cleanup;
+	ret = parse_serving(obj, spec, svc, err, errlen);
 	if (ret)
 		goto cleanup;
 	ret = parse_type(spec, svc, err, errlen);

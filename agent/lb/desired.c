@@ -63,9 +63,9 @@ enum pick { PICK_READY, PICK_SERVING_TERMINATING, PICK_KEPT };
 
 /* One pass over the service's slices for port sp: add the endpoints the pick
  * selects (local ones only when local_node is set) to l. */
-static int pick_backends(const struct store_slice_set *set, const struct k8s_service_port *sp,
-			 enum pick pick, const char *local_node, struct be_list *l,
-			 const struct lb_frontend_spec *fe)
+static int pick_backends(const struct store_slice_set *set, const struct k8s_service *svc,
+			 const struct k8s_service_port *sp, enum pick pick, const char *local_node,
+			 struct be_list *l, const struct lb_frontend_spec *fe)
 {
 	int err;
 
@@ -77,7 +77,10 @@ static int pick_backends(const struct store_slice_set *set, const struct k8s_ser
 			continue;
 		for (size_t j = 0; j < eps->n_endpoints; j++) {
 			const struct k8s_eps_endpoint *e = &eps->endpoints[j];
-			bool use = pick == PICK_READY ? e->ready : e->serving && e->terminating;
+			/* publishNotReadyAddresses: every endpoint counts as ready, as
+			 * the endpointslice controller itself publishes them. */
+			bool ready = e->ready || svc->publish_not_ready;
+			bool use = pick == PICK_READY ? ready : e->serving && e->terminating;
 
 			if (!use || (local_node && strcmp(e->node_name, local_node)))
 				continue;
@@ -101,8 +104,8 @@ static int pick_backends(const struct store_slice_set *set, const struct k8s_ser
  * (Kubernetes' graceful termination); local ones only under a Local policy.
  * Then the serving-terminating endpoints (any node) the slots do not hold. */
 static int port_backends(const struct store *s, const struct store_slice_set *set,
-			 const struct k8s_service_port *sp, bool local_only,
-			 struct lb_frontend_spec *fe)
+			 const struct k8s_service *svc, const struct k8s_service_port *sp,
+			 bool local_only, struct lb_frontend_spec *fe)
 {
 	struct be_list slots = { .v = &fe->backends, .n = &fe->n_backends };
 	struct be_list kept = { .v = &fe->kept, .n = &fe->n_kept };
@@ -110,11 +113,11 @@ static int port_backends(const struct store *s, const struct store_slice_set *se
 	const char *local = local_only ? s->self_name : NULL;
 	int err;
 
-	err = pick_backends(set, sp, PICK_READY, local, &slots, fe);
+	err = pick_backends(set, svc, sp, PICK_READY, local, &slots, fe);
 	if (!err && fe->n_backends == 0)
-		err = pick_backends(set, sp, PICK_SERVING_TERMINATING, local, &slots, fe);
+		err = pick_backends(set, svc, sp, PICK_SERVING_TERMINATING, local, &slots, fe);
 	if (!err)
-		err = pick_backends(set, sp, PICK_KEPT, NULL, &kept, fe);
+		err = pick_backends(set, svc, sp, PICK_KEPT, NULL, &kept, fe);
 	return err;
 }
 
@@ -174,12 +177,32 @@ static int add_frontends(const struct store *s, const struct store_service *ss,
 				.affinity_timeout = svc->affinity_client_ip ? svc->affinity_timeout : 0,
 			};
 			spec->n_frontends++;
-			err = port_backends(s, set, sp, local, fe);
+			err = port_backends(s, set, svc, sp, local, fe);
 			if (err)
 				return err;
 		}
 	}
 	return 0;
+}
+
+const char *lb_service_unserved(const struct k8s_service *svc)
+{
+	bool tcp_or_udp = false;
+
+	if (svc->proxy_name_label)
+		return "service-proxy-name label";
+	if (svc->type == K8S_SVC_EXTERNAL_NAME)
+		return "ExternalName";
+	if (svc->headless)
+		return "headless";
+	/* The datapath is IPv4, like a single-stack IPv4 kube-proxy. */
+	if (svc->ipv6_only)
+		return "IPv6-only";
+	if (!svc->n_ports)
+		return "no ports";
+	for (size_t i = 0; i < svc->n_ports; i++)
+		tcp_or_udp |= svc->ports[i].proto == IPPROTO_TCP || svc->ports[i].proto == IPPROTO_UDP;
+	return tcp_or_udp ? NULL : "no TCP or UDP port";
 }
 
 int lb_desired_service(const struct store *s, const char *svc_key, bool maglev_default,
@@ -190,7 +213,7 @@ int lb_desired_service(const struct store *s, const char *svc_key, bool maglev_d
 	int err;
 
 	memset(spec, 0, sizeof(*spec));
-	if (!ss || ss->svc.type == K8S_SVC_EXTERNAL_NAME || ss->svc.headless)
+	if (!ss || lb_service_unserved(&ss->svc))
 		return 0;
 	svc = &ss->svc;
 	err = add_frontends(s, ss, svc->cluster_ips, svc->n_cluster_ips,

@@ -25,6 +25,8 @@
  * connections are listed in `kept`: they stay in the backends map (state
  * terminating) so existing flows keep reaching them until they stop serving.
  *
+ * publishNotReadyAddresses makes every endpoint count as ready.
+ *
  * Maglev (the service annotation service.cilium.io/lb-algorithm, else the
  * agent's --bpf-lb-algorithm) sets SVC_FLAG2_MAGLEV on every frontend.
  */
@@ -62,8 +64,13 @@ struct lb_service_spec {
 	size_t n_frontends;
 };
 
+/* Why Axon does not serve svc (a short phrase for people and the API), or NULL
+ * when it does: labelled service.kubernetes.io/service-proxy-name, ExternalName,
+ * headless, IPv6-only, no ports, no TCP or UDP port. */
+const char *lb_service_unserved(const struct k8s_service *svc);
+
 /* Fill spec for the service with this key; a service that is not in the store
- * (or has no addresses, e.g. headless or ExternalName) gets no frontends.
+ * or that Axon does not serve (lb_service_unserved) gets no frontends.
  * Returns 0 or -ENOMEM. */
 int lb_desired_service(const struct store *s, const char *svc_key, bool maglev_default,
 		       struct lb_service_spec *spec);

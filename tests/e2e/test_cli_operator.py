@@ -103,13 +103,13 @@ def test_service_list(lab1, apiserver, api):
     assert rc == 0
     lines = out.splitlines()
     assert re.split(r"\s{3,}", lines[0]) == ["SERVICE", "TYPE", "FRONTEND", "BACKENDS",
-                                             "REALIZED"]
+                                             "REALIZED", "SERVED"]
     assert re.split(r"\s{3,}", next(x for x in lines if WEB_VIP in x)) == [
         "default/web", "ClusterIP", f"{WEB_VIP}:80/TCP",
         "10.244.1.10:8080 (active), 10.244.1.11:8080 (active), 10.244.1.12:8080 (terminating)",
-        "yes"]
+        "yes", "yes"]
     assert re.split(r"\s{3,}", next(x for x in lines if EXT_IP in x)) == [
-        "other/ext", "ExternalIP", f"{EXT_IP}:53/UDP", "(none)", "yes"]
+        "other/ext", "ExternalIP", f"{EXT_IP}:53/UDP", "(none)", "yes", "yes"]
 
 
 def test_service_not_realized_and_status_exit_1(lab1, apiserver, api):

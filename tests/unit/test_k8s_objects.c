@@ -328,6 +328,57 @@ static void test_service_defaults_and_variants(void **state)
 	k8s_service_free(&svc);
 }
 
+/* What decides whether Axon serves a Service at all, and its health check. */
+static void test_service_serving_fields(void **state)
+{
+	struct k8s_service svc;
+	struct k8s_endpointslice eps;
+	char err[256] = "";
+	cJSON *j;
+
+	(void)state;
+	j = cJSON_Parse("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\",\"labels\":"
+			"{\"service.kubernetes.io/service-proxy-name\":\"\"}},"
+			"\"spec\":{\"type\":\"LoadBalancer\",\"clusterIP\":\"10.0.0.1\","
+			"\"publishNotReadyAddresses\":true,\"externalTrafficPolicy\":\"Local\","
+			"\"healthCheckNodePort\":31500,\"ports\":[{\"port\":80}]}}");
+	assert_int_equal(k8s_service_from_json(j, &svc, err, sizeof(err)), 0);
+	/* The label counts with any value, even "". */
+	assert_true(svc.proxy_name_label);
+	assert_true(svc.publish_not_ready);
+	assert_false(svc.ipv6_only);
+	assert_int_equal(svc.health_check_node_port, 31500);
+	k8s_service_free(&svc);
+	cJSON_Delete(j);
+
+	/* Single-stack IPv6, in either field; no labels at all. */
+	j = cJSON_Parse("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},"
+			"\"spec\":{\"clusterIPs\":[\"fd00::1\"],\"ports\":[{\"port\":80}]}}");
+	assert_int_equal(k8s_service_from_json(j, &svc, err, sizeof(err)), 0);
+	assert_true(svc.ipv6_only);
+	assert_false(svc.proxy_name_label);
+	assert_false(svc.publish_not_ready);
+	assert_int_equal(svc.health_check_node_port, 0);
+	k8s_service_free(&svc);
+	cJSON_Delete(j);
+	j = cJSON_Parse("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},"
+			"\"spec\":{\"clusterIP\":\"fd00::1\",\"ports\":[{\"port\":80}]}}");
+	assert_int_equal(k8s_service_from_json(j, &svc, err, sizeof(err)), 0);
+	assert_true(svc.ipv6_only);
+	k8s_service_free(&svc);
+	cJSON_Delete(j);
+
+	/* The endpointslice controller's mark on a headless Service's slices. */
+	j = cJSON_Parse("{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\",\"labels\":"
+			"{\"kubernetes.io/service-name\":\"a\","
+			"\"service.kubernetes.io/headless\":\"\"}},\"addressType\":\"IPv4\"}");
+	assert_int_equal(k8s_endpointslice_from_json(j, &eps, err, sizeof(err)), 0);
+	assert_true(eps.headless_label);
+	assert_string_equal(eps.service_name, "a");
+	k8s_endpointslice_free(&eps);
+	cJSON_Delete(j);
+}
+
 static void test_endpointslice_web_conditions(void **state)
 {
 	static const struct {
@@ -605,6 +656,10 @@ static const struct bad_case {
     /* Service */
     {"svc", "{" META "}", "spec: required field is missing"},
     {"svc", SVC("\"type\":\"Magic\""), "spec.type: unknown value \"Magic\""},
+    {"svc", SVC("\"publishNotReadyAddresses\":\"yes\""),
+     "spec.publishNotReadyAddresses: expected a boolean, got a string"},
+    {"svc", SVC("\"healthCheckNodePort\":70000"),
+     "spec.healthCheckNodePort: 70000 is not in 0..65535"},
     {"svc", SVC("\"clusterIP\":\"10.0.0.300\""),
      "spec.clusterIP: \"10.0.0.300\" is not an IP address"},
     {"svc", SVC("\"clusterIP\":\"\""), "spec.clusterIP: \"\" is not an IP address"},
@@ -869,6 +924,7 @@ int main(void)
 	    cmocka_unit_test(test_service_lb_affinity),
 	    cmocka_unit_test(test_service_headless_external_local),
 	    cmocka_unit_test(test_service_defaults_and_variants),
+	    cmocka_unit_test(test_service_serving_fields),
 	    cmocka_unit_test(test_endpointslice_web_conditions),
 	    cmocka_unit_test(test_endpointslice_defaults_and_types),
 	    cmocka_unit_test(test_strpool_strings_stay_put),

@@ -535,6 +535,73 @@ static void test_node_port_frontends(void **state)
 	assert_int_equal(fx->maps.inconsistencies, 0);
 }
 
+/* A type change rewrites the frontends; ExternalName and IPv6-only leave none. */
+static void test_type_changes_and_unserved_services(void **state)
+{
+	struct fixture *fx = *state;
+	const struct store_service *ss;
+	char got[256];
+
+	np_cluster(fx, NP_SPEC("Cluster"));
+	assert_int_equal(sync_all(fx), 0);
+	assert_non_null(slot(fx, "192.168.1.10", 30080, IPPROTO_TCP, 0));
+	put_service_spec(fx, "np",
+			 "{\"type\":\"ClusterIP\",\"clusterIP\":\"10.96.0.20\",\"ports\":[{"
+			 "\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\"}]}", NULL);
+	assert_int_equal(sync_all(fx), 0);
+	assert_null(slot(fx, "192.168.1.10", 30080, IPPROTO_TCP, 0));
+	assert_null(slot(fx, "203.0.113.9", 80, IPPROTO_TCP, 0));
+	frontend_backends(fx, "10.96.0.20", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.1.6:8080");
+
+	put_service_spec(fx, "np", "{\"type\":\"ExternalName\",\"externalName\":\"x.example\"}",
+			 NULL);
+	assert_int_equal(sync_all(fx), 0);
+	assert_null(slot(fx, "10.96.0.20", 80, IPPROTO_TCP, 0));
+	ss = store_get_service(&fx->store, "shop/np");
+	assert_string_equal(lb_service_unserved(&ss->svc), "ExternalName");
+
+	put_service_spec(fx, "np", "{\"clusterIPs\":[\"fd00::20\"],\"ports\":[{\"port\":80}]}",
+			 NULL);
+	ss = store_get_service(&fx->store, "shop/np");
+	assert_string_equal(lb_service_unserved(&ss->svc), "IPv6-only");
+	put_service_spec(fx, "np", "{\"clusterIP\":\"None\",\"ports\":[{\"port\":80}]}", NULL);
+	ss = store_get_service(&fx->store, "shop/np");
+	assert_string_equal(lb_service_unserved(&ss->svc), "headless");
+	put_service_spec(fx, "np", "{\"clusterIP\":\"10.96.0.20\"}", NULL);
+	ss = store_get_service(&fx->store, "shop/np");
+	assert_string_equal(lb_service_unserved(&ss->svc), "no ports");
+	put_service_spec(fx, "np",
+			 "{\"clusterIP\":\"10.96.0.20\",\"ports\":[{\"port\":80,"
+			 "\"protocol\":\"SCTP\"}]}", NULL);
+	ss = store_get_service(&fx->store, "shop/np");
+	assert_string_equal(lb_service_unserved(&ss->svc), "no TCP or UDP port");
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+/* publishNotReadyAddresses: not-ready endpoints are backends like ready ones. */
+static void test_publish_not_ready_addresses(void **state)
+{
+	struct fixture *fx = *state;
+	char got[256];
+
+	store_set_self_name(&fx->store, "node-a");
+	put_service_spec(fx, "web",
+			 "{\"clusterIP\":\"10.96.0.30\",\"ports\":[{\"name\":\"http\","
+			 "\"port\":80,\"protocol\":\"TCP\"}]}", NULL);
+	put_slice(fx, "shop", "web-1", "web", WEB_EPS_PORTS,
+		  "[" EPN("10.244.0.5", "node-a", "false") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_int_equal(slot(fx, "10.96.0.30", 80, IPPROTO_TCP, 0)->count, 0);
+	put_service_spec(fx, "web",
+			 "{\"clusterIP\":\"10.96.0.30\",\"publishNotReadyAddresses\":true,"
+			 "\"ports\":[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\"}]}",
+			 NULL);
+	assert_int_equal(sync_all(fx), 0);
+	frontend_backends(fx, "10.96.0.30", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080");
+}
+
 static void test_external_traffic_policy_local(void **state)
 {
 	struct fixture *fx = *state;
@@ -1222,6 +1289,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_restart_keeps_wanted_prunes_stale, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_node_port_frontends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_type_changes_and_unserved_services, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_publish_not_ready_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_external_traffic_policy_local, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_internal_traffic_policy_local_and_affinity,

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <arpa/inet.h>
+
+#include "agent.h"
+#include "kpr_status.h"
+
+static void add_devices(struct agent *a, cJSON *r)
+{
+	const struct agent_dp *d = &a->dpx;
+	cJSON *arr = cJSON_AddArrayToObject(r, "devices");
+
+	for (int k = 0; k < d->n_native; k++) {
+		cJSON *o = cJSON_CreateObject();
+		char ip[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &d->native[k].ipv4, ip, sizeof(ip));
+		cJSON_AddStringToObject(o, "name", d->native[k].name);
+		cJSON_AddStringToObject(o, "ipv4", d->native[k].ipv4 ? ip : "");
+		/* The device holding the node address is where NodePort traffic
+		 * arrives and is forwarded from (Cilium's "Direct Routing" one). */
+		cJSON_AddBoolToObject(o, "direct_routing",
+				      d->native[k].ipv4 && d->native[k].ipv4 == a->store.self_ip);
+		cJSON_AddItemToArray(arr, o);
+	}
+}
+
+cJSON *agent_kpr_status(struct agent *a)
+{
+	const struct agent_config *c = &a->cfg;
+	cJSON *r = cJSON_CreateObject(), *o;
+	bool maglev = c->lb_algorithm == LB_ALGO_MAGLEV;
+
+	cJSON_AddStringToObject(r, "status", "True");
+	o = cJSON_AddObjectToObject(r, "socket_lb");
+	cJSON_AddBoolToObject(o, "enabled", c->bpf_lb_sock);
+	/* Attached at --cgroup-root, every pod and the host namespace alike. */
+	cJSON_AddStringToObject(o, "coverage", "Full");
+	cJSON_AddBoolToObject(o, "tracing", false);
+	add_devices(a, r);
+	cJSON_AddStringToObject(r, "mode", "SNAT");
+	o = cJSON_AddObjectToObject(r, "backend_selection");
+	cJSON_AddStringToObject(o, "algorithm", maglev ? "Maglev" : "Random");
+	if (maglev)
+		cJSON_AddNumberToObject(o, "table_size", c->maglev_table_size);
+	cJSON_AddBoolToObject(r, "session_affinity", true);
+	cJSON_AddBoolToObject(r, "graceful_termination", true);
+	cJSON_AddBoolToObject(r, "nat46_64", false);
+	cJSON_AddStringToObject(r, "xdp_acceleration", "Disabled");
+	o = cJSON_AddObjectToObject(r, "services");
+	cJSON_AddBoolToObject(o, "cluster_ip", true);
+	cJSON_AddBoolToObject(o, "node_port", true);
+	cJSON_AddNumberToObject(o, "node_port_min", c->node_port_min);
+	cJSON_AddNumberToObject(o, "node_port_max", c->node_port_max);
+	cJSON_AddBoolToObject(o, "load_balancer", true);
+	cJSON_AddBoolToObject(o, "external_ips", true);
+	cJSON_AddBoolToObject(o, "host_port", false);
+	cJSON_AddStringToObject(r, "healthz_bind_address", c->kpr_healthz_addr);
+	cJSON_AddItemToObject(r, "health_check_node_ports", kpr_health_status(&a->kpr));
+	return r;
+}
