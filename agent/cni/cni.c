@@ -66,8 +66,28 @@ static void pool_follow(struct agent *a)
 			a->store.self_name, strerror(-err));
 }
 
-/* Endpoints whose namespace is gone: the runtime removed the pod without a
- * DEL (or with one the agent never got). */
+/*
+ * Whether ep's Pod has been missing from this node's Pods at two checks in a
+ * row. The kubelet runs ADD for a Pod already bound here, so a Pod the synced
+ * watch does not hold was deleted (or moved) without a DEL; one check would
+ * race a Pod created just before its ADD whose event has not arrived yet.
+ */
+static bool pod_gone(struct agent *a, struct cni_endpoint *ep)
+{
+	bool missing;
+
+	if (!ep->pod[0] || !a->pods.informer || !a->pods.synced)
+		return false;
+	missing = !store_get_pod(&a->store, ep->pod);
+	if (!missing) {
+		ep->pod_missing_checks = 0;
+		return false;
+	}
+	return ++ep->pod_missing_checks >= 2;
+}
+
+/* Endpoints whose namespace is gone, or whose Pod is: the runtime removed
+ * the pod without a DEL (or with one the agent never got). */
 static void leak_check(struct agent *a)
 {
 	struct agent_cni *c = &a->cni;
@@ -79,10 +99,15 @@ static void leak_check(struct agent *a)
 		struct cni_endpoint *ep = e->value;
 
 		e = ht_next(&c->eps, e);
-		if (!stat(ep->netns, &st) || errno != ENOENT)
-			continue;
-		pr_info("CNI endpoint's network namespace is gone; releasing it",
-			"container=%s pod=%s netns=%s", ep->id, ep->pod, ep->netns);
+		if (!stat(ep->netns, &st) || errno != ENOENT) {
+			if (!pod_gone(a, ep))
+				continue;
+			pr_info("CNI endpoint's Pod is no longer on this node; releasing it",
+				"container=%s pod=%s", ep->id, ep->pod);
+		} else {
+			pr_info("CNI endpoint's network namespace is gone; releasing it",
+				"container=%s pod=%s netns=%s", ep->id, ep->pod, ep->netns);
+		}
 		cni_release(a, ep);
 		released++;
 	}

@@ -66,6 +66,7 @@ struct cni_endpoint {
 	char pod[IPAM_POD_MAX];		/* "namespace/name" (K8S_POD_*), "" if not given */
 	__be32 ip;
 	struct local_endpoint le;	/* what the store sees (by_ip holds a copy) */
+	unsigned int pod_missing_checks; /* leak checks in a row without its Pod */
 };
 
 struct agent_cni {

@@ -13,6 +13,7 @@ import threading
 
 import pytest
 
+import k8s
 from harness import OUT, serve, tcp, udp
 from netlab import GATEWAY_IP, Pod, sh, wait_for
 
@@ -342,18 +343,30 @@ def test_repeated_add_rebuilds_with_the_same_address(node_agent):
     assert all(r["ok"] for r in tcp(other, pod.ip, 8080, 3))
 
 
-def test_pod_whose_namespace_is_gone_is_released_within_a_minute(node_agent):
+def test_pod_whose_namespace_or_pod_is_gone_is_released(node_agent, api):
     """A runtime that removed a sandbox without DEL: the agent's periodic check (every
-    60 s) finds the namespace gone and releases the address and the record."""
+    60 s) finds the namespace gone and releases the address and the record. A pod whose
+    Pod object is not on this node at two checks in a row (deleted without a DEL) is
+    released at the second; one whose Pod is there is kept."""
     lab, node, agent = node_agent
     pod, _ = add_pod(lab, node, agent, "gone")
     keep, _ = add_pod(lab, node, agent, "stay")
+    orphan, _ = add_pod(lab, node, agent, "orphan")
+    api.create(k8s.pod("default", "stay", node.name, ip=keep.ip))
+    api.create(k8s.pod("default", "gone", node.name, ip=pod.ip))
     sh("ip", "netns", "del", pod.netns)
     lab._netns.remove(pod.netns)
     # The veth went with the namespace: the map entry goes at once, the address at the check.
     wait_for(lambda: pod.ip not in endpoints(agent), timeout=10, what="entry removed")
     st = wait_for(lambda: (s := ipam(agent))["leaks_released"] == 1 and s, timeout=75,
                   interval=1, what="the leak check")
+    assert [a["pod"] for a in st["allocations"]] == ["", "default/stay", "default/orphan"]
+    assert st["endpoints"] == 2 and keep.ip in endpoints(agent)
+    assert cni(node, "DEL", conf(agent), cid="c-gone") == (0, None)
+    # The orphan's Pod was missing at the first check; at the next one it is released.
+    st = wait_for(lambda: (s := ipam(agent))["leaks_released"] == 2 and s, timeout=75,
+                  interval=1, what="the second leak check")
     assert [a["pod"] for a in st["allocations"]] == ["", "default/stay"]
     assert st["endpoints"] == 1 and keep.ip in endpoints(agent)
-    assert cni(node, "DEL", conf(agent), cid="c-gone") == (0, None)
+    assert orphan.ip not in endpoints(agent)
+    assert "CNI endpoint's Pod is no longer on this node" in agent.log_path.read_text()
