@@ -59,6 +59,7 @@ enum axon_reason {
 	DROP_POLICY			= 148,	/* enforced network policy: no entry allows it (or no map) */
 	DROP_POLICY_DENY		= 149,	/* enforced network policy: a deny entry matched */
 	DROP_SVC_NO_BACKEND_REJECTED	= 150,	/* no backend: answered with a TCP RST / ICMP unreachable */
+	DROP_SVC_INVALID_STATE		= 151,	/* TCP non-SYN to a service frontend without a flow entry */
 
 	REASON_MAX			= 256,
 };
@@ -128,6 +129,7 @@ static inline const char *axon_reason_name(unsigned int reason)
 	case DROP_POLICY:		return "Policy denied";
 	case DROP_POLICY_DENY:		return "Policy denied by denylist";
 	case DROP_SVC_NO_BACKEND_REJECTED: return "Service backend not found (rejected)";
+	case DROP_SVC_INVALID_STATE:	return "Service flow in invalid state (no conntrack entry)";
 	default:			return "Unknown reason";
 	}
 }

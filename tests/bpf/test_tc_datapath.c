@@ -1540,6 +1540,53 @@ static void test_lb_no_backend(void **state)
 	assert_int_equal(map_count(MAP(ct4_tcp)), 0);
 }
 
+static void nodeport_add(__u16 port, __u32 rev, __u32 *ids, __u16 n, __u8 extra_flags);
+
+/* A TCP segment that is not a bare SYN, to a frontend with backends, with no
+ * flow entry (it expired, was flushed, or never was): dropped as
+ * DROP_SVC_INVALID_STATE rather than handed to a backend that knows nothing
+ * of it, from a pod and from outside; the SYN then opens the flow and its
+ * later segments pass. */
+static void test_lb_invalid_state_dropped(void **state)
+{
+	struct flow f = {POD_A, 42020, VIP, 80, IPPROTO_TCP};
+	struct flow np = {CLIENT, 5620, NODE_IP, 30085, IPPROTO_TCP};
+	static const __u8 bad[] = {PKT_ACK, PKT_ACK | PKT_PSH, PKT_FIN | PKT_ACK, PKT_SYN | PKT_ACK,
+				   PKT_RST};
+	struct run r;
+	__u32 id = 1, id2 = 2;
+
+	(void)state;
+	backend_add(id, POD_B, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 7, &id, 1);
+	backend_add(id2, POD_B, 8081, IPPROTO_TCP);
+	nodeport_add(30085, 23, &id2, 1, 0);
+
+	for (size_t i = 0; i < sizeof(bad); i++) {
+		send_flow(FROM_CONTAINER, 0, &f, bad[i], &r);
+		assert_int_equal(r.verdict, TC_ACT_SHOT);
+		send_flow(FROM_NETDEV, 0, &np, bad[i], &r);
+		assert_int_equal(r.verdict, TC_ACT_SHOT);
+	}
+	assert_int_equal(metric(DROP_SVC_INVALID_STATE, METRIC_DIR_EGRESS), sizeof(bad));
+	assert_int_equal(metric(DROP_SVC_INVALID_STATE, METRIC_DIR_INGRESS), sizeof(bad));
+	assert_int_equal(metric_any_dir(REASON_LB_XLATED), 0);
+	assert_int_equal(map_count(MAP(ct4_tcp)), 0);
+
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_ACK | PKT_PSH, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_NETDEV, 0, &np, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	send_flow(FROM_NETDEV, 0, &np, PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8081);
+	assert_int_equal(metric_any_dir(DROP_SVC_INVALID_STATE), 2 * sizeof(bad));
+}
+
 /* sessionAffinity: ClientIP: new flows of one client all go to one backend,
  * recorded in lb4_affinity. */
 static void test_lb_affinity(void **state)
@@ -2905,6 +2952,7 @@ int main(void)
 	    T(test_lb_tuple_reused_direct_and_through_service),
 	    T(test_lb_remote_backend_reply_at_netdev),
 	    T(test_lb_no_backend),
+	    T(test_lb_invalid_state_dropped),
 	    T(test_lb_affinity),
 	    T(test_lb_maglev),
 	    T(test_route_to_local_endpoint),
