@@ -40,11 +40,11 @@
 #include "pkt.h"
 #include "notify.h"
 
-#define REJECT_PER_SEC	   1000
-#define ICMP_PORT_UNREACH  3
-#define REJECT_TTL	   64
-#define REJECT_ICMP_TOS	   0xc0
-#define REJECT_QUOTE_LEN   (sizeof(struct iphdr) + 8)
+#define REJECT_PER_SEC	  1000
+#define ICMP_PORT_UNREACH 3
+#define REJECT_TTL	  64
+#define REJECT_ICMP_TOS	  0xc0
+#define REJECT_QUOTE_LEN  (sizeof(struct iphdr) + 8)
 
 /* Answers sent in the current second on this CPU (see above). */
 struct {
