@@ -30,7 +30,8 @@
  * (the client's packet does not go on) with a drop event carrying the
  * client's packet, taken before the rewrite; dp_finish() sends no second
  * event for it. Anything not answered (no token, a RST, another L4, options,
- * a rewrite that failed) is the plain DROP_NO_SERVICE_BACKEND drop.
+ * a GSO packet) is the plain DROP_NO_SERVICE_BACKEND drop; a rewrite that
+ * fails half way drops the packet as DROP_CSUM_UPDATE.
  */
 #ifndef AXON_BPF_REJECT_H
 #define AXON_BPF_REJECT_H
@@ -227,6 +228,10 @@ static __always_inline int reject4_no_backend(struct dp_ctx *c, bool to_peer)
 	} else if (p->proto != IPPROTO_UDP || p->l4_off != ETH_HLEN + sizeof(struct iphdr)) {
 		return -DROP_NO_SERVICE_BACKEND;
 	}
+	/* A GSO packet (UDP GSO from a pod) would keep its gso_size on the
+	 * small answer. */
+	if (c->skb->gso_size)
+		return -DROP_NO_SERVICE_BACKEND;
 	if (!reject4_take_token(c))
 		return -DROP_NO_SERVICE_BACKEND;
 

@@ -2356,8 +2356,9 @@ static void test_reject_nodeport_from_outside(void **state)
 }
 
 /* A datagram with IPv4 options gets no answer (the quote would not be the
- * fixed 28 bytes): a plain drop. */
-static void test_reject_not_for_ip_options(void **state)
+ * fixed 28 bytes), nor a GSO one (the answer would keep its gso_size): plain
+ * drops. */
+static void test_reject_not_for_ip_options_or_gso(void **state)
 {
 	struct flow f = {POD_A, 5311, VIP, 53, IPPROTO_UDP};
 	struct pkt_spec s = spec_of(&f, 0);
@@ -2372,6 +2373,14 @@ static void test_reject_not_for_ip_options(void **state)
 	run(FROM_CONTAINER, buf, len, &r);
 	assert_int_equal(r.verdict, TC_ACT_SHOT);
 	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 1);
+
+	s.opt_len = 0;
+	s.payload_len = 1400;
+	len = build(&s, buf);
+	run_gso(FROM_CONTAINER, buf, len, 700, 2, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 2);
+	assert_int_equal(metric_any_dir(DROP_SVC_NO_BACKEND_REJECTED), 0);
 }
 
 /* The answers' budget: 1000 a second per CPU. With the second's budget spent,
@@ -2978,7 +2987,7 @@ int main(void)
 	    T(test_reject_not_for_rst),
 	    T(test_reject_udp_from_pod),
 	    T(test_reject_nodeport_from_outside),
-	    T(test_reject_not_for_ip_options),
+	    T(test_reject_not_for_ip_options_or_gso),
 	    T(test_reject_rate_limited),
 	    T(test_event_on_drop),
 	    T(test_event_rate_limited),
