@@ -86,6 +86,8 @@ struct k8s_service {
 	__u32 affinity_timeout;		/* seconds; 10800 when ClientIP and unset */
 	bool ext_traffic_local;		/* externalTrafficPolicy: Local */
 	bool int_traffic_local;		/* internalTrafficPolicy: Local */
+	struct ipv4_prefix *src_ranges;	/* spec.loadBalancerSourceRanges, IPv4 only */
+	size_t n_src_ranges;
 };
 
 int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, size_t errlen);

@@ -2211,6 +2211,71 @@ static void events_read(struct events *evs)
 	ring_buffer__free(rb);
 }
 
+/* ---- loadBalancerSourceRanges -------------------------------------------- */
+
+static void src_range_add(const char *fe, __u16 port, __u8 proto, const char *client, __u8 len)
+{
+	struct lb4_src_range_key k = {.prefixlen = LB_SRC_RANGE_PREFIX(len),
+				      .fe_address = ip4(fe),
+				      .fe_port = htons(port),
+				      .proto = proto,
+				      .client = ip4(client)};
+	__u8 one = 1;
+
+	assert_int_equal(bpf_map_update_elem(MAP(lb4_source_range), &k, &one, BPF_ANY), 0);
+}
+
+/* A LoadBalancer IP and its NodePort with source ranges: a client from outside
+ * inside a range is served, one outside is dropped as DROP_SVC_SOURCE_RANGE
+ * (no conntrack entry); a pod of the node is not checked; a frontend without
+ * the flag takes anyone. */
+static void test_lb_source_ranges(void **state)
+{
+	struct svc_opts lb = {.flags = SVC_FLAG_LOAD_BALANCER, .flags2 = SVC_FLAG2_SOURCE_RANGE};
+	struct svc_opts np = {.flags = SVC_FLAG_NODE_PORT, .flags2 = SVC_FLAG2_SOURCE_RANGE};
+	struct svc_opts open_lb = {.flags = SVC_FLAG_LOAD_BALANCER};
+	struct flow in = {CLIENT, 5700, "172.16.0.10", 80, IPPROTO_TCP};
+	struct flow out = {WORLD, 5701, "172.16.0.10", 80, IPPROTO_TCP};
+	struct flow np_in = {CLIENT, 5702, NODE_IP, 30086, IPPROTO_TCP};
+	struct flow np_out = {WORLD, 5703, NODE_IP, 30086, IPPROTO_TCP};
+	struct flow pod = {POD_A, 5704, "172.16.0.10", 80, IPPROTO_TCP};
+	struct flow other = {WORLD, 5705, "172.16.0.11", 80, IPPROTO_TCP};
+	struct run r;
+	__u32 id = 1;
+
+	(void)state;
+	backend_add(id, POD_B, 8080, IPPROTO_TCP);
+	service_add_opts("172.16.0.10", 80, IPPROTO_TCP, 40, &id, 1, &lb);
+	service_add_opts(NODE_IP, 30086, IPPROTO_TCP, 41, &id, 1, &np);
+	service_add_opts("172.16.0.11", 80, IPPROTO_TCP, 42, &id, 1, &open_lb);
+	/* CLIENT is 198.51.100.20: allowed by 198.51.100.0/24; WORLD is not. */
+	src_range_add("172.16.0.10", 80, IPPROTO_TCP, "198.51.100.0", 24);
+	src_range_add(NODE_IP, 30086, IPPROTO_TCP, "198.51.100.16", 28);
+	/* A range of another frontend allows nothing here. */
+	src_range_add("172.16.0.12", 80, IPPROTO_TCP, "203.0.113.0", 24);
+
+	send_flow(FROM_NETDEV, 0, &in, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_NETDEV, 0, &np_in, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+
+	send_flow(FROM_NETDEV, 0, &out, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	send_flow(FROM_NETDEV, 0, &np_out, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_SVC_SOURCE_RANGE, METRIC_DIR_INGRESS), 2);
+	assert_int_equal(ct_get(&out, CT_SERVICE, &(struct ct4_entry){}), -ENOENT);
+
+	send_flow(FROM_CONTAINER, 0, &pod, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_NETDEV, 0, &other, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_int_equal(metric_any_dir(DROP_SVC_SOURCE_RANGE), 2);
+}
+
 /* ---- no backend: refused ------------------------------------------------ */
 
 /* The TCP answer of a refused segment: a 54-byte RST from the frontend back
@@ -2982,6 +3047,7 @@ int main(void)
 	    T(test_nodeport_remote_backend_snat),
 	    T(test_nodeport_no_service_to_stack),
 	    T(test_nodeport_ext_local_no_backend),
+	    T(test_lb_source_ranges),
 	    T(test_reject_tcp_syn_from_pod),
 	    T(test_reject_tcp_ack_segment),
 	    T(test_reject_not_for_rst),
