@@ -949,7 +949,7 @@ int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const c
 	for (size_t i = 0; !lb_src_ranges_available(&r->src_ranges) && i < spec.n_frontends; i++)
 		spec.frontends[i].flags2 &= ~SVC_FLAG2_SOURCE_RANGE;
 	/* The ranges before the frontends whose slot 0 sets the flag. */
-	err = lb_src_ranges_add(&r->src_ranges, &spec);
+	err = lb_src_ranges_add(&r->src_ranges, key, &spec);
 	if (err) {
 		snprintf(msg, sizeof(msg), "writing loadBalancerSourceRanges: %s", errstr(err));
 		lb_service_spec_free(&spec);

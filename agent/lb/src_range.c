@@ -129,8 +129,41 @@ static int wanted(const struct lb_service_spec *spec, struct lb4_src_range_key *
 	return 0;
 }
 
-int lb_src_ranges_add(struct lb_src_ranges *sr, const struct lb_service_spec *spec)
+/* The service's set, created empty when it has none; NULL when out of memory. */
+static struct lb_src_range_set *set_get(struct lb_src_ranges *sr, const char *svc_key)
 {
+	struct lb_src_range_set *set = ht_get(&sr->by_service, svc_key, strlen(svc_key));
+
+	if (set)
+		return set;
+	set = calloc(1, sizeof(*set));
+	if (set && ht_puts(&sr->by_service, svc_key, strlen(svc_key), set)) {
+		free(set);
+		set = NULL;
+	}
+	return set;
+}
+
+static int set_append(struct lb_src_range_set *set, const struct lb4_src_range_key *k)
+{
+	struct lb4_src_range_key *p;
+
+	if (set_has(set, k))
+		return 0;
+	p = realloc(set->keys, (set->n + 1) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	set->keys = p;
+	set->keys[set->n++] = *k;
+	return 0;
+}
+
+/* Write what the spec wants; the service's set records each entry written, so
+ * whatever a failed pass left behind is still the service's to delete. */
+int lb_src_ranges_add(struct lb_src_ranges *sr, const char *svc_key,
+		      const struct lb_service_spec *spec)
+{
+	struct lb_src_range_set *set;
 	struct lb4_src_range_key *keys;
 	size_t n;
 	int err;
@@ -138,8 +171,16 @@ int lb_src_ranges_add(struct lb_src_ranges *sr, const struct lb_service_spec *sp
 	if (!lb_src_ranges_available(sr))
 		return 0;
 	err = wanted(spec, &keys, &n);
-	for (size_t i = 0; !err && i < n; i++)
+	if (err || !n)
+		return err;
+	set = set_get(sr, svc_key);
+	if (!set)
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
 		err = entry_write(sr, &keys[i]);
+		if (!err)
+			err = set_append(set, &keys[i]);
+	}
 	free(keys);
 	return err;
 }
@@ -147,44 +188,42 @@ int lb_src_ranges_add(struct lb_src_ranges *sr, const struct lb_service_spec *sp
 int lb_src_ranges_commit(struct lb_src_ranges *sr, const char *svc_key,
 			 const struct lb_service_spec *spec)
 {
-	struct lb_src_range_set *old = ht_get(&sr->by_service, svc_key, strlen(svc_key));
-	struct lb_src_range_set *set, want;
-	struct lb4_src_range_key *keys;
-	size_t n;
-	int err;
+	struct lb_src_range_set *set = ht_get(&sr->by_service, svc_key, strlen(svc_key));
+	struct lb_src_range_set keep;
+	int err, first_err = 0;
 
 	if (!lb_src_ranges_available(sr))
 		return 0;
-	err = wanted(spec, &keys, &n);
+	err = wanted(spec, &keep.keys, &keep.n);
 	if (err)
 		return err;
-	for (size_t i = 0; i < n; i++)
-		ht_del(&sr->restored, &keys[i], sizeof(keys[i]));
-	want.keys = keys;
-	want.n = n;
-	for (size_t i = 0; old && i < old->n && !err; i++)
-		if (!set_has(&want, &old->keys[i]))
-			err = entry_delete(sr, &old->keys[i]);
-	if (err) {
-		/* The old set stays whole: the service's retry deletes the rest. */
-		free(keys);
+	for (size_t i = 0; i < keep.n; i++)
+		ht_del(&sr->restored, &keep.keys[i], sizeof(keep.keys[i]));
+	/* Entries no longer wanted; one that cannot be deleted stays recorded
+	 * for the service's retry. */
+	for (size_t i = 0; set && i < set->n; i++) {
+		if (set_has(&keep, &set->keys[i]))
+			continue;
+		err = entry_delete(sr, &set->keys[i]);
+		if (err && !first_err)
+			first_err = err;
+		if (err && set_append(&keep, &set->keys[i]) && !first_err)
+			first_err = -ENOMEM;
+	}
+	if (first_err)
 		pr_warn("loadBalancerSourceRanges: entry not deleted", "service=%s error=\"%s\"",
-			svc_key, strerror(-err));
-		return err;
+			svc_key, strerror(-first_err));
+	if (!set && keep.n)
+		set = set_get(sr, svc_key);
+	if (!set) {
+		free(keep.keys);
+		return keep.n ? -ENOMEM : first_err;
 	}
-	ht_del(&sr->by_service, svc_key, strlen(svc_key));
-	set_free(old);
-	if (!n)
-		return 0;
-	set = calloc(1, sizeof(*set));
-	if (!set || ht_puts(&sr->by_service, svc_key, strlen(svc_key), set)) {
-		free(set);
-		free(keys);
-		return -ENOMEM;
-	}
-	set->keys = keys;
-	set->n = n;
-	return 0;
+	free(set->keys);
+	*set = keep;
+	if (!set->n)
+		set_free(ht_del(&sr->by_service, svc_key, strlen(svc_key)));
+	return first_err;
 }
 
 int lb_src_ranges_prune(struct lb_src_ranges *sr)

@@ -8,7 +8,9 @@
  * against a partial list: lb_src_ranges_add() writes what a service's spec
  * wants before the reconciler writes its frontends (slot 0 sets the flag);
  * lb_src_ranges_commit() deletes what it no longer wants after they are
- * written (the flag cleared, or the frontend gone). Entries found in the map
+ * written (the flag cleared, or the frontend gone). Each service's set
+ * records every entry written for it, also by a pass that failed later, so
+ * nothing written is ever forgotten. Entries found in the map
  * at start belong to no service until one wants them; lb_src_ranges_prune()
  * (after the first full sync) deletes those still unclaimed.
  *
@@ -44,7 +46,8 @@ static inline bool lb_src_ranges_available(const struct lb_src_ranges *sr)
 	return sr->fd >= 0;
 }
 
-int lb_src_ranges_add(struct lb_src_ranges *sr, const struct lb_service_spec *spec);
+int lb_src_ranges_add(struct lb_src_ranges *sr, const char *svc_key,
+		      const struct lb_service_spec *spec);
 int lb_src_ranges_commit(struct lb_src_ranges *sr, const char *svc_key,
 			 const struct lb_service_spec *spec);
 int lb_src_ranges_prune(struct lb_src_ranges *sr);
