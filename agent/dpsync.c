@@ -299,6 +299,10 @@ int agent_datapath_init(struct agent *a)
 			a->lb.maglev_available = true;
 			lb_reconciler_restore_maglev(&a->lb);
 		}
+		/* Likewise the source ranges: read in before any service claims them. */
+		fd = pin_map_open(a->cfg.bpf_root, MAP_LB4_SOURCE_RANGE);
+		if (fd >= 0 && lb_src_ranges_open(&a->lb.src_ranges, fd))
+			pr_warn("cannot read the pinned map", "map=%s", MAP_LB4_SOURCE_RANGE);
 	}
 	err = netdev_open(&d->nd);
 	if (err) {
@@ -330,6 +334,8 @@ void agent_datapath_close(struct agent *a)
 			close(d->ct_fds[i]);
 	if (a->dp.lb.fd[LB_MAP_MAGLEV] >= 0)
 		close(a->dp.lb.fd[LB_MAP_MAGLEV]);
+	if (a->lb.src_ranges.fd >= 0)
+		close(a->lb.src_ranges.fd);
 	if (d->nd)
 		netdev_close(d->nd);
 	d->nd = NULL;
@@ -414,6 +420,15 @@ static int programs_sync(struct agent *a, __be32 node_ip, uint64_t now_ms, uint6
 		reopen(&d->ct_fds[2], open_pinned(a, MAP_NAT4));
 		if (!d->ep_restored && !ep_reconciler_restore(&d->ep))
 			d->ep_restored = true;
+		if (!lb_src_ranges_available(&a->lb.src_ranges)) {
+			int fd = open_pinned(a, MAP_LB4_SOURCE_RANGE);
+
+			/* Fresh: nothing to read in; services with ranges get them now. */
+			if (fd >= 0) {
+				lb_src_ranges_open(&a->lb.src_ranges, fd);
+				store_mark_all_dirty(&a->store);
+			}
+		}
 		if (a->dp.lb.fd[LB_MAP_MAGLEV] >= 0 && !a->lb.maglev_available) {
 			lb_reconciler_restore_maglev(&a->lb);
 			a->lb.maglev_available = true;

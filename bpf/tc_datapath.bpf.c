@@ -77,6 +77,7 @@ const volatile struct datapath_config CONFIG = {};
 #include "lib/notify.h"
 #include "lib/conntrack.h"
 #include "lib/lb_tc.h"
+#include "lib/reject.h"
 #include "lib/snat.h"
 #include "lib/route.h"
 #include "lib/identity.h"
@@ -93,6 +94,10 @@ static __always_inline int dp_finish(struct dp_ctx *c, int ret)
 		return TC_ACT_SHOT;
 	}
 	metrics_count(c->reason, c->dir, c->len);
+	/* A packet answered in its place (reject.h) sent its drop event
+	 * before it was rewritten. */
+	if (c->reason >= REASON_DROP_BASE)
+		return ret;
 	/* Traces: the first packet of a flow, then at most one a second. */
 	if (cfg_has(CFG_TRACE_EVENTS)) {
 		if (!c->ct || c->ct_new) {
@@ -249,6 +254,8 @@ static __always_inline int from_container4(struct dp_ctx *c)
 
 	/* A service the socket LB did not translate. */
 	ret = lb4_tc_fwd(c, true, true);
+	if (ret == -DROP_NO_SERVICE_BACKEND)
+		return reject4_no_backend(c, true);
 	if (ret < 0)
 		return ret;
 	if (ret == LB_TRANSLATED) {
@@ -527,6 +534,8 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 	may_lookup = !node_addr || (cfg_has(CFG_NODE_PORT) && dport >= cfg_node_port_min() &&
 				    dport <= cfg_node_port_max());
 	ret = lb4_tc_fwd(c, false, may_lookup);
+	if (ret == -DROP_NO_SERVICE_BACKEND)
+		return reject4_no_backend(c, false);
 	if (ret < 0)
 		return ret;
 	if (ret == LB_TRANSLATED)

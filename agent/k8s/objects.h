@@ -92,6 +92,8 @@ struct k8s_service {
 	bool ext_traffic_local;		/* externalTrafficPolicy: Local */
 	bool int_traffic_local;		/* internalTrafficPolicy: Local */
 	__u16 health_check_node_port;	/* spec.healthCheckNodePort, 0 when none */
+	struct ipv4_prefix *src_ranges;	/* spec.loadBalancerSourceRanges, IPv4 only */
+	size_t n_src_ranges;
 };
 
 int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, size_t errlen);

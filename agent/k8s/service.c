@@ -17,6 +17,7 @@ void k8s_service_free(struct k8s_service *svc)
 	free(svc->cluster_ips);
 	free(svc->external_ips);
 	free(svc->lb_ips);
+	free(svc->src_ranges);
 	free(svc->ports);
 	k8s_strpool_free(&svc->strs);
 	memset(svc, 0, sizeof(*svc));
@@ -268,6 +269,36 @@ static int parse_serving(const cJSON *obj, const cJSON *spec, struct k8s_service
 			     NULL, err, errlen);
 }
 
+/* spec.loadBalancerSourceRanges: the clients a LoadBalancer's frontends
+ * accept from outside (none listed: all). IPv6 ranges are valid and not kept. */
+static int parse_src_ranges(const cJSON *spec, struct k8s_service *svc, char *err, size_t errlen)
+{
+	char p[K8S_PATH_MAX];
+	const cJSON *arr, *it;
+	size_t n, i = 0;
+	int ret;
+
+	ret = k8s_json_array(spec, "spec", "loadBalancerSourceRanges", false, K8S_MAX_EXT_IPS,
+			     &arr, &n, err, errlen);
+	if (ret || !n)
+		return ret;
+	svc->src_ranges = calloc(n, sizeof(*svc->src_ranges));
+	if (!svc->src_ranges)
+		return -ENOMEM;
+	for (it = arr->child; it && i < n; it = it->next, i++) {
+		struct ipv4_prefix pfx;
+		bool v4;
+
+		k8s_json_index(p, sizeof(p), "spec.loadBalancerSourceRanges", i);
+		ret = k8s_json_cidr(it, p, &pfx.addr, &pfx.len, &v4, err, errlen);
+		if (ret)
+			return ret;
+		if (v4)
+			svc->src_ranges[svc->n_src_ranges++] = pfx;
+	}
+	return 0;
+}
+
 int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, size_t errlen)
 {
 	const cJSON *spec, *arr;
@@ -308,6 +339,9 @@ int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, 
 	if (ret)
 		goto cleanup;
 	ret = parse_lb_ingress(obj, svc, err, errlen);
+	if (ret)
+		goto cleanup;
+	ret = parse_src_ranges(spec, svc, err, errlen);
 	if (ret)
 		goto cleanup;
 	return 0;

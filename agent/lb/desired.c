@@ -144,6 +144,8 @@ static int add_frontends(const struct store *s, const struct store_service *ss,
 	size_t n = spec->n_frontends + n_addrs * svc->n_ports;
 	bool cluster_ip = kind.flag == SVC_FLAG_CLUSTER_IP;
 	bool local = cluster_ip ? svc->int_traffic_local : svc->ext_traffic_local;
+	bool ranged = svc->type == K8S_SVC_LOAD_BALANCER && svc->n_src_ranges &&
+		      (kind.flag == SVC_FLAG_LOAD_BALANCER || kind.flag == SVC_FLAG_NODE_PORT);
 	struct lb_frontend_spec *p;
 	int err;
 
@@ -176,6 +178,11 @@ static int add_frontends(const struct store *s, const struct store_service *ss,
 				.flags2 = use_maglev(ss, maglev_default) ? SVC_FLAG2_MAGLEV : 0,
 				.affinity_timeout = svc->affinity_client_ip ? svc->affinity_timeout : 0,
 			};
+			if (ranged) {
+				fe->flags2 |= SVC_FLAG2_SOURCE_RANGE;
+				fe->src_ranges = svc->src_ranges;
+				fe->n_src_ranges = svc->n_src_ranges;
+			}
 			spec->n_frontends++;
 			err = port_backends(s, set, svc, sp, local, fe);
 			if (err)

@@ -27,6 +27,10 @@
  *
  * publishNotReadyAddresses makes every endpoint count as ready.
  *
+ * loadBalancerSourceRanges (IPv4) of a LoadBalancer Service go with its
+ * LoadBalancer and NodePort frontends (SVC_FLAG2_SOURCE_RANGE, src_ranges);
+ * none listed: no flag, every client.
+ *
  * Maglev (the service annotation service.cilium.io/lb-algorithm, else the
  * agent's --bpf-lb-algorithm) sets SVC_FLAG2_MAGLEV on every frontend.
  */
@@ -57,6 +61,10 @@ struct lb_frontend_spec {
 	size_t n_backends;
 	struct lb_backend_spec *kept;		/* terminating, serving, not in slots */
 	size_t n_kept;
+	/* loadBalancerSourceRanges (with SVC_FLAG2_SOURCE_RANGE): borrowed from
+	 * the store's Service, valid while the store is unchanged. */
+	const struct ipv4_prefix *src_ranges;
+	size_t n_src_ranges;
 };
 
 struct lb_service_spec {

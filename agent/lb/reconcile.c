@@ -59,6 +59,9 @@ int lb_reconciler_init(struct lb_reconciler *r, const struct lb_map_ops *ops, vo
 	int err;
 
 	memset(r, 0, sizeof(*r));
+	err = lb_src_ranges_init(&r->src_ranges);
+	if (err)
+		return err;
 	r->ops = ops;
 	r->ops_ctx = ops_ctx;
 	r->revnat_next = 1;
@@ -108,6 +111,7 @@ void lb_reconciler_destroy(struct lb_reconciler *r)
 	ht_destroy_with(&r->failures, free);
 	ht_destroy_with(&r->orphan_revnat, free);
 	ht_destroy_with(&r->orphan_maglev, free);
+	lb_src_ranges_destroy(&r->src_ranges);
 	free(r->revnat_used);
 	r->revnat_used = NULL;
 }
@@ -942,6 +946,16 @@ int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const c
 		return err;
 	for (size_t i = 0; !r->maglev_available && i < spec.n_frontends; i++)
 		spec.frontends[i].flags2 &= ~SVC_FLAG2_MAGLEV;
+	for (size_t i = 0; !lb_src_ranges_available(&r->src_ranges) && i < spec.n_frontends; i++)
+		spec.frontends[i].flags2 &= ~SVC_FLAG2_SOURCE_RANGE;
+	/* The ranges before the frontends whose slot 0 sets the flag. */
+	err = lb_src_ranges_add(&r->src_ranges, key, &spec);
+	if (err) {
+		snprintf(msg, sizeof(msg), "writing loadBalancerSourceRanges: %s", errstr(err));
+		lb_service_spec_free(&spec);
+		failure_set(r, key, err, msg);
+		return err;
+	}
 	r->gen++;
 	old = ht_get(&r->by_service, key, strlen(key));
 	keys = calloc(spec.n_frontends + (old ? old->n : 0) + 1, sizeof(*keys));
@@ -1016,6 +1030,14 @@ fail_fe:
 				snprintf(msg, sizeof(msg), "%s", m);
 			}
 		}
+	}
+	/* Ranges no longer wanted, once every frontend is written (their flag
+	 * cleared); after a failure the old ones stay until the retry. */
+	if (!first_err) {
+		first_err = lb_src_ranges_commit(&r->src_ranges, key, &spec);
+		if (first_err)
+			snprintf(msg, sizeof(msg), "deleting loadBalancerSourceRanges: %s",
+				 errstr(first_err));
 	}
 	lb_service_spec_free(&spec);
 	err = fe_list_set(r, key, keys, n_keys);
@@ -1284,6 +1306,8 @@ int lb_reconciler_prune(struct lb_reconciler *r)
 		e = ht_del_iter(&r->orphan_revnat, e);
 	}
 	if (orphan_maglev_sweep(r))
+		first_err = first_err ? first_err : -EIO;
+	if (lb_src_ranges_prune(&r->src_ranges))
 		first_err = first_err ? first_err : -EIO;
 	r->pruned = true;
 	backends_sweep(r);

@@ -63,6 +63,7 @@
 #include "htable.h"
 #include "store/store.h"
 #include "lb/desired.h"
+#include "lb/src_range.h"
 
 enum lb_map_id {
 	LB_MAP_SERVICES = 0,
@@ -172,6 +173,7 @@ struct lb_reconciler {
 	 * frontends are written without SVC_FLAG2_MAGLEV (random selection)
 	 * rather than not at all. Default true. */
 	bool maglev_available;
+	struct lb_src_ranges src_ranges; /* lb4_source_range (src_range.h) */
 	bool no_batch[LB_MAP__NR];	/* the map refused a batched update */
 	bool no_delete_batch[LB_MAP__NR]; /* ... a batched delete */
 	uint8_t *revnat_used;		/* bitmap of rev-NAT ids in use */

@@ -8,7 +8,7 @@
 static const char *const map_names[] = {
 	MAP_LB4_SERVICES, MAP_LB4_BACKENDS, MAP_LB4_REVERSE_NAT, MAP_LB4_MAGLEV,
 	MAP_ENDPOINTS,	  MAP_IPCACHE,	    MAP_CT4_TCP,	 MAP_CT4_ANY,
-	MAP_NAT4,	  "other",
+	MAP_NAT4,	  MAP_LB4_SOURCE_RANGE, "other",
 };
 
 #define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))

@@ -19,6 +19,10 @@
  *                        lb4_flow_hash() % LB_MAGLEV_TABLE_SIZE] (random if
  *                        the table is missing);
  *     otherwise          slot (prandom % count) + 1, as lb.h.
+ *   A new flow from outside to a frontend with SVC_FLAG2_SOURCE_RANGE from
+ *   a client in none of its lb4_source_range prefixes: -DROP_SVC_SOURCE_RANGE.
+ *   A TCP segment that is no bare SYN and has no CT_SERVICE entry is
+ *   -DROP_SVC_INVALID_STATE (when the service has backends).
  *   count == 0: -DROP_NO_LOCAL_BACKEND for a service with EXT_LOCAL or
  *   INT_LOCAL, else -DROP_NO_SERVICE_BACKEND. A slot or backend missing:
  *   -DROP_BACKEND_NOT_FOUND. Returns LB_NOT_SERVICE (0), LB_TRANSLATED, or a
@@ -42,6 +46,7 @@
 #include "lb.h"
 #include "metrics.h"
 #include "conntrack.h"
+#include "lb_src_range.h"
 
 #define LB_NOT_SERVICE 0
 #define LB_TRANSLATED  1
@@ -227,6 +232,15 @@ static __always_inline int lb4_tc_fwd(struct dp_ctx *c, bool internal, bool may_
 	svc = lb4_tc_lookup(&key, p, internal);
 	if (!svc)
 		return LB_NOT_SERVICE;
+	if (!se && !internal && !lb4_src_range_allowed(&key, svc, p->saddr))
+		return -DROP_SVC_SOURCE_RANGE;
+	/* Only a SYN opens a TCP flow: anything else without an entry (one
+	 * that expired or was flushed, a stray segment) would reach a backend
+	 * that knows nothing of it. kube-proxy drops these as conntrack
+	 * INVALID. A service without backends answers it instead (reject.h). */
+	if (!se && p->proto == IPPROTO_TCP && svc->count &&
+	    (p->tcp_flags & (TH_SYN | TH_ACK | TH_RST)) != TH_SYN)
+		return -DROP_SVC_INVALID_STATE;
 	ret = lb4_tc_select(c, &key, svc, &backend_id);
 	if (ret)
 		return ret;

@@ -45,6 +45,7 @@ struct lb4_key {
 
 /* lb4_service.flags2 */
 #define SVC_FLAG2_MAGLEV	(1 << 0)	/* pick backends from lb4_maglev, not at random */
+#define SVC_FLAG2_SOURCE_RANGE	(1 << 1)	/* clients from outside: only lb4_source_range's */
 
 struct lb4_service {
 	union {
@@ -143,5 +144,26 @@ struct lb4_affinity_value {
 struct lb4_maglev_table {
 	__u32 backend_ids[LB_MAGLEV_TABLE_SIZE];
 };
+
+/*
+ * loadBalancerSourceRanges: per frontend (a LoadBalancer ingress IP, or a
+ * NodePort of a LoadBalancer Service, with SVC_FLAG2_SOURCE_RANGE), the
+ * client prefixes it accepts from outside the node. An LPM trie: the
+ * frontend is the fixed part of every key, the client prefix the rest, so
+ * prefixlen = LB_SRC_RANGE_PREFIX(client prefix length). The value is unused
+ * (1). Written by the agent before the flag, deleted after it.
+ */
+struct lb4_src_range_key {
+	__u32 prefixlen;
+	__be32 fe_address;	/* frontend */
+	__be16 fe_port;
+	__u8 proto;
+	__u8 pad;
+	__be32 client;		/* client prefix, network order */
+};
+
+#define LB_SRC_RANGE_FIXED_BITS	64
+#define LB_SRC_RANGE_PREFIX(n)	(LB_SRC_RANGE_FIXED_BITS + (n))
+#define LB4_SRC_RANGE_MAX	16384
 
 #endif /* AXON_LB_H */

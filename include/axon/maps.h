@@ -21,6 +21,7 @@
 #define MAP_METRICS		"metrics"
 #define MAP_LB4_AFFINITY	"lb4_affinity"	/* (client, rev_nat_index) -> backend, last used */
 #define MAP_LB4_MAGLEV		"lb4_maglev"	/* rev_nat_index -> Maglev lookup table */
+#define MAP_LB4_SOURCE_RANGE	"lb4_source_range" /* (frontend, client prefix) -> 1 */
 #define MAP_ENDPOINTS		"endpoints"	/* include/axon/endpoint.h */
 #define MAP_IPCACHE		"ipcache"	/* include/axon/ipcache.h */
 #define MAP_CT4_TCP		"ct4_tcp"	/* include/axon/ct.h */

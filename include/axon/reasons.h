@@ -58,6 +58,9 @@ enum axon_reason {
 	DROP_NODE_PORT_RANGE		= 147,	/* port in the NodePort range but no such service */
 	DROP_POLICY			= 148,	/* enforced network policy: no entry allows it (or no map) */
 	DROP_POLICY_DENY		= 149,	/* enforced network policy: a deny entry matched */
+	DROP_SVC_NO_BACKEND_REJECTED	= 150,	/* no backend: answered with a TCP RST / ICMP unreachable */
+	DROP_SVC_INVALID_STATE		= 151,	/* TCP non-SYN to a service frontend without a flow entry */
+	DROP_SVC_SOURCE_RANGE		= 152,	/* client outside a LoadBalancer's source ranges */
 
 	REASON_MAX			= 256,
 };
@@ -126,6 +129,9 @@ static inline const char *axon_reason_name(unsigned int reason)
 	case DROP_NODE_PORT_RANGE:	return "No service on NodePort";
 	case DROP_POLICY:		return "Policy denied";
 	case DROP_POLICY_DENY:		return "Policy denied by denylist";
+	case DROP_SVC_NO_BACKEND_REJECTED: return "Service backend not found (rejected)";
+	case DROP_SVC_INVALID_STATE:	return "Service flow in invalid state (no conntrack entry)";
+	case DROP_SVC_SOURCE_RANGE:	return "Service source range check failed";
 	default:			return "Unknown reason";
 	}
 }

@@ -1504,8 +1504,9 @@ static void test_lb_remote_backend_reply_at_netdev(void **state)
 	assert_int_equal(metric(REASON_LB_REV_XLATED, METRIC_DIR_INGRESS), 1);
 }
 
-/* No backends: dropped as DROP_NO_SERVICE_BACKEND; with a traffic policy of
- * Local as DROP_NO_LOCAL_BACKEND. */
+/* No backends: refused (a RST, DROP_SVC_NO_BACKEND_REJECTED; the reject
+ * tests below look at the answer); with a traffic policy of Local dropped as
+ * DROP_NO_LOCAL_BACKEND, as kube-proxy drops those. */
 static void test_lb_no_backend(void **state)
 {
 	struct svc_opts ext = {.flags = SVC_FLAG_CLUSTER_IP | SVC_FLAG_EXT_LOCAL};
@@ -1518,8 +1519,8 @@ static void test_lb_no_backend(void **state)
 	(void)state;
 	service_add(VIP, 80, IPPROTO_TCP, 7, NULL, 0);
 	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
-	assert_int_equal(r.verdict, TC_ACT_SHOT);
-	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_int_equal(metric(DROP_SVC_NO_BACKEND_REJECTED, METRIC_DIR_EGRESS), 1);
 
 	service_add_opts("10.96.0.11", 80, IPPROTO_TCP, 10, NULL, 0, &ext);
 	f.dst = "10.96.0.11";
@@ -1534,8 +1535,56 @@ static void test_lb_no_backend(void **state)
 	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
 	assert_int_equal(r.verdict, TC_ACT_SHOT);
 	assert_int_equal(metric(DROP_NO_LOCAL_BACKEND, METRIC_DIR_EGRESS), 2);
-	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric(DROP_SVC_NO_BACKEND_REJECTED, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 0);
 	assert_int_equal(map_count(MAP(ct4_tcp)), 0);
+}
+
+static void nodeport_add(__u16 port, __u32 rev, __u32 *ids, __u16 n, __u8 extra_flags);
+
+/* A TCP segment that is not a bare SYN, to a frontend with backends, with no
+ * flow entry (it expired, was flushed, or never was): dropped as
+ * DROP_SVC_INVALID_STATE rather than handed to a backend that knows nothing
+ * of it, from a pod and from outside; the SYN then opens the flow and its
+ * later segments pass. */
+static void test_lb_invalid_state_dropped(void **state)
+{
+	struct flow f = {POD_A, 42020, VIP, 80, IPPROTO_TCP};
+	struct flow np = {CLIENT, 5620, NODE_IP, 30085, IPPROTO_TCP};
+	static const __u8 bad[] = {PKT_ACK, PKT_ACK | PKT_PSH, PKT_FIN | PKT_ACK, PKT_SYN | PKT_ACK,
+				   PKT_RST};
+	struct run r;
+	__u32 id = 1, id2 = 2;
+
+	(void)state;
+	backend_add(id, POD_B, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 7, &id, 1);
+	backend_add(id2, POD_B, 8081, IPPROTO_TCP);
+	nodeport_add(30085, 23, &id2, 1, 0);
+
+	for (size_t i = 0; i < sizeof(bad); i++) {
+		send_flow(FROM_CONTAINER, 0, &f, bad[i], &r);
+		assert_int_equal(r.verdict, TC_ACT_SHOT);
+		send_flow(FROM_NETDEV, 0, &np, bad[i], &r);
+		assert_int_equal(r.verdict, TC_ACT_SHOT);
+	}
+	assert_int_equal(metric(DROP_SVC_INVALID_STATE, METRIC_DIR_EGRESS), sizeof(bad));
+	assert_int_equal(metric(DROP_SVC_INVALID_STATE, METRIC_DIR_INGRESS), sizeof(bad));
+	assert_int_equal(metric_any_dir(REASON_LB_XLATED), 0);
+	assert_int_equal(map_count(MAP(ct4_tcp)), 0);
+
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_ACK | PKT_PSH, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_NETDEV, 0, &np, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	send_flow(FROM_NETDEV, 0, &np, PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8081);
+	assert_int_equal(metric_any_dir(DROP_SVC_INVALID_STATE), 2 * sizeof(bad));
 }
 
 /* sessionAffinity: ClientIP: new flows of one client all go to one backend,
@@ -2162,6 +2211,284 @@ static void events_read(struct events *evs)
 	ring_buffer__free(rb);
 }
 
+/* ---- loadBalancerSourceRanges -------------------------------------------- */
+
+static void src_range_add(const char *fe, __u16 port, __u8 proto, const char *client, __u8 len)
+{
+	struct lb4_src_range_key k = {.prefixlen = LB_SRC_RANGE_PREFIX(len),
+				      .fe_address = ip4(fe),
+				      .fe_port = htons(port),
+				      .proto = proto,
+				      .client = ip4(client)};
+	__u8 one = 1;
+
+	assert_int_equal(bpf_map_update_elem(MAP(lb4_source_range), &k, &one, BPF_ANY), 0);
+}
+
+/* A LoadBalancer IP and its NodePort with source ranges: a client from outside
+ * inside a range is served, one outside is dropped as DROP_SVC_SOURCE_RANGE
+ * (no conntrack entry); a pod of the node is not checked; a frontend without
+ * the flag takes anyone. */
+static void test_lb_source_ranges(void **state)
+{
+	struct svc_opts lb = {.flags = SVC_FLAG_LOAD_BALANCER, .flags2 = SVC_FLAG2_SOURCE_RANGE};
+	struct svc_opts np = {.flags = SVC_FLAG_NODE_PORT, .flags2 = SVC_FLAG2_SOURCE_RANGE};
+	struct svc_opts open_lb = {.flags = SVC_FLAG_LOAD_BALANCER};
+	struct flow in = {CLIENT, 5700, "172.16.0.10", 80, IPPROTO_TCP};
+	struct flow out = {WORLD, 5701, "172.16.0.10", 80, IPPROTO_TCP};
+	struct flow np_in = {CLIENT, 5702, NODE_IP, 30086, IPPROTO_TCP};
+	struct flow np_out = {WORLD, 5703, NODE_IP, 30086, IPPROTO_TCP};
+	struct flow pod = {POD_A, 5704, "172.16.0.10", 80, IPPROTO_TCP};
+	struct flow other = {WORLD, 5705, "172.16.0.11", 80, IPPROTO_TCP};
+	struct run r;
+	__u32 id = 1;
+
+	(void)state;
+	backend_add(id, POD_B, 8080, IPPROTO_TCP);
+	service_add_opts("172.16.0.10", 80, IPPROTO_TCP, 40, &id, 1, &lb);
+	service_add_opts(NODE_IP, 30086, IPPROTO_TCP, 41, &id, 1, &np);
+	service_add_opts("172.16.0.11", 80, IPPROTO_TCP, 42, &id, 1, &open_lb);
+	/* CLIENT is 198.51.100.20: allowed by 198.51.100.0/24; WORLD is not. */
+	src_range_add("172.16.0.10", 80, IPPROTO_TCP, "198.51.100.0", 24);
+	src_range_add(NODE_IP, 30086, IPPROTO_TCP, "198.51.100.16", 28);
+	/* A range of another frontend allows nothing here. */
+	src_range_add("172.16.0.12", 80, IPPROTO_TCP, "203.0.113.0", 24);
+
+	send_flow(FROM_NETDEV, 0, &in, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_NETDEV, 0, &np_in, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+
+	send_flow(FROM_NETDEV, 0, &out, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	send_flow(FROM_NETDEV, 0, &np_out, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_SVC_SOURCE_RANGE, METRIC_DIR_INGRESS), 2);
+	assert_int_equal(ct_get(&out, CT_SERVICE, &(struct ct4_entry){}), -ENOENT);
+
+	send_flow(FROM_CONTAINER, 0, &pod, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_dst(&r, POD_B, 8080);
+	send_flow(FROM_NETDEV, 0, &other, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_int_equal(metric_any_dir(DROP_SVC_SOURCE_RANGE), 2);
+}
+
+/* ---- no backend: refused ------------------------------------------------ */
+
+/* The TCP answer of a refused segment: a 54-byte RST from the frontend back
+ * to the client, MACs swapped, checksums valid. */
+static void assert_rst(struct run *r, const struct flow *f, __u8 flags, __u32 seq, __u32 ack)
+{
+	__u32 be;
+
+	assert_int_equal(r->verdict, TC_ACT_REDIRECT);
+	assert_int_equal(r->len, ETH_HLEN + sizeof(struct iphdr) + PKT_TCP_HLEN);
+	assert_valid(r);
+	assert_int_equal(r->v.proto, IPPROTO_TCP);
+	assert_src(r, f->dst, f->dport);
+	assert_dst(r, f->src, f->sport);
+	assert_macs(r, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(r->v.tcp_flags, flags);
+	memcpy(&be, r->out + r->v.l4 + 4, 4);
+	assert_int_equal(ntohl(be), seq);
+	memcpy(&be, r->out + r->v.l4 + 8, 4);
+	assert_int_equal(ntohl(be), ack);
+	assert_int_equal(r->v.ip->ttl, 64);
+}
+
+/* A pod's SYN to a ClusterIP without backends (socket LB not in the way):
+ * RST|ACK acking the SYN, into the pod (redirect_peer), one
+ * DROP_SVC_NO_BACKEND_REJECTED and a drop event quoting the SYN itself. */
+static void test_reject_tcp_syn_from_pod(void **state)
+{
+	struct flow f = {POD_A, 42010, VIP, 80, IPPROTO_TCP};
+	struct pkt_spec s = spec_of(&f, PKT_SYN);
+	__u8 buf[PKT_MAX];
+	struct events evs;
+	struct run r;
+	size_t len;
+
+	(void)state;
+	service_add(VIP, 80, IPPROTO_TCP, 7, NULL, 0);
+	s.seq = 1000;
+	s.payload_len = 0;
+	len = build(&s, buf);
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_rst(&r, &f, PKT_RST | PKT_ACK, 0, 1001);
+	assert_int_equal(metric(DROP_SVC_NO_BACKEND_REJECTED, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric_dir(DROP_SVC_NO_BACKEND_REJECTED, METRIC_DIR_EGRESS).bytes, len);
+	assert_int_equal(metric_any_dir(DROP_NO_SERVICE_BACKEND), 0);
+	assert_int_equal(map_count(MAP(ct4_tcp)), 0);
+	events_read(&evs);
+	assert_int_equal(evs.n, 1);
+	assert_int_equal(evs.ev[0].type, EVENT_DROP);
+	assert_int_equal(evs.ev[0].reason, DROP_SVC_NO_BACKEND_REJECTED);
+	assert_int_equal(evs.ev[0].orig_len, len);
+	assert_memory_equal(evs.ev[0].data, buf, evs.ev[0].cap_len);
+}
+
+/* A segment with ACK and data (a flow whose backends went away): RST with
+ * seq = its ack, no ACK flag (RFC 9293 3.10.7.1). */
+static void test_reject_tcp_ack_segment(void **state)
+{
+	struct flow f = {POD_A, 42011, VIP, 80, IPPROTO_TCP};
+	struct run r;
+
+	(void)state;
+	service_add(VIP, 80, IPPROTO_TCP, 7, NULL, 0);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_ACK | PKT_PSH, &r);
+	assert_rst(&r, &f, PKT_RST, 0x1000, 0);
+}
+
+/* A RST is never answered: a plain DROP_NO_SERVICE_BACKEND. */
+static void test_reject_not_for_rst(void **state)
+{
+	struct flow f = {POD_A, 42012, VIP, 80, IPPROTO_TCP};
+	struct run r;
+
+	(void)state;
+	service_add(VIP, 80, IPPROTO_TCP, 7, NULL, 0);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_RST, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric_any_dir(DROP_SVC_NO_BACKEND_REJECTED), 0);
+}
+
+/* The ICMP answer of a refused datagram: port unreachable from the frontend,
+ * quoting the datagram's IPv4 header and UDP header as sent. */
+static void assert_port_unreach(struct run *r, const struct flow *f, const __u8 *in,
+				const __u8 *dst_mac, const __u8 *src_mac)
+{
+	assert_int_equal(r->verdict, TC_ACT_REDIRECT);
+	assert_int_equal(r->len, ETH_HLEN + 2 * sizeof(struct iphdr) + 8 + PKT_UDP_HLEN);
+	assert_valid(r);
+	assert_int_equal(r->v.proto, IPPROTO_ICMP);
+	assert_int_equal(r->v.icmp_type, 3);
+	assert_int_equal(r->out[r->v.l4 + 1], 3);
+	assert_ip_port(r->v.saddr, 0, f->dst, 0);
+	assert_ip_port(r->v.daddr, 0, f->src, 0);
+	assert_macs(r, dst_mac, src_mac);
+	assert_int_equal(r->v.ip->tos, 0xc0);
+	assert_memory_equal(r->out + r->v.l4 + 8, in + ETH_HLEN, sizeof(struct iphdr) + 8);
+}
+
+/* A pod's datagram to a UDP ClusterIP without backends: port unreachable. */
+static void test_reject_udp_from_pod(void **state)
+{
+	struct flow f = {POD_A, 5310, VIP, 53, IPPROTO_UDP};
+	struct pkt_spec s = spec_of(&f, 0);
+	__u8 buf[PKT_MAX];
+	struct run r;
+	size_t len;
+
+	(void)state;
+	service_add(VIP, 53, IPPROTO_UDP, 8, NULL, 0);
+	s.payload_len = 200;
+	len = build(&s, buf);
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_port_unreach(&r, &f, buf, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(metric(DROP_SVC_NO_BACKEND_REJECTED, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(map_count(MAP(ct4_any)), 0);
+}
+
+/* From outside to a NodePort without backends: the answer goes back out of
+ * the device it came in by (bpf_redirect), TCP and UDP. */
+static void test_reject_nodeport_from_outside(void **state)
+{
+	struct svc_opts o = {.flags = SVC_FLAG_NODE_PORT};
+	struct flow t = {CLIENT, 5600, NODE_IP, 30090, IPPROTO_TCP};
+	struct flow u = {CLIENT, 5601, NODE_IP, 30091, IPPROTO_UDP};
+	struct pkt_spec s = spec_of(&u, 0);
+	__u8 buf[PKT_MAX];
+	struct run r;
+	size_t len;
+
+	(void)state;
+	service_add_opts(NODE_IP, 30090, IPPROTO_TCP, 30, NULL, 0, &o);
+	service_add_opts(NODE_IP, 30091, IPPROTO_UDP, 31, NULL, 0, &o);
+	/* A SYN with 16 bytes of data (spec_of()) at seq 0: acked up to 17. */
+	send_flow(FROM_NETDEV, 0, &t, PKT_SYN, &r);
+	assert_rst(&r, &t, PKT_RST | PKT_ACK, 0, 17);
+
+	len = build(&s, buf);
+	run(FROM_NETDEV, buf, len, &r);
+	assert_port_unreach(&r, &u, buf, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(metric(DROP_SVC_NO_BACKEND_REJECTED, METRIC_DIR_INGRESS), 2);
+	assert_int_equal(map_count(MAP(ct4_tcp)) + map_count(MAP(ct4_any)), 0);
+}
+
+/* A datagram with IPv4 options gets no answer (the quote would not be the
+ * fixed 28 bytes), nor a GSO one (the answer would keep its gso_size): plain
+ * drops. */
+static void test_reject_not_for_ip_options_or_gso(void **state)
+{
+	struct flow f = {POD_A, 5311, VIP, 53, IPPROTO_UDP};
+	struct pkt_spec s = spec_of(&f, 0);
+	__u8 buf[PKT_MAX];
+	struct run r;
+	size_t len;
+
+	(void)state;
+	service_add(VIP, 53, IPPROTO_UDP, 8, NULL, 0);
+	s.opt_len = 8;
+	len = build(&s, buf);
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 1);
+
+	s.opt_len = 0;
+	s.payload_len = 1400;
+	len = build(&s, buf);
+	run_gso(FROM_CONTAINER, buf, len, 700, 2, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 2);
+	assert_int_equal(metric_any_dir(DROP_SVC_NO_BACKEND_REJECTED), 0);
+}
+
+/* The answers' budget: 1000 a second per CPU. With the second's budget spent,
+ * the SYN is dropped unanswered (DROP_NO_SERVICE_BACKEND) and counted held
+ * back; with one left, one answer and then a drop. */
+static void test_reject_rate_limited(void **state)
+{
+	struct flow f = {POD_A, 42013, VIP, 80, IPPROTO_TCP};
+	struct event_limit lim[fx.ncpus];
+	struct timespec ts;
+	struct run r;
+	__u32 zero = 0;
+	__u64 held = 0;
+
+	(void)state;
+	service_add(VIP, 80, IPPROTO_TCP, 7, NULL, 0);
+	/* Start early in a second, so the window set below stays current. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_nsec > 500000000L)
+		usleep((1000000000L - ts.tv_nsec) / 1000 + 1000);
+	for (int i = 0; i < fx.ncpus; i++)
+		lim[i] = (struct event_limit){.last_ns = now_sec(), .tokens = 1000};
+	assert_int_equal(bpf_map_update_elem(MAP(reject_limit), &zero, lim, BPF_ANY), 0);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 1);
+
+	assert_int_equal(bpf_map_lookup_elem(MAP(reject_limit), &zero, lim), 0);
+	for (int i = 0; i < fx.ncpus; i++)
+		lim[i].tokens = 999;
+	assert_int_equal(bpf_map_update_elem(MAP(reject_limit), &zero, lim, BPF_ANY), 0);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_NO_SERVICE_BACKEND, METRIC_DIR_EGRESS), 2);
+	assert_int_equal(metric(DROP_SVC_NO_BACKEND_REJECTED, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(bpf_map_lookup_elem(MAP(reject_limit), &zero, lim), 0);
+	for (int i = 0; i < fx.ncpus; i++)
+		held += lim[i].suppressed;
+	assert_int_equal(held, 2);
+}
+
 /* A drop sends one EVENT_DROP with the reason, the device, the direction and
  * the packet's first bytes. */
 static void test_event_on_drop(void **state)
@@ -2699,6 +3026,7 @@ int main(void)
 	    T(test_lb_tuple_reused_direct_and_through_service),
 	    T(test_lb_remote_backend_reply_at_netdev),
 	    T(test_lb_no_backend),
+	    T(test_lb_invalid_state_dropped),
 	    T(test_lb_affinity),
 	    T(test_lb_maglev),
 	    T(test_route_to_local_endpoint),
@@ -2719,6 +3047,14 @@ int main(void)
 	    T(test_nodeport_remote_backend_snat),
 	    T(test_nodeport_no_service_to_stack),
 	    T(test_nodeport_ext_local_no_backend),
+	    T(test_lb_source_ranges),
+	    T(test_reject_tcp_syn_from_pod),
+	    T(test_reject_tcp_ack_segment),
+	    T(test_reject_not_for_rst),
+	    T(test_reject_udp_from_pod),
+	    T(test_reject_nodeport_from_outside),
+	    T(test_reject_not_for_ip_options_or_gso),
+	    T(test_reject_rate_limited),
 	    T(test_event_on_drop),
 	    T(test_event_rate_limited),
 	    T(test_reuse_nodeport_local_backend),

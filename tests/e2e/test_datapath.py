@@ -254,10 +254,11 @@ def test_drops_are_counted_by_reason(lab1, api, start_agent):
     client = a.add_pod("client")
     api.create(k8s.service("default", "empty", [("dns", 53, "UDP")], cluster_ip=VIP))
     agent = up(lab1, api, start_agent, "--bpf-lb-sock=false")
-    before = metric_packets(agent, reason("DROP_NO_SERVICE_BACKEND"))
+    # No backend: each datagram is dropped (and answered, test_svc_reject.py).
+    before = metric_packets(agent, reason("DROP_SVC_NO_BACKEND_REJECTED"))
     assert [r["ok"] for r in udp(client, VIP, 53, 3, in_cgroup=False, timeout=1)] == [False] * 3
-    assert metric_packets(agent, reason("DROP_NO_SERVICE_BACKEND")) >= before + 3
+    assert metric_packets(agent, reason("DROP_SVC_NO_BACKEND_REJECTED")) >= before + 3
     rows = [e for e in agent.ctl_json("bpf", "metrics", "list")
-            if e["reason"] == reason("DROP_NO_SERVICE_BACKEND")]
+            if e["reason"] == reason("DROP_SVC_NO_BACKEND_REJECTED")]
     assert rows and all(e["drop"] is True and e["bytes"] > 0 for e in rows), rows
-    assert "Service backend not found" in agent.ctl("bpf", "metrics", "list").stdout
+    assert "Service backend not found (rejected)" in agent.ctl("bpf", "metrics", "list").stdout

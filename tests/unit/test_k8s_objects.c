@@ -320,6 +320,21 @@ static void test_service_defaults_and_variants(void **state)
 	assert_int_equal(svc.lb_ips[0], ip("203.0.113.7"));
 	assert_int_equal(svc.ports[0].proto, IPPROTO_SCTP);
 	assert_int_equal(svc.ports[0].node_port, 31000);
+	assert_int_equal(svc.n_src_ranges, 0);
+	k8s_service_free(&svc);
+	cJSON_Delete(j);
+
+	/* loadBalancerSourceRanges: IPv4 CIDRs kept in order, IPv6 skipped. */
+	j = cJSON_Parse("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},"
+			"\"spec\":{\"type\":\"LoadBalancer\",\"clusterIP\":\"10.0.0.3\","
+			"\"ports\":[{\"port\":80}],\"loadBalancerSourceRanges\":"
+			"[\"192.168.50.0/24\",\"2001:db8::/32\",\"203.0.113.7/32\"]}}");
+	assert_int_equal(k8s_service_from_json(j, &svc, err, sizeof(err)), 0);
+	assert_int_equal(svc.n_src_ranges, 2);
+	assert_int_equal(svc.src_ranges[0].addr, ip("192.168.50.0"));
+	assert_int_equal(svc.src_ranges[0].len, 24);
+	assert_int_equal(svc.src_ranges[1].addr, ip("203.0.113.7"));
+	assert_int_equal(svc.src_ranges[1].len, 32);
 	k8s_service_free(&svc);
 	cJSON_Delete(j);
 
@@ -660,6 +675,8 @@ static const struct bad_case {
      "spec.publishNotReadyAddresses: expected a boolean, got a string"},
     {"svc", SVC("\"healthCheckNodePort\":70000"),
      "spec.healthCheckNodePort: 70000 is not in 0..65535"},
+    {"svc", SVC("\"loadBalancerSourceRanges\":[\"10.0.0.0/33\"]"),
+     "spec.loadBalancerSourceRanges[0]: \"10.0.0.0/33\" is not a CIDR"},
     {"svc", SVC("\"clusterIP\":\"10.0.0.300\""),
      "spec.clusterIP: \"10.0.0.300\" is not an IP address"},
     {"svc", SVC("\"clusterIP\":\"\""), "spec.clusterIP: \"\" is not an IP address"},
