@@ -24,6 +24,19 @@ static void add_devices(struct agent *a, cJSON *r)
 	}
 }
 
+/* Served Services whose loadBalancerSourceRanges the datapath checks. */
+static size_t source_range_services(struct agent *a)
+{
+	size_t n = 0;
+
+	for (struct ht_entry *e = ht_first(&a->store.services); e; e = ht_next(&a->store.services, e)) {
+		const struct store_service *ss = e->value;
+
+		n += ss->svc.type == K8S_SVC_LOAD_BALANCER && ss->svc.n_src_ranges > 0;
+	}
+	return n;
+}
+
 cJSON *agent_kpr_status(struct agent *a)
 {
 	const struct agent_config *c = &a->cfg;
@@ -54,6 +67,7 @@ cJSON *agent_kpr_status(struct agent *a)
 	cJSON_AddBoolToObject(o, "load_balancer", true);
 	cJSON_AddBoolToObject(o, "external_ips", true);
 	cJSON_AddBoolToObject(o, "host_port", false);
+	cJSON_AddNumberToObject(r, "source_range_services", (double)source_range_services(a));
 	cJSON_AddStringToObject(r, "healthz_bind_address", c->kpr_healthz_addr);
 	cJSON_AddItemToObject(r, "health_check_node_ports", kpr_health_status(&a->kpr));
 	return r;

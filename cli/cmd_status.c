@@ -299,6 +299,8 @@ static void kpr_text(const cJSON *k)
 	printf("  %-24s%s\n", "XDP Acceleration:", str(k, "xdp_acceleration"));
 	printf("  %-24sEnabled (%d service(s))\n", "Health Check NodePort:",
 	       cJSON_GetArraySize(cJSON_GetObjectItem(k, "health_check_node_ports")));
+	printf("  %-24sEnabled (%.0f service(s))\n", "Source Ranges:",
+	       num(k, "source_range_services"));
 	printf("  %-24s%s\n", "Kube-proxy Healthz:",
 	       str(k, "healthz_bind_address")[0] ? str(k, "healthz_bind_address") : "Disabled");
 	printf("  Services:\n");

@@ -249,14 +249,14 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         "backend_selection": {"algorithm": "Maglev", "table_size": 16381},
         "session_affinity": True, "graceful_termination": True, "nat46_64": False,
         "xdp_acceleration": "Disabled", "healthz_bind_address": "",
-        "health_check_node_ports": [],
+        "health_check_node_ports": [], "source_range_services": 0,
         "services": {"cluster_ip": True, "node_port": True, "node_port_min": 30000,
                      "node_port_max": 31000, "load_balancer": True, "external_ips": True,
                      "host_port": False}}
 
     out = agent.ctl("status", "--verbose", check=False).stdout.splitlines()
     start = out.index("KubeProxyReplacement Details:")
-    assert out[start + 1:start + 20] == [
+    assert out[start + 1:start + 21] == [
         "  Status:                 True",
         "  Socket LB:              Enabled",
         "  Socket LB Tracing:      Disabled",
@@ -269,6 +269,7 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         "  NAT46/64 Support:       Disabled",
         "  XDP Acceleration:       Disabled",
         "  Health Check NodePort:  Enabled (0 service(s))",
+        "  Source Ranges:          Enabled (0 service(s))",
         "  Kube-proxy Healthz:     Disabled",
         "  Services:",
         "  - ClusterIP:      Enabled",

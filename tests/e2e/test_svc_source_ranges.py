@@ -59,6 +59,10 @@ def test_source_ranges_allow_one_external_client_and_drop_another(lab1, api, sta
     assert metric_packets(agent, reason("DROP_SVC_SOURCE_RANGE")) >= 2
     entries = agent.ctl_json("map", "list")
     assert {m["name"]: m for m in entries}["lb4_source_range"]["entries"] == 2
+    kpr = agent.status()["kube_proxy_replacement"]
+    assert kpr["source_range_services"] == 1, kpr
+    assert "  Source Ranges:          Enabled (1 service(s))" in \
+        agent.ctl("status", "--verbose", check=False).stdout.splitlines()
 
     # Only the other address now, changed while the agent is down: the restarted
     # agent keeps the pinned entries it still wants and prunes the old range.
@@ -84,3 +88,4 @@ def test_source_ranges_allow_one_external_client_and_drop_another(lab1, api, sta
     assert reach(world, OUTSIDE_IP, a.ip, NODE_PORT)["ok"]
     entries = agent.ctl_json("map", "list")
     assert {m["name"]: m for m in entries}["lb4_source_range"]["entries"] == 0
+    assert agent.status()["kube_proxy_replacement"]["source_range_services"] == 0
