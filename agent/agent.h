@@ -130,10 +130,10 @@ void agent_metrics_publish(struct agent *a);
 
 /* The API's command handler (api/commands.c: status, version, services, ...). */
 cJSON *agent_api_handle(void *ctx, const char *cmd, const cJSON *req);
-/* The answer to `agentctl status` (status.c). */
+/* The answer to `agentctl status` (status/status.c). */
 cJSON *agent_status(struct agent *a);
 /* Its "policy" section: policies by kind, identities, what is not enforced
- * (policy_status.c). */
+ * (status/policy.c). */
 cJSON *agent_policy_status(struct agent *a);
 
 #endif /* AXON_AGENT_H */

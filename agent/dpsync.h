@@ -93,7 +93,7 @@ void agent_datapath_sync(struct agent *a, uint64_t now_ms, uint64_t *next_ms);
  * call when it is readable. */
 int agent_datapath_fd(struct agent *a);
 void agent_datapath_netdev_event(struct agent *a);
-/* For `agentctl status` (dpsync_status.c). */
+/* For `agentctl status` (status/datapath.c). */
 cJSON *agent_datapath_status(struct agent *a);
 cJSON *agent_node_status(struct agent *a);
 

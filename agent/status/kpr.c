@@ -2,7 +2,7 @@
 #include <arpa/inet.h>
 
 #include "agent.h"
-#include "kpr_status.h"
+#include "status/kpr.h"
 
 static void add_devices(struct agent *a, cJSON *r)
 {

@@ -6,7 +6,7 @@
 
 #include "axon/maps.h"
 #include "agent.h"
-#include "kpr_status.h"
+#include "status/kpr.h"
 #include "version.h"
 
 static const char *informer_state_name(enum k8s_informer_state st)
