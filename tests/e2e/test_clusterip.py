@@ -239,7 +239,7 @@ def test_status_reports_and_fails_cleanly_without_agent(lab, api, agent):
     assert {w["name"] for w in st["kubernetes"]["watches"]} == {
         "services", "endpointslices", "nodes", "ciliumendpointslices", "networkpolicies",
         "ciliumnetworkpolicies", "ciliumclusterwidenetworkpolicies", "ciliumidentities",
-        "namespaces"}
+        "namespaces", "pods"}
     assert not any(w["not_installed"] for w in st["kubernetes"]["watches"])
     assert st["load_balancing"]["services"] == 1
     assert st["load_balancing"]["backends"] == 2            # TCP and UDP
