@@ -27,46 +27,6 @@ bool k8s_pod_finished(const struct k8s_pod *pod)
 	return !strcmp(pod->phase, "Succeeded") || !strcmp(pod->phase, "Failed");
 }
 
-static int parse_labels(const cJSON *md, struct k8s_pod *pod, char *err, size_t errlen)
-{
-	struct policy_label *labels;
-	char p[K8S_PATH_MAX];
-	const cJSON *obj, *it;
-	size_t n = 0, i = 0;
-	int ret;
-
-	ret = k8s_json_object(md, "metadata", "labels", false, &obj, err, errlen);
-	if (ret)
-		return ret;
-	cJSON_ArrayForEach(it, obj) n++;
-	if (n > K8S_MAX_LABELS)
-		return k8s_json_fail(err, errlen, "metadata.labels", NULL, "more than %d labels",
-				     K8S_MAX_LABELS);
-	labels = policy_arena_alloc(&pod->arena, n, sizeof(*labels));
-	if (!labels)
-		return -ENOMEM;
-	cJSON_ArrayForEach(it, obj)
-	{
-		struct policy_label *l = &labels[i++];
-
-		k8s_json_path(p, sizeof(p), "metadata.labels", it->string ? it->string : "?");
-		if (!it->string || !cJSON_IsString(it) || !it->valuestring)
-			return k8s_json_fail(err, errlen, p, NULL, "expected a string value");
-		if ((ret = k8s_label_key_check(it->string, p, err, errlen)) ||
-		    (ret = k8s_label_value_check(it->valuestring, p, err, errlen)))
-			return ret;
-		l->source = LABEL_SOURCE_K8S;
-		l->key = policy_arena_strdup(&pod->arena, it->string);
-		l->value = policy_arena_strdup(&pod->arena, it->valuestring);
-		if (!l->key || !l->value)
-			return -ENOMEM;
-	}
-	label_set_sort(labels, n);
-	pod->labels.labels = labels;
-	pod->labels.n = n;
-	return 0;
-}
-
 /* status.podIPs[].ip (or status.podIP): the first IPv4 one. */
 static int parse_ips(const cJSON *status, struct k8s_pod *pod, char *err, size_t errlen)
 {
@@ -221,7 +181,7 @@ int k8s_pod_from_json(const cJSON *obj, struct k8s_pod *pod, char *err, size_t e
 		goto cleanup;
 	}
 	md = k8s_json_get(obj, "metadata");
-	ret = parse_labels(md, pod, err, errlen);
+	ret = k8s_labels_from_meta(md, &pod->arena, "", &pod->labels, err, errlen);
 	if (ret)
 		goto cleanup;
 	pod->deleting = k8s_json_get(md, "deletionTimestamp") != NULL;

@@ -135,3 +135,55 @@ bool k8s_port_name_valid(const char *s, bool ignore_case)
 	}
 	return letter;
 }
+
+int k8s_labels_from_meta(const cJSON *md, struct policy_arena *arena, const char *key_prefix,
+			 struct label_set *out, char *err, size_t errlen)
+{
+	const size_t plen = strlen(key_prefix);
+	struct policy_label *labels;
+	char p[K8S_PATH_MAX];
+	const cJSON *obj, *it;
+	size_t n = 0, i = 0;
+	int ret;
+
+	ret = k8s_json_object(md, "metadata", "labels", false, &obj, err, errlen);
+	if (ret)
+		return ret;
+	cJSON_ArrayForEach(it, obj) n++;
+	if (n > K8S_MAX_LABELS)
+		return k8s_json_fail(err, errlen, "metadata.labels", NULL, "more than %d labels",
+				     K8S_MAX_LABELS);
+	labels = policy_arena_alloc(arena, n, sizeof(*labels));
+	if (!labels)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, obj)
+	{
+		struct policy_label *l = &labels[i++];
+		size_t klen;
+		char *key;
+
+		k8s_json_path(p, sizeof(p), "metadata.labels", it->string ? it->string : "?");
+		if (!it->string || !cJSON_IsString(it) || !it->valuestring)
+			return k8s_json_fail(err, errlen, p, NULL, "expected a string value");
+		if ((ret = k8s_label_key_check(it->string, p, err, errlen)) ||
+		    (ret = k8s_label_value_check(it->valuestring, p, err, errlen)))
+			return ret;
+		klen = strlen(it->string);
+		if (plen + klen > LABEL_KEY_MAX)
+			return k8s_json_fail(err, errlen, p, NULL,
+					     "label key longer than %zu bytes",
+					     LABEL_KEY_MAX - plen);
+		key = policy_arena_alloc(arena, plen + klen + 1, 1);
+		l->value = policy_arena_strdup(arena, it->valuestring);
+		if (!key || !l->value)
+			return -ENOMEM;
+		memcpy(key, key_prefix, plen);
+		memcpy(key + plen, it->string, klen + 1);
+		l->key = key;
+		l->source = LABEL_SOURCE_K8S;
+	}
+	label_set_sort(labels, n);
+	out->labels = labels;
+	out->n = n;
+	return 0;
+}

@@ -44,6 +44,12 @@ struct k8s_sel_build {
 	size_t n, cap;
 };
 
+/* metadata.labels of md as k8s-source labels, each key after key_prefix
+ * ("" for a Pod's own; io.cilium.k8s.namespace.labels. for a Namespace's),
+ * allocated in arena and sorted into *out. 0 or -errno (err says why). */
+int k8s_labels_from_meta(const cJSON *md, struct policy_arena *arena, const char *key_prefix,
+			 struct label_set *out, char *err, size_t errlen);
+
 /* Requirements in the LabelSelector obj at path (checks the shape). */
 int k8s_sel_count(const cJSON *obj, const char *path, size_t *n, char *err, size_t errlen);
 int k8s_sel_build_init(struct k8s_sel_build *b, struct policy_arena *a, size_t cap);
