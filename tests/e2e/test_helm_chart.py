@@ -72,7 +72,9 @@ ALL_ON = {
 MATRIX = [{}, ALL_ON, {"k8sApiServerUrls": "https://10.0.0.1:6443"},
           {"cgroupRoot": "/sys/fs/cgroup", "healthPort": 0, "agentNotReadyTaintKey": ""},
           {"bpfLbServiceMapMax": 4096, "bpfCtGlobalTcpMax": "1000000",
-           "bpfMapDynamicSizeRatio": 0.005, "k8sClientQps": 20.5, "debug": True}]
+           "bpfMapDynamicSizeRatio": 0.005, "k8sClientQps": 20.5, "debug": True},
+          {"identityGCInterval": "1m", "identityHeartbeatTimeout": "90s",
+           "kubeProxyReplacementHealthzBindAddress": "0.0.0.0:10256"}]
 
 
 # Every values set this module renders, by name: render() refuses one that is not here, so
@@ -80,7 +82,7 @@ MATRIX = [{}, ALL_ON, {"k8sApiServerUrls": "https://10.0.0.1:6443"},
 # set's objects against the real apiserver) covers every case the tests look at.
 CASES = {
     "defaults": {}, "all-on": ALL_ON, "urls": MATRIX[2], "no-health": MATRIX[3],
-    "sizes": MATRIX[4],
+    "sizes": MATRIX[4], "identity-gc-and-healthz": MATRIX[5],
     "clean-bpf-state": {"cleanBpfState": True},
     "clean-bpf-state-paths": {"cleanBpfState": True, "bpfRoot": "/sys/fs/bpf/axon-x",
                               "stateDir": "/var/lib/axon"},
@@ -568,7 +570,7 @@ def test_every_configmap_key_is_an_agent_flag():
 
 
 @pytest.mark.parametrize("values", MATRIX, ids=["defaults", "all-on", "urls", "no-health",
-                                                "sizes"])
+                                                "sizes", "identity-gc-and-healthz"])
 def test_rendered_config_passes_the_agents_parser(tmp_path, values):
     """The ConfigMap as its volume mounts it, with the DaemonSet's own args."""
     for key, value in config_data(values).items():
