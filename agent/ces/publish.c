@@ -31,6 +31,16 @@ void ces_slice_name(char *out, size_t len, const char *prefix, const char *ns, u
 		out[0] = '\0';
 }
 
+void ces_node_prefix(const char *node, char *out, size_t len)
+{
+	/* Room for "-xxxxxxxx-nnnnn" in a 253-byte name: a long node name is
+	 * cut and its hash added, so two such nodes still differ. */
+	if (strlen(node) <= 200)
+		snprintf(out, len, "axon-%s-", node);
+	else
+		snprintf(out, len, "axon-%.190s-%08x-", node, fnv1a(node));
+}
+
 int ces_pub_init(struct ces_pub *p, struct k8s_client *c, ident_call_start_fn start,
 		 ident_call_cancel_fn cancel, const struct store *s, const char *node)
 {
@@ -43,12 +53,7 @@ int ces_pub_init(struct ces_pub *p, struct k8s_client *c, ident_call_start_fn st
 	p->store = s;
 	p->flush_delay_ms = CES_FLUSH_DELAY_MS;
 	snprintf(p->node, sizeof(p->node), "%s", node);
-	/* Room for "-xxxxxxxx-nnnnn" in a 253-byte name: a long node name is
-	 * cut and its hash added, so two such nodes still differ. */
-	if (strlen(node) <= 200)
-		snprintf(p->prefix, sizeof(p->prefix), "axon-%s-", node);
-	else
-		snprintf(p->prefix, sizeof(p->prefix), "axon-%.190s-%08x-", node, fnv1a(node));
+	ces_node_prefix(node, p->prefix, sizeof(p->prefix));
 	if ((ret = ht_init(&p->eps)) || (ret = ht_init(&p->slices)) || (ret = ht_init(&p->hints))) {
 		ces_pub_destroy(p);
 		return ret;

@@ -93,6 +93,9 @@ void ces_pub_adopt(struct ces_pub *p, uint64_t now_ms);
  * are gone, their hints with them. */
 void ces_pub_forget_hints(struct ces_pub *p);
 /* Whether a slice name is one of this node's (prefix "axon-<node>-"). */
+/* The name prefix of node's slices: "axon-<node>-" (a long name cut, with
+ * its hash). */
+void ces_node_prefix(const char *node, char *out, size_t len);
 bool ces_slice_owned(const char *prefix, const char *name);
 /* Publish (or update) an endpoint; ports are copied. */
 int ces_pub_set(struct ces_pub *p, const char *ns, const char *name, __be32 ipv4, __u32 identity,

@@ -19,7 +19,9 @@ int lep_mgr_init(struct lep_mgr *m, struct k8s_client *c, ident_call_start_fn st
 	m->gc_interval_ms = gc_interval_ms;
 	m->gc_timeout_ms = gc_timeout_ms;
 	if ((ret = ident_alloc_init(&m->alloc, c, start, cancel, s)) ||
-	    (ret = ces_pub_init(&m->pub, c, start, cancel, s, node)) || (ret = ht_init(&m->eps)) ||
+	    (ret = ces_pub_init(&m->pub, c, start, cancel, s, node)) ||
+	    (ret = ces_orphans_init(&m->orphans, c, start, cancel, s, node)) ||
+	    (ret = ht_init(&m->eps)) ||
 	    (ret = ht_init(&m->unused)) || (ret = ht_init(&m->gc_queue))) {
 		lep_mgr_destroy(m);
 		return ret;
@@ -38,6 +40,7 @@ void lep_mgr_destroy(struct lep_mgr *m)
 	ht_destroy(&m->eps);
 	ht_destroy(&m->unused);
 	ht_destroy(&m->gc_queue);
+	ces_orphans_destroy(&m->orphans);
 	ces_pub_destroy(&m->pub);
 	ident_alloc_destroy(&m->alloc);
 }
@@ -269,6 +272,7 @@ void lep_mgr_run(struct lep_mgr *m, bool synced, uint64_t now_ms, uint64_t *next
 	}
 	ident_alloc_run(&m->alloc, now_ms, next_ms);
 	ces_pub_run(&m->pub, now_ms, next_ms);
+	ces_orphans_run(&m->orphans, now_ms, next_ms);
 	gc_run(m, now_ms, next_ms);
 }
 
@@ -324,6 +328,8 @@ cJSON *lep_mgr_status(const struct lep_mgr *m)
 	cJSON_AddNumberToObject(o, "slice_writes_skipped", (double)m->pub.skipped);
 	cJSON_AddNumberToObject(o, "slice_errors", (double)m->pub.errors);
 	cJSON_AddStringToObject(o, "slice_last_error", m->pub.last_error);
+	cJSON_AddNumberToObject(o, "orphan_slices_deleted", (double)m->orphans.deleted);
+	cJSON_AddNumberToObject(o, "orphan_slices_pending", (double)m->orphans.since.count);
 	cJSON_AddNumberToObject(o, "identity_creates", (double)m->alloc.creates);
 	cJSON_AddNumberToObject(o, "identity_conflicts", (double)m->alloc.conflicts);
 	cJSON_AddNumberToObject(o, "identity_adopted", (double)m->alloc.adopted);

@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "ces/orphans.h"
 #include "ces/publish.h"
 #include "identity/alloc.h"
 #include "store/store.h"
@@ -57,6 +58,7 @@ struct lep_mgr {
 	const struct store *store;
 	struct ident_alloc alloc;
 	struct ces_pub pub;
+	struct ces_orphans orphans; /* slices of nodes that are gone */
 	struct htable eps; /* key -> struct lep */
 	uint64_t seen_pods, seen_ns, seen_ids, seen_gen;
 	unsigned int pass;

@@ -177,6 +177,37 @@ def test_two_agents_racing_on_the_same_labels_end_with_one_identity(lab2, api, s
     assert all(any(e.get("state") == "ready" for e in s) for s in st), st
 
 
+def test_slices_of_a_removed_node_are_deleted(lab2, api, start_agent):
+    """A node removed from the cluster (its Node deleted, its agent gone with it) takes its
+    CiliumEndpointSlices with it: the live node whose name sorts first deletes them after
+    the grace (ces/orphans.h), and its ipcache forgets the removed node's pods."""
+    a, b = lab2.node("a"), lab2.node("b")
+    pa, pb = a.add_pod("pa"), b.add_pod("pb")
+    api.create(k8s.namespace(NS))
+    for n in lab2.nodes:
+        api.apply(n.k8s_node())
+    api.create(pod_obj(pa, {"app": "stay"}))
+    api.create(pod_obj(pb, {"app": "leave"}))
+    agent_a = start_agent(a)
+    agent_b = start_agent(b)
+    wait_for(lambda: "pa" in published(api, a) and "pb" in published(api, b), timeout=10,
+             what="both pods published")
+    ipcache = lambda: {e["address"] for e in agent_a.ctl_json("bpf", "ipcache", "list")}
+    wait_for(lambda: pb.ip in ipcache(), timeout=10, what="b's pod in a's ipcache")
+
+    agent_b.stop()
+    api.delete("nodes", None, b.name)
+    t0 = time.monotonic()
+    wait_for(lambda: not slices(api, b), timeout=25, what="b's slices deleted")
+    took = time.monotonic() - t0
+    assert 9 <= took <= 20, f"deleted after {took:.1f} s, the grace is 10 s"
+    wait_for(lambda: pb.ip not in ipcache(), timeout=10, what="b's pod out of a's ipcache")
+    # a's own slice is untouched, and the log says what was deleted and why.
+    assert "pa" in published(api, a)
+    assert "deleted the CiliumEndpointSlice of a node that is gone" in \
+        agent_a.log_path.read_text()
+
+
 def test_unused_identity_collected_after_the_grace_period(lab1, api, start_agent):
     node = lab1.node("a")
     p1 = node.add_pod("p1")

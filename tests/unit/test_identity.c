@@ -17,6 +17,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "ces/orphans.h"
 #include "ces/publish.h"
 #include "identity/alloc.h"
 #include "identity/endpoints.h"
@@ -821,6 +822,132 @@ static void test_identity_gc_after_heartbeat_timeout(void **state)
 	fake_reset();
 }
 
+/* ---- slices of nodes that are gone ---- */
+
+static void put_slice(struct store *s, const char *name)
+{
+	char json[256];
+	cJSON *j;
+
+	snprintf(json, sizeof(json),
+		 "{\"metadata\":{\"name\":\"%s\"},\"namespace\":\"shop\",\"endpoints\":"
+		 "[{\"name\":\"p\",\"id\":300,\"networking\":{\"addressing\":[{\"ipv4\":"
+		 "\"10.9.0.1\"}],\"node\":\"192.168.1.9\"}}]}",
+		 name);
+	j = cJSON_Parse(json);
+	assert_non_null(j);
+	put_ces(s, j);
+	cJSON_Delete(j);
+}
+
+static void test_ces_slice_prefix(void **state)
+{
+	char p[K8S_NAME_MAX];
+
+	(void)state;
+	assert_true(ces_slice_prefix("axon-n1-0123abcd-0", p, sizeof(p)));
+	assert_string_equal(p, "axon-n1-");
+	assert_true(ces_slice_prefix("axon-a-b-0123abcd-12", p, sizeof(p)));
+	assert_string_equal(p, "axon-a-b-");
+	assert_false(ces_slice_prefix("ces-n1", p, sizeof(p)));
+	assert_false(ces_slice_prefix("axon-0123abcd-0", p, sizeof(p)));
+	assert_false(ces_slice_prefix("axon-n1-0123abcX-0", p, sizeof(p)));
+	assert_false(ces_slice_prefix("axon-n1-0123abcd-", p, sizeof(p)));
+	assert_false(ces_slice_prefix("cilium-n1-0123abcd-0", p, sizeof(p)));
+}
+
+static void test_orphan_slices_deleted_by_the_first_node_after_the_grace(void **state)
+{
+	struct ces_orphans first, other;
+	uint64_t next = UINT64_MAX, t = 1000;
+	struct store s;
+
+	(void)state;
+	fake_reset();
+	store_init(&s);
+	set_self(&s, "n2", "192.168.1.2");
+	set_self(&s, "n1", "192.168.1.1");
+	put_slice(&s, "axon-n1-0123abcd-0");
+	put_slice(&s, "axon-n2-0123abcd-0");
+	put_slice(&s, "axon-gone-0123abcd-0");
+	put_slice(&s, "axon-zz-0123abcd-0");
+	put_slice(&s, "ces-by-cilium");
+	ces_orphans_init(&first, NULL, fake_start, fake_cancel, &s, "n1");
+	ces_orphans_init(&other, NULL, fake_start, fake_cancel, &s, "n2");
+
+	/* Seen, not deleted yet; both know when they are due. */
+	ces_orphans_run(&first, t, &next);
+	assert_int_equal(n_calls, 0);
+	assert_int_equal(first.since.count, 2);
+	assert_int_equal(next, t + CES_ORPHAN_GRACE_MS);
+	next = UINT64_MAX;
+	ces_orphans_run(&other, t, &next);
+	assert_int_equal(next, t + CES_ORPHAN_FALLBACK_MS);
+
+	/* Node "zz" shows up within the grace: its slice is no orphan (and n1 still
+	 * sorts first). */
+	set_self(&s, "zz", "192.168.1.3");
+	ces_orphans_run(&first, t + 1, &next);
+	assert_int_equal(first.since.count, 1);
+
+	/* Due for the first node by name; the other one waits. */
+	ces_orphans_run(&other, t + CES_ORPHAN_GRACE_MS, &next);
+	assert_int_equal(n_calls, 0);
+	ces_orphans_run(&first, t + CES_ORPHAN_GRACE_MS, &next);
+	assert_int_equal(n_calls, 1);
+	assert_string_equal(calls[0].method, "DELETE");
+	assert_string_equal(calls[0].path, CES_PATH "/axon-gone-0123abcd-0");
+
+	/* A failure is retried; a 404 counts as done. */
+	answer(0, 500, NULL);
+	assert_int_equal(first.errors, 1);
+	assert_int_equal(first.deleted, 0);
+	ces_orphans_run(&first, t + CES_ORPHAN_GRACE_MS + 1, &next);
+	assert_int_equal(n_calls, 1);
+	ces_orphans_run(&first, first.next_due_ms, &next);
+	assert_int_equal(n_calls, 2);
+	answer(1, 404, NULL);
+	assert_int_equal(first.deleted, 1);
+	assert_int_equal(first.since.count, 0);
+
+	/* The watch's delete: nothing more to do, by either node. */
+	assert_int_equal(store_delete_ces(&s, "axon-gone-0123abcd-0"), 0);
+	ces_orphans_run(&first, t + CES_ORPHAN_FALLBACK_MS, &next);
+	ces_orphans_run(&other, t + CES_ORPHAN_FALLBACK_MS, &next);
+	assert_int_equal(n_calls, 2);
+	assert_int_equal(other.since.count, 0);
+
+	ces_orphans_destroy(&first);
+	ces_orphans_destroy(&other);
+	store_destroy(&s);
+	fake_reset();
+}
+
+static void test_orphan_slices_fall_to_any_node_after_the_fallback(void **state)
+{
+	struct ces_orphans o;
+	uint64_t next = UINT64_MAX;
+	struct store s;
+
+	(void)state;
+	fake_reset();
+	store_init(&s);
+	set_self(&s, "a", "192.168.1.1");
+	set_self(&s, "b", "192.168.1.2");
+	put_slice(&s, "axon-x-0123abcd-0");
+	ces_orphans_init(&o, NULL, fake_start, fake_cancel, &s, "b");
+	ces_orphans_run(&o, 0, &next);
+	ces_orphans_run(&o, CES_ORPHAN_FALLBACK_MS - 1, &next);
+	assert_int_equal(n_calls, 0);
+	ces_orphans_run(&o, CES_ORPHAN_FALLBACK_MS, &next);
+	assert_int_equal(n_calls, 1);
+	answer(0, 200, "{}");
+	assert_int_equal(o.deleted, 1);
+	ces_orphans_destroy(&o);
+	store_destroy(&s);
+	fake_reset();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -836,6 +963,9 @@ int main(void)
 	    cmocka_unit_test(test_ces_write_errors),
 	    cmocka_unit_test(test_endpoint_label_change_switches_after_allocation),
 	    cmocka_unit_test(test_identity_gc_after_heartbeat_timeout),
+	    cmocka_unit_test(test_ces_slice_prefix),
+	    cmocka_unit_test(test_orphan_slices_deleted_by_the_first_node_after_the_grace),
+	    cmocka_unit_test(test_orphan_slices_fall_to_any_node_after_the_fallback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
