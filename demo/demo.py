@@ -9,8 +9,12 @@ with --devices on the node's native device, and shows what it does with real
 traffic: socket LB for a pod in the hooked cgroup, tc DNAT for a client outside
 it, pod to pod with bpf_redirect_peer (the destination's host-side device never
 transmits), NodePort from the world, conntrack and verdict counters, backends
-changing under traffic, and the datapath staying when the agent stops. Everything
-it creates is removed on exit, Ctrl-C too.
+changing under traffic, and the datapath staying when the agent stops. Then a cluster
+of three nodes (demo/cluster.py): pods created as Pod objects get their interfaces,
+addresses and identities from Axon (axon-cni, a node simulator in the kubelet's place),
+each agent publishes its pods in CiliumEndpointSlices, and a Service with a selector is
+reached across nodes by ClusterIP and by NodePort. Everything it creates is removed on
+exit, Ctrl-C too.
 
 With DEMO_KEEP=1 the agent is started again at the end and the node is left running,
 with the commands to use agentctl against it; `demo.py --stop` (make demo-stop)
@@ -29,6 +33,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO / "tests" / "lib"))
 
+import cluster  # noqa: E402
 import k8s  # noqa: E402
 import keep  # noqa: E402
 from harness import AGENTCTL, PODTOOL, PY, Agent, tcp, udp, wait_attached  # noqa: E402
@@ -219,6 +224,7 @@ def main(keep_node):
         print(f"  agent stopped; 10 ClusterIP connects -> "
               f"{spread(tcp(client, '10.96.0.80', 80, 10))}; 10 NodePort connects -> "
               f"{spread(tcp(world, node.ip, 30080, 10))}")
+        cluster.run(step, show, spread)
         if keep_node:
             keep_running(lab, node, client, srv, agent)
             kept = True
