@@ -95,6 +95,12 @@ def test_pods_on_three_simulated_nodes(lab3, apiserver, api, start_agent):
         # Every address back in its pool but the router's.
         assert {n.short: allocations(agents[n.short]) for n in lab.nodes} == \
             {n.short: {n.router_ip: ""} for n in lab.nodes}
+        # And every slice deleted by its agent, now empty (the real apiserver outlives the
+        # test: a slice left behind would be a stranger's endpoint to the next test).
+        wait_for(lambda: not any(published(api, n) or any(
+            s["metadata"]["name"].startswith(f"axon-{n.name}-")
+            for s in api.list("ciliumendpointslices")["items"]) for n in lab.nodes),
+            timeout=15, what="every node's slices deleted")
     finally:
         errors = {s: sim.errors[-5:] for s, sim in sims.items()}
         for sim in sims.values():
