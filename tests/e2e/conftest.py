@@ -16,6 +16,7 @@
               missing, failed instead under CI=true (tests/lib/realk8s.py)
 """
 
+import json
 import os
 import pathlib
 import signal
@@ -31,6 +32,14 @@ import k8s  # noqa: E402
 import realk8s  # noqa: E402
 from netlab import NetLab  # noqa: E402
 from harness import Agent  # noqa: E402
+from kpr_conformance import Summary  # noqa: E402
+
+KPR_SUMMARY = Summary()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "kpr(name): the test probes the Service conformance "
+                            "behaviour `name` of tests/e2e/kpr_conformance.py")
 
 
 @pytest.fixture
@@ -137,5 +146,32 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.when == "call":
         item.rep_call_failed = rep.failed
+    KPR_SUMMARY.record(item, rep)
+
+
+def pytest_collection_modifyitems(config, items):
+    """AXON_KPR_CATALOGUE=FILE (with --collect-only): write each test's conformance
+    behaviours and its skip/xfail marks to FILE, for test_kpr_catalogue.py."""
+    path = os.environ.get("AXON_KPR_CATALOGUE")
+    if not path:
+        return
+    tests = {}
+    for item in items:
+        tests[item.nodeid] = {
+            "kpr": [m.args[0] for m in item.iter_markers("kpr") if m.args],
+            "xfail": any(True for _ in item.iter_markers("xfail")),
+            "skip": any(True for _ in item.iter_markers("skip")) or
+            any(m.args and m.args[0] for m in item.iter_markers("skipif")),
+        }
+    with open(path, "w") as f:
+        json.dump(tests, f)
+
+
+def pytest_terminal_summary(terminalreporter):
+    lines = KPR_SUMMARY.lines()
+    if lines:
+        terminalreporter.section("Service conformance (kube-proxy replacement)")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 

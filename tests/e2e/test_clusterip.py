@@ -47,6 +47,7 @@ def reached(results):
     return {r["reply"]["pod"] for r in results if r["ok"]}
 
 
+@pytest.mark.kpr("source-ip-same-node")
 @pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_tcp_and_udp_reach_backends_and_peer_is_the_clusterip(lab, api, agent):
     b1, b2, client = lab.add_pod("b1"), lab.add_pod("b2"), lab.add_pod("client")
@@ -84,6 +85,7 @@ def test_traffic_spreads_over_ready_backends_only(lab, api, agent):
     assert all(counts[f"b{i}"] >= 10 for i in range(3)), counts
 
 
+@pytest.mark.kpr("endpoints-follow-pods")
 def test_scaling_and_deletion_take_effect_within_a_second(lab, api, agent):
     b1, b2, b3 = (lab.add_pod(n) for n in ("b1", "b2", "b3"))
     for p in (b1, b2, b3):
@@ -120,6 +122,7 @@ def test_scaling_and_deletion_take_effect_within_a_second(lab, api, agent):
     assert maps["lb4_services"]["entries"] == 0
 
 
+@pytest.mark.kpr("reject-socket-lb")
 def test_service_without_ready_endpoints_refuses_connections(lab, api, agent):
     b1, client = lab.add_pod("b1"), lab.add_pod("client")
     serve(b1)

@@ -127,6 +127,7 @@ def test_nodeport_from_the_world(lab1, api, start_agent):
     assert metric_packets(agent, reason("REASON_NODE_PORT")) >= 8
 
 
+@pytest.mark.kpr("etp-local")
 def test_nodeport_external_traffic_policy_local(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     b1 = a.add_pod("b1")

@@ -50,6 +50,7 @@ def frontends(agent, name):
     return sorted(r["frontend"] for r in rows(agent, name) if r["served"])
 
 
+@pytest.mark.kpr("service-proxy-name")
 @pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_service_proxy_name_label_hands_the_service_to_another_proxy_live(lab1, api,
                                                                          start_agent):
@@ -73,6 +74,7 @@ def test_service_proxy_name_label_hands_the_service_to_another_proxy_live(lab1, 
     assert [r["served"] for r in rows(agent, "web")] == [True]
 
 
+@pytest.mark.kpr("headless-label")
 def test_headless_label_on_an_endpointslice_drops_its_backends_live(lab1, api, start_agent):
     a = lab1.node("a")
     b1, client = a.add_pod("b1"), a.add_pod("client")
@@ -95,6 +97,7 @@ def test_headless_label_on_an_endpointslice_drops_its_backends_live(lab1, api, s
     assert reaches(client, VIP, 80, "b1")
 
 
+@pytest.mark.kpr("service-list-not-served")
 def test_service_list_marks_every_service_axon_does_not_serve(lab1, api, start_agent):
     a = lab1.node("a")
     api.create(k8s.service("default", "served", [("http", 80, "TCP")], cluster_ip=VIP))
@@ -126,6 +129,7 @@ def test_service_list_marks_every_service_axon_does_not_serve(lab1, api, start_a
     assert all(table[k][-1] == f"no: {v}" for k, v in want.items())
 
 
+@pytest.mark.kpr("type-changes")
 @pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_type_changes_take_effect_live(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
@@ -174,6 +178,7 @@ def test_type_changes_take_effect_live(lab1, api, start_agent):
     assert rows(agent, "web")[0]["reason"] == "ExternalName"
 
 
+@pytest.mark.kpr("nodeport-released")
 def test_nodeport_is_released_when_its_service_is_deleted(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     b1, b2 = a.add_pod("b1"), a.add_pod("b2")
@@ -197,6 +202,7 @@ def test_nodeport_is_released_when_its_service_is_deleted(lab1, api, start_agent
     wait_for(lambda: reaches(world, a.ip, 30085, "b2"), 10, what="second on 30085")
 
 
+@pytest.mark.kpr("external-ips")
 def test_external_ips_are_served_even_on_no_node(lab1, api, start_agent):
     a = lab1.node("a")
     b1, client = a.add_pod("b1"), a.add_pod("client")
@@ -213,6 +219,7 @@ def test_external_ips_are_served_even_on_no_node(lab1, api, start_agent):
              what="externalIP frontend removed")
 
 
+@pytest.mark.kpr("publish-not-ready")
 def test_publish_not_ready_addresses_serves_not_ready_endpoints(lab1, api, start_agent):
     a = lab1.node("a")
     b1, client = a.add_pod("b1"), a.add_pod("client")
@@ -235,6 +242,7 @@ def test_publish_not_ready_addresses_serves_not_ready_endpoints(lab1, api, start
              what="backend withdrawn")
 
 
+@pytest.mark.kpr("status-kpr-details")
 def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_agent):
     a = lab1.node("a")
     agent = up(lab1, api, start_agent, "--bpf-lb-algorithm=maglev",
@@ -281,6 +289,7 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
     assert "KubeProxyReplacement Details:" not in agent.ctl("status", check=False).stdout
 
 
+@pytest.mark.kpr("status-kpr-details")
 def test_status_verbose_random_selection_and_socket_lb_off(lab1, api, start_agent):
     agent = up(lab1, api, start_agent, "--bpf-lb-sock=false")
     out = agent.ctl("status", "--verbose", check=False).stdout.splitlines()
@@ -305,6 +314,7 @@ def hc_body(count, healthy=True):
             f'{"true" if healthy else "false"}\n}}')
 
 
+@pytest.mark.kpr("health-check-node-port")
 @pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_health_check_node_port_counts_local_ready_endpoints(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
@@ -349,6 +359,7 @@ def test_health_check_node_port_counts_local_ready_endpoints(lab1, api, start_ag
 GO_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,9})? \+0000 UTC"
 
 
+@pytest.mark.kpr("kpr-healthz")
 def test_kube_proxy_replacement_healthz_bind_address(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     agent = up(lab1, api, start_agent,
@@ -366,6 +377,7 @@ def test_kube_proxy_replacement_healthz_bind_address(lab1, api, start_agent):
     assert "  Kube-proxy Healthz:     0.0.0.0:10256\n" in out
 
 
+@pytest.mark.kpr("kpr-healthz")
 def test_kube_proxy_replacement_healthz_503_while_not_ready(lab1, api, start_agent):
     a = lab1.node("a")
     # A Service that does not fit the services map: the agent never becomes ready.

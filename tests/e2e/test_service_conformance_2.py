@@ -22,8 +22,9 @@ TC = "--bpf-lb-sock=false"
 SOCK_AFFINITY = ("the socket LB (bpf/lib/lb.h lb4_select_backend) picks a random backend on "
                  "every connect() and never reads SVC_FLAG_AFFINITY or lb4_affinity; only the "
                  "tc LB (bpf/lib/lb_tc.h) honours sessionAffinity: ClientIP")
-AFFINITY_PATHS = [pytest.param("sock", marks=pytest.mark.xfail(strict=True,
-                                                                reason=SOCK_AFFINITY)), "tc"]
+AFFINITY_PATHS = [pytest.param("sock", marks=[pytest.mark.kpr("affinity-socket-lb-netns"),
+                                              pytest.mark.xfail(strict=True,
+                                                                reason=SOCK_AFFINITY)]), "tc"]
 
 
 def affinity(timeout=10800):
@@ -63,6 +64,7 @@ def n_backends(agent, fe, n):
                     what=f"{n} backends for {fe}")
 
 
+@pytest.mark.kpr("affinity-clusterip")
 @pytest.mark.parametrize("path", AFFINITY_PATHS)
 @pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_session_affinity_client_ip_keeps_a_client_on_one_backend_switched_live(
@@ -91,6 +93,7 @@ def test_session_affinity_client_ip_keeps_a_client_on_one_backend_switched_live(
              what="one backend once affinity is back")
 
 
+@pytest.mark.kpr("affinity-nodeport")
 def test_session_affinity_client_ip_on_a_nodeport_from_outside(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     pods = servers(a, 3)
@@ -110,6 +113,7 @@ def test_session_affinity_client_ip_on_a_nodeport_from_outside(lab1, api, start_
              what="NodePort connections spread once affinity is off")
 
 
+@pytest.mark.kpr("affinity-timeout")
 def test_session_affinity_timeout_lets_a_new_backend_be_chosen(lab1, api, start_agent):
     a = lab1.node("a")
     pods = servers(a, 3)
@@ -140,8 +144,9 @@ TC_HAIRPIN = ("the tc LB DNATs the pod's own connection to the pod itself and de
               "with the pod's address as source, which the pod's kernel drops as a martian; "
               "there is no hairpin SNAT to a loopback service address (Cilium's IPV4_LOOPBACK, "
               "169.254.42.1) in bpf/lib/lb_tc.h")
-HAIRPIN_PATHS = ["sock", pytest.param("tc", marks=pytest.mark.xfail(strict=True,
-                                                                     reason=TC_HAIRPIN))]
+HAIRPIN_PATHS = [pytest.param("sock", marks=pytest.mark.kpr("hairpin-socket-lb")),
+                 pytest.param("tc", marks=[pytest.mark.kpr("hairpin-tc-lb"),
+                                           pytest.mark.xfail(strict=True, reason=TC_HAIRPIN)])]
 
 
 @pytest.mark.parametrize("path", HAIRPIN_PATHS)
@@ -156,6 +161,7 @@ def test_hairpin_a_pod_reaches_itself_through_its_own_clusterip(lab1, api, start
     assert all(r["peername"] == f"{VIP}:80" for r in res), res
 
 
+@pytest.mark.kpr("multi-port-named")
 def test_multi_port_service_with_named_target_ports(lab1, api, start_agent):
     a = lab1.node("a")
     b0 = a.add_pod("b0")
@@ -177,6 +183,7 @@ def test_multi_port_service_with_named_target_ports(lab1, api, start_agent):
             assert r["ok"] and r["reply"]["local"] == f"{b0.ip}:{target}", r
 
 
+@pytest.mark.kpr("tcp-and-udp-same-port")
 @pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_same_port_on_tcp_and_udp_udp_removed_stops_udp_only(lab1, api, start_agent):
     a = lab1.node("a")
@@ -205,6 +212,7 @@ def test_same_port_on_tcp_and_udp_udp_removed_stops_udp_only(lab1, api, start_ag
     assert answers(client, VIP, 53, 5) == ["b0"] * 5
 
 
+@pytest.mark.kpr("service-recreated")
 @pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_service_deleted_and_recreated_serves_again(lab1, api, start_agent):
     a = lab1.node("a")
@@ -226,6 +234,7 @@ def test_service_deleted_and_recreated_serves_again(lab1, api, start_agent):
     assert answers(client, VIP, 80, 10) == ["b1"] * 10
 
 
+@pytest.mark.kpr("slices-split")
 @pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_endpointslices_split_across_two_slices_are_both_used(lab1, api, start_agent):
     a = lab1.node("a")

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 import k8s
 from harness import AGENTCTL, metric_packets, reason, tcp, udp, wait_attached
 
@@ -47,6 +49,7 @@ def refused_promptly(results, started):
     assert time.monotonic() - started < 2.5
 
 
+@pytest.mark.kpr("reject-tc-lb")
 def test_clusterip_without_endpoints_refuses_through_tc_lb(lab1, api, start_agent):
     a = lab1.node("a")
     client = a.add_pod("client")
@@ -82,6 +85,7 @@ def test_clusterip_without_endpoints_refuses_through_tc_lb(lab1, api, start_agen
     assert not [e for e in flows if e.get("destination") == VIP], flows
 
 
+@pytest.mark.kpr("reject-nodeport")
 def test_nodeport_without_endpoints_refuses_the_world(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     empty_service(api, "empty", type="NodePort", node_ports=(30180, 30153))

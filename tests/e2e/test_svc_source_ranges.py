@@ -11,6 +11,8 @@ everyone.
 
 import json
 
+import pytest
+
 import k8s
 from harness import PY, metric_packets, reason, serve, wait_attached
 from netlab import OUTSIDE_IP, WORLD_IP, wait_for
@@ -36,6 +38,7 @@ def reach(world, src, ip, port):
     return json.loads(r.stdout)
 
 
+@pytest.mark.kpr("source-ranges")
 def test_source_ranges_allow_one_external_client_and_drop_another(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     b1 = a.add_pod("b1")

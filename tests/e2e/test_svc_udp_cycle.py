@@ -73,6 +73,7 @@ def slice_of(name, ip, node):
                              [("dns", 5353, "UDP")])
 
 
+@pytest.mark.kpr("udp-conntrack-flushed")
 @pytest.mark.parametrize("path", ["tc", "socket", "nodeport"])
 def test_udp_client_on_a_fixed_port_follows_the_replaced_pod(lab1, api, start_agent, path):
     a = lab1.node("a")

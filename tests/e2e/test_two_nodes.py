@@ -92,6 +92,7 @@ def test_routes_follow_the_node_objects(lab2, api, start_agent):
     wait_for(lambda: axon_route(a, b.pod_cidr), timeout=5, what="route back")
 
 
+@pytest.mark.kpr("source-ip-other-node")
 def test_clusterip_on_a_with_backend_on_b(lab2, api, start_agent):
     a, b = lab2.node("a"), lab2.node("b")
     client, pb = a.add_pod("client"), b.add_pod("pb")
@@ -110,6 +111,7 @@ def test_clusterip_on_a_with_backend_on_b(lab2, api, start_agent):
     assert all(r["ok"] and r["reply"]["pod"] == "pb" for r in results), results
 
 
+@pytest.mark.kpr("etp-cluster")
 def test_nodeport_on_a_served_by_b_with_snat(lab2, api, start_agent):
     a, b, world = lab2.node("a"), lab2.node("b"), lab2.world
     pb = b.add_pod("pb")
