@@ -38,7 +38,9 @@
  *
  * Conntrack (include/axon/ct.h), who creates what:
  *   from_container  CT_EGRESS for a flow the pod opens (post-DNAT tuple for a
- *                   service, plus the CT_SERVICE pre-DNAT entry);
+ *                   service, plus the CT_SERVICE pre-DNAT entry; CT_F_SNAT
+ *                   to 169.254.42.1 when the pod is its own backend,
+ *                   lib/lb_hairpin.h);
  *   from_netdev     CT_INGRESS for a flow towards a local pod or through a
  *                   service frontend (post-DNAT; CT_F_SNAT with nat_addr/port
  *                   when sent on to a remote backend), plus CT_SERVICE;
@@ -52,6 +54,8 @@
  *                   ingress policy when it is delivered here (redirect_peer);
  *   to_container    the pod's ingress policy (the node itself is HOST);
  *   from_netdev     a local pod's ingress policy, also a NodePort backend's.
+ * A pod's connection through a service back to itself (hairpin) is not
+ * judged by either of its policies (lib/lb_hairpin.h says why).
  * The entry carries the verdicts (CT_F_*_ALLOWED): later packets and replies
  * are never looked up. An ICMP error gets no entry of its own.
  * Lookups per packet of an established flow: from the initiator's side one CT
@@ -79,6 +83,7 @@ const volatile struct datapath_config CONFIG = {};
 #include "lib/lb_tc.h"
 #include "lib/reject.h"
 #include "lib/snat.h"
+#include "lib/lb_hairpin.h"
 #include "lib/route.h"
 #include "lib/identity.h"
 #include "lib/policy.h"
@@ -205,6 +210,13 @@ static __always_inline int from_container4(struct dp_ctx *c)
 	struct ct4_key key;
 	int ret;
 
+	/* The pod answering a connection it made to its own service. */
+	if (p->daddr == lb4_hairpin_addr()) {
+		ret = lb4_hairpin_rev(c);
+		if (ret)
+			return ret;
+	}
+
 	/* Needed for the delivery anyway; it also tells which replies are
 	 * possible, which saves lookups on the reply path. */
 	dst = route4_local_pod(p->daddr);
@@ -259,6 +271,8 @@ static __always_inline int from_container4(struct dp_ctx *c)
 	if (ret < 0)
 		return ret;
 	if (ret == LB_TRANSLATED) {
+		if (lb4_is_hairpin(p))
+			return lb4_hairpin_fwd(c);
 		dst = route4_local_pod(p->daddr);
 		ct4_key_fwd(&key, p, CT_EGRESS);
 		e = ct4_lookup(c, &key);

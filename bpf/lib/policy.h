@@ -5,7 +5,9 @@
  * the caller asks before it creates the flow's conntrack entry, a denied
  * packet creates none, and the entry carries the verdict
  * (CT_F_INGRESS_ALLOWED / CT_F_EGRESS_ALLOWED) for the flow's later packets
- * and its replies, which follow conntrack and never come here.
+ * and its replies, which follow conntrack and never come here. Nor does a
+ * pod's connection through a service back to itself (hairpin): lb_hairpin.h
+ * says why neither of its policies judges it.
  *
  * Contract:
  * - policy_enforce(c, ep, dir, remote): the policy of local endpoint @ep in

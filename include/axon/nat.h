@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Source NAT (masquerade of pod traffic leaving the node, and SNAT of NodePort
- * traffic sent on to a backend on another node). One LRU hash, two entries
- * per translated flow:
+ * Source NAT (masquerade of pod traffic leaving the node, SNAT of NodePort
+ * traffic sent on to a backend on another node, and of a pod's service
+ * connection the tc LB sent back to the pod itself). One LRU hash, two
+ * entries per translated flow:
  *   NAT_DIR_EGRESS   original tuple (pod:port -> dst:port) -> the node
  *                    address and port it is rewritten to;
  *   NAT_DIR_INGRESS  reply tuple as it arrives (dst:port -> node:nat_port) ->
@@ -44,5 +45,14 @@ struct nat4_entry {
 #define NAT_COLLISION_RETRIES	32
 
 #define NAT4_MAX	524288
+
+/*
+ * The source a hairpinned service connection gets (a pod whose connection to
+ * a service frontend the tc LB sent back to the pod itself; Cilium's
+ * IPV4_LOOPBACK, --ipv4-service-loopback-address): link-local, so no pod or
+ * node has it, and the pod's default route through its gateway takes the
+ * replies back to its host-side device. Host order: 169.254.42.1.
+ */
+#define NAT_HAIRPIN_ADDR	0xa9fe2a01U
 
 #endif /* AXON_NAT_H */

@@ -2211,6 +2211,211 @@ static void events_read(struct events *evs)
 	ring_buffer__free(rb);
 }
 
+/* ---- hairpin: a pod that is its own service's backend ------------------- */
+
+#define HAIRPIN "169.254.42.1"
+
+/* The flow's nat4 pair for a hairpin: pod:sport -> pod:bport is rewritten to
+ * the hairpin address and @nat_port, and the reply to that is restored. */
+static void assert_hairpin_nat_pair(const struct flow *post, __u16 nat_port)
+{
+	struct nat4_key k =
+	    nat_key(post->src, post->sport, post->dst, post->dport, post->proto, NAT_DIR_EGRESS);
+	struct nat4_entry e;
+
+	assert_int_equal(bpf_map_lookup_elem(MAP(nat4), &k, &e), 0);
+	assert_int_equal(e.to_addr, htonl(NAT_HAIRPIN_ADDR));
+	assert_int_equal(ntohs(e.to_port), nat_port);
+	k = nat_key(post->dst, post->dport, HAIRPIN, nat_port, post->proto, NAT_DIR_INGRESS);
+	assert_int_equal(bpf_map_lookup_elem(MAP(nat4), &k, &e), 0);
+	assert_int_equal(e.to_addr, ip4(post->src));
+	assert_int_equal(ntohs(e.to_port), post->sport);
+}
+
+/* Pod A connects to a ClusterIP whose one backend is pod A: DNAT to itself
+ * and SNAT to the hairpin address, reflected into pod A (MACs swapped); the
+ * conntrack entry of the post-DNAT tuple names the NAT (the GC frees the pair
+ * with it). The reply to the hairpin address goes back to pod A from the
+ * frontend; the flow's next packet keeps its NAT port. */
+static void test_hairpin_tcp_snat_and_reverse(void **state)
+{
+	struct datapath_config cfg = default_config();
+	struct flow f = {POD_A, 42000, VIP, 80, IPPROTO_TCP};
+	struct flow post = {POD_A, 42000, POD_A, 8080, IPPROTO_TCP};
+	struct flow reply;
+	struct events evs;
+	struct ct4_entry e;
+	struct run r;
+	__u32 id = 1;
+	__u16 port;
+
+	(void)state;
+	cfg.flags |= CFG_TRACE_EVENTS;
+	dp_load(&cfg);
+	backend_add(id, POD_A, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 7, &id, 1);
+
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(r.v.saddr, htonl(NAT_HAIRPIN_ADDR));
+	port = r.v.sport;
+	assert_in_range(port, NAT_MIN, NAT_MAX);
+	assert_dst(&r, POD_A, 8080);
+	assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(metric(REASON_LB_XLATED, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric(REASON_SNAT, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric(REASON_TO_ENDPOINT, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(ct_must(&f, CT_SERVICE).backend_id, 1);
+	e = ct_must(&post, CT_EGRESS);
+	assert_int_equal(e.rev_nat_index, 7);
+	assert_true(e.flags & CT_F_SNAT);
+	assert_int_equal(e.flags & (CT_F_INGRESS_ALLOWED | CT_F_EGRESS_ALLOWED), 0);
+	assert_int_equal(e.nat_addr, htonl(NAT_HAIRPIN_ADDR));
+	assert_int_equal(ntohs(e.nat_port), port);
+	assert_int_equal(e.src_identity, 1001);
+	assert_hairpin_nat_pair(&post, port);
+	events_read(&evs);
+	assert_int_equal(evs.n, 1);
+	assert_int_equal(evs.ev[0].type, EVENT_TRACE);
+	assert_int_equal(evs.ev[0].reason, REASON_TO_ENDPOINT);
+	assert_int_equal(evs.ev[0].ifindex_out, fx.if_lxca);
+
+	/* The server in pod A answers the hairpin address, on the same device. */
+	reply = (struct flow){POD_A, 8080, HAIRPIN, port, IPPROTO_TCP};
+	send_flow(FROM_CONTAINER, 0, &reply, PKT_SYN | PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, VIP, 80);
+	assert_dst(&r, POD_A, 42000);
+	assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+	assert_int_equal(metric(REASON_REV_SNAT, METRIC_DIR_EGRESS), 1);
+	assert_int_equal(metric(REASON_LB_REV_XLATED, METRIC_DIR_EGRESS), 1);
+	e = ct_must(&post, CT_EGRESS);
+	assert_int_equal(e.rx_packets, 1);
+	assert_int_equal(e.rx_flags_seen, PKT_SYN | PKT_ACK);
+
+	/* The client's ACK: the same translation, no new NAT entries. */
+	send_flow(FROM_CONTAINER, 0, &f, PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, HAIRPIN, port);
+	assert_dst(&r, POD_A, 8080);
+	assert_int_equal(map_count(MAP(nat4)), 2);
+	e = ct_must(&post, CT_EGRESS);
+	assert_int_equal(e.tx_packets, 2);
+	assert_true(e.flags & CT_F_TX_NON_SYN);
+	assert_int_equal(metric(REASON_SNAT, METRIC_DIR_EGRESS), 2);
+}
+
+/* UDP: the datagram and its reply translated with valid checksums; the port
+ * unreachable the pod sends the hairpin address comes back from the frontend,
+ * quoting the client's own datagram, so its socket matches it. */
+static void test_hairpin_udp_and_icmp_error(void **state)
+{
+	struct flow f = {POD_A, 5300, VIP, 53, IPPROTO_UDP};
+	struct flow post = {POD_A, 5300, POD_A, 5353, IPPROTO_UDP};
+	struct flow reply, quoted;
+	__u8 buf[PKT_MAX];
+	struct run r;
+	__u32 id = 2;
+	size_t len;
+	__u16 port;
+
+	(void)state;
+	backend_add(id, POD_A, 5353, IPPROTO_UDP);
+	service_add(VIP, 53, IPPROTO_UDP, 8, &id, 1);
+
+	send_flow(FROM_CONTAINER, 0, &f, 0, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(r.v.saddr, htonl(NAT_HAIRPIN_ADDR));
+	port = r.v.sport;
+	assert_dst(&r, POD_A, 5353);
+	assert_hairpin_nat_pair(&post, port);
+
+	reply = (struct flow){POD_A, 5353, HAIRPIN, port, IPPROTO_UDP};
+	send_flow(FROM_CONTAINER, 0, &reply, 0, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, VIP, 53);
+	assert_dst(&r, POD_A, 5300);
+
+	quoted = (struct flow){HAIRPIN, port, POD_A, 5353, IPPROTO_UDP};
+	len = icmp_error(POD_A, HAIRPIN, ICMP_DEST_UNREACH, 3, 0, &quoted, buf);
+	run(FROM_CONTAINER, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(r.v.saddr, ip4(VIP));
+	assert_int_equal(r.v.daddr, ip4(POD_A));
+	assert_quote(&r, POD_A, 5300, VIP, 53);
+	assert_macs(&r, MAC_POD_A, MAC_LXC_A);
+}
+
+/* Pod A's policy is enforced both ways with nothing allowed (no policy map:
+ * fail closed). A flow to pod B is dropped; its connection through its own
+ * Service to itself is not judged (lib/lb_hairpin.h) and goes through. */
+static void test_hairpin_policy_not_enforced(void **state)
+{
+	struct endpoint_key key = {.address = ip4(POD_A)};
+	struct flow other = {POD_A, 42100, POD_B, 8080, IPPROTO_TCP};
+	struct flow f = {POD_A, 42101, VIP, 80, IPPROTO_TCP};
+	struct endpoint_info info;
+	struct run r;
+	__u32 id = 1;
+
+	(void)state;
+	assert_int_equal(bpf_map_lookup_elem(MAP(endpoints), &key, &info), 0);
+	info.policy = ENDPOINT_POLICY_INGRESS | ENDPOINT_POLICY_EGRESS;
+	info.id = 5;
+	assert_int_equal(bpf_map_update_elem(MAP(endpoints), &key, &info, BPF_ANY), 0);
+	backend_add(id, POD_A, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 7, &id, 1);
+
+	send_flow(FROM_CONTAINER, 0, &other, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_SHOT);
+	assert_int_equal(metric(DROP_POLICY, METRIC_DIR_EGRESS), 1);
+
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_int_equal(r.v.saddr, htonl(NAT_HAIRPIN_ADDR));
+	assert_dst(&r, POD_A, 8080);
+	assert_int_equal(metric_any_dir(DROP_POLICY), 1);
+	assert_int_equal(metric_any_dir(REASON_POLICY_ALLOWED), 0);
+}
+
+/* Without host routing the hairpin is still reflected into the pod (the
+ * stack would route it back out through to_container as a new flow); a
+ * packet to the hairpin address that is no hairpinned flow's reply is left
+ * alone and goes the way of any other (here: to the stack). */
+static void test_hairpin_host_routing_off(void **state)
+{
+	struct datapath_config cfg = default_config();
+	struct flow f = {POD_A, 42200, VIP, 80, IPPROTO_TCP};
+	struct flow stray = {POD_A, 8080, HAIRPIN, 41000, IPPROTO_TCP};
+	struct run r;
+	__u32 id = 1;
+
+	(void)state;
+	cfg.flags &= ~CFG_HOST_ROUTING;
+	dp_load(&cfg);
+	backend_add(id, POD_A, 8080, IPPROTO_TCP);
+	service_add(VIP, 80, IPPROTO_TCP, 7, &id, 1);
+
+	send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_int_equal(r.v.saddr, htonl(NAT_HAIRPIN_ADDR));
+	assert_int_equal(metric(REASON_TO_ENDPOINT, METRIC_DIR_EGRESS), 1);
+
+	send_flow(FROM_CONTAINER, 0, &stray, PKT_SYN | PKT_ACK, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_src(&r, POD_A, 8080);
+	assert_dst(&r, HAIRPIN, 41000);
+	assert_int_equal(metric_any_dir(REASON_REV_SNAT), 0);
+	assert_int_equal(metric(REASON_TO_STACK, METRIC_DIR_EGRESS), 1);
+}
+
 /* ---- loadBalancerSourceRanges -------------------------------------------- */
 
 static void src_range_add(const char *fe, __u16 port, __u8 proto, const char *client, __u8 len)
@@ -3047,6 +3252,10 @@ int main(void)
 	    T(test_nodeport_remote_backend_snat),
 	    T(test_nodeport_no_service_to_stack),
 	    T(test_nodeport_ext_local_no_backend),
+	    T(test_hairpin_tcp_snat_and_reverse),
+	    T(test_hairpin_udp_and_icmp_error),
+	    T(test_hairpin_policy_not_enforced),
+	    T(test_hairpin_host_routing_off),
 	    T(test_lb_source_ranges),
 	    T(test_reject_tcp_syn_from_pod),
 	    T(test_reject_tcp_ack_segment),

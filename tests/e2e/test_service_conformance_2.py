@@ -140,13 +140,8 @@ def test_session_affinity_timeout_lets_a_new_backend_be_chosen(lab1, api, start_
     assert len(set(rounds)) >= 2, rounds
 
 
-TC_HAIRPIN = ("the tc LB DNATs the pod's own connection to the pod itself and delivers it back "
-              "with the pod's address as source, which the pod's kernel drops as a martian; "
-              "there is no hairpin SNAT to a loopback service address (Cilium's IPV4_LOOPBACK, "
-              "169.254.42.1) in bpf/lib/lb_tc.h")
 HAIRPIN_PATHS = [pytest.param("sock", marks=pytest.mark.kpr("hairpin-socket-lb")),
-                 pytest.param("tc", marks=[pytest.mark.kpr("hairpin-tc-lb"),
-                                           pytest.mark.xfail(strict=True, reason=TC_HAIRPIN)])]
+                 pytest.param("tc", marks=pytest.mark.kpr("hairpin-tc-lb"))]
 
 
 @pytest.mark.parametrize("path", HAIRPIN_PATHS)
@@ -159,6 +154,26 @@ def test_hairpin_a_pod_reaches_itself_through_its_own_clusterip(lab1, api, start
     res = tcp(b0, VIP, 80, 5, in_cgroup=path == "sock", timeout=2)
     assert all(r["ok"] and r["reply"]["pod"] == "b0" for r in res), res
     assert all(r["peername"] == f"{VIP}:80" for r in res), res
+    if path == "tc":
+        # The server saw the hairpin address (bpf/lib/lb_hairpin.h), not its own.
+        assert all(r["reply"]["peer"].startswith("169.254.42.1:") for r in res), res
+
+
+@pytest.mark.kpr("hairpin-tc-lb")
+def test_hairpin_udp_a_pod_reaches_itself_through_its_own_clusterip_on_the_tc_path(
+        lab1, api, start_agent):
+    # The tc LB sends the datagram back into the pod from 169.254.42.1 (bpf/lib/lb_hairpin.h);
+    # the server answers that address and the reply comes back from the VIP.
+    a = lab1.node("a")
+    (b0,) = servers(a, 1)
+    web(api, [b0], a.name, ports=(("dns", 53, "UDP", 5353),))
+    agent = up(lab1, api, start_agent, "tc")
+    n_backends(agent, f"{VIP}:53/UDP", 1)
+    for connected in (False, True):
+        res = udp(b0, VIP, 53, 3, connected=connected, in_cgroup=False, timeout=2)
+        assert all(r["ok"] and r["reply"]["pod"] == "b0" for r in res), res
+        assert all(r["from"] == f"{VIP}:53" for r in res), res
+        assert all(r["reply"]["peer"].startswith("169.254.42.1:") for r in res), res
 
 
 @pytest.mark.kpr("multi-port-named")
