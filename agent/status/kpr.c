@@ -41,9 +41,10 @@ static size_t source_range_services(struct agent *a)
 /* Served Services that ask for topology aware routing (zone hints). */
 static size_t topology_services(struct agent *a)
 {
+	const struct htable *svcs = &a->store.services;
 	size_t n = 0;
 
-	for (struct ht_entry *e = ht_first(&a->store.services); e; e = ht_next(&a->store.services, e)) {
+	for (struct ht_entry *e = ht_first(svcs); e; e = ht_next(svcs, e)) {
 		const struct store_service *ss = e->value;
 
 		n += ss->svc.topology_aware && !lb_service_unserved(&ss->svc);

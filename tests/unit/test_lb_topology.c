@@ -70,8 +70,8 @@ static void put_service(const char *annotations, const char *spec_extra)
 	cJSON *obj;
 
 	snprintf(json, sizeof(json),
-		 "{\"metadata\":{\"namespace\":\"default\",\"name\":\"web\",\"resourceVersion\":\"1\","
-		 "\"annotations\":%s},"
+		 "{\"metadata\":{\"namespace\":\"default\",\"name\":\"web\","
+		 "\"resourceVersion\":\"1\",\"annotations\":%s},"
 		 "\"spec\":{\"type\":\"ClusterIP\",\"clusterIP\":\"10.96.0.10\","
 		 "\"ports\":[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\"}]%s}}",
 		 annotations, spec_extra);
@@ -93,8 +93,8 @@ static void put_slice(const char *name, const char *endpoints_json)
 	cJSON *obj;
 
 	snprintf(json, sizeof(json),
-		 "{\"metadata\":{\"namespace\":\"default\",\"name\":\"%s\",\"resourceVersion\":\"1\","
-		 "\"labels\":{\"kubernetes.io/service-name\":\"web\"}},\"addressType\":\"IPv4\","
+		 "{\"metadata\":{\"namespace\":\"default\",\"name\":\"%s\","
+		 "\"resourceVersion\":\"1\",\"labels\":{\"kubernetes.io/service-name\":\"web\"}},\"addressType\":\"IPv4\","
 		 "\"ports\":[{\"name\":\"http\",\"port\":8080,\"protocol\":\"TCP\"}],"
 		 "\"endpoints\":%s}",
 		 name, endpoints_json);
@@ -257,7 +257,8 @@ static void test_malformed_hints_ignored_slice_kept(void **state)
 	obj = cJSON_Parse("{\"metadata\":{\"namespace\":\"default\",\"name\":\"web-1\"},"
 			  "\"addressType\":\"IPv4\",\"endpoints\":["
 			  EP("10.1.0.1", "node-a", HINT("zone-a")) ","
-			  "{\"addresses\":[\"10.1.0.2\"],\"hints\":{\"forZones\":[{\"name\":7}]}}]}");
+			  "{\"addresses\":[\"10.1.0.2\"],"
+			  "\"hints\":{\"forZones\":[{\"name\":7}]}}]}");
 	assert_non_null(obj);
 	assert_int_equal(k8s_endpointslice_from_json(obj, &eps, err, sizeof(err)), 0);
 	cJSON_Delete(obj);
@@ -306,7 +307,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_all_hinted_and_matching_gives_the_zone, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_every_enabling_spelling, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_one_unhinted_endpoint_gives_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_unhinted_endpoint_gives_all, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_no_endpoint_for_the_zone_gives_all, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_local_policy_wins, setup, teardown),
