@@ -93,6 +93,9 @@ static int slice_upsert(void *ctx, const cJSON *obj)
 		k8s_endpointslice_free(&eps);
 		return ret == -ENOENT ? 0 : ret;
 	}
+	if (eps.hints_error[0])
+		pr_warn("ignoring malformed topology hints", "slice=%s/%s error=\"%s\"",
+			eps.meta.namespace, eps.meta.name, eps.hints_error);
 	ret = store_set_slice(&w->agent->store, &eps);
 	k8s_endpointslice_free(&eps);
 	return ret;

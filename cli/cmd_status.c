@@ -263,7 +263,7 @@ static void kpr_text(const cJSON *k)
 {
 	const cJSON *sock = cJSON_GetObjectItem(k, "socket_lb"), *dev;
 	const cJSON *sel = cJSON_GetObjectItem(k, "backend_selection");
-	const cJSON *svc = cJSON_GetObjectItem(k, "services");
+	const cJSON *svc = cJSON_GetObjectItem(k, "services"), *topo;
 	char devices[1024] = "", buf[128];
 	size_t off = 0;
 
@@ -301,6 +301,13 @@ static void kpr_text(const cJSON *k)
 	       cJSON_GetArraySize(cJSON_GetObjectItem(k, "health_check_node_ports")));
 	printf("  %-24sEnabled (%.0f service(s))\n", "Source Ranges:",
 	       num(k, "source_range_services"));
+	topo = cJSON_GetObjectItem(k, "topology_aware_hints");
+	if (topo) {
+		/* Without a zone label the hints are not followed (all endpoints). */
+		snprintf(buf, sizeof(buf), "Enabled (%.0f service(s), zone %s)",
+			 num(topo, "services"), str(topo, "zone")[0] ? str(topo, "zone") : "unset");
+		printf("  %-24s%s\n", "Topology Aware Hints:", buf);
+	}
 	printf("  %-24s%s\n", "Kube-proxy Healthz:",
 	       str(k, "healthz_bind_address")[0] ? str(k, "healthz_bind_address") : "Disabled");
 	printf("  Services:\n");

@@ -9,10 +9,15 @@
 
 #define SERVICE_NAME_LABEL "kubernetes.io/service-name"
 #define HEADLESS_LABEL	   "service.kubernetes.io/headless"
+/* A zone is a label value: at most 63 characters. */
+#define ZONE_NAME_MAX	   63
+/* The API allows 8 forZones per endpoint. */
+#define MAX_FOR_ZONES	   8
 
 void k8s_endpointslice_free(struct k8s_endpointslice *eps)
 {
 	free(eps->addrs);
+	free(eps->hint_zones);
 	free(eps->endpoints);
 	free(eps->ports);
 	k8s_strpool_free(&eps->strs);
@@ -204,10 +209,91 @@ static int parse_node_name(const cJSON *it, const char *path, struct k8s_endpoin
 				    &ep->node_name, err, errlen);
 }
 
+/* The bit of zone name in the slice's hint_zones, added when new. */
+static int hint_zone_bit(struct k8s_endpointslice *eps, const char *path, const char *name,
+			 __u32 *bit, char *err, size_t errlen)
+{
+	const char **v;
+	size_t len = strlen(name);
+
+	for (__u8 i = 0; i < eps->n_hint_zones; i++) {
+		if (!strcmp(eps->hint_zones[i], name)) {
+			*bit = 1u << i;
+			return 0;
+		}
+	}
+	if (eps->n_hint_zones == K8S_EPS_HINT_ZONES_MAX)
+		return k8s_json_fail(err, errlen, path, NULL, "more than %d distinct zones",
+				     K8S_EPS_HINT_ZONES_MAX);
+	v = realloc(eps->hint_zones, (eps->n_hint_zones + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	eps->hint_zones = v;
+	v[eps->n_hint_zones] = k8s_strpool_add(&eps->strs, name, len);
+	if (!v[eps->n_hint_zones])
+		return -ENOMEM;
+	*bit = 1u << eps->n_hint_zones++;
+	return 0;
+}
+
+/*
+ * hints.forZones[].name into ep->hint_zones. -EINVAL (err filled) when the
+ * hints are malformed: the caller then ignores every hint of the slice.
+ */
+static int parse_hints(const cJSON *it, const char *path, struct k8s_endpointslice *eps,
+		       struct k8s_eps_endpoint *ep, char *err, size_t errlen)
+{
+	char p[K8S_PATH_MAX], fp[K8S_PATH_MAX], zp[K8S_PATH_MAX];
+	const cJSON *hints, *arr, *z;
+	size_t n, i = 0;
+	int ret;
+
+	ret = k8s_json_object(it, path, "hints", false, &hints, err, errlen);
+	if (ret || !hints)
+		return ret;
+	k8s_json_path(p, sizeof(p), path, "hints");
+	ret = k8s_json_array(hints, p, "forZones", false, MAX_FOR_ZONES, &arr, &n, err, errlen);
+	if (ret || !n)
+		return ret;
+	k8s_json_path(fp, sizeof(fp), p, "forZones");
+	cJSON_ArrayForEach(z, arr)
+	{
+		char name[ZONE_NAME_MAX + 1];
+		__u32 bit = 0;
+
+		k8s_json_index(zp, sizeof(zp), fp, i++);
+		if (!cJSON_IsObject(z))
+			return k8s_json_fail(err, errlen, zp, NULL, "expected an object");
+		ret = k8s_json_string(z, zp, "name", true, name, sizeof(name), err, errlen);
+		if (ret)
+			return ret;
+		if (!name[0])
+			return k8s_json_fail(err, errlen, zp, "name", "must not be empty");
+		ret = hint_zone_bit(eps, zp, name, &bit, err, errlen);
+		if (ret)
+			return ret;
+		ep->hint_zones |= bit;
+	}
+	return 0;
+}
+
+/* Malformed hints cost the slice its hints, not the slice: its endpoints are
+ * still served, with every endpoint of the Service (kube-proxy's fallback). */
+static int drop_hints(struct k8s_endpointslice *eps, const char *why)
+{
+	for (size_t i = 0; i < eps->n_endpoints; i++)
+		eps->endpoints[i].hint_zones = 0;
+	free(eps->hint_zones);
+	eps->hint_zones = NULL;
+	eps->n_hint_zones = 0;
+	eps->hints_error = k8s_strpool_add(&eps->strs, why, strlen(why));
+	return eps->hints_error ? 0 : -ENOMEM;
+}
+
 static int parse_endpoints(const cJSON *obj, struct k8s_endpointslice *eps, char *err,
 			   size_t errlen)
 {
-	char p[K8S_PATH_MAX];
+	char p[K8S_PATH_MAX], hints_err[192] = "";
 	const cJSON *arr, *it;
 	__be32 *next;
 	size_t n;
@@ -245,8 +331,13 @@ static int parse_endpoints(const cJSON *obj, struct k8s_endpointslice *eps, char
 		ret = parse_node_name(it, p, eps, ep, err, errlen);
 		if (ret)
 			return ret;
+		if (hints_err[0])
+			continue;
+		ret = parse_hints(it, p, eps, ep, hints_err, sizeof(hints_err));
+		if (ret == -ENOMEM)
+			return ret;
 	}
-	return 0;
+	return hints_err[0] ? drop_hints(eps, hints_err) : 0;
 }
 
 int k8s_endpointslice_from_json(const cJSON *obj, struct k8s_endpointslice *eps, char *err,
@@ -255,6 +346,7 @@ int k8s_endpointslice_from_json(const cJSON *obj, struct k8s_endpointslice *eps,
 	int ret;
 
 	memset(eps, 0, sizeof(*eps));
+	eps->hints_error = "";
 	ret = k8s_obj_meta_from_json(obj, &eps->meta, &eps->strs, err, errlen);
 	if (ret)
 		goto cleanup;

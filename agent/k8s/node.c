@@ -7,6 +7,10 @@
 
 #include "k8s/objects_priv.h"
 
+#define ZONE_LABEL "topology.kubernetes.io/zone"
+/* A label value: at most 63 characters. */
+#define ZONE_MAX   63
+
 void k8s_node_free(struct k8s_node *node)
 {
 	free(node->pod_cidrs);
@@ -103,6 +107,21 @@ static int parse_pod_cidrs(const cJSON *obj, struct k8s_node *node, char *err, s
 	return 0;
 }
 
+/* The zone label: which of a Service's topology hints this node follows. */
+static int parse_zone(const cJSON *obj, struct k8s_node *node, char *err, size_t errlen)
+{
+	const cJSON *md, *labels;
+	int ret;
+
+	ret = k8s_json_object(obj, NULL, "metadata", true, &md, err, errlen);
+	if (!ret)
+		ret = k8s_json_object(md, "metadata", "labels", false, &labels, err, errlen);
+	if (ret)
+		return ret;
+	return k8s_json_string_pool(labels, "metadata.labels", ZONE_LABEL, false, ZONE_MAX,
+				    &node->strs, &node->zone, err, errlen);
+}
+
 int k8s_node_from_json(const cJSON *obj, struct k8s_node *node, char *err, size_t errlen)
 {
 	int ret;
@@ -115,6 +134,9 @@ int k8s_node_from_json(const cJSON *obj, struct k8s_node *node, char *err, size_
 	if (ret)
 		goto cleanup;
 	ret = parse_pod_cidrs(obj, node, err, errlen);
+	if (ret)
+		goto cleanup;
+	ret = parse_zone(obj, node, err, errlen);
 	if (ret)
 		goto cleanup;
 	return 0;

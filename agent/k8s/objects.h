@@ -94,6 +94,10 @@ struct k8s_service {
 	__u16 health_check_node_port;	/* spec.healthCheckNodePort, 0 when none */
 	struct ipv4_prefix *src_ranges;	/* spec.loadBalancerSourceRanges, IPv4 only */
 	size_t n_src_ranges;
+	/* Topology aware routing asked for: spec.trafficDistribution PreferClose,
+	 * or annotation service.kubernetes.io/topology-mode (else the 1.26
+	 * service.kubernetes.io/topology-aware-hints) set and not "disabled". */
+	bool topology_aware;
 };
 
 int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, size_t errlen);
@@ -114,18 +118,25 @@ struct k8s_eps_port {
 };
 
 /* 24 bytes: there are 100,000 of these in a 10,000-service cluster. The zone
- * and hints are not kept (nothing reads them). */
+ * is not kept (nothing reads it); the topology hints are a bitmask over the
+ * slice's hint_zones. */
 struct k8s_eps_endpoint {
 	const __be32 *addrs;		/* IPv4 only; points into the slice's addrs */
-	__u32 n_addrs;
+	__u8 n_addrs;			/* at most 100 (the API's limit) */
 	/* Conditions with the API's defaults applied: ready unset = true,
 	 * serving unset = ready, terminating unset = false. */
 	bool ready;
 	bool serving;
 	bool terminating;
+	/* hints.forZones: bit i set names the slice's hint_zones[i]; 0 when the
+	 * endpoint has no zone hint (or the slice's hints were malformed). */
+	__u32 hint_zones;
 	/* nodeName, "" if none; endpoints on one node share one copy. */
 	const char *node_name;
 };
+
+/* Distinct zones one slice's hints may name; past that its hints are ignored. */
+#define K8S_EPS_HINT_ZONES_MAX 32
 
 struct k8s_endpointslice {
 	struct k8s_obj_meta meta;
@@ -141,6 +152,12 @@ struct k8s_endpointslice {
 	struct k8s_eps_endpoint *endpoints;
 	size_t n_endpoints;
 	__be32 *addrs;			/* every endpoint's addresses, one allocation */
+	/* The zones endpoints[].hints.forZones[].name name, each once (pool). */
+	const char **hint_zones;
+	__u8 n_hint_zones;
+	/* Why the hints were ignored (malformed), "" when they were not: the
+	 * slice itself is still used, as if no endpoint had a hint. */
+	const char *hints_error;
 };
 
 int k8s_endpointslice_from_json(const cJSON *obj, struct k8s_endpointslice *eps, char *err,
@@ -185,6 +202,7 @@ struct k8s_node {
 	__be32 external_ip;		/* status.addresses ExternalIP, 0 if none */
 	struct ipv4_prefix *pod_cidrs;	/* spec.podCIDRs (or podCIDR), IPv4 only */
 	size_t n_pod_cidrs;
+	const char *zone;		/* label topology.kubernetes.io/zone, "" if none */
 };
 
 int k8s_node_from_json(const cJSON *obj, struct k8s_node *node, char *err, size_t errlen);

@@ -11,6 +11,8 @@
 #define AFFINITY_TIMEOUT_DEFAULT 10800
 #define AFFINITY_TIMEOUT_MAX	 86400
 #define PROXY_NAME_LABEL	 "service.kubernetes.io/service-proxy-name"
+#define TOPOLOGY_MODE_ANN	 "service.kubernetes.io/topology-mode"
+#define TOPOLOGY_HINTS_ANN	 "service.kubernetes.io/topology-aware-hints"
 
 void k8s_service_free(struct k8s_service *svc)
 {
@@ -269,6 +271,42 @@ static int parse_serving(const cJSON *obj, const cJSON *spec, struct k8s_service
 			     NULL, err, errlen);
 }
 
+/*
+ * Topology aware routing, as kube-proxy reads it: spec.trafficDistribution
+ * PreferClose (1.30+), else the topology-mode annotation (1.27+), else the
+ * topology-aware-hints one (1.23-1.26); an annotation enables it with any
+ * value but "" and "disabled" (kube-proxy 1.26's rule). Other values of
+ * trafficDistribution are not errors: newer APIs add some.
+ */
+static int parse_topology(const cJSON *obj, const cJSON *spec, struct k8s_service *svc, char *err,
+			  size_t errlen)
+{
+	const cJSON *md, *ann;
+	const char *td = NULL, *v = NULL;
+	int ret;
+
+	ret = k8s_json_string_ref(spec, "spec", "trafficDistribution", false, &td, err, errlen);
+	if (ret)
+		return ret;
+	if (td && !strcmp(td, "PreferClose")) {
+		svc->topology_aware = true;
+		return 0;
+	}
+	ret = k8s_json_object(obj, NULL, "metadata", true, &md, err, errlen);
+	if (!ret)
+		ret = k8s_json_object(md, "metadata", "annotations", false, &ann, err, errlen);
+	if (!ret)
+		ret = k8s_json_string_ref(ann, "metadata.annotations", TOPOLOGY_MODE_ANN, false, &v,
+					  err, errlen);
+	if (!ret && !v)
+		ret = k8s_json_string_ref(ann, "metadata.annotations", TOPOLOGY_HINTS_ANN, false,
+					  &v, err, errlen);
+	if (ret)
+		return ret;
+	svc->topology_aware = v && v[0] && strcmp(v, "disabled") && strcmp(v, "Disabled");
+	return 0;
+}
+
 /* spec.loadBalancerSourceRanges: the clients a LoadBalancer's frontends
  * accept from outside (none listed: all). IPv6 ranges are valid and not kept. */
 static int parse_src_ranges(const cJSON *spec, struct k8s_service *svc, char *err, size_t errlen)
@@ -342,6 +380,9 @@ int k8s_service_from_json(const cJSON *obj, struct k8s_service *svc, char *err, 
 	if (ret)
 		goto cleanup;
 	ret = parse_src_ranges(spec, svc, err, errlen);
+	if (ret)
+		goto cleanup;
+	ret = parse_topology(obj, spec, svc, err, errlen);
 	if (ret)
 		goto cleanup;
 	return 0;

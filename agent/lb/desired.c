@@ -7,6 +7,7 @@
 
 #include "axon/lb.h"
 #include "desired.h"
+#include "lb/topology.h"
 
 void lb_service_spec_free(struct lb_service_spec *spec)
 {
@@ -114,6 +115,9 @@ static int port_backends(const struct store *s, const struct store_slice_set *se
 	int err;
 
 	err = pick_backends(set, svc, sp, PICK_READY, local, &slots, fe);
+	/* Zone hints narrow the Cluster policy's ready backends (lb/topology.h). */
+	if (!err && !local_only)
+		lb_topology_filter(s, set, svc, sp, fe);
 	if (!err && fe->n_backends == 0)
 		err = pick_backends(set, svc, sp, PICK_SERVING_TERMINATING, local, &slots, fe);
 	if (!err)

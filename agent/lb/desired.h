@@ -21,6 +21,9 @@
  * internalTrafficPolicy: Local does the same for the ClusterIP frontends
  * (SVC_FLAG_INT_LOCAL).
  *
+ * Topology aware routing (zone hints) narrows the ready backends of Cluster
+ * traffic to this node's zone, by kube-proxy's rule (lb/topology.h).
+ *
  * Backends that are terminating but still serving and not picked for new
  * connections are listed in `kept`: they stay in the backends map (state
  * terminating) so existing flows keep reaching them until they stop serving.

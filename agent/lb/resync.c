@@ -334,6 +334,12 @@ int lb_reconciler_resync(struct lb_reconciler *r)
 			lb_map_name(m), c.n[m], rs.wrong[m]);
 	}
 	marks_free(&rs);
+	/* loadBalancerSourceRanges: its own map, outside the ops (src_range.h). */
+	err = lb_src_ranges_resync(&r->src_ranges);
+	if (err > 0)
+		total += err;
+	else if (err < 0 && !c.err)
+		c.err = err;
 	r->stats.resyncs++;
 	r->stats.repairs += total;
 	r->stats.last_repairs = total;

@@ -158,8 +158,9 @@ static int set_append(struct lb_src_range_set *set, const struct lb4_src_range_k
 	return 0;
 }
 
-/* Write what the spec wants; the service's set records each entry written, so
- * whatever a failed pass left behind is still the service's to delete. */
+/* Write what the spec wants and the service's set does not hold yet; the set
+ * records each entry written, so whatever a failed pass left behind is still
+ * the service's to delete. */
 int lb_src_ranges_add(struct lb_src_ranges *sr, const char *svc_key,
 		      const struct lb_service_spec *spec)
 {
@@ -177,6 +178,10 @@ int lb_src_ranges_add(struct lb_src_ranges *sr, const char *svc_key,
 	if (!set)
 		err = -ENOMEM;
 	for (size_t i = 0; !err && i < n; i++) {
+		/* Written before and recorded: still there, unless something
+		 * else deleted it, which the full pass repairs (and counts). */
+		if (set_has(set, &keys[i]))
+			continue;
 		err = entry_write(sr, &keys[i]);
 		if (!err)
 			err = set_append(set, &keys[i]);
@@ -239,4 +244,86 @@ int lb_src_ranges_prune(struct lb_src_ranges *sr)
 		e = ht_del_iter(&sr->restored, e);
 	}
 	return first_err;
+}
+
+/* Whether some service's set holds k. */
+static bool claimed(const struct lb_src_ranges *sr, const struct lb4_src_range_key *k)
+{
+	for (struct ht_entry *e = ht_first(&sr->by_service); e; e = ht_next(&sr->by_service, e))
+		if (set_has(e->value, k))
+			return true;
+	return false;
+}
+
+static void first_error(int *first, int err)
+{
+	if (err && !*first)
+		*first = err;
+}
+
+int lb_src_ranges_resync(struct lb_src_ranges *sr)
+{
+	struct lb4_src_range_key k, next, *stray = NULL;
+	size_t n_stray = 0, cap = 0;
+	struct htable found;
+	bool first = true;
+	int first_err = 0, repaired = 0, err;
+
+	if (!lb_src_ranges_available(sr))
+		return 0;
+	err = ht_init(&found);
+	if (err)
+		return err;
+	/* Collect first, delete after: deleting while walking restarts the walk. */
+	while (!bpf_map_get_next_key(sr->fd, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		err = ht_put(&found, &k, sizeof(k), (void *)1, NULL);
+		if (!err && !claimed(sr, &k) && !ht_get(&sr->restored, &k, sizeof(k))) {
+			if (n_stray == cap) {
+				struct lb4_src_range_key *p;
+
+				cap = cap ? cap * 2 : 8;
+				p = realloc(stray, cap * sizeof(*p));
+				if (!p)
+					err = -ENOMEM;
+				else
+					stray = p;
+			}
+			if (!err)
+				stray[n_stray++] = k;
+		}
+		if (err)
+			goto out;
+	}
+	if (errno != ENOENT) {
+		err = -errno;
+		goto out;
+	}
+	for (struct ht_entry *e = ht_first(&sr->by_service); e; e = ht_next(&sr->by_service, e)) {
+		const struct lb_src_range_set *set = e->value;
+
+		for (size_t i = 0; i < set->n; i++) {
+			if (ht_get(&found, &set->keys[i], sizeof(set->keys[i])))
+				continue;
+			err = entry_write(sr, &set->keys[i]);
+			first_error(&first_err, err);
+			repaired += !err;
+		}
+	}
+	for (size_t i = 0; i < n_stray; i++) {
+		err = entry_delete(sr, &stray[i]);
+		first_error(&first_err, err);
+		repaired += !err;
+	}
+	err = 0;
+out:
+	free(stray);
+	ht_destroy(&found);
+	if (err)
+		return err;
+	if (repaired)
+		pr_warn("full reconcile repaired drift", "map=lb4_source_range repaired=%d",
+			repaired);
+	return first_err ? first_err : repaired;
 }

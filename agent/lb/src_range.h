@@ -14,6 +14,10 @@
  * at start belong to no service until one wants them; lb_src_ranges_prune()
  * (after the first full sync) deletes those still unclaimed.
  *
+ * lb_src_ranges_resync() (the periodic full pass, after the prune) compares
+ * the map with the sets: an entry a set holds and the map lacks is written
+ * again, one no set holds is deleted.
+ *
  * Without the map (fd < 0: the tc datapath is not loaded) nothing is written
  * and the reconciler leaves SVC_FLAG2_SOURCE_RANGE off; the tc programs that
  * would check it are not there either.
@@ -51,5 +55,8 @@ int lb_src_ranges_add(struct lb_src_ranges *sr, const char *svc_key,
 int lb_src_ranges_commit(struct lb_src_ranges *sr, const char *svc_key,
 			 const struct lb_service_spec *spec);
 int lb_src_ranges_prune(struct lb_src_ranges *sr);
+/* The number of entries repaired, or -errno (the first error; the rest of the
+ * repairs are still tried). */
+int lb_src_ranges_resync(struct lb_src_ranges *sr);
 
 #endif /* AXON_LB_SRC_RANGE_H */

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 
 #include "agent.h"
+#include "lb/desired.h"
 #include "status/kpr.h"
 
 static void add_devices(struct agent *a, cJSON *r)
@@ -37,6 +38,20 @@ static size_t source_range_services(struct agent *a)
 	return n;
 }
 
+/* Served Services that ask for topology aware routing (zone hints). */
+static size_t topology_services(struct agent *a)
+{
+	const struct htable *svcs = &a->store.services;
+	size_t n = 0;
+
+	for (struct ht_entry *e = ht_first(svcs); e; e = ht_next(svcs, e)) {
+		const struct store_service *ss = e->value;
+
+		n += ss->svc.topology_aware && !lb_service_unserved(&ss->svc);
+	}
+	return n;
+}
+
 cJSON *agent_kpr_status(struct agent *a)
 {
 	const struct agent_config *c = &a->cfg;
@@ -68,6 +83,9 @@ cJSON *agent_kpr_status(struct agent *a)
 	cJSON_AddBoolToObject(o, "external_ips", true);
 	cJSON_AddBoolToObject(o, "host_port", false);
 	cJSON_AddNumberToObject(r, "source_range_services", (double)source_range_services(a));
+	o = cJSON_AddObjectToObject(r, "topology_aware_hints");
+	cJSON_AddStringToObject(o, "zone", a->store.self_zone);
+	cJSON_AddNumberToObject(o, "services", (double)topology_services(a));
 	cJSON_AddStringToObject(r, "healthz_bind_address", c->kpr_healthz_addr);
 	cJSON_AddItemToObject(r, "health_check_node_ports", kpr_health_status(&a->kpr));
 	return r;

@@ -62,6 +62,8 @@ static void self_update(struct store *s)
 {
 	const struct store_node *sn = s->self_name[0] ? store_get_node(s, s->self_name) : NULL;
 	__be32 ips[STORE_SELF_IPS_MAX] = {};
+	const char *zone = sn ? sn->node.zone : "";
+	bool zone_moved;
 	size_t n = 0;
 
 	if (sn) {
@@ -72,11 +74,15 @@ static void self_update(struct store *s)
 	}
 	s->self_known = sn != NULL;
 	s->self_ip = sn ? store_node_ip(&sn->node) : 0;
-	if (n == s->n_self_ips && !memcmp(ips, s->self_ips, sizeof(ips)))
+	zone_moved = strcmp(zone, s->self_zone) != 0;
+	if (zone_moved)
+		snprintf(s->self_zone, sizeof(s->self_zone), "%s", zone);
+	if (!zone_moved && n == s->n_self_ips && !memcmp(ips, s->self_ips, sizeof(ips)))
 		return;
 	memcpy(s->self_ips, ips, sizeof(ips));
 	s->n_self_ips = n;
-	/* NodePort frontends live on these addresses. */
+	/* NodePort frontends live on these addresses; topology hints pick
+	 * backends by the zone. */
 	store_mark_all_dirty(s);
 }
 

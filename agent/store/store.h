@@ -29,9 +29,9 @@
  * (agent/identity/endpoints.c), which derives identities and the
  * CiliumEndpointSlices it publishes from them.
  *
- * "Self" is this node: the Node named store->self_name gives its addresses
- * and pod CIDRs. When its addresses change every service is marked dirty
- * (NodePort frontends live on them).
+ * "Self" is this node: the Node named store->self_name gives its addresses,
+ * pod CIDRs and zone. When its addresses or its zone change every service is
+ * marked dirty (NodePort frontends live on them; topology hints follow the zone).
  */
 #ifndef AXON_STORE_H
 #define AXON_STORE_H
@@ -141,6 +141,7 @@ struct store {
 	__be32 self_ip;			/* its InternalIP, else ExternalIP; 0 if none */
 	__be32 self_ips[STORE_SELF_IPS_MAX];	/* InternalIP and ExternalIP (NodePort) */
 	size_t n_self_ips;
+	char self_zone[64];		/* its topology.kubernetes.io/zone, "" if none */
 
 	/* Endpoints the CNI plugin created on this node (agent/cni/), owned
 	 * there: __be32 address -> struct local_endpoint; NULL: none. Their

@@ -2,8 +2,9 @@
 /*
  * agent/lb/src_range.c on a real lb4_source_range LPM trie: what a service's
  * spec wants is written, what it stops wanting deleted, entries found at start
- * claimed or pruned, and the datapath's lookup (the longest prefix of
- * frontend + client) finds exactly the ranges written.
+ * claimed or pruned, drift repaired by the full pass, and the datapath's
+ * lookup (the longest prefix of frontend + client) finds exactly the ranges
+ * written.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -172,6 +173,50 @@ static void test_restored_claimed_and_pruned(void **state)
 	close(fd);
 }
 
+static void raw_delete(int fd, const char *fe, __u16 port, const char *client, __u8 len)
+{
+	struct lb4_src_range_key k = {.prefixlen = LB_SRC_RANGE_PREFIX(len),
+				      .fe_address = ip(fe),
+				      .fe_port = htons(port),
+				      .proto = IPPROTO_TCP,
+				      .client = ip(client)};
+
+	assert_int_equal(bpf_map_delete_elem(fd, &k), 0);
+}
+
+/* The full pass: an entry deleted behind the agent's back is written again, a
+ * stray one deleted; in sync, it changes nothing. Realizing the unchanged spec
+ * again does not write what the set records (the full pass is what notices). */
+static void test_resync_repairs_drift(void **state)
+{
+	struct lb_src_ranges sr;
+	int fd = lpm_create();
+	struct fx f;
+
+	(void)state;
+	assert_int_equal(lb_src_ranges_init(&sr), 0);
+	assert_int_equal(lb_src_ranges_open(&sr, fd), 0);
+	spec_init(&f, 2, true);
+	sync_spec(&sr, &f);
+	assert_int_equal(lb_src_ranges_prune(&sr), 0);
+	assert_int_equal(lb_src_ranges_resync(&sr), 0);
+	assert_int_equal(entries(fd), 4);
+
+	raw_delete(fd, "172.16.0.10", 80, "192.168.50.0", 24);
+	raw_add(fd, "172.16.0.10", 80, "10.0.0.0", 8);
+	assert_true(allowed(fd, "172.16.0.10", 80, "10.9.9.9"));
+	sync_spec(&sr, &f);
+	assert_false(allowed(fd, "172.16.0.10", 80, "192.168.50.200"));
+
+	assert_int_equal(lb_src_ranges_resync(&sr), 2);
+	assert_int_equal(entries(fd), 4);
+	assert_true(allowed(fd, "172.16.0.10", 80, "192.168.50.200"));
+	assert_false(allowed(fd, "172.16.0.10", 80, "10.9.9.9"));
+	assert_int_equal(lb_src_ranges_resync(&sr), 0);
+	lb_src_ranges_destroy(&sr);
+	close(fd);
+}
+
 /* Without the map nothing is written and nothing fails. */
 static void test_no_map(void **state)
 {
@@ -184,6 +229,7 @@ static void test_no_map(void **state)
 	spec_init(&f, 2, true);
 	sync_spec(&sr, &f);
 	assert_int_equal(lb_src_ranges_prune(&sr), 0);
+	assert_int_equal(lb_src_ranges_resync(&sr), 0);
 	lb_src_ranges_destroy(&sr);
 }
 
@@ -192,6 +238,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_written_changed_removed),
 	    cmocka_unit_test(test_restored_claimed_and_pruned),
+	    cmocka_unit_test(test_resync_repairs_drift),
 	    cmocka_unit_test(test_no_map),
 	};
 

@@ -7,7 +7,8 @@ interval, each map the agent owns (services, backends, rev-NAT, ipcache,
 endpoints) is dumped, then entries are deleted, changed and added with bpftool and
 the node route is deleted; the test waits until every dump equals the one taken
 before and the route is back, checks the repairs are counted in status, and that
-the Service still answers.
+the Service still answers. The loadBalancerSourceRanges trie is checked the same
+way with a LoadBalancer Service on a one-node lab.
 """
 
 import json
@@ -16,7 +17,8 @@ import time
 
 import k8s
 from harness import serve, tcp, wait_attached
-from netlab import wait_for
+from netlab import OUTSIDE_IP, WORLD_IP, wait_for
+from test_svc_source_ranges import reach
 
 RTPROT_AXON = "196"
 VIP = "10.96.40.10"
@@ -135,3 +137,46 @@ def test_zero_interval_disables_the_pass(lab, api, agent):
     assert slot1 not in dump(agent, "lb4_services")
     st = agent.status()["full_reconcile"]
     assert st["passes"] == 0 and st["interval_ms"] == 0, st
+
+
+def test_source_range_drift_is_repaired(lab1, api, start_agent):
+    """lb4_source_range is an LPM trie outside the reconciler's four maps: a deleted
+    entry comes back, a stray one goes, and the client the range allows is served."""
+    from netlab import OUTSIDE_IP, WORLD_IP
+    from test_svc_source_ranges import reach
+
+    a, world = lab1.node("a"), lab1.world
+    b1 = a.add_pod("b1")
+    serve(b1)
+    lb_ip = "172.16.61.10"
+    svc = k8s.service("default", "guarded", [{"name": "http", "port": 80, "targetPort": 8080,
+                                              "protocol": "TCP", "nodePort": 30381}],
+                      type="LoadBalancer", loadBalancerSourceRanges=["192.168.50.0/24"])
+    svc["status"] = {"loadBalancer": {"ingress": [{"ip": lb_ip}]}}
+    api.create(svc)
+    api.create(k8s.endpointslice("default", "guarded-1", "guarded", [(b1.ip, True, a.name)],
+                                 [("http", 8080, "TCP")]))
+    lab1.publish(api)
+    agent = start_agent(a, "--reconcile-interval=1s")
+    wait_attached(agent, a.native, b1.host_if)
+    world.exec("ip", "route", "add", f"{lb_ip}/32", "via", a.ip)
+    # The LoadBalancer frontend and the NodePort one on the node's address.
+    wait_for(lambda: len(dump(agent, "lb4_source_range")) == 2, what="ranges programmed")
+    wait_for(lambda: agent.status()["full_reconcile"]["passes"] >= 1, what="first full pass")
+    want = dump(agent, "lb4_source_range")
+    assert agent.status()["full_reconcile"]["repairs"]["lb"] == 0
+
+    lb_key = next(k for k in want if tuple(k[4:8]) == tuple(int(x) for x in lb_ip.split(".")))
+    delete(agent, "lb4_source_range", lb_key)
+    # The same frontend, a /32 of the address the range does not allow.
+    stray = (64 + 32, 0, 0, 0) + lb_key[4:12] + tuple(int(x) for x in OUTSIDE_IP.split("."))
+    update(agent, "lb4_source_range", stray, (1,))
+    assert reach(world, OUTSIDE_IP, lb_ip, 80)["ok"], "the stray entry lets the outsider in"
+
+    wait_for(lambda: dump(agent, "lb4_source_range") == want, timeout=10, interval=0.2,
+             what="source ranges repaired")
+    st = agent.status()["full_reconcile"]
+    assert st["repairs"]["lb"] == 2, st
+    assert st["last_error"] == "", st
+    assert reach(world, WORLD_IP, lb_ip, 80)["ok"]
+    assert not reach(world, OUTSIDE_IP, lb_ip, 80)["ok"]

@@ -258,13 +258,14 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         "session_affinity": True, "graceful_termination": True, "nat46_64": False,
         "xdp_acceleration": "Disabled", "healthz_bind_address": "",
         "health_check_node_ports": [], "source_range_services": 0,
+        "topology_aware_hints": {"zone": "", "services": 0},
         "services": {"cluster_ip": True, "node_port": True, "node_port_min": 30000,
                      "node_port_max": 31000, "load_balancer": True, "external_ips": True,
                      "host_port": False}}
 
     out = agent.ctl("status", "--verbose", check=False).stdout.splitlines()
     start = out.index("KubeProxyReplacement Details:")
-    assert out[start + 1:start + 21] == [
+    assert out[start + 1:start + 22] == [
         "  Status:                 True",
         "  Socket LB:              Enabled",
         "  Socket LB Tracing:      Disabled",
@@ -278,6 +279,7 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         "  XDP Acceleration:       Disabled",
         "  Health Check NodePort:  Enabled (0 service(s))",
         "  Source Ranges:          Enabled (0 service(s))",
+        "  Topology Aware Hints:   Enabled (0 service(s), zone unset)",
         "  Kube-proxy Healthz:     Disabled",
         "  Services:",
         "  - ClusterIP:      Enabled",

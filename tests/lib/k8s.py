@@ -379,7 +379,9 @@ def service(namespace, name, ports, cluster_ip=None, type="ClusterIP", selector=
 def endpointslice(namespace, name, service_name, endpoints, ports, address_type="IPv4",
                   labels=None):
     """An EndpointSlice as the endpointslice controller writes it.
-    endpoints: (ip, ready), (ip, ready, node), (ip, ready, node, zone) or dicts;
+    endpoints: (ip, ready), (ip, ready, node), (ip, ready, node, zone),
+    (ip, ready, node, zone, hint_zones) or dicts; hint_zones: the zone names of
+    hints.forZones (the controller's topology hints);
     ports: ints, (port, proto), (name, port, proto) or dicts (names must match the Service)."""
     eps = []
     for e in endpoints:
@@ -393,6 +395,8 @@ def endpointslice(namespace, name, service_name, endpoints, ports, address_type=
             ep["nodeName"] = e[2]
         if len(e) > 3 and e[3]:
             ep["zone"] = e[3]
+        if len(e) > 4 and e[4]:
+            ep["hints"] = {"forZones": [{"name": z} for z in e[4]]}
         eps.append(ep)
     lbl = {"endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
            "kubernetes.io/service-name": service_name}
