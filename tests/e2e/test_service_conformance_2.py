@@ -132,6 +132,13 @@ def test_session_affinity_timeout_lets_a_new_backend_be_chosen(lab1, api, start_
             # client's address in the tc LB, by its network namespace in the socket LB).
             maps = {m["name"]: m for m in agent.ctl_json("map", "list")}
             assert maps["lb4_affinity"]["entries"] == 1
+            (entry,) = agent.ctl_json("bpf", "lb", "affinity", "list")
+            if path == "tc":
+                assert (entry["kind"], entry["client"]) == ("client-ip", client.ip)
+            else:
+                assert (entry["kind"], entry["client"]) == ("netns", None)
+            assert entry["frontend"] == f"{VIP}:80"
+            assert entry["backend"] in {f"{p.ip}:8080" for p in pods}
         rounds += got
         time.sleep(3.5)
     assert len(set(rounds)) >= 2, rounds
@@ -154,9 +161,21 @@ def test_socket_lb_affinity_two_clients_in_two_netns_each_keep_their_backend(
         kept[c.name] = got[0]
     for c in reversed(clients):
         assert set(answers(c, VIP, 80, 15)) == {kept[c.name]}, c.name
-    # One socket LB entry per client network namespace, none keyed by address.
-    maps = {m["name"]: m for m in agent.ctl_json("map", "list")}
-    assert maps["lb4_affinity"]["entries"] == 2
+    # One socket LB entry per client network namespace, none keyed by address, each
+    # naming the Service and the backend its client kept.
+    entries = agent.ctl_json("bpf", "lb", "affinity", "list")
+    assert len(entries) == 2, entries
+    assert all(e["kind"] == "netns" and e["client"] is None and e["netns_cookie"] > 0 and
+               e["frontend"] == f"{VIP}:80" and 0 <= e["age"] <= 60 for e in entries), entries
+    assert entries[0]["netns_cookie"] != entries[1]["netns_cookie"]
+    ip_of = {p.name: p.ip for p in pods}
+    assert sorted(e["backend"] for e in entries) == sorted(
+        f"{ip_of[kept[c.name]]}:8080" for c in clients)
+    table = agent.ctl("bpf", "lb", "affinity", "list").stdout
+    assert table.splitlines()[0].split() == ["CLIENT", "SERVICE", "(REVNAT_ID)", "BACKEND",
+                                             "(ID)", "AGE"]
+    assert sum(f"{VIP}:80" in line and line.startswith("netns ")
+               for line in table.splitlines()) == 2, table
 
 
 TC_HAIRPIN = ("the tc LB DNATs the pod's own connection to the pod itself and delivers it back "
