@@ -128,11 +128,11 @@ struct lb4_sock_rev_value {
  *   socket LB  (0, rev_nat_index, netns_cookie): the network namespace of the
  *              socket, as Cilium does: connect() runs before the socket has a
  *              source address, and every socket of a pod shares its netns.
- * One map rather than two: one size to configure, one pin for agentctl, and a
- * client's socket LB and tc LB entries for a service never collide (netns
- * cookies start at 1, so no tc key has one and no socket key has a client).
- * A client crossing both paths for one service (a pod with socket LB, a
- * host-network process without) keeps one entry per path, as Cilium does.
+ * One map rather than two: one size to configure (--bpf-lb-affinity-map-max),
+ * one pin for agentctl, one LRU whose entries compete on recency alone; the
+ * two kinds never collide, as a socket LB key has no client address and a tc
+ * LB key no cookie. A client that reaches a service through both LBs has an
+ * entry for each, as in Cilium.
  */
 struct lb4_affinity_key {
 	__be32 client;		/* tc LB: client IPv4; socket LB: 0 */
