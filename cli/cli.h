@@ -81,6 +81,7 @@ const char *cli_proto_name(__u8 proto, char *buf, size_t len);
 
 int cmd_status(int argc, char **argv);
 int cmd_bpf_lb_list(int argc, char **argv);
+int cmd_bpf_lb_affinity_list(int argc, char **argv);
 int cmd_map_list(int argc, char **argv);
 int cmd_cleanup(int argc, char **argv);
 int cmd_bpf_ct_list(int argc, char **argv);

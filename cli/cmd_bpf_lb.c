@@ -3,6 +3,11 @@
  * agentctl bpf lb list [--revnat]: the service maps as the datapath sees them,
  * read straight from the pins (works while the agent is down). The layout is
  * the one operators know from `cilium-dbg bpf lb list`.
+ *
+ * agentctl bpf lb affinity list: the sessionAffinity entries, each with its
+ * client (an address for the tc LB, a network namespace cookie for the socket
+ * LB), the service frontend its rev-NAT id names now, the backend and its age
+ * on CLOCK_MONOTONIC, the clock the datapath stamps them with.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -319,4 +324,114 @@ int cmd_bpf_lb_list(int argc, char **argv)
 	close(svc_fd);
 	close(be_fd);
 	return cli_print(doc, services_text);
+}
+
+struct affinity_ctx {
+	__u64 now;
+	int revnat_fd, be_fd;
+};
+
+/* Address entries (tc LB) first, then netns ones; then by service. */
+static int affinity_key_cmp(const void *pa, const void *pb)
+{
+	const struct lb4_affinity_key *a = pa, *b = pb;
+
+	if (!a->netns_cookie != !b->netns_cookie)
+		return a->netns_cookie ? 1 : -1;
+	if (a->netns_cookie != b->netns_cookie)
+		return a->netns_cookie < b->netns_cookie ? -1 : 1;
+	if (a->client != b->client)
+		return ntohl(a->client) < ntohl(b->client) ? -1 : 1;
+	return a->rev_nat_index < b->rev_nat_index ? -1 : a->rev_nat_index > b->rev_nat_index;
+}
+
+static cJSON *affinity_entry_json(const void *key, const void *value, const void *ctx)
+{
+	const struct lb4_affinity_key *k = key;
+	const struct lb4_affinity_value *v = value;
+	const struct affinity_ctx *c = ctx;
+	cJSON *o = cJSON_CreateObject();
+	struct lb4_reverse_nat rn;
+	struct lb4_backend be;
+	char a[ADDR_STR_MAX], buf[ADDR_STR_MAX + 8];
+
+	if (k->netns_cookie) {
+		cJSON_AddStringToObject(o, "kind", "netns");
+		cJSON_AddNullToObject(o, "client");
+		cJSON_AddNumberToObject(o, "netns_cookie", (double)k->netns_cookie);
+	} else {
+		cJSON_AddStringToObject(o, "kind", "client-ip");
+		cJSON_AddStringToObject(o, "client", format_addr(a, sizeof(a), k->client));
+		cJSON_AddNullToObject(o, "netns_cookie");
+	}
+	cJSON_AddNumberToObject(o, "rev_nat_id", k->rev_nat_index);
+	/* The rev-NAT entry says what the id stands for now: a service that is
+	 * gone (its entries are never read again) shows as null. */
+	if (!bpf_map_lookup_elem(c->revnat_fd, &k->rev_nat_index, &rn)) {
+		snprintf(buf, sizeof(buf), "%s:%d", format_addr(a, sizeof(a), rn.address),
+			 ntohs(rn.port));
+		cJSON_AddStringToObject(o, "frontend", buf);
+	} else {
+		cJSON_AddNullToObject(o, "frontend");
+	}
+	cJSON_AddNumberToObject(o, "backend_id", v->backend_id);
+	if (!bpf_map_lookup_elem(c->be_fd, &v->backend_id, &be)) {
+		snprintf(buf, sizeof(buf), "%s:%d", format_addr(a, sizeof(a), be.address),
+			 ntohs(be.port));
+		cJSON_AddStringToObject(o, "backend", buf);
+	} else {
+		cJSON_AddNullToObject(o, "backend");
+	}
+	cJSON_AddNumberToObject(o, "slot", v->backend_slot);
+	cJSON_AddNumberToObject(o, "last_used", (double)v->last_used);
+	cJSON_AddNumberToObject(o, "age", (double)c->now - (double)v->last_used);
+	return o;
+}
+
+static void affinity_text(const cJSON *doc)
+{
+	struct table *t = table_new(4, "CLIENT", "SERVICE (REVNAT_ID)", "BACKEND (ID)", "AGE");
+	const cJSON *o;
+
+	cJSON_ArrayForEach(o, doc) {
+		const cJSON *fe = cJSON_GetObjectItem(o, "frontend");
+		const cJSON *be = cJSON_GetObjectItem(o, "backend");
+		char client[48], svc[64], backend[64], age[24];
+
+		if (cJSON_IsString(cJSON_GetObjectItem(o, "client")))
+			snprintf(client, sizeof(client), "%s", json_str(o, "client"));
+		else
+			snprintf(client, sizeof(client), "netns %.0f", json_num(o, "netns_cookie"));
+		snprintf(svc, sizeof(svc), "%s (%d)", cJSON_IsString(fe) ? fe->valuestring : "gone",
+			 json_int(o, "rev_nat_id"));
+		snprintf(backend, sizeof(backend), "%s (%d)",
+			 cJSON_IsString(be) ? be->valuestring : "missing", json_int(o, "backend_id"));
+		snprintf(age, sizeof(age), "%.0fs", json_num(o, "age"));
+		table_row(t, client, svc, backend, age);
+	}
+	table_print(t);
+}
+
+int cmd_bpf_lb_affinity_list(int argc, char **argv)
+{
+	struct affinity_ctx c = { .now = mono_now_s(), .revnat_fd = -1, .be_fd = -1 };
+	int ret = cmd_flags(argc, argv, NULL, NULL, 0);
+
+	if (ret)
+		return ret;
+	ret = cli_map_open(MAP_LB4_REVERSE_NAT, sizeof(__u32), sizeof(struct lb4_reverse_nat),
+			   &c.revnat_fd);
+	if (ret)
+		return ret;
+	ret = cli_map_open(MAP_LB4_BACKENDS, sizeof(__u32), sizeof(struct lb4_backend), &c.be_fd);
+	if (ret)
+		goto cleanup;
+	ret = cli_map_list(MAP_LB4_AFFINITY, sizeof(struct lb4_affinity_key),
+			   sizeof(struct lb4_affinity_value), affinity_key_cmp, affinity_entry_json,
+			   &c, affinity_text);
+cleanup:
+	if (c.be_fd >= 0)
+		close(c.be_fd);
+	close(c.revnat_fd);
+	return ret;
 }

@@ -23,6 +23,8 @@ static const struct cli_cmd commands[] = {
 	  "points; --brief: one line, OK or the first problem", cmd_status },
 	{ "bpf lb list", "[--revnat]", "service frontends and their backends (pinned maps)",
 	  cmd_bpf_lb_list },
+	{ "bpf lb affinity list", "", "sessionAffinity entries: client IP or netns, "
+	  "service, backend, age", cmd_bpf_lb_affinity_list },
 	{ "bpf ct list", "[global]", "conntrack entries, Cilium's layout (pinned maps)",
 	  cmd_bpf_ct_list },
 	{ "bpf ct flush", "[global]", "delete every conntrack entry and NAT pair",

@@ -90,6 +90,16 @@ struct {
 	__type(value, struct sock_track);
 } lb4_sock_track SEC(".maps");
 
+/* sessionAffinity: ClientIP (include/axon/lb.h): the tc LB's entries keyed
+ * by client address, the socket LB's by network namespace. Written by both;
+ * read by agentctl. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct lb4_affinity_key);
+	__type(value, struct lb4_affinity_value);
+	__uint(max_entries, LB4_AFFINITY_MAX);
+} lb4_affinity SEC(".maps");
+
 /* (reason, direction) -> calls/packets and bytes, per CPU. Written by every
  * program for every verdict it takes; read (summed over CPUs) by the agent and
  * agentctl. */

@@ -64,14 +64,6 @@ struct {
 	__uint(max_entries, NAT4_MAX);
 } nat4 SEC(".maps");
 
-/* sessionAffinity: ClientIP (include/axon/lb.h). Written by the tc programs. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, struct lb4_affinity_key);
-	__type(value, struct lb4_affinity_value);
-	__uint(max_entries, LB4_AFFINITY_MAX);
-} lb4_affinity SEC(".maps");
-
 /* rev_nat_index -> Maglev table, for services with SVC_FLAG2_MAGLEV. Written
  * by the agent (whole tables); not preallocated (64 KiB per entry). */
 struct {

@@ -129,8 +129,30 @@ static __always_inline __u8 sock4_rev_record_peer(struct bpf_sock_addr *ctx,
 }
 
 /*
+ * A backend of @svc for the socket @ctx: while the service has
+ * sessionAffinity: ClientIP, the one its network namespace was last sent to
+ * (lb.h; keyed by netns cookie, not address: connect() runs before the socket
+ * has a source address, and all of a pod's sockets share its netns), else a
+ * random one. Same returns as lb4_select_backend().
+ */
+static __always_inline const struct lb4_backend *
+sock4_select_backend(struct bpf_sock_addr *ctx, struct lb4_key *key,
+		     const struct lb4_service *svc, __u8 *reason)
+{
+	struct lb4_affinity_key akey;
+
+	if (!(svc->flags & SVC_FLAG_AFFINITY))
+		return lb4_select_backend(key, svc, reason);
+	__builtin_memset(&akey, 0, sizeof(akey));
+	akey.rev_nat_index = svc->rev_nat_index;
+	akey.netns_cookie = bpf_get_netns_cookie(ctx);
+	return lb4_select_backend_affinity(key, svc, &akey, reason);
+}
+
+/*
  * connect4 (@connect) / sendmsg4: if the destination in @ctx is a service
- * frontend, rewrite it to a random backend and record the reverse entry.
+ * frontend, rewrite it to a backend (sock4_select_backend) and record the
+ * reverse entry.
  * Returns 0 (translated,
  * or not a service and untouched) or the negative errno the syscall must fail
  * with:
@@ -169,7 +191,7 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool conne
 		.rev_nat_index = svc->rev_nat_index,
 	};
 
-	backend = lb4_select_backend(&key, svc, &reason);
+	backend = sock4_select_backend(ctx, &key, svc, &reason);
 	if (!backend) {
 		metrics_count(reason, METRIC_DIR_SERVICE, 0);
 		return -ECONNREFUSED;

@@ -119,18 +119,36 @@ struct lb4_sock_rev_value {
 /*
  * sessionAffinity: ClientIP. The backend a client was last sent to, per
  * service; honoured while it is younger than the service's affinity_timeout
- * and the backend still exists. An LRU: an evicted entry costs only the
- * affinity, not the connection.
+ * (and only while the service has SVC_FLAG_AFFINITY, so entries left behind
+ * by a service whose affinity was switched off or that was deleted are never
+ * read). An LRU: an evicted entry costs only the affinity, not the connection.
+ *
+ * Two kinds of client share the map, told apart by which field is set:
+ *   tc LB      (client, rev_nat_index, 0): the packet's source IPv4;
+ *   socket LB  (0, rev_nat_index, netns_cookie): the network namespace of the
+ *              socket, as Cilium does: connect() runs before the socket has a
+ *              source address, and every socket of a pod shares its netns.
+ * One map rather than two: one size to configure (--bpf-lb-affinity-map-max),
+ * one pin for agentctl, one LRU whose entries compete on recency alone; the
+ * two kinds never collide, as a socket LB key has no client address and a tc
+ * LB key no cookie. A client that reaches a service through both LBs has an
+ * entry for each, as in Cilium.
  */
 struct lb4_affinity_key {
-	__be32 client;		/* client IPv4 */
+	__be32 client;		/* tc LB: client IPv4; socket LB: 0 */
 	__u32 rev_nat_index;	/* the service frontend */
+	__u64 netns_cookie;	/* socket LB: bpf_get_netns_cookie(); tc LB: 0 */
 };
 
 struct lb4_affinity_value {
 	__u64 last_used;	/* CLOCK_MONOTONIC second */
 	__u32 backend_id;
-	__u32 pad;
+	/* Socket LB: the service slot the backend was in. It is reused only
+	 * while that slot still names it, which proves it is still one of the
+	 * service's backends at O(1) (backend ids are shared between
+	 * services, so lb4_backends alone does not). tc LB: 0. */
+	__u16 backend_slot;
+	__u16 pad;
 };
 
 /*

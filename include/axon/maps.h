@@ -19,7 +19,7 @@
 #define MAP_LB4_SOCK_REV	"lb4_sock_rev"
 #define MAP_LB4_SOCK_TRACK	"lb4_sock_track"	/* sk_storage: which lb4_sock_rev keys a socket owns */
 #define MAP_METRICS		"metrics"
-#define MAP_LB4_AFFINITY	"lb4_affinity"	/* (client, rev_nat_index) -> backend, last used */
+#define MAP_LB4_AFFINITY	"lb4_affinity"	/* (client IP or netns, rev_nat_index) -> backend */
 #define MAP_LB4_MAGLEV		"lb4_maglev"	/* rev_nat_index -> Maglev lookup table */
 #define MAP_LB4_SOURCE_RANGE	"lb4_source_range" /* (frontend, client prefix) -> 1 */
 #define MAP_ENDPOINTS		"endpoints"	/* include/axon/endpoint.h */

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -38,6 +39,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -301,6 +303,7 @@ static int test_setup(void **state)
 	map_clear(fx.skel->maps.lb4_backends);
 	map_clear(fx.skel->maps.lb4_reverse_nat);
 	map_clear(fx.skel->maps.lb4_sock_rev);
+	map_clear(fx.skel->maps.lb4_affinity);
 	return 0;
 }
 
@@ -1084,6 +1087,316 @@ static void test_udp_many_backends_bounded(void **state)
 	assert_int_equal(rev_count(0), 0);
 }
 
+/* ---- sessionAffinity: ClientIP, keyed by network namespace --------------- */
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+#define AFF_VIP "10.96.0.40"
+#define AFF_TIMEOUT 100
+
+static const char *const aff_ips[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+static const __u32 aff_ids[] = {41, 42, 43};
+
+static __u64 netns_cookie(void)
+{
+	int fd = sock_new(SOCK_DGRAM);
+	socklen_t len = sizeof(__u64);
+	__u64 cookie = 0;
+
+	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len), 0);
+	close(fd);
+	assert_true(cookie != 0);
+	return cookie;
+}
+
+static __u64 mono_sec(void)
+{
+	struct timespec ts;
+
+	assert_int_equal(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+	return ts.tv_sec;
+}
+
+/* Switch sessionAffinity: ClientIP on (@timeout seconds) or off (0) on a
+ * frontend service_add() wrote, as the agent does: slot 0 rewritten. */
+static void service_affinity(const char *vip, __u16 port, __u8 proto, __u32 timeout)
+{
+	struct lb4_key key = {.address = ip4(vip), .dport = htons(port), .proto = proto};
+	int fd = map_fd(fx.skel->maps.lb4_services);
+	struct lb4_service svc;
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &svc), 0);
+	if (timeout)
+		svc.flags |= SVC_FLAG_AFFINITY;
+	else
+		svc.flags &= ~SVC_FLAG_AFFINITY;
+	svc.affinity_timeout = timeout;
+	assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
+}
+
+static int affinity_get(__u64 netns, __u32 rev_nat_index, struct lb4_affinity_value *val)
+{
+	struct lb4_affinity_key key = {.rev_nat_index = rev_nat_index, .netns_cookie = netns};
+
+	return bpf_map_lookup_elem(map_fd(fx.skel->maps.lb4_affinity), &key, val) ? -errno : 0;
+}
+
+static void affinity_set(__u64 netns, __u32 rev_nat_index, __u32 backend_id, __u16 slot,
+			 __u64 last_used)
+{
+	struct lb4_affinity_key key = {.rev_nat_index = rev_nat_index, .netns_cookie = netns};
+	struct lb4_affinity_value val = {
+	    .last_used = last_used, .backend_id = backend_id, .backend_slot = slot};
+
+	assert_int_equal(
+	    bpf_map_update_elem(map_fd(fx.skel->maps.lb4_affinity), &key, &val, BPF_ANY), 0);
+}
+
+static int affinity_count(void)
+{
+	struct lb4_affinity_key key, *prev = NULL;
+	int fd = map_fd(fx.skel->maps.lb4_affinity), n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		n++;
+		prev = &key;
+	}
+	return n;
+}
+
+/* Servers on the three affinity backends (TCP or UDP, @port) in the current
+ * network namespace, non-blocking. */
+static void aff_servers(int type, __u16 port, int srv[3])
+{
+	for (int b = 0; b < 3; b++) {
+		srv[b] = server_new(type, aff_ips[b], port);
+		assert_int_equal(fcntl(srv[b], F_SETFL, O_NONBLOCK), 0);
+	}
+}
+
+static void aff_close(int srv[3])
+{
+	for (int b = 0; b < 3; b++)
+		close(srv[b]);
+}
+
+/* One connect() to AFF_VIP:80 from the current netns: which of @srv got it. */
+static int tcp_pick(int srv[3])
+{
+	int cli = sock_new(SOCK_STREAM), hit = -1;
+
+	assert_int_equal(connect_to(cli, AFF_VIP, 80), 0);
+	/* On loopback the handshake is done when connect() returns. */
+	for (int b = 0; b < 3; b++) {
+		int acc = accept(srv[b], NULL, NULL);
+
+		if (acc < 0)
+			continue;
+		assert_int_equal(hit, -1);
+		hit = b;
+		close(acc);
+	}
+	close_abort(cli);
+	assert_true(hit >= 0);
+	return hit;
+}
+
+/* The backend @n connects in a row all went to, or -1 if they spread. */
+static int tcp_stick(int srv[3], int n)
+{
+	int first = tcp_pick(srv);
+
+	for (int i = 1; i < n; i++) {
+		if (tcp_pick(srv) != first)
+			return -1;
+	}
+	return first;
+}
+
+/* A new network namespace with lo up, left as @ns_out; the caller is back in
+ * @home afterwards. */
+static void netns_new(int home, int *ns_out)
+{
+	assert_int_equal(unshare(CLONE_NEWNET), 0);
+	assert_int_equal(lo_up(), 0);
+	*ns_out = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	assert_true(*ns_out >= 0);
+	assert_int_equal(setns(home, CLONE_NEWNET), 0);
+}
+
+/* Two network namespaces in the same cgroup each keep their own backend over
+ * 15 connects, in one lb4_affinity entry each, keyed by netns cookie with no
+ * client address; entries written by hand steer each namespace separately. */
+static void test_affinity_tcp_per_netns(void **state)
+{
+	struct lb4_affinity_value val;
+	int home, other, srv_a[3], srv_b[3], a, b;
+	__u64 ns_a, ns_b, now;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		backend_add(aff_ids[i], aff_ips[i], 8080, IPPROTO_TCP);
+	service_add(AFF_VIP, 80, IPPROTO_TCP, 40, aff_ids, 3);
+	service_affinity(AFF_VIP, 80, IPPROTO_TCP, AFF_TIMEOUT);
+
+	home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	assert_true(home >= 0);
+	ns_a = netns_cookie();
+	aff_servers(SOCK_STREAM, 8080, srv_a);
+	netns_new(home, &other);
+	assert_int_equal(setns(other, CLONE_NEWNET), 0);
+	ns_b = netns_cookie();
+	aff_servers(SOCK_STREAM, 8080, srv_b);
+	assert_int_equal(setns(home, CLONE_NEWNET), 0);
+	assert_true(ns_a != ns_b);
+
+	a = tcp_stick(srv_a, 15);
+	assert_true(a >= 0);
+	assert_int_equal(setns(other, CLONE_NEWNET), 0);
+	b = tcp_stick(srv_b, 15);
+	assert_int_equal(setns(home, CLONE_NEWNET), 0);
+	assert_true(b >= 0);
+
+	assert_int_equal(affinity_count(), 2);
+	assert_int_equal(affinity_get(ns_a, 40, &val), 0);
+	assert_int_equal(val.backend_id, aff_ids[a]);
+	assert_int_equal(val.backend_slot, a + 1);
+	assert_int_equal(affinity_get(ns_b, 40, &val), 0);
+	assert_int_equal(val.backend_id, aff_ids[b]);
+	assert_int_equal(val.backend_slot, b + 1);
+
+	/* Steered: A to the first backend, B to the third. */
+	now = mono_sec();
+	affinity_set(ns_a, 40, aff_ids[0], 1, now);
+	affinity_set(ns_b, 40, aff_ids[2], 3, now);
+	assert_int_equal(tcp_stick(srv_a, 15), 0);
+	assert_int_equal(setns(other, CLONE_NEWNET), 0);
+	assert_int_equal(tcp_stick(srv_b, 15), 2);
+	assert_int_equal(setns(home, CLONE_NEWNET), 0);
+
+	aff_close(srv_a);
+	aff_close(srv_b);
+	close(other);
+	close(home);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/* An entry is followed while younger than the timeout (and refreshed), not
+ * once older; nor when its slot no longer names its backend; nor at all once
+ * the service's affinity is off, which leaves the entry untouched. */
+static void test_affinity_timeout_slot_and_flag(void **state)
+{
+	struct lb4_affinity_value val;
+	bool moved = false;
+	int srv[3], seen = 0;
+	__u64 ns, now;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		backend_add(aff_ids[i], aff_ips[i], 8080, IPPROTO_TCP);
+	service_add(AFF_VIP, 80, IPPROTO_TCP, 40, aff_ids, 3);
+	service_affinity(AFF_VIP, 80, IPPROTO_TCP, AFF_TIMEOUT);
+	aff_servers(SOCK_STREAM, 8080, srv);
+	ns = netns_cookie();
+
+	now = mono_sec();
+	affinity_set(ns, 40, aff_ids[0], 1, now - AFF_TIMEOUT / 2);
+	assert_int_equal(tcp_stick(srv, 20), 0);
+	assert_int_equal(affinity_get(ns, 40, &val), 0);
+	assert_true(val.last_used >= now);
+
+	/* Expired: chosen afresh each time, so 30 tries leave backend 0 at least
+	 * once (all 30 on it: (1/3)^30), and the new choice is recorded. */
+	for (int i = 0; i < 30; i++) {
+		int got;
+
+		now = mono_sec();
+		affinity_set(ns, 40, aff_ids[0], 1, now - AFF_TIMEOUT - 2);
+		got = tcp_pick(srv);
+		moved = moved || got != 0;
+		assert_int_equal(affinity_get(ns, 40, &val), 0);
+		assert_int_equal(val.backend_id, aff_ids[got]);
+		assert_int_equal(val.backend_slot, got + 1);
+		assert_true(val.last_used >= now);
+	}
+	assert_true(moved);
+
+	/* Slot 2 names another backend now: the entry is not followed. */
+	for (int i = 0; i < 30; i++) {
+		affinity_set(ns, 40, aff_ids[0], 2, mono_sec());
+		seen |= 1 << tcp_pick(srv);
+	}
+	assert_true(seen != 1);
+	/* A slot past count likewise. */
+	seen = 0;
+	for (int i = 0; i < 30; i++) {
+		affinity_set(ns, 40, aff_ids[0], 4, mono_sec());
+		seen |= 1 << tcp_pick(srv);
+	}
+	assert_true(seen != 1 && seen != 2 && seen != 4);
+
+	/* Affinity off: the fresh entry is ignored and left as it was. */
+	service_affinity(AFF_VIP, 80, IPPROTO_TCP, 0);
+	now = mono_sec() - 5;
+	affinity_set(ns, 40, aff_ids[0], 1, now);
+	seen = 0;
+	for (int i = 0; i < 30; i++)
+		seen |= 1 << tcp_pick(srv);
+	assert_true(seen != 1 && seen != 2 && seen != 4);
+	assert_int_equal(affinity_get(ns, 40, &val), 0);
+	assert_int_equal(val.last_used, now);
+	assert_int_equal(val.backend_id, aff_ids[0]);
+	assert_int_equal(affinity_count(), 1);
+
+	aff_close(srv);
+	assert_int_equal(rev_count(0), 0);
+}
+
+/* Unconnected UDP sendmsg() sticks too: 15 new sockets and 15 datagrams on
+ * one socket all reach one backend. */
+static void test_affinity_udp_sendmsg(void **state)
+{
+	struct lb4_affinity_value val;
+	int srv[3], first = -1, one;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		backend_add(aff_ids[i], aff_ips[i], 5400, IPPROTO_UDP);
+	service_add(AFF_VIP, 53, IPPROTO_UDP, 41, aff_ids, 3);
+	service_affinity(AFF_VIP, 53, IPPROTO_UDP, AFF_TIMEOUT);
+	aff_servers(SOCK_DGRAM, 5400, srv);
+
+	one = sock_new(SOCK_DGRAM);
+	for (int i = 0; i < 30; i++) {
+		struct pollfd pfd[3];
+		int cli = i < 15 ? sock_new(SOCK_DGRAM) : one, hit = -1;
+		char buf[8];
+
+		assert_int_equal(sendto_addr(cli, "q", AFF_VIP, 53), 1);
+		for (int b = 0; b < 3; b++)
+			pfd[b] = (struct pollfd){.fd = srv[b], .events = POLLIN};
+		assert_int_equal(poll(pfd, 3, 2000), 1);
+		for (int b = 0; b < 3; b++) {
+			if (recv(srv[b], buf, sizeof(buf), 0) == 1)
+				hit = b;
+		}
+		assert_true(hit >= 0);
+		if (first < 0)
+			first = hit;
+		assert_int_equal(hit, first);
+		if (cli != one)
+			close(cli);
+	}
+	close(one);
+	assert_int_equal(affinity_get(netns_cookie(), 41, &val), 0);
+	assert_int_equal(val.backend_id, aff_ids[first]);
+	assert_int_equal(affinity_count(), 1);
+	aff_close(srv);
+	assert_int_equal(rev_count(0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1102,6 +1415,9 @@ int main(void)
 	    cmocka_unit_test_setup(test_sock_rev_full_refused, test_setup),
 	    cmocka_unit_test_setup(test_sock_rev_empty_after_10000_sockets, test_setup),
 	    cmocka_unit_test_setup(test_udp_many_backends_bounded, test_setup),
+	    cmocka_unit_test_setup(test_affinity_tcp_per_netns, test_setup),
+	    cmocka_unit_test_setup(test_affinity_timeout_slot_and_flag, test_setup),
+	    cmocka_unit_test_setup(test_affinity_udp_sendmsg, test_setup),
 	};
 
 	return cmocka_run_group_tests_name("sock_lb", tests, group_setup, group_teardown);

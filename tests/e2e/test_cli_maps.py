@@ -517,7 +517,7 @@ def test_bad_arguments(maps):
 def test_help_lists_commands():
     r = subprocess.run([str(AGENTCTL), "--help"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0
-    for cmd in ("bpf ct list [global]", "bpf ct flush [global]", "bpf nat list",
+    for cmd in ("bpf lb affinity list", "bpf ct list [global]", "bpf ct flush [global]", "bpf nat list",
                 "bpf nat flush", "bpf ipcache list", "bpf endpoint list", "bpf metrics list",
                 "bpf policy get <id>|--all",
                 "monitor [--type drop|trace|policy-verdict]"):

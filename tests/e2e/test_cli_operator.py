@@ -361,10 +361,11 @@ def test_status_brief_lines(tmp_path):
 # --- usage and errors --------------------------------------------------------------------
 
 @pytest.mark.parametrize("group,commands", [
-    (["bpf"], ["bpf lb list", "bpf ct list", "bpf ct flush", "bpf nat list", "bpf nat flush",
+    (["bpf"], ["bpf lb list", "bpf lb affinity list", "bpf ct list", "bpf ct flush", "bpf nat list", "bpf nat flush",
                "bpf ipcache list", "bpf endpoint list", "bpf metrics list", "bpf policy get"]),
     (["bpf", "policy"], ["bpf policy get"]),
-    (["bpf", "lb"], ["bpf lb list"]),
+    (["bpf", "lb"], ["bpf lb list", "bpf lb affinity list"]),
+    (["bpf", "lb", "affinity"], ["bpf lb affinity list"]),
     (["bpf", "ct"], ["bpf ct list", "bpf ct flush"]),
     (["service"], ["service list"]),
     (["node"], ["node list"]),
@@ -387,7 +388,7 @@ def test_group_word_prints_its_usage(group, commands):
 @pytest.mark.parametrize("args,msg", [
     (["bpf", "bogus"], "unknown command 'bpf bogus': 'bpf' takes lb, ct, nat, ipcache, "
                        "endpoint, metrics, policy"),
-    (["bpf", "lb", "bogus"], "unknown command 'bpf lb bogus': 'bpf lb' takes list"),
+    (["bpf", "lb", "bogus"], "unknown command 'bpf lb bogus': 'bpf lb' takes list, affinity"),
     (["bpf", "ct", "lst"], "unknown command 'bpf ct lst': 'bpf ct' takes list, flush"),
     (["service", "show"], "unknown command 'service show': 'service' takes list"),
     (["nothing"], "unknown command 'nothing'; run 'agentctl --help' for the list"),

@@ -19,12 +19,7 @@ from netlab import wait_for
 
 VIP = "10.96.31.10"
 TC = "--bpf-lb-sock=false"
-SOCK_AFFINITY = ("the socket LB (bpf/lib/lb.h lb4_select_backend) picks a random backend on "
-                 "every connect() and never reads SVC_FLAG_AFFINITY or lb4_affinity; only the "
-                 "tc LB (bpf/lib/lb_tc.h) honours sessionAffinity: ClientIP")
-AFFINITY_PATHS = [pytest.param("sock", marks=[pytest.mark.kpr("affinity-socket-lb-netns"),
-                                              pytest.mark.xfail(strict=True,
-                                                                reason=SOCK_AFFINITY)]), "tc"]
+AFFINITY_PATHS = [pytest.param("sock", marks=pytest.mark.kpr("affinity-socket-lb-netns")), "tc"]
 
 
 def affinity(timeout=10800):
@@ -114,12 +109,13 @@ def test_session_affinity_client_ip_on_a_nodeport_from_outside(lab1, api, start_
 
 
 @pytest.mark.kpr("affinity-timeout")
-def test_session_affinity_timeout_lets_a_new_backend_be_chosen(lab1, api, start_agent):
+@pytest.mark.parametrize("path", AFFINITY_PATHS)
+def test_session_affinity_timeout_lets_a_new_backend_be_chosen(lab1, api, start_agent, path):
     a = lab1.node("a")
     pods = servers(a, 3)
     client = a.add_pod("client")
     web(api, pods, a.name, **affinity(2))
-    agent = up(lab1, api, start_agent, "tc")
+    agent = up(lab1, api, start_agent, path)
     n_backends(agent, f"{VIP}:80/TCP", 3)
     assert [fe["affinity_timeout"] for fe in agent.ctl_json("bpf", "lb", "list")
             if fe["frontend"] == f"{VIP}:80/TCP"] == [2]
@@ -129,15 +125,57 @@ def test_session_affinity_timeout_lets_a_new_backend_be_chosen(lab1, api, start_
     # to expire, and always if it did not.
     rounds = []
     for _ in range(8):
-        got = set(answers(client, VIP, 80, 15, "tc"))
+        got = set(answers(client, VIP, 80, 15, path))
         assert len(got) == 1, got
         if not rounds:
-            # One client, one Service: one entry in the tc LB's affinity map.
+            # One client, one Service: one entry in the affinity map (keyed by the
+            # client's address in the tc LB, by its network namespace in the socket LB).
             maps = {m["name"]: m for m in agent.ctl_json("map", "list")}
             assert maps["lb4_affinity"]["entries"] == 1
+            (entry,) = agent.ctl_json("bpf", "lb", "affinity", "list")
+            if path == "tc":
+                assert (entry["kind"], entry["client"]) == ("client-ip", client.ip)
+            else:
+                assert (entry["kind"], entry["client"]) == ("netns", None)
+            assert entry["frontend"] == f"{VIP}:80"
+            assert entry["backend"] in {f"{p.ip}:8080" for p in pods}
         rounds += got
         time.sleep(3.5)
     assert len(set(rounds)) >= 2, rounds
+
+
+@pytest.mark.kpr("affinity-socket-lb-netns")
+def test_socket_lb_affinity_two_clients_in_two_netns_each_keep_their_backend(
+        lab1, api, start_agent):
+    a = lab1.node("a")
+    pods = servers(a, 3)
+    clients = [a.add_pod("client1"), a.add_pod("client2")]
+    web(api, pods, a.name, **affinity())
+    agent = up(lab1, api, start_agent)
+    n_backends(agent, f"{VIP}:80/TCP", 3)
+    # Each client's 15 connects go to one backend; asked again, in turn, the same one.
+    kept = {}
+    for c in clients:
+        got = answers(c, VIP, 80, 15)
+        assert len(set(got)) == 1, (c.name, got)
+        kept[c.name] = got[0]
+    for c in reversed(clients):
+        assert set(answers(c, VIP, 80, 15)) == {kept[c.name]}, c.name
+    # One socket LB entry per client network namespace, none keyed by address, each
+    # naming the Service and the backend its client kept.
+    entries = agent.ctl_json("bpf", "lb", "affinity", "list")
+    assert len(entries) == 2, entries
+    assert all(e["kind"] == "netns" and e["client"] is None and e["netns_cookie"] > 0 and
+               e["frontend"] == f"{VIP}:80" and 0 <= e["age"] <= 60 for e in entries), entries
+    assert entries[0]["netns_cookie"] != entries[1]["netns_cookie"]
+    ip_of = {p.name: p.ip for p in pods}
+    assert sorted(e["backend"] for e in entries) == sorted(
+        f"{ip_of[kept[c.name]]}:8080" for c in clients)
+    table = agent.ctl("bpf", "lb", "affinity", "list").stdout
+    assert table.splitlines()[0].split() == ["CLIENT", "SERVICE", "(REVNAT_ID)", "BACKEND",
+                                             "(ID)", "AGE"]
+    assert sum(f"{VIP}:80" in line and line.startswith("netns ")
+               for line in table.splitlines()) == 2, table
 
 
 HAIRPIN_PATHS = [pytest.param("sock", marks=pytest.mark.kpr("hairpin-socket-lb")),
