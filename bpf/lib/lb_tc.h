@@ -14,7 +14,7 @@
  *   lb4_services (scope EXT; from pods, scope INT when the service has two
  *   scopes, i.e. exactly one of EXT_LOCAL/INT_LOCAL) and picks a backend:
  *     SVC_FLAG_AFFINITY  the client's lb4_affinity backend while younger
- *                        than affinity_timeout and still in lb4_backends;
+ *                        than affinity_timeout and still the service's;
  *     SVC_FLAG2_MAGLEV   lb4_maglev[rev_nat_index].backend_ids[
  *                        lb4_flow_hash() % LB_MAGLEV_TABLE_SIZE] (random if
  *                        the table is missing);
@@ -110,6 +110,42 @@ static __always_inline const struct lb4_service *lb4_tc_lookup(struct lb4_key *k
 	return svc;
 }
 
+/*
+ * The backend @akey's client was last sent to, if younger than the affinity
+ * timeout and still the service's: picked from a slot, that slot must still
+ * name it (lb4_affinity_backend(), as the socket LB checks); picked from the
+ * Maglev table (slot 0), it must still exist, since the agent rewrites the
+ * table whole when backends change. Leaves @key->backend_slot at 0.
+ */
+static __always_inline bool aff_lookup_slot_checked(struct dp_ctx *c, struct lb4_key *key,
+						    const struct lb4_service *svc,
+						    const struct lb4_affinity_key *akey, __u32 *id)
+{
+	struct lb4_affinity_value *aff;
+	const struct lb4_service *slot;
+	__u32 backend_id;
+
+	aff = bpf_map_lookup_elem(&lb4_affinity, akey);
+	if (!aff || c->now - aff->last_used > svc->affinity_timeout)
+		return false;
+	backend_id = aff->backend_id;
+	if (aff->backend_slot) {
+		if (aff->backend_slot > svc->count)
+			return false;
+		key->backend_slot = aff->backend_slot;
+		slot = bpf_map_lookup_elem(&lb4_services, key);
+		key->backend_slot = 0;
+		if (!slot || slot->backend_id != backend_id)
+			return false;
+	}
+	if (!bpf_map_lookup_elem(&lb4_backends, &backend_id))
+		return false;
+	if (aff->last_used != c->now)
+		aff->last_used = c->now;
+	*id = backend_id;
+	return true;
+}
+
 /* Pick a backend of @svc for the packet. Returns 0 with *@id, or a drop. */
 static __always_inline int lb4_tc_select(struct dp_ctx *c, struct lb4_key *key,
 					 const struct lb4_service *svc, __u32 *id)
@@ -117,12 +153,12 @@ static __always_inline int lb4_tc_select(struct dp_ctx *c, struct lb4_key *key,
 	const struct pkt4 *p = &c->pkt;
 	struct lb4_affinity_key akey = {};
 	struct lb4_affinity_value aval = {};
-	struct lb4_affinity_value *aff;
 	const struct lb4_maglev_table *table;
 	const struct lb4_service *slot;
 	__u32 rev_nat_index = svc->rev_nat_index;
 	__u32 count = svc->count;
 	__u32 backend_id = 0;
+	__u16 slot_nr = 0;
 
 	if (!count)
 		return svc->flags & (SVC_FLAG_EXT_LOCAL | SVC_FLAG_INT_LOCAL)
@@ -132,17 +168,8 @@ static __always_inline int lb4_tc_select(struct dp_ctx *c, struct lb4_key *key,
 	if (svc->flags & SVC_FLAG_AFFINITY) {
 		akey.client = p->saddr;
 		akey.rev_nat_index = rev_nat_index;
-		aff = bpf_map_lookup_elem(&lb4_affinity, &akey);
-		if (aff && c->now - aff->last_used <= svc->affinity_timeout) {
-			backend_id = aff->backend_id;
-			if (bpf_map_lookup_elem(&lb4_backends, &backend_id)) {
-				if (aff->last_used != c->now)
-					aff->last_used = c->now;
-				*id = backend_id;
-				return 0;
-			}
-		}
-		backend_id = 0;
+		if (aff_lookup_slot_checked(c, key, svc, &akey, id))
+			return 0;
 	}
 
 	if (svc->flags2 & SVC_FLAG2_MAGLEV) {
@@ -158,7 +185,8 @@ static __always_inline int lb4_tc_select(struct dp_ctx *c, struct lb4_key *key,
 		}
 	}
 	if (!backend_id) {
-		key->backend_slot = (bpf_get_prandom_u32() % count) + 1;
+		slot_nr = (bpf_get_prandom_u32() % count) + 1;
+		key->backend_slot = slot_nr;
 		slot = bpf_map_lookup_elem(&lb4_services, key);
 		key->backend_slot = 0;
 		if (!slot)
@@ -171,6 +199,7 @@ static __always_inline int lb4_tc_select(struct dp_ctx *c, struct lb4_key *key,
 	if (svc->flags & SVC_FLAG_AFFINITY) {
 		aval.last_used = c->now;
 		aval.backend_id = backend_id;
+		aval.backend_slot = slot_nr;
 		bpf_map_update_elem(&lb4_affinity, &akey, &aval, BPF_ANY);
 	}
 	*id = backend_id;

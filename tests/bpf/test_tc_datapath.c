@@ -1619,6 +1619,50 @@ static void test_lb_affinity(void **state)
 	assert_true(av.last_used <= now_sec() && av.last_used + 5 >= now_sec());
 }
 
+/* An affinity entry is followed only while the slot it was picked from still
+ * names its backend: a backend taken out of the service (slots rewritten, count
+ * lowered) but kept in lb4_backends by another service is not. */
+static void test_lb_affinity_backend_left_the_service(void **state)
+{
+	struct svc_opts o = {.flags = SVC_FLAG_CLUSTER_IP | SVC_FLAG_AFFINITY,
+			     .affinity_timeout = 300};
+	struct lb4_affinity_key ak = {.client = ip4(POD_A), .rev_nat_index = 14};
+	struct lb4_affinity_value av = {.last_used = now_sec(), .backend_id = 42,
+					.backend_slot = 2};
+	struct lb4_key stale = {.address = ip4("10.96.0.40"), .dport = htons(80),
+				.proto = IPPROTO_TCP, .backend_slot = 2};
+	__u32 ids[2] = {41, 42};
+	struct run r;
+
+	(void)state;
+	backend_add(41, POD_B, 8080, IPPROTO_TCP);
+	backend_add(42, REMOTE_POD, 8080, IPPROTO_TCP);
+	service_add_opts("10.96.0.40", 80, IPPROTO_TCP, 14, ids, 2, &o);
+
+	/* While slot 2 names 42, the client sticks to it. */
+	assert_int_equal(bpf_map_update_elem(MAP(lb4_affinity), &ak, &av, BPF_ANY), 0);
+	for (__u16 i = 0; i < 4; i++) {
+		struct flow f = {POD_A, 44000 + i, "10.96.0.40", 80, IPPROTO_TCP};
+
+		send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+		assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+		assert_dst(&r, REMOTE_POD, 8080);
+	}
+	/* 42 leaves the service (count 1, slot 2 deleted), backend 42 stays. */
+	service_add_opts("10.96.0.40", 80, IPPROTO_TCP, 14, ids, 1, &o);
+	assert_int_equal(bpf_map_delete_elem(MAP(lb4_services), &stale), 0);
+	for (__u16 i = 0; i < 8; i++) {
+		struct flow f = {POD_A, 44100 + i, "10.96.0.40", 80, IPPROTO_TCP};
+
+		send_flow(FROM_CONTAINER, 0, &f, PKT_SYN, &r);
+		assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+		assert_dst(&r, POD_B, 8080);
+	}
+	assert_int_equal(bpf_map_lookup_elem(MAP(lb4_affinity), &ak, &av), 0);
+	assert_int_equal(av.backend_id, 41);
+	assert_int_equal(av.backend_slot, 1);
+}
+
 /* Maglev: the backend comes from the service's table (here every entry names
  * backend 32), not from a random slot. */
 static void test_lb_maglev(void **state)
@@ -3233,6 +3277,7 @@ int main(void)
 	    T(test_lb_no_backend),
 	    T(test_lb_invalid_state_dropped),
 	    T(test_lb_affinity),
+	    T(test_lb_affinity_backend_left_the_service),
 	    T(test_lb_maglev),
 	    T(test_route_to_local_endpoint),
 	    T(test_route_endpoint_without_mac),
