@@ -24,6 +24,26 @@ static void add_devices(struct agent *a, cJSON *r)
 	}
 }
 
+/* Socket LB termination (lb/sock_term.h): sockets destroyed because their
+ * backend was deleted, and the UDP conntrack entries purged with them. */
+static void add_termination(struct agent *a, cJSON *sock)
+{
+	cJSON *o = cJSON_AddObjectToObject(sock, "termination");
+	struct lb_sock_term_stats st;
+
+	lb_sock_term_stats(&a->sock_term, &st);
+	cJSON_AddBoolToObject(o, "enabled", st.enabled);
+	if (!st.enabled)
+		cJSON_AddStringToObject(o, "reason", st.reason);
+	cJSON_AddNumberToObject(o, "sockets_destroyed", (double)(st.destroyed_tcp + st.destroyed_udp));
+	cJSON_AddNumberToObject(o, "tcp", (double)st.destroyed_tcp);
+	cJSON_AddNumberToObject(o, "udp", (double)st.destroyed_udp);
+	cJSON_AddNumberToObject(o, "failed", (double)st.failed);
+	cJSON_AddNumberToObject(o, "backends", (double)st.backends);
+	cJSON_AddNumberToObject(o, "netns_last_run", (double)st.netns);
+	cJSON_AddNumberToObject(o, "udp_conntrack_purged", (double)st.ct_deleted);
+}
+
 /* Served Services whose loadBalancerSourceRanges the datapath checks. */
 static size_t source_range_services(struct agent *a)
 {
@@ -49,6 +69,7 @@ cJSON *agent_kpr_status(struct agent *a)
 	/* Attached at --cgroup-root, every pod and the host namespace alike. */
 	cJSON_AddStringToObject(o, "coverage", "Full");
 	cJSON_AddBoolToObject(o, "tracing", false);
+	add_termination(a, o);
 	add_devices(a, r);
 	cJSON_AddStringToObject(r, "mode", "SNAT");
 	o = cJSON_AddObjectToObject(r, "backend_selection");
