@@ -24,7 +24,7 @@ import time
 import pytest
 
 import k8s
-from harness import PY, metric_packets, reason, serve, tcp, wait_attached
+from harness import PY, ct_entries, metric_packets, reason, serve, tcp, udp, wait_attached
 from metrics import metrics_flag, scrape, value
 from netlab import wait_for
 
@@ -220,6 +220,45 @@ def test_termination_is_off_with_the_socket_lb(lab1, api, start_agent):
     assert term["enabled"] is False and term["reason"] == "socket LB disabled", term
     text = agent.ctl("status", "--verbose").stdout
     assert "Socket LB Termination:  Disabled (socket LB disabled)" in text, text
+
+
+@pytest.mark.kpr("udp-conntrack-flushed")
+def test_udp_service_entry_of_a_deleted_backend_is_purged_without_traffic(lab1, api,
+                                                                          start_agent):
+    """The tc LB's CT_SERVICE entry of a UDP flow names its backend; once that backend is
+    deleted the agent deletes the entry, without waiting for a packet of the flow (which
+    would re-select) or for its expiry (60 s)."""
+    a = lab1.node("a")
+    b1, b2, client = a.add_pod("b1"), a.add_pod("b2"), a.add_pod("client")
+    serve(b1), serve(b2)
+    port = {"name": "p", "port": 53, "targetPort": 5353, "protocol": "UDP"}
+    api.create(k8s.service("default", "quiet", [port], cluster_ip=VIP_A))
+    api.create(slice_of("quiet", b1.ip, a.name, "udp"))
+    api.create(k8s.service("default", "stays", [port], cluster_ip=VIP_B))
+    api.create(slice_of("stays", b2.ip, a.name, "udp"))
+    lab1.publish(api)
+    agent = start_agent(a, "--bpf-lb-sock=false")
+    wait_attached(agent, a.native, *[p.host_if for p in a.pods.values()])
+    wait_for(lambda: all(agent.lb_frontends().get(f"{v}:53/UDP") for v in (VIP_A, VIP_B)),
+             10, what="both frontends with their backend")
+    for vip, pod in ((VIP_A, "b1"), (VIP_B, "b2")):
+        res = udp(client, vip, 53, 2, in_cgroup=False)
+        assert [r.get("reply", {}).get("pod") for r in res] == [pod, pod], res
+
+    def svc_entries(vip):
+        return ct_entries(agent, protocol="UDP", direction="SVC", source=client.ip,
+                          destination=vip, destination_port=53)
+    flows = len(svc_entries(VIP_A))
+    assert flows and svc_entries(VIP_B)
+
+    cur = api.get("endpointslices", "default", "quiet-1")
+    new = slice_of("quiet", b2.ip, a.name, "udp")     # b1 leaves every Service
+    new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+    api.update(new)
+    wait_for(lambda: not svc_entries(VIP_A), 2, what="the flow's CT_SERVICE entry deleted")
+    assert svc_entries(VIP_B), "the other Service's flow lost its entry"
+    term = termination(agent)
+    assert term["udp_conntrack_purged"] == flows, term
 
 
 # -- invalid-state TCP ------------------------------------------------------------------
