@@ -427,6 +427,10 @@ static void term_load(struct datapath *dp, const struct loader_config *cfg)
 		goto fail;
 	}
 	err = maps_prepare(term->obj, cfg);
+	/* Its own map is the agent's scratch space, filled and emptied per
+	 * run: not pinned, so it neither outlives the agent nor shows in bpffs. */
+	if (!err)
+		err = bpf_map__set_pin_path(term->maps.lb4_sock_term, NULL);
 	if (!err)
 		err = sock_term__load(term);
 	if (err) {
