@@ -286,7 +286,9 @@ static void kpr_text(const cJSON *k)
 	printf("  %-24s%s\n", "Socket LB Coverage:", str(sock, "coverage"));
 	term = cJSON_GetObjectItem(sock, "termination");
 	if (cJSON_IsTrue(cJSON_GetObjectItem(term, "enabled")))
-		snprintf(buf, sizeof(buf), "Enabled (%.0f sockets)", num(term, "sockets_destroyed"));
+		snprintf(buf, sizeof(buf), "Enabled (%s%.0f sockets)",
+			 strcmp(str(term, "mode"), "sock_diag") ? "" : "sock_diag, ",
+			 num(term, "sockets_destroyed"));
 	else
 		snprintf(buf, sizeof(buf), "Disabled (%s)", str(term, "reason"));
 	printf("  %-24s%s\n", "Socket LB Termination:", buf);

@@ -18,7 +18,9 @@
 #include "axon/sock_term.h"
 #include "datapath/loader.h"
 #include "log.h"
+#include "sock_diag.h"
 #include "sock_term.h"
+#include "sock_lb.skel.h"
 #include "sock_term.skel.h"
 
 /* ---- the queue (agent thread) ---- */
@@ -72,11 +74,18 @@ struct netns_id {
 	ino_t ino;
 };
 
+struct batch {
+	const struct lb_sock_term_item *items;
+	size_t n;
+	uint64_t destroyed[2], failed;	/* the fallback's counts */
+};
+
 /* Run both iterators in the calling thread's network namespace. */
-static int iters_run(const struct lb_sock_term *t)
+static int iters_run(const struct lb_sock_term *t, struct batch *b)
 {
 	char buf[64];
 
+	(void)b;	/* the iterators read it from lb4_sock_term */
 	for (int i = 0; i < 2; i++) {
 		int fd = bpf_iter_create(t->link_fd[i]);
 		ssize_t n;
@@ -114,13 +123,27 @@ static bool netns_seen(struct netns_id **seen, size_t *n, size_t *cap, const str
 	return false;
 }
 
+/* The fallback: the same match over sock_diag, in this namespace. */
+static int diag_run(const struct lb_sock_term *t, struct batch *b)
+{
+	int err = sock_diag_destroy(t->rev_fd, b->items, b->n, IPPROTO_TCP,
+				    &b->destroyed[SOCK_TERM_TCP], &b->failed);
+	int uerr = sock_diag_destroy(t->rev_fd, b->items, b->n, IPPROTO_UDP,
+				     &b->destroyed[SOCK_TERM_UDP], &b->failed);
+
+	return err ? err : uerr;
+}
+
+typedef int (*netns_fn)(const struct lb_sock_term *t, struct batch *b);
+
 /*
- * The iterators in every distinct network namespace a process is in. This
+ * @fn in every distinct network namespace a process is in. This
  * thread setns()es into each (a thread's namespace is its own) and back to
  * its own at the end. Returns 0 or the first error of an iterator; a
  * namespace that vanished or cannot be entered is skipped.
  */
-static int netns_walk(const struct lb_sock_term *t, uint64_t *n_ns)
+static int netns_walk(const struct lb_sock_term *t, netns_fn fn, struct batch *b,
+		      uint64_t *n_ns)
 {
 	struct netns_id *seen = NULL;
 	size_t n_seen = 0, cap = 0;
@@ -156,7 +179,7 @@ static int netns_walk(const struct lb_sock_term *t, uint64_t *n_ns)
 		if (ierr)
 			continue;
 		(*n_ns)++;
-		ierr = iters_run(t);
+		ierr = fn(t, b);
 		if (ierr && !err)
 			err = ierr;
 	}
@@ -170,25 +193,29 @@ out:
 	return err;
 }
 
-/* Sockets of the backends items[0..n) (n <= SOCK_TERM_MAX). */
-static int sockets_destroy(const struct lb_sock_term *t, const struct lb_sock_term_item *items,
-			   size_t n, uint64_t *n_ns)
+/* Sockets of the backends items[0..n) (n <= SOCK_TERM_MAX): the iterators
+ * with the batch in lb4_sock_term, or the sock_diag fallback. */
+static int sockets_destroy(const struct lb_sock_term *t, struct batch *b, uint64_t *n_ns)
 {
 	struct sock_term_key key;
 	__u8 one = 1;
 	int err = 0;
 
-	for (size_t i = 0; i < n && !err; i++) {
+	if (t->filter_fd < 0)
+		return netns_walk(t, diag_run, b, n_ns);
+	for (size_t i = 0; i < b->n && !err; i++) {
 		key = (struct sock_term_key){
-			.address = items[i].addr, .port = items[i].port, .proto = items[i].proto,
+			.address = b->items[i].addr, .port = b->items[i].port,
+			.proto = b->items[i].proto,
 		};
 		err = bpf_map_update_elem(t->filter_fd, &key, &one, BPF_ANY) ? -errno : 0;
 	}
 	if (!err)
-		err = netns_walk(t, n_ns);
-	for (size_t i = 0; i < n; i++) {
+		err = netns_walk(t, iters_run, b, n_ns);
+	for (size_t i = 0; i < b->n; i++) {
 		key = (struct sock_term_key){
-			.address = items[i].addr, .port = items[i].port, .proto = items[i].proto,
+			.address = b->items[i].addr, .port = b->items[i].port,
+			.proto = b->items[i].proto,
 		};
 		bpf_map_delete_elem(t->filter_fd, &key);
 	}
@@ -254,13 +281,18 @@ static void batch_run(struct lb_sock_term *t, const struct lb_sock_term_item *it
 	__u32 *ids;
 	size_t n_ids = 0;
 	int err = 0;
+	bool sockets = t->filter_fd >= 0 || t->rev_fd >= 0;
+	struct batch b = {};
 
 	memset(res, 0, sizeof(*res));
-	for (size_t off = 0; t->filter_fd >= 0 && off < n && !err; off += SOCK_TERM_MAX) {
-		size_t len = n - off < SOCK_TERM_MAX ? n - off : SOCK_TERM_MAX;
-
-		err = sockets_destroy(t, items + off, len, &res->netns);
+	for (size_t off = 0; sockets && off < n && !err; off += SOCK_TERM_MAX) {
+		b.items = items + off;
+		b.n = n - off < SOCK_TERM_MAX ? n - off : SOCK_TERM_MAX;
+		err = sockets_destroy(t, &b, &res->netns);
 	}
+	res->destroyed_tcp = b.destroyed[SOCK_TERM_TCP];
+	res->destroyed_udp = b.destroyed[SOCK_TERM_UDP];
+	res->failed = b.failed;
 	if (t->destroyed) {
 		res->destroyed_tcp = t->destroyed[SOCK_TERM_TCP] - tcp0;
 		res->destroyed_udp = t->destroyed[SOCK_TERM_UDP] - udp0;
@@ -333,22 +365,31 @@ static void *worker(void *arg)
 
 int lb_sock_term_start(struct lb_sock_term *t, const struct datapath *dp, bool sock_lb)
 {
-	int err;
+	int err = -ENOENT;	/* no socket LB object to take lb4_sock_rev from */
 
 	memset(t, 0, sizeof(*t));
-	t->filter_fd = t->ct_any_fd = -1;
+	t->filter_fd = t->rev_fd = t->ct_any_fd = -1;
 	if (!sock_lb) {
 		snprintf(t->stats.reason, sizeof(t->stats.reason), "socket LB disabled");
-	} else if (!dp->term) {
-		snprintf(t->stats.reason, sizeof(t->stats.reason),
-			 "bpf_sock_destroy() unavailable: %s", strerror(-dp->term_err));
-	} else {
+	} else if (dp->term) {
 		t->filter_fd = bpf_map__fd(dp->term->maps.lb4_sock_term);
 		t->link_fd[SOCK_TERM_TCP] = bpf_link__fd(dp->term_link[SOCK_TERM_TCP]);
 		t->link_fd[SOCK_TERM_UDP] = bpf_link__fd(dp->term_link[SOCK_TERM_UDP]);
 		t->destroyed = dp->term->bss->destroyed;
 		t->failed = dp->term->bss->failed;
 		t->stats.enabled = true;
+		snprintf(t->stats.mode, sizeof(t->stats.mode), "bpf");
+	} else if (dp->sock && !(err = sock_diag_probe())) {
+		t->rev_fd = bpf_map__fd(dp->sock->maps.lb4_sock_rev);
+		t->stats.enabled = true;
+		snprintf(t->stats.mode, sizeof(t->stats.mode), "sock_diag");
+		pr_info("socket LB termination over sock_diag", "reason=\"bpf_sock_destroy() "
+			"unavailable: %s\"", strerror(-dp->term_err));
+	} else {
+		snprintf(t->stats.reason, sizeof(t->stats.reason),
+			 "bpf_sock_destroy() unavailable: %s; sock_diag SOCK_DESTROY unavailable: %s",
+			 strerror(-dp->term_err), strerror(-err));
+		pr_warn("socket LB termination unavailable", "error=\"%s\"", t->stats.reason);
 	}
 	t->ct_any_fd = dp->ct4_any_fd;
 	pthread_mutex_init(&t->lock, NULL);

@@ -55,8 +55,9 @@ struct lb_sock_term_item {
 };
 
 struct lb_sock_term_stats {
-	bool enabled;		/* the socket LB is on and the iterators loaded */
-	char reason[128];	/* why not, when not */
+	bool enabled;		/* the socket LB is on and sockets can be destroyed */
+	char mode[16];		/* "bpf" (the iterators) or "sock_diag" (the fallback) */
+	char reason[256];	/* why not, when not */
 	uint64_t destroyed_tcp, destroyed_udp;	/* sockets destroyed */
 	uint64_t failed;	/* bpf_sock_destroy() refused */
 	uint64_t backends;	/* backends handled */
@@ -71,6 +72,7 @@ struct lb_sock_term {
 	int filter_fd;		/* lb4_sock_term; -1: no termination */
 	int link_fd[2];		/* iterator links, SOCK_TERM_TCP/UDP */
 	volatile __u64 *destroyed, *failed;	/* the object's counters */
+	int rev_fd;		/* lb4_sock_rev, for the fallback; -1: no fallback */
 	int ct_any_fd;		/* -1: no conntrack purge */
 
 	pthread_t thread;
@@ -82,8 +84,8 @@ struct lb_sock_term {
 	struct lb_sock_term_stats stats;	/* under lock */
 };
 
-/* Start the worker over @dp's iterators (dp->term; NULL: no termination,
- * dp->term_err says why) and ct4_any. @sock_lb: the socket LB is on. */
+/* Start the worker over @dp's iterators (dp->term; NULL: the sock_diag
+ * fallback, dp->term_err says why) and ct4_any. @sock_lb: the socket LB is on. */
 int lb_sock_term_start(struct lb_sock_term *t, const struct datapath *dp, bool sock_lb);
 void lb_sock_term_stop(struct lb_sock_term *t);
 

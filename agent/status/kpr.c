@@ -33,7 +33,9 @@ static void add_termination(struct agent *a, cJSON *sock)
 
 	lb_sock_term_stats(&a->sock_term, &st);
 	cJSON_AddBoolToObject(o, "enabled", st.enabled);
-	if (!st.enabled)
+	if (st.enabled)
+		cJSON_AddStringToObject(o, "mode", st.mode);	/* "bpf" or "sock_diag" */
+	else
 		cJSON_AddStringToObject(o, "reason", st.reason);
 	cJSON_AddNumberToObject(o, "sockets_destroyed", (double)(st.destroyed_tcp + st.destroyed_udp));
 	cJSON_AddNumberToObject(o, "tcp", (double)st.destroyed_tcp);

@@ -12,7 +12,8 @@
  * Asserted: a socket is destroyed (its blocked reader gets ECONNABORTED)
  * exactly when its remote is a listed backend and its lb4_sock_rev entry
  * names that backend; the worker does it in another namespace than its own
- * and purges exactly the UDP CT_SERVICE entries of the deleted backend.
+ * and purges exactly the UDP CT_SERVICE entries of the deleted backend; the
+ * sock_diag fallback makes the same choice.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -34,6 +35,7 @@
 #include "datapath/loader.h"
 #include "lb/sock_term.h"
 #include "log.h"
+#include "sock_lb.skel.h"
 #include "sock_term.skel.h"
 
 static struct {
@@ -69,8 +71,9 @@ static int connected(int type, const char *addr, int port)
 	return fd;
 }
 
-/* The entry connect4 writes for a socket it sent to backend @addr:@port. */
-static void rev_peer(int fd, const char *addr, int port)
+/* The entry connect4 writes for a socket it sent to backend @addr:@port, in
+ * lb4_sock_rev @map. */
+static void rev_peer_in(int map, int fd, const char *addr, int port)
 {
 	struct lb4_sock_rev_key key = {};
 	struct lb4_sock_rev_value val = {
@@ -80,8 +83,12 @@ static void rev_peer(int fd, const char *addr, int port)
 	socklen_t len = sizeof(key.cookie);
 
 	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_COOKIE, &key.cookie, &len), 0);
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(fx.skel->maps.lb4_sock_rev), &key, &val,
-					     BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(map, &key, &val, BPF_ANY), 0);
+}
+
+static void rev_peer(int fd, const char *addr, int port)
+{
+	rev_peer_in(bpf_map__fd(fx.skel->maps.lb4_sock_rev), fd, addr, port);
 }
 
 static void filter_add(const char *addr, int port, __u8 proto)
@@ -241,6 +248,71 @@ static void test_udp_worker_pod_netns(void **state)
 	dp_fx_pod_kill();
 }
 
+/* Without the iterators (bpf_sock_destroy() missing): the same match over sock_diag
+ * SOCK_DESTROY, TCP and UDP, in the pod's namespace. */
+static void test_sock_diag_fallback(void **state)
+{
+	struct sock_lb *lb = sock_lb__open_and_load();
+	struct datapath dp = {.term_err = -ENOENT, .ct4_any_fd = -1};
+	struct lb_backend gone[] = {
+		{.addr = ip("127.0.0.2"), .port = htons(8081), .proto = IPPROTO_TCP, .id = 1},
+		{.addr = ip("127.0.0.3"), .port = htons(5354), .proto = IPPROTO_UDP, .id = 2},
+	};
+	int home = open("/proc/thread-self/ns/net", O_RDONLY), srv, tcp_lb, tcp_direct;
+	int udp_lb, udp_direct, rev;
+	struct lb_sock_term_stats st;
+	struct lb_sock_term t;
+
+	(void)state;
+	assert_non_null(lb);
+	dp.sock = lb;
+	rev = bpf_map__fd(lb->maps.lb4_sock_rev);
+	assert_true(home >= 0);
+	assert_int_equal(dp_fx_pod_start(), 0);
+	netns_enter_pid(dp_fx.pod_pid);
+	assert_int_equal(sh("ip link set lo up"), 0);
+	srv = tcp_listener("127.0.0.2", 8081);
+	tcp_lb = connected(SOCK_STREAM, "127.0.0.2", 8081);
+	tcp_direct = connected(SOCK_STREAM, "127.0.0.2", 8081);
+	udp_lb = connected(SOCK_DGRAM, "127.0.0.3", 5354);
+	udp_direct = connected(SOCK_DGRAM, "127.0.0.3", 5354);
+	assert_int_equal(setns(home, CLONE_NEWNET), 0);
+	close(home);
+	rev_peer_in(rev, tcp_lb, "127.0.0.2", 8081);
+	rev_peer_in(rev, udp_lb, "127.0.0.3", 5354);
+
+	assert_int_equal(lb_sock_term_start(&t, &dp, true), 0);
+	lb_sock_term_stats(&t, &st);
+	assert_true(st.enabled);
+	assert_string_equal(st.mode, "sock_diag");
+	lb_sock_term_backend_deleted(&t, &gone[0]);
+	lb_sock_term_backend_deleted(&t, &gone[1]);
+	for (int i = 0; i < 500; i++) {
+		lb_sock_term_stats(&t, &st);
+		if (st.backends == 2)
+			break;
+		usleep(10000);
+	}
+	lb_sock_term_stop(&t);
+
+	assert_int_equal(st.backends, 2);
+	assert_int_equal(st.destroyed_tcp, 1);
+	assert_int_equal(st.destroyed_udp, 1);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(st.last_err, 0);
+	assert_int_equal(read_errno(tcp_lb), ECONNABORTED);
+	assert_int_equal(read_errno(tcp_direct), EAGAIN);
+	assert_int_equal(read_errno(udp_lb), ECONNABORTED);
+	assert_int_equal(read_errno(udp_direct), EAGAIN);
+	close(tcp_lb);
+	close(tcp_direct);
+	close(udp_lb);
+	close(udp_direct);
+	close(srv);
+	dp_fx_pod_kill();
+	sock_lb__destroy(lb);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -273,6 +345,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp_match),
 		cmocka_unit_test(test_udp_worker_pod_netns),
+		cmocka_unit_test(test_sock_diag_fallback),
 	};
 
 	log_set_level(LOG_LEVEL_WARN);
