@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <arpa/inet.h>
+#include <string.h>
 
 #include "agent.h"
 #include "status/kpr.h"
@@ -44,6 +45,8 @@ static void add_termination(struct agent *a, cJSON *sock)
 	cJSON_AddNumberToObject(o, "backends", (double)st.backends);
 	cJSON_AddNumberToObject(o, "netns_last_run", (double)st.netns);
 	cJSON_AddNumberToObject(o, "udp_conntrack_purged", (double)st.ct_deleted);
+	if (st.last_err)	/* of the latest run; the next one tries again */
+		cJSON_AddStringToObject(o, "last_error", strerror(-st.last_err));
 }
 
 /* Served Services whose loadBalancerSourceRanges the datapath checks. */
