@@ -303,6 +303,11 @@ static void batch_run(struct lb_sock_term *t, const struct lb_sock_term_item *it
 			strerror(-err));
 
 	ids = t->ct_any_fd >= 0 ? malloc(n * sizeof(*ids)) : NULL;
+	if (t->ct_any_fd >= 0 && !ids) {
+		pr_warn("UDP conntrack purge skipped", "backends=%zu error=\"%s\"", n,
+			strerror(ENOMEM));
+		err = err ? err : -ENOMEM;
+	}
 	for (size_t i = 0; ids && i < n; i++) {
 		if (items[i].proto == IPPROTO_UDP)
 			ids[n_ids++] = items[i].id;
