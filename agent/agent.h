@@ -24,6 +24,7 @@
 #include "kpr_health/kpr_health.h"
 #include "lb/bpf_ops.h"
 #include "lb/reconcile.h"
+#include "lb/sock_term.h"
 #include "metrics/map_fill.h"
 #include "metrics/server.h"
 #include "resync.h"
@@ -49,6 +50,7 @@ struct agent {
 	struct agent_config cfg;
 	struct store store;
 	struct lb_reconciler lb;
+	struct lb_sock_term sock_term;	/* flows to deleted backends (lb/sock_term.h) */
 	struct datapath dp;
 	struct k8s_client *k8s;
 	struct agent_watch services, slices, nodes, ces;

@@ -97,5 +97,12 @@ void agent_metrics_publish(struct agent *a)
 	publishing_publish(a, &st);
 	policy_publish(a, &st);
 	st.ready = a->health.ready;
+	{
+		struct lb_sock_term_stats ts;
+
+		lb_sock_term_stats(&a->sock_term, &ts);
+		st.sockets_destroyed_tcp = ts.destroyed_tcp;
+		st.sockets_destroyed_udp = ts.destroyed_udp;
+	}
 	metrics_server_publish(a->metrics, &st);
 }

@@ -135,7 +135,12 @@ int main(int argc, char **argv)
 	err = datapath_load(&a->dp, &dcfg);
 	if (err)
 		goto out;
+	err = lb_sock_term_start(&a->sock_term, &a->dp, a->cfg.bpf_lb_sock);
+	if (err)
+		goto out;
 	err = lb_reconciler_init(&a->lb, &lb_bpf_ops, &a->dp.lb);
+	a->lb.backend_deleted = lb_sock_term_backend_deleted;
+	a->lb.backend_deleted_ctx = &a->sock_term;
 	if (!err)
 		err = lb_reconciler_restore(&a->lb);
 	if (err) {
@@ -186,6 +191,7 @@ out:
 	agent_datapath_close(a);
 	agent_cni_close(a);
 	lb_reconciler_destroy(&a->lb);
+	lb_sock_term_stop(&a->sock_term);	/* before the maps and links it uses */
 	map_fill_close(&a->fill);
 	datapath_close(&a->dp);
 	store_destroy(&a->store);

@@ -261,7 +261,7 @@ static const char *enabled(const cJSON *o, const char *key)
  */
 static void kpr_text(const cJSON *k)
 {
-	const cJSON *sock = cJSON_GetObjectItem(k, "socket_lb"), *dev;
+	const cJSON *sock = cJSON_GetObjectItem(k, "socket_lb"), *dev, *term;
 	const cJSON *sel = cJSON_GetObjectItem(k, "backend_selection");
 	const cJSON *svc = cJSON_GetObjectItem(k, "services"), *topo;
 	char devices[1024] = "", buf[128];
@@ -284,6 +284,14 @@ static void kpr_text(const cJSON *k)
 	printf("  %-24s%s\n", "Socket LB:", enabled(sock, "enabled"));
 	printf("  %-24s%s\n", "Socket LB Tracing:", enabled(sock, "tracing"));
 	printf("  %-24s%s\n", "Socket LB Coverage:", str(sock, "coverage"));
+	term = cJSON_GetObjectItem(sock, "termination");
+	if (cJSON_IsTrue(cJSON_GetObjectItem(term, "enabled")))
+		snprintf(buf, sizeof(buf), "Enabled (%s%.0f sockets)",
+			 strcmp(str(term, "mode"), "sock_diag") ? "" : "sock_diag, ",
+			 num(term, "sockets_destroyed"));
+	else
+		snprintf(buf, sizeof(buf), "Disabled (%s)", str(term, "reason"));
+	printf("  %-24s%s\n", "Socket LB Termination:", buf);
 	if (devices[0])
 		printf("  %-24s%s\n", "Devices:", devices);
 	printf("  %-24s%s\n", "Mode:", str(k, "mode"));

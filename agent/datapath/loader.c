@@ -18,6 +18,7 @@
 #include "pin.h"
 #include "loader.h"
 #include "sock_lb.skel.h"
+#include "sock_term.skel.h"
 #include "tc_datapath.skel.h"
 
 const char *const dp_prog_names[DP_PROG_MAX] = {
@@ -413,6 +414,46 @@ static int tc_load(struct datapath *dp, const struct datapath_config *config, bo
 	return err ? err : dup_err;
 }
 
+/* The socket iterators of socket LB termination, on the shared pins
+ * (lb4_sock_rev). Failing is not fatal: the kernel may lack
+ * bpf_sock_destroy(); the agent reports termination unavailable. */
+static void term_load(struct datapath *dp, const struct loader_config *cfg)
+{
+	struct sock_term *term = sock_term__open();
+	int err;
+
+	if (!term) {
+		dp->term_err = -errno;
+		goto fail;
+	}
+	err = maps_prepare(term->obj, cfg);
+	/* Its own map is the agent's scratch space, filled and emptied per
+	 * run: not pinned, so it neither outlives the agent nor shows in bpffs. */
+	if (!err)
+		err = bpf_map__set_pin_path(term->maps.lb4_sock_term, NULL);
+	if (!err)
+		err = sock_term__load(term);
+	if (err) {
+		dp->term_err = err;
+		goto fail;
+	}
+	dp->term_link[0] = bpf_program__attach_iter(term->progs.sock_term_tcp, NULL);
+	dp->term_link[1] = bpf_program__attach_iter(term->progs.sock_term_udp, NULL);
+	if (!dp->term_link[0] || !dp->term_link[1]) {
+		dp->term_err = -errno;
+		goto fail;
+	}
+	dp->term = term;
+	return;
+fail:
+	pr_warn("socket LB termination unavailable", "error=\"%s\"", strerror(-dp->term_err));
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(dp->term_link[i]);
+		dp->term_link[i] = NULL;
+	}
+	sock_term__destroy(term);
+}
+
 int datapath_tc_load(struct datapath *dp, const struct datapath_config *config)
 {
 	return tc_load(dp, config, true);
@@ -501,6 +542,7 @@ int datapath_load(struct datapath *dp, const struct loader_config *cfg)
 	err = 0;	/* loaded; a stale attachment was logged and dropped */
 	maps_record(dp, dp->sock->obj);
 	maps_record(dp, dp->tc->obj);
+	term_load(dp, cfg);
 	return 0;
 fail:
 	if (cg_fd >= 0)
@@ -512,6 +554,12 @@ fail:
 void datapath_close(struct datapath *dp)
 {
 	/* Destroying the skeletons closes fds; pinned maps and links remain. */
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(dp->term_link[i]);
+		dp->term_link[i] = NULL;
+	}
+	sock_term__destroy(dp->term);
+	dp->term = NULL;
 	sock_lb__destroy(dp->sock);
 	dp->sock = NULL;
 	tc_datapath__destroy(dp->tc);

@@ -87,6 +87,13 @@ struct datapath {
 	int endpoints_fd, ipcache_fd, ct4_tcp_fd, ct4_any_fd, nat4_fd;
 	int lb4_affinity_fd, lb4_maglev_fd, events_fd;
 	int policy_fd;	/* the array of maps: endpoint id -> policy trie */
+	/* Socket LB termination (bpf/sock_term.bpf.c, agent/lb/sock_term.h):
+	 * the iterators, attached (not pinned: only the agent runs them).
+	 * NULL when the object did not load (bpf_sock_destroy() needs 6.5);
+	 * term_err is why. Not having it stops nothing else. */
+	struct sock_term *term;
+	struct bpf_link *term_link[2];	/* SOCK_TERM_TCP, SOCK_TERM_UDP */
+	int term_err;
 	struct loader_config cfg;
 };
 

@@ -393,6 +393,8 @@ static void backends_sweep(struct lb_reconciler *r)
 			e = ht_next(&r->unref, e);
 			continue;
 		}
+		if (r->backend_deleted)
+			r->backend_deleted(r->backend_deleted_ctx, b);
 		ht_del(&r->backends_by_id, &b->id, sizeof(b->id));
 		ht_del(&r->backends, &k, sizeof(k));
 		e = ht_del_iter(&r->unref, e);

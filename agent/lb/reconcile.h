@@ -182,6 +182,12 @@ struct lb_reconciler {
 	unsigned int gen;
 	unsigned int backoff_base_ms, backoff_max_ms;
 	struct lb_stats stats;
+	/* Called for each backend deleted from the backends map: no service
+	 * has it in a slot or a kept list any more (removed from every
+	 * service, or its last service deleted). Socket LB termination and
+	 * the UDP conntrack purge (sock_term.h) hang here. Optional. */
+	void (*backend_deleted)(void *ctx, const struct lb_backend *b);
+	void *backend_deleted_ctx;
 };
 
 int lb_reconciler_init(struct lb_reconciler *r, const struct lb_map_ops *ops, void *ops_ctx);

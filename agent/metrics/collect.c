@@ -270,6 +270,13 @@ static void render_state(struct expo *e, const struct metrics_state *st)
 	expo_family(e, "axon_policy_endpoints_failed", "gauge",
 		    "Local endpoints whose policy is not realized (retried with backoff).");
 	expo_sample(e, "axon_policy_endpoints_failed", NULL, 0, st->pol.endpoints_failed);
+	expo_family(e, "axon_lb_sockets_destroyed_total", "counter",
+		    "Connected sockets the socket LB sent to a backend, destroyed when the "
+		    "backend was deleted (socket LB termination), by protocol.");
+	expo_sample(e, "axon_lb_sockets_destroyed_total", &(struct expo_label){ "proto", "tcp" },
+		    1, st->sockets_destroyed_tcp);
+	expo_sample(e, "axon_lb_sockets_destroyed_total", &(struct expo_label){ "proto", "udp" },
+		    1, st->sockets_destroyed_udp);
 	expo_family(e, "axon_agent_ready", "gauge",
 		    "1 when the agent is ready (every watch synced, the datapath programmed): "
 		    "what GET /healthz answers 200 for.");

@@ -60,6 +60,8 @@ struct metrics_state {
 		uint64_t ces_creates, ces_updates, ces_deletes, ces_errors;
 		uint64_t id_creates, id_adopted, id_collected, id_errors;
 	} pub;
+	/* Sockets destroyed because their backend was deleted (lb/sock_term.h). */
+	uint64_t sockets_destroyed_tcp, sockets_destroyed_udp;
 	bool ready;			/* what /healthz answers (health/health.h) */
 };
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <arpa/inet.h>
+#include <string.h>
 
 #include "agent.h"
 #include "lb/desired.h"
@@ -23,6 +24,30 @@ static void add_devices(struct agent *a, cJSON *r)
 				      d->native[k].ipv4 && d->native[k].ipv4 == a->store.self_ip);
 		cJSON_AddItemToArray(arr, o);
 	}
+}
+
+/* Socket LB termination (lb/sock_term.h): sockets destroyed because their
+ * backend was deleted, and the UDP conntrack entries purged with them. */
+static void add_termination(struct agent *a, cJSON *sock)
+{
+	cJSON *o = cJSON_AddObjectToObject(sock, "termination");
+	struct lb_sock_term_stats st;
+
+	lb_sock_term_stats(&a->sock_term, &st);
+	cJSON_AddBoolToObject(o, "enabled", st.enabled);
+	if (st.enabled)
+		cJSON_AddStringToObject(o, "mode", st.mode);	/* "bpf" or "sock_diag" */
+	else
+		cJSON_AddStringToObject(o, "reason", st.reason);
+	cJSON_AddNumberToObject(o, "sockets_destroyed", (double)(st.destroyed_tcp + st.destroyed_udp));
+	cJSON_AddNumberToObject(o, "tcp", (double)st.destroyed_tcp);
+	cJSON_AddNumberToObject(o, "udp", (double)st.destroyed_udp);
+	cJSON_AddNumberToObject(o, "failed", (double)st.failed);
+	cJSON_AddNumberToObject(o, "backends", (double)st.backends);
+	cJSON_AddNumberToObject(o, "netns_last_run", (double)st.netns);
+	cJSON_AddNumberToObject(o, "udp_conntrack_purged", (double)st.ct_deleted);
+	if (st.last_err)	/* of the latest run; the next one tries again */
+		cJSON_AddStringToObject(o, "last_error", strerror(-st.last_err));
 }
 
 /* Served Services whose loadBalancerSourceRanges the datapath checks. */
@@ -64,6 +89,7 @@ cJSON *agent_kpr_status(struct agent *a)
 	/* Attached at --cgroup-root, every pod and the host namespace alike. */
 	cJSON_AddStringToObject(o, "coverage", "Full");
 	cJSON_AddBoolToObject(o, "tracing", false);
+	add_termination(a, o);
 	add_devices(a, r);
 	cJSON_AddStringToObject(r, "mode", "SNAT");
 	o = cJSON_AddObjectToObject(r, "backend_selection");

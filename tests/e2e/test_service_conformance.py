@@ -251,7 +251,10 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         agent.status()["kube_proxy_replacement"]), 10, what="native device in status")
     assert kpr == {
         "status": "True",
-        "socket_lb": {"enabled": True, "coverage": "Full", "tracing": False},
+        "socket_lb": {"enabled": True, "coverage": "Full", "tracing": False,
+                      "termination": {"enabled": True, "mode": "bpf", "sockets_destroyed": 0,
+                                      "tcp": 0, "udp": 0, "failed": 0, "backends": 0,
+                                      "netns_last_run": 0, "udp_conntrack_purged": 0}},
         "devices": [{"name": a.native, "ipv4": a.ip, "direct_routing": True}],
         "mode": "SNAT",
         "backend_selection": {"algorithm": "Maglev", "table_size": 16381},
@@ -270,6 +273,7 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         "  Socket LB:              Enabled",
         "  Socket LB Tracing:      Disabled",
         "  Socket LB Coverage:     Full",
+        "  Socket LB Termination:  Enabled (0 sockets)",
         f"  Devices:                {a.native}   {a.ip} (Direct Routing)",
         "  Mode:                   SNAT",
         "  Backend Selection:      Maglev (Table Size: 16381)",
@@ -296,6 +300,7 @@ def test_status_verbose_random_selection_and_socket_lb_off(lab1, api, start_agen
     agent = up(lab1, api, start_agent, "--bpf-lb-sock=false")
     out = agent.ctl("status", "--verbose", check=False).stdout.splitlines()
     assert "  Socket LB:              Disabled" in out
+    assert "  Socket LB Termination:  Disabled (socket LB disabled)" in out
     assert "  Backend Selection:      Random" in out
     assert "  - NodePort:       Enabled (Range: 30000-32767)" in out
 

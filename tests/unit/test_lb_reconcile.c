@@ -234,6 +234,66 @@ static void test_scale_up_and_down_minimal(void **state)
 	assert_int_equal(fx->maps.inconsistencies, 0);
 }
 
+/* What the backend_deleted hook (socket LB termination) was told, "a:p/proto,...". */
+struct deleted_log {
+	char s[512];
+	size_t off;
+	bool in_map;		/* the backend was still in the map when told */
+	struct fake_maps *maps;
+};
+
+static void log_deleted(void *ctx, const struct lb_backend *b)
+{
+	struct deleted_log *l = ctx;
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &b->addr, a, sizeof(a));
+	l->off += snprintf(l->s + l->off, sizeof(l->s) - l->off, "%s%s:%d/%u", l->off ? "," : "",
+			   a, ntohs(b->port), b->proto);
+	l->in_map = l->in_map || fake_lookup(l->maps, LB_MAP_BACKENDS, &b->id);
+}
+
+/* The hook fires once a backend is in no service any more: not while another service still
+ * has it, not while it is kept terminating, and after its map entry is gone. */
+static void test_backend_deleted_hook(void **state)
+{
+	struct fixture *fx = *state;
+	struct deleted_log l = {.maps = &fx->maps};
+
+	fx->lb.backend_deleted = log_deleted;
+	fx->lb.backend_deleted_ctx = &l;
+	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
+	put_service(fx, "shop", "api", "10.96.0.11", WEB_PORTS);
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.5", "true") "," EP("10.244.0.6", "true") "]");
+	put_slice(fx, "shop", "api-abc", "api", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_string_equal(l.s, "");
+
+	/* .5 leaves web but stays in api: nothing. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.6", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_string_equal(l.s, "");
+
+	/* .6 terminating but serving: kept for existing flows, nothing yet. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
+		  "[" EP("10.244.0.7", "true") ",{\"addresses\":[\"10.244.0.6\"],\"conditions\":"
+		  "{\"ready\":false,\"serving\":true,\"terminating\":true}}]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_string_equal(l.s, "");
+
+	/* .6 gone from the slice: now. */
+	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.7", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	assert_string_equal(l.s, "10.244.0.6:8080/6");
+
+	/* api deleted with its slice: its last backend .5 goes. */
+	assert_int_equal(store_delete_service(&fx->store, "shop", "api"), 0);
+	assert_int_equal(sync_all(fx), 0);
+	assert_string_equal(l.s, "10.244.0.6:8080/6,10.244.0.5:8080/6");
+	assert_false(l.in_map);
+}
+
 static void test_terminating_fallback(void **state)
 {
 	struct fixture *fx = *state;
@@ -1319,6 +1379,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_failure_then_single_failure_undone,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_refused_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_deleted_hook, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
