@@ -66,7 +66,9 @@ cJSON *agent_kpr_status(struct agent *a)
 	cJSON_AddNumberToObject(o, "node_port_max", c->node_port_max);
 	cJSON_AddBoolToObject(o, "load_balancer", true);
 	cJSON_AddBoolToObject(o, "external_ips", true);
-	cJSON_AddBoolToObject(o, "host_port", false);
+	/* Pods' hostPorts: frontends on the node addresses and 127.0.0.1
+	 * (lb/hostport.h), with NodePort's datapath. */
+	cJSON_AddBoolToObject(o, "host_port", true);
 	cJSON_AddNumberToObject(r, "source_range_services", (double)source_range_services(a));
 	cJSON_AddStringToObject(r, "healthz_bind_address", c->kpr_healthz_addr);
 	cJSON_AddItemToObject(r, "health_check_node_ports", kpr_health_status(&a->kpr));
