@@ -155,7 +155,8 @@ static void add_host_ports(struct agent *a, cJSON *arr)
 			if (!p)
 				goto cleanup;
 			keys = p;
-			if (!(keys[n] = strdup(key)) || ht_put(&seen, keys[n], strlen(key), keys[n], NULL)) {
+			if (!(keys[n] = strdup(key)) ||
+			    ht_put(&seen, keys[n], strlen(key), keys[n], NULL)) {
 				free(keys[n]);
 				goto cleanup;
 			}
