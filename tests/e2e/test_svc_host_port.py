@@ -128,6 +128,10 @@ def test_host_port_from_the_world_pods_and_the_host(lab1, apiserver, api, start_
         (f"{LOOPBACK}:{HOST_TCP}/TCP", f"{ns}/web", b1.ip, 8080, True),
         (f"{a.ip}:{HOST_UDP}/UDP", f"{ns}/web", b1.ip, 5353, True),
         (f"{LOOPBACK}:{HOST_UDP}/UDP", f"{ns}/web", b1.ip, 5353, True)])
+    # bpf lb list: the maps' own view names the flag.
+    assert {fe["frontend"]: fe["flags"] for fe in agent.ctl_json("bpf", "lb", "list")
+            if fe["frontend"].endswith(f":{HOST_TCP}/TCP")} == {
+        f"{a.ip}:{HOST_TCP}/TCP": ["HostPort"], f"{LOOPBACK}:{HOST_TCP}/TCP": ["HostPort"]}
     table = agent.ctl("service", "list").stdout
     assert any(f"{ns}/web" in line and "HostPort" in line for line in table.splitlines())
 
