@@ -179,10 +179,10 @@ static void add_host_ports(struct agent *a, cJSON *arr)
 		lb_service_spec_free(&spec);
 	}
 cleanup:
+	ht_destroy(&seen);
 	for (size_t k = 0; k < n; k++)
 		free(keys[k]);
 	free(keys);
-	ht_destroy(&seen);
 }
 
 cJSON *api_cmd_services(struct agent *a)
