@@ -169,7 +169,7 @@ void lb_host_port_log_pod(const struct store *s, const struct k8s_pod *pod)
 			    (!strcmp(claims[a].sp->pod.namespace, pod->namespace) &&
 			     !strcmp(claims[a].sp->pod.name, pod->name)))
 				continue;
-			pr_warn("host port conflict: held by an older pod",
+			pr_warn("host port conflict: held by another pod",
 				"pod=%s/%s frontend=%s holder=%s", pod->namespace, pod->name,
 				format_addr_port(fe, sizeof(fe), addrs[a], htons(hp->host_port),
 						 hp->proto),
