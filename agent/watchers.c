@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "lb/hostport.h"
 #include "log.h"
 #include "policy/rules.h"
 
@@ -313,7 +314,8 @@ static int pod_upsert(void *ctx, const cJSON *obj)
 {
 	struct agent_watch *w = ctx;
 	struct k8s_pod pod = {};
-	char err[256] = "";
+	char err[256] = "", key[STORE_KEY_MAX];
+	const struct store_pod *sp;
 	int ret;
 
 	ret = k8s_pod_from_json(obj, &pod, err, sizeof(err));
@@ -321,8 +323,13 @@ static int pod_upsert(void *ctx, const cJSON *obj)
 		skip_object(w->agent, w->kind, obj, err[0] ? err : strerror(-ret));
 		return ret;
 	}
-	ret = store_set_pod(&w->agent->store, &pod);
+	ret = store_key(key, sizeof(key), pod.namespace, pod.name);
+	if (!ret)
+		ret = store_set_pod(&w->agent->store, &pod);
 	k8s_pod_free(&pod);
+	sp = store_get_pod(&w->agent->store, key);
+	if (!ret && sp)
+		lb_host_port_log_pod(&w->agent->store, &sp->pod);
 	return ret;
 }
 
@@ -563,15 +570,18 @@ int agent_reconcile(struct agent *a)
 		reconcile_early(a);
 		return dp_next == UINT64_MAX ? -1 : dp_next > now ? (int)(dp_next - now) : 0;
 	}
-	bool first_sync = !a->pruned;
+	bool first_sync = false;
 
 	if (store_has_dirty(&a->store))
 		lb_reconcile_dirty(&a->lb, &a->store, now, &next);
 	/* Prune once every service has been tried, so each has claimed its
-	 * frontends: what is left unclaimed the cluster no longer holds. */
-	if (!a->pruned) {
+	 * frontends: what is left unclaimed the cluster no longer holds. Host
+	 * ports come from the Pods: their frontends are claimed once those are
+	 * listed. */
+	if (!a->pruned && (!a->pods.informer || a->pods.synced)) {
 		lb_reconciler_prune(&a->lb);
 		a->pruned = true;
+		first_sync = true;
 		pr_info("datapath in sync with the cluster", "frontends=%zu backends=%zu",
 			lb_reconciler_frontends(&a->lb), lb_reconciler_backends(&a->lb));
 	}

@@ -475,6 +475,19 @@ static __always_inline int from_netdev_service(struct dp_ctx *c)
 	return route4_fib(c);
 }
 
+/* A node address's port outside the NodePort range is load balanced only
+ * when it is a pod's hostPort (SVC_FLAG_HOST_PORT): the host's own services
+ * on other ports never pay for more than this lookup. */
+static __always_inline bool is_host_port(const struct pkt4 *p)
+{
+	const struct lb4_service *svc;
+	struct lb4_key key;
+
+	lb4_key_init(&key, p->daddr, p->dport, p->proto);
+	svc = lb4_lookup_service(&key);
+	return svc && (svc->flags & SVC_FLAG_HOST_PORT);
+}
+
 static __always_inline int from_netdev4(struct dp_ctx *c)
 {
 	struct pkt4 *p = &c->pkt;
@@ -545,8 +558,10 @@ static __always_inline int from_netdev4(struct dp_ctx *c)
 	}
 
 	dport = bpf_ntohs(p->dport);
-	may_lookup = !node_addr || (cfg_has(CFG_NODE_PORT) && dport >= cfg_node_port_min() &&
-				    dport <= cfg_node_port_max());
+	may_lookup = !node_addr ||
+		     (cfg_has(CFG_NODE_PORT) &&
+		      ((dport >= cfg_node_port_min() && dport <= cfg_node_port_max()) ||
+		       (p->has_ports && is_host_port(p))));
 	ret = lb4_tc_fwd(c, false, may_lookup);
 	if (ret == -DROP_NO_SERVICE_BACKEND)
 		return reject4_no_backend(c, false);

@@ -82,7 +82,7 @@ static cJSON *flags_json(__u8 flags)
 		{ SVC_FLAG_CLUSTER_IP, "ClusterIP" },	{ SVC_FLAG_NODE_PORT, "NodePort" },
 		{ SVC_FLAG_EXTERNAL_IP, "ExternalIP" },	{ SVC_FLAG_LOAD_BALANCER, "LoadBalancer" },
 		{ SVC_FLAG_AFFINITY, "sessionAffinity" }, { SVC_FLAG_EXT_LOCAL, "Local" },
-		{ SVC_FLAG_INT_LOCAL, "InternalLocal" },
+		{ SVC_FLAG_INT_LOCAL, "InternalLocal" }, { SVC_FLAG_HOST_PORT, "HostPort" },
 	};
 	cJSON *arr = cJSON_CreateArray();
 

@@ -6,7 +6,8 @@
  * `bpf lb list` shows what the maps hold, this shows what the cluster asks
  * for and whether the two agree. Services Axon does not serve (another proxy's
  * service-proxy-name label, headless, ExternalName, IPv6-only, no ports) are
- * rows of their own with SERVED "no: <reason>".
+ * rows of their own with SERVED "no: <reason>". Pods' host ports follow, type
+ * HostPort, named after the pod.
  */
 #include <stdio.h>
 

@@ -5,6 +5,8 @@
  * exactly so (lb_reconciler_realized). Sorted by service, frontends in the
  * order the service lists them. A Service Axon does not serve (lb_service_unserved)
  * is listed too, as one row without a frontend: "served": false and the reason.
+ * Then the pods' host ports (lb/hostport.h), by port and protocol, type
+ * "HostPort", each row named after the pod that holds the frontend.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -14,9 +16,12 @@
 #include "addr.h"
 #include "agent.h"
 #include "api/commands.h"
+#include "lb/hostport.h"
 
 static const char *frontend_type(__u8 flags)
 {
+	if (flags & SVC_FLAG_HOST_PORT)
+		return "HostPort";
 	if (flags & SVC_FLAG_NODE_PORT)
 		return "NodePort";
 	if (flags & SVC_FLAG_LOAD_BALANCER)
@@ -52,16 +57,23 @@ static void add_backends(cJSON *arr, const struct lb_backend_spec *v, size_t n)
 	}
 }
 
-static cJSON *frontend_json(struct agent *a, const struct store_service *ss,
+/* Who a row is about: the Service (or pod, for a host port) it names, and
+ * the key the reconciler realizes it under. */
+struct fe_owner {
+	const char *key, *namespace, *name;
+	const char *lb_key;
+};
+
+static cJSON *frontend_json(struct agent *a, const struct fe_owner *ow,
 			    const struct lb_frontend_spec *fe)
 {
 	cJSON *o = cJSON_CreateObject(), *backends;
 	char buf[ADDR_STR_MAX], ip[INET_ADDRSTRLEN];
 	bool local = fe->flags & (SVC_FLAG_EXT_LOCAL | SVC_FLAG_INT_LOCAL);
 
-	cJSON_AddStringToObject(o, "service", ss->key);
-	cJSON_AddStringToObject(o, "namespace", ss->svc.meta.namespace);
-	cJSON_AddStringToObject(o, "name", ss->svc.meta.name);
+	cJSON_AddStringToObject(o, "service", ow->key);
+	cJSON_AddStringToObject(o, "namespace", ow->namespace);
+	cJSON_AddStringToObject(o, "name", ow->name);
 	cJSON_AddStringToObject(o, "type", frontend_type(fe->flags));
 	cJSON_AddStringToObject(o, "frontend",
 				format_addr_port(buf, sizeof(buf), fe->addr, fe->port, fe->proto));
@@ -78,7 +90,7 @@ static cJSON *frontend_json(struct agent *a, const struct store_service *ss,
 	backends = cJSON_AddArrayToObject(o, "backends");
 	add_backends(backends, fe->backends, fe->n_backends);
 	add_backends(backends, fe->kept, fe->n_kept);
-	cJSON_AddBoolToObject(o, "realized", lb_reconciler_realized(&a->lb, ss->key, fe));
+	cJSON_AddBoolToObject(o, "realized", lb_reconciler_realized(&a->lb, ow->lb_key, fe));
 	cJSON_AddBoolToObject(o, "served", true);
 	return o;
 }
@@ -110,6 +122,69 @@ static cJSON *unserved_json(const struct store_service *ss, const char *reason)
 	return o;
 }
 
+static int host_port_key_cmp(const void *a, const void *b)
+{
+	__u16 pa, pb;
+	__u8 ta, tb;
+
+	lb_host_port_key(*(char *const *)a, &pa, &ta);
+	lb_host_port_key(*(char *const *)b, &pb, &tb);
+	return pa != pb ? pa - pb : ta - tb;
+}
+
+/* The host ports of this node's pods, one key each, by port then protocol. */
+static void add_host_ports(struct agent *a, cJSON *arr)
+{
+	struct htable seen;
+	char **keys = NULL;
+	size_t n = 0;
+
+	if (ht_init(&seen))
+		return;
+	for (struct ht_entry *e = ht_first(&a->store.pods); e; e = ht_next(&a->store.pods, e)) {
+		const struct k8s_pod *pod = &((const struct store_pod *)e->value)->pod;
+
+		for (size_t i = 0; i < pod->n_host_ports; i++) {
+			char key[STORE_KEY_MAX], **p;
+
+			if (store_host_port_key(key, sizeof(key), pod->host_ports[i].host_port,
+						pod->host_ports[i].proto) ||
+			    ht_get(&seen, key, strlen(key)))
+				continue;
+			p = realloc(keys, (n + 1) * sizeof(*keys));
+			if (!p)
+				goto cleanup;
+			keys = p;
+			if (!(keys[n] = strdup(key)) ||
+			    ht_put(&seen, keys[n], strlen(key), keys[n], NULL)) {
+				free(keys[n]);
+				goto cleanup;
+			}
+			n++;
+		}
+	}
+	qsort(keys, n, sizeof(*keys), host_port_key_cmp);
+	for (size_t k = 0; k < n; k++) {
+		const struct store_pod *owners[LB_HOST_PORT_FRONTENDS_MAX];
+		struct lb_service_spec spec;
+
+		if (lb_desired_host_port(&a->store, keys[k], &spec, owners))
+			continue;
+		for (size_t j = 0; j < spec.n_frontends; j++) {
+			struct fe_owner ow = { owners[j]->key, owners[j]->pod.namespace,
+					       owners[j]->pod.name, keys[k] };
+
+			cJSON_AddItemToArray(arr, frontend_json(a, &ow, &spec.frontends[j]));
+		}
+		lb_service_spec_free(&spec);
+	}
+cleanup:
+	ht_destroy(&seen);
+	for (size_t k = 0; k < n; k++)
+		free(keys[k]);
+	free(keys);
+}
+
 cJSON *api_cmd_services(struct agent *a)
 {
 	cJSON *r = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(r, "services");
@@ -130,10 +205,15 @@ cJSON *api_cmd_services(struct agent *a)
 		}
 		if (lb_desired_service(&a->store, ss->key, a->lb.maglev_default, &spec))
 			continue;
-		for (size_t j = 0; j < spec.n_frontends; j++)
-			cJSON_AddItemToArray(arr, frontend_json(a, ss, &spec.frontends[j]));
+		for (size_t j = 0; j < spec.n_frontends; j++) {
+			struct fe_owner ow = { ss->key, ss->svc.meta.namespace, ss->svc.meta.name,
+					       ss->key };
+
+			cJSON_AddItemToArray(arr, frontend_json(a, &ow, &spec.frontends[j]));
+		}
 		lb_service_spec_free(&spec);
 	}
 	free(v);
+	add_host_ports(a, arr);
 	return r;
 }

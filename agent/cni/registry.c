@@ -112,6 +112,7 @@ static int put(struct agent_cni *c, struct store *s, struct cni_endpoint *ep)
 	}
 	s->cni_endpoints = &c->by_ip;
 	s->cni_revision++;
+	store_mark_host_ports_dirty(s);	/* a pod's address before its status has it */
 	return 0;
 }
 
@@ -218,4 +219,5 @@ void cni_registry_del(struct agent_cni *c, struct store *s, struct cni_endpoint 
 	ht_del(&c->eps, key, klen);
 	free(ep);
 	s->cni_revision++;
+	store_mark_host_ports_dirty(s);
 }

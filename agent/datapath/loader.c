@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -149,6 +150,27 @@ static int maps_prepare(struct bpf_object *obj, const struct loader_config *cfg)
 			return err;
 	}
 	return 0;
+}
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+/* The cookie of the agent's network namespace (the node's), which the socket
+ * LB tells the node's sockets from pods' by. 0 when the kernel cannot say
+ * (before 5.14): loopback host ports are then not served. */
+static __u64 own_netns_cookie(void)
+{
+	socklen_t len = sizeof(__u64);
+	__u64 cookie = 0;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		cookie = 0;
+	close(fd);
+	return cookie;
 }
 
 static int cgroup_id_of(const char *path, __u64 *id)
@@ -492,6 +514,7 @@ int datapath_load(struct datapath *dp, const struct loader_config *cfg)
 	dp->sock = sock_lb__open();
 	if (!dp->sock)
 		return -errno;
+	dp->sock->rodata->sock_host_netns_cookie = own_netns_cookie();
 	err = maps_prepare(dp->sock->obj, cfg);
 	if (!err)
 		err = sock_lb__load(dp->sock);

@@ -2,9 +2,11 @@
 /*
  * core/v1 Pod -> struct k8s_pod: name, namespace, labels (as identity
  * labels: source k8s), service account, node, phase, hostNetwork, deletion,
- * the first IPv4 pod address and the containers' named ports.
+ * the first IPv4 pod address, the containers' named ports and host ports.
  */
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,50 @@ static int port_cmp(const void *a, const void *b)
 		      ((const struct k8s_named_port *)b)->name);
 }
 
+/* Note the first host port left out, with why (the path names it). */
+static int host_port_skip(struct k8s_pod *pod, const char *why)
+{
+	if (pod->host_port_skipped)
+		return 0;
+	pod->host_port_skipped = policy_arena_strdup(&pod->arena, why);
+	return pod->host_port_skipped ? 0 : -ENOMEM;
+}
+
+/* The hostPort (and hostIP) of container port np at path: appended to
+ * pod->host_ports, or skipped (host_port_skip) when the datapath cannot serve
+ * it. Returns 0 or -ENOMEM. */
+static int parse_host_port(const cJSON *port, const char *path, const struct k8s_named_port *np,
+			   struct k8s_pod *pod)
+{
+	struct k8s_host_port hp = { .container_port = np->port, .proto = np->proto };
+	const char *ip = NULL;
+	struct in6_addr a6;
+	char why[256];
+	long long v = 0;
+
+	if (k8s_json_int(port, path, "hostPort", false, 0, 65535, &v, why, sizeof(why)))
+		return host_port_skip(pod, why);
+	if (!v)
+		return 0;	/* 0 is the API's "no host port" */
+	hp.host_port = (__u16)v;
+	if (k8s_json_string_ref(port, path, "hostIP", false, &ip, why, sizeof(why)))
+		return host_port_skip(pod, why);
+	if (ip && *ip && inet_pton(AF_INET, ip, &hp.host_ip) != 1) {
+		k8s_json_fail(why, sizeof(why), path, "hostIP",
+			      inet_pton(AF_INET6, ip, &a6) == 1 ? "\"%.64s\": IPv6 is not served"
+								: "\"%.64s\" is not an IP address",
+			      ip);
+		return host_port_skip(pod, why);
+	}
+	if (hp.proto != IPPROTO_TCP && hp.proto != IPPROTO_UDP) {
+		k8s_json_fail(why, sizeof(why), path, "protocol", "%s host ports are not served",
+			      k8s_proto_name(hp.proto));
+		return host_port_skip(pod, why);
+	}
+	pod->host_ports[pod->n_host_ports++] = hp;
+	return 0;
+}
+
 /* spec.containers[].ports[] with a name; a name given twice keeps its first
  * port (the API only requires names unique within a container). */
 static int parse_ports(const cJSON *spec, struct k8s_pod *pod, char *err, size_t errlen)
@@ -101,7 +147,8 @@ static int parse_ports(const cJSON *spec, struct k8s_pod *pod, char *err, size_t
 		return k8s_json_fail(err, errlen, "spec.containers", NULL, "more than %d ports",
 				     K8S_POD_NAMED_PORTS_MAX);
 	pod->named_ports = policy_arena_alloc(&pod->arena, total, sizeof(*pod->named_ports));
-	if (!pod->named_ports)
+	pod->host_ports = policy_arena_alloc(&pod->arena, total, sizeof(*pod->host_ports));
+	if (!pod->named_ports || !pod->host_ports)
 		return -ENOMEM;
 	ci = 0;
 	cJSON_ArrayForEach(c, containers)
@@ -143,6 +190,9 @@ static int parse_ports(const cJSON *spec, struct k8s_pod *pod, char *err, size_t
 					return k8s_json_fail(err, errlen, ip, "protocol",
 							     "must be TCP, UDP or SCTP");
 			}
+			ret = parse_host_port(port, ip, &np1, pod);
+			if (ret)
+				return ret;
 			if (!np1.name[0])
 				continue;
 			if (!k8s_port_name_valid(np1.name, false))
@@ -185,6 +235,12 @@ int k8s_pod_from_json(const cJSON *obj, struct k8s_pod *pod, char *err, size_t e
 	if (ret)
 		goto cleanup;
 	pod->deleting = k8s_json_get(md, "deletionTimestamp") != NULL;
+	ret = k8s_json_string_ref(md, "metadata", "creationTimestamp", false, &s, err, errlen);
+	if (ret)
+		goto cleanup;
+	/* RFC 3339 in UTC, as the apiserver writes it: ordered as text. */
+	pod->created = policy_arena_strdup(&pod->arena, s ? s : "");
+	s = NULL;
 	ret = k8s_json_object(obj, NULL, "spec", false, &spec, err, errlen);
 	if (!ret)
 		ret = k8s_json_object(obj, NULL, "status", false, &status, err, errlen);
@@ -212,7 +268,7 @@ int k8s_pod_from_json(const cJSON *obj, struct k8s_pod *pod, char *err, size_t e
 	if (ret)
 		goto cleanup;
 	pod->phase = policy_arena_strdup(&pod->arena, s ? s : "");
-	if (!pod->node_name || !pod->service_account || !pod->phase) {
+	if (!pod->node_name || !pod->service_account || !pod->phase || !pod->created) {
 		ret = -ENOMEM;
 		goto cleanup;
 	}

@@ -24,6 +24,15 @@
  * named-ports carry (policies that name a port resolve it from there). */
 #define K8S_POD_NAMED_PORTS_MAX 1024
 
+/* A container port with a hostPort: the node serves (hostIP or each of its
+ * addresses, hostPort, protocol) by forwarding to (pod IP, containerPort). */
+struct k8s_host_port {
+	__be32 host_ip;		/* hostIP; 0 when unset or 0.0.0.0: every node address */
+	__u16 host_port;
+	__u16 container_port;
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+};
+
 struct k8s_pod {
 	struct policy_arena arena;
 	const char *namespace;
@@ -37,6 +46,15 @@ struct k8s_pod {
 	bool deleting;			    /* metadata.deletionTimestamp is set */
 	struct k8s_named_port *named_ports; /* sorted by name, names unique */
 	size_t n_named_ports;
+	const char *created;		    /* metadata.creationTimestamp, "" when unset */
+	/* Container ports with a hostPort, in the order the spec lists them. One
+	 * that cannot be served (hostPort or hostIP malformed, an IPv6 hostIP,
+	 * SCTP) is left out, and the first such is described in host_port_skipped
+	 * (NULL: none) for the watcher to log: a bad hostPort must not cost the
+	 * pod its endpoint. */
+	struct k8s_host_port *host_ports;
+	size_t n_host_ports;
+	const char *host_port_skipped;
 };
 
 int k8s_pod_from_json(const cJSON *obj, struct k8s_pod *pod, char *err, size_t errlen);

@@ -8,6 +8,7 @@
 #include "axon/lb.h"
 #include "desired.h"
 #include "lb/topology.h"
+#include "hostport.h"
 
 void lb_service_spec_free(struct lb_service_spec *spec)
 {
@@ -223,8 +224,10 @@ int lb_desired_service(const struct store *s, const char *svc_key, bool maglev_d
 	const struct k8s_service *svc;
 	int err;
 
+	if (!ss)	/* no Service; maybe the pods' host ports (hostport.h) */
+		return lb_desired_host_port(s, svc_key, spec, NULL);
 	memset(spec, 0, sizeof(*spec));
-	if (!ss || lb_service_unserved(&ss->svc))
+	if (lb_service_unserved(&ss->svc))
 		return 0;
 	svc = &ss->svc;
 	err = add_frontends(s, ss, svc->cluster_ips, svc->n_cluster_ips,

@@ -81,7 +81,8 @@ struct lb_service_spec {
 const char *lb_service_unserved(const struct k8s_service *svc);
 
 /* Fill spec for the service with this key; a service that is not in the store
- * or that Axon does not serve (lb_service_unserved) gets no frontends.
+ * or that Axon does not serve (lb_service_unserved) gets no frontends. A host
+ * port key (store_host_port_key) gets the pods' host ports (hostport.h).
  * Returns 0 or -ENOMEM. */
 int lb_desired_service(const struct store *s, const char *svc_key, bool maglev_default,
 		       struct lb_service_spec *spec);

@@ -107,7 +107,9 @@ cJSON *agent_kpr_status(struct agent *a)
 	cJSON_AddNumberToObject(o, "node_port_max", c->node_port_max);
 	cJSON_AddBoolToObject(o, "load_balancer", true);
 	cJSON_AddBoolToObject(o, "external_ips", true);
-	cJSON_AddBoolToObject(o, "host_port", false);
+	/* Pods' hostPorts: frontends on the node addresses and 127.0.0.1
+	 * (lb/hostport.h), with NodePort's datapath. */
+	cJSON_AddBoolToObject(o, "host_port", true);
 	cJSON_AddNumberToObject(r, "source_range_services", (double)source_range_services(a));
 	o = cJSON_AddObjectToObject(r, "topology_aware_hints");
 	cJSON_AddStringToObject(o, "zone", a->store.self_zone);

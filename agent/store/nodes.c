@@ -55,6 +55,7 @@ void store_mark_all_dirty(struct store *s)
 
 		store_mark_dirty(s, ss->key);
 	}
+	store_mark_host_ports_dirty(s);
 }
 
 /* Recompute self from the Node named self_name (or its absence). */

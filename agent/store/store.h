@@ -27,7 +27,10 @@
  * Pods are this node's only (the watch selects spec.nodeName): a table keyed
  * "namespace/name" with its revision, read by the local endpoint manager
  * (agent/identity/endpoints.c), which derives identities and the
- * CiliumEndpointSlices it publishes from them.
+ * CiliumEndpointSlices it publishes from them. Their host ports are load
+ * balanced like Services (lb/hostport.h): a pseudo-service per (hostPort,
+ * protocol), keyed store_host_port_key(), marked dirty when a pod that has
+ * or had that host port changes.
  *
  * "Self" is this node: the Node named store->self_name gives its addresses,
  * pod CIDRs and zone. When its addresses or its zone change every service is
@@ -200,6 +203,12 @@ bool store_identity_selected(const struct store *s, __u32 id, const struct polic
 int store_set_pod(struct store *s, struct k8s_pod *pod);
 int store_delete_pod(struct store *s, const char *ns, const char *name);
 const struct store_pod *store_get_pod(const struct store *s, const char *key);
+/* "HostPort/TCP/8080": the dirty key of the pods' host port 8080/TCP. Not a
+ * "namespace/name", so no Service's key. 0 or -ENAMETOOLONG. */
+int store_host_port_key(char *buf, size_t len, __u16 port, __u8 proto);
+/* Mark the host port keys of every pod dirty (their frontends live on this
+ * node's addresses; their backends may come from the CNI's endpoints). */
+void store_mark_host_ports_dirty(struct store *s);
 
 const struct store_service *store_get_service(const struct store *s, const char *key);
 const struct store_slice_set *store_service_slices(const struct store *s, const char *key);

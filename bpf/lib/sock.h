@@ -42,6 +42,22 @@
 #include "lb.h"
 #include "metrics.h"
 
+/* The network namespace of the node (the agent's), set between open and load.
+ * A pod's hostPort on 127.0.0.1 is for the node's loopback only: a pod's own
+ * 127.0.0.1 is its own. 0 (unknown): loopback host ports are not served. */
+const volatile __u64 sock_host_netns_cookie = 0;
+
+/* Whether the frontend @svc at @daddr serves the socket @ctx: a host port on
+ * a loopback address only in the node's own namespace. */
+static __always_inline bool sock4_frontend_serves(struct bpf_sock_addr *ctx,
+						  const struct lb4_service *svc, __be32 daddr)
+{
+	/* 127.0.0.0/8: the first octet, which network order stores first. */
+	if (!(svc->flags & SVC_FLAG_HOST_PORT) || ((const __u8 *)&daddr)[0] != 127)
+		return true;
+	return sock_host_netns_cookie && bpf_get_netns_cookie(ctx) == sock_host_netns_cookie;
+}
+
 static __always_inline __be16 ctx_user_port(const struct bpf_sock_addr *ctx)
 {
 	/* user_port is a __u32 holding the __be16 port in its first two bytes. */
@@ -181,7 +197,7 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool conne
 
 	lb4_key_init(&key, daddr, dport, proto);
 	svc = lb4_lookup_service(&key);
-	if (!svc)
+	if (!svc || !sock4_frontend_serves(ctx, svc, daddr))
 		return 0;
 
 	/* Whole-struct init: the padding is stored in the map too. */

@@ -42,6 +42,7 @@ struct lb4_key {
 #define SVC_FLAG_AFFINITY	(1 << 4)	/* sessionAffinity: ClientIP */
 #define SVC_FLAG_EXT_LOCAL	(1 << 5)	/* externalTrafficPolicy: Local */
 #define SVC_FLAG_INT_LOCAL	(1 << 6)	/* internalTrafficPolicy: Local */
+#define SVC_FLAG_HOST_PORT	(1 << 7)	/* a pod's hostPort: node address or 127.0.0.1 */
 
 /* lb4_service.flags2 */
 #define SVC_FLAG2_MAGLEV	(1 << 0)	/* pick backends from lb4_maglev, not at random */

@@ -40,6 +40,7 @@
 #include <sys/statfs.h>
 #include <sys/time.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -184,6 +185,23 @@ static int group_teardown(void **state)
 		}                                                                                  \
 	} while (0)
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+static __u64 netns_cookie(void)
+{
+	socklen_t len = sizeof(__u64);
+	__u64 cookie = 0;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len))
+		cookie = 0;
+	if (fd >= 0)
+		close(fd);
+	return cookie;
+}
+
 static int group_setup(void **state)
 {
 	int err;
@@ -243,6 +261,8 @@ static int group_setup(void **state)
 		fprintf(stderr, "test_sock_lb: open skeleton: %s\n", strerror(errno));
 		goto fail;
 	}
+	/* The test's namespace plays the node's (loopback host ports). */
+	fx.skel->rodata->sock_host_netns_cookie = netns_cookie();
 	err = sock_lb__load(fx.skel);
 	if (err) {
 		fprintf(stderr, "test_sock_lb: load (verifier): %s\n", strerror(-err));
@@ -1089,27 +1109,11 @@ static void test_udp_many_backends_bounded(void **state)
 
 /* ---- sessionAffinity: ClientIP, keyed by network namespace --------------- */
 
-#ifndef SO_NETNS_COOKIE
-#define SO_NETNS_COOKIE 71
-#endif
-
 #define AFF_VIP "10.96.0.40"
 #define AFF_TIMEOUT 100
 
 static const char *const aff_ips[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
 static const __u32 aff_ids[] = {41, 42, 43};
-
-static __u64 netns_cookie(void)
-{
-	int fd = sock_new(SOCK_DGRAM);
-	socklen_t len = sizeof(__u64);
-	__u64 cookie = 0;
-
-	assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len), 0);
-	close(fd);
-	assert_true(cookie != 0);
-	return cookie;
-}
 
 static __u64 mono_sec(void)
 {
@@ -1394,6 +1398,57 @@ static void test_affinity_udp_sendmsg(void **state)
 	assert_int_equal(val.backend_id, aff_ids[first]);
 	assert_int_equal(affinity_count(), 1);
 	aff_close(srv);
+}
+
+/* A pod's hostPort on 127.0.0.1 is the node's loopback: translated for the
+ * sockets of the node's network namespace (the one the programs were loaded
+ * for), not for a pod's in the same cgroup tree, whose 127.0.0.1 is its own:
+ * there the connect() reaches the pod's own server on that port (translated,
+ * it would be refused: the pod has no server at the backend's port). */
+static void test_loopback_host_port_node_netns_only(void **state)
+{
+	struct lb4_key key = {.address = ip4("127.0.0.1"), .dport = htons(18080),
+			      .proto = IPPROTO_TCP, .scope = LB_SCOPE_EXT};
+	struct lb4_service svc;
+	int fd = map_fd(fx.skel->maps.lb4_services), srv, cli, acc, status;
+	__u32 id = 1;
+	pid_t pid;
+
+	(void)state;
+	assert_true(fx.skel->rodata->sock_host_netns_cookie != 0);
+	backend_add(id, BACKEND_IP, 8080, IPPROTO_TCP);
+	service_add("127.0.0.1", 18080, IPPROTO_TCP, 1, &id, 1);
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &svc), 0);
+	svc.flags = SVC_FLAG_HOST_PORT;
+	assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
+	srv = server_new(SOCK_STREAM, BACKEND_IP, 8080);
+
+	cli = sock_new(SOCK_STREAM);
+	assert_int_equal(connect_to(cli, "127.0.0.1", 18080), 0);
+	acc = accept(srv, NULL, NULL);
+	assert_true(acc >= 0);
+	close(acc);
+	close(cli);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(18080),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int l, c;
+
+		if (unshare(CLONE_NEWNET) || lo_up())
+			_exit(2);
+		l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (l < 0 || c < 0 || bind(l, SA(&sa), sizeof(sa)) || listen(l, 1))
+			_exit(2);
+		_exit(connect(c, SA(&sa), sizeof(sa)) ? 1 : 0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(srv);
 	assert_int_equal(rev_count(0), 0);
 }
 
@@ -1418,6 +1473,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_affinity_tcp_per_netns, test_setup),
 	    cmocka_unit_test_setup(test_affinity_timeout_slot_and_flag, test_setup),
 	    cmocka_unit_test_setup(test_affinity_udp_sendmsg, test_setup),
+	    cmocka_unit_test_setup(test_loopback_host_port_node_netns_only, test_setup),
 	};
 
 	return cmocka_run_group_tests_name("sock_lb", tests, group_setup, group_teardown);

@@ -2212,6 +2212,42 @@ static void test_nodeport_no_service_to_stack(void **state)
 	assert_int_equal(metric(REASON_TO_STACK, METRIC_DIR_INGRESS), 1);
 }
 
+/* A pod's hostPort on the node address, outside the NodePort range: served
+ * (DNAT to the pod, the client kept) because its frontend says host port. A
+ * frontend at such a port without the flag is not looked at: the packet goes
+ * to the stack untouched, as every other port of the node's own. */
+static void test_host_port_outside_node_port_range(void **state)
+{
+	struct flow f = {CLIENT, 5560, NODE_IP, 18080, IPPROTO_TCP};
+	struct flow other = {CLIENT, 5561, NODE_IP, 18081, IPPROTO_TCP};
+	struct svc_opts hp = {.flags = SVC_FLAG_HOST_PORT};
+	struct svc_opts plain = {.flags = SVC_FLAG_NODE_PORT};
+	struct pkt_spec s = spec_of(&other, PKT_SYN);
+	__u8 buf[PKT_MAX];
+	size_t len = build(&s, buf);
+	struct run r;
+	__u32 id = 45;
+
+	(void)state;
+	backend_add(id, POD_B, 8080, IPPROTO_TCP);
+	service_add_opts(NODE_IP, 18080, IPPROTO_TCP, 25, &id, 1, &hp);
+	service_add_opts(NODE_IP, 18081, IPPROTO_TCP, 26, &id, 1, &plain);
+
+	send_flow(FROM_NETDEV, 0, &f, PKT_SYN, &r);
+	assert_int_equal(r.verdict, TC_ACT_REDIRECT);
+	assert_valid(&r);
+	assert_src(&r, CLIENT, 5560);
+	assert_dst(&r, POD_B, 8080);
+	assert_int_equal(metric(REASON_LB_XLATED, METRIC_DIR_INGRESS), 1);
+	assert_int_equal(metric(REASON_NODE_PORT, METRIC_DIR_INGRESS), 0);
+	assert_int_equal(ct_must(&f, CT_SERVICE).backend_id, id);
+
+	run(FROM_NETDEV, buf, len, &r);
+	assert_int_equal(r.verdict, TC_ACT_OK);
+	assert_memory_equal(r.out, buf, len);
+	assert_int_equal(metric(REASON_TO_STACK, METRIC_DIR_INGRESS), 1);
+}
+
 /* externalTrafficPolicy: Local with no backend here: dropped with its reason. */
 static void test_nodeport_ext_local_no_backend(void **state)
 {
@@ -3296,6 +3332,7 @@ int main(void)
 	    T(test_nodeport_local_backend),
 	    T(test_nodeport_remote_backend_snat),
 	    T(test_nodeport_no_service_to_stack),
+	    T(test_host_port_outside_node_port_range),
 	    T(test_nodeport_ext_local_no_backend),
 	    T(test_hairpin_tcp_snat_and_reverse),
 	    T(test_hairpin_udp_and_icmp_error),

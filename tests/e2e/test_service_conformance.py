@@ -264,7 +264,7 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         "topology_aware_hints": {"zone": "", "services": 0},
         "services": {"cluster_ip": True, "node_port": True, "node_port_min": 30000,
                      "node_port_max": 31000, "load_balancer": True, "external_ips": True,
-                     "host_port": False}}
+                     "host_port": True}}
 
     out = agent.ctl("status", "--verbose", check=False).stdout.splitlines()
     start = out.index("KubeProxyReplacement Details:")
@@ -290,7 +290,7 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         "  - NodePort:       Enabled (Range: 30000-31000)",
         "  - LoadBalancer:   Enabled",
         "  - externalIPs:    Enabled",
-        "  - HostPort:       Disabled"]
+        "  - HostPort:       Enabled"]
     # Not in the short form.
     assert "KubeProxyReplacement Details:" not in agent.ctl("status", check=False).stdout
 

@@ -432,14 +432,21 @@ def ciliumendpointslice(name, namespace, endpoints):
 
 
 def pod(namespace, name, node_name, ip=None, labels=None, service_account=None, ports=None,
-        host_network=False, phase="Running"):
+        host_network=False, phase="Running", host_ports=None):
     """A Pod bound to node_name, as the kubelet leaves it once CNI ADD gave it ip (None: not
-    yet). ports: (name, port[, protocol]) of one container."""
+    yet). ports: (name, port[, protocol]) of one container. host_ports: (containerPort,
+    hostPort[, protocol[, hostIP]]) of that container, unnamed."""
     spec = {"containers": [{"name": "main", "image": "pause"}], "nodeName": node_name}
     if ports:
         spec["containers"][0]["ports"] = [
             {"name": p[0], "containerPort": p[1], "protocol": p[2] if len(p) > 2 else "TCP"}
             for p in ports]
+    for hp in host_ports or ():
+        port = {"containerPort": hp[0], "hostPort": hp[1],
+                "protocol": hp[2] if len(hp) > 2 else "TCP"}
+        if len(hp) > 3:
+            port["hostIP"] = hp[3]
+        spec["containers"][0].setdefault("ports", []).append(port)
     if service_account:
         spec["serviceAccountName"] = service_account
     if host_network:
