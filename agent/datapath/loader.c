@@ -245,7 +245,8 @@ static int attach_cgroup_prog(struct datapath *dp, struct bpf_program *prog, int
 	return 0;
 }
 
-/* The fds of the tc-only maps that the datapath owns (see tc_maps_dup). */
+/* The fds of the maps the datapath owns through the tc object (see
+ * tc_maps_dup); lb4_affinity is the socket LB's too, shared by its pin. */
 static int *tc_map_fd_slot(struct datapath *dp, const char *name)
 {
 	static const struct {
