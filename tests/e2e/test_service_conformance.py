@@ -268,7 +268,7 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
 
     out = agent.ctl("status", "--verbose", check=False).stdout.splitlines()
     start = out.index("KubeProxyReplacement Details:")
-    assert out[start + 1:start + 22] == [
+    assert out[start + 1:start + 23] == [
         "  Status:                 True",
         "  Socket LB:              Enabled",
         "  Socket LB Tracing:      Disabled",
