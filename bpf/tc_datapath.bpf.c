@@ -432,9 +432,13 @@ static __always_inline int from_netdev_service(struct dp_ctx *c)
 	struct ct4_entry *e;
 	struct ct4_key key;
 	__be16 nat_port;
+	bool host;
 	int ret;
 
 	ep = bpf_map_lookup_elem(&endpoints, &bkey);
+	/* A hostNetwork backend: the node's own address, whether or not the
+	 * endpoints map lists it. */
+	host = is_node_addr(p->daddr);
 	ct4_key_fwd(&key, p, CT_INGRESS);
 	e = ct4_lookup(c, &key);
 	if (e) {
@@ -447,8 +451,8 @@ static __always_inline int from_netdev_service(struct dp_ctx *c)
 			if (ret)
 				return ret;
 		}
-	} else if (ep || !nat_addr) {
-		if (ep && !(ep->flags & ENDPOINT_F_HOST)) {
+	} else if (ep || host || !nat_addr) {
+		if (ep && !host) {
 			ret = from_netdev_policy(c, ep);
 			if (ret)
 				return ret;
@@ -468,7 +472,7 @@ static __always_inline int from_netdev_service(struct dp_ctx *c)
 		if (ret)
 			return ret;
 	}
-	if (ep && (ep->flags & ENDPOINT_F_HOST))
+	if (host)
 		return route4_to_stack(c);
 	if (ep)
 		return route4_to_pod(c, ep);
@@ -591,7 +595,8 @@ int from_netdev(struct __sk_buff *skb)
 
 /* ---- to_netdev --------------------------------------------------------- */
 
-/* Masquerade a pod's packet leaving the node (snat.h has the conditions). */
+/* Reverse DNAT of the node's own service replies, then masquerade of a pod's
+ * packet leaving the node (snat.h has the conditions). */
 static __always_inline int to_netdev4(struct dp_ctx *c)
 {
 	struct pkt4 *p = &c->pkt;
@@ -604,6 +609,18 @@ static __always_inline int to_netdev4(struct dp_ctx *c)
 	int ret;
 
 	c->reason = REASON_FORWARDED;
+	/* The node itself answering a service flow from outside (a hostNetwork
+	 * backend behind a NodePort, DNATed by from_netdev_service): the client
+	 * connected to the frontend, so the reply comes from it. */
+	if (p->has_ports && is_node_addr(p->saddr)) {
+		ct4_key_rev(&key, p, CT_INGRESS);
+		e = ct4_lookup(c, &key);
+		if (e && e->rev_nat_index) {
+			ct4_account(c, e, CT_DIR_RX);
+			ret = lb4_rev_dnat(c, e);
+			return ret ?: TC_ACT_OK;
+		}
+	}
 	if (!p->has_ports || !nat_addr || !snat4_masq_wanted(p))
 		return TC_ACT_OK;
 

@@ -205,10 +205,14 @@ cJSON *api_cmd_services(struct agent *a)
 		}
 		if (lb_desired_service(&a->store, ss->key, a->lb.maglev_default, &spec))
 			continue;
+		/* One row per frontend: its internal scope (clients on this
+		 * node) shows in `bpf lb list`. */
 		for (size_t j = 0; j < spec.n_frontends; j++) {
 			struct fe_owner ow = { ss->key, ss->svc.meta.namespace, ss->svc.meta.name,
 					       ss->key };
 
+			if (spec.frontends[j].scope != LB_SCOPE_EXT)
+				continue;
 			cJSON_AddItemToArray(arr, frontend_json(a, &ow, &spec.frontends[j]));
 		}
 		lb_service_spec_free(&spec);

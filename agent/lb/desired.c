@@ -126,6 +126,29 @@ static int port_backends(const struct store *s, const struct store_slice_set *se
 	return err;
 }
 
+/* The internal scope of the external frontend just added (the last one):
+ * the same frontend for clients on this node, with the Cluster choice of
+ * backends; no source ranges, which bind outside clients only. */
+static int add_internal_scope(const struct store *s, const struct store_slice_set *set,
+			      const struct k8s_service *svc, const struct k8s_service_port *sp,
+			      struct lb_service_spec *spec)
+{
+	const struct lb_frontend_spec *ext = &spec->frontends[spec->n_frontends - 1];
+	struct lb_frontend_spec *fe = &spec->frontends[spec->n_frontends];
+
+	*fe = (struct lb_frontend_spec){
+		.addr = ext->addr,
+		.port = ext->port,
+		.proto = ext->proto,
+		.scope = LB_SCOPE_INT,
+		.flags = ext->flags & ~SVC_FLAG_EXT_LOCAL,
+		.flags2 = ext->flags2 & ~SVC_FLAG2_SOURCE_RANGE,
+		.affinity_timeout = ext->affinity_timeout,
+	};
+	spec->n_frontends++;
+	return port_backends(s, set, svc, sp, false, fe);
+}
+
 static bool use_maglev(const struct store_service *ss, bool maglev_default)
 {
 	switch (ss->lb_algorithm) {
@@ -146,9 +169,14 @@ static int add_frontends(const struct store *s, const struct store_service *ss,
 {
 	const struct k8s_service *svc = &ss->svc;
 	const struct store_slice_set *set = store_service_slices(s, ss->key);
-	size_t n = spec->n_frontends + n_addrs * svc->n_ports;
 	bool cluster_ip = kind.flag == SVC_FLAG_CLUSTER_IP;
 	bool local = cluster_ip ? svc->int_traffic_local : svc->ext_traffic_local;
+	/* externalTrafficPolicy: Local binds external clients only: clients on
+	 * this node (its pods, its host) get an internal scope with every
+	 * endpoint, whatever internalTrafficPolicy says, as kube-proxy sends
+	 * them to the cluster-wide endpoints. */
+	bool two_scopes = local && !cluster_ip;
+	size_t n = spec->n_frontends + n_addrs * svc->n_ports * (two_scopes ? 2 : 1);
 	bool ranged = svc->type == K8S_SVC_LOAD_BALANCER && svc->n_src_ranges &&
 		      (kind.flag == SVC_FLAG_LOAD_BALANCER || kind.flag == SVC_FLAG_NODE_PORT);
 	struct lb_frontend_spec *p;
@@ -190,6 +218,8 @@ static int add_frontends(const struct store *s, const struct store_service *ss,
 			}
 			spec->n_frontends++;
 			err = port_backends(s, set, svc, sp, local, fe);
+			if (!err && two_scopes)
+				err = add_internal_scope(s, set, svc, sp, spec);
 			if (err)
 				return err;
 		}

@@ -19,7 +19,12 @@
  * LoadBalancer frontends only this node's backends (SVC_FLAG_EXT_LOCAL; none
  * means count 0, and the datapath drops with DROP_NO_LOCAL_BACKEND);
  * internalTrafficPolicy: Local does the same for the ClusterIP frontends
- * (SVC_FLAG_INT_LOCAL).
+ * (SVC_FLAG_INT_LOCAL). Local means local for outside clients only: an
+ * external frontend with externalTrafficPolicy: Local comes twice, scope
+ * LB_SCOPE_EXT (this node's backends) and LB_SCOPE_INT (every backend, no
+ * EXT_LOCAL flag, no source ranges) for the node's own pods and host, as
+ * kube-proxy short-circuits them to the cluster-wide endpoints. Every other
+ * frontend has scope LB_SCOPE_EXT only.
  *
  * Topology aware routing (zone hints) narrows the ready backends of Cluster
  * traffic to this node's zone, by kube-proxy's rule (lb/topology.h).
@@ -57,6 +62,7 @@ struct lb_frontend_spec {
 	__be32 addr;
 	__be16 port;
 	__u8 proto;
+	__u8 scope;	/* LB_SCOPE_* */
 	__u8 flags;	/* SVC_FLAG_* */
 	__u8 flags2;	/* SVC_FLAG2_* */
 	__u32 affinity_timeout;

@@ -57,7 +57,8 @@ static bool ids_match(const struct lb_reconciler *r, const struct lb_backend_spe
 bool lb_reconciler_realized(const struct lb_reconciler *r, const char *svc_key,
 			    const struct lb_frontend_spec *fe)
 {
-	struct lb_fe_key k = {.addr = fe->addr, .port = fe->port, .proto = fe->proto};
+	struct lb_fe_key k = {.addr = fe->addr, .port = fe->port, .proto = fe->proto,
+			      .scope = fe->scope};
 	const struct lb_frontend *rf = ht_get(&r->frontends, &k, sizeof(k));
 	__u8 flags2 = fe->flags2;
 

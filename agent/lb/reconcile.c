@@ -408,7 +408,7 @@ static struct lb4_key svc_key_of(const struct lb_frontend *rf, __u16 slot)
 {
 	return (struct lb4_key){
 		.address = rf->key.addr, .dport = rf->key.port, .proto = rf->key.proto,
-		.scope = LB_SCOPE_EXT, .backend_slot = slot,
+		.scope = rf->key.scope, .backend_slot = slot,
 	};
 }
 
@@ -967,7 +967,8 @@ int lb_reconcile_service(struct lb_reconciler *r, const struct store *s, const c
 	}
 	for (size_t i = 0; i < spec.n_frontends; i++) {
 		const struct lb_frontend_spec *fe = &spec.frontends[i];
-		struct lb_fe_key k = { .addr = fe->addr, .port = fe->port, .proto = fe->proto };
+		struct lb_fe_key k = { .addr = fe->addr, .port = fe->port, .proto = fe->proto,
+				       .scope = fe->scope };
 		struct lb_frontend *rf = ht_get(&r->frontends, &k, sizeof(k));
 		bool created = false;
 
@@ -1116,11 +1117,12 @@ static int restore_service(void *ctx, const void *key, const void *value)
 	struct lb_reconciler *r = ctx;
 	const struct lb4_key *k = key;
 	const struct lb4_service *v = value;
-	struct lb_fe_key fk = { .addr = k->address, .port = k->dport, .proto = k->proto };
+	struct lb_fe_key fk = { .addr = k->address, .port = k->dport, .proto = k->proto,
+				.scope = k->scope };
 	struct lb_frontend *rf;
 	int err;
 
-	if (k->scope != LB_SCOPE_EXT)
+	if (k->scope != LB_SCOPE_EXT && k->scope != LB_SCOPE_INT)
 		return 0;
 	rf = ht_get(&r->frontends, &fk, sizeof(fk));
 	if (!rf) {

@@ -100,7 +100,7 @@ struct lb_fe_key {
 	__be32 addr;
 	__be16 port;
 	__u8 proto;
-	__u8 pad;
+	__u8 scope;	/* LB_SCOPE_* */
 };
 
 struct lb_frontend {

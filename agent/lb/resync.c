@@ -76,7 +76,8 @@ static int seen_service(void *ctx, const void *key, const void *value)
 {
 	struct resync *rs = ctx;
 	const struct lb4_key *k = key;
-	struct lb_fe_key fk = { .addr = k->address, .port = k->dport, .proto = k->proto };
+	struct lb_fe_key fk = { .addr = k->address, .port = k->dport, .proto = k->proto,
+				.scope = k->scope };
 	struct lb_frontend *rf = ht_get(&rs->r->frontends, &fk, sizeof(fk));
 	struct lb4_service want;
 	struct lb4_key canon;

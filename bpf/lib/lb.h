@@ -31,6 +31,31 @@ static __always_inline const struct lb4_service *lb4_lookup_service(const struct
 	return bpf_map_lookup_elem(&lb4_services, key);
 }
 
+/* Exactly one of the traffic policies is Local: the frontend has a second
+ * scope, LB_SCOPE_INT, for clients on this node. */
+static __always_inline bool lb4_svc_two_scopes(const struct lb4_service *svc)
+{
+	return !(svc->flags & SVC_FLAG_EXT_LOCAL) != !(svc->flags & SVC_FLAG_INT_LOCAL);
+}
+
+/* The service entry for a client on this node (a local pod or the host):
+ * the internal scope when the frontend has one, else as lb4_lookup_service().
+ * @key is left pointing at the scope found. */
+static __always_inline const struct lb4_service *lb4_lookup_service_internal(struct lb4_key *key)
+{
+	const struct lb4_service *svc, *isvc;
+
+	svc = lb4_lookup_service(key);
+	if (!svc || !lb4_svc_two_scopes(svc))
+		return svc;
+	key->scope = LB_SCOPE_INT;
+	isvc = lb4_lookup_service(key);
+	if (isvc)
+		return isvc;
+	key->scope = LB_SCOPE_EXT;
+	return svc;
+}
+
 /*
  * Pick one backend of @svc uniformly at random. @key is the frontend's key (it
  * is used to look up the slot and left with backend_slot set). Returns the

@@ -86,28 +86,13 @@ static __always_inline __u32 lb4_flow_hash(const struct pkt4 *p)
 	return c;
 }
 
-static __always_inline bool lb4_svc_two_scopes(const struct lb4_service *svc)
-{
-	return !(svc->flags & SVC_FLAG_EXT_LOCAL) != !(svc->flags & SVC_FLAG_INT_LOCAL);
-}
-
 /* The service entry for the packet's destination, @key left pointing at its
  * scope. @internal: the client is a pod of this node. */
 static __always_inline const struct lb4_service *lb4_tc_lookup(struct lb4_key *key,
 							       const struct pkt4 *p, bool internal)
 {
-	const struct lb4_service *svc, *isvc;
-
 	lb4_key_init(key, p->daddr, p->dport, p->proto);
-	svc = lb4_lookup_service(key);
-	if (!svc || !internal || !lb4_svc_two_scopes(svc))
-		return svc;
-	key->scope = LB_SCOPE_INT;
-	isvc = lb4_lookup_service(key);
-	if (isvc)
-		return isvc;
-	key->scope = LB_SCOPE_EXT;
-	return svc;
+	return internal ? lb4_lookup_service_internal(key) : lb4_lookup_service(key);
 }
 
 /*

@@ -196,7 +196,8 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool conne
 		return 0;
 
 	lb4_key_init(&key, daddr, dport, proto);
-	svc = lb4_lookup_service(&key);
+	/* Every socket here is a client on this node. */
+	svc = lb4_lookup_service_internal(&key);
 	if (!svc || !sock4_frontend_serves(ctx, svc, daddr))
 		return 0;
 

@@ -20,8 +20,11 @@
 
 #include "types.h"
 
-/* lb4_key.scope: which traffic a frontend entry serves. Services without a
- * traffic policy of Local have only LB_SCOPE_EXT entries. */
+/* lb4_key.scope: which traffic a frontend entry serves. Every frontend has an
+ * LB_SCOPE_EXT entry; one with exactly one of SVC_FLAG_EXT_LOCAL and
+ * SVC_FLAG_INT_LOCAL in it may have an LB_SCOPE_INT entry too, for clients on
+ * this node (the agent writes one for externalTrafficPolicy: Local: every
+ * backend, as kube-proxy gives the node's own clients). */
 #define LB_SCOPE_EXT	0
 #define LB_SCOPE_INT	1
 

@@ -850,6 +850,66 @@ static void test_missing_backend_refused(void **state)
 	assert_int_equal(rev_count(0), 0);
 }
 
+/* externalTrafficPolicy: Local on a node address with no local backend: the
+ * external entry (EXT_LOCAL, count 0) is for outside clients; a socket is a
+ * client on this node and gets the internal scope's backend (its rev-NAT id),
+ * the frontend as its peer. Without an internal entry, the external one rules. */
+static void test_ext_local_internal_scope(void **state)
+{
+	struct lb4_key key = {.address = ip4("10.96.0.32"), .dport = htons(80),
+			      .proto = IPPROTO_TCP, .scope = LB_SCOPE_INT, .backend_slot = 1};
+	struct lb4_service svc = {.backend_id = 21, .rev_nat_index = 10};
+	int fd = map_fd(fx.skel->maps.lb4_services);
+	struct lb4_sock_rev_value rev;
+	struct lb4_reverse_nat rnat;
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	__u32 id = 21, rnat_id = 10;
+	int srv, cli, acc;
+
+	(void)state;
+	backend_add(id, BACKEND_IP, 8080, IPPROTO_TCP);
+	service_add("10.96.0.32", 80, IPPROTO_TCP, 9, NULL, 0);
+	/* The external entry as the agent writes it: local only, none here. */
+	key.scope = LB_SCOPE_EXT;
+	key.backend_slot = 0;
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &svc), 0);
+	svc.flags = SVC_FLAG_NODE_PORT | SVC_FLAG_EXT_LOCAL;
+	assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
+	cli = sock_new(SOCK_STREAM);
+	assert_int_equal(connect_to(cli, "10.96.0.32", 80), -ECONNREFUSED);
+	close(cli);
+
+	/* The internal scope: slot, service entry, its own rev-NAT entry. */
+	rnat = (struct lb4_reverse_nat){.address = key.address, .port = key.dport};
+	assert_int_equal(bpf_map_update_elem(map_fd(fx.skel->maps.lb4_reverse_nat), &rnat_id,
+					     &rnat, BPF_ANY),
+			 0);
+	key.scope = LB_SCOPE_INT;
+	key.backend_slot = 1;
+	svc = (struct lb4_service){.backend_id = id, .rev_nat_index = 10};
+	assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
+	key.backend_slot = 0;
+	svc = (struct lb4_service){.rev_nat_index = 10, .count = 1, .flags = SVC_FLAG_NODE_PORT};
+	assert_int_equal(bpf_map_update_elem(fd, &key, &svc, BPF_ANY), 0);
+
+	srv = server_new(SOCK_STREAM, BACKEND_IP, 8080);
+	cli = sock_new(SOCK_STREAM);
+	assert_int_equal(connect_to(cli, "10.96.0.32", 80), 0);
+	acc = accept(srv, NULL, NULL);
+	assert_true(acc >= 0);
+	assert_int_equal(getpeername(cli, SA(&a), &len), 0);
+	assert_addr(&a, "10.96.0.32", 80);
+	assert_int_equal(rev_lookup_peer(cookie_of(cli), &rev), 0);
+	assert_int_equal(rev.rev_nat_index, 10);
+	close(acc);
+	close(cli);
+	close(srv);
+	assert_int_equal(bpf_map_delete_elem(fd, &key), 0);
+	key.backend_slot = 1;
+	assert_int_equal(bpf_map_delete_elem(fd, &key), 0);
+}
+
 /* Destinations that are not a frontend (other address, other port, other
  * protocol) are left exactly as the application gave them. */
 static void test_non_service_untouched(void **state)
@@ -1464,6 +1524,7 @@ int main(void)
 	    cmocka_unit_test_setup(test_udp_connected_and_sendto, test_setup),
 	    cmocka_unit_test_setup(test_no_backend_refused, test_setup),
 	    cmocka_unit_test_setup(test_missing_backend_refused, test_setup),
+	    cmocka_unit_test_setup(test_ext_local_internal_scope, test_setup),
 	    cmocka_unit_test_setup(test_non_service_untouched, test_setup),
 	    cmocka_unit_test_setup(test_tcp_reconnect_after_refusal, test_setup),
 	    cmocka_unit_test_setup(test_udp_shared_backend_one_entry, test_setup),

@@ -105,9 +105,12 @@ class Agent:
         return self.ctl_json("status")
 
     def lb_frontends(self):
-        """{"ip:port/PROTO": sorted backend "ip:port" list} from the pinned maps."""
+        """{"ip:port/PROTO": sorted backend "ip:port" list} from the pinned maps (the
+        external scope: what clients from elsewhere get)."""
         out = {}
         for fe in self.ctl_json("bpf", "lb", "list"):
+            if fe.get("scope") == "internal":
+                continue
             out[fe["frontend"]] = sorted(f"{b['address']}:{b['port']}"
                                          for b in fe.get("backends", []))
         return out

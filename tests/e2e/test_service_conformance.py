@@ -355,6 +355,11 @@ def test_health_check_node_port_counts_local_ready_endpoints(lab1, api, start_ag
         http_get(world, url)), 10, what="health check 503")
     assert body == hc_body(0)
     assert headers["x-load-balancing-endpoint-weight"] == "0"
+    # The load balancer is told to stop sending, yet the NodePort still serves what comes:
+    # with no ready endpoint left here, the serving-terminating one takes it (node-b's
+    # ready one is no local endpoint).
+    res = tcp(world, a.ip, 30086, 3)
+    assert all(r["ok"] and r["reply"]["pod"] == "b1" for r in res), res
 
     # Policy Cluster: no health check any more, the port closes.
     api.patch("services", "default", "lb", {"spec": {"externalTrafficPolicy": "Cluster",

@@ -99,13 +99,20 @@ static int sync_all(struct fixture *fx)
 	return lb_reconcile_dirty(&fx->lb, &fx->store, lb_now_ms(), &next);
 }
 
-static const struct lb4_service *slot(struct fixture *fx, const char *ip, int port, __u8 proto,
-				      __u16 s)
+static const struct lb4_service *slot_in(struct fixture *fx, const char *ip, int port,
+					 __u8 proto, __u8 scope, __u16 s)
 {
-	struct lb4_key k = { .dport = htons(port), .proto = proto, .backend_slot = s };
+	struct lb4_key k = { .dport = htons(port), .proto = proto, .scope = scope,
+			     .backend_slot = s };
 
 	inet_pton(AF_INET, ip, &k.address);
 	return fake_lookup(&fx->maps, LB_MAP_SERVICES, &k);
+}
+
+static const struct lb4_service *slot(struct fixture *fx, const char *ip, int port, __u8 proto,
+				      __u16 s)
+{
+	return slot_in(fx, ip, port, proto, LB_SCOPE_EXT, s);
 }
 
 static const struct lb4_backend *backend(struct fixture *fx, __u32 id)
@@ -113,17 +120,17 @@ static const struct lb4_backend *backend(struct fixture *fx, __u32 id)
 	return fake_lookup(&fx->maps, LB_MAP_BACKENDS, &id);
 }
 
-/* The backend addresses a frontend's slots resolve to, as "a:p,a:p" sorted by slot. */
-static void frontend_backends(struct fixture *fx, const char *ip, int port, __u8 proto, char *out,
-			      size_t len)
+/* The backend addresses a frontend scope's slots resolve to, as "a:p,a:p" sorted by slot. */
+static void scope_backends(struct fixture *fx, const char *ip, int port, __u8 proto, __u8 scope,
+			   char *out, size_t len)
 {
-	const struct lb4_service *s0 = slot(fx, ip, port, proto, 0);
+	const struct lb4_service *s0 = slot_in(fx, ip, port, proto, scope, 0);
 	size_t off = 0;
 
 	out[0] = '\0';
 	assert_non_null(s0);
 	for (__u16 i = 1; i <= s0->count; i++) {
-		const struct lb4_service *s = slot(fx, ip, port, proto, i);
+		const struct lb4_service *s = slot_in(fx, ip, port, proto, scope, i);
 		const struct lb4_backend *b;
 		char a[INET_ADDRSTRLEN];
 
@@ -134,6 +141,12 @@ static void frontend_backends(struct fixture *fx, const char *ip, int port, __u8
 		inet_ntop(AF_INET, &b->address, a, sizeof(a));
 		off += snprintf(out + off, len - off, "%s%s:%d", off ? "," : "", a, ntohs(b->port));
 	}
+}
+
+static void frontend_backends(struct fixture *fx, const char *ip, int port, __u8 proto, char *out,
+			      size_t len)
+{
+	scope_backends(fx, ip, port, proto, LB_SCOPE_EXT, out, len);
 }
 
 #define WEB_PORTS "[{\"name\":\"http\",\"port\":80,\"protocol\":\"TCP\"}]"
@@ -687,6 +700,83 @@ static void test_external_traffic_policy_local(void **state)
 	assert_int_equal(sync_all(fx), 0);
 	assert_int_equal(slot(fx, "192.168.1.10", 30080, IPPROTO_TCP, 0)->count, 0);
 	assert_int_equal(slot(fx, "10.96.0.20", 80, IPPROTO_TCP, 0)->count, 1);
+	assert_int_equal(fx->maps.inconsistencies, 0);
+}
+
+/* externalTrafficPolicy: Local binds outside clients only: the node's own pods
+ * and host reach every endpoint through the external frontends' internal
+ * scope (kube-proxy sends them to the cluster-wide endpoints, whatever
+ * internalTrafficPolicy says). */
+static void test_external_traffic_policy_local_internal_scope(void **state)
+{
+	struct fixture *fx = *state;
+	const struct lb4_service *ext, *in;
+	struct lb_reconciler fresh;
+	size_t before;
+	char got[256];
+
+	np_cluster(fx, NP_SPEC("Local"));
+	assert_int_equal(sync_all(fx), 0);
+	scope_backends(fx, "192.168.1.10", 30080, IPPROTO_TCP, LB_SCOPE_INT, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.1.6:8080");
+	scope_backends(fx, "203.0.113.9", 80, IPPROTO_TCP, LB_SCOPE_INT, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.1.6:8080");
+	ext = slot(fx, "192.168.1.10", 30080, IPPROTO_TCP, 0);
+	in = slot_in(fx, "192.168.1.10", 30080, IPPROTO_TCP, LB_SCOPE_INT, 0);
+	/* The external entry says there are two scopes; the internal one is
+	 * Cluster (no EXT_LOCAL: none left means a reject, not a local drop). */
+	assert_int_equal(ext->flags, SVC_FLAG_NODE_PORT | SVC_FLAG_EXT_LOCAL);
+	assert_int_equal(in->flags, SVC_FLAG_NODE_PORT);
+	assert_int_not_equal(in->rev_nat_index, ext->rev_nat_index);
+	/* The ClusterIP has one scope. */
+	assert_null(slot_in(fx, "10.96.0.20", 80, IPPROTO_TCP, LB_SCOPE_INT, 0));
+
+	/* internalTrafficPolicy: Local as well: the ClusterIP goes local, the
+	 * internal scope of the NodePort does not. */
+	put_service_spec(fx, "np",
+			 "{\"type\":\"NodePort\",\"clusterIP\":\"10.96.0.20\","
+			 "\"externalIPs\":[\"203.0.113.9\"],\"externalTrafficPolicy\":\"Local\","
+			 "\"internalTrafficPolicy\":\"Local\",\"ports\":[{\"name\":\"http\","
+			 "\"port\":80,\"nodePort\":30080,\"protocol\":\"TCP\"}]}", NULL);
+	assert_int_equal(sync_all(fx), 0);
+	frontend_backends(fx, "10.96.0.20", 80, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080");
+	scope_backends(fx, "192.168.1.10", 30080, IPPROTO_TCP, LB_SCOPE_INT, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080,10.244.1.6:8080");
+
+	/* The local endpoint terminates (still serving): outside clients get it,
+	 * no ready one being left here; the node's own clients the ready one. */
+	put_slice(fx, "shop", "np-1", "np", WEB_EPS_PORTS,
+		  "[{\"addresses\":[\"10.244.0.5\"],\"nodeName\":\"node-a\",\"conditions\":"
+		  "{\"ready\":false,\"serving\":true,\"terminating\":true}},"
+		  EPN("10.244.1.6", "node-b", "true") "]");
+	assert_int_equal(sync_all(fx), 0);
+	frontend_backends(fx, "192.168.1.10", 30080, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.0.5:8080");
+	scope_backends(fx, "192.168.1.10", 30080, IPPROTO_TCP, LB_SCOPE_INT, got, sizeof(got));
+	assert_string_equal(got, "10.244.1.6:8080");
+
+	/* A restarted agent finds both scopes in the maps and writes nothing. */
+	assert_int_equal(lb_reconciler_init(&fresh, &fake_ops, &fx->maps), 0);
+	assert_int_equal(lb_reconciler_restore(&fresh), 0);
+	assert_int_equal(lb_reconciler_frontends(&fresh), lb_reconciler_frontends(&fx->lb));
+	before = fx->maps.n_ops;
+	assert_int_equal(lb_reconcile_service(&fresh, &fx->store, "shop/np"), 0);
+	assert_int_equal(fx->maps.n_ops, before);
+	assert_int_equal(lb_reconciler_prune(&fresh), 0);
+	assert_int_equal(fx->maps.n_ops, before);
+	assert_non_null(slot_in(fx, "192.168.1.10", 30080, IPPROTO_TCP, LB_SCOPE_INT, 0));
+	lb_reconciler_destroy(&fresh);
+
+	/* Back to Cluster: the internal scopes go. */
+	put_service_spec(fx, "np", NP_SPEC("Cluster"), NULL);
+	assert_int_equal(sync_all(fx), 0);
+	assert_null(slot_in(fx, "192.168.1.10", 30080, IPPROTO_TCP, LB_SCOPE_INT, 0));
+	assert_null(slot_in(fx, "203.0.113.9", 80, IPPROTO_TCP, LB_SCOPE_INT, 0));
+	frontend_backends(fx, "192.168.1.10", 30080, IPPROTO_TCP, got, sizeof(got));
+	assert_string_equal(got, "10.244.1.6:8080");
+	assert_int_equal(slot(fx, "192.168.1.10", 30080, IPPROTO_TCP, 0)->flags,
+			 SVC_FLAG_NODE_PORT);
 	assert_int_equal(fx->maps.inconsistencies, 0);
 }
 
@@ -1354,6 +1444,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_publish_not_ready_addresses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_external_traffic_policy_local, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_external_traffic_policy_local_internal_scope,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_internal_traffic_policy_local_and_affinity,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_terminating_backends_kept_for_existing_flows,
