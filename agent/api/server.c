@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <libgen.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,15 @@ void api_server_serve_one(struct api_server *srv, api_handler_fn fn, void *ctx)
 	cJSON_Delete(resp);
 	cJSON_Delete(req);
 	close(fd);
+}
+
+void api_server_serve_pending(struct api_server *srv, api_handler_fn fn, void *ctx, int max)
+{
+	struct pollfd p = { .fd = srv->fd, .events = POLLIN };
+
+	api_server_serve_one(srv, fn, ctx);
+	while (--max > 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN))
+		api_server_serve_one(srv, fn, ctx);
 }
 
 void api_server_close(struct api_server *srv)
