@@ -20,7 +20,8 @@ Figures: p50 and p99 of the per-invocation latency, in ms. Target: axon-cni's AD
 <= 20 ms at both concurrencies. For axon-cni also the agent's own time per ADD (its
 "CNI endpoint added" log line: ms from the request to the answer) and the median of
 each step it logs (IPAM, netlink sockets, veth create, host end, pod end, node route,
-endpoint record, device events, datapath sync), in us.
+endpoint record, device events, datapath sync), in us; and axon-cni's VERSION, which it
+answers without the agent: the process start every invocation pays.
 
 Usage: bench_cni.py (ADDS=100 ROUNDS=5; PTP=0 skips the ptp reference).
 """
@@ -62,6 +63,18 @@ def invoke(node, plugin, command, config, cid, netns, direct):
     if r.returncode:
         raise RuntimeError(f"{plugin} {command} {cid}: {r.stdout}{r.stderr}")
     return ms
+
+
+def exec_floor(plugin, config, n=40):
+    """ms of a VERSION invocation, which the plugin answers itself: starting it and reading
+    its answer, the part of every figure that is no CNI work."""
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run([plugin], input=json.dumps(config), env={"CNI_COMMAND": "VERSION"},
+                       capture_output=True, text=True, check=True)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
 
 
 def pct(v, p):
@@ -121,7 +134,7 @@ def measure(lab, node, plugin, config, tag, direct=False):
 
 
 def main():
-    results, steps = {}, {}
+    results, steps, floor = {}, {}, []
     apiserver = k8s.ApiServer(tls=True, quiet=True).start()
     lab = NetLab("bc", nodes=["a"])
     agent = None
@@ -134,6 +147,7 @@ def main():
         wait_for(lambda: subprocess.run(
             [str(OUT / "axon-cni")], input=json.dumps(axon), capture_output=True, text=True,
             env={"CNI_COMMAND": "STATUS"}).returncode == 0, 20, what="agent ready for pods")
+        floor = exec_floor(str(OUT / "axon-cni"), axon)
         results["axon-cni"], ids = measure(lab, node, str(OUT / "axon-cni"), axon, "x",
                                            direct=True)
         adds = agent_adds(agent.log_path)
@@ -161,6 +175,9 @@ def main():
                   f"{pct(add, 99):8.1f}  {statistics.median(dele):8.1f} {pct(dele, 99):8.1f}")
             if plugin == "axon-cni" and pct(add, 99) > 20:
                 ok = False
+    if floor:
+        print(f"axon-cni VERSION (process start, no agent): p50 {statistics.median(floor):.1f}"
+              f" p99 {pct(floor, 99):.1f}")
     print("axon-agent's own time per ADD (request to answer), ms, and the median of each "
           "step, us:")
     print(f"  {'conc':>4}  {'p50':>6} {'p99':>6}  " +
