@@ -267,8 +267,10 @@ int veth_create(const struct veth_spec *s, struct veth_info *out, char *err, siz
 		goto out;
 	}
 	step_done(out, VETH_STEP_SOCKETS, &t);
-	/* An earlier attempt's device: its peer may hold the pod's name. */
-	veth_delete(s->host_if);
+	/* An earlier attempt's device: its peer may hold the pod's name (a
+	 * pair goes as one, so no host end means no peer either). */
+	if (veth_exists(s->host_if))
+		veth_delete(s->host_if);
 	ret = veth_add(host, s, ns_fd);
 	if (ret) {
 		fail(err, errlen, ret, "creating veth %s/%s", s->host_if, s->ifname);
