@@ -69,7 +69,7 @@ static int run(struct agent *a, int sig_fd)
 			}
 		}
 		if (extra[0].revents)
-			api_server_serve_one(&a->api, agent_api_handle, a);
+			api_server_serve_pending(&a->api, agent_api_handle, a, 32);
 		if (extra[2].fd >= 0 && extra[2].revents)
 			agent_datapath_netdev_event(a);
 	}

@@ -2,12 +2,14 @@
 /*
  * agentctl policy selectors: every distinct selector the policies use and
  * the identities it selects now (the agent's selector cache).
- * agentctl endpoint list: every local endpoint: its policy id (slot in the
- * "policy" map, 0 before the policy engine has it), pod, namespace, address,
- * identity, state (waiting-for-identity, ready, disconnecting: "-" for one
- * the agent does not manage the Pod of), the directions enforced, how many
- * rules select it and entries it holds, and the error of a policy that could
- * not be realized (the endpoint keeps its old one).
+ * agentctl endpoint list: every local endpoint, sorted by policy id then pod:
+ * its policy id (slot in the "policy" map, 0 before the policy engine has
+ * it), pod, namespace, address, identity (the one enforced), state
+ * (waiting-for-identity until the identity resolved for its Pod is the one
+ * enforced, then ready; disconnecting: "-" for one the agent does not manage
+ * the Pod of), the directions enforced, how many rules select it and entries
+ * it holds, and the error of a policy that could not be realized (the
+ * endpoint keeps its old one).
  */
 #include <stdio.h>
 #include <string.h>

@@ -32,5 +32,8 @@ cJSON *api_cmd_identities(struct agent *a);
 /* agent/api/policy_engine.c: the selector cache, and the local endpoints' policy. */
 cJSON *api_cmd_policy_selectors(struct agent *a);
 cJSON *api_cmd_endpoints(struct agent *a);
+/* Into eps (the policy engine's endpoints) the managed ones of leps
+ * (lep_mgr_json), each with its state; sorted by id, then pod. */
+void api_endpoints_merge(cJSON *eps, cJSON *leps);
 
 #endif /* AXON_API_COMMANDS_H */

@@ -26,6 +26,9 @@ struct api_server {
 int api_server_open(struct api_server *srv, const char *path);
 /* Accept and serve one pending client (call when fd is readable). */
 void api_server_serve_one(struct api_server *srv, api_handler_fn fn, void *ctx);
+/* Serve one, then those already waiting, at most max in all: clients that
+ * came together (concurrent CNI ADDs) are not each kept a loop turn apart. */
+void api_server_serve_pending(struct api_server *srv, api_handler_fn fn, void *ctx, int max);
 void api_server_close(struct api_server *srv);
 
 #endif /* AXON_API_SERVER_H */

@@ -63,7 +63,8 @@ static int save(const struct agent_cni *c, const struct cni_endpoint *ep)
 		err = err ? err : -errno;
 		goto out;
 	}
-	if (fputs(text, f) < 0 || fflush(f) || fsync(fileno(f)))
+	/* Not fsync'd, as IPAM records (ipam.c, alloc_save) are not. */
+	if (fputs(text, f) < 0 || fflush(f))
 		err = -errno;
 	if (fclose(f) && !err)
 		err = -errno;

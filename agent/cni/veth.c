@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/rtnetlink.h>
@@ -35,6 +36,23 @@ static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
 	if (ret && off < errlen)
 		snprintf(err + off, errlen - off, ": %s", strerror(-ret));
 	return ret ? ret : -EINVAL;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* The time since *t into out->step_ns[step]; *t moves on to now. */
+static void step_done(struct veth_info *out, enum veth_step step, uint64_t *t)
+{
+	uint64_t now = now_ns();
+
+	out->step_ns[step] = now - *t;
+	*t = now;
 }
 
 static struct nl_sock *sock_here(void)
@@ -233,6 +251,7 @@ int veth_create(const struct veth_spec *s, struct veth_info *out, char *err, siz
 {
 	struct nl_sock *host = NULL, *pod = NULL;
 	struct rtnl_link *l = NULL;
+	uint64_t t = now_ns();
 	int ns_fd = -1, ret;
 
 	memset(out, 0, sizeof(*out));
@@ -247,13 +266,17 @@ int veth_create(const struct veth_spec *s, struct veth_info *out, char *err, siz
 		fail(err, errlen, ret, "netlink");
 		goto out;
 	}
-	/* An earlier attempt's device: its peer may hold the pod's name. */
-	veth_delete(s->host_if);
+	step_done(out, VETH_STEP_SOCKETS, &t);
+	/* An earlier attempt's device: its peer may hold the pod's name (a
+	 * pair goes as one, so no host end means no peer either). */
+	if (veth_exists(s->host_if))
+		veth_delete(s->host_if);
 	ret = veth_add(host, s, ns_fd);
 	if (ret) {
 		fail(err, errlen, ret, "creating veth %s/%s", s->host_if, s->ifname);
 		goto out;
 	}
+	step_done(out, VETH_STEP_CREATE, &t);
 	ret = link_get(host, s->host_if, &l);
 	if (ret) {
 		fail(err, errlen, ret, "host device %s", s->host_if);
@@ -270,15 +293,18 @@ int veth_create(const struct veth_spec *s, struct veth_info *out, char *err, siz
 		fail(err, errlen, ret, "setting up host device %s", s->host_if);
 		goto undo;
 	}
+	step_done(out, VETH_STEP_HOST, &t);
 	ret = pod_side(pod, s, out, err, errlen);
 	if (ret)
 		goto undo;
+	step_done(out, VETH_STEP_POD, &t);
 	/* Last: the route is what the endpoints reconciler finds the pod by. */
 	ret = route_add(host, s->ip, 32, out->host_ifindex, 0);
 	if (ret) {
 		fail(err, errlen, ret, "adding the route to the pod");
 		goto undo;
 	}
+	step_done(out, VETH_STEP_ROUTE, &t);
 	goto out;
 undo:
 	veth_delete(s->host_if);

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <net/if.h>
 #include <linux/types.h>
 
@@ -33,7 +34,18 @@ struct veth_spec {
 	unsigned int mtu;		/* 0: the kernel's default */
 };
 
+/* veth_create's steps, timed for the ADD's log line. */
+enum veth_step {
+	VETH_STEP_SOCKETS,	/* netlink sockets, the pod's opened inside its namespace */
+	VETH_STEP_CREATE,	/* the veth pair, its peer made in the pod's namespace */
+	VETH_STEP_HOST,		/* host end up, proxy ARP */
+	VETH_STEP_POD,		/* pod end up, address, gateway and default routes */
+	VETH_STEP_ROUTE,	/* the node's route to the pod */
+	VETH_STEP_MAX
+};
+
 struct veth_info {
+	uint64_t step_ns[VETH_STEP_MAX];
 	int host_ifindex;
 	__u8 host_mac[6];
 	int pod_ifindex;

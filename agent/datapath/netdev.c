@@ -16,6 +16,7 @@
 #include <netlink/route/link.h>
 #include <netlink/route/route.h>
 
+#include "htable.h"
 #include "log.h"
 #include "netdev.h"
 #include "nl_errno.h"
@@ -24,6 +25,13 @@ struct netdev_ctx {
 	struct nl_sock *sk;	/* requests and cache fills */
 	struct nl_sock *events; /* subscribed to link/addr/route groups */
 	struct nl_cache *links, *addrs, *routes;
+	struct htable peer_macs; /* struct peer_key -> __u8[6] */
+};
+
+/* A veth's peer as the kernel names it: the same three for the same pair. */
+struct peer_key {
+	int ifindex, peer_ifindex;
+	int32_t nsid;
 };
 
 static void caches_free(struct netdev_ctx *ctx)
@@ -59,6 +67,22 @@ int netdev_refresh(struct netdev_ctx *ctx)
 	ctx->links = links;
 	ctx->addrs = addrs;
 	ctx->routes = routes;
+	/* Peers of devices that are gone. */
+	for (struct ht_entry *e = ht_first(&ctx->peer_macs); e;) {
+		struct peer_key k;
+		struct rtnl_link *l;
+
+		memcpy(&k, e->key, sizeof(k));
+		l = rtnl_link_get(links, k.ifindex);
+
+		if (l) {
+			rtnl_link_put(l);
+			e = ht_next(&ctx->peer_macs, e);
+			continue;
+		}
+		free(e->value);
+		e = ht_del_iter(&ctx->peer_macs, e);
+	}
 	return 0;
 }
 
@@ -69,6 +93,10 @@ int netdev_open(struct netdev_ctx **out)
 
 	if (!ctx)
 		return -ENOMEM;
+	if (ht_init(&ctx->peer_macs)) {
+		free(ctx);
+		return -ENOMEM;
+	}
 	ctx->sk = nl_socket_alloc();
 	ctx->events = nl_socket_alloc();
 	if (!ctx->sk || !ctx->events)
@@ -104,6 +132,7 @@ void netdev_close(struct netdev_ctx *ctx)
 	if (!ctx)
 		return;
 	caches_free(ctx);
+	ht_destroy_with(&ctx->peer_macs, free);
 	if (ctx->sk)
 		nl_socket_free(ctx->sk);
 	if (ctx->events)
@@ -299,6 +328,38 @@ cleanup:
 	return req.found ? 0 : -ENOENT;
 }
 
+/*
+ * peer_mac(), asked once per pair: every endpoints pass looks up every pod's
+ * device, and a netlink exchange per pod per pass made each new pod cost
+ * more than the last. A pod's MAC is learned when its device is first seen
+ * (as the CNI result reports it); the entry goes with the device.
+ */
+static int peer_mac_cached(struct netdev_ctx *ctx, struct rtnl_link *link, __u8 mac[6])
+{
+	struct peer_key k = { .ifindex = rtnl_link_get_ifindex(link),
+			      .peer_ifindex = rtnl_link_get_link(link) };
+	__u8 *have, *copy;
+	int err;
+
+	if (rtnl_link_get_link_netnsid(link, &k.nsid))
+		k.nsid = -1;
+	have = ht_get(&ctx->peer_macs, &k, sizeof(k));
+	if (have) {
+		memcpy(mac, have, 6);
+		return 0;
+	}
+	err = peer_mac(link, mac);
+	if (err)
+		return err;
+	copy = malloc(6);
+	if (copy) {
+		memcpy(copy, mac, 6);
+		if (ht_put(&ctx->peer_macs, &k, sizeof(k), copy, NULL))
+			free(copy);
+	}
+	return 0;
+}
+
 int netdev_pod_device(struct netdev_ctx *ctx, __be32 pod_ip, struct netdev *host_dev,
 		      __u8 pod_mac[6])
 {
@@ -322,7 +383,7 @@ int netdev_pod_device(struct netdev_ctx *ctx, __be32 pod_ip, struct netdev *host
 	if (!link)
 		return -ENODEV;
 	fill(ctx, link, host_dev);
-	if (pod_mac && peer_mac(link, pod_mac)) {
+	if (pod_mac && peer_mac_cached(ctx, link, pod_mac)) {
 		char ip[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, &pod_ip, ip, sizeof(ip));

@@ -218,6 +218,17 @@ def test_twenty_concurrent_adds_get_distinct_addresses(node_agent):
     assert len(ips) == 20
     assert len(endpoints(agent)) == 20
     assert ipam(agent)["allocated"] == 21
+    # Each ADD logged with its time and where it went (docs/cni.md, Performance): the
+    # steps, none of them overlapping, within the total.
+    logged = [dict(re.findall(r'(\w+)=(\S+)', line))
+              for line in agent.log_path.read_text().splitlines()
+              if 'msg="CNI endpoint added"' in line]
+    assert len(logged) == 20
+    for kv in logged:
+        veth = sum(int(kv[f"{s}_us"]) for s in ("sockets", "create", "host", "pod", "route"))
+        assert 0 < veth <= int(kv["veth_us"]), kv
+        steps = sum(int(kv[f"{s}_us"]) for s in ("ipam", "veth", "record", "devices", "sync"))
+        assert 0 < steps <= float(kv["ms"]) * 1000 + 100, kv
 
 
 def test_agent_restart_between_add_and_del(node_agent):

@@ -4,9 +4,16 @@ The agent watches the Pods bound to its node; each one with an IPv4 pod address 
 endpoint: its labels (Cilium's form and filter) get a CiliumIdentity, created or reused, and
 the endpoint is published in a CiliumEndpointSlice of this node, which every agent's own
 CES watch reads back (ipcache, routes, policy). See docs/identities.md.
+
+The identity race and the removed node's slices run against the test apiserver and the real
+one (tests/lib/realk8s.py). The real one outlives the test: it runs in a namespace of its
+own, and deletes the cluster-scoped objects the agents created (CiliumIdentities,
+CiliumEndpointSlices) itself.
 """
 
 import time
+
+import pytest
 
 import k8s
 from harness import serve, tcp
@@ -25,8 +32,48 @@ def start(lab, api, start_agent, node, *flags):
     return agent
 
 
-def pod_obj(pod, labels, **kw):
-    return k8s.pod(NS, pod.name, pod.node.name, ip=pod.ip, labels=labels, **kw)
+def pod_obj(pod, labels, ns=NS, **kw):
+    return k8s.pod(ns, pod.name, pod.node.name, ip=pod.ip, labels=labels, **kw)
+
+
+def own_namespace(apiserver, api):
+    """NS on the test apiserver; on the real one a namespace of the test's own (the server
+    outlives the test), with the `default` ServiceAccount admission wants for every Pod."""
+    if hasattr(apiserver, "create_namespace"):
+        ns = apiserver.create_namespace("ids")
+        apiserver.create_service_account(ns, "default")
+        return ns
+    api.create(k8s.namespace(NS))
+    return NS
+
+
+def create_pod(api, obj):
+    """obj created with its status (the pod's address): the real apiserver drops a status
+    given on create, so it is written through the status subresource as the kubelet does."""
+    out = api.create(obj)
+    if out.get("status", {}).get("podIP") != obj["status"].get("podIP"):
+        out["status"] = obj["status"]
+        api.update_status(out)
+
+
+def delete_published(api, ns, pods, nodes):
+    """What the agents created for ns, gone: its pods deleted, the agents' slices of nodes
+    deleted by them (then by hand, should an agent be gone), the identities of ns deleted."""
+    for name in pods:
+        try:
+            api.delete("pods", ns, name)
+        except Exception:   # noqa: BLE001 (already gone)
+            pass
+    mine = lambda: [s["metadata"]["name"] for s in api.list("ciliumendpointslices")["items"]
+                    if any(s["metadata"]["name"].startswith(f"axon-{n.name}-") for n in nodes)]
+    try:
+        wait_for(lambda: not mine(), timeout=15, what="the agents' slices deleted")
+    except AssertionError:
+        for name in mine():
+            api.delete("ciliumendpointslices", None, name)
+    for o in api.list("ciliumidentities")["items"]:
+        if o["security-labels"].get("k8s:io.kubernetes.pod.namespace") == ns:
+            api.delete("ciliumidentities", None, o["metadata"]["name"])
 
 
 def identities(api):
@@ -55,12 +102,12 @@ def endpoints(agent):
     return {e["pod"]: e for e in agent.ctl_json("endpoint", "list")}
 
 
-def expected_labels(labels, sa="default", ns_labels=None):
+def expected_labels(labels, sa="default", ns_labels=None, ns=NS):
     want = {f"k8s:{k}": v for k, v in labels.items()}
-    want["k8s:io.kubernetes.pod.namespace"] = NS
+    want["k8s:io.kubernetes.pod.namespace"] = ns
     want["k8s:io.cilium.k8s.policy.serviceaccount"] = sa
     want["k8s:io.cilium.k8s.policy.cluster"] = "default"
-    for k, v in dict({"kubernetes.io/metadata.name": NS}, **(ns_labels or {})).items():
+    for k, v in dict({"kubernetes.io/metadata.name": ns}, **(ns_labels or {})).items():
         want[f"k8s:io.cilium.k8s.namespace.labels.{k}"] = v
     return want
 
@@ -154,58 +201,71 @@ def test_pods_without_address_or_host_network_are_not_endpoints(lab1, api, start
     wait_for(lambda: "pending" in published(api, node), timeout=10, what="pending published")
 
 
-def test_two_agents_racing_on_the_same_labels_end_with_one_identity(lab2, api, start_agent):
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
+def test_two_agents_racing_on_the_same_labels_end_with_one_identity(lab2, apiserver, api,
+                                                                     start_agent):
     a, b = lab2.node("a"), lab2.node("b")
     pa, pb = a.add_pod("pa"), b.add_pod("pb")
-    api.create(k8s.namespace(NS))
-    for n in lab2.nodes:
-        api.apply(n.k8s_node())
-    api.create(pod_obj(pa, {"app": "race"}))
-    api.create(pod_obj(pb, {"app": "race"}))
-    # Both start at once, both find no identity for app=race.
-    agent_a = start_agent(a, wait=False)
-    agent_b = start_agent(b, wait=False)
-    agent_a.wait_synced()
-    agent_b.wait_synced()
-    want = expected_labels({"app": "race"})
-    wait_for(lambda: len(published(api, a)) == 1 and len(published(api, b)) == 1, timeout=10,
-             what="both pods published")
-    ids = [i for i, l in identities(api).items() if l == want]
-    assert len(ids) == 1, identities(api)
-    assert published(api, a)["pa"][0] == published(api, b)["pb"][0] == ids[0]
-    st = [x.ctl_json("endpoint", "list") for x in (agent_a, agent_b)]
-    assert all(any(e.get("state") == "ready" for e in s) for s in st), st
+    ns = own_namespace(apiserver, api)
+    try:
+        for n in lab2.nodes:
+            api.apply(n.k8s_node())
+        create_pod(api, pod_obj(pa, {"app": "race"}, ns))
+        create_pod(api, pod_obj(pb, {"app": "race"}, ns))
+        # Both start at once, both find no identity for app=race.
+        agent_a = start_agent(a, wait=False)
+        agent_b = start_agent(b, wait=False)
+        agent_a.wait_synced()
+        agent_b.wait_synced()
+        want = expected_labels({"app": "race"}, ns=ns)
+        wait_for(lambda: len(published(api, a)) == 1 and len(published(api, b)) == 1,
+                 timeout=10, what="both pods published")
+        ids = [i for i, l in identities(api).items() if l == want]
+        assert len(ids) == 1, identities(api)
+        assert published(api, a)["pa"][0] == published(api, b)["pb"][0] == ids[0]
+        wait_for(lambda: all(endpoints(x)[f"{ns}/{p}"].get("state") == "ready"
+                             for x, p in ((agent_a, "pa"), (agent_b, "pb"))),
+                 timeout=10, what="both endpoints ready")
+        # Ready means enforced under that identity, not the init one.
+        assert endpoints(agent_a)[f"{ns}/pa"]["identity"] == ids[0]
+        assert endpoints(agent_b)[f"{ns}/pb"]["identity"] == ids[0]
+    finally:
+        delete_published(api, ns, ["pa", "pb"], lab2.nodes)
 
 
-def test_slices_of_a_removed_node_are_deleted(lab2, api, start_agent):
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
+def test_slices_of_a_removed_node_are_deleted(lab2, apiserver, api, start_agent):
     """A node removed from the cluster (its Node deleted, its agent gone with it) takes its
     CiliumEndpointSlices with it: the live node whose name sorts first deletes them after
     the grace (ces/orphans.h), and its ipcache forgets the removed node's pods."""
     a, b = lab2.node("a"), lab2.node("b")
     pa, pb = a.add_pod("pa"), b.add_pod("pb")
-    api.create(k8s.namespace(NS))
-    for n in lab2.nodes:
-        api.apply(n.k8s_node())
-    api.create(pod_obj(pa, {"app": "stay"}))
-    api.create(pod_obj(pb, {"app": "leave"}))
-    agent_a = start_agent(a)
-    agent_b = start_agent(b)
-    wait_for(lambda: "pa" in published(api, a) and "pb" in published(api, b), timeout=10,
-             what="both pods published")
-    ipcache = lambda: {e["address"] for e in agent_a.ctl_json("bpf", "ipcache", "list")}
-    wait_for(lambda: pb.ip in ipcache(), timeout=10, what="b's pod in a's ipcache")
+    ns = own_namespace(apiserver, api)
+    try:
+        for n in lab2.nodes:
+            api.apply(n.k8s_node())
+        create_pod(api, pod_obj(pa, {"app": "stay"}, ns))
+        create_pod(api, pod_obj(pb, {"app": "leave"}, ns))
+        agent_a = start_agent(a)
+        agent_b = start_agent(b)
+        wait_for(lambda: "pa" in published(api, a) and "pb" in published(api, b),
+                 timeout=10, what="both pods published")
+        ipcache = lambda: {e["address"] for e in agent_a.ctl_json("bpf", "ipcache", "list")}
+        wait_for(lambda: pb.ip in ipcache(), timeout=10, what="b's pod in a's ipcache")
 
-    agent_b.stop()
-    api.delete("nodes", None, b.name)
-    t0 = time.monotonic()
-    wait_for(lambda: not slices(api, b), timeout=25, what="b's slices deleted")
-    took = time.monotonic() - t0
-    assert 9 <= took <= 20, f"deleted after {took:.1f} s, the grace is 10 s"
-    wait_for(lambda: pb.ip not in ipcache(), timeout=10, what="b's pod out of a's ipcache")
-    # a's own slice is untouched, and the log says what was deleted and why.
-    assert "pa" in published(api, a)
-    assert "deleted the CiliumEndpointSlice of a node that is gone" in \
-        agent_a.log_path.read_text()
+        agent_b.stop()
+        api.delete("nodes", None, b.name)
+        t0 = time.monotonic()
+        wait_for(lambda: not slices(api, b), timeout=25, what="b's slices deleted")
+        took = time.monotonic() - t0
+        assert 9 <= took <= 20, f"deleted after {took:.1f} s, the grace is 10 s"
+        wait_for(lambda: pb.ip not in ipcache(), timeout=10, what="b's pod out of a's ipcache")
+        # a's own slice is untouched, and the log says what was deleted and why.
+        assert "pa" in published(api, a)
+        assert "deleted the CiliumEndpointSlice of a node that is gone" in \
+            agent_a.log_path.read_text()
+    finally:
+        delete_published(api, ns, ["pa", "pb"], lab2.nodes)
 
 
 def test_unused_identity_collected_after_the_grace_period(lab1, api, start_agent):
