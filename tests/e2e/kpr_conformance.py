@@ -3,7 +3,8 @@
 A test that probes one of these behaviours with real traffic carries the marker
 `@pytest.mark.kpr("<name>")` (one marker per behaviour; a test may carry several).
 At the end of a run, the e2e session prints one line per behaviour with the outcome of
-its tests (pass, FAIL, xfail, skipped, not run), and test_kpr_catalogue.py fails when
+its tests (pass, FAIL, xfail, skipped, not run) and how many ran against the real
+kube-apiserver, and test_kpr_catalogue.py fails when
 a behaviour has no test, or when one of its tests is skipped or expected to fail.
 """
 
@@ -101,7 +102,9 @@ class Summary:
                 out.append(f"  not run  {name}")
                 continue
             worst = min((o for _, o in runs), key=lambda o: self.ORDER[o])
-            out.append(f"  {worst:<8} {name} ({len(runs)} test{'s' * (len(runs) != 1)})")
+            real = sum("[real" in nodeid or "-real" in nodeid for nodeid, _ in runs)
+            where = f", {real} against the real kube-apiserver" if real else ""
+            out.append(f"  {worst:<8} {name} ({len(runs)} test{'s' * (len(runs) != 1)}{where})")
         unknown = sorted(set(self.by_behaviour) - set(BEHAVIOURS))
         out += [f"  unknown  {name} (not in the catalogue)" for name in unknown]
         return out
