@@ -51,13 +51,10 @@ static int parse_address_type(const cJSON *obj, struct k8s_endpointslice *eps, c
 static int parse_service_name(const cJSON *obj, struct k8s_endpointslice *eps, char *err,
 			      size_t errlen)
 {
-	const cJSON *md, *labels;
+	const cJSON *labels;
 	int ret;
 
-	ret = k8s_json_object(obj, NULL, "metadata", true, &md, err, errlen);
-	if (ret)
-		return ret;
-	ret = k8s_json_object(md, "metadata", "labels", false, &labels, err, errlen);
+	ret = k8s_json_labels(obj, &labels, err, errlen);
 	if (ret)
 		return ret;
 	eps->headless_label = k8s_json_get(labels, HEADLESS_LABEL) != NULL;

@@ -254,6 +254,18 @@ int k8s_json_object(const cJSON *obj, const char *path, const char *key, bool re
 	return 0;
 }
 
+int k8s_json_labels(const cJSON *obj, const cJSON **labels, char *err, size_t errlen)
+{
+	const cJSON *md;
+	int ret;
+
+	*labels = NULL;
+	ret = k8s_json_object(obj, NULL, "metadata", true, &md, err, errlen);
+	if (ret)
+		return ret;
+	return k8s_json_object(md, "metadata", "labels", false, labels, err, errlen);
+}
+
 int k8s_json_array(const cJSON *obj, const char *path, const char *key, bool required, size_t max,
 		   const cJSON **out, size_t *n, char *err, size_t errlen)
 {

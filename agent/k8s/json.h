@@ -54,6 +54,8 @@ int k8s_json_bool(const cJSON *obj, const char *path, const char *key, bool *out
 /* An object field (NULL when absent and !required). */
 int k8s_json_object(const cJSON *obj, const char *path, const char *key, bool required,
 		    const cJSON **out, char *err, size_t errlen);
+/* An object's metadata.labels (NULL when it has none; metadata is required). */
+int k8s_json_labels(const cJSON *obj, const cJSON **labels, char *err, size_t errlen);
 /* An array field of at most max items (NULL, 0 when absent and !required). */
 int k8s_json_array(const cJSON *obj, const char *path, const char *key, bool required, size_t max,
 		   const cJSON **out, size_t *n, char *err, size_t errlen);

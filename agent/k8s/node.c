@@ -110,12 +110,10 @@ static int parse_pod_cidrs(const cJSON *obj, struct k8s_node *node, char *err, s
 /* The zone label: which of a Service's topology hints this node follows. */
 static int parse_zone(const cJSON *obj, struct k8s_node *node, char *err, size_t errlen)
 {
-	const cJSON *md, *labels;
+	const cJSON *labels;
 	int ret;
 
-	ret = k8s_json_object(obj, NULL, "metadata", true, &md, err, errlen);
-	if (!ret)
-		ret = k8s_json_object(md, "metadata", "labels", false, &labels, err, errlen);
+	ret = k8s_json_labels(obj, &labels, err, errlen);
 	if (ret)
 		return ret;
 	return k8s_json_string_pool(labels, "metadata.labels", ZONE_LABEL, false, ZONE_MAX,

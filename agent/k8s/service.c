@@ -258,12 +258,10 @@ static int parse_lb_ingress(const cJSON *obj, struct k8s_service *svc, char *err
 static int parse_serving(const cJSON *obj, const cJSON *spec, struct k8s_service *svc, char *err,
 			 size_t errlen)
 {
-	const cJSON *md, *labels;
+	const cJSON *labels;
 	int ret;
 
-	ret = k8s_json_object(obj, NULL, "metadata", true, &md, err, errlen);
-	if (!ret)
-		ret = k8s_json_object(md, "metadata", "labels", false, &labels, err, errlen);
+	ret = k8s_json_labels(obj, &labels, err, errlen);
 	if (ret)
 		return ret;
 	svc->proxy_name_label = k8s_json_get(labels, PROXY_NAME_LABEL) != NULL;
