@@ -24,35 +24,7 @@
 #include "log.h"
 #include "fake_maps.c.inc"
 
-struct fixture {
-	struct store store;
-	struct lb_reconciler lb;
-	struct fake_maps maps;
-};
-
-static struct fixture fx_storage;
-
-static int setup(void **state)
-{
-	struct fixture *fx = &fx_storage;
-
-	log_set_level(LOG_LEVEL_ERROR);
-	memset(fx, 0, sizeof(*fx));
-	fake_init(&fx->maps, FAKE_MAX_ENTRIES);
-	assert_int_equal(store_init(&fx->store), 0);
-	assert_int_equal(lb_reconciler_init(&fx->lb, &fake_ops, &fx->maps), 0);
-	*state = fx;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-
-	lb_reconciler_destroy(&fx->lb);
-	store_destroy(&fx->store);
-	return 0;
-}
+#include "lb_fixture.c.inc"
 
 static __be32 ip(const char *s)
 {
