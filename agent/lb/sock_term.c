@@ -345,8 +345,8 @@ static void batch_run(struct lb_sock_term *t, const struct lb_sock_term_item *it
 	}
 	free(ids);
 	res->last_err = err;
-	pr_info("backends left frontends: flows terminated", "pairs=%zu netns=%llu tcp_sockets=%llu "
-		"udp_sockets=%llu failed=%llu udp_ct_entries=%llu", n,
+	pr_info("backends left frontends: flows terminated", "pairs=%zu netns=%llu "
+		"tcp_sockets=%llu udp_sockets=%llu failed=%llu udp_ct_entries=%llu", n,
 		(unsigned long long)res->netns, (unsigned long long)res->destroyed_tcp,
 		(unsigned long long)res->destroyed_udp, (unsigned long long)res->failed,
 		(unsigned long long)res->ct_deleted);

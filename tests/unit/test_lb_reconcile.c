@@ -317,15 +317,16 @@ static void test_backend_removed_hook(void **state)
 	/* .6 gone from the slice: web's sockets, then any (deleted from the map). */
 	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.7", "true") "]");
 	assert_int_equal(sync_all(fx), 0);
-	snprintf(want, sizeof(want), "10.244.0.5:8080/6@%u,10.244.0.6:8080/6@%u,10.244.0.6:8080/6@0",
-		 web, web);
+	snprintf(want, sizeof(want),
+		 "10.244.0.5:8080/6@%u,10.244.0.6:8080/6@%u,10.244.0.6:8080/6@0", web, web);
 	assert_string_equal(l.s, want);
 
 	/* api deleted with its slice: the sockets through it, and its last
 	 * backend .5 goes from the map. */
 	assert_int_equal(store_delete_service(&fx->store, "shop", "api"), 0);
 	assert_int_equal(sync_all(fx), 0);
-	snprintf(want, sizeof(want), "10.244.0.5:8080/6@%u,10.244.0.6:8080/6@%u,10.244.0.6:8080/6@0,"
+	snprintf(want, sizeof(want),
+		 "10.244.0.5:8080/6@%u,10.244.0.6:8080/6@%u,10.244.0.6:8080/6@0,"
 		 "10.244.0.5:8080/6@%u,10.244.0.5:8080/6@0", web, web, api);
 	assert_string_equal(l.s, want);
 	assert_false(l.in_map_any);
