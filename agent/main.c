@@ -139,8 +139,8 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	err = lb_reconciler_init(&a->lb, &lb_bpf_ops, &a->dp.lb);
-	a->lb.backend_deleted = lb_sock_term_backend_deleted;
-	a->lb.backend_deleted_ctx = &a->sock_term;
+	a->lb.backend_removed = lb_sock_term_backend_removed;
+	a->lb.backend_removed_ctx = &a->sock_term;
 	if (!err)
 		err = lb_reconciler_restore(&a->lb);
 	if (err) {

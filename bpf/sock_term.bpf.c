@@ -19,8 +19,8 @@
 
 int bpf_sock_destroy(struct sock_common *sk) __ksym;
 
-/* Backends whose sockets are to go. Written and emptied by the agent around
- * each run; the value is unused. */
+/* (backend, frontend) pairs whose sockets are to go. Written and emptied by
+ * the agent around each run; the value is unused. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct sock_term_key);
@@ -35,8 +35,10 @@ __u64 failed[2];
 
 /*
  * Is @sk, a socket of protocol @proto, connected to a listed backend through
- * the socket LB? Its remote must be listed, and its lb4_sock_rev peer entry
- * (written by connect4, deleted at release) must name that same backend.
+ * a listed frontend by the socket LB? Its lb4_sock_rev peer entry (written by
+ * connect4, deleted at release) must name its remote as the backend, and the
+ * pair (remote, the entry's rev_nat_index) or (remote, any frontend) must be
+ * listed.
  */
 static __always_inline bool sock_term_match(const struct sock_common *sk, __u8 proto)
 {
@@ -46,14 +48,18 @@ static __always_inline bool sock_term_match(const struct sock_common *sk, __u8 p
 
 	if (sk->skc_family != AF_INET || !sk->skc_daddr)
 		return false;
+	rkey.cookie = bpf_get_socket_cookie((void *)sk);
+	fe = bpf_map_lookup_elem(&lb4_sock_rev, &rkey);
+	if (!fe || fe->backend_address != sk->skc_daddr || fe->backend_port != sk->skc_dport)
+		return false;
 	key.address = sk->skc_daddr;
 	key.port = sk->skc_dport;
 	key.proto = proto;
-	if (!bpf_map_lookup_elem(&lb4_sock_term, &key))
-		return false;
-	rkey.cookie = bpf_get_socket_cookie((void *)sk);
-	fe = bpf_map_lookup_elem(&lb4_sock_rev, &rkey);
-	return fe && fe->backend_address == key.address && fe->backend_port == key.port;
+	key.rev_nat_index = fe->rev_nat_index;
+	if (key.rev_nat_index && bpf_map_lookup_elem(&lb4_sock_term, &key))
+		return true;
+	key.rev_nat_index = 0;
+	return bpf_map_lookup_elem(&lb4_sock_term, &key);
 }
 
 static __always_inline void sock_term(struct sock_common *sk, __u32 which)

@@ -393,8 +393,8 @@ static void backends_sweep(struct lb_reconciler *r)
 			e = ht_next(&r->unref, e);
 			continue;
 		}
-		if (r->backend_deleted)
-			r->backend_deleted(r->backend_deleted_ctx, b);
+		if (r->backend_removed)
+			r->backend_removed(r->backend_removed_ctx, 0, b);
 		ht_del(&r->backends_by_id, &b->id, sizeof(b->id));
 		ht_del(&r->backends, &k, sizeof(k));
 		e = ht_del_iter(&r->unref, e);
@@ -737,6 +737,64 @@ static void kept_release(struct lb_reconciler *r, struct lb_frontend *rf)
 	rf->n_kept = 0;
 }
 
+/* ---- a frontend's backend set, for the backend_removed hook ---- */
+
+static int id_cmp(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* rf's backend set: the ids in its slots and kept list, sorted (holes and
+ * duplicates do no harm). *ids NULL (out of memory): the removals of this
+ * change go untold, their sockets live on as without termination. */
+static void fe_set_get(const struct lb_reconciler *r, const struct lb_frontend *rf, __u32 **ids,
+		       size_t *n)
+{
+	*n = 0;
+	*ids = NULL;
+	if (!r->backend_removed || !rf->rev_nat)
+		return;
+	*ids = malloc((rf->n_slots + rf->n_kept + 1) * sizeof(**ids));
+	if (!*ids) {
+		pr_warn("backend removals not told: sockets through the frontend kept",
+			"error=\"%s\"", strerror(ENOMEM));
+		return;
+	}
+	memcpy(*ids, rf->slots, rf->n_slots * sizeof(**ids));
+	memcpy(*ids + rf->n_slots, rf->kept, rf->n_kept * sizeof(**ids));
+	*n = rf->n_slots + rf->n_kept;
+	qsort(*ids, *n, sizeof(**ids), id_cmp);
+}
+
+/* Tell the hook of every backend of the old set (fe_set_get() before the
+ * change) that rf's set no longer holds; frees old. Called while the
+ * backends are still in the mirror (the sweep comes after). */
+static void fe_set_removed(struct lb_reconciler *r, const struct lb_frontend *rf, __u32 *old,
+			   size_t n_old, bool gone)
+{
+	size_t n_now = 0;
+	__u32 *now = NULL;
+
+	if (!old)
+		return;
+	if (!gone)
+		fe_set_get(r, rf, &now, &n_now);
+	for (size_t i = 0; i < n_old && (gone || now); i++) {
+		struct lb_backend *b;
+
+		if (!old[i] || (i && old[i] == old[i - 1]) ||
+		    bsearch(&old[i], now, n_now, sizeof(*now), id_cmp))
+			continue;
+		b = backend_by_id(r, old[i]);
+		if (b)
+			r->backend_removed(r->backend_removed_ctx, rf->rev_nat, b);
+	}
+	free(now);
+	free(old);
+}
+
 static void describe(char *msg, size_t len, const struct lb_frontend *rf, const char *what,
 		     int err)
 {
@@ -752,8 +810,8 @@ static int frontend_apply(struct lb_reconciler *r, struct lb_frontend *rf,
 			  const struct lb_frontend_spec *fe, char *msg, size_t len)
 {
 	struct lb_backend **want = NULL;
-	__u32 *plan = NULL;
-	size_t n_plan = 0, failed;
+	__u32 *plan = NULL, *old = NULL;
+	size_t n_plan = 0, failed, n_old = 0;
 	char what[64];
 	int err = 0;
 
@@ -770,6 +828,7 @@ static int frontend_apply(struct lb_reconciler *r, struct lb_frontend *rf,
 	want = calloc(fe->n_backends + 1, sizeof(*want));
 	if (!want)
 		return -ENOMEM;
+	fe_set_get(r, rf, &old, &n_old);
 	err = backends_get(r, fe->backends, fe->n_backends, want, &failed);
 	if (err) {
 		char be[ADDR_STR_MAX];
@@ -828,6 +887,8 @@ static int frontend_apply(struct lb_reconciler *r, struct lb_frontend *rf,
 	if (err)
 		describe(msg, len, rf, "stale slot in " MAP_LB4_SERVICES, err);
 out:
+	/* Whatever left the set left the maps, even part way through. */
+	fe_set_removed(r, rf, old, n_old, false);
 	free(plan);
 	free(want);
 	return err;
@@ -837,36 +898,45 @@ out:
 static int frontend_remove(struct lb_reconciler *r, struct lb_frontend *rf, char *msg, size_t len)
 {
 	struct lb4_key k = svc_key_of(rf, 0);
+	size_t n_old;
+	__u32 *old;
 	int err;
 
+	/* Service deleted (or frontend stale): its sockets go too, as
+	 * Cilium's do when the deletion leaves their backend unused. */
+	fe_set_get(r, rf, &old, &n_old);
 	if (rf->has_slot0) {
 		err = map_delete(r, LB_MAP_SERVICES, &k);
 		if (err) {
 			describe(msg, len, rf, "delete service entry", err);
-			return err;
+			goto fail;
 		}
 		rf->has_slot0 = false;
 	}
 	err = slots_delete_above(r, rf, 0);
 	if (err) {
 		describe(msg, len, rf, "delete slot", err);
-		return err;
+		goto fail;
 	}
 	err = maglev_delete(r, rf);
 	if (err) {
 		describe(msg, len, rf, "delete table in " MAP_LB4_MAGLEV, err);
-		return err;
+		goto fail;
 	}
 	kept_release(r, rf);
 	if (rf->rev_nat) {
 		err = map_delete(r, LB_MAP_REVNAT, &rf->rev_nat);
 		if (err) {
 			describe(msg, len, rf, "delete rev-NAT entry", err);
-			return err;
+			goto fail;
 		}
 	}
+	fe_set_removed(r, rf, old, n_old, true);
 	frontend_forget(r, rf);
 	return 0;
+fail:
+	fe_set_removed(r, rf, old, n_old, false);
+	return err;
 }
 
 /* ---- services ---- */

@@ -182,12 +182,17 @@ struct lb_reconciler {
 	unsigned int gen;
 	unsigned int backoff_base_ms, backoff_max_ms;
 	struct lb_stats stats;
-	/* Called for each backend deleted from the backends map: no service
-	 * has it in a slot or a kept list any more (removed from every
-	 * service, or its last service deleted). Socket LB termination and
-	 * the UDP conntrack purge (sock_term.h) hang here. Optional. */
-	void (*backend_deleted)(void *ctx, const struct lb_backend *b);
-	void *backend_deleted_ctx;
+	/* Called when backend b leaves the backend set (slots and kept list)
+	 * of the frontend whose rev-NAT id is rev_nat: dropped from its
+	 * service's endpoints (a terminating backend kept for existing flows
+	 * has not left), or the frontend removed (service deleted, or pruned
+	 * as stale after a restart). Called again with rev_nat 0 ("any
+	 * frontend") when b is deleted from the backends map, which also
+	 * covers a backend restored at restart that no frontend names any
+	 * more. Socket LB termination and the UDP conntrack purge
+	 * (sock_term.h) hang here. Optional. */
+	void (*backend_removed)(void *ctx, __u32 rev_nat, const struct lb_backend *b);
+	void *backend_removed_ctx;
 };
 
 int lb_reconciler_init(struct lb_reconciler *r, const struct lb_map_ops *ops, void *ops_ctx);

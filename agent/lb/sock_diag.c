@@ -69,7 +69,9 @@ static int destroy_one(int fd, __u8 proto, const struct inet_diag_sockid *id)
 	return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
 }
 
-/* Was the socket (@msg) connected by the socket LB to a listed backend? */
+/* Was the socket (@msg) connected by the socket LB to a listed backend
+ * through a listed frontend? Its lb4_sock_rev entry, found by the cookie
+ * sock_diag reports, names the backend and the frontend's rev_nat_index. */
 static bool matches(int rev_fd, const struct inet_diag_msg *msg,
 		    const struct lb_sock_term_item *items, size_t n, __u8 proto)
 {
@@ -77,14 +79,24 @@ static bool matches(int rev_fd, const struct inet_diag_msg *msg,
 	struct lb4_sock_rev_value fe;
 	bool listed = false;
 
+	if (msg->id.idiag_cookie[0] == INET_DIAG_NOCOOKIE)
+		return false;
 	for (size_t i = 0; i < n && !listed; i++)
 		listed = items[i].proto == proto && items[i].addr == msg->id.idiag_dst[0] &&
 			 items[i].port == msg->id.idiag_dport;
-	if (!listed || msg->id.idiag_cookie[0] == INET_DIAG_NOCOOKIE)
+	if (!listed)
 		return false;
 	key.cookie = (__u64)msg->id.idiag_cookie[1] << 32 | msg->id.idiag_cookie[0];
-	return !bpf_map_lookup_elem(rev_fd, &key, &fe) &&
-	       fe.backend_address == msg->id.idiag_dst[0] && fe.backend_port == msg->id.idiag_dport;
+	if (bpf_map_lookup_elem(rev_fd, &key, &fe) || fe.backend_address != msg->id.idiag_dst[0] ||
+	    fe.backend_port != msg->id.idiag_dport)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].proto == proto && items[i].addr == fe.backend_address &&
+		    items[i].port == fe.backend_port &&
+		    (!items[i].rev_nat || items[i].rev_nat == fe.rev_nat_index))
+			return true;
+	}
+	return false;
 }
 
 /* Dump @proto's sockets into *out (the ids of the matching ones). */

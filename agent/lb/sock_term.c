@@ -25,7 +25,7 @@
 
 /* ---- the queue (agent thread) ---- */
 
-void lb_sock_term_backend_deleted(void *ctx, const struct lb_backend *b)
+void lb_sock_term_backend_removed(void *ctx, __u32 rev_nat, const struct lb_backend *b)
 {
 	struct lb_sock_term *t = ctx;
 	struct lb_sock_term_item *p;
@@ -41,8 +41,8 @@ void lb_sock_term_backend_deleted(void *ctx, const struct lb_backend *b)
 			/* Its sockets keep running into a backend that is gone
 			 * (as without termination); the rest are handled. */
 			pthread_mutex_unlock(&t->lock);
-			pr_warn("socket termination: backend not queued", "error=\"%s\"",
-				strerror(ENOMEM));
+			pr_warn("socket termination: backend not queued", "rev_nat=%u error=\"%s\"",
+				rev_nat, strerror(ENOMEM));
 			return;
 		}
 		t->pending = p;
@@ -50,6 +50,7 @@ void lb_sock_term_backend_deleted(void *ctx, const struct lb_backend *b)
 	}
 	t->pending[t->n_pending++] = (struct lb_sock_term_item){
 		.addr = b->addr, .port = b->port, .proto = b->proto, .id = b->id,
+		.rev_nat = rev_nat,
 	};
 	pthread_cond_signal(&t->cond);
 	pthread_mutex_unlock(&t->lock);
@@ -193,7 +194,15 @@ out:
 	return err;
 }
 
-/* Sockets of the backends items[0..n) (n <= SOCK_TERM_MAX): the iterators
+static struct sock_term_key item_key(const struct lb_sock_term_item *it)
+{
+	return (struct sock_term_key){
+		.address = it->addr, .port = it->port, .proto = it->proto,
+		.rev_nat_index = it->rev_nat,
+	};
+}
+
+/* Sockets of the pairs items[0..n) (n <= SOCK_TERM_MAX): the iterators
  * with the batch in lb4_sock_term, or the sock_diag fallback. */
 static int sockets_destroy(const struct lb_sock_term *t, struct batch *b, uint64_t *n_ns)
 {
@@ -204,37 +213,48 @@ static int sockets_destroy(const struct lb_sock_term *t, struct batch *b, uint64
 	if (t->filter_fd < 0)
 		return netns_walk(t, diag_run, b, n_ns);
 	for (size_t i = 0; i < b->n && !err; i++) {
-		key = (struct sock_term_key){
-			.address = b->items[i].addr, .port = b->items[i].port,
-			.proto = b->items[i].proto,
-		};
+		key = item_key(&b->items[i]);
 		err = bpf_map_update_elem(t->filter_fd, &key, &one, BPF_ANY) ? -errno : 0;
 	}
 	if (!err)
 		err = netns_walk(t, iters_run, b, n_ns);
 	for (size_t i = 0; i < b->n; i++) {
-		key = (struct sock_term_key){
-			.address = b->items[i].addr, .port = b->items[i].port,
-			.proto = b->items[i].proto,
-		};
+		key = item_key(&b->items[i]);
 		bpf_map_delete_elem(t->filter_fd, &key);
 	}
 	return err;
 }
 
-static int id_cmp(const void *a, const void *b)
-{
-	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+/* A UDP backend of the batch and the frontend it left (0: every one). */
+struct ct_pair {
+	__u32 id, rev_nat;
+};
 
-	return x < y ? -1 : x > y;
+static int pair_cmp(const void *a, const void *b)
+{
+	const struct ct_pair *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->rev_nat < y->rev_nat ? -1 : x->rev_nat > y->rev_nat;
+}
+
+/* Does an entry for backend @id through frontend @rev_nat belong to a pair? */
+static bool ct_listed(const struct ct_pair *pairs, size_t n, __u32 id, __u32 rev_nat)
+{
+	struct ct_pair any = { .id = id }, one = { .id = id, .rev_nat = rev_nat };
+
+	return bsearch(&any, pairs, n, sizeof(*pairs), pair_cmp) ||
+	       bsearch(&one, pairs, n, sizeof(*pairs), pair_cmp);
 }
 
 /*
- * Delete the UDP CT_SERVICE entries of ct4_any that name one of the sorted
- * backend ids. Keys are collected first and deleted after the walk: deleting
- * the key the walk stands on would restart it from the beginning.
+ * Delete the UDP CT_SERVICE entries of ct4_any whose backend_id and
+ * rev_nat_index are one of the sorted pairs. Keys are collected first and
+ * deleted after the walk: deleting the key the walk stands on would restart
+ * it from the beginning.
  */
-static int ct_purge(int fd, const __u32 *ids, size_t n_ids, uint64_t *deleted)
+static int ct_purge(int fd, const struct ct_pair *pairs, size_t n_pairs, uint64_t *deleted)
 {
 	struct ct4_key key, next, *del = NULL;
 	size_t n_del = 0, cap = 0;
@@ -248,7 +268,7 @@ static int ct_purge(int fd, const __u32 *ids, size_t n_ids, uint64_t *deleted)
 		prev = &key;
 		if (key.flags != CT_SERVICE || key.nexthdr != IPPROTO_UDP ||
 		    bpf_map_lookup_elem(fd, &key, &e) ||
-		    !bsearch(&e.backend_id, ids, n_ids, sizeof(*ids), id_cmp))
+		    !ct_listed(pairs, n_pairs, e.backend_id, e.rev_nat_index))
 			continue;
 		if (n_del == cap) {
 			size_t c = cap ? 2 * cap : 64;
@@ -278,7 +298,7 @@ static void batch_run(struct lb_sock_term *t, const struct lb_sock_term_item *it
 	__u64 tcp0 = t->destroyed ? t->destroyed[SOCK_TERM_TCP] : 0;
 	__u64 udp0 = t->destroyed ? t->destroyed[SOCK_TERM_UDP] : 0;
 	__u64 fail0 = t->failed ? t->failed[SOCK_TERM_TCP] + t->failed[SOCK_TERM_UDP] : 0;
-	__u32 *ids;
+	struct ct_pair *ids;
 	size_t n_ids = 0;
 	int err = 0;
 	bool sockets = t->filter_fd >= 0 || t->rev_fd >= 0;
@@ -310,12 +330,13 @@ static void batch_run(struct lb_sock_term *t, const struct lb_sock_term_item *it
 	}
 	for (size_t i = 0; ids && i < n; i++) {
 		if (items[i].proto == IPPROTO_UDP)
-			ids[n_ids++] = items[i].id;
+			ids[n_ids++] = (struct ct_pair){ .id = items[i].id,
+							 .rev_nat = items[i].rev_nat };
 	}
 	if (n_ids) {
 		int cerr;
 
-		qsort(ids, n_ids, sizeof(*ids), id_cmp);
+		qsort(ids, n_ids, sizeof(*ids), pair_cmp);
 		cerr = ct_purge(t->ct_any_fd, ids, n_ids, &res->ct_deleted);
 		if (cerr)
 			pr_warn("UDP conntrack purge incomplete", "backends=%zu error=\"%s\"",
@@ -324,8 +345,8 @@ static void batch_run(struct lb_sock_term *t, const struct lb_sock_term_item *it
 	}
 	free(ids);
 	res->last_err = err;
-	pr_info("backends gone: flows terminated", "backends=%zu netns=%llu tcp_sockets=%llu "
-		"udp_sockets=%llu failed=%llu udp_ct_entries=%llu", n,
+	pr_info("backends left frontends: flows terminated", "pairs=%zu netns=%llu "
+		"tcp_sockets=%llu udp_sockets=%llu failed=%llu udp_ct_entries=%llu", n,
 		(unsigned long long)res->netns, (unsigned long long)res->destroyed_tcp,
 		(unsigned long long)res->destroyed_udp, (unsigned long long)res->failed,
 		(unsigned long long)res->ct_deleted);
@@ -343,6 +364,14 @@ static void *worker(void *arg)
 
 		while (!t->stop && !t->n_pending)
 			pthread_cond_wait(&t->cond, &t->lock);
+		if (t->stop)
+			break;
+		/* The first removal of a pass wakes the worker: let the rest of
+		 * the pass (a node drained, a service deleted) join its batch,
+		 * one iterator run per namespace for all of them. */
+		pthread_mutex_unlock(&t->lock);
+		usleep(SOCK_TERM_COALESCE_MS * 1000);
+		pthread_mutex_lock(&t->lock);
 		if (t->stop)
 			break;
 		items = t->pending;

@@ -5,13 +5,17 @@
  *
  * A connected socket the socket LB translated (connect() to a frontend) talks
  * to its backend directly: its remote address is the backend's, and no later
- * change of the service reaches it. When a backend leaves the load balancer,
- * the agent writes it into lb4_sock_term and runs the iterators (iter/tcp,
- * iter/udp) in every network namespace; they destroy (bpf_sock_destroy(),
- * ECONNABORTED for the application) each socket whose remote is a listed
- * backend and whose lb4_sock_rev peer entry names that backend, i.e. a socket
- * the socket LB connected there. A socket that connected to the pod address
- * itself is left alone. The agent empties the map after the run.
+ * change of the service reaches it. When a backend leaves a frontend (its
+ * service's endpoints, or the service is deleted), the agent writes the pair
+ * (backend, the frontend's rev_nat_index) into lb4_sock_term and runs the
+ * iterators (iter/tcp, iter/udp) in every network namespace; they destroy
+ * (bpf_sock_destroy(), ECONNABORTED for the application) each socket whose
+ * remote is a listed backend and whose lb4_sock_rev peer entry names that
+ * backend and that rev_nat_index, i.e. a socket the socket LB connected there
+ * through that frontend. A socket through another service to the same backend
+ * stays. rev_nat_index 0 lists the backend for every frontend (it left the
+ * load balancer). A socket that connected to the pod address itself is left
+ * alone. The agent empties the map after the run.
  */
 #ifndef AXON_SOCK_TERM_H
 #define AXON_SOCK_TERM_H
@@ -20,7 +24,7 @@
 
 #define MAP_LB4_SOCK_TERM	"lb4_sock_term"
 
-/* Backends deleted at once, at most (the agent splits larger sets). */
+/* (backend, frontend) pairs at once, at most (the agent splits larger sets). */
 #define SOCK_TERM_MAX		1024
 
 struct sock_term_key {
@@ -28,6 +32,7 @@ struct sock_term_key {
 	__be16 port;		/* backend L4 port */
 	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
 	__u8 pad;
+	__u32 rev_nat_index;	/* the frontend's lb4_reverse_nat id; 0: any */
 };
 
 /* Indexes of the iterators' counters (sock_term.bpf.c's globals). */

@@ -9,6 +9,10 @@ blocked recv() on that socket fails with ECONNABORTED within a couple of seconds
 socket to the other Service still talks to its backend, a new connect() reaches the new
 backend, and status and metrics count the socket.
 
+Termination is per (Service frontend, backend): with both Services over the same pod, the
+pod leaving the first Service (its EndpointSlice, or the Service deleted) destroys the
+socket through the first Service only; the one through the second keeps exchanging data.
+
 Invalid-state TCP: a bare ACK with no flow behind it, sent to a NodePort from the world
 and to a ClusterIP from a pod on the tc path, is dropped with DROP_SVC_INVALID_STATE and
 never reaches the backend (a raw socket sends it; an AF_PACKET socket in the backend pod
@@ -210,6 +214,63 @@ def test_sockets_to_a_deleted_backend_are_destroyed_others_stay(lab1, api, start
     assert value(samples, "axon_lb_sockets_destroyed_total", proto=proto) == 1
     other = "udp" if proto == "tcp" else "tcp"
     assert value(samples, "axon_lb_sockets_destroyed_total", proto=other) == 0
+
+
+@pytest.mark.parametrize("change", ["slice", "service-deleted"])
+@pytest.mark.parametrize("proto", [
+    pytest.param("tcp", marks=pytest.mark.kpr("socket-destroy-tcp")),
+    pytest.param("udp", marks=pytest.mark.kpr("socket-destroy-udp")),
+])
+def test_backend_leaving_one_of_two_services_loses_only_that_services_sockets(
+        lab1, api, start_agent, proto, change):
+    """Two Services over the same pod (one backend in lb4_backends, two frontends). The pod
+    leaves the first Service only ("slice": its EndpointSlice names another pod; or
+    "service-deleted": the Service is deleted): the socket connected through it is
+    destroyed, the one through the second Service keeps talking to the pod."""
+    a = lab1.node("a")
+    b1, b3, client = a.add_pod("b1"), a.add_pod("b3"), a.add_pod("client")
+    for p in (b1, b3):
+        keep_serve(p)
+    port = services(api, a, proto, b1, b1)
+    lab1.publish(api)
+    agent = start_agent(a)
+    assert termination(agent)["enabled"] is True, termination(agent)
+    proc = client.spawn([PY, "-c", CLIENT, proto, f"{VIP_A}:{port}", f"{VIP_B}:{port}"],
+                        in_cgroup=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        out = Lines(proc)
+        out.until(lambda d: d.get("i") == 0 and d.get("pod") == "b1", 10)
+        out.until(lambda d: d.get("i") == 1 and d.get("pod") == "b1", 10)
+
+        t_switch = time.monotonic()
+        if change == "slice":
+            cur = api.get("endpointslices", "default", "gone-1")
+            new = slice_of("gone", b3.ip, a.name, proto)
+            new["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+            api.update(new)
+        else:
+            api.delete("services", "default", "gone")
+            api.delete("endpointslices", "default", "gone-1")
+        got = out.until(lambda d: d.get("i") == 0 and ("errno" in d or "eof" in d), 10)
+        assert got.get("errno") in (103, 104), got     # ECONNABORTED, ECONNRESET
+        assert got["t"] - t_switch < 2, got
+
+        # Through the second Service: untouched, and the same pod still answers.
+        out.quiet(lambda d: d.get("i") == 1 and "pod" not in d, 1)
+        for _ in range(2):
+            proc.stdin.write(b"1\n")
+            proc.stdin.flush()
+            out.until(lambda d: d.get("i") == 1 and d.get("pod") == "b1", 5)
+    finally:
+        proc.kill()
+        proc.wait()
+    # b1 is still a backend (of the second Service): only the first one's socket went.
+    be_port = 8080 if proto == "tcp" else 5353
+    fes = agent.lb_frontends()
+    assert fes.get(f"{VIP_B}:{port}/{proto.upper()}") == [f"{b1.ip}:{be_port}"], fes
+    term = termination(agent)
+    assert term[proto] == 1 and term["sockets_destroyed"] == 1, term
+    assert term["failed"] == 0 and "last_error" not in term, term
 
 
 def test_termination_is_off_with_the_socket_lb(lab1, api, start_agent):

@@ -219,34 +219,49 @@ static void test_scale_up_and_down_minimal(void **state)
 	assert_int_equal(fx->maps.inconsistencies, 0);
 }
 
-/* What the backend_deleted hook (socket LB termination) was told, "a:p/proto,...". */
-struct deleted_log {
+/* What the backend_removed hook (socket LB termination) was told,
+ * "a:p/proto@rev_nat,..." (rev_nat 0: deleted from the backends map). */
+struct removed_log {
 	char s[512];
 	size_t off;
-	bool in_map;		/* the backend was still in the map when told */
+	bool in_map_any;	/* a backend was still in the map when told "any frontend" */
 	struct fake_maps *maps;
 };
 
-static void log_deleted(void *ctx, const struct lb_backend *b)
+static void log_removed(void *ctx, __u32 rev_nat, const struct lb_backend *b)
 {
-	struct deleted_log *l = ctx;
+	struct removed_log *l = ctx;
 	char a[INET_ADDRSTRLEN];
 
 	inet_ntop(AF_INET, &b->addr, a, sizeof(a));
-	l->off += snprintf(l->s + l->off, sizeof(l->s) - l->off, "%s%s:%d/%u", l->off ? "," : "",
-			   a, ntohs(b->port), b->proto);
-	l->in_map = l->in_map || fake_lookup(l->maps, LB_MAP_BACKENDS, &b->id);
+	l->off += snprintf(l->s + l->off, sizeof(l->s) - l->off, "%s%s:%d/%u@%u",
+			   l->off ? "," : "", a, ntohs(b->port), b->proto, rev_nat);
+	l->in_map_any = l->in_map_any ||
+			(!rev_nat && fake_lookup(l->maps, LB_MAP_BACKENDS, &b->id));
 }
 
-/* The hook fires once a backend is in no service any more: not while another service still
- * has it, not while it is kept terminating, and after its map entry is gone. */
-static void test_backend_deleted_hook(void **state)
+static __u32 revnat_of(struct fixture *fx, const char *ip)
+{
+	const struct lb4_service *s0 = slot(fx, ip, 80, IPPROTO_TCP, 0);
+
+	assert_non_null(s0);
+	assert_int_not_equal(s0->rev_nat_index, 0);
+	return s0->rev_nat_index;
+}
+
+/* The hook fires per (frontend, backend): when a backend leaves one service
+ * while another still has it (for that service's frontend only), not while it
+ * is kept terminating, when its service is deleted; and once more for "any
+ * frontend" after its map entry is gone. */
+static void test_backend_removed_hook(void **state)
 {
 	struct fixture *fx = *state;
-	struct deleted_log l = {.maps = &fx->maps};
+	struct removed_log l = {.maps = &fx->maps};
+	char want[512];
+	__u32 web, api;
 
-	fx->lb.backend_deleted = log_deleted;
-	fx->lb.backend_deleted_ctx = &l;
+	fx->lb.backend_removed = log_removed;
+	fx->lb.backend_removed_ctx = &l;
 	put_service(fx, "shop", "web", "10.96.0.10", WEB_PORTS);
 	put_service(fx, "shop", "api", "10.96.0.11", WEB_PORTS);
 	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
@@ -254,29 +269,45 @@ static void test_backend_deleted_hook(void **state)
 	put_slice(fx, "shop", "api-abc", "api", WEB_EPS_PORTS, "[" EP("10.244.0.5", "true") "]");
 	assert_int_equal(sync_all(fx), 0);
 	assert_string_equal(l.s, "");
+	web = revnat_of(fx, "10.96.0.10");
+	api = revnat_of(fx, "10.96.0.11");
+	assert_int_not_equal(web, api);
 
-	/* .5 leaves web but stays in api: nothing. */
+	/* .5 leaves web but stays in api: web's sockets to it only. */
 	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.6", "true") "]");
 	assert_int_equal(sync_all(fx), 0);
-	assert_string_equal(l.s, "");
+	snprintf(want, sizeof(want), "10.244.0.5:8080/6@%u", web);
+	assert_string_equal(l.s, want);
 
 	/* .6 terminating but serving: kept for existing flows, nothing yet. */
 	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS,
 		  "[" EP("10.244.0.7", "true") ",{\"addresses\":[\"10.244.0.6\"],\"conditions\":"
 		  "{\"ready\":false,\"serving\":true,\"terminating\":true}}]");
 	assert_int_equal(sync_all(fx), 0);
-	assert_string_equal(l.s, "");
+	assert_string_equal(l.s, want);
 
-	/* .6 gone from the slice: now. */
+	/* .6 gone from the slice: web's sockets, then any (deleted from the map). */
 	put_slice(fx, "shop", "web-abc", "web", WEB_EPS_PORTS, "[" EP("10.244.0.7", "true") "]");
 	assert_int_equal(sync_all(fx), 0);
-	assert_string_equal(l.s, "10.244.0.6:8080/6");
+	snprintf(want, sizeof(want),
+		 "10.244.0.5:8080/6@%u,10.244.0.6:8080/6@%u,10.244.0.6:8080/6@0", web, web);
+	assert_string_equal(l.s, want);
 
-	/* api deleted with its slice: its last backend .5 goes. */
+	/* api deleted with its slice: the sockets through it, and its last
+	 * backend .5 goes from the map. */
 	assert_int_equal(store_delete_service(&fx->store, "shop", "api"), 0);
 	assert_int_equal(sync_all(fx), 0);
-	assert_string_equal(l.s, "10.244.0.6:8080/6,10.244.0.5:8080/6");
-	assert_false(l.in_map);
+	snprintf(want, sizeof(want),
+		 "10.244.0.5:8080/6@%u,10.244.0.6:8080/6@%u,10.244.0.6:8080/6@0,"
+		 "10.244.0.5:8080/6@%u,10.244.0.5:8080/6@0", web, web, api);
+	assert_string_equal(l.s, want);
+	assert_false(l.in_map_any);
+
+	/* web deleted while .7 is also in no other service. */
+	assert_int_equal(store_delete_service(&fx->store, "shop", "web"), 0);
+	assert_int_equal(sync_all(fx), 0);
+	snprintf(want, sizeof(want), ",10.244.0.7:8080/6@%u,10.244.0.7:8080/6@0", web);
+	assert_non_null(strstr(l.s, want));
 }
 
 static void test_terminating_fallback(void **state)
@@ -443,9 +474,12 @@ static void test_transient_error_keeps_mirror_true(void **state)
 static void test_restart_keeps_wanted_prunes_stale(void **state)
 {
 	struct fixture *fx = *state;
+	struct removed_log l = {.maps = &fx->maps};
 	struct lb_reconciler fresh;
 	struct store st2;
 	struct k8s_service svc = {};
+	char want[128];
+	__u32 gone_revnat;
 	size_t before;
 	char err[256];
 	cJSON *obj;
@@ -457,9 +491,13 @@ static void test_restart_keeps_wanted_prunes_stale(void **state)
 	put_slice(fx, "shop", "gone-1", "gone", WEB_EPS_PORTS, "[" EP("10.244.0.9", "true") "]");
 	assert_int_equal(sync_all(fx), 0);
 
+	gone_revnat = revnat_of(fx, "10.96.0.11");
+
 	/* A new agent: same maps, a fresh store in which "gone" is gone. */
 	assert_int_equal(lb_reconciler_init(&fresh, &fake_ops, &fx->maps), 0);
 	assert_int_equal(lb_reconciler_restore(&fresh), 0);
+	fresh.backend_removed = log_removed;
+	fresh.backend_removed_ctx = &l;
 	assert_int_equal(lb_reconciler_frontends(&fresh), 2);
 	assert_int_equal(store_init(&st2), 0);
 	obj = cJSON_Parse("{\"metadata\":{\"namespace\":\"shop\",\"name\":\"web\"},"
@@ -485,9 +523,13 @@ static void test_restart_keeps_wanted_prunes_stale(void **state)
 
 		assert_int_equal(lb_reconcile_dirty(&fresh, &st2, lb_now_ms(), &next), 0);
 	}
-	/* Still-wanted entries untouched: not one write. */
+	/* Still-wanted entries untouched: not one write, no removal told. */
 	assert_int_equal(fx->maps.n_ops, before);
+	assert_string_equal(l.s, "");
+	/* The prune removes the stale frontend: the sockets through it go. */
 	assert_int_equal(lb_reconciler_prune(&fresh), 0);
+	snprintf(want, sizeof(want), "10.244.0.9:8080/6@%u,10.244.0.9:8080/6@0", gone_revnat);
+	assert_string_equal(l.s, want);
 	assert_null(slot(fx, "10.96.0.11", 80, IPPROTO_TCP, 0));
 	assert_int_equal(fake_count(&fx->maps, LB_MAP_SERVICES), 3);
 	assert_int_equal(fake_count(&fx->maps, LB_MAP_BACKENDS), 2);
@@ -1443,7 +1485,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_failure_then_single_failure_undone,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_batch_refused_falls_back, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_backend_deleted_hook, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backend_removed_hook, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
