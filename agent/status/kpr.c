@@ -43,7 +43,8 @@ static void add_termination(struct agent *a, cJSON *sock)
 	cJSON_AddNumberToObject(o, "tcp", (double)st.destroyed_tcp);
 	cJSON_AddNumberToObject(o, "udp", (double)st.destroyed_udp);
 	cJSON_AddNumberToObject(o, "failed", (double)st.failed);
-	cJSON_AddNumberToObject(o, "backends", (double)st.backends);
+	/* (frontend, backend) pairs whose sockets were looked for */
+	cJSON_AddNumberToObject(o, "backend_removals", (double)st.backends);
 	cJSON_AddNumberToObject(o, "netns_last_run", (double)st.netns);
 	cJSON_AddNumberToObject(o, "udp_conntrack_purged", (double)st.ct_deleted);
 	if (st.last_err)	/* of the latest run; the next one tries again */

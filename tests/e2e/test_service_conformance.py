@@ -253,7 +253,7 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
         "status": "True",
         "socket_lb": {"enabled": True, "coverage": "Full", "tracing": False,
                       "termination": {"enabled": True, "mode": "bpf", "sockets_destroyed": 0,
-                                      "tcp": 0, "udp": 0, "failed": 0, "backends": 0,
+                                      "tcp": 0, "udp": 0, "failed": 0, "backend_removals": 0,
                                       "netns_last_run": 0, "udp_conntrack_purged": 0}},
         "devices": [{"name": a.native, "ipv4": a.ip, "direct_routing": True}],
         "mode": "SNAT",
