@@ -218,6 +218,7 @@ def test_etp_local_nodeport_and_load_balancer(lab2, api, start_agent):
 
 
 @pytest.mark.kpr("etp-cluster")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_etp_cluster_nodeport_and_load_balancer(lab2, api, start_agent):
     a, b, world = lab2.node("a"), lab2.node("b"), lab2.world
     pa = a.add_pod("pa")
@@ -272,6 +273,7 @@ def test_itp_local_serves_only_clients_on_the_backends_node(lab2, api, start_age
 # -- hostNetwork clients and backends ------------------------------------------------------
 
 @pytest.mark.kpr("host-network-clients-backends")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_host_network_clients_under_local_policies(lab2, api, start_agent):
     a, b, world = lab2.node("a"), lab2.node("b"), lab2.world
     pa, pb, ca = a.add_pod("pa"), b.add_pod("pb"), a.add_pod("ca")
@@ -306,7 +308,9 @@ def test_host_network_clients_under_local_policies(lab2, api, start_agent):
 
 
 @pytest.mark.kpr("host-network-clients-backends")
-@pytest.mark.parametrize("policy", ["Cluster", "Local"])
+# The real apiserver serves the Local case only: the objects differ by one field.
+@pytest.mark.parametrize("apiserver,policy", [("test", "Cluster"), ("test", "Local"),
+                                              ("real", "Local")], indirect=["apiserver"])
 def test_host_network_backend_serves_clusterip_and_nodeport(lab2, api, start_agent, policy):
     a, b, world = lab2.node("a"), lab2.node("b"), lab2.world
     ca, cb = a.add_pod("ca"), b.add_pod("cb")
@@ -342,7 +346,11 @@ def test_host_network_backend_serves_clusterip_and_nodeport(lab2, api, start_age
 # -- terminating endpoints -----------------------------------------------------------------
 
 @pytest.mark.kpr("terminating-fallback")
-@pytest.mark.parametrize("in_cgroup", [True, False], ids=["socket-lb", "tc-lb"])
+# The real apiserver serves the socket-LB case only: the objects are the same.
+@pytest.mark.parametrize("apiserver,in_cgroup", [
+    pytest.param("test", True, id="test-socket-lb"),
+    pytest.param("test", False, id="test-tc-lb"),
+    pytest.param("real", True, id="real-socket-lb")], indirect=["apiserver"])
 def test_terminating_endpoints_cluster_policy(lab2, api, start_agent, in_cgroup):
     a, b = lab2.node("a"), lab2.node("b")
     pa, pb, ca = a.add_pod("pa"), b.add_pod("pb"), a.add_pod("ca")
@@ -389,6 +397,7 @@ def test_terminating_endpoints_cluster_policy(lab2, api, start_agent, in_cgroup)
 
 
 @pytest.mark.kpr("terminating-fallback")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_terminating_endpoints_local_policies(lab2, api, start_agent):
     """ETP Local on A's NodePort and ITP Local on the ClusterIP from a pod on A: only A's
     endpoints count, a terminating one on A is used before B's ready one is (B's is no

@@ -76,7 +76,10 @@ def slice_of(name, ip, node):
 
 
 @pytest.mark.kpr("udp-conntrack-flushed")
-@pytest.mark.parametrize("path", ["tc", "socket", "nodeport"])
+# The real apiserver serves the NodePort case only: it holds the ClusterIP one too.
+@pytest.mark.parametrize("apiserver,path", [("test", "tc"), ("test", "socket"),
+                                            ("test", "nodeport"), ("real", "nodeport")],
+                         indirect=["apiserver"])
 def test_udp_client_on_a_fixed_port_follows_the_replaced_pod(lab1, api, start_agent, path):
     a = lab1.node("a")
     b1, b2, client = a.add_pod("b1"), a.add_pod("b2"), a.add_pod("client")

@@ -93,6 +93,7 @@ def test_routes_follow_the_node_objects(lab2, api, start_agent):
 
 
 @pytest.mark.kpr("source-ip-other-node")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_clusterip_on_a_with_backend_on_b(lab2, api, start_agent):
     a, b = lab2.node("a"), lab2.node("b")
     client, pb = a.add_pod("client"), b.add_pod("pb")
@@ -112,6 +113,7 @@ def test_clusterip_on_a_with_backend_on_b(lab2, api, start_agent):
 
 
 @pytest.mark.kpr("etp-cluster")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_nodeport_on_a_served_by_b_with_snat(lab2, api, start_agent):
     a, b, world = lab2.node("a"), lab2.node("b"), lab2.world
     pb = b.add_pod("pb")
