@@ -12,6 +12,7 @@ import time
 import pytest
 
 import k8s
+import realk8s
 from harness import serve, tcp, udp
 from netlab import wait_for
 
@@ -86,7 +87,8 @@ def test_traffic_spreads_over_ready_backends_only(lab, api, agent):
 
 
 @pytest.mark.kpr("endpoints-follow-pods")
-def test_scaling_and_deletion_take_effect_within_a_second(lab, api, agent):
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
+def test_scaling_and_deletion_take_effect_within_a_second(lab, apiserver, api, agent):
     b1, b2, b3 = (lab.add_pod(n) for n in ("b1", "b2", "b3"))
     for p in (b1, b2, b3):
         serve(p)
@@ -110,19 +112,25 @@ def test_scaling_and_deletion_take_effect_within_a_second(lab, api, agent):
              timeout=1.0, what="only b3 in the map")
     assert reached(tcp(client, VIP, 80, 20)) == {"b3"}
 
-    # Delete the Service: no entry is left behind, and the ClusterIP is dead.
+    # Delete the Service: no entry is left behind, and the ClusterIP is dead. What stays
+    # on the real apiserver is the `kubernetes` Service: its frontend, without backends.
+    kube = [f"{realk8s.KUBERNETES_SERVICE_IP}:443"] if isinstance(apiserver, realk8s.Scope) \
+        else []
     t0 = time.monotonic()
     api.delete("services", "default", "web")
-    wait_for(lambda: agent.lb_frontends() == {}, timeout=1.0, what="frontends gone")
+    wait_for(lambda: agent.lb_frontends() == {f"{k}/TCP": [] for k in kube}, timeout=1.0,
+             what="frontends gone")
     assert time.monotonic() - t0 < 1.0
     assert not any(r["ok"] for r in tcp(client, VIP, 80, 3))
-    assert agent.ctl_json("bpf", "lb", "list", "--revnat") == []
+    assert [f"{r['address']}:{r['port']}" for r in
+            agent.ctl_json("bpf", "lb", "list", "--revnat")] == kube
     maps = {m["name"]: m for m in agent.ctl_json("map", "list")}
     assert maps["lb4_backends"]["entries"] == 0
-    assert maps["lb4_services"]["entries"] == 0
+    assert maps["lb4_services"]["entries"] == len(kube)
 
 
 @pytest.mark.kpr("reject-socket-lb")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_service_without_ready_endpoints_refuses_connections(lab, api, agent):
     b1, client = lab.add_pod("b1"), lab.add_pod("client")
     serve(b1)

@@ -11,6 +11,7 @@ import re
 import pytest
 
 import k8s
+import realk8s
 from harness import serve, tcp
 from netlab import wait_for
 
@@ -75,6 +76,7 @@ def test_service_proxy_name_label_hands_the_service_to_another_proxy_live(lab1, 
 
 
 @pytest.mark.kpr("headless-label")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_headless_label_on_an_endpointslice_drops_its_backends_live(lab1, api, start_agent):
     a = lab1.node("a")
     b1, client = a.add_pod("b1"), a.add_pod("client")
@@ -98,26 +100,36 @@ def test_headless_label_on_an_endpointslice_drops_its_backends_live(lab1, api, s
 
 
 @pytest.mark.kpr("service-list-not-served")
-def test_service_list_marks_every_service_axon_does_not_serve(lab1, api, start_agent):
-    a = lab1.node("a")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
+def test_service_list_marks_every_service_axon_does_not_serve(lab1, apiserver, api,
+                                                             start_agent):
+    # The real apiserver (single-stack IPv4) refuses two of these Services: an IPv6
+    # ClusterIP ("IPv6 is not configured on this cluster") and a ClusterIP Service without
+    # ports ("spec.ports: Required value"). It has the `kubernetes` Service instead,
+    # served like any other.
+    real = isinstance(apiserver, realk8s.Scope)
     api.create(k8s.service("default", "served", [("http", 80, "TCP")], cluster_ip=VIP))
     api.create(k8s.service("default", "other-proxy", [("http", 80, "TCP")],
                            cluster_ip="10.96.30.11", labels={PROXY_NAME: "other"}))
     api.create(k8s.service("default", "headless", [("http", 80, "TCP")], cluster_ip="None"))
     api.create(k8s.service("default", "extname", [("http", 80, "TCP")], type="ExternalName",
                            externalName="example.com"))
-    api.create(k8s.service("default", "v6", [("http", 80, "TCP")], cluster_ip="fd00::10"))
-    api.create(k8s.service("default", "portless", [], cluster_ip="10.96.30.12"))
-    agent = up(lab1, api, start_agent)
     want = {"default/extname": "ExternalName", "default/headless": "headless",
-            "default/other-proxy": "service-proxy-name label", "default/portless": "no ports",
-            "default/v6": "IPv6-only"}
-    listed = wait_for(lambda: (lambda r: r if len(r) == 6 else None)(
-        agent.ctl_json("service", "list")), 10, what="6 rows")
+            "default/other-proxy": "service-proxy-name label"}
+    served = [f"{VIP}:80/TCP"]
+    if real:
+        served.append(f"{realk8s.KUBERNETES_SERVICE_IP}:443/TCP")
+    else:
+        api.create(k8s.service("default", "v6", [("http", 80, "TCP")], cluster_ip="fd00::10"))
+        api.create(k8s.service("default", "portless", [], cluster_ip="10.96.30.12"))
+        want.update({"default/portless": "no ports", "default/v6": "IPv6-only"})
+    agent = up(lab1, api, start_agent)
+    listed = wait_for(lambda: (lambda r: r if len(r) == len(want) + len(served) else None)(
+        agent.ctl_json("service", "list")), 10, what=f"{len(want) + len(served)} rows")
     assert {r["service"]: r.get("reason") for r in listed if not r["served"]} == want
-    assert [r["frontend"] for r in listed if r["served"]] == [f"{VIP}:80/TCP"]
+    assert sorted(r["frontend"] for r in listed if r["served"]) == sorted(served)
     # Not served means not in the maps either.
-    assert list(agent.lb_frontends()) == [f"{VIP}:80/TCP"]
+    assert sorted(agent.lb_frontends()) == sorted(served)
 
     out = agent.ctl("service", "list").stdout.splitlines()
     assert re.split(r"\s{3,}", out[0])[-1] == "SERVED"
@@ -179,6 +191,7 @@ def test_type_changes_take_effect_live(lab1, api, start_agent):
 
 
 @pytest.mark.kpr("nodeport-released")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_nodeport_is_released_when_its_service_is_deleted(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     b1, b2 = a.add_pod("b1"), a.add_pod("b2")
@@ -203,6 +216,7 @@ def test_nodeport_is_released_when_its_service_is_deleted(lab1, api, start_agent
 
 
 @pytest.mark.kpr("external-ips")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_external_ips_are_served_even_on_no_node(lab1, api, start_agent):
     a = lab1.node("a")
     b1, client = a.add_pod("b1"), a.add_pod("client")
@@ -220,6 +234,7 @@ def test_external_ips_are_served_even_on_no_node(lab1, api, start_agent):
 
 
 @pytest.mark.kpr("publish-not-ready")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_publish_not_ready_addresses_serves_not_ready_endpoints(lab1, api, start_agent):
     a = lab1.node("a")
     b1, client = a.add_pod("b1"), a.add_pod("client")
@@ -243,6 +258,7 @@ def test_publish_not_ready_addresses_serves_not_ready_endpoints(lab1, api, start
 
 
 @pytest.mark.kpr("status-kpr-details")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_agent):
     a = lab1.node("a")
     agent = up(lab1, api, start_agent, "--bpf-lb-algorithm=maglev",
@@ -296,6 +312,7 @@ def test_status_verbose_shows_kube_proxy_replacement_details(lab1, api, start_ag
 
 
 @pytest.mark.kpr("status-kpr-details")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_status_verbose_random_selection_and_socket_lb_off(lab1, api, start_agent):
     agent = up(lab1, api, start_agent, "--bpf-lb-sock=false")
     out = agent.ctl("status", "--verbose", check=False).stdout.splitlines()
@@ -372,6 +389,7 @@ GO_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,9})? \+0000 UTC"
 
 
 @pytest.mark.kpr("kpr-healthz")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_kube_proxy_replacement_healthz_bind_address(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     agent = up(lab1, api, start_agent,
@@ -390,6 +408,7 @@ def test_kube_proxy_replacement_healthz_bind_address(lab1, api, start_agent):
 
 
 @pytest.mark.kpr("kpr-healthz")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_kube_proxy_replacement_healthz_503_while_not_ready(lab1, api, start_agent):
     a = lab1.node("a")
     # A Service that does not fit the services map: the agent never becomes ready.

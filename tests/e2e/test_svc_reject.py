@@ -50,6 +50,7 @@ def refused_promptly(results, started):
 
 
 @pytest.mark.kpr("reject-tc-lb")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_clusterip_without_endpoints_refuses_through_tc_lb(lab1, api, start_agent):
     a = lab1.node("a")
     client = a.add_pod("client")
@@ -86,6 +87,7 @@ def test_clusterip_without_endpoints_refuses_through_tc_lb(lab1, api, start_agen
 
 
 @pytest.mark.kpr("reject-nodeport")
+@pytest.mark.parametrize("apiserver", ["test", "real"], indirect=True)
 def test_nodeport_without_endpoints_refuses_the_world(lab1, api, start_agent):
     a, world = lab1.node("a"), lab1.world
     empty_service(api, "empty", type="NodePort", node_ports=(30180, 30153))
