@@ -57,8 +57,11 @@ static int save(const struct agent_cni *c, const struct cni_endpoint *ep)
 		return -ENOMEM;
 	path_of(c, ep, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	err = mkdir_p(c->dir);	/* on the first endpoint: an agent without pods writes nothing */
-	f = err ? NULL : fopen(tmp, "we");
+	/* The directory is made on the first endpoint (an agent without pods
+	 * writes nothing); after that the open alone finds it. */
+	f = fopen(tmp, "we");
+	if (!f && errno == ENOENT && !(err = mkdir_p(c->dir)))
+		f = fopen(tmp, "we");
 	if (!f) {
 		err = err ? err : -errno;
 		goto out;

@@ -35,16 +35,15 @@ static int alloc_save(const struct ipam *p, const struct ipam_alloc *a)
 
 	if (!p->dir[0] || !strcmp(a->owner, IPAM_ROUTER_OWNER))
 		return 0;	/* the router's follows from the pool */
-	/* Made on the first allocation: an agent no pod was added through
-	 * writes nothing. */
-	err = mkdir_p(p->dir);
-	if (err)
-		return err;
 	alloc_path(p, a->ip, path, sizeof(path));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	/* The directory is made on the first allocation (an agent no pod was
+	 * added through writes nothing); after that the open alone finds it. */
 	f = fopen(tmp, "we");
+	if (!f && errno == ENOENT && !(err = mkdir_p(p->dir)))
+		f = fopen(tmp, "we");
 	if (!f)
-		return -errno;
+		return err ? err : -errno;
 	if (fprintf(f, "%s\n%s\n%s\n", a->owner, a->ifname, a->pod) < 0 || fflush(f))
 		err = -errno;
 	if (fclose(f) && !err)
