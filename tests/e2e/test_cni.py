@@ -231,6 +231,90 @@ def test_twenty_concurrent_adds_get_distinct_addresses(node_agent):
         assert 0 < steps <= float(kv["ms"]) * 1000 + 100, kv
 
 
+def burst(lab, node, agent, names, bad=()):
+    """Concurrent ADDs for names (those in bad get a regular file as CNI_NETNS: the plugin
+    accepts it, opening it as a namespace fails). {name: (rc, out)}."""
+    paths = {}
+    for name in names:
+        if name in bad:
+            paths[name] = f"/tmp/{lab.prefix}-{name}.notns"
+            open(paths[name], "w").close()
+        else:
+            paths[name] = new_netns(lab, name)[1]
+    results = {}
+
+    def add(name):
+        results[name] = cni(node, "ADD", conf(agent), cid=f"c-{name}", netns=paths[name],
+                            args=f"K8S_POD_NAMESPACE=default;K8S_POD_NAME={name}")
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for name in bad:
+        os.unlink(paths[name])
+    return results
+
+
+def pods_of(lab, node, results):
+    pods = []
+    for name, (rc, out) in sorted(results.items()):
+        if rc == 0:
+            pod = Pod(lab, node, name, out["ips"][0]["address"].split("/")[0],
+                      out["interfaces"][0]["name"], 0)
+            lab.pods[name] = pod
+            pods.append(pod)
+    return pods
+
+
+def assert_reachable(pods):
+    for p in pods:
+        serve(p)
+    for src, dst in zip(pods, pods[1:] + pods[:1]):
+        r = tcp(src, dst.ip, 8080, 2)
+        assert all(x["ok"] and x["reply"]["pod"] == dst.name for x in r), (src.name, r)
+
+
+def test_a_failed_add_in_a_burst_fails_alone(node_agent):
+    lab, node, agent = node_agent
+    names = [f"b{i}" for i in range(8)]
+    results = burst(lab, node, agent, names, bad={"b3"})
+    rc, out = results.pop("b3")
+    assert rc == 1 and out["code"] == 101, out
+    assert all(rc == 0 for rc, _ in results.values()), results
+    pods = pods_of(lab, node, results)
+    assert len({p.ip for p in pods}) == 7
+    # Each registered before its ADD returned, and nothing left of the failed one.
+    assert set(endpoints(agent)) == {p.ip for p in pods}
+    assert ipam(agent)["allocated"] == 8
+    assert {a["pod"] for a in ipam(agent)["allocations"]} == {""} | {f"default/{n}" for n in
+                                                                     results}
+    assert sorted(n for n in node.links() if n.startswith("lxc")) == sorted(
+        p.host_if for p in pods)
+    assert_reachable(pods)
+
+
+def test_an_exhausted_pool_fails_only_the_add_without_an_address(lab1, api, start_agent):
+    node = lab1.node("a")
+    n = node.k8s_node()
+    n["spec"] = {"podCIDR": "10.244.1.0/29", "podCIDRs": ["10.244.1.0/29"]}
+    api.apply(n)
+    agent = start_agent(node)
+    wait_for(lambda: cni(node, "STATUS", conf(agent))[0] == 0, timeout=20, what="ready")
+    # /29: 5 pod addresses for 6 pods at once.
+    results = burst(lab1, node, agent, [f"x{i}" for i in range(6)])
+    failed = {k: out for k, (rc, out) in results.items() if rc != 0}
+    assert len(failed) == 1, results
+    (out,) = failed.values()
+    assert (out["code"], out["msg"]) == (
+        100, "no IP addresses available in range 10.244.1.0/29 (6 allocated)")
+    pods = pods_of(lab1, node, results)
+    assert sorted(p.ip for p in pods) == [f"10.244.1.{i}" for i in range(2, 7)]
+    assert set(endpoints(agent)) == {p.ip for p in pods}
+    assert_reachable(pods)
+
+
 def test_agent_restart_between_add_and_del(node_agent):
     lab, node, agent = node_agent
     pod, _ = add_pod(lab, node, agent, "pr")
