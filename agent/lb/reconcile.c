@@ -762,8 +762,11 @@ static void fe_set_get(const struct lb_reconciler *r, const struct lb_frontend *
 			"error=\"%s\"", strerror(ENOMEM));
 		return;
 	}
-	memcpy(*ids, rf->slots, rf->n_slots * sizeof(**ids));
-	memcpy(*ids + rf->n_slots, rf->kept, rf->n_kept * sizeof(**ids));
+	/* Either list may be empty and NULL, which memcpy() must not see. */
+	if (rf->n_slots)
+		memcpy(*ids, rf->slots, rf->n_slots * sizeof(**ids));
+	if (rf->n_kept)
+		memcpy(*ids + rf->n_slots, rf->kept, rf->n_kept * sizeof(**ids));
 	*n = rf->n_slots + rf->n_kept;
 	qsort(*ids, *n, sizeof(**ids), id_cmp);
 }
@@ -785,7 +788,7 @@ static void fe_set_removed(struct lb_reconciler *r, const struct lb_frontend *rf
 		struct lb_backend *b;
 
 		if (!old[i] || (i && old[i] == old[i - 1]) ||
-		    bsearch(&old[i], now, n_now, sizeof(*now), id_cmp))
+		    (n_now && bsearch(&old[i], now, n_now, sizeof(*now), id_cmp)))
 			continue;
 		b = backend_by_id(r, old[i]);
 		if (b)
