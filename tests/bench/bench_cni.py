@@ -21,7 +21,8 @@ Figures: p50 and p99 of the per-invocation latency, in ms. Target: axon-cni's AD
 "CNI endpoint added" log line: ms from the request to the answer) and the median of
 each step it logs (IPAM, netlink sockets, veth create, host end, pod end, node route,
 endpoint record, device events, datapath sync), in us; and axon-cni's VERSION, which it
-answers without the agent: the process start every invocation pays.
+answers without the agent: the process start every invocation pays; and the kernel's
+floor for a burst: the node side of 20 pods wired by one `ip -batch` process, no CNI.
 
 Usage: bench_cni.py (ADDS=100 ROUNDS=5; PTP=0 skips the ptp reference).
 """
@@ -74,6 +75,40 @@ def exec_floor(plugin, config, n=40):
         subprocess.run([plugin], input=json.dumps(config), env={"CNI_COMMAND": "VERSION"},
                        capture_output=True, text=True, check=True)
         times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def kernel_floor(lab, node, rounds=5):
+    """ms the kernel takes for the node side of a burst of CONCURRENCY pods, with no CNI
+    plugin and no agent: CONCURRENCY veth pairs, each peer created in its own namespace,
+    brought up with a /32 route on the node, in ONE `ip -batch` process in the node's
+    namespace (less that process's start, timed on a batch that changes nothing). The
+    kernel creates links and routes under one lock (RTNL), so the last ADD of a burst
+    cannot be answered sooner, whatever serves it."""
+    ns = [f"{lab.prefix}-kf{i}" for i in range(CONCURRENCY)]
+    times = []
+    with tempfile.TemporaryDirectory(prefix="axon-bench-kf-") as d:
+        noop, batch = pathlib.Path(d, "noop"), pathlib.Path(d, "batch")
+        noop.write_text("link show dev lo\n" * 3)
+        batch.write_text("".join(
+            f"link add {lab.prefix}kf{i} type veth peer name eth0 netns {n}\n"
+            f"link set {lab.prefix}kf{i} up\n"
+            f"route add 10.254.0.{i + 1}/32 dev {lab.prefix}kf{i}\n"
+            for i, n in enumerate(ns)))
+        for _ in range(rounds):
+            for n in ns:
+                subprocess.run(["ip", "netns", "add", n], check=True)
+            try:
+                spent = []
+                for f in (noop, batch):
+                    t0 = time.perf_counter()
+                    subprocess.run(["ip", "-n", node.netns, "-batch", str(f)], check=True,
+                                   capture_output=True)
+                    spent.append((time.perf_counter() - t0) * 1000)
+                times.append(spent[1] - spent[0])
+            finally:
+                for n in ns:    # the veths go with their peers' namespaces
+                    subprocess.run(["ip", "netns", "del", n], check=False)
     return times
 
 
@@ -134,12 +169,13 @@ def measure(lab, node, plugin, config, tag, direct=False):
 
 
 def main():
-    results, steps, floor = {}, {}, []
+    results, steps, floor, kfloor = {}, {}, [], []
     apiserver = k8s.ApiServer(tls=True, quiet=True).start()
     lab = NetLab("bc", nodes=["a"])
     agent = None
     try:
         node = lab.node("a")
+        kfloor = kernel_floor(lab, node)    # before the agent, which watches links
         lab.publish(apiserver.client())
         agent = Agent(lab, apiserver, node=node).start()
         axon = {"cniVersion": "1.0.0", "name": "axon", "type": "axon-cni",
@@ -178,6 +214,9 @@ def main():
     if floor:
         print(f"axon-cni VERSION (process start, no agent): p50 {statistics.median(floor):.1f}"
               f" p99 {pct(floor, 99):.1f}")
+    if kfloor:
+        print(f"kernel floor, the node side of {CONCURRENCY} pods in one ip process (no CNI): "
+              f"min {min(kfloor):.1f} median {statistics.median(kfloor):.1f} ms")
     print("axon-agent's own time per ADD (request to answer), ms, and the median of each "
           "step, us:")
     print(f"  {'conc':>4}  {'p50':>6} {'p99':>6}  " +
