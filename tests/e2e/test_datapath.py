@@ -184,13 +184,13 @@ def test_conntrack_entries_listed_then_collected(lab1, api, start_agent):
     serve(b1)
     service(api, "web", [(b1.ip, a.name)], vip=VIP)
     agent = up(lab1, api, start_agent, "--bpf-lb-sock=false",
-               "--bpf-ct-timeout-regular-any=2s", "--conntrack-gc-interval=1s")
+               "--bpf-ct-timeout-regular-any=6s", "--conntrack-gc-interval=1s")
     assert all(r["ok"] for r in udp(client, VIP, 53, 3, in_cgroup=False))
     # The service flows as the client sent them, and the translated flows to b1.
     svc = ct_entries(agent, protocol="UDP", source=client.ip, destination=VIP,
                      destination_port=53)
     assert len(svc) == 3, svc                # three sockets, three source ports
-    assert all(e["tx_packets"] >= 1 and e["remaining"] <= 2 for e in svc), svc
+    assert all(e["tx_packets"] >= 1 and e["remaining"] <= 6 for e in svc), svc
     assert ct_entries(agent, protocol="UDP", source=client.ip, destination=b1.ip,
                       destination_port=5353)
     # Cilium's one-line layout.
@@ -198,8 +198,8 @@ def test_conntrack_entries_listed_then_collected(lab1, api, start_agent):
     pat = re.compile(rf"^UDP \S+ {re.escape(client.ip)}:\d+ -> {re.escape(VIP)}:53 "
                      r"expires=\d+ .*RxPackets=\d+ .*TxPackets=\d+ .*RevNAT=\d+")
     assert sum(bool(pat.search(line)) for line in lines) == 3, lines
-    # 2 s of idleness later, the collector (every second) has removed them all.
-    wait_for(lambda: not ct_entries(agent, protocol="UDP", source=client.ip), timeout=8,
+    # 6 s of idleness later, the collector (every second) has removed them all.
+    wait_for(lambda: not ct_entries(agent, protocol="UDP", source=client.ip), timeout=14,
              what="UDP conntrack entries collected")
     # TCP: closed entries stay for the FIN timeout (10 s), unless flushed.
     assert all(r["ok"] for r in tcp(client, VIP, 80, 2, in_cgroup=False))
