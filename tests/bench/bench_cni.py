@@ -3,8 +3,10 @@
 
 Both wire the same pod shape (a veth, the pod's /32, a route on the node) in node A of
 a lab (netlab, nodes=["a"]); each invocation is the plugin binary run the way a runtime
-runs it (CNI_* environment, config on stdin, CNI_NETNS a path), timed from exec to exit:
-axon-cni is exec'd directly, as containerd and CRI-O do (it only talks to the agent's
+runs it (CNI_* environment, config on stdin, CNI_NETNS a path), timed from spawn to exit
+by tests/tools/cni_burst, a C driver that starts a burst's plugins back to back with
+posix_spawn and waits for them together (a Python driver's own CPU, on the same two
+cores, would be part of what it measures); axon-cni is exec'd directly, as containerd and CRI-O do (it only talks to the agent's
 socket, so the namespace it runs in does not matter); ptp builds the node's side in the
 namespace it runs in, so it runs under nsenter into the node's namespace.
 
@@ -21,8 +23,9 @@ Figures: p50 and p99 of the per-invocation latency, in ms. Target: axon-cni's AD
 "CNI endpoint added" log line: ms from the request to the answer) and the median of
 each step it logs (IPAM, netlink sockets, veth create, host end, pod end, node route,
 endpoint record, device events, datapath sync), in us; and axon-cni's VERSION, which it
-answers without the agent: the process start every invocation pays; and the kernel's
-floor for a burst: the node side of 20 pods wired by one `ip -batch` process, no CNI.
+answers without the agent: the process start every invocation pays, one at a time and
+20 at once (the floor of an ADD in a burst of 20); and the kernel's floor for a burst:
+the node side of 20 pods wired by one `ip -batch` process, no CNI.
 
 Usage: bench_cni.py (ADDS=100 ROUNDS=5; PTP=0 skips the ptp reference).
 """
@@ -35,7 +38,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -50,32 +52,43 @@ ADDS = int(os.environ.get("ADDS", 100))
 ROUNDS = int(os.environ.get("ROUNDS", 5))
 CONCURRENCY = 20
 CNI_BIN = "/usr/lib/cni"
+CNI_BURST = OUT / "tests" / "tools" / "cni_burst"
 STEPS = ("ipam", "sockets", "create", "host", "pod", "route", "record", "devices", "sync")
 
 
-def invoke(node, plugin, command, config, cid, netns, direct):
-    env = {"PATH": os.environ["PATH"], "CNI_COMMAND": command, "CNI_CONTAINERID": cid,
-           "CNI_NETNS": netns, "CNI_IFNAME": "eth0", "CNI_PATH": CNI_BIN,
-           "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME={cid}"}
-    t0 = time.perf_counter()
-    argv = [plugin] if direct else ["nsenter", f"--net=/var/run/netns/{node.netns}", plugin]
-    r = subprocess.run(argv, input=json.dumps(config), env=env, capture_output=True, text=True)
-    ms = (time.perf_counter() - t0) * 1000
+def burst(node, plugin, command, config, jobs, direct):
+    """ms of each invocation of jobs [(container id, netns path)], all started at once by
+    cni_burst (tests/tools/cni_burst.c), which execs the plugin as a runtime does. ptp
+    builds the node's side where it runs: its driver runs in the node's namespace."""
+    with tempfile.NamedTemporaryFile("w", prefix="axon-bench-conf-", suffix=".json") as f:
+        json.dump(config, f)
+        f.flush()
+        argv = [str(CNI_BURST), plugin, f.name, command, CNI_BIN, "bench"]
+        if not direct:
+            argv = ["nsenter", f"--net=/var/run/netns/{node.netns}"] + argv
+        r = subprocess.run(argv, input="".join(f"{c} {n}\n" for c, n in jobs),
+                           capture_output=True, text=True)
     if r.returncode:
-        raise RuntimeError(f"{plugin} {command} {cid}: {r.stdout}{r.stderr}")
-    return ms
+        raise RuntimeError(f"{plugin} {command}: {r.stdout}{r.stderr}")
+    return [float(line.split()[1]) for line in r.stdout.splitlines()]
 
 
 def exec_floor(plugin, config, n=40):
-    """ms of a VERSION invocation, which the plugin answers itself: starting it and reading
-    its answer, the part of every figure that is no CNI work."""
-    times = []
+    """ms of VERSION invocations, which the plugin answers itself: starting it and reading
+    its answer, the part of every figure that is no CNI work. One at a time (n), then
+    ROUNDS bursts of CONCURRENCY at once through cni_burst: the floor of an ADD's latency
+    in a burst of that size, whatever the agent does."""
+    single = []
     for _ in range(n):
         t0 = time.perf_counter()
         subprocess.run([plugin], input=json.dumps(config), env={"CNI_COMMAND": "VERSION"},
                        capture_output=True, text=True, check=True)
-        times.append((time.perf_counter() - t0) * 1000)
-    return times
+        single.append((time.perf_counter() - t0) * 1000)
+    bursts = []
+    for _ in range(ROUNDS):
+        bursts += burst(None, plugin, "VERSION", config,
+                        [(f"v{i}", "/proc/self/ns/net") for i in range(CONCURRENCY)], True)
+    return single, bursts
 
 
 def kernel_floor(lab, node, rounds=5):
@@ -142,34 +155,20 @@ def measure(lab, node, plugin, config, tag, direct=False):
         netns.append(f"/var/run/netns/{name}")
     # Concurrency 1.
     for cmd in ("ADD", "DEL"):
-        out[(1, cmd)] = [invoke(node, plugin, cmd, config, f"{tag}-{i}", netns[i], direct)
+        out[(1, cmd)] = [burst(node, plugin, cmd, config, [(f"{tag}-{i}", netns[i])], direct)[0]
                          for i in range(ADDS)]
     # Concurrency 20.
     for r in range(ROUNDS):
+        jobs = [(f"{tag}-r{r}-{i}", netns[i]) for i in range(CONCURRENCY)]
         for cmd in ("ADD", "DEL"):
-            times = [0.0] * CONCURRENCY
-            errors = []
-
-            def one(i):
-                try:
-                    times[i] = invoke(node, plugin, cmd, config, f"{tag}-r{r}-{i}", netns[i],
-                                      direct)
-                except RuntimeError as e:
-                    errors.append(str(e))
-            threads = [threading.Thread(target=one, args=(i,)) for i in range(CONCURRENCY)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            if errors:
-                raise RuntimeError(errors[0])
-            out.setdefault((CONCURRENCY, cmd), []).extend(times)
-        ids[CONCURRENCY].extend(f"{tag}-r{r}-{i}" for i in range(CONCURRENCY))
+            out.setdefault((CONCURRENCY, cmd), []).extend(
+                burst(node, plugin, cmd, config, jobs, direct))
+        ids[CONCURRENCY].extend(c for c, _ in jobs)
     return out, ids
 
 
 def main():
-    results, steps, floor, kfloor = {}, {}, [], []
+    results, steps, floor, floor20, kfloor = {}, {}, [], [], []
     apiserver = k8s.ApiServer(tls=True, quiet=True).start()
     lab = NetLab("bc", nodes=["a"])
     agent = None
@@ -183,7 +182,7 @@ def main():
         wait_for(lambda: subprocess.run(
             [str(OUT / "axon-cni")], input=json.dumps(axon), capture_output=True, text=True,
             env={"CNI_COMMAND": "STATUS"}).returncode == 0, 20, what="agent ready for pods")
-        floor = exec_floor(str(OUT / "axon-cni"), axon)
+        floor, floor20 = exec_floor(str(OUT / "axon-cni"), axon)
         results["axon-cni"], ids = measure(lab, node, str(OUT / "axon-cni"), axon, "x",
                                            direct=True)
         adds = agent_adds(agent.log_path)
@@ -213,7 +212,8 @@ def main():
                 ok = False
     if floor:
         print(f"axon-cni VERSION (process start, no agent): p50 {statistics.median(floor):.1f}"
-              f" p99 {pct(floor, 99):.1f}")
+              f" p99 {pct(floor, 99):.1f}; {CONCURRENCY} at once: p50 "
+              f"{statistics.median(floor20):.1f} p99 {pct(floor20, 99):.1f}")
     if kfloor:
         print(f"kernel floor, the node side of {CONCURRENCY} pods in one ip process (no CNI): "
               f"min {min(kfloor):.1f} median {statistics.median(kfloor):.1f} ms")
