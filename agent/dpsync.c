@@ -346,17 +346,75 @@ int agent_datapath_fd(struct agent *a)
 	return a->dpx.nd ? netdev_fd(a->dpx.nd) : -1;
 }
 
+static bool is_native(const struct agent_dp *d, int ifindex)
+{
+	for (int i = 0; i < d->n_native; i++)
+		if (d->native[i].ifindex == ifindex)
+			return true;
+	return false;
+}
+
+/* Is ifindex's name one of --devices? */
+static bool named_native(struct agent *a, int ifindex)
+{
+	struct netdev dev;
+	const char *list = a->cfg.devices, *p;
+	size_t len;
+
+	if (!list[0] || netdev_by_index(a->dpx.nd, ifindex, &dev))
+		return false;
+	len = strlen(dev.name);
+	for (p = strstr(list, dev.name); p; p = strstr(p + 1, dev.name))
+		if ((p == list || p[-1] == ',' || p[-1] == ' ') &&
+		    (p[len] == '\0' || p[len] == ',' || p[len] == ' '))
+			return true;
+	return false;
+}
+
+/*
+ * Whether a change can move the native devices or the routes to other
+ * nodes: a native device itself (or one --devices names), its addresses or
+ * routes, or a route wider than a pod's /32 (the default route decides the
+ * native device without --devices; a subnet route, which device reaches a
+ * node). A pod's veth and its /32 route are not: those only concern the
+ * endpoints, and re-resolving every node's route for each new pod made an
+ * ADD cost more with every node in the cluster.
+ */
+static bool node_level(struct agent *a, const struct netdev_change *c)
+{
+	switch (c->kind) {
+	case NETDEV_CHANGE_LINK:
+		return is_native(&a->dpx, c->ifindex) || named_native(a, c->ifindex);
+	case NETDEV_CHANGE_ADDR:
+		return is_native(&a->dpx, c->ifindex);
+	case NETDEV_CHANGE_ROUTE:
+		return c->prefixlen < 32 || is_native(&a->dpx, c->ifindex);
+	}
+	return true;
+}
+
 void agent_datapath_netdev_event(struct agent *a)
 {
 	struct agent_dp *d = &a->dpx;
-	bool changed = false;
+	struct netdev_changes *ch = &d->nd_changes;
+	bool node = false;
 
-	if (!d->nd || netdev_process(d->nd, &changed) || !changed)
+	if (!d->nd || netdev_process(d->nd, ch) || (!ch->all && !ch->n))
 		return;
-	d->native_dirty = true;
-	big_tcp_devices_changed(&d->big_tcp);
+	for (unsigned int i = 0; i < ch->n && !ch->all && !node; i++)
+		node = node_level(a, &ch->v[i]);
+	if (ch->all || node) {
+		d->native_dirty = true;
+		route_sync_devices_changed(&d->routes);
+	}
+	if (ch->all) {
+		big_tcp_devices_changed(&d->big_tcp);
+	} else {
+		for (unsigned int i = 0; i < ch->n; i++)
+			if (ch->v[i].kind == NETDEV_CHANGE_LINK)
+				big_tcp_link_changed(&d->big_tcp, ch->v[i].ifindex);
+	}
 	ep_reconciler_devices_changed(&d->ep);
-	route_sync_devices_changed(&d->routes);
 }
 
 /* ---- programs ---- */

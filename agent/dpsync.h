@@ -58,6 +58,7 @@ struct agent_dp {
 	uint64_t load_retry_ms;
 	/* Devices */
 	struct netdev_ctx *nd;
+	struct netdev_changes nd_changes; /* the last netdev_process(), kept off the stack */
 	struct netdev native[NETDEV_MAX_NATIVE];
 	int n_native;
 	bool native_dirty;

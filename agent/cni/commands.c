@@ -243,8 +243,9 @@ static cJSON *cmd_add(struct agent *a, const cJSON *req)
 		return cni_error(CNI_ERR_SETUP, "IPAM failed", err);
 	t_ipam = agent_mono_ns() - t_ipam;
 	t_veth = agent_mono_ns();
+	/* The native device's, as its last change left it (no netlink read). */
 	if (a->dpx.n_native > 0)
-		mtu = veth_link_mtu(a->dpx.native[0].ifindex);
+		mtu = a->dpx.native[0].mtu;
 	ret = veth_create(&(struct veth_spec){ .netns = netns, .ifname = ifname,
 					       .host_if = ep.host_if, .ip = ep.ip, .mtu = mtu },
 			  &vi, err, sizeof(err));

@@ -345,21 +345,6 @@ bool veth_exists(const char *host_if)
 	return if_nametoindex(host_if) != 0;
 }
 
-unsigned int veth_link_mtu(int ifindex)
-{
-	struct nl_sock *sk = sock_here();
-	struct rtnl_link *l = NULL;
-	unsigned int mtu = 0;
-
-	if (sk && !rtnl_link_get_kernel(sk, ifindex, NULL, &l)) {
-		mtu = rtnl_link_get_mtu(l);
-		rtnl_link_put(l);
-	}
-	if (sk)
-		nl_socket_free(sk);
-	return mtu;
-}
-
 /* ---- CHECK ---- */
 
 struct route_find {

@@ -59,8 +59,6 @@ int veth_create(const struct veth_spec *s, struct veth_info *out, char *err, siz
 int veth_delete(const char *host_if);
 /* Whether everything above is in place; err names what is not. */
 int veth_check(const struct veth_spec *s, char *err, size_t errlen);
-/* The MTU of ifindex in this namespace, 0 when unknown. */
-unsigned int veth_link_mtu(int ifindex);
 /* Whether host_if exists in this namespace. */
 bool veth_exists(const char *host_if);
 

@@ -258,6 +258,24 @@ void big_tcp_devices_changed(struct big_tcp *bt)
 	}
 }
 
+void big_tcp_link_changed(struct big_tcp *bt, int ifindex)
+{
+	struct big_tcp_dev *d;
+	struct link_gso l;
+	char key[16];
+
+	if (!active(bt))
+		return;
+	snprintf(key, sizeof(key), "%d", ifindex);
+	d = ht_get(&bt->devs, key, strlen(key));
+	if (!d)
+		return;
+	if (link_gso_read(bt->sk, -1, ifindex, &l) == -ENODEV || strcmp(l.name, d->name))
+		forget(bt, ifindex);
+	else
+		d->fresh = false;
+}
+
 unsigned int big_tcp_devices(const struct big_tcp *bt)
 {
 	unsigned int n = 0;

@@ -22,8 +22,9 @@
  * warns once and changes nothing. Connections keep the size they started
  * with (the kernel reads it at connect).
  *
- * After a link change (big_tcp_devices_changed()) every device is read again
- * at its next sync, and set again if someone lowered it.
+ * After a change to one of its links (big_tcp_link_changed()) a device is
+ * read again at its next sync, and set again if someone lowered it; after an
+ * overrun of the notifications (big_tcp_devices_changed()), every device.
  */
 #ifndef AXON_BIGTCP_H
 #define AXON_BIGTCP_H
@@ -64,6 +65,8 @@ void big_tcp_pod_device(struct big_tcp *bt, int ifindex, const char *name);
 void big_tcp_native_device(struct big_tcp *bt, int ifindex, const char *name);
 /* Links changed: forget devices that are gone; read the others again. */
 void big_tcp_devices_changed(struct big_tcp *bt);
+/* One link changed: forgotten when gone, else read again at its next sync. */
+void big_tcp_link_changed(struct big_tcp *bt, int ifindex);
 
 /* Devices carrying the size now: host-side, pod-side and native ones. */
 unsigned int big_tcp_devices(const struct big_tcp *bt);

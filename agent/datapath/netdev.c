@@ -3,6 +3,7 @@
  * Devices through libnl-3 route caches (see netdev.h).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <netlink/netlink.h>
+#include <netlink/cache.h>
 #include <netlink/msg.h>
 #include <netlink/attr.h>
 #include <netlink/route/addr.h>
@@ -22,10 +24,14 @@
 #include "nl_errno.h"
 
 struct netdev_ctx {
-	struct nl_sock *sk;	/* requests and cache fills */
-	struct nl_sock *events; /* subscribed to link/addr/route groups */
-	struct nl_cache *links, *addrs, *routes;
-	struct htable peer_macs; /* struct peer_key -> __u8[6] */
+	struct nl_sock *sk;	      /* requests and whole re-reads */
+	struct nl_sock *events;	      /* the manager's: link/addr/route notifications */
+	struct nl_cache_mngr *mngr;   /* applies each notification to its cache */
+	struct nl_cache *links, *addrs, *routes; /* owned by mngr */
+	struct htable peer_macs;      /* struct peer_key -> __u8[6] */
+	struct htable pod_routes;     /* __be32 -> ifindex: the /32 routes pods are found by */
+	struct netdev_changes *changes; /* filled while notifications are applied */
+	bool stale_routes;	      /* a device went away or down: its routes silently too */
 };
 
 /* A veth's peer as the kernel names it: the same three for the same pair. */
@@ -34,46 +40,178 @@ struct peer_key {
 	int32_t nsid;
 };
 
-static void caches_free(struct netdev_ctx *ctx)
+static bool route_is(struct rtnl_route *route, __be32 dst, unsigned int len);
+
+static void *ifindex_value(int ifindex)
 {
-	if (ctx->links)
-		nl_cache_free(ctx->links);
-	if (ctx->addrs)
-		nl_cache_free(ctx->addrs);
-	if (ctx->routes)
-		nl_cache_free(ctx->routes);
-	ctx->links = ctx->addrs = ctx->routes = NULL;
+	return (void *)(intptr_t)ifindex;
+}
+
+/* The /32 route of a pod: one nexthop, the host-side device. */
+static bool pod_route(struct rtnl_route *r, __be32 *dst, int *ifindex)
+{
+	struct nl_addr *d = rtnl_route_get_dst(r);
+
+	if (!d || nl_addr_get_prefixlen(d) != 32 || nl_addr_get_len(d) != 4)
+		return false;
+	*dst = *(__be32 *)nl_addr_get_binary_addr(d);
+	if (!route_is(r, *dst, 32) || rtnl_route_get_nnexthops(r) != 1)
+		return false;
+	*ifindex = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0));
+	return *ifindex > 0;
+}
+
+static void pod_routes_rebuild(struct netdev_ctx *ctx)
+{
+	struct nl_object *obj;
+
+	for (struct ht_entry *e = ht_first(&ctx->pod_routes); e;)
+		e = ht_del_iter(&ctx->pod_routes, e);
+	for (obj = nl_cache_get_first(ctx->routes); obj; obj = nl_cache_get_next(obj)) {
+		__be32 dst;
+		int ifindex;
+
+		/* The first route to an address wins, as a scan would find it. */
+		if (pod_route((struct rtnl_route *)obj, &dst, &ifindex) &&
+		    !ht_get(&ctx->pod_routes, &dst, sizeof(dst)))
+			ht_put(&ctx->pod_routes, &dst, sizeof(dst), ifindex_value(ifindex), NULL);
+	}
+}
+
+/* Another route to @dst, if one is left (a second metric, say). */
+static void pod_route_reindex(struct netdev_ctx *ctx, __be32 dst)
+{
+	struct nl_object *obj;
+
+	for (obj = nl_cache_get_first(ctx->routes); obj; obj = nl_cache_get_next(obj)) {
+		__be32 d;
+		int ifindex;
+
+		if (pod_route((struct rtnl_route *)obj, &d, &ifindex) && d == dst) {
+			ht_put(&ctx->pod_routes, &d, sizeof(d), ifindex_value(ifindex), NULL);
+			return;
+		}
+	}
+}
+
+static void peer_macs_forget(struct netdev_ctx *ctx, int ifindex)
+{
+	for (struct ht_entry *e = ht_first(&ctx->peer_macs); e;) {
+		struct peer_key k;
+
+		memcpy(&k, e->key, sizeof(k));
+		if (k.ifindex != ifindex) {
+			e = ht_next(&ctx->peer_macs, e);
+			continue;
+		}
+		free(e->value);
+		e = ht_del_iter(&ctx->peer_macs, e);
+	}
+}
+
+static void note(struct netdev_ctx *ctx, enum netdev_change_kind kind, int ifindex,
+		 unsigned int prefixlen, bool gone)
+{
+	struct netdev_changes *ch = ctx->changes;
+
+	if (!ch)
+		return;
+	if (ch->n == NETDEV_CHANGES_MAX) {
+		ch->all = true;
+		return;
+	}
+	ch->v[ch->n++] = (struct netdev_change){ .kind = kind, .ifindex = ifindex,
+						 .prefixlen = prefixlen, .gone = gone };
+}
+
+static void link_changed(struct netdev_ctx *ctx, struct nl_object *old, struct nl_object *new,
+			 int action)
+{
+	struct rtnl_link *l = (struct rtnl_link *)(new ? new : old);
+	int ifindex = rtnl_link_get_ifindex(l);
+	bool gone = action == NL_ACT_DEL;
+
+	/* The kernel drops a device's IPv4 routes without a word when the
+	 * device goes away or down: those are read again after this batch. */
+	if (gone || (old && new && (rtnl_link_get_flags((struct rtnl_link *)old) & IFF_UP) &&
+		     !(rtnl_link_get_flags((struct rtnl_link *)new) & IFF_UP)))
+		ctx->stale_routes = true;
+	if (gone)
+		peer_macs_forget(ctx, ifindex);
+	note(ctx, NETDEV_CHANGE_LINK, ifindex, 0, gone);
+}
+
+static void route_changed(struct netdev_ctx *ctx, struct nl_object *old, struct nl_object *new,
+			  int action)
+{
+	struct rtnl_route *r = (struct rtnl_route *)(new ? new : old);
+	struct nl_addr *d = rtnl_route_get_dst(r);
+	int ifindex = 0, have;
+	__be32 dst;
+
+	if (rtnl_route_get_family(r) != AF_INET)
+		return;
+	if (rtnl_route_get_nnexthops(r) > 0)
+		ifindex = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0));
+	note(ctx, NETDEV_CHANGE_ROUTE, ifindex, d ? nl_addr_get_prefixlen(d) : 0,
+	     action == NL_ACT_DEL);
+	if (old && pod_route((struct rtnl_route *)old, &dst, &have)) {
+		void *v = ht_get(&ctx->pod_routes, &dst, sizeof(dst));
+
+		if (v == ifindex_value(have))
+			ht_del(&ctx->pod_routes, &dst, sizeof(dst));
+	}
+	if (new && pod_route((struct rtnl_route *)new, &dst, &have))
+		ht_put(&ctx->pod_routes, &dst, sizeof(dst), ifindex_value(have), NULL);
+	else if (old && pod_route((struct rtnl_route *)old, &dst, &have) &&
+		 !ht_get(&ctx->pod_routes, &dst, sizeof(dst)))
+		pod_route_reindex(ctx, dst);
+}
+
+static void addr_changed(struct netdev_ctx *ctx, struct nl_object *obj, int action)
+{
+	note(ctx, NETDEV_CHANGE_ADDR, rtnl_addr_get_ifindex((struct rtnl_addr *)obj), 0,
+	     action == NL_ACT_DEL);
+}
+
+/* libnl's v2 change callback: @old is the object before (NULL when new),
+ * @new after (NULL when deleted). */
+static void changed(struct nl_cache *cache, struct nl_object *old, struct nl_object *new,
+		    uint64_t diff, int action, void *arg)
+{
+	struct netdev_ctx *ctx = arg;
+
+	(void)diff;
+	if (cache == ctx->links)
+		link_changed(ctx, old, new, action);
+	else if (cache == ctx->routes)
+		route_changed(ctx, old, new, action);
+	else if (cache == ctx->addrs)
+		addr_changed(ctx, new ? new : old, action);
 }
 
 int netdev_refresh(struct netdev_ctx *ctx)
 {
-	struct nl_cache *links = NULL, *addrs = NULL, *routes = NULL;
 	int err;
 
-	err = rtnl_link_alloc_cache(ctx->sk, AF_UNSPEC, &links);
-	if (!err)
-		err = rtnl_addr_alloc_cache(ctx->sk, &addrs);
-	if (!err)
-		err = rtnl_route_alloc_cache(ctx->sk, AF_INET, 0, &routes);
-	if (err) {
+	err = nl_cache_refill(ctx->sk, ctx->links);
+	if (err >= 0)
+		err = nl_cache_refill(ctx->sk, ctx->addrs);
+	if (err >= 0)
+		err = nl_cache_refill(ctx->sk, ctx->routes);
+	if (err < 0) {
 		pr_err("cannot read devices from netlink", "error=\"%s\"", nl_geterror(err));
-		if (links)
-			nl_cache_free(links);
-		if (addrs)
-			nl_cache_free(addrs);
 		return nl_errno(err);
 	}
-	caches_free(ctx);
-	ctx->links = links;
-	ctx->addrs = addrs;
-	ctx->routes = routes;
+	ctx->stale_routes = false;
+	pod_routes_rebuild(ctx);
 	/* Peers of devices that are gone. */
 	for (struct ht_entry *e = ht_first(&ctx->peer_macs); e;) {
 		struct peer_key k;
 		struct rtnl_link *l;
 
 		memcpy(&k, e->key, sizeof(k));
-		l = rtnl_link_get(links, k.ifindex);
+		l = rtnl_link_get(ctx->links, k.ifindex);
 
 		if (l) {
 			rtnl_link_put(l);
@@ -86,6 +224,27 @@ int netdev_refresh(struct netdev_ctx *ctx)
 	return 0;
 }
 
+static int cache_add(struct netdev_ctx *ctx, const char *kind, int family, struct nl_cache **out)
+{
+	struct nl_cache *c;
+	int err = nl_cache_alloc_name(kind, &c);
+
+	if (err)
+		return err;
+	if (family)
+		nl_cache_set_arg1(c, family);
+	err = nl_cache_mngr_add_cache_v2(ctx->mngr, c, changed, ctx);
+	if (err) {
+		nl_cache_free(c);
+		return err;
+	}
+	*out = c;
+	return 0;
+}
+
+/* A burst of pods is a few notifications each: room for hundreds at once. */
+#define NETDEV_EVENTS_RCVBUF (4 << 20)
+
 int netdev_open(struct netdev_ctx **out)
 {
 	struct netdev_ctx *ctx = calloc(1, sizeof(*ctx));
@@ -93,7 +252,8 @@ int netdev_open(struct netdev_ctx **out)
 
 	if (!ctx)
 		return -ENOMEM;
-	if (ht_init(&ctx->peer_macs)) {
+	if (ht_init(&ctx->peer_macs) || ht_init(&ctx->pod_routes)) {
+		ht_destroy(&ctx->peer_macs);
 		free(ctx);
 		return -ENOMEM;
 	}
@@ -104,19 +264,21 @@ int netdev_open(struct netdev_ctx **out)
 	err = nl_connect(ctx->sk, NETLINK_ROUTE);
 	if (err)
 		goto fail_nl;
-	/* Notifications carry no sequence numbers of ours. */
-	nl_socket_disable_seq_check(ctx->events);
-	err = nl_connect(ctx->events, NETLINK_ROUTE);
-	if (!err)
-		err = nl_socket_add_memberships(ctx->events, RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
-						RTNLGRP_IPV4_ROUTE, 0);
-	if (!err)
-		err = nl_socket_set_nonblocking(ctx->events);
+	/* The manager connects the socket, subscribes each cache's groups
+	 * before filling it (nothing falls between the dump and the first
+	 * notification) and owns the caches from then on. */
+	err = nl_cache_mngr_alloc(ctx->events, NETLINK_ROUTE, 0, &ctx->mngr);
 	if (err)
 		goto fail_nl;
-	err = netdev_refresh(ctx);
+	nl_socket_set_buffer_size(ctx->events, NETDEV_EVENTS_RCVBUF, 0);
+	err = cache_add(ctx, "route/link", 0, &ctx->links);
+	if (!err)
+		err = cache_add(ctx, "route/addr", 0, &ctx->addrs);
+	if (!err)
+		err = cache_add(ctx, "route/route", AF_INET, &ctx->routes);
 	if (err)
-		goto fail;
+		goto fail_nl;
+	pod_routes_rebuild(ctx);
 	*out = ctx;
 	return 0;
 fail_nl:
@@ -131,12 +293,15 @@ void netdev_close(struct netdev_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	caches_free(ctx);
 	ht_destroy_with(&ctx->peer_macs, free);
-	if (ctx->sk)
-		nl_socket_free(ctx->sk);
+	ht_destroy(&ctx->pod_routes);
+	/* The manager frees its caches and closes, not frees, our socket. */
+	if (ctx->mngr)
+		nl_cache_mngr_free(ctx->mngr);
 	if (ctx->events)
 		nl_socket_free(ctx->events);
+	if (ctx->sk)
+		nl_socket_free(ctx->sk);
 	free(ctx);
 }
 
@@ -167,6 +332,7 @@ static void fill(struct netdev_ctx *ctx, struct rtnl_link *link, struct netdev *
 	if (mac && nl_addr_get_len(mac) == 6)
 		memcpy(out->mac, nl_addr_get_binary_addr(mac), 6);
 	out->ipv4 = first_ipv4(ctx, out->ifindex);
+	out->mtu = rtnl_link_get_mtu(link);
 }
 
 int netdev_by_name(struct netdev_ctx *ctx, const char *name, struct netdev *out)
@@ -363,18 +529,9 @@ static int peer_mac_cached(struct netdev_ctx *ctx, struct rtnl_link *link, __u8 
 int netdev_pod_device(struct netdev_ctx *ctx, __be32 pod_ip, struct netdev *host_dev,
 		      __u8 pod_mac[6])
 {
+	int ifindex = (int)(intptr_t)ht_get(&ctx->pod_routes, &pod_ip, sizeof(pod_ip));
 	struct rtnl_link *link;
-	struct nl_object *obj;
-	int ifindex = 0;
 
-	for (obj = nl_cache_get_first(ctx->routes); obj; obj = nl_cache_get_next(obj)) {
-		struct rtnl_route *route = (struct rtnl_route *)obj;
-
-		if (route_is(route, pod_ip, 32) && rtnl_route_get_nnexthops(route) == 1) {
-			ifindex = rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(route, 0));
-			break;
-		}
-	}
 	if (pod_mac)
 		memset(pod_mac, 0, 6);
 	if (!ifindex)
@@ -396,33 +553,33 @@ int netdev_pod_device(struct netdev_ctx *ctx, __be32 pod_ip, struct netdev *host
 
 int netdev_fd(struct netdev_ctx *ctx)
 {
-	return nl_socket_get_fd(ctx->events);
+	return nl_cache_mngr_get_fd(ctx->mngr);
 }
 
-int netdev_process(struct netdev_ctx *ctx, bool *changed)
+int netdev_process(struct netdev_ctx *ctx, struct netdev_changes *ch)
 {
-	char buf[8192];
-	int fd = nl_socket_get_fd(ctx->events);
+	int ret;
 
-	*changed = false;
-	/* What changed is read again from the kernel as a whole: cheaper to
-	 * reason about than applying each notification, and these are rare. */
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-
-		if (n > 0) {
-			*changed = true;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == ENOBUFS) {
-			*changed = true; /* overrun: we missed some; refresh anyway */
-			continue;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
-		break;
+	memset(ch, 0, sizeof(*ch));
+	ctx->changes = ch;
+	/* Each notification is applied to its cache as it is read: a pod's
+	 * device costs its own few messages, not a dump of every device. */
+	ret = nl_cache_mngr_data_ready(ctx->mngr);
+	ctx->changes = NULL;
+	if (ret == -NLE_NOMEM || ret == -NLE_DUMP_INTR) {
+		/* The socket overran (ENOBUFS): some changes are lost, so
+		 * everything is read again and counts as changed. */
+		ch->all = true;
+		return netdev_refresh(ctx);
 	}
-	return *changed ? netdev_refresh(ctx) : 0;
+	if (ret < 0)
+		return nl_errno(ret);
+	if (ctx->stale_routes) {
+		ret = nl_cache_refill(ctx->sk, ctx->routes);
+		if (ret < 0)
+			return nl_errno(ret);
+		ctx->stale_routes = false;
+		pod_routes_rebuild(ctx);
+	}
+	return 0;
 }

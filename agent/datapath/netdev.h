@@ -8,10 +8,13 @@
  * host-side device is found by the route to its address: the CNI installs
  * one /32 route per pod via that device.
  *
- * The caches are refreshed on netdev_refresh(); netdev_fd() is a netlink
- * socket subscribed to link, address and route changes that becomes readable
- * when something changed (the main loop polls it and calls netdev_process()).
- * Every call returns 0 or a negative errno.
+ * The caches are filled once and then kept current by libnl's cache manager:
+ * netdev_fd() is its netlink socket, subscribed to link, address and route
+ * changes, readable when something changed (the main loop polls it and calls
+ * netdev_process(), which applies each notification to its cache and says
+ * what changed). A new pod therefore costs its own few notifications, not a
+ * dump of every device and route on the node. netdev_refresh() reads all
+ * again (after an overrun). Every call returns 0 or a negative errno.
  */
 #ifndef AXON_NETDEV_H
 #define AXON_NETDEV_H
@@ -27,6 +30,7 @@ struct netdev {
 	char name[IFNAMSIZ];
 	__u8 mac[6];
 	__be32 ipv4;			/* first IPv4 address, 0 if none */
+	unsigned int mtu;
 };
 
 struct netdev_ctx;
@@ -52,9 +56,32 @@ int netdev_pod_device(struct netdev_ctx *ctx, __be32 pod_ip, struct netdev *host
 int netdev_by_name(struct netdev_ctx *ctx, const char *name, struct netdev *out);
 int netdev_by_index(struct netdev_ctx *ctx, int ifindex, struct netdev *out);
 
-/* Change notifications: a pollable fd; netdev_process() drains it, refreshes
- * the caches and sets *changed when links, addresses or routes changed. */
+enum netdev_change_kind {
+	NETDEV_CHANGE_LINK,
+	NETDEV_CHANGE_ADDR,
+	NETDEV_CHANGE_ROUTE,	/* IPv4 */
+};
+
+struct netdev_change {
+	enum netdev_change_kind kind;
+	int ifindex;		/* the link, the address's, the route's first nexthop's */
+	unsigned int prefixlen;	/* routes: of the destination */
+	bool gone;		/* deleted */
+};
+
+#define NETDEV_CHANGES_MAX 256
+
+/* What one netdev_process() applied. @all: more than fit, or everything read
+ * again after an overrun: every device may have changed. */
+struct netdev_changes {
+	bool all;
+	unsigned int n;
+	struct netdev_change v[NETDEV_CHANGES_MAX];
+};
+
+/* Change notifications: a pollable fd; netdev_process() drains it into the
+ * caches and fills *ch (n == 0 and !all: nothing changed). */
 int netdev_fd(struct netdev_ctx *ctx);
-int netdev_process(struct netdev_ctx *ctx, bool *changed);
+int netdev_process(struct netdev_ctx *ctx, struct netdev_changes *ch);
 
 #endif /* AXON_NETDEV_H */
