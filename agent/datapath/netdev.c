@@ -182,6 +182,14 @@ static void changed(struct nl_cache *cache, struct nl_object *old, struct nl_obj
 	struct netdev_ctx *ctx = arg;
 
 	(void)diff;
+	if (cache == ctx->links && new &&
+	    rtnl_link_get_family((struct rtnl_link *)new) != AF_UNSPEC) {
+		/* A per-family link message (IPv6's, say): a dump never holds
+		 * these and no RTM_DELLINK ever removes them, so one would
+		 * outlive its device under the device's name. */
+		nl_cache_remove(new);
+		return;
+	}
 	if (cache == ctx->links)
 		link_changed(ctx, old, new, action);
 	else if (cache == ctx->routes)

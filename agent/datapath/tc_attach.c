@@ -415,8 +415,6 @@ static int tcx_attach(struct tc_attach_ctx *ctx, int prog_fd, int ifindex, const
 	int fd, err;
 
 	err = tcx_link_pin_path(path, sizeof(path), ctx, ifname, dir);
-	if (!err)
-		err = mkdir_p(dirname_of(path));
 	if (err)
 		return err;
 	fd = bpf_obj_get(path);
@@ -442,7 +440,13 @@ static int tcx_attach(struct tc_attach_ctx *ctx, int prog_fd, int ifindex, const
 	if (fd < 0)
 		return fd;
 	err = bpf_obj_pin(fd, path) ? -errno : 0;
-	close(fd); /* the pin holds the link now */
+	/* The links directory is made once, by the first pin that lacks it. */
+	if (err == -ENOENT) {
+		err = mkdir_p(dirname_of(path));
+		if (!err)
+			err = bpf_obj_pin(fd, path) ? -errno : 0;
+	}
+	close(fd); /* the pin holds the link now; an error detaches it */
 	return err;
 }
 

@@ -247,10 +247,23 @@ static void test_link_change_restores_and_forgets(void **state)
 	big_tcp_devices_changed(&bt);
 	big_tcp_pod_device(&bt, if_nametoindex("lxc1"), "lxc1");
 	assert_sizes("lxc1", false, BIG);
+	/* The same, told of that one link only. */
+	assert_int_equal(sh("/usr/bin/python3 tests/tools/link_sizes.py set lxc1 65536"), 0);
+	big_tcp_link_changed(&bt, if_nametoindex("lxc1"));
+	big_tcp_pod_device(&bt, if_nametoindex("lxc1"), "lxc1");
+	assert_sizes("lxc1", false, BIG);
 	/* A pod goes: its record with it. */
 	assert_int_equal(sh("ip link del lxc2"), 0);
 	big_tcp_devices_changed(&bt);
 	assert_int_equal(big_tcp_devices(&bt), 2);
+	/* And told of that link alone. */
+	{
+		int ifindex = if_nametoindex("lxc1");
+
+		assert_int_equal(sh("ip link del lxc1"), 0);
+		big_tcp_link_changed(&bt, ifindex);
+	}
+	assert_int_equal(big_tcp_devices(&bt), 0);
 	assert_int_equal(bt.refused, 0);
 	big_tcp_destroy(&bt);
 }

@@ -4,7 +4,8 @@
  * (agent/datapath/routes.c) through libnl-3, in a private network namespace:
  * native devices by name and by the default route, a pod's device by its /32
  * route and the pod's MAC through the veth peer in another namespace, change
- * notifications; node routes replaced, listed and deleted without touching
+ * notifications applied to the caches one by one (what changed, and a pod's
+ * route found or gone with no re-read); node routes replaced, listed and deleted without touching
  * routes Axon did not install.
  *
  * The "pod" namespace is a child process's (it unshares and waits; it dies
@@ -139,38 +140,118 @@ static void test_pod_device_by_host_route(void **state)
 	assert_int_equal(netdev_by_name(fx.nd, "nope0", &dev), -ENODEV);
 }
 
-static void test_changes_are_notified(void **state)
+/* Whether ch holds a change of kind on ifindex (routes: of prefixlen). */
+static bool has_change(const struct netdev_changes *ch, enum netdev_change_kind kind,
+		       int ifindex, int prefixlen, bool gone)
+{
+	for (unsigned int i = 0; i < ch->n; i++) {
+		const struct netdev_change *c = &ch->v[i];
+
+		if (c->kind == kind && c->ifindex == ifindex && c->gone == gone &&
+		    (prefixlen < 0 || (int)c->prefixlen == prefixlen))
+			return true;
+	}
+	return false;
+}
+
+static struct netdev_changes ch;
+
+/* Wait for the kernel's notifications, then apply them. */
+static void settle(void)
 {
 	struct pollfd pfd = {.fd = netdev_fd(fx.nd), .events = POLLIN};
+
+	assert_int_equal(poll(&pfd, 1, 2000), 1);
+	assert_int_equal(netdev_process(fx.nd, &ch), 0);
+	assert_false(ch.all);
+}
+
+static void test_changes_are_notified(void **state)
+{
 	struct netdev devs[NETDEV_MAX_NATIVE], dev;
-	bool changed = true;
 
 	(void)state;
-	assert_int_equal(netdev_process(fx.nd, &changed), 0); /* drain */
+	assert_int_equal(netdev_process(fx.nd, &ch), 0); /* drain */
 	assert_int_equal(netdev_by_name(fx.nd, "new0", &dev), -ENODEV);
 	assert_int_equal(veth_add("new0"), 0);
-	assert_int_equal(poll(&pfd, 1, 2000), 1);
-	assert_int_equal(netdev_process(fx.nd, &changed), 0);
-	assert_true(changed);
+	settle();
+	assert_true(has_change(&ch, NETDEV_CHANGE_LINK, if_nametoindex("new0"), -1, false));
 	assert_int_equal(netdev_by_name(fx.nd, "new0", &dev), 0);
 	assert_int_equal(dev.ifindex, if_nametoindex("new0"));
-	assert_int_equal(netdev_process(fx.nd, &changed), 0);
-	assert_false(changed);
+	assert_int_equal(netdev_process(fx.nd, &ch), 0);
+	assert_int_equal(ch.n, 0);
 
 	/* The default route moves: so does the native device. */
 	assert_int_equal(sh("ip route replace default via 192.168.60.1 dev nat1"), 0);
-	assert_int_equal(poll(&pfd, 1, 2000), 1);
-	assert_int_equal(netdev_process(fx.nd, &changed), 0);
-	assert_true(changed);
+	settle();
+	assert_true(has_change(&ch, NETDEV_CHANGE_ROUTE, if_nametoindex("nat1"), 0, false));
 	assert_int_equal(netdev_native(fx.nd, NULL, devs, NETDEV_MAX_NATIVE), 1);
 	assert_string_equal(devs[0].name, "nat1");
 
 	assert_int_equal(sh("ip route del default"), 0);
-	assert_int_equal(poll(&pfd, 1, 2000), 1);
-	assert_int_equal(netdev_process(fx.nd, &changed), 0);
+	settle();
+	assert_true(has_change(&ch, NETDEV_CHANGE_ROUTE, if_nametoindex("nat1"), 0, true));
 	assert_int_equal(netdev_native(fx.nd, NULL, devs, NETDEV_MAX_NATIVE), -ENOENT);
 	assert_int_equal(sh("ip route add default via 192.168.50.1 dev nat0"), 0);
 	assert_int_equal(netdev_refresh(fx.nd), 0);
+	assert_int_equal(netdev_native(fx.nd, NULL, devs, NETDEV_MAX_NATIVE), 1);
+	assert_string_equal(devs[0].name, "nat0");
+	/* An address and an MTU, as the caches now hold them. */
+	assert_int_equal(sh("ip link set new0 mtu 1400 && ip addr add 192.168.70.2/24 dev new0"),
+			 0);
+	settle();
+	assert_true(has_change(&ch, NETDEV_CHANGE_ADDR, if_nametoindex("new0"), -1, false));
+	assert_int_equal(netdev_by_name(fx.nd, "new0", &dev), 0);
+	assert_int_equal(dev.mtu, 1400);
+	assert_int_equal(dev.ipv4, inet_addr("192.168.70.2"));
+}
+
+/*
+ * A pod's /32 route is found as soon as its notification is applied, with
+ * no re-read; and gone as soon as the route is, including when the kernel
+ * drops it without a notification because its device went down or away.
+ */
+static void test_pod_routes_follow_notifications(void **state)
+{
+	struct netdev dev;
+
+	(void)state;
+	assert_int_equal(netdev_process(fx.nd, &ch), 0); /* drain */
+	assert_int_equal(veth_add("lxc1") || sh("ip route add 10.244.0.7/32 dev lxc1"), 0);
+	settle();
+	assert_true(has_change(&ch, NETDEV_CHANGE_ROUTE, if_nametoindex("lxc1"), 32, false));
+	assert_int_equal(netdev_pod_device(fx.nd, inet_addr("10.244.0.7"), &dev, NULL), 0);
+	assert_string_equal(dev.name, "lxc1");
+
+	/* Replaced onto another device: the index follows. */
+	assert_int_equal(sh("ip route replace 10.244.0.7/32 dev lxc0"), 0);
+	settle();
+	assert_int_equal(netdev_pod_device(fx.nd, inet_addr("10.244.0.7"), &dev, NULL), 0);
+	assert_string_equal(dev.name, "lxc0");
+	assert_int_equal(sh("ip route del 10.244.0.7/32"), 0);
+	settle();
+	assert_int_equal(netdev_pod_device(fx.nd, inet_addr("10.244.0.7"), &dev, NULL), -ENOENT);
+
+	/* Down: the kernel drops the route silently. */
+	assert_int_equal(sh("ip route add 10.244.0.8/32 dev lxc1"), 0);
+	settle();
+	assert_int_equal(netdev_pod_device(fx.nd, inet_addr("10.244.0.8"), &dev, NULL), 0);
+	assert_int_equal(sh("ip link set lxc1 down"), 0);
+	settle();
+	assert_int_equal(netdev_pod_device(fx.nd, inet_addr("10.244.0.8"), &dev, NULL), -ENOENT);
+
+	/* Deleted: likewise, and the link goes from the cache. */
+	assert_int_equal(sh("ip link set lxc1 up && ip route add 10.244.0.9/32 dev lxc1"), 0);
+	settle();
+	assert_int_equal(netdev_pod_device(fx.nd, inet_addr("10.244.0.9"), &dev, NULL), 0);
+	assert_int_equal(sh("ip link del lxc1"), 0);
+	settle();
+	assert_true(has_change(&ch, NETDEV_CHANGE_LINK, dev.ifindex, -1, true));
+	assert_int_equal(netdev_pod_device(fx.nd, inet_addr("10.244.0.9"), &dev, NULL), -ENOENT);
+	assert_int_equal(netdev_by_name(fx.nd, "lxc1", &dev), -ENODEV);
+	/* The first pod is still found. */
+	assert_int_equal(netdev_pod_device(fx.nd, inet_addr("10.244.0.5"), &dev, NULL), 0);
+	assert_string_equal(dev.name, "lxc0");
 }
 
 static int route_lines(const char *dst, char *out, size_t len)
@@ -259,6 +340,7 @@ int main(void)
 	    cmocka_unit_test(test_native_by_name_and_missing_device),
 	    cmocka_unit_test(test_pod_device_by_host_route),
 	    cmocka_unit_test(test_changes_are_notified),
+	    cmocka_unit_test(test_pod_routes_follow_notifications),
 	    cmocka_unit_test(test_node_routes_replace_list_delete_only_ours),
 	    cmocka_unit_test(test_node_route_never_replaces_a_foreign_route),
 	};
