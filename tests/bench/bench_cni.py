@@ -24,10 +24,15 @@ Figures: p50 and p99 of the per-invocation latency, in ms. Target: axon-cni's AD
 each step it logs (IPAM, netlink sockets, veth create, host end, pod end, node route,
 endpoint record, device events, datapath sync), in us; and axon-cni's VERSION, which it
 answers without the agent: the process start every invocation pays, one at a time and
-20 at once (the floor of an ADD in a burst of 20); and the kernel's floor for a burst:
+20 at once (the floor of an ADD in a burst of 20), and a static program that does nothing,
+20 at once (the machine's floor for any plugin); and the kernel's floor for a burst:
 the node side of 20 pods wired by one `ip -batch` process, no CNI.
 
-Usage: bench_cni.py (ADDS=100 ROUNDS=5; PTP=0 skips the ptp reference).
+NODES=N adds N other Nodes on node A's subnet and runs the agent with
+--auto-direct-node-routes, which then installs a route to each one's pod CIDR: what an ADD
+costs in a cluster of that size.
+
+Usage: bench_cni.py (ADDS=100 ROUNDS=5 NODES=0; PTP=0 skips the ptp reference).
 """
 
 import json
@@ -49,6 +54,7 @@ from harness import OUT, Agent  # noqa: E402
 from netlab import NetLab, wait_for  # noqa: E402
 
 ADDS = int(os.environ.get("ADDS", 100))
+NODES = int(os.environ.get("NODES", 0))
 ROUNDS = int(os.environ.get("ROUNDS", 5))
 CONCURRENCY = 20
 CNI_BIN = "/usr/lib/cni"
@@ -89,6 +95,21 @@ def exec_floor(plugin, config, n=40):
         bursts += burst(None, plugin, "VERSION", config,
                         [(f"v{i}", "/proc/self/ns/net") for i in range(CONCURRENCY)], True)
     return single, bursts
+
+
+def noop_floor():
+    """ms of a static C program that does nothing, CONCURRENCY at once through cni_burst
+    (ROUNDS bursts): what creating and reaping that many processes costs here, below any
+    plugin."""
+    with tempfile.TemporaryDirectory(prefix="axon-bench-noop-") as d:
+        noop = pathlib.Path(d, "noop")
+        subprocess.run(["cc", "-O2", "-static", "-x", "c", "-", "-o", str(noop)],
+                       input="int main(void) { return 0; }\n", text=True, check=True)
+        times = []
+        for _ in range(ROUNDS):
+            times += burst(None, str(noop), "VERSION", {},
+                           [(f"n{i}", "/proc/self/ns/net") for i in range(CONCURRENCY)], True)
+    return times
 
 
 def kernel_floor(lab, node, rounds=5):
@@ -169,6 +190,7 @@ def measure(lab, node, plugin, config, tag, direct=False):
 
 def main():
     results, steps, floor, floor20, kfloor, adds_by_id = {}, {}, [], [], [], {}
+    nfloor = noop_floor()
     apiserver = k8s.ApiServer(tls=True, quiet=True).start()
     lab = NetLab("bc", nodes=["a"])
     agent = None
@@ -176,7 +198,15 @@ def main():
         node = lab.node("a")
         kfloor = kernel_floor(lab, node)    # before the agent, which watches links
         lab.publish(apiserver.client())
-        agent = Agent(lab, apiserver, node=node).start()
+        extra = []
+        if NODES:
+            # Other nodes on node A's subnet, each with a pod CIDR node A routes to.
+            api = apiserver.client()
+            for i in range(NODES):
+                api.apply(k8s.node(f"other-{i}", f"192.168.50.{20 + i}",
+                                   f"10.245.{i}.0/24"))
+            extra = ["--auto-direct-node-routes=true"]
+        agent = Agent(lab, apiserver, extra=extra, node=node).start()
         axon = {"cniVersion": "1.0.0", "name": "axon", "type": "axon-cni",
                 "agent-socket": agent.socket}
         wait_for(lambda: subprocess.run(
@@ -214,6 +244,8 @@ def main():
         print(f"axon-cni VERSION (process start, no agent): p50 {statistics.median(floor):.1f}"
               f" p99 {pct(floor, 99):.1f}; {CONCURRENCY} at once: p50 "
               f"{statistics.median(floor20):.1f} p99 {pct(floor20, 99):.1f}")
+    print(f"a static program that does nothing, {CONCURRENCY} at once: p50 "
+          f"{statistics.median(nfloor):.1f} p99 {pct(nfloor, 99):.1f}")
     if kfloor:
         print(f"kernel floor, the node side of {CONCURRENCY} pods in one ip process (no CNI): "
               f"min {min(kfloor):.1f} median {statistics.median(kfloor):.1f} ms")
