@@ -343,15 +343,28 @@ static int endpoints_pass(struct ep_reconciler *r, const struct store *s)
 	return failing;
 }
 
+/* Failures of one pass: "ipcache ..." or "endpoint ..." (failure_set's what). */
+static bool failure_of_ipcache(const struct ep_failure *f)
+{
+	return !strncmp(f->what, "ipcache ", 8);
+}
+
 int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms,
 		 uint64_t *next_ms)
 {
-	bool moved = !r->ran || r->seen_nodes_rev != s->nodes_revision ||
-		     r->seen_ces_rev != s->ces_revision || r->seen_self_ip != s->self_ip ||
-		     r->seen_cni_rev != s->cni_revision ||
-		     (r->cidr && r->cidr->revision != r->seen_cidr_rev);
+	/* The ipcache follows the slices, the Nodes and the CIDR identities;
+	 * the endpoints map also the CNI's endpoints and the devices. A pod
+	 * added on this node moves only the latter: rebuilding the whole
+	 * cluster's ipcache for it made each ADD cost more with every
+	 * endpoint in the cluster. */
+	bool ipc_moved = !r->ran || r->seen_nodes_rev != s->nodes_revision ||
+			 r->seen_ces_rev != s->ces_revision || r->seen_self_ip != s->self_ip ||
+			 (r->cidr && r->cidr->revision != r->seen_cidr_rev);
+	bool moved = ipc_moved || r->seen_cni_rev != s->cni_revision;
 	bool retry = r->next_retry_ms && r->next_retry_ms <= now_ms;
-	int failing = 0, ret;
+	bool ipcache = ipc_moved || retry;
+	uint64_t held_retry = 0;
+	int failing = 0, held = 0, ret;
 
 	*next_ms = r->next_retry_ms ? r->next_retry_ms : UINT64_MAX;
 	if (!moved && !retry && !r->devices_changed)
@@ -364,11 +377,23 @@ int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms
 	r->seen_self_ip = s->self_ip;
 	r->seen_cidr_rev = r->cidr ? r->cidr->revision : 0;
 	r->stats.passes++;
-	for (struct ht_entry *e = ht_first(&r->failures); e; e = ht_next(&r->failures, e))
-		((struct ep_failure *)e->value)->seen = false;
+	for (struct ht_entry *e = ht_first(&r->failures); e; e = ht_next(&r->failures, e)) {
+		struct ep_failure *f = e->value;
 
-	ret = ipcache_pass(r, s);
-	failing += ret < 0 ? 1 : ret;
+		/* A pass not run keeps its failures, and they still count. */
+		if (ipcache || !failure_of_ipcache(f))
+			f->seen = false;
+		else
+			held++;
+	}
+	/* ... and the retry already due for them keeps its time. */
+	if (held)
+		held_retry = r->next_retry_ms;
+
+	if (ipcache) {
+		ret = ipcache_pass(r, s);
+		failing += ret < 0 ? 1 : ret;
+	}
 	ret = endpoints_pass(r, s);
 	failing += ret < 0 ? 1 : ret;
 	/* Failures whose entry is no longer wanted are moot. */
@@ -390,12 +415,14 @@ int ep_reconcile(struct ep_reconciler *r, const struct store *s, uint64_t now_ms
 						   r->backoff_attempts)
 				: r->backoff_max_ms;
 		r->next_retry_ms = now_ms + delay;
-	} else {
+	} else if (!held) {
 		r->backoff_attempts = 0;
 		r->next_retry_ms = 0;
 	}
+	if (held_retry && (!r->next_retry_ms || held_retry < r->next_retry_ms))
+		r->next_retry_ms = held_retry;
 	*next_ms = r->next_retry_ms ? r->next_retry_ms : UINT64_MAX;
-	return failing;
+	return failing + held;
 }
 
 /* ---- restart ---- */

@@ -28,11 +28,12 @@ answers without the agent: the process start every invocation pays, one at a tim
 20 at once (the machine's floor for any plugin); and the kernel's floor for a burst:
 the node side of 20 pods wired by one `ip -batch` process, no CNI.
 
-NODES=N adds N other Nodes on node A's subnet and runs the agent with
+CLUSTER_EPS=N publishes N endpoints of another node (CiliumEndpointSlices of 100): what an
+ADD costs with that many endpoints in the cluster. NODES=N adds N other Nodes on node A's subnet and runs the agent with
 --auto-direct-node-routes, which then installs a route to each one's pod CIDR: what an ADD
 costs in a cluster of that size.
 
-Usage: bench_cni.py (ADDS=100 ROUNDS=5 NODES=0; PTP=0 skips the ptp reference).
+Usage: bench_cni.py (ADDS=100 ROUNDS=5 NODES=0 CLUSTER_EPS=0; PTP=0 skips ptp).
 """
 
 import json
@@ -55,6 +56,7 @@ from netlab import NetLab, wait_for  # noqa: E402
 
 ADDS = int(os.environ.get("ADDS", 100))
 NODES = int(os.environ.get("NODES", 0))
+CLUSTER_EPS = int(os.environ.get("CLUSTER_EPS", 0))
 ROUNDS = int(os.environ.get("ROUNDS", 5))
 CONCURRENCY = 20
 CNI_BIN = "/usr/lib/cni"
@@ -206,6 +208,13 @@ def main():
                 api.apply(k8s.node(f"other-{i}", f"192.168.50.{20 + i}",
                                    f"10.245.{i}.0/24"))
             extra = ["--auto-direct-node-routes=true"]
+        if CLUSTER_EPS:
+            # Pods of another node, in slices of 100, as the cluster's endpoints.
+            api = apiserver.client()
+            for c in range(0, CLUSTER_EPS, 100):
+                api.apply(k8s.ciliumendpointslice(f"bench-remote-{c // 100}", "bench", [
+                    (f"remote-{i}", f"10.246.{i // 250}.{i % 250 + 1}", 1000 + i % 50,
+                     "192.168.50.20") for i in range(c, min(c + 100, CLUSTER_EPS))]))
         agent = Agent(lab, apiserver, extra=extra, node=node).start()
         axon = {"cniVersion": "1.0.0", "name": "axon", "type": "axon-cni",
                 "agent-socket": agent.socket}

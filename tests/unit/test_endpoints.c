@@ -449,6 +449,47 @@ static void test_map_full_retried(void **state)
 	assert_int_equal(fx->ep.failures.count, 0);
 }
 
+/* A pod added on this node moves the endpoints map, not the cluster's ipcache:
+ * the ipcache pass is left to its own changes and retries, its failures kept
+ * and counted meanwhile. */
+static void test_cni_change_leaves_the_ipcache_alone(void **state)
+{
+	struct fixture *fx = *state;
+	struct local_endpoint a = { .ip = ip4("10.244.0.20"), .identity = IDENTITY_INIT,
+				    .name = "shop/new" };
+	struct htable cni;
+	uint64_t next;
+	unsigned long before;
+
+	assert_int_equal(ht_init(&cni), 0);
+	fx->maps.capacity[EP_MAP_IPCACHE] = 2;
+	cluster(fx);
+	fd_add(&fx->devs, "10.244.0.5", 11);
+	fd_add(&fx->devs, "10.244.0.9", 12);
+	fd_add(&fx->devs, "10.244.0.20", 13);
+	assert_int_equal(ep_reconcile(&fx->ep, &fx->store, 1000, &next), 2);
+	assert_int_equal(next, 1500);
+	/* The room is there now, but only the CNI moved: no ipcache write
+	 * before the retry is due, the two failures still held and counted. */
+	fx->maps.capacity[EP_MAP_IPCACHE] = FAKE_N;
+	assert_int_equal(ht_put(&cni, &a.ip, sizeof(a.ip), &a, NULL), 0);
+	fx->store.cni_endpoints = &cni;
+	fx->store.cni_revision++;
+	before = fm_count(&fx->maps, EP_MAP_IPCACHE);
+	assert_int_equal(ep_reconcile(&fx->ep, &fx->store, 1200, &next), 2);
+	assert_int_equal(next, 1500); /* the retry keeps its time */
+	assert_int_equal(fm_count(&fx->maps, EP_MAP_IPCACHE), before);
+	assert_int_equal(fx->ep.failures.count, 2);
+	assert_int_equal(epi(fx, "10.244.0.20")->identity, IDENTITY_INIT);
+	assert_int_equal(epi(fx, "10.244.0.20")->ifindex, 13);
+	/* The retry takes it all. */
+	assert_int_equal(ep_reconcile(&fx->ep, &fx->store, 1500, &next), 0);
+	assert_int_equal(fm_count(&fx->maps, EP_MAP_IPCACHE), 4);
+	assert_int_equal(fx->ep.failures.count, 0);
+	fx->store.cni_endpoints = NULL;
+	ht_destroy(&cni);
+}
+
 static void test_restart_writes_nothing_prunes_stale(void **state)
 {
 	struct fixture *fx = *state;
@@ -769,6 +810,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_changes_and_deletes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_local_without_own_node, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_cni_change_leaves_the_ipcache_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_full_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_writes_nothing_prunes_stale, setup,
 						teardown),
