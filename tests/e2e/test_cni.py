@@ -161,13 +161,19 @@ def test_error_paths_answer_the_spec_codes(node_agent):
     assert [name for name in node.links() if name.startswith("lxc")] == []
 
 
-def test_ipam_exhaustion_names_the_range(lab1, api, start_agent):
-    node = lab1.node("a")
+def agent_on_a_29(api, node, start_agent):
+    """node's agent, ready for pods, its Node's pod CIDR a /29 (5 pod addresses)."""
     n = node.k8s_node()
     n["spec"] = {"podCIDR": "10.244.1.0/29", "podCIDRs": ["10.244.1.0/29"]}
     api.apply(n)
     agent = start_agent(node)
     wait_for(lambda: cni(node, "STATUS", conf(agent))[0] == 0, timeout=20, what="ready")
+    return agent
+
+
+def test_ipam_exhaustion_names_the_range(lab1, api, start_agent):
+    node = lab1.node("a")
+    agent = agent_on_a_29(api, node, start_agent)
     # /29: 6 host addresses, .1 the router's: 5 pods.
     ips = [add_pod(lab1, node, agent, f"p{i}")[0].ip for i in range(5)]
     assert sorted(ips) == [f"10.244.1.{i}" for i in range(2, 7)]
@@ -297,11 +303,7 @@ def test_a_failed_add_in_a_burst_fails_alone(node_agent):
 
 def test_an_exhausted_pool_fails_only_the_add_without_an_address(lab1, api, start_agent):
     node = lab1.node("a")
-    n = node.k8s_node()
-    n["spec"] = {"podCIDR": "10.244.1.0/29", "podCIDRs": ["10.244.1.0/29"]}
-    api.apply(n)
-    agent = start_agent(node)
-    wait_for(lambda: cni(node, "STATUS", conf(agent))[0] == 0, timeout=20, what="ready")
+    agent = agent_on_a_29(api, node, start_agent)
     # /29: 5 pod addresses for 6 pods at once.
     results = burst(lab1, node, agent, [f"x{i}" for i in range(6)])
     failed = {k: out for k, (rc, out) in results.items() if rc != 0}
